@@ -1,0 +1,376 @@
+#include "server/lock_service.h"
+
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "server/grpc_status.h"
+#include "server/proto_convert.h"
+
+namespace taala {
+namespace {
+
+using KeepAliveReactorBase =
+    grpc::ServerBidiReactor<v1::KeepAliveRequest, v1::KeepAliveResponse>;
+
+grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx,
+                                    const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+void FillAcquireResponse(const AcquireResult& result, absl::Time now,
+                         v1::AcquireResponse* resp) {
+  if (!result.acquired) {
+    resp->set_result(v1::AcquireResponse::TIMED_OUT);
+    return;
+  }
+  resp->set_result(v1::AcquireResponse::ACQUIRED);
+  resp->set_already_held(result.already_held);
+  ToProto(result.grant, now, resp->mutable_grant());
+}
+
+// A waiting Acquire. It lives in the key's queue as a Waiter until the table
+// completes it (granted, timed out, session ended, shutdown) or the caller
+// cancels; it is deleted by gRPC's OnDone after Finish.
+class AcquireReactor final : public grpc::ServerUnaryReactor, public Waiter {
+ public:
+  AcquireReactor(LockTable* table, Clock* clock, AcquireCmd cmd,
+                 v1::AcquireResponse* resp)
+      : table_(table), clock_(clock), cmd_(std::move(cmd)), resp_(resp) {}
+
+  // Queues the acquire (or answers at once). Called once, right after
+  // construction, before gRPC can deliver OnCancel.
+  void Start() {
+    std::optional<absl::StatusOr<AcquireResult>> outcome =
+        table_->Acquire(cmd_, this);
+    if (outcome.has_value()) Answer(*outcome);
+  }
+
+  bool Complete(absl::StatusOr<AcquireResult> result) override {
+    if (gone_.load(std::memory_order_acquire)) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED,
+                          "acquire cancelled by the caller"));
+      return false;
+    }
+    Answer(result);
+    return true;
+  }
+
+  bool Gone() const override { return gone_.load(std::memory_order_acquire); }
+
+  void OnCancel() override {
+    gone_.store(true, std::memory_order_release);
+    // No-op if the table already took the waiter out of the queue.
+    table_->CancelWait(CancelWaitCmd{cmd_.session_id, cmd_.key, 0, this,
+                                     CancelReason::kCancelled, clock_->Now()});
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void Answer(const absl::StatusOr<AcquireResult>& result) {
+    if (result.ok()) FillAcquireResponse(*result, clock_->Now(), resp_);
+    Finish(ToGrpcStatus(result.status()));
+  }
+
+  LockTable* const table_;
+  Clock* const clock_;
+  const AcquireCmd cmd_;
+  v1::AcquireResponse* const resp_;
+  std::atomic<bool> gone_{false};
+};
+
+// The shared half of a KeepAlive stream: the session's event sink and the
+// stream's write queue, one write in flight at a time (the shape of gRPC's
+// own health-watch reactor). Held by the reactor and by the lock table, so
+// events delivered after the stream ended are dropped safely.
+class KeepAliveStream final : public SessionEventSink {
+ public:
+  explicit KeepAliveStream(KeepAliveReactorBase* reactor)
+      : reactor_(reactor) {}
+
+  void Deliver(const SessionEvent& event) override {
+    absl::MutexLock lock(&mu_);
+    v1::KeepAliveResponse msg;
+    msg.set_session_id(event.session_id);
+    ToProto(event, msg.mutable_event());
+    queue_.push_back(std::move(msg));
+    MaybeWriteLocked();
+    if (event.type == SessionEvent::Type::kSessionExpired) {
+      FinishAfterWritesLocked(grpc::Status(
+          grpc::StatusCode::NOT_FOUND,
+          absl::StrCat("session ", event.session_id, " expired: ",
+                       event.reason)));
+    }
+  }
+
+  void Close(const absl::Status& status) override {
+    absl::MutexLock lock(&mu_);
+    FinishAfterWritesLocked(ToGrpcStatus(status));
+  }
+
+  void Ack(uint64_t session_id, absl::Duration ttl) {
+    absl::MutexLock lock(&mu_);
+    // Acks not yet written are coalesced: a client that does not read its
+    // stream cannot grow the queue without bound.
+    if (!queue_.empty() && queue_.back().has_ttl_ms()) {
+      queue_.back().set_ttl_ms(absl::ToInt64Milliseconds(ttl));
+      return;
+    }
+    v1::KeepAliveResponse msg;
+    msg.set_session_id(session_id);
+    msg.set_ttl_ms(absl::ToInt64Milliseconds(ttl));
+    queue_.push_back(std::move(msg));
+    MaybeWriteLocked();
+  }
+
+  void OnWriteDone(bool ok) {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok) {
+      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED,
+                                "KeepAlive stream broken"));
+      return;
+    }
+    MaybeWriteLocked();
+    if (!writing_ && finish_pending_) FinishLocked(pending_status_);
+  }
+
+  void FinishAfterWrites(const grpc::Status& status) {
+    absl::MutexLock lock(&mu_);
+    FinishAfterWritesLocked(status);
+  }
+
+  void FinishNow(const grpc::Status& status) {
+    absl::MutexLock lock(&mu_);
+    FinishLocked(status);
+  }
+
+  bool finishing() {
+    absl::MutexLock lock(&mu_);
+    return finish_pending_ || finish_called_;
+  }
+
+  // The reactor is about to be deleted.
+  void Detach() {
+    absl::MutexLock lock(&mu_);
+    reactor_ = nullptr;
+  }
+
+ private:
+  void MaybeWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (writing_ || finish_called_ || reactor_ == nullptr || queue_.empty()) {
+      return;
+    }
+    in_flight_ = std::move(queue_.front());
+    queue_.pop_front();
+    writing_ = true;
+    reactor_->StartWrite(&in_flight_);
+  }
+
+  void FinishAfterWritesLocked(const grpc::Status& status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finish_pending_ || finish_called_) return;
+    finish_pending_ = true;
+    pending_status_ = status;
+    if (!writing_ && queue_.empty()) FinishLocked(status);
+  }
+
+  void FinishLocked(const grpc::Status& status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finish_called_ || reactor_ == nullptr) return;
+    finish_called_ = true;
+    reactor_->Finish(status);
+  }
+
+  absl::Mutex mu_;
+  KeepAliveReactorBase* reactor_ ABSL_GUARDED_BY(mu_);  // Null after OnDone.
+  std::deque<v1::KeepAliveResponse> queue_ ABSL_GUARDED_BY(mu_);
+  v1::KeepAliveResponse in_flight_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finish_pending_ ABSL_GUARDED_BY(mu_) = false;
+  bool finish_called_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status pending_status_ ABSL_GUARDED_BY(mu_);
+};
+
+// Reads keepalives; the first one binds the stream to its session and
+// attaches the stream as the session's event sink.
+class KeepAliveReactor final : public KeepAliveReactorBase {
+ public:
+  KeepAliveReactor(LockTable* table, Clock* clock)
+      : table_(table),
+        clock_(clock),
+        stream_(std::make_shared<KeepAliveStream>(this)) {
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // The client closed its side, or the call was cancelled.
+      stream_->FinishAfterWrites(grpc::Status::OK);
+      return;
+    }
+    const uint64_t id = request_.session_id();
+    if (session_id_ != 0 && id != session_id_) {
+      stream_->FinishAfterWrites(grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          absl::StrCat("session_id: this stream belongs to session ",
+                       session_id_, ", not ", id)));
+      return;
+    }
+    absl::StatusOr<absl::Duration> ttl =
+        table_->KeepAlive(KeepAliveCmd{id, clock_->Now()});
+    if (ttl.ok() && session_id_ == 0) {
+      absl::Status attached = table_->AttachSink(id, stream_);
+      if (attached.ok()) {
+        session_id_ = id;
+      } else {
+        ttl = attached;
+      }
+    }
+    if (!ttl.ok()) {
+      stream_->FinishAfterWrites(ToGrpcStatus(ttl.status()));
+      return;
+    }
+    stream_->Ack(id, *ttl);
+    if (!stream_->finishing()) StartRead(&request_);
+  }
+
+  void OnWriteDone(bool ok) override { stream_->OnWriteDone(ok); }
+
+  void OnCancel() override {
+    stream_->FinishNow(grpc::Status(grpc::StatusCode::CANCELLED,
+                                    "KeepAlive stream cancelled"));
+  }
+
+  void OnDone() override {
+    stream_->Detach();
+    if (session_id_ != 0) table_->DetachSink(session_id_, stream_.get());
+    delete this;
+  }
+
+ private:
+  LockTable* const table_;
+  Clock* const clock_;
+  const std::shared_ptr<KeepAliveStream> stream_;
+  v1::KeepAliveRequest request_;  // Used by one read at a time.
+  uint64_t session_id_ = 0;       // Set by the first read; reads are serial.
+};
+
+}  // namespace
+
+LockServiceImpl::LockServiceImpl(LockTable* table, Clock* clock)
+    : table_(table), clock_(clock) {}
+
+grpc::ServerUnaryReactor* LockServiceImpl::CreateSession(
+    grpc::CallbackServerContext* ctx, const v1::CreateSessionRequest* req,
+    v1::CreateSessionResponse* resp) {
+  CreateSessionCmd cmd;
+  cmd.session_id = table_->NewSessionId();
+  cmd.client_name = req->client_name();
+  cmd.labels = Labels(req->labels().begin(), req->labels().end());
+  cmd.ttl = absl::Milliseconds(req->ttl_ms());
+  cmd.now = clock_->Now();
+  absl::StatusOr<SessionInfo> info = table_->CreateSession(cmd);
+  if (info.ok()) {
+    resp->set_session_id(info->session_id);
+    resp->set_ttl_ms(absl::ToInt64Milliseconds(info->ttl));
+  }
+  return FinishNow(ctx, info.status());
+}
+
+KeepAliveReactorBase* LockServiceImpl::KeepAlive(
+    grpc::CallbackServerContext* ctx) {
+  return new KeepAliveReactor(table_, clock_);
+}
+
+grpc::ServerUnaryReactor* LockServiceImpl::KeepAliveOnce(
+    grpc::CallbackServerContext* ctx, const v1::KeepAliveRequest* req,
+    v1::KeepAliveResponse* resp) {
+  absl::StatusOr<absl::Duration> ttl =
+      table_->KeepAlive(KeepAliveCmd{req->session_id(), clock_->Now()});
+  if (ttl.ok()) {
+    resp->set_session_id(req->session_id());
+    resp->set_ttl_ms(absl::ToInt64Milliseconds(*ttl));
+  }
+  return FinishNow(ctx, ttl.status());
+}
+
+grpc::ServerUnaryReactor* LockServiceImpl::CloseSession(
+    grpc::CallbackServerContext* ctx, const v1::CloseSessionRequest* req,
+    v1::CloseSessionResponse* resp) {
+  absl::StatusOr<size_t> released =
+      table_->CloseSession(CloseSessionCmd{req->session_id(), clock_->Now()});
+  if (released.ok()) {
+    resp->set_released_grants(static_cast<uint32_t>(*released));
+  }
+  return FinishNow(ctx, released.status());
+}
+
+grpc::ServerUnaryReactor* LockServiceImpl::Acquire(
+    grpc::CallbackServerContext* ctx, const v1::AcquireRequest* req,
+    v1::AcquireResponse* resp) {
+  absl::StatusOr<LockMode> mode = FromProtoMode(req->mode());
+  if (!mode.ok()) return FinishNow(ctx, mode.status());
+  if (req->max_hold_ms() < 0) {
+    return FinishNow(ctx, absl::InvalidArgumentError(absl::StrCat(
+                              "max_hold_ms: must not be negative (key \"",
+                              req->key(), "\")")));
+  }
+  AcquireCmd cmd;
+  cmd.session_id = req->session_id();
+  cmd.key = req->key();
+  cmd.mode = *mode;
+  cmd.wait_timeout = WaitTimeoutFromMs(req->wait_timeout_ms());
+  cmd.max_hold = absl::Milliseconds(req->max_hold_ms());
+  cmd.now = clock_->Now();
+  // Fast path: answered at once (granted, held, try-lock, error) without a
+  // reactor of our own.
+  std::optional<absl::StatusOr<AcquireResult>> outcome =
+      table_->Acquire(cmd, nullptr);
+  if (outcome.has_value()) {
+    if (outcome->ok()) FillAcquireResponse(**outcome, cmd.now, resp);
+    return FinishNow(ctx, outcome->status());
+  }
+  auto* reactor = new AcquireReactor(table_, clock_, std::move(cmd), resp);
+  reactor->Start();
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* LockServiceImpl::Release(
+    grpc::CallbackServerContext* ctx, const v1::ReleaseRequest* req,
+    v1::ReleaseResponse* resp) {
+  return FinishNow(ctx, table_->Release(ReleaseCmd{req->session_id(),
+                                                   req->key(),
+                                                   req->fencing_token(),
+                                                   clock_->Now()}));
+}
+
+grpc::ServerUnaryReactor* LockServiceImpl::CheckFence(
+    grpc::CallbackServerContext* ctx, const v1::CheckFenceRequest* req,
+    v1::CheckFenceResponse* resp) {
+  absl::StatusOr<Grant> grant =
+      table_->CheckFence(req->key(), req->fencing_token());
+  if (grant.ok()) ToProto(*grant, clock_->Now(), resp->mutable_grant());
+  return FinishNow(ctx, grant.status());
+}
+
+grpc::ServerUnaryReactor* LockServiceImpl::DescribeLock(
+    grpc::CallbackServerContext* ctx, const v1::DescribeLockRequest* req,
+    v1::DescribeLockResponse* resp) {
+  constexpr uint32_t kDefaultMaxWaiters = 1000;
+  constexpr uint32_t kMaxWaiters = 100000;
+  const uint32_t max_waiters =
+      req->max_waiters() == 0 ? kDefaultMaxWaiters
+                              : std::min(req->max_waiters(), kMaxWaiters);
+  absl::StatusOr<LockDescription> d = table_->Describe(req->key(), max_waiters);
+  if (d.ok()) ToProto(*d, clock_->Now(), resp);
+  return FinishNow(ctx, d.status());
+}
+
+}  // namespace taala

@@ -1,0 +1,809 @@
+#include "server/lock_table.h"
+
+#include <deque>
+#include <utility>
+
+#include "absl/hash/hash.h"
+#include "absl/strings/str_cat.h"
+#include "server/check.h"
+#include "server/status_macros.h"
+
+namespace taala {
+
+// Work collected under mutexes and done after they are released.
+struct LockTable::Effects {
+  struct Completion {
+    Waiter* waiter;
+    absl::StatusOr<AcquireResult> result;
+  };
+  struct Expired {
+    uint64_t session_id;
+    std::string client_name;
+    EndResult result;
+  };
+  struct Revoked {
+    Grant grant;
+    std::string reason;
+  };
+  std::vector<Completion> completions;
+  std::vector<std::pair<std::shared_ptr<SessionEventSink>, SessionEvent>>
+      events;
+  std::vector<Expired> expired;
+  std::vector<Revoked> revoked;
+};
+
+namespace {
+
+constexpr int kEpochShift = 40;
+
+std::string SessionNotFound(uint64_t session_id) {
+  return absl::StrCat("session ", session_id,
+                      " not found (expired, closed or never created)");
+}
+
+std::string Quote(absl::string_view key) {
+  return absl::StrCat("\"", key, "\"");
+}
+
+}  // namespace
+
+const char* LockModeName(LockMode mode) {
+  switch (mode) {
+    case LockMode::kExclusive:
+      return "EXCLUSIVE";
+    case LockMode::kShared:
+      return "SHARED";
+  }
+  return "UNKNOWN";
+}
+
+LockTable::LockTable(Options options) : options_(std::move(options)) {
+  TAALA_CHECK(options_.shards > 0);
+  TAALA_CHECK(options_.token_epoch < (uint64_t{1} << (64 - kEpochShift)));
+  shards_.reserve(options_.shards);
+  for (size_t i = 0; i < options_.shards; ++i) {
+    shards_.push_back(
+        std::make_unique<Shard>((options_.token_epoch << kEpochShift) + 1));
+  }
+}
+
+LockTable::~LockTable() = default;
+
+uint64_t LockTable::NewSessionId() {
+  return (options_.token_epoch << kEpochShift) |
+         next_session_seq_.fetch_add(1, std::memory_order_relaxed);
+}
+
+LockTable::Shard& LockTable::ShardFor(absl::string_view key) {
+  const size_t h = absl::Hash<absl::string_view>{}(FirstSegment(key));
+  return *shards_[h % shards_.size()];
+}
+
+std::shared_ptr<LockTable::Session> LockTable::FindSession(uint64_t id) {
+  SessionMapShard& m = session_map_[id % kSessionMapShards];
+  absl::MutexLock lock(&m.mu);
+  auto it = m.sessions.find(id);
+  return it == m.sessions.end() ? nullptr : it->second;
+}
+
+void LockTable::EraseSession(uint64_t id) {
+  SessionMapShard& m = session_map_[id % kSessionMapShards];
+  absl::MutexLock lock(&m.mu);
+  m.sessions.erase(id);
+}
+
+absl::StatusOr<SessionInfo> LockTable::CreateSession(
+    const CreateSessionCmd& cmd) {
+  if (shutting_down_.load()) {
+    return absl::UnavailableError("taalad is shutting down");
+  }
+  if (cmd.ttl < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ttl_ms: must not be negative (got ", absl::ToInt64Milliseconds(cmd.ttl),
+        ")"));
+  }
+  if (cmd.client_name.size() > options_.max_client_name_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("client_name: ", cmd.client_name.size(),
+                     " bytes exceeds the limit of ",
+                     options_.max_client_name_bytes));
+  }
+  if (!IsValidUtf8(cmd.client_name)) {
+    return absl::InvalidArgumentError("client_name: not valid UTF-8");
+  }
+  if (cmd.labels.size() > options_.max_labels) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("labels: ", cmd.labels.size(),
+                     " labels exceeds the limit of ", options_.max_labels));
+  }
+  for (const auto& [k, v] : cmd.labels) {
+    if (k.empty() || k.size() > options_.max_label_bytes ||
+        v.size() > options_.max_label_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "labels: label ", Quote(k.substr(0, 64)),
+          " must have a non-empty name and name and value of at most ",
+          options_.max_label_bytes, " bytes"));
+    }
+  }
+  absl::Duration ttl =
+      cmd.ttl == absl::ZeroDuration() ? options_.default_session_ttl : cmd.ttl;
+  ttl = std::max(options_.min_session_ttl, std::min(options_.max_session_ttl, ttl));
+  const absl::Time expires = cmd.now + ttl;
+  auto session = std::make_shared<Session>(cmd.session_id, cmd.client_name,
+                                           cmd.labels, ttl, expires);
+  {
+    SessionMapShard& m = session_map_[cmd.session_id % kSessionMapShards];
+    absl::MutexLock lock(&m.mu);
+    if (!m.sessions.emplace(cmd.session_id, session).second) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("session ", cmd.session_id, " already exists"));
+    }
+  }
+  timers_.Schedule(Timer{expires, Timer::Kind::kSessionExpiry, cmd.session_id, 0, ""});
+  return SessionInfo{cmd.session_id, cmd.client_name, ttl, expires};
+}
+
+absl::StatusOr<absl::Duration> LockTable::KeepAlive(const KeepAliveCmd& cmd) {
+  std::shared_ptr<Session> session = FindSession(cmd.session_id);
+  if (session == nullptr) {
+    return absl::NotFoundError(SessionNotFound(cmd.session_id));
+  }
+  Session& s = *session;
+  absl::MutexLock lock(&s.mu);
+  if (s.ended) return absl::NotFoundError(SessionNotFound(cmd.session_id));
+  // The expiry timer is not touched: when it fires it sees the new deadline
+  // and re-arms itself.
+  s.expires_at = std::max(s.expires_at, cmd.now + s.ttl);
+  return s.ttl;
+}
+
+absl::Status LockTable::AttachSink(uint64_t session_id,
+                                   std::shared_ptr<SessionEventSink> sink) {
+  std::shared_ptr<Session> session = FindSession(session_id);
+  if (session == nullptr) {
+    return absl::NotFoundError(SessionNotFound(session_id));
+  }
+  std::deque<SessionEvent> backlog;
+  {
+    Session& s = *session;
+    absl::MutexLock lock(&s.mu);
+    if (s.ended) return absl::NotFoundError(SessionNotFound(session_id));
+    s.sink = sink;
+    backlog.swap(s.undelivered);
+  }
+  for (const SessionEvent& e : backlog) sink->Deliver(e);
+  return absl::OkStatus();
+}
+
+void LockTable::DetachSink(uint64_t session_id, const SessionEventSink* sink) {
+  std::shared_ptr<Session> session = FindSession(session_id);
+  if (session == nullptr) return;
+  std::shared_ptr<SessionEventSink> old;  // Destroyed outside the mutex.
+  Session& s = *session;
+  absl::MutexLock lock(&s.mu);
+  if (s.sink.get() == sink) old = std::move(s.sink);
+}
+
+void LockTable::QueueEvent(Session& s, SessionEvent event, Effects& effects) {
+  if (s.sink != nullptr) {
+    effects.events.emplace_back(s.sink, std::move(event));
+    return;
+  }
+  s.undelivered.push_back(std::move(event));
+  while (s.undelivered.size() > options_.max_undelivered_events) {
+    s.undelivered.pop_front();
+  }
+}
+
+absl::StatusOr<size_t> LockTable::CloseSession(const CloseSessionCmd& cmd) {
+  std::shared_ptr<Session> session = FindSession(cmd.session_id);
+  if (session == nullptr) {
+    return absl::NotFoundError(SessionNotFound(cmd.session_id));
+  }
+  Effects effects;
+  std::optional<EndResult> ended =
+      EndSession(session, /*expired=*/false, cmd.now, effects);
+  RunEffects(effects, cmd.now);
+  if (!ended.has_value()) {
+    return absl::NotFoundError(SessionNotFound(cmd.session_id));
+  }
+  return ended->released;
+}
+
+std::optional<LockTable::EndResult> LockTable::EndSession(
+    const std::shared_ptr<Session>& session, bool expired, absl::Time now,
+    Effects& effects) {
+  Session& s = *session;
+  absl::flat_hash_map<std::string, uint64_t> held;
+  absl::flat_hash_map<std::string, uint64_t> waiting;
+  {
+    absl::MutexLock lock(&s.mu);
+    if (s.ended) return std::nullopt;
+    if (expired && s.expires_at > now) {
+      // Renewed since the timer was armed: wait for the new deadline.
+      timers_.Schedule(Timer{s.expires_at, Timer::Kind::kSessionExpiry, s.id, 0, ""});
+      return std::nullopt;
+    }
+    s.ended = true;
+    held.swap(s.held);
+    waiting.swap(s.waiting);
+    if (expired) {
+      QueueEvent(s,
+                 SessionEvent{SessionEvent::Type::kSessionExpired, s.id, "", 0,
+                              absl::StrCat("session lease of ",
+                                           absl::ToInt64Milliseconds(s.ttl),
+                                           "ms ran out")},
+                 effects);
+    }
+  }
+  EraseSession(s.id);
+
+  EndResult result;
+  for (const auto& [key, seq] : waiting) {
+    Shard& shard = ShardFor(key);
+    absl::MutexLock lock(&shard.mu);
+    auto kit = shard.keys.find(key);
+    if (kit == shard.keys.end()) continue;
+    KeyState& state = kit->second;
+    auto wit = state.waiters.find(seq);
+    if (wit == state.waiters.end()) continue;
+    effects.completions.push_back(
+        {wit->second.waiter,
+         absl::NotFoundError(absl::StrCat(
+             "session ", s.id, (expired ? " expired" : " was closed"),
+             " while waiting for key ", Quote(key)))});
+    state.waiters.erase(wit);
+    ++result.cancelled_waits;
+    GrantNextLocked(shard, kit->first, state, now, effects);
+    if (state.empty()) shard.keys.erase(kit);
+  }
+  for (const auto& [key, token] : held) {
+    Shard& shard = ShardFor(key);
+    absl::MutexLock lock(&shard.mu);
+    auto kit = shard.keys.find(key);
+    if (kit == shard.keys.end()) continue;
+    KeyState& state = kit->second;
+    for (auto h = state.holders.begin(); h != state.holders.end(); ++h) {
+      if (h->session.get() == &s && h->token == token) {
+        state.holders.erase(h);
+        ++result.released;
+        break;
+      }
+    }
+    GrantNextLocked(shard, kit->first, state, now, effects);
+    if (state.empty()) shard.keys.erase(kit);
+  }
+  if (expired) {
+    effects.expired.push_back({s.id, s.client_name, result});
+  }
+  return result;
+}
+
+Grant LockTable::MakeGrantLocked(Shard& shard, const std::string& key,
+                                 KeyState& state,
+                                 const std::shared_ptr<Session>& session,
+                                 LockMode mode, absl::Duration max_hold,
+                                 absl::Time now) {
+  Grant grant;
+  grant.key = key;
+  grant.session_id = session->id;
+  grant.token = shard.next_token++;
+  grant.mode = mode;
+  grant.granted_at = now;
+  grant.revoke_at = max_hold > absl::ZeroDuration() ? now + max_hold
+                                                    : absl::InfiniteFuture();
+  state.holders.push_back(
+      Holder{session, grant.token, mode, now, grant.revoke_at});
+  if (grant.revoke_at != absl::InfiniteFuture()) {
+    timers_.Schedule(Timer{grant.revoke_at, Timer::Kind::kMaxHold, session->id,
+                           grant.token, key});
+  }
+  return grant;
+}
+
+void LockTable::GrantNextLocked(Shard& shard, const std::string& key,
+                                KeyState& state, absl::Time now,
+                                Effects& effects) {
+  while (state.holders.empty() && !state.waiters.empty()) {
+    auto it = state.waiters.begin();
+    const uint64_t seq = it->first;
+    QueuedWaiter next = std::move(it->second);
+    state.waiters.erase(it);
+    Session& s = *next.session;
+    absl::MutexLock lock(&s.mu);
+    auto wit = s.waiting.find(key);
+    if (wit != s.waiting.end() && wit->second == seq) s.waiting.erase(wit);
+    if (next.waiter->Gone()) {
+      effects.completions.push_back(
+          {next.waiter,
+           absl::CancelledError(absl::StrCat("acquire of key ", Quote(key),
+                                             " by session ", s.id,
+                                             " was cancelled by the caller"))});
+      continue;
+    }
+    if (s.ended) {
+      effects.completions.push_back(
+          {next.waiter,
+           absl::NotFoundError(absl::StrCat(SessionNotFound(s.id),
+                                            " while waiting for key ",
+                                            Quote(key)))});
+      continue;
+    }
+    AcquireResult result;
+    result.acquired = true;
+    result.grant = MakeGrantLocked(shard, key, state, next.session, next.mode,
+                                   next.max_hold, now);
+    s.held[key] = result.grant.token;
+    effects.completions.push_back({next.waiter, std::move(result)});
+  }
+}
+
+std::optional<absl::StatusOr<AcquireResult>> LockTable::Acquire(
+    const AcquireCmd& cmd, Waiter* waiter) {
+  TAALA_RETURN_IF_ERROR(ValidateKey(cmd.key, options_.key_limits));
+  if (cmd.mode != LockMode::kExclusive) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("mode: ", LockModeName(cmd.mode),
+                     " is not supported yet (key ", Quote(cmd.key), ")"));
+  }
+  if (cmd.wait_timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("wait_timeout: must not be negative (key ",
+                     Quote(cmd.key), ")"));
+  }
+  if (cmd.max_hold < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_hold_ms: must not be negative (key ", Quote(cmd.key), ")"));
+  }
+  std::shared_ptr<Session> session = FindSession(cmd.session_id);
+  if (session == nullptr) {
+    return absl::NotFoundError(absl::StrCat(SessionNotFound(cmd.session_id),
+                                            "; acquiring key ",
+                                            Quote(cmd.key)));
+  }
+  Session& s = *session;
+  Effects effects;
+  {
+    Shard& shard = ShardFor(cmd.key);
+    absl::MutexLock lock(&shard.mu);
+    absl::MutexLock session_lock(&s.mu);
+    if (shutting_down_.load()) {
+      return absl::UnavailableError(absl::StrCat(
+          "taalad is shutting down; key ", Quote(cmd.key), " not acquired"));
+    }
+    if (s.ended) {
+      return absl::NotFoundError(absl::StrCat(SessionNotFound(s.id),
+                                              "; acquiring key ",
+                                              Quote(cmd.key)));
+    }
+    auto [kit, inserted] = shard.keys.try_emplace(cmd.key);
+    const std::string& key = kit->first;
+    KeyState& state = kit->second;
+    for (const Holder& h : state.holders) {
+      if (h.session.get() == &s) {
+        // Idempotent retry: the same grant again.
+        AcquireResult result;
+        result.acquired = true;
+        result.already_held = true;
+        result.grant = Grant{key,  s.id,         h.token,
+                             h.mode, h.granted_at, h.revoke_at};
+        return result;
+      }
+    }
+    if (state.holders.empty() && state.waiters.empty()) {
+      AcquireResult result;
+      result.acquired = true;
+      result.grant = MakeGrantLocked(shard, key, state, session, cmd.mode,
+                                     cmd.max_hold, cmd.now);
+      s.held[key] = result.grant.token;
+      return result;
+    }
+    if (cmd.wait_timeout == absl::ZeroDuration()) {
+      return AcquireResult{};  // Try-lock on a held key: not acquired.
+    }
+    if (waiter == nullptr) return std::nullopt;  // Would wait.
+
+    const absl::Time deadline = cmd.now + cmd.wait_timeout;
+    uint64_t seq;
+    auto wit = s.waiting.find(key);
+    if (wit != s.waiting.end() && state.waiters.count(wit->second) > 0) {
+      // A retry while the first call still waits: take over its place.
+      seq = wit->second;
+      QueuedWaiter& queued = state.waiters[seq];
+      effects.completions.push_back(
+          {queued.waiter,
+           absl::CancelledError(absl::StrCat(
+               "acquire of key ", Quote(key), " by session ", s.id,
+               " was superseded by a newer acquire of the same key"))});
+      queued.waiter = waiter;
+      queued.deadline = deadline;
+      queued.max_hold = cmd.max_hold;
+    } else {
+      seq = shard.next_wait_seq++;
+      state.waiters.emplace(
+          seq, QueuedWaiter{session, waiter, cmd.mode, cmd.now, deadline,
+                            cmd.max_hold});
+      s.waiting[key] = seq;
+    }
+    if (deadline != absl::InfiniteFuture()) {
+      timers_.Schedule(
+          Timer{deadline, Timer::Kind::kWaitTimeout, s.id, seq, key});
+    }
+  }
+  RunEffects(effects, cmd.now);
+  return std::nullopt;  // Queued.
+}
+
+void LockTable::CancelWait(const CancelWaitCmd& cmd) {
+  Effects effects;
+  CancelWaitInto(cmd, effects);
+  RunEffects(effects, cmd.now);
+}
+
+void LockTable::CancelWaitInto(const CancelWaitCmd& cmd, Effects& effects) {
+  std::shared_ptr<Session> session = FindSession(cmd.session_id);
+  // An ended session's waits were all completed when it ended.
+  if (session == nullptr) return;
+  Session& s = *session;
+  Shard& shard = ShardFor(cmd.key);
+  absl::MutexLock lock(&shard.mu);
+  auto kit = shard.keys.find(cmd.key);
+  if (kit == shard.keys.end()) return;
+  KeyState& state = kit->second;
+  uint64_t seq = cmd.wait_seq;
+  {
+    absl::MutexLock session_lock(&s.mu);
+    auto sw = s.waiting.find(cmd.key);
+    if (sw == s.waiting.end()) return;
+    if (seq == 0) seq = sw->second;
+    if (sw->second != seq) return;
+    auto wit = state.waiters.find(seq);
+    if (wit == state.waiters.end()) return;
+    QueuedWaiter& queued = wit->second;
+    if (cmd.waiter != nullptr && queued.waiter != cmd.waiter) return;
+    if (cmd.reason == CancelReason::kTimedOut && queued.deadline > cmd.now) {
+      return;  // Superseded by a call with a later deadline.
+    }
+    if (cmd.reason == CancelReason::kTimedOut) {
+      effects.completions.push_back({queued.waiter, AcquireResult{}});
+    } else {
+      effects.completions.push_back(
+          {queued.waiter,
+           absl::CancelledError(absl::StrCat(
+               "acquire of key ", Quote(cmd.key), " by session ", s.id,
+               " was cancelled by the caller"))});
+    }
+    state.waiters.erase(wit);
+    s.waiting.erase(sw);
+  }
+  GrantNextLocked(shard, kit->first, state, cmd.now, effects);
+  if (state.empty()) shard.keys.erase(kit);
+}
+
+absl::Status LockTable::Release(const ReleaseCmd& cmd) {
+  Effects effects;
+  absl::Status status = ReleaseInto(cmd, effects);
+  RunEffects(effects, cmd.now);
+  return status;
+}
+
+absl::Status LockTable::ReleaseInto(const ReleaseCmd& cmd, Effects& effects) {
+  TAALA_RETURN_IF_ERROR(ValidateKey(cmd.key, options_.key_limits));
+  Shard& shard = ShardFor(cmd.key);
+  absl::MutexLock lock(&shard.mu);
+  auto kit = shard.keys.find(cmd.key);
+  KeyState* state = kit == shard.keys.end() ? nullptr : &kit->second;
+  if (state != nullptr) {
+    for (auto h = state->holders.begin(); h != state->holders.end(); ++h) {
+      if (h->session->id != cmd.session_id) continue;
+      if (h->token != cmd.token) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "fencing token ", cmd.token, " is not session ", cmd.session_id,
+            "'s grant of key ", Quote(cmd.key), " (its token is ", h->token,
+            ")"));
+      }
+      std::shared_ptr<Session> owner = std::move(h->session);
+      state->holders.erase(h);
+      {
+        Session& s = *owner;
+        absl::MutexLock session_lock(&s.mu);
+        auto it = s.held.find(cmd.key);
+        if (it != s.held.end() && it->second == cmd.token) s.held.erase(it);
+      }
+      GrantNextLocked(shard, kit->first, *state, cmd.now, effects);
+      if (state->empty()) shard.keys.erase(kit);
+      return absl::OkStatus();
+    }
+  }
+  if (FindSession(cmd.session_id) == nullptr) {
+    return absl::NotFoundError(absl::StrCat(SessionNotFound(cmd.session_id),
+                                            "; releasing key ",
+                                            Quote(cmd.key)));
+  }
+  if (state == nullptr || state->holders.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("session ", cmd.session_id, " does not hold key ",
+                     Quote(cmd.key), " (the key is free)"));
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "session ", cmd.session_id, " does not hold key ", Quote(cmd.key),
+      " (held by session ", state->holders.front().session->id, ")"));
+}
+
+void LockTable::RevokeGrant(const RevokeGrantCmd& cmd, Effects& effects) {
+  Shard& shard = ShardFor(cmd.key);
+  absl::MutexLock lock(&shard.mu);
+  auto kit = shard.keys.find(cmd.key);
+  if (kit == shard.keys.end()) return;
+  KeyState& state = kit->second;
+  for (auto h = state.holders.begin(); h != state.holders.end(); ++h) {
+    if (h->token != cmd.token || h->session->id != cmd.session_id) continue;
+    Grant grant{kit->first, cmd.session_id, h->token,
+                h->mode,    h->granted_at,  h->revoke_at};
+    std::shared_ptr<Session> owner = std::move(h->session);
+    state.holders.erase(h);
+    {
+      Session& s = *owner;
+      absl::MutexLock session_lock(&s.mu);
+      auto it = s.held.find(cmd.key);
+      if (it != s.held.end() && it->second == cmd.token) s.held.erase(it);
+      if (!s.ended) {
+        QueueEvent(s,
+                   SessionEvent{SessionEvent::Type::kGrantRevoked, s.id,
+                                cmd.key, cmd.token,
+                                absl::StrCat(cmd.reason, " after holding ",
+                                             absl::ToInt64Milliseconds(
+                                                 cmd.now - grant.granted_at),
+                                             "ms")},
+                   effects);
+      }
+    }
+    effects.revoked.push_back({std::move(grant), cmd.reason});
+    GrantNextLocked(shard, kit->first, state, cmd.now, effects);
+    if (state.empty()) shard.keys.erase(kit);
+    return;
+  }
+}
+
+void LockTable::ExpireSession(const ExpireSessionCmd& cmd, Effects& effects) {
+  std::shared_ptr<Session> session = FindSession(cmd.session_id);
+  if (session == nullptr) return;
+  EndSession(session, /*expired=*/true, cmd.now, effects);
+}
+
+size_t LockTable::RunDueTimers(absl::Time now) {
+  std::vector<Timer> due = timers_.PopDue(now);
+  Effects effects;
+  for (Timer& t : due) {
+    switch (t.kind) {
+      case Timer::Kind::kSessionExpiry:
+        ExpireSession(ExpireSessionCmd{t.session_id, now}, effects);
+        break;
+      case Timer::Kind::kWaitTimeout:
+        CancelWaitInto(CancelWaitCmd{t.session_id, std::move(t.key), t.id,
+                                     nullptr, CancelReason::kTimedOut, now},
+                       effects);
+        break;
+      case Timer::Kind::kMaxHold:
+        RevokeGrant(RevokeGrantCmd{t.session_id, std::move(t.key), t.id,
+                                   "max hold time reached", now},
+                    effects);
+        break;
+    }
+  }
+  RunEffects(effects, now);
+  return due.size();
+}
+
+void LockTable::RunEffects(Effects& effects, absl::Time now) {
+  for (auto& [sink, event] : effects.events) sink->Deliver(event);
+  for (Effects::Completion& c : effects.completions) {
+    std::optional<ReleaseCmd> undo;
+    if (c.result.ok() && c.result->acquired) {
+      undo = ReleaseCmd{c.result->grant.session_id, c.result->grant.key,
+                        c.result->grant.token, now};
+    }
+    // After Complete the waiter may be gone: do not touch c.waiter again.
+    const bool delivered = c.waiter->Complete(std::move(c.result));
+    if (!delivered && undo.has_value()) {
+      // The caller left between the grant and its delivery: no grant is
+      // kept for a waiter that has gone.
+      Effects more;
+      ReleaseInto(*undo, more).IgnoreError();
+      RunEffects(more, now);
+    }
+  }
+  if (observer_ != nullptr) {
+    for (const auto& e : effects.expired) {
+      observer_->OnSessionExpired(e.session_id, e.client_name,
+                                  e.result.released, e.result.cancelled_waits);
+    }
+    for (const auto& r : effects.revoked) {
+      observer_->OnGrantRevoked(r.grant, r.reason);
+    }
+  }
+}
+
+absl::StatusOr<Grant> LockTable::CheckFence(absl::string_view key,
+                                            uint64_t token) {
+  TAALA_RETURN_IF_ERROR(ValidateKey(key, options_.key_limits));
+  Shard& shard = ShardFor(key);
+  absl::MutexLock lock(&shard.mu);
+  auto kit = shard.keys.find(key);
+  if (kit == shard.keys.end() || kit->second.holders.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("fencing token ", token, " is not current for key ",
+                     Quote(key), ": the key is free"));
+  }
+  const KeyState& state = kit->second;
+  for (const Holder& h : state.holders) {
+    if (h.token == token) {
+      return Grant{kit->first, h.session->id, h.token,
+                   h.mode,     h.granted_at,  h.revoke_at};
+    }
+  }
+  const Holder& current = state.holders.front();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "fencing token ", token, " is not current for key ", Quote(key),
+      ": the current token is ", current.token, " (session ",
+      current.session->id, ")"));
+}
+
+absl::StatusOr<LockDescription> LockTable::Describe(absl::string_view key,
+                                                    size_t max_waiters) {
+  TAALA_RETURN_IF_ERROR(ValidateKey(key, options_.key_limits));
+  LockDescription d;
+  d.key = std::string(key);
+  Shard& shard = ShardFor(key);
+  absl::MutexLock lock(&shard.mu);
+  auto kit = shard.keys.find(key);
+  if (kit == shard.keys.end()) return d;
+  const KeyState& state = kit->second;
+  for (const Holder& h : state.holders) {
+    d.holders.push_back(HolderInfo{
+        Grant{d.key, h.session->id, h.token, h.mode, h.granted_at, h.revoke_at},
+        h.session->client_name});
+  }
+  d.waiter_count = state.waiters.size();
+  for (const auto& [seq, w] : state.waiters) {
+    if (d.waiters.size() >= max_waiters) break;
+    d.waiters.push_back(WaiterInfo{w.session->id, w.session->client_name,
+                                   w.mode, w.enqueued_at, w.deadline});
+  }
+  return d;
+}
+
+void LockTable::Shutdown() {
+  shutting_down_.store(true);
+  Effects effects;
+  for (auto& shard_ptr : shards_) {
+    Shard& shard = *shard_ptr;
+    absl::MutexLock lock(&shard.mu);
+    for (auto kit = shard.keys.begin(); kit != shard.keys.end();) {
+      KeyState& state = kit->second;
+      for (auto& [seq, w] : state.waiters) {
+        Session& s = *w.session;
+        absl::MutexLock session_lock(&s.mu);
+        s.waiting.erase(kit->first);
+        effects.completions.push_back(
+            {w.waiter, absl::UnavailableError(absl::StrCat(
+                           "taalad is shutting down; key ", Quote(kit->first),
+                           " not acquired by session ", s.id))});
+      }
+      state.waiters.clear();
+      if (state.empty()) {
+        shard.keys.erase(kit++);
+      } else {
+        ++kit;
+      }
+    }
+  }
+  // Shutdown hands no keys over, so completions carry no grants.
+  RunEffects(effects, absl::InfinitePast());
+
+  std::vector<std::shared_ptr<Session>> sessions;
+  for (SessionMapShard& m : session_map_) {
+    absl::MutexLock lock(&m.mu);
+    for (const auto& [id, s] : m.sessions) sessions.push_back(s);
+  }
+  std::vector<std::shared_ptr<SessionEventSink>> sinks;
+  for (const auto& session : sessions) {
+    Session& s = *session;
+    absl::MutexLock lock(&s.mu);
+    if (s.sink != nullptr) sinks.push_back(std::move(s.sink));
+  }
+  for (const auto& sink : sinks) {
+    sink->Close(absl::UnavailableError("taalad is shutting down"));
+  }
+  timers_.Wake();
+}
+
+size_t LockTable::SessionCount() {
+  size_t n = 0;
+  for (SessionMapShard& m : session_map_) {
+    absl::MutexLock lock(&m.mu);
+    n += m.sessions.size();
+  }
+  return n;
+}
+
+size_t LockTable::KeyCount() {
+  size_t n = 0;
+  for (auto& shard : shards_) {
+    absl::MutexLock lock(&shard->mu);
+    n += shard->keys.size();
+  }
+  return n;
+}
+
+void LockTable::CheckInvariantsForTest() {
+  // Shards against sessions.
+  for (auto& shard_ptr : shards_) {
+    Shard& shard = *shard_ptr;
+    absl::MutexLock lock(&shard.mu);
+    for (const auto& [key, state] : shard.keys) {
+      TAALA_CHECK(!state.empty());
+      size_t exclusive = 0;
+      for (const Holder& h : state.holders) {
+        if (h.mode == LockMode::kExclusive) ++exclusive;
+        TAALA_CHECK(h.token < shard.next_token);
+        Session& s = *h.session;
+        absl::MutexLock session_lock(&s.mu);
+        if (!s.ended) {
+          auto it = s.held.find(key);
+          TAALA_CHECK(it != s.held.end() && it->second == h.token);
+        }
+      }
+      TAALA_CHECK(exclusive <= 1);
+      TAALA_CHECK(exclusive == 0 || state.holders.size() == 1);
+      TAALA_CHECK(state.waiters.empty() || !state.holders.empty());
+      for (const auto& [seq, w] : state.waiters) {
+        TAALA_CHECK(seq < shard.next_wait_seq);
+        Session& s = *w.session;
+        absl::MutexLock session_lock(&s.mu);
+        if (!s.ended) {
+          auto it = s.waiting.find(key);
+          TAALA_CHECK(it != s.waiting.end() && it->second == seq);
+        }
+      }
+    }
+  }
+  // Sessions against shards.
+  std::vector<std::shared_ptr<Session>> sessions;
+  for (SessionMapShard& m : session_map_) {
+    absl::MutexLock lock(&m.mu);
+    for (const auto& [id, s] : m.sessions) sessions.push_back(s);
+  }
+  for (const auto& session : sessions) {
+    absl::flat_hash_map<std::string, uint64_t> held;
+    absl::flat_hash_map<std::string, uint64_t> waiting;
+    {
+      absl::MutexLock lock(&session->mu);
+      if (session->ended) continue;
+      held = session->held;
+      waiting = session->waiting;
+    }
+    for (const auto& [key, token] : held) {
+      Shard& shard = ShardFor(key);
+      absl::MutexLock lock(&shard.mu);
+      auto kit = shard.keys.find(key);
+      TAALA_CHECK(kit != shard.keys.end());
+      bool found = false;
+      for (const Holder& h : kit->second.holders) {
+        found |= h.session == session && h.token == token;
+      }
+      TAALA_CHECK(found);
+    }
+    for (const auto& [key, seq] : waiting) {
+      Shard& shard = ShardFor(key);
+      absl::MutexLock lock(&shard.mu);
+      auto kit = shard.keys.find(key);
+      TAALA_CHECK(kit != shard.keys.end());
+      auto wit = kit->second.waiters.find(seq);
+      TAALA_CHECK(wit != kit->second.waiters.end() &&
+                  wit->second.session == session);
+    }
+  }
+}
+
+}  // namespace taala

@@ -1,0 +1,345 @@
+// File: server/lock_table.h
+// -----------------------------------------------------------------------------
+// LockTable is taala's state machine: sessions with leases, and keys with
+// holders and FIFO queues of waiters. It knows nothing of gRPC or logging;
+// server/lock_service.cc translates RPCs into the commands of
+// server/commands.h and back.
+//
+// Thread safety: every public method may be called concurrently. Keys live in
+// shards (chosen by the hash of the key's first path segment), each with its
+// own mutex; sessions each have their own mutex. Lock order: shard mutex, then
+// session mutex; the session map's and the timer queue's mutexes are leaves.
+// Callbacks (Waiter::Complete, SessionEventSink, TableObserver) are never run
+// while any table mutex is held, so they may call back into the table.
+//
+// Invariants (checked by CheckInvariantsForTest):
+//  1. A key has at most one EXCLUSIVE holder.
+//  2. A key has waiters only while it has a holder (a release hands over).
+//  3. Fencing tokens of a key strictly increase with every grant, and never
+//     repeat across restarts given a new token epoch (Options::token_epoch).
+//  4. A session's `held` and `waiting` indexes match the shards exactly.
+//  5. A waiter is completed exactly once, by whoever removed it from a queue.
+
+#ifndef TAALA_SERVER_LOCK_TABLE_H_
+#define TAALA_SERVER_LOCK_TABLE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/btree_map.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "server/commands.h"
+#include "server/key.h"
+#include "server/timer_queue.h"
+
+namespace taala {
+
+// One session's hold on one key.
+struct Grant {
+  std::string key;
+  uint64_t session_id = 0;
+  uint64_t token = 0;
+  LockMode mode = LockMode::kExclusive;
+  absl::Time granted_at;
+  absl::Time revoke_at = absl::InfiniteFuture();  // Max hold; or never.
+};
+
+struct AcquireResult {
+  bool acquired = false;  // False: the wait timed out (a normal answer).
+  Grant grant;            // Set when acquired.
+  bool already_held = false;
+};
+
+// A pending Acquire, implemented by the transport (a gRPC reactor).
+class Waiter {
+ public:
+  // Called exactly once with the outcome, never under a table mutex and
+  // possibly on any thread. Returns false if the caller has gone, in which
+  // case the table releases a grant in `result` again at once.
+  virtual bool Complete(absl::StatusOr<AcquireResult> result) = 0;
+  // True once the caller has gone (cancelled, disconnected). Called under a
+  // table mutex: must not block or call into the table.
+  virtual bool Gone() const = 0;
+
+ protected:
+  ~Waiter() = default;
+};
+
+struct SessionEvent {
+  enum class Type { kGrantRevoked, kSessionExpired };
+  Type type;
+  uint64_t session_id = 0;
+  std::string key;  // kGrantRevoked only.
+  uint64_t token = 0;
+  std::string reason;
+};
+
+// Receives one session's events (the KeepAlive stream). Held by shared_ptr so
+// the table can deliver after the stream has gone (the sink then drops them).
+class SessionEventSink {
+ public:
+  virtual ~SessionEventSink() = default;
+  // Never called under a table mutex.
+  virtual void Deliver(const SessionEvent& event) = 0;
+  // The table is shutting down: end the stream with `status`.
+  virtual void Close(const absl::Status& status) = 0;
+};
+
+// Notified of notable state changes, for logs and metrics. Never called under
+// a table mutex. Methods may be called concurrently.
+class TableObserver {
+ public:
+  virtual ~TableObserver() = default;
+  virtual void OnSessionExpired(uint64_t session_id,
+                                absl::string_view client_name,
+                                size_t released_grants,
+                                size_t cancelled_waits) {}
+  virtual void OnGrantRevoked(const Grant& grant, absl::string_view reason) {}
+};
+
+struct SessionInfo {
+  uint64_t session_id = 0;
+  std::string client_name;
+  absl::Duration ttl;
+  absl::Time expires_at;
+};
+
+struct HolderInfo {
+  Grant grant;
+  std::string client_name;
+};
+
+struct WaiterInfo {
+  uint64_t session_id = 0;
+  std::string client_name;
+  LockMode mode = LockMode::kExclusive;
+  absl::Time enqueued_at;
+  absl::Time deadline;  // InfiniteFuture: until the call ends.
+};
+
+struct LockDescription {
+  std::string key;
+  std::vector<HolderInfo> holders;
+  std::vector<WaiterInfo> waiters;  // Queue order; may be truncated.
+  size_t waiter_count = 0;
+};
+
+class LockTable {
+ public:
+  struct Options {
+    size_t shards = 64;
+    absl::Duration min_session_ttl = absl::Seconds(1);
+    absl::Duration max_session_ttl = absl::Hours(1);
+    absl::Duration default_session_ttl = absl::Seconds(10);
+    KeyLimits key_limits;
+    size_t max_client_name_bytes = 256;
+    size_t max_labels = 32;
+    size_t max_label_bytes = 256;
+    // Events kept for a session while no KeepAlive stream is attached.
+    size_t max_undelivered_events = 64;
+    // High bits of every fencing token and session id: a new epoch per
+    // daemon start (persisted in the data directory) keeps tokens and ids
+    // from ever repeating across restarts. Must be < 2^24.
+    uint64_t token_epoch = 0;
+  };
+
+  explicit LockTable(Options options);
+  ~LockTable();
+  LockTable(const LockTable&) = delete;
+  LockTable& operator=(const LockTable&) = delete;
+
+  const Options& options() const { return options_; }
+  TimerQueue& timers() { return timers_; }
+  void set_observer(TableObserver* observer) { observer_ = observer; }
+
+  // A fresh session id for CreateSessionCmd. Thread-safe.
+  uint64_t NewSessionId();
+
+  // OK: the session exists with the returned (clamped) lease.
+  // INVALID_ARGUMENT: negative TTL, oversized name or labels.
+  // ALREADY_EXISTS: the id is taken. UNAVAILABLE: shutting down.
+  absl::StatusOr<SessionInfo> CreateSession(const CreateSessionCmd& cmd);
+
+  // Renews the lease. Returns the TTL. NOT_FOUND: unknown or ended session.
+  absl::StatusOr<absl::Duration> KeepAlive(const KeepAliveCmd& cmd);
+
+  // Routes the session's events to `sink` (replacing an earlier sink) and
+  // delivers the events that waited for one. NOT_FOUND as KeepAlive.
+  [[nodiscard]] absl::Status AttachSink(
+      uint64_t session_id, std::shared_ptr<SessionEventSink> sink);
+  // Stops routing to `sink` if it is still the session's sink.
+  void DetachSink(uint64_t session_id, const SessionEventSink* sink);
+
+  // Releases every grant and cancels every wait. Returns the number of
+  // grants released. NOT_FOUND: unknown or ended session.
+  absl::StatusOr<size_t> CloseSession(const CloseSessionCmd& cmd);
+
+  // Returns the outcome at once, or std::nullopt if the request waits in the
+  // key's queue; `waiter->Complete` then gets the outcome exactly once. With
+  // a null `waiter`, nullopt means "would wait" and nothing is queued.
+  // Errors: INVALID_ARGUMENT (key, mode), NOT_FOUND (session),
+  // UNAVAILABLE (shutting down).
+  std::optional<absl::StatusOr<AcquireResult>> Acquire(const AcquireCmd& cmd,
+                                                       Waiter* waiter);
+
+  // Removes a wait from its queue and completes its waiter: TIMED_OUT gives a
+  // "not acquired" result, CANCELLED a CANCELLED status. No-op if the wait is
+  // no longer queued (already granted or cancelled) or, for kTimedOut, if
+  // its deadline is still ahead.
+  void CancelWait(const CancelWaitCmd& cmd);
+
+  // Releases the session's grant and hands the key to the next waiter.
+  // FAILED_PRECONDITION: not the holder, or the token is not the grant's.
+  // NOT_FOUND: unknown session. INVALID_ARGUMENT: malformed key.
+  [[nodiscard]] absl::Status Release(const ReleaseCmd& cmd);
+
+  // OK with the grant if `token` is the current grant of `key`;
+  // FAILED_PRECONDITION otherwise. INVALID_ARGUMENT: malformed key.
+  absl::StatusOr<Grant> CheckFence(absl::string_view key, uint64_t token);
+
+  // Holders and (at most `max_waiters`) waiters of `key`, in queue order.
+  absl::StatusOr<LockDescription> Describe(absl::string_view key,
+                                           size_t max_waiters);
+
+  // Applies every timer due by `now`: expiries, wait timeouts, max holds.
+  // Returns how many timers fired.
+  size_t RunDueTimers(absl::Time now);
+
+  // Ends every wait with UNAVAILABLE, closes every event sink, and refuses
+  // new sessions and acquires. Sessions and grants stay (for a clean restart
+  // they are what the log restores).
+  void Shutdown();
+
+  // Counts for introspection and tests.
+  size_t SessionCount();
+  size_t KeyCount();
+
+  // Aborts (in tests: fails) if an invariant above does not hold.
+  void CheckInvariantsForTest();
+
+ private:
+  struct Effects;
+  struct Session;
+
+  struct Holder {
+    std::shared_ptr<Session> session;
+    uint64_t token = 0;
+    LockMode mode = LockMode::kExclusive;
+    absl::Time granted_at;
+    absl::Time revoke_at;
+  };
+  struct QueuedWaiter {
+    std::shared_ptr<Session> session;
+    Waiter* waiter = nullptr;
+    LockMode mode = LockMode::kExclusive;
+    absl::Time enqueued_at;
+    absl::Time deadline;
+    absl::Duration max_hold;
+  };
+  struct KeyState {
+    absl::InlinedVector<Holder, 1> holders;
+    // FIFO by sequence number; O(log n) removal on cancel.
+    absl::btree_map<uint64_t, QueuedWaiter> waiters;
+    bool empty() const { return holders.empty() && waiters.empty(); }
+  };
+
+  // A session. Identity fields are constant after construction (read without
+  // the mutex); the rest is protected by mu.
+  struct Session {
+    Session(uint64_t id_in, std::string name, Labels labels_in,
+            absl::Duration ttl_in, absl::Time expires)
+        : id(id_in),
+          client_name(std::move(name)),
+          labels(std::move(labels_in)),
+          ttl(ttl_in),
+          expires_at(expires) {}
+
+    const uint64_t id;
+    const std::string client_name;
+    const Labels labels;
+    const absl::Duration ttl;
+
+    absl::Mutex mu;
+    absl::Time expires_at ABSL_GUARDED_BY(mu);
+    bool ended ABSL_GUARDED_BY(mu) = false;
+    // Keys held, with their tokens; keys waited on, with the wait's sequence.
+    absl::flat_hash_map<std::string, uint64_t> held ABSL_GUARDED_BY(mu);
+    absl::flat_hash_map<std::string, uint64_t> waiting ABSL_GUARDED_BY(mu);
+    std::shared_ptr<SessionEventSink> sink ABSL_GUARDED_BY(mu);
+    std::deque<SessionEvent> undelivered ABSL_GUARDED_BY(mu);
+  };
+
+  struct Shard {
+    explicit Shard(uint64_t first_token) : next_token(first_token) {}
+    absl::Mutex mu;
+    absl::flat_hash_map<std::string, KeyState> keys ABSL_GUARDED_BY(mu);
+    uint64_t next_token ABSL_GUARDED_BY(mu);
+    uint64_t next_wait_seq ABSL_GUARDED_BY(mu) = 1;
+  };
+
+  Shard& ShardFor(absl::string_view key);
+  std::shared_ptr<Session> FindSession(uint64_t session_id);
+  void EraseSession(uint64_t session_id);
+
+  // Grants `key` to waiters at the head of its queue while it is free,
+  // skipping waiters whose caller or session has gone.
+  void GrantNextLocked(Shard& shard, const std::string& key, KeyState& state,
+                       absl::Time now, Effects& effects)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  Grant MakeGrantLocked(Shard& shard, const std::string& key,
+                        KeyState& state, const std::shared_ptr<Session>& s,
+                        LockMode mode, absl::Duration max_hold,
+                        absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // Ends a session: releases grants, cancels waits. `expired` adds the
+  // SESSION_EXPIRED event. Returns released grants, or nullopt if the
+  // session had already ended.
+  struct EndResult {
+    size_t released = 0;
+    size_t cancelled_waits = 0;
+  };
+  std::optional<EndResult> EndSession(const std::shared_ptr<Session>& session,
+                                      bool expired, absl::Time now,
+                                      Effects& effects);
+  void ExpireSession(const ExpireSessionCmd& cmd, Effects& effects);
+  void RevokeGrant(const RevokeGrantCmd& cmd, Effects& effects);
+  void CancelWaitInto(const CancelWaitCmd& cmd, Effects& effects);
+  absl::Status ReleaseInto(const ReleaseCmd& cmd, Effects& effects);
+  void QueueEvent(Session& session, SessionEvent event, Effects& effects)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(session.mu);
+  // Runs completions and delivers events; never under a table mutex.
+  void RunEffects(Effects& effects, absl::Time now);
+
+  const Options options_;
+  TableObserver* observer_ = nullptr;
+  TimerQueue timers_;
+  std::atomic<bool> shutting_down_{false};
+  std::atomic<uint64_t> next_session_seq_{1};
+
+  std::vector<std::unique_ptr<Shard>> shards_;  // Constant after construction.
+
+  static constexpr size_t kSessionMapShards = 16;
+  struct SessionMapShard {
+    absl::Mutex mu;
+    absl::flat_hash_map<uint64_t, std::shared_ptr<Session>> sessions
+        ABSL_GUARDED_BY(mu);
+  };
+  SessionMapShard session_map_[kSessionMapShards];
+};
+
+const char* LockModeName(LockMode mode);
+
+}  // namespace taala
+
+#endif  // TAALA_SERVER_LOCK_TABLE_H_

@@ -1,0 +1,182 @@
+// taalad: the taala lock service daemon.
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "server/clock.h"
+#include "server/lease_reaper.h"
+#include "server/lock_service.h"
+#include "server/lock_table.h"
+#include "server/token_epoch.h"
+#include "spdlog/spdlog.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
+          "Address to serve gRPC on, host:port. Port 0 picks a free port "
+          "(logged, and written to --port_file).");
+ABSL_FLAG(bool, insecure_allow_remote, false,
+          "Allow --listen on a non-loopback address without TLS.");
+ABSL_FLAG(std::string, port_file, "",
+          "If set, the chosen port is written to this file once serving.");
+ABSL_FLAG(std::string, data_dir, "taala-data",
+          "Data directory (created if missing). Holds the token epoch that "
+          "keeps fencing tokens from repeating across restarts.");
+ABSL_FLAG(int32_t, shards, 64,
+          "Lock table shards (by hash of a key's first path segment).");
+ABSL_FLAG(absl::Duration, min_session_ttl, absl::Seconds(1),
+          "Shortest session lease granted; shorter requests are raised.");
+ABSL_FLAG(absl::Duration, max_session_ttl, absl::Hours(1),
+          "Longest session lease granted; longer requests are lowered.");
+ABSL_FLAG(absl::Duration, default_session_ttl, absl::Seconds(10),
+          "Lease for sessions that ask for ttl_ms = 0.");
+ABSL_FLAG(int32_t, max_key_bytes, 1024, "Longest key, in bytes.");
+ABSL_FLAG(int32_t, max_key_segments, 32, "Most '/'-separated key segments.");
+ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(5),
+          "On SIGTERM/SIGINT, how long in-flight calls get before they are "
+          "cancelled.");
+ABSL_FLAG(std::string, log_level, "info",
+          "trace, debug, info, warn, error, critical or off.");
+
+namespace taala {
+namespace {
+
+bool IsLoopback(const std::string& listen) {
+  return absl::StartsWith(listen, "127.") ||
+         absl::StartsWith(listen, "localhost:") ||
+         absl::StartsWith(listen, "[::1]:");
+}
+
+int Fail(const std::string& message) {
+  spdlog::critical("{}", message);
+  return 1;
+}
+
+bool WritePortFile(const std::string& path, int port) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << port << "\n";
+    if (!out.good()) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+int Run() {
+  const std::string level_name = absl::GetFlag(FLAGS_log_level);
+  const spdlog::level::level_enum level =
+      spdlog::level::from_str(level_name);
+  if (level == spdlog::level::off && level_name != "off") {
+    return Fail(absl::StrCat("--log_level: unknown level \"", level_name,
+                             "\""));
+  }
+  spdlog::set_level(level);
+
+  const std::string listen = absl::GetFlag(FLAGS_listen);
+  if (!IsLoopback(listen) && !absl::GetFlag(FLAGS_insecure_allow_remote)) {
+    return Fail(absl::StrCat(
+        "--listen=", listen,
+        " is not a loopback address; serving it without TLS exposes every "
+        "lock to the network. Pass --insecure_allow_remote to do it anyway."));
+  }
+
+  LockTable::Options options;
+  if (absl::GetFlag(FLAGS_shards) < 1) return Fail("--shards must be >= 1");
+  options.shards = static_cast<size_t>(absl::GetFlag(FLAGS_shards));
+  options.min_session_ttl = absl::GetFlag(FLAGS_min_session_ttl);
+  options.max_session_ttl = absl::GetFlag(FLAGS_max_session_ttl);
+  options.default_session_ttl = absl::GetFlag(FLAGS_default_session_ttl);
+  if (options.min_session_ttl <= absl::ZeroDuration() ||
+      options.max_session_ttl < options.min_session_ttl ||
+      options.default_session_ttl < options.min_session_ttl ||
+      options.default_session_ttl > options.max_session_ttl) {
+    return Fail(
+        "session TTL flags must satisfy 0 < --min_session_ttl <= "
+        "--default_session_ttl <= --max_session_ttl");
+  }
+  if (absl::GetFlag(FLAGS_max_key_bytes) < 1 ||
+      absl::GetFlag(FLAGS_max_key_segments) < 1) {
+    return Fail("--max_key_bytes and --max_key_segments must be >= 1");
+  }
+  options.key_limits.max_bytes =
+      static_cast<size_t>(absl::GetFlag(FLAGS_max_key_bytes));
+  options.key_limits.max_segments =
+      static_cast<size_t>(absl::GetFlag(FLAGS_max_key_segments));
+
+  const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
+  absl::StatusOr<uint64_t> epoch = NextTokenEpoch(data_dir);
+  if (!epoch.ok()) return Fail(std::string(epoch.status().message()));
+  options.token_epoch = *epoch;
+
+  LockTable table(options);
+  LoggingObserver observer;
+  table.set_observer(&observer);
+  LockServiceImpl service(&table, RealClock());
+  LeaseReaper reaper(&table, RealClock());
+
+  // Signals are taken by sigwait below; gRPC's threads inherit the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    return Fail(absl::StrCat("cannot listen on ", listen));
+  }
+  reaper.Start();
+  const std::string host = listen.substr(0, listen.rfind(':'));
+  spdlog::info(
+      "taalad listening on {}:{} (data dir {}, token epoch {}, {} shards)",
+      host, port, data_dir, *epoch, options.shards);
+  const std::string port_file = absl::GetFlag(FLAGS_port_file);
+  if (!port_file.empty() && !WritePortFile(port_file, port)) {
+    return Fail(absl::StrCat("cannot write --port_file ", port_file));
+  }
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("received signal {}; draining (up to {})", sig,
+               absl::FormatDuration(absl::GetFlag(FLAGS_drain_timeout)));
+  server->GetHealthCheckService()->SetServingStatus(false);
+  table.Shutdown();
+  server->Shutdown(absl::ToChronoTime(absl::Now() +
+                                      absl::GetFlag(FLAGS_drain_timeout)));
+  reaper.Stop();
+  spdlog::info("taalad stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace taala
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "taalad: the taala distributed lock service.\n"
+      "Usage: taalad [--listen=127.0.0.1:7070] [--data_dir=taala-data] ...");
+  absl::ParseCommandLine(argc, argv);
+  return taala::Run();
+}

@@ -1,0 +1,88 @@
+#include "server/proto_convert.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+
+namespace taala {
+namespace {
+
+int64_t NonNegativeMs(absl::Duration d) {
+  return std::max<int64_t>(0, absl::ToInt64Milliseconds(d));
+}
+
+}  // namespace
+
+absl::StatusOr<LockMode> FromProtoMode(int mode) {
+  switch (mode) {
+    case v1::LOCK_MODE_UNSPECIFIED:
+    case v1::LOCK_MODE_EXCLUSIVE:
+      return LockMode::kExclusive;
+    case v1::LOCK_MODE_SHARED:
+      return LockMode::kShared;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("mode: unknown value ", mode));
+  }
+}
+
+v1::LockMode ToProtoMode(LockMode mode) {
+  return mode == LockMode::kShared ? v1::LOCK_MODE_SHARED
+                                   : v1::LOCK_MODE_EXCLUSIVE;
+}
+
+absl::Duration WaitTimeoutFromMs(int64_t ms) {
+  if (ms < 0) return absl::InfiniteDuration();
+  return absl::Milliseconds(ms);
+}
+
+void ToProto(const Grant& grant, absl::Time now, v1::Grant* out) {
+  out->set_key(grant.key);
+  out->set_session_id(grant.session_id);
+  out->set_fencing_token(grant.token);
+  out->set_mode(ToProtoMode(grant.mode));
+  out->set_held_for_ms(NonNegativeMs(now - grant.granted_at));
+  if (grant.revoke_at != absl::InfiniteFuture()) {
+    // At least 1 so that "0 = no limit" stays unambiguous.
+    out->set_max_hold_remaining_ms(
+        std::max<int64_t>(1, NonNegativeMs(grant.revoke_at - now)));
+  }
+}
+
+void ToProto(const SessionEvent& event, v1::SessionEvent* out) {
+  switch (event.type) {
+    case SessionEvent::Type::kGrantRevoked:
+      out->set_type(v1::SessionEvent::GRANT_REVOKED);
+      break;
+    case SessionEvent::Type::kSessionExpired:
+      out->set_type(v1::SessionEvent::SESSION_EXPIRED);
+      break;
+  }
+  out->set_session_id(event.session_id);
+  out->set_key(event.key);
+  out->set_fencing_token(event.token);
+  out->set_reason(event.reason);
+}
+
+void ToProto(const LockDescription& d, absl::Time now,
+             v1::DescribeLockResponse* out) {
+  out->set_key(d.key);
+  for (const HolderInfo& h : d.holders) {
+    v1::Holder* holder = out->add_holders();
+    ToProto(h.grant, now, holder->mutable_grant());
+    holder->set_client_name(h.client_name);
+  }
+  for (const WaiterInfo& w : d.waiters) {
+    v1::Waiter* waiter = out->add_waiters();
+    waiter->set_session_id(w.session_id);
+    waiter->set_client_name(w.client_name);
+    waiter->set_mode(ToProtoMode(w.mode));
+    waiter->set_waited_for_ms(NonNegativeMs(now - w.enqueued_at));
+    waiter->set_wait_remaining_ms(w.deadline == absl::InfiniteFuture()
+                                      ? -1
+                                      : NonNegativeMs(w.deadline - now));
+  }
+  out->set_waiter_count(static_cast<uint32_t>(d.waiter_count));
+}
+
+}  // namespace taala

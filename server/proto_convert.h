@@ -1,0 +1,31 @@
+#ifndef TAALA_SERVER_PROTO_CONVERT_H_
+#define TAALA_SERVER_PROTO_CONVERT_H_
+
+// Translation between taala.v1 messages and the lock table's types.
+
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/lock_table.h"
+#include "taala/v1/lock_service.pb.h"
+
+namespace taala {
+
+// UNSPECIFIED and EXCLUSIVE are kExclusive. INVALID_ARGUMENT for values the
+// proto does not define.
+absl::StatusOr<LockMode> FromProtoMode(int mode);
+v1::LockMode ToProtoMode(LockMode mode);
+
+// wait_timeout_ms: 0 try-lock, > 0 that long, < 0 no server-side limit.
+absl::Duration WaitTimeoutFromMs(int64_t ms);
+
+// Fills `out` as of `now` (held_for_ms, max_hold_remaining_ms).
+void ToProto(const Grant& grant, absl::Time now, v1::Grant* out);
+void ToProto(const SessionEvent& event, v1::SessionEvent* out);
+void ToProto(const LockDescription& d, absl::Time now,
+             v1::DescribeLockResponse* out);
+
+}  // namespace taala
+
+#endif  // TAALA_SERVER_PROTO_CONVERT_H_
