@@ -18,6 +18,8 @@
 
 namespace taala {
 
+class Waiter;  // server/lock_table.h
+
 enum class LockMode { kExclusive, kShared };
 
 using Labels = std::map<std::string, std::string>;
@@ -68,7 +70,7 @@ struct CancelWaitCmd {
   uint64_t session_id = 0;
   std::string key;
   uint64_t wait_seq = 0;
-  const void* waiter = nullptr;
+  const Waiter* waiter = nullptr;
   CancelReason reason = CancelReason::kCancelled;
   absl::Time now;
 };

@@ -67,7 +67,8 @@ class AcquireReactor final : public grpc::ServerUnaryReactor, public Waiter {
   void OnCancel() override {
     gone_.store(true, std::memory_order_release);
     // No-op if the table already took the waiter out of the queue.
-    table_->CancelWait(CancelWaitCmd{cmd_.session_id, cmd_.key, 0, this,
+    const Waiter* self = this;  // The Waiter base, as queued.
+    table_->CancelWait(CancelWaitCmd{cmd_.session_id, cmd_.key, 0, self,
                                      CancelReason::kCancelled, clock_->Now()});
   }
 

@@ -1,0 +1,648 @@
+// End-to-end tests: the real taalad binary on a loopback port, spoken to over
+// gRPC exactly as an application would.
+
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "taala/v1/lock_service.grpc.pb.h"
+#include "tests/integration/taalad_process.h"
+
+namespace taala {
+namespace {
+
+using ::testing::HasSubstr;
+using v1::AcquireRequest;
+using v1::AcquireResponse;
+using v1::LockService;
+
+// How long a test waits for something that should happen promptly before it
+// gives up; never a measure of speed.
+constexpr auto kPatience = std::chrono::seconds(30);
+
+std::chrono::system_clock::time_point Deadline(
+    std::chrono::milliseconds d = std::chrono::duration_cast<
+        std::chrono::milliseconds>(kPatience)) {
+  return std::chrono::system_clock::now() + d;
+}
+
+class TaaladTest : public ::testing::Test {
+ protected:
+  void SetUp() override { StartDaemon(); }
+
+  void TearDown() override {
+    if (HasFailure() && daemon_ != nullptr) {
+      std::cerr << "---- taalad log ----\n" << daemon_->Log();
+    }
+  }
+
+  void StartDaemon(std::vector<std::string> args = {"--min_session_ttl=100ms"},
+                   std::string data_dir = "") {
+    auto started = test::TaaladProcess::Start(std::move(args), data_dir);
+    ASSERT_TRUE(started.ok()) << started.status();
+    daemon_ = std::move(*started);
+    stub_ = NewStub();
+  }
+
+  std::unique_ptr<LockService::Stub> NewStub(int channel_id = 0) {
+    grpc::ChannelArguments args;
+    // Distinct arguments give distinct connections.
+    args.SetInt("taala.test.channel", channel_id);
+    return LockService::NewStub(grpc::CreateCustomChannel(
+        daemon_->address(), grpc::InsecureChannelCredentials(), args));
+  }
+
+  uint64_t CreateSession(int64_t ttl_ms = 10000, const std::string& name = "t",
+                         LockService::Stub* stub = nullptr) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline());
+    v1::CreateSessionRequest req;
+    req.set_ttl_ms(ttl_ms);
+    req.set_client_name(name);
+    v1::CreateSessionResponse resp;
+    grpc::Status s = (stub ? stub : stub_.get())->CreateSession(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp.session_id();
+  }
+
+  grpc::Status Acquire(uint64_t session, const std::string& key,
+                       int64_t wait_ms, AcquireResponse* resp,
+                       int64_t max_hold_ms = 0,
+                       LockService::Stub* stub = nullptr) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline());
+    AcquireRequest req;
+    req.set_session_id(session);
+    req.set_key(key);
+    req.set_wait_timeout_ms(wait_ms);
+    req.set_max_hold_ms(max_hold_ms);
+    return (stub ? stub : stub_.get())->Acquire(&ctx, req, resp);
+  }
+
+  uint64_t MustAcquire(uint64_t session, const std::string& key,
+                       int64_t max_hold_ms = 0) {
+    AcquireResponse resp;
+    grpc::Status s = Acquire(session, key, 0, &resp, max_hold_ms);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(resp.result(), AcquireResponse::ACQUIRED);
+    return resp.grant().fencing_token();
+  }
+
+  grpc::Status Release(uint64_t session, const std::string& key,
+                       uint64_t token, LockService::Stub* stub = nullptr) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline());
+    v1::ReleaseRequest req;
+    req.set_session_id(session);
+    req.set_key(key);
+    req.set_fencing_token(token);
+    v1::ReleaseResponse resp;
+    return (stub ? stub : stub_.get())->Release(&ctx, req, &resp);
+  }
+
+  v1::DescribeLockResponse Describe(const std::string& key,
+                                    uint32_t max_waiters = 0) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline());
+    v1::DescribeLockRequest req;
+    req.set_key(key);
+    req.set_max_waiters(max_waiters);
+    v1::DescribeLockResponse resp;
+    grpc::Status s = stub_->DescribeLock(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp;
+  }
+
+  // Polls DescribeLock until the key has `n` waiters (a wait for an event,
+  // bounded by kPatience).
+  bool AwaitWaiters(const std::string& key, uint32_t n) {
+    const auto give_up = std::chrono::steady_clock::now() + kPatience;
+    while (std::chrono::steady_clock::now() < give_up) {
+      if (Describe(key, 1).waiter_count() == n) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return false;
+  }
+
+  std::unique_ptr<test::TaaladProcess> daemon_;
+  std::unique_ptr<LockService::Stub> stub_;
+};
+
+// An Acquire in flight on the callback client API.
+struct AsyncAcquire {
+  grpc::ClientContext ctx;
+  AcquireRequest req;
+  AcquireResponse resp;
+  absl::Notification done;
+  grpc::Status status;
+
+  void Start(LockService::Stub* stub, uint64_t session, const std::string& key,
+             int64_t wait_ms = -1,
+             std::function<void(AsyncAcquire*)> on_done = nullptr) {
+    req.set_session_id(session);
+    req.set_key(key);
+    req.set_wait_timeout_ms(wait_ms);
+    ctx.set_deadline(Deadline(std::chrono::milliseconds(120000)));
+    stub->async()->Acquire(&ctx, &req, &resp,
+                           [this, on_done](grpc::Status s) {
+                             status = std::move(s);
+                             if (on_done) on_done(this);
+                             done.Notify();
+                           });
+  }
+  bool Wait() {
+    return done.WaitForNotificationWithTimeout(absl::FromChrono(kPatience));
+  }
+  bool granted() const {
+    return status.ok() && resp.result() == AcquireResponse::ACQUIRED;
+  }
+};
+
+TEST_F(TaaladTest, ThirtyTwoClientsNeverOverlapAndTokensIncrease) {
+  constexpr int kClients = 32;
+  constexpr int kCycles = 200;
+  std::atomic<int> inside{0};
+  std::atomic<int> overlaps{0};
+  std::atomic<int> failures{0};
+  std::mutex tokens_mu;
+  std::vector<uint64_t> tokens;  // In grant order: appended while held.
+  tokens.reserve(kClients * kCycles);
+
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      auto stub = NewStub(c % 8);
+      const uint64_t session = CreateSession(10000, "client", stub.get());
+      for (int i = 0; i < kCycles; ++i) {
+        AcquireResponse resp;
+        grpc::Status s = Acquire(session, "hot", -1, &resp, 0, stub.get());
+        if (!s.ok() || resp.result() != AcquireResponse::ACQUIRED) {
+          failures++;
+          return;
+        }
+        if (inside.fetch_add(1) != 0) overlaps++;
+        {
+          std::lock_guard<std::mutex> lock(tokens_mu);
+          tokens.push_back(resp.grant().fencing_token());
+        }
+        inside.fetch_sub(1);
+        if (!Release(session, "hot", resp.grant().fencing_token(), stub.get())
+                 .ok()) {
+          failures++;
+          return;
+        }
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(overlaps.load(), 0);
+  ASSERT_EQ(tokens.size(), static_cast<size_t>(kClients * kCycles));
+  for (size_t i = 1; i < tokens.size(); ++i) {
+    ASSERT_LT(tokens[i - 1], tokens[i]) << "at grant " << i;
+  }
+}
+
+TEST_F(TaaladTest, WaitersAreGrantedInFifoOrder) {
+  const uint64_t holder = CreateSession();
+  const uint64_t token = MustAcquire(holder, "fifo");
+  constexpr int kWaiters = 10;
+  std::vector<uint64_t> sessions;
+  for (int i = 0; i < kWaiters; ++i) sessions.push_back(CreateSession());
+
+  absl::Mutex mu;
+  std::vector<int> order;
+  std::vector<std::unique_ptr<AsyncAcquire>> calls;
+  for (int i = 0; i < kWaiters; ++i) {
+    calls.push_back(std::make_unique<AsyncAcquire>());
+    calls[i]->Start(stub_.get(), sessions[i], "fifo", -1,
+                    [&, i](AsyncAcquire* call) {
+                      {
+                        absl::MutexLock lock(&mu);
+                        order.push_back(i);
+                      }
+                      // Pass the key along.
+                      EXPECT_TRUE(Release(sessions[i], "fifo",
+                                          call->resp.grant().fencing_token())
+                                      .ok());
+                    });
+    // The queue order is the order the daemon received the calls in: make
+    // it the order we sent them in.
+    ASSERT_TRUE(AwaitWaiters("fifo", i + 1));
+  }
+  v1::DescribeLockResponse d = Describe("fifo");
+  ASSERT_EQ(d.waiters_size(), kWaiters);
+  for (int i = 0; i < kWaiters; ++i) {
+    EXPECT_EQ(d.waiters(i).session_id(), sessions[i]);
+  }
+  ASSERT_TRUE(Release(holder, "fifo", token).ok());
+  for (auto& c : calls) {
+    ASSERT_TRUE(c->Wait());
+    EXPECT_TRUE(c->granted()) << c->status.error_message();
+  }
+  absl::MutexLock lock(&mu);
+  EXPECT_THAT(order, ::testing::ElementsAre(0, 1, 2, 3, 4, 5, 6, 7, 8, 9));
+}
+
+TEST_F(TaaladTest, TryLockAndWaitTimeoutAnswerNotAcquired) {
+  const uint64_t a = CreateSession();
+  const uint64_t b = CreateSession();
+  MustAcquire(a, "k");
+  AcquireResponse resp;
+  grpc::Status s = Acquire(b, "k", 0, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.result(), AcquireResponse::TIMED_OUT);
+
+  const absl::Time start = absl::Now();
+  s = Acquire(b, "k", 300, &resp);
+  const absl::Duration waited = absl::Now() - start;
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.result(), AcquireResponse::TIMED_OUT);
+  EXPECT_GE(waited, absl::Milliseconds(300));  // Not before the timeout.
+  EXPECT_EQ(Describe("k").waiter_count(), 0u);
+}
+
+TEST_F(TaaladTest, CancelledWaiterIsNeverGrantedAndDoesNotBlockTheNext) {
+  const uint64_t a = CreateSession();
+  const uint64_t b = CreateSession();
+  const uint64_t c = CreateSession();
+  const uint64_t token = MustAcquire(a, "k");
+
+  AsyncAcquire wb;
+  wb.Start(stub_.get(), b, "k");
+  ASSERT_TRUE(AwaitWaiters("k", 1));
+  wb.ctx.TryCancel();
+  ASSERT_TRUE(wb.Wait());
+  EXPECT_EQ(wb.status.error_code(), grpc::StatusCode::CANCELLED);
+  ASSERT_TRUE(AwaitWaiters("k", 0));  // Gone from the queue at once.
+
+  // A caller whose own deadline passes is removed the same way.
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::milliseconds(200));
+    AcquireRequest req;
+    req.set_session_id(b);
+    req.set_key("k");
+    req.set_wait_timeout_ms(-1);
+    AcquireResponse resp;
+    EXPECT_EQ(stub_->Acquire(&ctx, req, &resp).error_code(),
+              grpc::StatusCode::DEADLINE_EXCEEDED);
+    ASSERT_TRUE(AwaitWaiters("k", 0));
+  }
+
+  AsyncAcquire wc;
+  wc.Start(stub_.get(), c, "k");
+  ASSERT_TRUE(AwaitWaiters("k", 1));
+  ASSERT_TRUE(Release(a, "k", token).ok());
+  ASSERT_TRUE(wc.Wait());
+  EXPECT_TRUE(wc.granted()) << wc.status.error_message();
+  v1::DescribeLockResponse d = Describe("k");
+  ASSERT_EQ(d.holders_size(), 1);
+  EXPECT_EQ(d.holders(0).grant().session_id(), c);
+}
+
+TEST_F(TaaladTest, ReacquireIsIdempotentAndReleaseOnlyByTheHolder) {
+  const uint64_t a = CreateSession();
+  const uint64_t b = CreateSession();
+  const uint64_t token = MustAcquire(a, "k");
+  AcquireResponse again;
+  ASSERT_TRUE(Acquire(a, "k", 0, &again).ok());
+  EXPECT_EQ(again.result(), AcquireResponse::ACQUIRED);
+  EXPECT_TRUE(again.already_held());
+  EXPECT_EQ(again.grant().fencing_token(), token);
+
+  grpc::Status s = Release(b, "k", token);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(s.error_message(), HasSubstr("\"k\""));
+  EXPECT_THAT(s.error_message(), HasSubstr(absl::StrCat("session ", b)));
+  s = Release(a, "k", token + 1);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_TRUE(Release(a, "k", token).ok());
+  // Once released, the token is stale for fencing too.
+  grpc::ClientContext ctx;
+  v1::CheckFenceRequest req;
+  req.set_key("k");
+  req.set_fencing_token(token);
+  v1::CheckFenceResponse resp;
+  EXPECT_EQ(stub_->CheckFence(&ctx, req, &resp).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_F(TaaladTest, CheckFenceConfirmsTheCurrentGrant) {
+  const uint64_t a = CreateSession();
+  const uint64_t token = MustAcquire(a, "res");
+  grpc::ClientContext ctx;
+  v1::CheckFenceRequest req;
+  req.set_key("res");
+  req.set_fencing_token(token);
+  v1::CheckFenceResponse resp;
+  ASSERT_TRUE(stub_->CheckFence(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.grant().session_id(), a);
+  EXPECT_EQ(resp.grant().fencing_token(), token);
+}
+
+TEST_F(TaaladTest, SessionWithoutKeepAliveLosesItsLocksAndIsTold) {
+  const uint64_t a = CreateSession(/*ttl_ms=*/500);
+  const uint64_t b = CreateSession();
+  MustAcquire(a, "k");
+
+  // a's KeepAlive stream: one keepalive, then silence.
+  grpc::ClientContext stream_ctx;
+  stream_ctx.set_deadline(Deadline());
+  auto stream = stub_->KeepAlive(&stream_ctx);
+  v1::KeepAliveRequest ka;
+  ka.set_session_id(a);
+  ASSERT_TRUE(stream->Write(ka));
+  const absl::Time last_keepalive = absl::Now();
+  v1::KeepAliveResponse msg;
+  ASSERT_TRUE(stream->Read(&msg));
+  EXPECT_EQ(msg.ttl_ms(), 500);
+
+  AcquireResponse resp;
+  grpc::Status s = Acquire(b, "k", 10000, &resp);
+  const absl::Duration after = absl::Now() - last_keepalive;
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.result(), AcquireResponse::ACQUIRED);
+  EXPECT_GE(after, absl::Milliseconds(500));  // Never before the TTL.
+
+  ASSERT_TRUE(stream->Read(&msg));
+  EXPECT_EQ(msg.event().type(), v1::SessionEvent::SESSION_EXPIRED);
+  EXPECT_EQ(msg.event().session_id(), a);
+  EXPECT_FALSE(stream->Read(&msg));
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(daemon_->Log(), HasSubstr(absl::StrCat("session ", a)));
+}
+
+TEST_F(TaaladTest, KeepAliveStreamKeepsASessionAlivePastManyTtls) {
+  const uint64_t a = CreateSession(/*ttl_ms=*/300);
+  const uint64_t b = CreateSession();
+  MustAcquire(a, "k");
+  grpc::ClientContext stream_ctx;
+  stream_ctx.set_deadline(Deadline());
+  auto stream = stub_->KeepAlive(&stream_ctx);
+  v1::KeepAliveRequest ka;
+  ka.set_session_id(a);
+  const absl::Time until = absl::Now() + absl::Milliseconds(1500);  // 5 TTLs.
+  while (absl::Now() < until) {
+    ASSERT_TRUE(stream->Write(ka));
+    v1::KeepAliveResponse msg;
+    ASSERT_TRUE(stream->Read(&msg));
+    ASSERT_EQ(msg.ttl_ms(), 300);
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  AcquireResponse resp;
+  ASSERT_TRUE(Acquire(b, "k", 0, &resp).ok());
+  EXPECT_EQ(resp.result(), AcquireResponse::TIMED_OUT);  // a still holds it.
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+
+  // The unary form renews too.
+  grpc::ClientContext ctx;
+  v1::KeepAliveResponse once;
+  ASSERT_TRUE(stub_->KeepAliveOnce(&ctx, ka, &once).ok());
+  EXPECT_EQ(once.ttl_ms(), 300);
+}
+
+TEST_F(TaaladTest, GrantPastMaxHoldIsRevokedAndTheStreamIsTold) {
+  const uint64_t a = CreateSession();
+  const uint64_t b = CreateSession();
+  grpc::ClientContext stream_ctx;
+  stream_ctx.set_deadline(Deadline());
+  auto stream = stub_->KeepAlive(&stream_ctx);
+  v1::KeepAliveRequest ka;
+  ka.set_session_id(a);
+  ASSERT_TRUE(stream->Write(ka));
+  v1::KeepAliveResponse msg;
+  ASSERT_TRUE(stream->Read(&msg));  // The ack: the stream is bound.
+
+  const uint64_t token = MustAcquire(a, "k", /*max_hold_ms=*/300);
+  AcquireResponse resp;
+  ASSERT_TRUE(Acquire(b, "k", 10000, &resp).ok());
+  EXPECT_EQ(resp.result(), AcquireResponse::ACQUIRED);
+
+  ASSERT_TRUE(stream->Read(&msg));
+  ASSERT_TRUE(msg.has_event());
+  EXPECT_EQ(msg.event().type(), v1::SessionEvent::GRANT_REVOKED);
+  EXPECT_EQ(msg.event().key(), "k");
+  EXPECT_EQ(msg.event().fencing_token(), token);
+  EXPECT_THAT(msg.event().reason(), HasSubstr("max hold"));
+  EXPECT_EQ(Release(a, "k", token).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_THAT(daemon_->Log(), HasSubstr("revoked"));
+}
+
+TEST_F(TaaladTest, FiveThousandWaitersCostNoThreadsAndAreServedInOrder) {
+  constexpr int kWaiters = 5000;
+  constexpr int kChannels = 8;
+  std::vector<std::unique_ptr<LockService::Stub>> stubs;
+  for (int i = 0; i < kChannels; ++i) stubs.push_back(NewStub(100 + i));
+
+  const uint64_t holder = CreateSession(60000);
+  const uint64_t token = MustAcquire(holder, "crowd");
+  const int threads_before = daemon_->ThreadCount();
+
+  std::vector<uint64_t> sessions(kWaiters);
+  {
+    std::vector<std::thread> creators;
+    for (int t = 0; t < kChannels; ++t) {
+      creators.emplace_back([&, t] {
+        for (int i = t; i < kWaiters; i += kChannels) {
+          sessions[i] = CreateSession(60000, "w", stubs[t].get());
+        }
+      });
+    }
+    for (auto& t : creators) t.join();
+  }
+  absl::Mutex mu;
+  std::vector<uint64_t> granted_sessions;
+  std::vector<uint64_t> granted_tokens;
+  std::atomic<int> release_failures{0};
+  std::vector<std::unique_ptr<AsyncAcquire>> calls(kWaiters);
+  for (int i = 0; i < kWaiters; ++i) {
+    calls[i] = std::make_unique<AsyncAcquire>();
+    calls[i]->Start(
+        stubs[i % kChannels].get(), sessions[i], "crowd", -1,
+        [&, i](AsyncAcquire* call) {
+          if (!call->granted()) return;
+          {
+            absl::MutexLock lock(&mu);
+            granted_sessions.push_back(sessions[i]);
+            granted_tokens.push_back(call->resp.grant().fencing_token());
+          }
+          // Pass the key along (async: never block a callback thread).
+          auto* ctx = new grpc::ClientContext();
+          auto* req = new v1::ReleaseRequest();
+          auto* resp = new v1::ReleaseResponse();
+          req->set_session_id(sessions[i]);
+          req->set_key("crowd");
+          req->set_fencing_token(call->resp.grant().fencing_token());
+          stubs[i % kChannels]->async()->Release(
+              ctx, req, resp, [&, ctx, req, resp](grpc::Status s) {
+                if (!s.ok()) release_failures++;
+                delete ctx;
+                delete req;
+                delete resp;
+              });
+        });
+  }
+  ASSERT_TRUE(AwaitWaiters("crowd", kWaiters));
+  const int threads_waiting = daemon_->ThreadCount();
+  std::cerr << "taalad threads: " << threads_before << " before, "
+            << threads_waiting << " with " << kWaiters << " waiters\n";
+  // A waiter is a parked reactor, not a thread.
+  EXPECT_LT(threads_waiting, 64);
+  EXPECT_LE(threads_waiting, threads_before + 16);
+
+  v1::DescribeLockResponse queue = Describe("crowd", kWaiters);
+  ASSERT_EQ(queue.waiters_size(), kWaiters);
+
+  ASSERT_TRUE(Release(holder, "crowd", token).ok());
+  for (auto& c : calls) {
+    ASSERT_TRUE(c->done.WaitForNotificationWithTimeout(absl::Seconds(120)));
+    ASSERT_TRUE(c->granted()) << c->status.error_message();
+  }
+  absl::MutexLock lock(&mu);
+  ASSERT_EQ(granted_sessions.size(), static_cast<size_t>(kWaiters));
+  for (int i = 0; i < kWaiters; ++i) {
+    ASSERT_EQ(granted_sessions[i], queue.waiters(i).session_id())
+        << "grant " << i << " out of queue order";
+    if (i > 0) ASSERT_LT(granted_tokens[i - 1], granted_tokens[i]);
+  }
+  EXPECT_EQ(release_failures.load(), 0);
+}
+
+TEST_F(TaaladTest, MalformedRequestsGetInvalidArgumentNamingTheField) {
+  const uint64_t s = CreateSession();
+  struct Case {
+    std::string key;
+    std::string expect;
+  };
+  const std::vector<Case> cases = {
+      {"", "key: must not be empty"},
+      {"a//b", "empty path segment"},
+      {"/a", "empty path segment"},
+      {"a/", "empty path segment"},
+      {std::string(1025, 'k'), "exceeds the limit of 1024"},
+  };
+  for (const Case& c : cases) {
+    AcquireResponse resp;
+    grpc::Status st = Acquire(s, c.key, 0, &resp);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.key;
+    EXPECT_THAT(st.error_message(), HasSubstr(c.expect));
+  }
+  std::string deep = "s";
+  for (int i = 0; i < 32; ++i) deep += "/s";
+  AcquireResponse resp;
+  grpc::Status st = Acquire(s, deep, 0, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(st.error_message(), HasSubstr("33 segments"));
+
+  {
+    grpc::ClientContext ctx;
+    v1::CreateSessionRequest req;
+    req.set_ttl_ms(-5);
+    v1::CreateSessionResponse r;
+    st = stub_->CreateSession(&ctx, req, &r);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(st.error_message(), HasSubstr("ttl_ms"));
+  }
+  {
+    grpc::ClientContext ctx;
+    AcquireRequest req;
+    req.set_session_id(s);
+    req.set_key("k");
+    req.set_mode(static_cast<v1::LockMode>(42));
+    st = stub_->Acquire(&ctx, req, &resp);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(st.error_message(), HasSubstr("mode"));
+  }
+  st = Acquire(s, "k", 0, &resp, /*max_hold_ms=*/-1);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(st.error_message(), HasSubstr("max_hold_ms"));
+
+  st = Acquire(424242, "k", 0, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(st.error_message(), HasSubstr("session 424242"));
+  EXPECT_THAT(st.error_message(), HasSubstr("\"k\""));
+}
+
+TEST_F(TaaladTest, InvalidUtf8KeyIsRefused) {
+  const uint64_t s = CreateSession();
+  AcquireResponse resp;
+  grpc::Status st = Acquire(s, "bad\xff/key", 0, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+      << st.error_message();
+  EXPECT_THAT(st.error_message(), HasSubstr("key"));
+  EXPECT_THAT(st.error_message(), HasSubstr("UTF-8"));
+}
+
+TEST_F(TaaladTest, ShutdownEndsWaitsWithUnavailableAndExitsCleanly) {
+  const uint64_t a = CreateSession();
+  const uint64_t b = CreateSession();
+  MustAcquire(a, "k");
+  AsyncAcquire wb;
+  wb.Start(stub_.get(), b, "k");
+  ASSERT_TRUE(AwaitWaiters("k", 1));
+  EXPECT_EQ(daemon_->Stop(), 0);
+  ASSERT_TRUE(wb.Wait());
+  EXPECT_EQ(wb.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(TaaladTest, TokensNeverRepeatAcrossRestarts) {
+  const uint64_t a = CreateSession();
+  const uint64_t before = MustAcquire(a, "k");
+  const std::string data_dir = daemon_->data_dir();
+  ASSERT_EQ(daemon_->Stop(), 0);
+  StartDaemon({}, data_dir);
+  const uint64_t b = CreateSession();
+  EXPECT_NE(a, b);
+  EXPECT_GT(MustAcquire(b, "k"), before);
+}
+
+TEST_F(TaaladTest, ServesTheStandardHealthService) {
+  auto channel = grpc::CreateChannel(daemon_->address(),
+                                     grpc::InsecureChannelCredentials());
+  grpc::GenericStub generic(channel);
+  // The health service answers over the generic stub with an empty
+  // HealthCheckRequest (service "" = the whole server).
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline());
+  grpc::Slice empty_message("");
+  grpc::ByteBuffer request(&empty_message, 1);
+  grpc::ByteBuffer response;
+  grpc::Status status;
+  absl::Notification done;
+  generic.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(),
+                    &request, &response, [&](grpc::Status s) {
+                      status = std::move(s);
+                      done.Notify();
+                    });
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::FromChrono(kPatience)));
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(response.Dump(&slices).ok());
+  std::string bytes;
+  for (auto& sl : slices) bytes.append(sl.begin(), sl.end());
+  EXPECT_EQ(bytes, std::string("\x08\x01", 2));  // status: SERVING
+}
+
+}  // namespace
+}  // namespace taala

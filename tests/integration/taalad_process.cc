@@ -1,0 +1,128 @@
+#include "tests/integration/taalad_process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+
+namespace taala::test {
+namespace {
+
+std::string MakeTempDir() {
+  const char* tmp = getenv("TMPDIR");
+  std::string pattern =
+      absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/taalad_test_XXXXXX");
+  if (mkdtemp(pattern.data()) == nullptr) return "";
+  return pattern;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<TaaladProcess>> TaaladProcess::Start(
+    std::vector<std::string> args, std::string data_dir) {
+  std::unique_ptr<TaaladProcess> p(new TaaladProcess());
+  const std::string dir = MakeTempDir();
+  if (dir.empty()) return absl::InternalError("mkdtemp failed");
+  p->data_dir_ = data_dir.empty() ? dir + "/data" : data_dir;
+  p->log_path_ = dir + "/taalad.log";
+  const std::string port_file = dir + "/port";
+
+  std::vector<std::string> argv = {
+      TAALAD_PATH, "--listen=127.0.0.1:0", "--port_file=" + port_file,
+      "--data_dir=" + p->data_dir_};
+  argv.insert(argv.end(), args.begin(), args.end());
+
+  const pid_t pid = fork();
+  if (pid < 0) return absl::InternalError("fork failed");
+  if (pid == 0) {
+    const int fd = open(p->log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                        0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    std::vector<char*> cargv;
+    for (std::string& a : argv) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    execv(cargv[0], cargv.data());
+    _exit(127);
+  }
+  p->pid_ = pid;
+  // Wait for the port file (written once the daemon serves).
+  for (int i = 0; i < 2000; ++i) {
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      p->pid_ = -1;
+      return absl::InternalError(
+          absl::StrCat("taalad exited during start:\n", p->Log()));
+    }
+    std::string text = ReadFile(port_file);
+    int port = 0;
+    if (absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &port) &&
+        port > 0) {
+      p->port_ = port;
+      return p;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat("taalad did not start within 20s:\n", p->Log()));
+}
+
+TaaladProcess::~TaaladProcess() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+}
+
+int TaaladProcess::Stop(int timeout_ms) {
+  if (pid_ <= 0) return -1;
+  kill(pid_, SIGTERM);
+  for (int waited = 0; waited <= timeout_ms; waited += 10) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+  return -1;
+}
+
+int TaaladProcess::ThreadCount() const {
+  std::ifstream in(absl::StrCat("/proc/", pid_, "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    absl::string_view rest = line;
+    if (absl::ConsumePrefix(&rest, "Threads:")) {
+      int n = 0;
+      if (absl::SimpleAtoi(absl::StripAsciiWhitespace(rest), &n)) return n;
+    }
+  }
+  return -1;
+}
+
+std::string TaaladProcess::Log() const { return ReadFile(log_path_); }
+
+}  // namespace taala::test

@@ -1,0 +1,48 @@
+#ifndef TAALA_TESTS_INTEGRATION_TAALAD_PROCESS_H_
+#define TAALA_TESTS_INTEGRATION_TAALAD_PROCESS_H_
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace taala::test {
+
+// A real taalad child process on a loopback port chosen by the kernel
+// (--listen=127.0.0.1:0, read back from --port_file). Its log goes to a file
+// that is printed if the test fails.
+class TaaladProcess {
+ public:
+  // Starts taalad with `args` added to the listen/port/data-dir flags.
+  // `data_dir` empty: a fresh temporary directory.
+  static absl::StatusOr<std::unique_ptr<TaaladProcess>> Start(
+      std::vector<std::string> args = {}, std::string data_dir = "");
+  ~TaaladProcess();  // Stops the daemon (SIGKILL if still running).
+
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  int port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  const std::string& data_dir() const { return data_dir_; }
+
+  // Sends SIGTERM and waits; returns the exit status (-1 if killed by a
+  // signal or still running after `timeout_ms`, when it is SIGKILLed).
+  int Stop(int timeout_ms = 20000);
+  // The daemon's current thread count, from /proc/<pid>/status.
+  int ThreadCount() const;
+  // Everything the daemon has logged so far.
+  std::string Log() const;
+
+ private:
+  TaaladProcess() = default;
+  pid_t pid_ = -1;
+  int port_ = 0;
+  std::string data_dir_;
+  std::string log_path_;
+};
+
+}  // namespace taala::test
+
+#endif  // TAALA_TESTS_INTEGRATION_TAALAD_PROCESS_H_

@@ -1,0 +1,581 @@
+#include "server/lock_table.h"
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/fake_clock.h"
+#include "tests/testing/status_matchers.h"
+
+namespace taala {
+namespace {
+
+using ::taala::test::FakeClock;
+using ::taala::test::IsOkAndHolds;
+using ::taala::test::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::Field;
+using ::testing::HasSubstr;
+
+constexpr absl::Duration kTtl = absl::Seconds(10);
+
+// A waiter that records its outcome. `gone` simulates a caller that left.
+class RecordingWaiter final : public Waiter {
+ public:
+  bool Complete(absl::StatusOr<AcquireResult> result) override {
+    EXPECT_FALSE(result_.has_value()) << "completed twice";
+    result_ = std::move(result);
+    return !gone_;
+  }
+  bool Gone() const override { return gone_; }
+
+  void set_gone() { gone_ = true; }
+  bool done() const { return result_.has_value(); }
+  const absl::StatusOr<AcquireResult>& result() const { return *result_; }
+  bool granted() const {
+    return done() && result_->ok() && (*result_)->acquired;
+  }
+  uint64_t token() const { return (*result_)->grant.token; }
+
+ private:
+  std::optional<absl::StatusOr<AcquireResult>> result_;
+  bool gone_ = false;
+};
+
+class RecordingSink final : public SessionEventSink {
+ public:
+  void Deliver(const SessionEvent& event) override {
+    absl::MutexLock lock(&mu_);
+    events_.push_back(event);
+  }
+  void Close(const absl::Status& status) override {
+    absl::MutexLock lock(&mu_);
+    closed_ = status;
+  }
+  std::vector<SessionEvent> events() {
+    absl::MutexLock lock(&mu_);
+    return events_;
+  }
+  std::optional<absl::Status> closed() {
+    absl::MutexLock lock(&mu_);
+    return closed_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<SessionEvent> events_ ABSL_GUARDED_BY(mu_);
+  std::optional<absl::Status> closed_ ABSL_GUARDED_BY(mu_);
+};
+
+class LockTableTest : public ::testing::Test {
+ protected:
+  LockTableTest() : table_(MakeOptions()) {}
+
+  static LockTable::Options MakeOptions() {
+    LockTable::Options options;
+    options.shards = 4;
+    return options;
+  }
+
+  void TearDown() override { table_.CheckInvariantsForTest(); }
+
+  uint64_t NewSession(absl::Duration ttl = kTtl, std::string name = "test") {
+    CreateSessionCmd cmd;
+    cmd.session_id = table_.NewSessionId();
+    cmd.client_name = std::move(name);
+    cmd.ttl = ttl;
+    cmd.now = clock_.Now();
+    absl::StatusOr<SessionInfo> info = table_.CreateSession(cmd);
+    EXPECT_TRUE(info.ok()) << info.status();
+    return cmd.session_id;
+  }
+
+  AcquireCmd Cmd(uint64_t session, std::string key,
+                 absl::Duration wait = absl::ZeroDuration(),
+                 absl::Duration max_hold = absl::ZeroDuration()) {
+    AcquireCmd cmd;
+    cmd.session_id = session;
+    cmd.key = std::move(key);
+    cmd.wait_timeout = wait;
+    cmd.max_hold = max_hold;
+    cmd.now = clock_.Now();
+    return cmd;
+  }
+
+  // Acquires and expects an immediate answer.
+  absl::StatusOr<AcquireResult> AcquireNow(uint64_t session,
+                                           const std::string& key) {
+    auto outcome = table_.Acquire(Cmd(session, key), nullptr);
+    EXPECT_TRUE(outcome.has_value());
+    if (!outcome.has_value()) return absl::InternalError("queued");
+    return *outcome;
+  }
+
+  uint64_t MustAcquire(uint64_t session, const std::string& key) {
+    absl::StatusOr<AcquireResult> r = AcquireNow(session, key);
+    EXPECT_TRUE(r.ok() && r->acquired) << r.status();
+    return r.ok() ? r->grant.token : 0;
+  }
+
+  // Queues a wait; expects it to be queued.
+  void Wait(uint64_t session, const std::string& key, RecordingWaiter* w,
+            absl::Duration timeout = absl::InfiniteDuration(),
+            absl::Duration max_hold = absl::ZeroDuration()) {
+    auto outcome = table_.Acquire(Cmd(session, key, timeout, max_hold), w);
+    EXPECT_FALSE(outcome.has_value()) << "expected to wait";
+  }
+
+  absl::Status Release(uint64_t session, const std::string& key,
+                       uint64_t token) {
+    return table_.Release(ReleaseCmd{session, key, token, clock_.Now()});
+  }
+
+  void Advance(absl::Duration d) {
+    clock_.Advance(d);
+    table_.RunDueTimers(clock_.Now());
+  }
+
+  FakeClock clock_;
+  LockTable table_;
+};
+
+TEST_F(LockTableTest, GrantsAFreeKeyAtOnce) {
+  const uint64_t s = NewSession();
+  absl::StatusOr<AcquireResult> r = AcquireNow(s, "db");
+  ASSERT_OK(r);
+  EXPECT_TRUE(r->acquired);
+  EXPECT_FALSE(r->already_held);
+  EXPECT_EQ(r->grant.key, "db");
+  EXPECT_EQ(r->grant.session_id, s);
+  EXPECT_GT(r->grant.token, 0u);
+}
+
+TEST_F(LockTableTest, TokensOfAKeyStrictlyIncrease) {
+  const uint64_t s = NewSession();
+  uint64_t last = 0;
+  for (int i = 0; i < 100; ++i) {
+    const uint64_t token = MustAcquire(s, "db");
+    EXPECT_GT(token, last);
+    last = token;
+    ASSERT_OK(Release(s, "db", token));
+  }
+  EXPECT_EQ(table_.KeyCount(), 0u);  // Freed keys cost nothing.
+}
+
+TEST_F(LockTableTest, TokensCarryTheEpochInTheirHighBits) {
+  LockTable::Options options;
+  options.token_epoch = 7;
+  LockTable table(options);
+  const uint64_t id = table.NewSessionId();
+  EXPECT_EQ(id >> 40, 7u);
+  ASSERT_OK(table.CreateSession({id, "c", {}, kTtl, clock_.Now()}));
+  auto r = table.Acquire(Cmd(id, "k"), nullptr);
+  ASSERT_TRUE(r.has_value());
+  ASSERT_OK(*r);
+  EXPECT_EQ((*r)->grant.token >> 40, 7u);
+}
+
+TEST_F(LockTableTest, TryLockOnAHeldKeyIsNotAcquired) {
+  const uint64_t a = NewSession();
+  const uint64_t b = NewSession();
+  MustAcquire(a, "db");
+  absl::StatusOr<AcquireResult> r = AcquireNow(b, "db");
+  ASSERT_OK(r);
+  EXPECT_FALSE(r->acquired);
+}
+
+TEST_F(LockTableTest, WaitersAreGrantedInFifoOrder) {
+  const uint64_t holder = NewSession();
+  uint64_t token = MustAcquire(holder, "db");
+  std::vector<uint64_t> sessions;
+  std::vector<RecordingWaiter> waiters(10);
+  for (int i = 0; i < 10; ++i) {
+    sessions.push_back(NewSession());
+    Wait(sessions[i], "db", &waiters[i]);
+  }
+  uint64_t current = holder;
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_OK(Release(current, "db", token));
+    for (int j = 0; j < 10; ++j) {
+      EXPECT_EQ(waiters[j].done(), j <= i) << "after release " << i;
+    }
+    ASSERT_TRUE(waiters[i].granted());
+    EXPECT_GT(waiters[i].token(), token);
+    token = waiters[i].token();
+    current = sessions[i];
+  }
+}
+
+TEST_F(LockTableTest, WaitTimeoutAnswersNotAcquiredAtTheDeadline) {
+  const uint64_t a = NewSession();
+  const uint64_t b = NewSession();
+  MustAcquire(a, "db");
+  RecordingWaiter w;
+  Wait(b, "db", &w, absl::Milliseconds(500));
+  Advance(absl::Milliseconds(499));
+  EXPECT_FALSE(w.done());
+  Advance(absl::Milliseconds(1));
+  ASSERT_TRUE(w.done());
+  ASSERT_OK(w.result());
+  EXPECT_FALSE(w.result()->acquired);
+}
+
+TEST_F(LockTableTest, CancelledWaiterIsNeverGrantedAndDoesNotBlockTheNext) {
+  const uint64_t a = NewSession();
+  const uint64_t b = NewSession();
+  const uint64_t c = NewSession();
+  const uint64_t token = MustAcquire(a, "db");
+  RecordingWaiter wb, wc;
+  Wait(b, "db", &wb);
+  Wait(c, "db", &wc);
+  table_.CancelWait(CancelWaitCmd{b, "db", 0, &wb, CancelReason::kCancelled,
+                                  clock_.Now()});
+  ASSERT_TRUE(wb.done());
+  EXPECT_THAT(wb.result(), StatusIs(absl::StatusCode::kCancelled));
+  ASSERT_OK(Release(a, "db", token));
+  EXPECT_TRUE(wc.granted());
+}
+
+TEST_F(LockTableTest, WaiterThatLeftBeforeItsCancelArrivedIsSkipped) {
+  const uint64_t a = NewSession();
+  const uint64_t b = NewSession();
+  const uint64_t c = NewSession();
+  const uint64_t token = MustAcquire(a, "db");
+  RecordingWaiter wb, wc;
+  Wait(b, "db", &wb);
+  Wait(c, "db", &wc);
+  wb.set_gone();  // OnCancel has run but not yet reached the table.
+  ASSERT_OK(Release(a, "db", token));
+  EXPECT_THAT(wb.result(), StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_TRUE(wc.granted());
+}
+
+TEST_F(LockTableTest, GrantToAWaiterThatLeftDuringDeliveryIsTakenBack) {
+  const uint64_t a = NewSession();
+  const uint64_t b = NewSession();
+  const uint64_t c = NewSession();
+  const uint64_t token = MustAcquire(a, "db");
+  // b's caller leaves between the grant decision and its delivery: Complete
+  // returns false. Gone() is false when the table decides.
+  class LeavesOnDelivery final : public Waiter {
+   public:
+    bool Complete(absl::StatusOr<AcquireResult> r) override {
+      completed = true;
+      return false;
+    }
+    bool Gone() const override { return false; }
+    bool completed = false;
+  } wb;
+  auto outcome = table_.Acquire(Cmd(b, "db", absl::InfiniteDuration()), &wb);
+  ASSERT_FALSE(outcome.has_value());
+  RecordingWaiter wc;
+  Wait(c, "db", &wc);
+  ASSERT_OK(Release(a, "db", token));
+  EXPECT_TRUE(wb.completed);
+  ASSERT_TRUE(wc.granted());  // b's grant went straight on to c.
+  absl::StatusOr<LockDescription> d = table_.Describe("db", 10);
+  ASSERT_OK(d);
+  ASSERT_EQ(d->holders.size(), 1u);
+  EXPECT_EQ(d->holders[0].grant.session_id, c);
+}
+
+TEST_F(LockTableTest, ReacquireBySameSessionReturnsTheSameGrant) {
+  const uint64_t s = NewSession();
+  const uint64_t token = MustAcquire(s, "db");
+  absl::StatusOr<AcquireResult> again = AcquireNow(s, "db");
+  ASSERT_OK(again);
+  EXPECT_TRUE(again->acquired);
+  EXPECT_TRUE(again->already_held);
+  EXPECT_EQ(again->grant.token, token);
+}
+
+TEST_F(LockTableTest, RetryWhileWaitingTakesOverTheQueuePlace) {
+  const uint64_t a = NewSession();
+  const uint64_t b = NewSession();
+  const uint64_t c = NewSession();
+  const uint64_t token = MustAcquire(a, "db");
+  RecordingWaiter first, retry, wc;
+  Wait(b, "db", &first);
+  Wait(c, "db", &wc);
+  Wait(b, "db", &retry);
+  EXPECT_THAT(first.result(),
+              StatusIs(absl::StatusCode::kCancelled, HasSubstr("superseded")));
+  ASSERT_OK(Release(a, "db", token));
+  EXPECT_TRUE(retry.granted());  // Still ahead of c.
+  EXPECT_FALSE(wc.done());
+}
+
+TEST_F(LockTableTest, ReleaseIsRefusedToAnyoneButTheHolderWithItsToken) {
+  const uint64_t a = NewSession();
+  const uint64_t b = NewSession();
+  const uint64_t token = MustAcquire(a, "db");
+  EXPECT_THAT(Release(b, "db", token),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("does not hold key \"db\"")));
+  EXPECT_THAT(Release(a, "db", token + 1),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("is not session")));
+  EXPECT_THAT(Release(a, "other", token),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("the key is free")));
+  EXPECT_THAT(Release(12345, "db", token),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr("session 12345 not found")));
+  EXPECT_OK(Release(a, "db", token));
+}
+
+TEST_F(LockTableTest, UnknownSessionCannotAcquire) {
+  EXPECT_THAT(AcquireNow(999, "db"),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr("session 999 not found")));
+}
+
+TEST_F(LockTableTest, MalformedInputIsRefusedNamingTheField) {
+  const uint64_t s = NewSession();
+  EXPECT_THAT(AcquireNow(s, "a//b"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("key")));
+  AcquireCmd shared = Cmd(s, "db");
+  shared.mode = LockMode::kShared;
+  EXPECT_THAT(*table_.Acquire(shared, nullptr),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("mode")));
+  EXPECT_THAT(
+      table_.CreateSession({table_.NewSessionId(), "c", {},
+                            absl::Seconds(-1), clock_.Now()}),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("ttl_ms")));
+  EXPECT_THAT(table_.CreateSession({table_.NewSessionId(),
+                                    std::string(300, 'n'), {}, kTtl,
+                                    clock_.Now()}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("client_name")));
+}
+
+TEST_F(LockTableTest, SessionTtlIsClampedToTheTableBounds) {
+  auto info = table_.CreateSession(
+      {table_.NewSessionId(), "c", {}, absl::Milliseconds(1), clock_.Now()});
+  ASSERT_OK(info);
+  EXPECT_EQ(info->ttl, table_.options().min_session_ttl);
+  info = table_.CreateSession(
+      {table_.NewSessionId(), "c", {}, absl::ZeroDuration(), clock_.Now()});
+  ASSERT_OK(info);
+  EXPECT_EQ(info->ttl, table_.options().default_session_ttl);
+  info = table_.CreateSession(
+      {table_.NewSessionId(), "c", {}, absl::Hours(100), clock_.Now()});
+  ASSERT_OK(info);
+  EXPECT_EQ(info->ttl, table_.options().max_session_ttl);
+}
+
+TEST_F(LockTableTest, ExpiredSessionLosesItsLocksAndTheNextWaiterGetsThem) {
+  const uint64_t a = NewSession(absl::Seconds(2));
+  const uint64_t b = NewSession(absl::Minutes(1));
+  auto sink = std::make_shared<RecordingSink>();
+  ASSERT_OK(table_.AttachSink(a, sink));
+  MustAcquire(a, "db");
+  RecordingWaiter wb;
+  Wait(b, "db", &wb);
+  Advance(absl::Seconds(2) - absl::Milliseconds(1));
+  EXPECT_FALSE(wb.done());
+  Advance(absl::Milliseconds(1));
+  EXPECT_TRUE(wb.granted());
+  EXPECT_THAT(sink->events(),
+              ElementsAre(Field(&SessionEvent::type,
+                                SessionEvent::Type::kSessionExpired)));
+  EXPECT_THAT(table_.KeepAlive({a, clock_.Now()}),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_EQ(table_.SessionCount(), 1u);
+}
+
+TEST_F(LockTableTest, KeepAliveKeepsASessionPastManyTtls) {
+  const uint64_t a = NewSession(absl::Seconds(2));
+  MustAcquire(a, "db");
+  for (int i = 0; i < 10; ++i) {
+    Advance(absl::Seconds(1));
+    EXPECT_THAT(table_.KeepAlive({a, clock_.Now()}),
+                IsOkAndHolds(absl::Seconds(2)));
+  }
+  const uint64_t b = NewSession();
+  EXPECT_FALSE(AcquireNow(b, "db")->acquired);  // Still held by a.
+  Advance(absl::Seconds(2));                     // Keepalives stop.
+  EXPECT_TRUE(AcquireNow(b, "db")->acquired);
+}
+
+TEST_F(LockTableTest, ExpiryCancelsTheSessionsWaits) {
+  const uint64_t a = NewSession(absl::Minutes(1));
+  const uint64_t b = NewSession(absl::Seconds(2));
+  MustAcquire(a, "db");
+  RecordingWaiter wb;
+  Wait(b, "db", &wb);
+  Advance(absl::Seconds(2));
+  EXPECT_THAT(wb.result(), StatusIs(absl::StatusCode::kNotFound,
+                                    HasSubstr("expired while waiting")));
+}
+
+TEST_F(LockTableTest, GrantPastMaxHoldIsRevokedAndTheHolderIsTold) {
+  const uint64_t a = NewSession(absl::Minutes(1));
+  const uint64_t b = NewSession(absl::Minutes(1));
+  auto sink = std::make_shared<RecordingSink>();
+  ASSERT_OK(table_.AttachSink(a, sink));
+  auto r = table_.Acquire(Cmd(a, "db", absl::ZeroDuration(), absl::Seconds(3)),
+                          nullptr);
+  ASSERT_TRUE(r.has_value() && r->ok() && (*r)->acquired);
+  const uint64_t token = (*r)->grant.token;
+  RecordingWaiter wb;
+  Wait(b, "db", &wb);
+  Advance(absl::Seconds(3));
+  EXPECT_TRUE(wb.granted());
+  std::vector<SessionEvent> events = sink->events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].type, SessionEvent::Type::kGrantRevoked);
+  EXPECT_EQ(events[0].key, "db");
+  EXPECT_EQ(events[0].token, token);
+  EXPECT_THAT(events[0].reason, HasSubstr("max hold"));
+  EXPECT_THAT(Release(a, "db", token),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
+TEST_F(LockTableTest, EventsWithoutAStreamWaitForOne) {
+  const uint64_t a = NewSession(absl::Minutes(1));
+  auto r = table_.Acquire(Cmd(a, "db", absl::ZeroDuration(), absl::Seconds(1)),
+                          nullptr);
+  ASSERT_TRUE(r.has_value() && r->ok());
+  Advance(absl::Seconds(1));
+  auto sink = std::make_shared<RecordingSink>();
+  ASSERT_OK(table_.AttachSink(a, sink));
+  EXPECT_THAT(sink->events(),
+              ElementsAre(Field(&SessionEvent::type,
+                                SessionEvent::Type::kGrantRevoked)));
+}
+
+TEST_F(LockTableTest, CloseSessionReleasesEverythingAndHandsOver) {
+  const uint64_t a = NewSession();
+  const uint64_t b = NewSession();
+  MustAcquire(a, "x");
+  MustAcquire(a, "y/z");
+  RecordingWaiter wb;
+  Wait(b, "y/z", &wb);
+  EXPECT_THAT(table_.CloseSession({a, clock_.Now()}), IsOkAndHolds(2u));
+  EXPECT_TRUE(wb.granted());
+  EXPECT_THAT(table_.CloseSession({a, clock_.Now()}),
+              StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(LockTableTest, CheckFenceAcceptsOnlyTheCurrentToken) {
+  const uint64_t a = NewSession();
+  const uint64_t token = MustAcquire(a, "db");
+  EXPECT_THAT(table_.CheckFence("db", token),
+              IsOkAndHolds(Field(&Grant::session_id, a)));
+  ASSERT_OK(Release(a, "db", token));
+  EXPECT_THAT(table_.CheckFence("db", token),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("the key is free")));
+  const uint64_t newer = MustAcquire(a, "db");
+  EXPECT_THAT(table_.CheckFence("db", token),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr(absl::StrCat("current token is ", newer))));
+}
+
+TEST_F(LockTableTest, DescribeListsHolderAndWaitersInQueueOrder) {
+  const uint64_t a = NewSession(kTtl, "alpha");
+  const uint64_t b = NewSession(kTtl, "beta");
+  const uint64_t c = NewSession(kTtl, "gamma");
+  MustAcquire(a, "db");
+  RecordingWaiter wb, wc;
+  Wait(b, "db", &wb, absl::Seconds(30));
+  Wait(c, "db", &wc);
+  absl::StatusOr<LockDescription> d = table_.Describe("db", 10);
+  ASSERT_OK(d);
+  ASSERT_EQ(d->holders.size(), 1u);
+  EXPECT_EQ(d->holders[0].client_name, "alpha");
+  EXPECT_EQ(d->waiter_count, 2u);
+  ASSERT_EQ(d->waiters.size(), 2u);
+  EXPECT_EQ(d->waiters[0].client_name, "beta");
+  EXPECT_EQ(d->waiters[0].deadline, clock_.Now() + absl::Seconds(30));
+  EXPECT_EQ(d->waiters[1].client_name, "gamma");
+  EXPECT_EQ(d->waiters[1].deadline, absl::InfiniteFuture());
+  d = table_.Describe("db", 1);
+  ASSERT_OK(d);
+  EXPECT_EQ(d->waiters.size(), 1u);
+  EXPECT_EQ(d->waiter_count, 2u);
+  table_.Shutdown();
+}
+
+TEST_F(LockTableTest, ShutdownEndsWaitsAndStreamsAndRefusesNewWork) {
+  const uint64_t a = NewSession();
+  const uint64_t b = NewSession();
+  auto sink = std::make_shared<RecordingSink>();
+  ASSERT_OK(table_.AttachSink(a, sink));
+  MustAcquire(a, "db");
+  RecordingWaiter wb;
+  Wait(b, "db", &wb);
+  table_.Shutdown();
+  EXPECT_THAT(wb.result(), StatusIs(absl::StatusCode::kUnavailable));
+  ASSERT_TRUE(sink->closed().has_value());
+  EXPECT_EQ(sink->closed()->code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(AcquireNow(b, "other"),
+              StatusIs(absl::StatusCode::kUnavailable));
+}
+
+// Many threads, few keys, real waits: mutual exclusion holds, every waiter is
+// completed exactly once, and the invariants hold at the end.
+TEST_F(LockTableTest, ConcurrentAcquireReleaseKeepsMutualExclusion) {
+  constexpr int kThreads = 8;
+  constexpr int kIterations = 300;
+  const std::vector<std::string> keys = {"a", "b/c", "b/d"};
+  std::vector<std::atomic<int>> inside(keys.size());
+  for (auto& i : inside) i = 0;
+  std::atomic<int> violations{0};
+
+  class BlockingWaiter final : public Waiter {
+   public:
+    bool Complete(absl::StatusOr<AcquireResult> r) override {
+      absl::MutexLock lock(&mu_);
+      result_ = std::move(r);
+      return true;
+    }
+    bool Gone() const override { return false; }
+    absl::StatusOr<AcquireResult> Await() {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](std::optional<absl::StatusOr<AcquireResult>>* r) {
+            return r->has_value();
+          },
+          &result_));
+      return *result_;
+    }
+
+   private:
+    absl::Mutex mu_;
+    std::optional<absl::StatusOr<AcquireResult>> result_ ABSL_GUARDED_BY(mu_);
+  };
+
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(::testing::UnitTest::GetInstance()->random_seed() + t);
+      const uint64_t s = NewSession(absl::Hours(1));
+      for (int i = 0; i < kIterations; ++i) {
+        const size_t k = rng() % keys.size();
+        BlockingWaiter w;
+        auto outcome =
+            table_.Acquire(Cmd(s, keys[k], absl::InfiniteDuration()), &w);
+        absl::StatusOr<AcquireResult> r =
+            outcome.has_value() ? *outcome : w.Await();
+        ASSERT_TRUE(r.ok() && r->acquired) << r.status();
+        if (inside[k].fetch_add(1) != 0) violations++;
+        inside[k].fetch_sub(1);
+        ASSERT_OK(Release(s, keys[k], r->grant.token));
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(violations.load(), 0);
+  EXPECT_EQ(table_.KeyCount(), 0u);
+}
+
+}  // namespace
+}  // namespace taala
