@@ -10,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "server/grpc_status.h"
 #include "server/proto_convert.h"
+#include "server/raw_request.h"
 
 namespace taala {
 namespace {
@@ -22,6 +23,15 @@ grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx,
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
+}
+
+// Finishes a raw-bytes call: `resp` is serialized into `out` when OK.
+grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx,
+                                    const absl::Status& status,
+                                    const google::protobuf::Message& resp,
+                                    grpc::ByteBuffer* out) {
+  if (status.ok()) SerializeResponse(resp, out);
+  return FinishNow(ctx, status);
 }
 
 void FillAcquireResponse(const AcquireResult& result, absl::Time now,
@@ -41,8 +51,11 @@ void FillAcquireResponse(const AcquireResult& result, absl::Time now,
 class AcquireReactor final : public grpc::ServerUnaryReactor, public Waiter {
  public:
   AcquireReactor(LockTable* table, Clock* clock, AcquireCmd cmd,
-                 v1::AcquireResponse* resp)
-      : table_(table), clock_(clock), cmd_(std::move(cmd)), resp_(resp) {}
+                 grpc::ByteBuffer* raw_resp)
+      : table_(table),
+        clock_(clock),
+        cmd_(std::move(cmd)),
+        raw_resp_(raw_resp) {}
 
   // Queues the acquire (or answers at once). Called once, right after
   // construction, before gRPC can deliver OnCancel.
@@ -76,14 +89,18 @@ class AcquireReactor final : public grpc::ServerUnaryReactor, public Waiter {
 
  private:
   void Answer(const absl::StatusOr<AcquireResult>& result) {
-    if (result.ok()) FillAcquireResponse(*result, clock_->Now(), resp_);
+    if (result.ok()) {
+      v1::AcquireResponse resp;
+      FillAcquireResponse(*result, clock_->Now(), &resp);
+      SerializeResponse(resp, raw_resp_);
+    }
     Finish(ToGrpcStatus(result.status()));
   }
 
   LockTable* const table_;
   Clock* const clock_;
   const AcquireCmd cmd_;
-  v1::AcquireResponse* const resp_;
+  grpc::ByteBuffer* const raw_resp_;
   std::atomic<bool> gone_{false};
 };
 
@@ -269,8 +286,13 @@ LockServiceImpl::LockServiceImpl(LockTable* table, Clock* clock)
     : table_(table), clock_(clock) {}
 
 grpc::ServerUnaryReactor* LockServiceImpl::CreateSession(
-    grpc::CallbackServerContext* ctx, const v1::CreateSessionRequest* req,
-    v1::CreateSessionResponse* resp) {
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
+    grpc::ByteBuffer* raw_resp) {
+  v1::CreateSessionRequest request;
+  if (absl::Status s = ParseRequest(*raw, &request); !s.ok()) {
+    return FinishNow(ctx, s);
+  }
+  const v1::CreateSessionRequest* req = &request;
   CreateSessionCmd cmd;
   cmd.session_id = table_->NewSessionId();
   cmd.client_name = req->client_name();
@@ -278,11 +300,12 @@ grpc::ServerUnaryReactor* LockServiceImpl::CreateSession(
   cmd.ttl = absl::Milliseconds(req->ttl_ms());
   cmd.now = clock_->Now();
   absl::StatusOr<SessionInfo> info = table_->CreateSession(cmd);
+  v1::CreateSessionResponse resp;
   if (info.ok()) {
-    resp->set_session_id(info->session_id);
-    resp->set_ttl_ms(absl::ToInt64Milliseconds(info->ttl));
+    resp.set_session_id(info->session_id);
+    resp.set_ttl_ms(absl::ToInt64Milliseconds(info->ttl));
   }
-  return FinishNow(ctx, info.status());
+  return FinishNow(ctx, info.status(), resp, raw_resp);
 }
 
 KeepAliveReactorBase* LockServiceImpl::KeepAlive(
@@ -314,8 +337,13 @@ grpc::ServerUnaryReactor* LockServiceImpl::CloseSession(
 }
 
 grpc::ServerUnaryReactor* LockServiceImpl::Acquire(
-    grpc::CallbackServerContext* ctx, const v1::AcquireRequest* req,
-    v1::AcquireResponse* resp) {
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
+    grpc::ByteBuffer* raw_resp) {
+  v1::AcquireRequest request;
+  if (absl::Status s = ParseRequest(*raw, &request); !s.ok()) {
+    return FinishNow(ctx, s);
+  }
+  const v1::AcquireRequest* req = &request;
   absl::StatusOr<LockMode> mode = FromProtoMode(req->mode());
   if (!mode.ok()) return FinishNow(ctx, mode.status());
   if (req->max_hold_ms() < 0) {
@@ -325,7 +353,7 @@ grpc::ServerUnaryReactor* LockServiceImpl::Acquire(
   }
   AcquireCmd cmd;
   cmd.session_id = req->session_id();
-  cmd.key = req->key();
+  cmd.key = std::move(*request.mutable_key());
   cmd.mode = *mode;
   cmd.wait_timeout = WaitTimeoutFromMs(req->wait_timeout_ms());
   cmd.max_hold = absl::Milliseconds(req->max_hold_ms());
@@ -335,43 +363,59 @@ grpc::ServerUnaryReactor* LockServiceImpl::Acquire(
   std::optional<absl::StatusOr<AcquireResult>> outcome =
       table_->Acquire(cmd, nullptr);
   if (outcome.has_value()) {
-    if (outcome->ok()) FillAcquireResponse(**outcome, cmd.now, resp);
-    return FinishNow(ctx, outcome->status());
+    v1::AcquireResponse resp;
+    if (outcome->ok()) FillAcquireResponse(**outcome, cmd.now, &resp);
+    return FinishNow(ctx, outcome->status(), resp, raw_resp);
   }
-  auto* reactor = new AcquireReactor(table_, clock_, std::move(cmd), resp);
+  auto* reactor = new AcquireReactor(table_, clock_, std::move(cmd), raw_resp);
   reactor->Start();
   return reactor;
 }
 
 grpc::ServerUnaryReactor* LockServiceImpl::Release(
-    grpc::CallbackServerContext* ctx, const v1::ReleaseRequest* req,
-    v1::ReleaseResponse* resp) {
-  return FinishNow(ctx, table_->Release(ReleaseCmd{req->session_id(),
-                                                   req->key(),
-                                                   req->fencing_token(),
-                                                   clock_->Now()}));
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
+    grpc::ByteBuffer* raw_resp) {
+  v1::ReleaseRequest req;
+  if (absl::Status s = ParseRequest(*raw, &req); !s.ok()) {
+    return FinishNow(ctx, s);
+  }
+  absl::Status released = table_->Release(
+      ReleaseCmd{req.session_id(), std::move(*req.mutable_key()),
+                 req.fencing_token(), clock_->Now()});
+  return FinishNow(ctx, released, v1::ReleaseResponse(), raw_resp);
 }
 
 grpc::ServerUnaryReactor* LockServiceImpl::CheckFence(
-    grpc::CallbackServerContext* ctx, const v1::CheckFenceRequest* req,
-    v1::CheckFenceResponse* resp) {
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
+    grpc::ByteBuffer* raw_resp) {
+  v1::CheckFenceRequest req;
+  if (absl::Status s = ParseRequest(*raw, &req); !s.ok()) {
+    return FinishNow(ctx, s);
+  }
   absl::StatusOr<Grant> grant =
-      table_->CheckFence(req->key(), req->fencing_token());
-  if (grant.ok()) ToProto(*grant, clock_->Now(), resp->mutable_grant());
-  return FinishNow(ctx, grant.status());
+      table_->CheckFence(req.key(), req.fencing_token());
+  v1::CheckFenceResponse resp;
+  if (grant.ok()) ToProto(*grant, clock_->Now(), resp.mutable_grant());
+  return FinishNow(ctx, grant.status(), resp, raw_resp);
 }
 
 grpc::ServerUnaryReactor* LockServiceImpl::DescribeLock(
-    grpc::CallbackServerContext* ctx, const v1::DescribeLockRequest* req,
-    v1::DescribeLockResponse* resp) {
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
+    grpc::ByteBuffer* raw_resp) {
+  v1::DescribeLockRequest request;
+  if (absl::Status s = ParseRequest(*raw, &request); !s.ok()) {
+    return FinishNow(ctx, s);
+  }
+  const v1::DescribeLockRequest* req = &request;
   constexpr uint32_t kDefaultMaxWaiters = 1000;
   constexpr uint32_t kMaxWaiters = 100000;
   const uint32_t max_waiters =
       req->max_waiters() == 0 ? kDefaultMaxWaiters
                               : std::min(req->max_waiters(), kMaxWaiters);
   absl::StatusOr<LockDescription> d = table_->Describe(req->key(), max_waiters);
-  if (d.ok()) ToProto(*d, clock_->Now(), resp);
-  return FinishNow(ctx, d.status());
+  v1::DescribeLockResponse resp;
+  if (d.ok()) ToProto(*d, clock_->Now(), &resp);
+  return FinishNow(ctx, d.status(), resp, raw_resp);
 }
 
 }  // namespace taala

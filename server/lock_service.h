@@ -1,6 +1,8 @@
 #ifndef TAALA_SERVER_LOCK_SERVICE_H_
 #define TAALA_SERVER_LOCK_SERVICE_H_
 
+#include <grpcpp/support/byte_buffer.h>
+
 #include "server/clock.h"
 #include "server/lock_table.h"
 #include "taala/v1/lock_service.grpc.pb.h"
@@ -11,15 +13,37 @@ namespace taala {
 // translates: requests become lock-table commands (with the time read from
 // `clock`), results become responses. A waiting Acquire is a pending reactor,
 // not a blocked thread.
+// Methods whose requests carry strings take raw bytes and parse them with
+// server/raw_request.h, so a string that is not UTF-8 gets INVALID_ARGUMENT
+// naming the field rather than gRPC's bare UNIMPLEMENTED.
 // Thread safety: gRPC calls it concurrently; all state is in the table.
-class LockServiceImpl final : public v1::LockService::CallbackService {
+using LockServiceBase = v1::LockService::WithRawCallbackMethod_CreateSession<
+    v1::LockService::WithRawCallbackMethod_Acquire<
+        v1::LockService::WithRawCallbackMethod_Release<
+            v1::LockService::WithRawCallbackMethod_CheckFence<
+                v1::LockService::WithRawCallbackMethod_DescribeLock<
+                    v1::LockService::WithCallbackMethod_KeepAlive<
+                        v1::LockService::WithCallbackMethod_KeepAliveOnce<
+                            v1::LockService::WithCallbackMethod_CloseSession<
+                                v1::LockService::Service>>>>>>>>;
+
+class LockServiceImpl final : public LockServiceBase {
  public:
   // `table` and `clock` must outlive *this.
   LockServiceImpl(LockTable* table, Clock* clock);
 
-  grpc::ServerUnaryReactor* CreateSession(
-      grpc::CallbackServerContext* ctx, const v1::CreateSessionRequest* req,
-      v1::CreateSessionResponse* resp) override;
+  using LockServiceBase::Acquire;
+  using LockServiceBase::CheckFence;
+  using LockServiceBase::CloseSession;
+  using LockServiceBase::CreateSession;
+  using LockServiceBase::DescribeLock;
+  using LockServiceBase::KeepAlive;
+  using LockServiceBase::KeepAliveOnce;
+  using LockServiceBase::Release;
+
+  grpc::ServerUnaryReactor* CreateSession(grpc::CallbackServerContext* ctx,
+                                          const grpc::ByteBuffer* raw,
+                                          grpc::ByteBuffer* raw_resp) override;
   grpc::ServerBidiReactor<v1::KeepAliveRequest, v1::KeepAliveResponse>*
   KeepAlive(grpc::CallbackServerContext* ctx) override;
   grpc::ServerUnaryReactor* KeepAliveOnce(grpc::CallbackServerContext* ctx,
@@ -29,17 +53,17 @@ class LockServiceImpl final : public v1::LockService::CallbackService {
       grpc::CallbackServerContext* ctx, const v1::CloseSessionRequest* req,
       v1::CloseSessionResponse* resp) override;
   grpc::ServerUnaryReactor* Acquire(grpc::CallbackServerContext* ctx,
-                                    const v1::AcquireRequest* req,
-                                    v1::AcquireResponse* resp) override;
+                                    const grpc::ByteBuffer* raw,
+                                    grpc::ByteBuffer* raw_resp) override;
   grpc::ServerUnaryReactor* Release(grpc::CallbackServerContext* ctx,
-                                    const v1::ReleaseRequest* req,
-                                    v1::ReleaseResponse* resp) override;
+                                    const grpc::ByteBuffer* raw,
+                                    grpc::ByteBuffer* raw_resp) override;
   grpc::ServerUnaryReactor* CheckFence(grpc::CallbackServerContext* ctx,
-                                       const v1::CheckFenceRequest* req,
-                                       v1::CheckFenceResponse* resp) override;
-  grpc::ServerUnaryReactor* DescribeLock(
-      grpc::CallbackServerContext* ctx, const v1::DescribeLockRequest* req,
-      v1::DescribeLockResponse* resp) override;
+                                    const grpc::ByteBuffer* raw,
+                                    grpc::ByteBuffer* raw_resp) override;
+  grpc::ServerUnaryReactor* DescribeLock(grpc::CallbackServerContext* ctx,
+                                    const grpc::ByteBuffer* raw,
+                                    grpc::ByteBuffer* raw_resp) override;
 
  private:
   LockTable* const table_;
