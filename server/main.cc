@@ -20,6 +20,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/clock.h"
 #include "server/lease_reaper.h"
@@ -48,9 +49,15 @@ ABSL_FLAG(absl::Duration, default_session_ttl, absl::Seconds(10),
           "Lease for sessions that ask for ttl_ms = 0.");
 ABSL_FLAG(int32_t, max_key_bytes, 1024, "Longest key, in bytes.");
 ABSL_FLAG(int32_t, max_key_segments, 32, "Most '/'-separated key segments.");
-ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(5),
-          "On SIGTERM/SIGINT, how long in-flight calls get before they are "
-          "cancelled.");
+ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(2),
+          "On SIGTERM/SIGINT, after every wait and KeepAlive stream has been "
+          "ended with UNAVAILABLE: how long in-flight calls and idle client "
+          "connections get before they are cut.");
+ABSL_FLAG(bool, check_lock_order, false,
+          "Have Abseil check every mutex acquisition against a global "
+          "lock-order graph and abort on a potential deadlock. Debian's "
+          "Abseil does this by default at a large cost to throughput; the "
+          "test suite turns it on.");
 ABSL_FLAG(std::string, log_level, "info",
           "trace, debug, info, warn, error, critical or off.");
 
@@ -87,6 +94,10 @@ int Run() {
                              "\""));
   }
   spdlog::set_level(level);
+
+  absl::SetMutexDeadlockDetectionMode(
+      absl::GetFlag(FLAGS_check_lock_order) ? absl::OnDeadlockCycle::kAbort
+                                            : absl::OnDeadlockCycle::kIgnore);
 
   const std::string listen = absl::GetFlag(FLAGS_listen);
   if (!IsLoopback(listen) && !absl::GetFlag(FLAGS_insecure_allow_remote)) {

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -48,10 +49,16 @@ absl::StatusOr<std::unique_ptr<TaaladProcess>> TaaladProcess::Start(
       TAALAD_PATH, "--listen=127.0.0.1:0", "--port_file=" + port_file,
       "--data_dir=" + p->data_dir_};
   argv.insert(argv.end(), args.begin(), args.end());
+  // Tests do not wait for idle connections to drain.
+  argv.push_back("--drain_timeout=200ms");
+  // Abort on any lock-order inversion in the real daemon.
+  argv.push_back("--check_lock_order");
 
   const pid_t pid = fork();
   if (pid < 0) return absl::InternalError("fork failed");
   if (pid == 0) {
+    // The daemon dies with the test, even if the test is killed.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     const int fd = open(p->log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
                         0644);
     if (fd >= 0) {
