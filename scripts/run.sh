@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-scripts/build.sh
+scripts/build.sh taalad
 exec "${TAALA_BUILD_DIR:-build}/server/taalad" "$@"

@@ -1,0 +1,693 @@
+// taala-bench: uncontended Acquire+Release throughput and latency of taala
+// against a no-op gRPC server with the same API (the physical limit).
+//
+// For each client count (--clients) it runs, alternately, two backends:
+//   taala  the real LockServiceImpl over a LockTable (default options, the
+//          real clock, a LeaseReaper), served in this process on a loopback
+//          port; or an external taalad with --endpoint=host:port.
+//   noop   NoopLockService (bench/noop_lock_service.h), in this process.
+// Every client has its own channel, thread, sync stub, session (TTL 60s) and
+// key, and loops Acquire(key, try-lock) + Release(key, token). A pair's
+// latency runs from before the Acquire to after the Release. After
+// --warmup, the pairs started during --duration are counted; pairs/s is
+// their number divided by --duration. --repeat N alternates the backends N
+// times (swapping which goes first) and reports each metric's median.
+//
+// Any failed call or Acquire that does not return ACQUIRED is an error; the
+// program then exits with status 1.
+
+#include <sched.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <grpcpp/channel.h>
+#include <grpcpp/client_context.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+#include <grpcpp/support/channel_arguments.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/blocking_counter.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "bench/noop_lock_service.h"
+#include "bench/stats.h"
+#include "server/clock.h"
+#include "server/lease_reaper.h"
+#include "server/lock_service.h"
+#include "server/lock_table.h"
+#include "taala/v1/lock_service.grpc.pb.h"
+
+ABSL_FLAG(std::vector<std::string>, clients,
+          std::vector<std::string>({"1", "16", "64"}),
+          "Comma-separated numbers of concurrent clients to measure.");
+ABSL_FLAG(absl::Duration, warmup, absl::Seconds(1),
+          "Unmeasured run time before each measurement.");
+ABSL_FLAG(absl::Duration, duration, absl::Seconds(3),
+          "Measured run time per (backend, client count, repetition).");
+ABSL_FLAG(int32_t, repeat, 1,
+          "Alternate the backends this many times per client count and "
+          "report the median of each metric.");
+ABSL_FLAG(std::vector<std::string>, backends,
+          std::vector<std::string>({"taala", "noop"}),
+          "Backends to measure, among taala and noop.");
+ABSL_FLAG(std::string, endpoint, "",
+          "If set (host:port), the taala backend is this running taalad "
+          "instead of an in-process server. noop stays in-process.");
+ABSL_FLAG(std::string, key_layout, "spread",
+          "spread: client i locks \"c<i>/bench\" (first segments differ, so "
+          "clients mostly land in different shards). one_shard: "
+          "\"bench/c<i>\" (one first segment: every client in one shard).");
+ABSL_FLAG(absl::Duration, rpc_timeout, absl::Seconds(10),
+          "Deadline of every RPC; a call that misses it is an error.");
+ABSL_FLAG(bool, mutex_deadlock_detection, false,
+          "true: keep Abseil's Mutex deadlock detection on in this process, "
+          "as Debian's libabsl (built without NDEBUG) has it by default. "
+          "taalad turns it off unless --check_lock_order, so the default here "
+          "matches the daemon. It is process-wide: it applies to gRPC and "
+          "both backends.");
+ABSL_FLAG(std::string, csv, "", "If set, write the result rows as CSV here.");
+ABSL_FLAG(std::string, json, "", "If set, write the results as JSON here.");
+
+namespace taala::bench {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr int64_t kSessionTtlMs = 60000;
+
+struct Config {
+  std::vector<int> client_counts;
+  absl::Duration warmup;
+  absl::Duration duration;
+  int repeat = 1;
+  std::vector<std::string> backends;
+  std::string endpoint;
+  bool one_shard = false;
+  absl::Duration rpc_timeout;
+};
+
+// What one client thread measured.
+struct ClientResult {
+  std::vector<int64_t> latencies_ns;  // Pairs started in the window.
+  int64_t errors = 0;
+  std::string first_error;
+  size_t acquire_response_bytes = 0;  // Of the last ACQUIRED response.
+
+  void AddError(absl::string_view what) {
+    if (errors++ == 0) first_error = std::string(what);
+  }
+};
+
+// One (backend, client count) measurement.
+struct RunResult {
+  double pairs_per_sec = 0;
+  double p50_us = 0;
+  double p99_us = 0;
+  double p999_us = 0;
+  int64_t errors = 0;
+  std::string first_error;
+  double cpu_us_per_pair = -1;  // Process CPU time; -1 when not meaningful.
+  size_t acquire_response_bytes = 0;
+};
+
+// Shared between the coordinator and the client threads of one run. The
+// window is written before `start` is notified and only read after.
+struct RunControl {
+  explicit RunControl(int clients) : ready(clients) {}
+  absl::BlockingCounter ready;
+  absl::Notification start;
+  SteadyClock::time_point measure_start;
+  SteadyClock::time_point measure_end;
+};
+
+std::string KeyFor(int index, bool one_shard) {
+  return one_shard ? absl::StrCat("bench/c", index)
+                   : absl::StrCat("c", index, "/bench");
+}
+
+std::string StatusText(absl::string_view rpc, const grpc::Status& s) {
+  return absl::StrCat(rpc, ": code ", static_cast<int>(s.error_code()), " ",
+                      s.error_message());
+}
+
+void SetDeadline(grpc::ClientContext& ctx, absl::Duration timeout) {
+  ctx.set_deadline(std::chrono::system_clock::now() +
+                   absl::ToChronoMicroseconds(timeout));
+}
+
+void ClientLoop(int index, const std::shared_ptr<grpc::Channel>& channel,
+                const Config& config, RunControl* control,
+                ClientResult* out) {
+  std::unique_ptr<v1::LockService::Stub> stub =
+      v1::LockService::NewStub(channel);
+  uint64_t session_id = 0;
+  {
+    v1::CreateSessionRequest req;
+    req.set_ttl_ms(kSessionTtlMs);
+    req.set_client_name(absl::StrCat("taala-bench/c", index));
+    v1::CreateSessionResponse resp;
+    grpc::ClientContext ctx;
+    SetDeadline(ctx, config.rpc_timeout);
+    const grpc::Status s = stub->CreateSession(&ctx, req, &resp);
+    if (s.ok()) {
+      session_id = resp.session_id();
+    } else {
+      out->AddError(StatusText("CreateSession", s));
+    }
+  }
+  control->ready.DecrementCount();
+  control->start.WaitForNotification();
+  if (session_id == 0) return;
+
+  const std::string key = KeyFor(index, config.one_shard);
+  v1::AcquireRequest acquire;
+  acquire.set_session_id(session_id);
+  acquire.set_key(key);
+  acquire.set_mode(v1::LOCK_MODE_EXCLUSIVE);
+  acquire.set_wait_timeout_ms(0);
+  v1::AcquireResponse acquired;
+  v1::ReleaseRequest release;
+  release.set_session_id(session_id);
+  release.set_key(key);
+  v1::ReleaseResponse released;
+  const SteadyClock::time_point measure_start = control->measure_start;
+  const SteadyClock::time_point measure_end = control->measure_end;
+  out->latencies_ns.reserve(1 << 16);
+
+  while (true) {
+    const SteadyClock::time_point t0 = SteadyClock::now();
+    if (t0 >= measure_end) break;
+    {
+      grpc::ClientContext ctx;
+      SetDeadline(ctx, config.rpc_timeout);
+      const grpc::Status s = stub->Acquire(&ctx, acquire, &acquired);
+      if (!s.ok()) {
+        out->AddError(StatusText("Acquire", s));
+        continue;
+      }
+      if (acquired.result() != v1::AcquireResponse::ACQUIRED ||
+          acquired.grant().key() != key ||
+          acquired.grant().session_id() != session_id) {
+        out->AddError(absl::StrCat("Acquire: unexpected response ",
+                                   acquired.ShortDebugString()));
+        continue;
+      }
+    }
+    {
+      release.set_fencing_token(acquired.grant().fencing_token());
+      grpc::ClientContext ctx;
+      SetDeadline(ctx, config.rpc_timeout);
+      const grpc::Status s = stub->Release(&ctx, release, &released);
+      if (!s.ok()) {
+        out->AddError(StatusText("Release", s));
+        continue;
+      }
+    }
+    const SteadyClock::time_point t1 = SteadyClock::now();
+    if (t0 >= measure_start) {
+      out->latencies_ns.push_back(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0)
+              .count());
+    }
+  }
+  out->acquire_response_bytes = acquired.ByteSizeLong();
+
+  v1::CloseSessionRequest req;
+  req.set_session_id(session_id);
+  v1::CloseSessionResponse resp;
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, config.rpc_timeout);
+  const grpc::Status s = stub->CloseSession(&ctx, req, &resp);
+  if (!s.ok()) out->AddError(StatusText("CloseSession", s));
+}
+
+double ProcessCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& tv) {
+    return static_cast<double>(tv.tv_sec) +
+           static_cast<double>(tv.tv_usec) / 1e6;
+  };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+RunResult RunOnce(const std::string& target, int clients, int run_id,
+                  bool cpu_meaningful, const Config& config) {
+  RunResult result;
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (int i = 0; i < clients; ++i) {
+    // Distinct arguments: each client gets its own subchannel (connection)
+    // instead of sharing one through the global subchannel pool.
+    grpc::ChannelArguments args;
+    args.SetInt("taala.bench.channel", i);
+    args.SetInt("taala.bench.run", run_id);
+    channels.push_back(grpc::CreateCustomChannel(
+        target, grpc::InsecureChannelCredentials(), args));
+  }
+  for (int i = 0; i < clients; ++i) {
+    const auto deadline =
+        std::chrono::system_clock::now() + std::chrono::seconds(10);
+    if (!channels[static_cast<size_t>(i)]->WaitForConnected(deadline)) {
+      result.errors = 1;
+      result.first_error = absl::StrCat("channel ", i, " to ", target,
+                                        " did not connect within 10s");
+      return result;
+    }
+  }
+
+  RunControl control(clients);
+  std::vector<ClientResult> client_results(static_cast<size_t>(clients));
+  std::vector<std::thread> threads;
+  threads.reserve(static_cast<size_t>(clients));
+  for (int i = 0; i < clients; ++i) {
+    threads.emplace_back(ClientLoop, i,
+                         std::cref(channels[static_cast<size_t>(i)]),
+                         std::cref(config), &control,
+                         &client_results[static_cast<size_t>(i)]);
+  }
+  control.ready.Wait();  // Every session exists (or failed).
+  const SteadyClock::time_point begin = SteadyClock::now();
+  control.measure_start = begin + absl::ToChronoNanoseconds(config.warmup);
+  control.measure_end =
+      control.measure_start + absl::ToChronoNanoseconds(config.duration);
+  control.start.Notify();
+  std::this_thread::sleep_until(control.measure_start);
+  const double cpu_start = ProcessCpuSeconds();
+  std::this_thread::sleep_until(control.measure_end);
+  const double cpu_end = ProcessCpuSeconds();
+  for (std::thread& t : threads) t.join();
+
+  std::vector<int64_t> all;
+  for (ClientResult& c : client_results) {
+    all.insert(all.end(), c.latencies_ns.begin(), c.latencies_ns.end());
+    if (c.errors > 0 && result.errors == 0) result.first_error = c.first_error;
+    result.errors += c.errors;
+    result.acquire_response_bytes =
+        std::max(result.acquire_response_bytes, c.acquire_response_bytes);
+  }
+  std::sort(all.begin(), all.end());
+  result.pairs_per_sec = static_cast<double>(all.size()) /
+                         absl::ToDoubleSeconds(config.duration);
+  result.p50_us = static_cast<double>(Percentile(all, 50)) / 1e3;
+  result.p99_us = static_cast<double>(Percentile(all, 99)) / 1e3;
+  result.p999_us = static_cast<double>(Percentile(all, 99.9)) / 1e3;
+  if (cpu_meaningful && !all.empty()) {
+    result.cpu_us_per_pair =
+        (cpu_end - cpu_start) * 1e6 / static_cast<double>(all.size());
+  }
+  return result;
+}
+
+// The median of each metric over repetitions; errors add up.
+RunResult MedianOf(const std::vector<RunResult>& runs) {
+  RunResult m;
+  auto median = [&runs](double RunResult::*field) {
+    std::vector<double> v;
+    for (const RunResult& r : runs) v.push_back(r.*field);
+    return Median(std::move(v));
+  };
+  m.pairs_per_sec = median(&RunResult::pairs_per_sec);
+  m.p50_us = median(&RunResult::p50_us);
+  m.p99_us = median(&RunResult::p99_us);
+  m.p999_us = median(&RunResult::p999_us);
+  m.cpu_us_per_pair = median(&RunResult::cpu_us_per_pair);
+  for (const RunResult& r : runs) {
+    if (r.errors > 0 && m.errors == 0) m.first_error = r.first_error;
+    m.errors += r.errors;
+    m.acquire_response_bytes =
+        std::max(m.acquire_response_bytes, r.acquire_response_bytes);
+  }
+  return m;
+}
+
+int Nproc() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return CPU_COUNT(&set);
+  return static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
+}
+
+std::string CpuModel() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      const size_t colon = line.find(':');
+      if (colon != std::string::npos) {
+        size_t start = line.find_first_not_of(' ', colon + 1);
+        return start == std::string::npos ? "" : line.substr(start);
+      }
+    }
+  }
+  return "unknown";
+}
+
+std::string JsonString(absl::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += absl::StrFormat("\\u%04x", static_cast<int>(c));
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += "\"";
+  return out;
+}
+
+struct Row {
+  std::string backend;
+  int clients = 0;
+  RunResult result;
+};
+
+// taala pairs/s over noop pairs/s for one client count.
+struct Ratio {
+  double of_medians = 0;  // median(taala) / median(noop).
+  // Over the repetitions, each taala run against the noop run next to it
+  // (robust to the machine's speed drifting between repetitions).
+  double median_paired = 0;
+  double min_paired = 0;
+  double max_paired = 0;
+};
+
+bool WriteCsv(const std::string& path, const std::vector<Row>& rows) {
+  std::ofstream out(path, std::ios::trunc);
+  out << "backend,clients,pairs_per_sec,p50_us,p99_us,p999_us,errors\n";
+  for (const Row& r : rows) {
+    out << absl::StrFormat("%s,%d,%.1f,%.1f,%.1f,%.1f,%d\n", r.backend,
+                           r.clients, r.result.pairs_per_sec, r.result.p50_us,
+                           r.result.p99_us, r.result.p999_us, r.result.errors);
+  }
+  return out.good();
+}
+
+bool WriteJson(const std::string& path, const std::vector<Row>& rows,
+               const std::map<int, Ratio>& ratios,
+               const std::vector<std::string>& args, const Config& config) {
+  std::ofstream out(path, std::ios::trunc);
+  std::vector<std::string> quoted_args;
+  for (const std::string& a : args) quoted_args.push_back(JsonString(a));
+  out << "{\n";
+  out << "  \"nproc\": " << Nproc() << ",\n";
+  out << "  \"cpu_model\": " << JsonString(CpuModel()) << ",\n";
+  out << "  \"args\": [" << absl::StrJoin(quoted_args, ", ") << "],\n";
+  out << absl::StrFormat(
+      "  \"warmup_s\": %g,\n  \"duration_s\": %g,\n  \"repeat\": %d,\n",
+      absl::ToDoubleSeconds(config.warmup),
+      absl::ToDoubleSeconds(config.duration), config.repeat);
+  out << "  \"endpoint\": " << JsonString(config.endpoint) << ",\n";
+  out << "  \"key_layout\": \"" << (config.one_shard ? "one_shard" : "spread")
+      << "\",\n";
+  out << "  \"rows\": [\n";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const Row& r = rows[i];
+    out << absl::StrFormat(
+        "    {\"backend\": %s, \"clients\": %d, \"pairs_per_sec\": %.1f, "
+        "\"p50_us\": %.1f, \"p99_us\": %.1f, \"p999_us\": %.1f, "
+        "\"errors\": %d}%s\n",
+        JsonString(r.backend), r.clients, r.result.pairs_per_sec,
+        r.result.p50_us, r.result.p99_us, r.result.p999_us, r.result.errors,
+        i + 1 < rows.size() ? "," : "");
+  }
+  out << "  ],\n";
+  // Per client count: median(taala) / median(noop) pairs/s, and the
+  // median, min and max of the per-repetition ratios.
+  out << "  \"taala_over_noop_pairs_per_sec\": {";
+  std::vector<std::string> parts;
+  for (const auto& [clients, ratio] : ratios) {
+    parts.push_back(absl::StrFormat(
+        "\"%d\": {\"of_medians\": %.3f, \"median_paired\": %.3f, "
+        "\"min_paired\": %.3f, \"max_paired\": %.3f}",
+        clients, ratio.of_medians, ratio.median_paired, ratio.min_paired,
+        ratio.max_paired));
+  }
+  out << absl::StrJoin(parts, ", ") << "}\n";
+  out << "}\n";
+  return out.good();
+}
+
+std::string CpuText(double cpu_us_per_pair) {
+  return cpu_us_per_pair < 0 ? std::string("-")
+                             : absl::StrFormat("%.1f", cpu_us_per_pair);
+}
+
+int Run(const std::vector<std::string>& args) {
+  Config config;
+  for (const std::string& c : absl::GetFlag(FLAGS_clients)) {
+    int n = 0;
+    if (!absl::SimpleAtoi(c, &n) || n < 1 || n > 4096) {
+      std::fprintf(stderr, "--clients: \"%s\" is not a number in [1, 4096]\n",
+                   c.c_str());
+      return 2;
+    }
+    config.client_counts.push_back(n);
+  }
+  config.warmup = absl::GetFlag(FLAGS_warmup);
+  config.duration = absl::GetFlag(FLAGS_duration);
+  config.repeat = absl::GetFlag(FLAGS_repeat);
+  config.backends = absl::GetFlag(FLAGS_backends);
+  config.endpoint = absl::GetFlag(FLAGS_endpoint);
+  config.rpc_timeout = absl::GetFlag(FLAGS_rpc_timeout);
+  const std::string layout = absl::GetFlag(FLAGS_key_layout);
+  if (layout != "spread" && layout != "one_shard") {
+    std::fprintf(stderr, "--key_layout: must be spread or one_shard\n");
+    return 2;
+  }
+  config.one_shard = layout == "one_shard";
+  if (config.client_counts.empty() || config.repeat < 1 ||
+      config.duration <= absl::ZeroDuration() ||
+      config.warmup < absl::ZeroDuration() ||
+      config.rpc_timeout <= absl::ZeroDuration()) {
+    std::fprintf(stderr,
+                 "need --clients, --repeat >= 1, --duration > 0, "
+                 "--warmup >= 0 and --rpc_timeout > 0\n");
+    return 2;
+  }
+  bool want_taala = false;
+  bool want_noop = false;
+  for (const std::string& b : config.backends) {
+    if (b == "taala") {
+      want_taala = true;
+    } else if (b == "noop") {
+      want_noop = true;
+    } else {
+      std::fprintf(stderr, "--backends: unknown backend \"%s\"\n", b.c_str());
+      return 2;
+    }
+  }
+  if (!want_taala && !want_noop) {
+    std::fprintf(stderr, "--backends: name at least one backend\n");
+    return 2;
+  }
+
+  std::printf("taala-bench: nproc %d, cpu \"%s\"\n", Nproc(),
+              CpuModel().c_str());
+  std::printf("args: %s\n", absl::StrJoin(args, " ").c_str());
+  std::printf(
+      "clients %s, warmup %s, duration %s, repeat %d, backends %s, "
+      "key layout %s, taala at %s, mutex deadlock detection %s\n",
+      absl::StrJoin(config.client_counts, ",").c_str(),
+      absl::FormatDuration(config.warmup).c_str(),
+      absl::FormatDuration(config.duration).c_str(), config.repeat,
+      absl::StrJoin(config.backends, ",").c_str(), layout.c_str(),
+      config.endpoint.empty() ? "in-process" : config.endpoint.c_str(),
+      absl::GetFlag(FLAGS_mutex_deadlock_detection) ? "library default"
+                                                     : "off");
+  std::fflush(stdout);
+
+  // The servers live for the whole run (both idle while the other is
+  // measured). Declaration order is destruction order in reverse: servers
+  // go before the services and the table they call.
+  LockTable table{LockTable::Options{}};
+  LockServiceImpl taala_service(&table, RealClock());
+  LeaseReaper reaper(&table, RealClock());
+  // Ids and tokens of the size taala's replies carry (see the class).
+  NoopLockService noop_service(config.endpoint.empty() ? 0
+                                                       : uint64_t{1} << 40);
+  std::unique_ptr<grpc::Server> taala_server;
+  std::unique_ptr<grpc::Server> noop_server;
+  std::map<std::string, std::string> targets;
+
+  auto start_server = [](grpc::Service* service, const char* name,
+                         std::unique_ptr<grpc::Server>* server) -> std::string {
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                             &port);
+    builder.RegisterService(service);
+    *server = builder.BuildAndStart();
+    if (*server == nullptr || port == 0) {
+      std::fprintf(stderr, "cannot start the %s server\n", name);
+      return "";
+    }
+    std::printf("%s server on 127.0.0.1:%d\n", name, port);
+    return absl::StrCat("127.0.0.1:", port);
+  };
+  if (want_taala) {
+    if (config.endpoint.empty()) {
+      targets["taala"] = start_server(&taala_service, "taala", &taala_server);
+      if (targets["taala"].empty()) return 2;
+      reaper.Start();
+    } else {
+      targets["taala"] = config.endpoint;
+    }
+  }
+  if (want_noop) {
+    targets["noop"] = start_server(&noop_service, "noop", &noop_server);
+    if (targets["noop"].empty()) return 2;
+  }
+
+  std::map<std::pair<std::string, int>, std::vector<RunResult>> results;
+  int run_id = 0;
+  for (int clients : config.client_counts) {
+    for (int r = 0; r < config.repeat; ++r) {
+      std::vector<std::string> order = config.backends;
+      if (r % 2 == 1) std::reverse(order.begin(), order.end());
+      for (const std::string& backend : order) {
+        const bool in_process = backend == "noop" || config.endpoint.empty();
+        RunResult res =
+            RunOnce(targets[backend], clients, ++run_id, in_process, config);
+        std::printf(
+            "  [clients %d, run %d/%d] %-5s %9.0f pairs/s  p50 %7.1fus  "
+            "p99 %8.1fus  p999 %8.1fus  cpu %sus/pair  acquire reply %zuB  "
+            "errors %lld%s%s\n",
+            clients, r + 1, config.repeat, backend.c_str(), res.pairs_per_sec,
+            res.p50_us, res.p99_us, res.p999_us,
+            CpuText(res.cpu_us_per_pair).c_str(), res.acquire_response_bytes,
+            static_cast<long long>(res.errors),
+            res.errors > 0 ? "  first: " : "", res.first_error.c_str());
+        std::fflush(stdout);
+        results[{backend, clients}].push_back(std::move(res));
+      }
+    }
+  }
+
+  std::vector<Row> rows;
+  std::map<int, Ratio> ratios;
+  int64_t total_errors = 0;
+  std::printf("\nResults (median of %d run%s; latency of one Acquire+Release "
+              "pair, microseconds; cpu = process CPU per pair, client and "
+              "in-process server together)\n",
+              config.repeat, config.repeat == 1 ? "" : "s");
+  for (int clients : config.client_counts) {
+    std::printf("\nclients = %d\n", clients);
+    std::printf("  %-7s %12s %9s %9s %9s %10s %7s\n", "backend", "pairs/s",
+                "p50_us", "p99_us", "p999_us", "cpu_us/pr", "errors");
+    std::map<std::string, double> throughput;
+    for (const std::string& backend : config.backends) {
+      const RunResult m = MedianOf(results[{backend, clients}]);
+      std::printf("  %-7s %12.0f %9.1f %9.1f %9.1f %10s %7lld\n",
+                  backend.c_str(), m.pairs_per_sec, m.p50_us, m.p99_us,
+                  m.p999_us, CpuText(m.cpu_us_per_pair).c_str(),
+                  static_cast<long long>(m.errors));
+      throughput[backend] = m.pairs_per_sec;
+      total_errors += m.errors;
+      rows.push_back(Row{backend, clients, m});
+    }
+    if (want_taala && want_noop && throughput["noop"] > 0) {
+      Ratio ratio;
+      ratio.of_medians = throughput["taala"] / throughput["noop"];
+      const std::vector<RunResult>& taala_runs = results[{"taala", clients}];
+      const std::vector<RunResult>& noop_runs = results[{"noop", clients}];
+      std::vector<double> paired;
+      for (size_t i = 0; i < taala_runs.size() && i < noop_runs.size(); ++i) {
+        if (noop_runs[i].pairs_per_sec > 0) {
+          paired.push_back(taala_runs[i].pairs_per_sec /
+                           noop_runs[i].pairs_per_sec);
+        }
+      }
+      if (!paired.empty()) {
+        ratio.median_paired = Median(paired);
+        ratio.min_paired = *std::min_element(paired.begin(), paired.end());
+        ratio.max_paired = *std::max_element(paired.begin(), paired.end());
+      }
+      ratios[clients] = ratio;
+      std::printf(
+          "  taala/noop pairs/s: %.2f (per-repetition ratios: median %.2f, "
+          "min %.2f, max %.2f)\n",
+          ratio.of_medians, ratio.median_paired, ratio.min_paired,
+          ratio.max_paired);
+    }
+  }
+
+  const std::string csv = absl::GetFlag(FLAGS_csv);
+  if (!csv.empty() && !WriteCsv(csv, rows)) {
+    std::fprintf(stderr, "cannot write --csv %s\n", csv.c_str());
+    return 2;
+  }
+  const std::string json = absl::GetFlag(FLAGS_json);
+  if (!json.empty() && !WriteJson(json, rows, ratios, args, config)) {
+    std::fprintf(stderr, "cannot write --json %s\n", json.c_str());
+    return 2;
+  }
+
+  const auto shutdown_deadline =
+      std::chrono::system_clock::now() + std::chrono::seconds(2);
+  if (taala_server != nullptr) taala_server->Shutdown(shutdown_deadline);
+  if (noop_server != nullptr) noop_server->Shutdown(shutdown_deadline);
+  reaper.Stop();
+
+  if (total_errors > 0) {
+    std::printf("\nFAILED: %lld error(s); see \"first:\" above\n",
+                static_cast<long long>(total_errors));
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace taala::bench
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "taala-bench: uncontended Acquire+Release pairs/s and latency of taala "
+      "against a no-op gRPC server.\n"
+      "Usage: taala-bench [--clients=1,16,64] [--duration=3s] [--warmup=1s] "
+      "[--repeat=1] [--csv=PATH] [--json=PATH] [--endpoint=host:port]");
+  const std::vector<std::string> args(argv, argv + argc);
+  absl::ParseCommandLine(argc, argv);
+  if (!absl::GetFlag(FLAGS_mutex_deadlock_detection)) {
+    absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  }
+  return taala::bench::Run(args);
+}
