@@ -21,11 +21,14 @@ void LeaseReaper::Stop() {
 }
 
 void LeaseReaper::Run() {
+  TimerQueue& timers = table_->timers();
   while (!stop_.load()) {
+    // Read first: a timer scheduled (or a Stop) from here on ends the wait.
+    const uint64_t seen = timers.generation();
     table_->RunDueTimers(clock_->Now());
-    const absl::Duration wait = std::min(
-        max_sleep_, table_->timers().NextDeadline() - clock_->Now());
-    if (wait > absl::ZeroDuration()) table_->timers().WaitForChange(wait);
+    const absl::Duration wait =
+        std::min(max_sleep_, timers.NextDeadline() - clock_->Now());
+    if (wait > absl::ZeroDuration()) timers.WaitForChange(seen, wait);
   }
 }
 

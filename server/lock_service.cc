@@ -113,8 +113,9 @@ class KeepAliveStream final : public SessionEventSink {
   explicit KeepAliveStream(KeepAliveReactorBase* reactor)
       : reactor_(reactor) {}
 
-  void Deliver(const SessionEvent& event) override {
+  bool Deliver(const SessionEvent& event) override {
     absl::MutexLock lock(&mu_);
+    if (reactor_ == nullptr || finish_called_ || finish_pending_) return false;
     v1::KeepAliveResponse msg;
     msg.set_session_id(event.session_id);
     ToProto(event, msg.mutable_event());
@@ -126,6 +127,7 @@ class KeepAliveStream final : public SessionEventSink {
           absl::StrCat("session ", event.session_id, " expired: ",
                        event.reason)));
     }
+    return true;
   }
 
   void Close(const absl::Status& status) override {
@@ -346,11 +348,6 @@ grpc::ServerUnaryReactor* LockServiceImpl::Acquire(
   const v1::AcquireRequest* req = &request;
   absl::StatusOr<LockMode> mode = FromProtoMode(req->mode());
   if (!mode.ok()) return FinishNow(ctx, mode.status());
-  if (req->max_hold_ms() < 0) {
-    return FinishNow(ctx, absl::InvalidArgumentError(absl::StrCat(
-                              "max_hold_ms: must not be negative (key \"",
-                              req->key(), "\")")));
-  }
   AcquireCmd cmd;
   cmd.session_id = req->session_id();
   cmd.key = std::move(*request.mutable_key());

@@ -150,7 +150,10 @@ absl::StatusOr<absl::Duration> LockTable::KeepAlive(const KeepAliveCmd& cmd) {
   }
   Session& s = *session;
   absl::MutexLock lock(&s.mu);
-  if (s.ended) return absl::NotFoundError(SessionNotFound(cmd.session_id));
+  if (s.ended || s.expires_at <= cmd.now) {
+    // A lease that has run out stays out, even before the reaper ends it.
+    return absl::NotFoundError(SessionNotFound(cmd.session_id));
+  }
   // The expiry timer is not touched: when it fires it sees the new deadline
   // and re-arms itself.
   s.expires_at = std::max(s.expires_at, cmd.now + s.ttl);
@@ -168,10 +171,16 @@ absl::Status LockTable::AttachSink(uint64_t session_id,
     Session& s = *session;
     absl::MutexLock lock(&s.mu);
     if (s.ended) return absl::NotFoundError(SessionNotFound(session_id));
+    // Checked under s.mu: Shutdown sets the flag before it collects sinks.
+    if (shutting_down_.load()) {
+      return absl::UnavailableError("taalad is shutting down");
+    }
     s.sink = sink;
     backlog.swap(s.undelivered);
   }
-  for (const SessionEvent& e : backlog) sink->Deliver(e);
+  for (SessionEvent& e : backlog) {
+    if (!sink->Deliver(e)) Redeliver(session_id, sink.get(), std::move(e));
+  }
   return absl::OkStatus();
 }
 
@@ -189,9 +198,37 @@ void LockTable::QueueEvent(Session& s, SessionEvent event, Effects& effects) {
     effects.events.emplace_back(s.sink, std::move(event));
     return;
   }
+  KeepUndeliveredLocked(s, std::move(event));
+}
+
+void LockTable::KeepUndeliveredLocked(Session& s, SessionEvent event) {
   s.undelivered.push_back(std::move(event));
   while (s.undelivered.size() > options_.max_undelivered_events) {
     s.undelivered.pop_front();
+  }
+}
+
+void LockTable::Redeliver(uint64_t session_id, const SessionEventSink* sink,
+                          SessionEvent event) {
+  std::shared_ptr<Session> session = FindSession(session_id);
+  if (session == nullptr) return;  // Ended: nobody to tell.
+  Session& s = *session;
+  std::shared_ptr<SessionEventSink> detached;  // Destroyed outside the mutex.
+  std::shared_ptr<SessionEventSink> current;
+  {
+    absl::MutexLock lock(&s.mu);
+    if (s.ended) return;
+    if (s.sink.get() == sink) detached = std::move(s.sink);
+    if (s.sink == nullptr) {
+      KeepUndeliveredLocked(s, std::move(event));
+      return;
+    }
+    current = s.sink;
+  }
+  // A newer stream took over meanwhile: it gets the event now. Each failed
+  // sink is detached, so this ends.
+  if (!current->Deliver(event)) {
+    Redeliver(session_id, current.get(), std::move(event));
   }
 }
 
@@ -379,9 +416,10 @@ std::optional<absl::StatusOr<AcquireResult>> LockTable::Acquire(
     auto [kit, inserted] = shard.keys.try_emplace(cmd.key);
     const std::string& key = kit->first;
     KeyState& state = kit->second;
-    for (const Holder& h : state.holders) {
+    for (Holder& h : state.holders) {
       if (h.session.get() == &s) {
         // Idempotent retry: the same grant again.
+        h.claimed = true;
         AcquireResult result;
         result.acquired = true;
         result.already_held = true;
@@ -487,7 +525,8 @@ absl::Status LockTable::Release(const ReleaseCmd& cmd) {
   return status;
 }
 
-absl::Status LockTable::ReleaseInto(const ReleaseCmd& cmd, Effects& effects) {
+absl::Status LockTable::ReleaseInto(const ReleaseCmd& cmd, Effects& effects,
+                                    bool undelivered) {
   TAALA_RETURN_IF_ERROR(ValidateKey(cmd.key, options_.key_limits));
   Shard& shard = ShardFor(cmd.key);
   absl::MutexLock lock(&shard.mu);
@@ -502,6 +541,7 @@ absl::Status LockTable::ReleaseInto(const ReleaseCmd& cmd, Effects& effects) {
             "'s grant of key ", Quote(cmd.key), " (its token is ", h->token,
             ")"));
       }
+      if (undelivered && h->claimed) return absl::OkStatus();
       std::shared_ptr<Session> owner = std::move(h->session);
       state->holders.erase(h);
       {
@@ -596,7 +636,11 @@ size_t LockTable::RunDueTimers(absl::Time now) {
 }
 
 void LockTable::RunEffects(Effects& effects, absl::Time now) {
-  for (auto& [sink, event] : effects.events) sink->Deliver(event);
+  for (auto& [sink, event] : effects.events) {
+    if (!sink->Deliver(event)) {
+      Redeliver(event.session_id, sink.get(), std::move(event));
+    }
+  }
   for (Effects::Completion& c : effects.completions) {
     std::optional<ReleaseCmd> undo;
     if (c.result.ok() && c.result->acquired) {
@@ -609,7 +653,7 @@ void LockTable::RunEffects(Effects& effects, absl::Time now) {
       // The caller left between the grant and its delivery: no grant is
       // kept for a waiter that has gone.
       Effects more;
-      ReleaseInto(*undo, more).IgnoreError();
+      ReleaseInto(*undo, more, /*undelivered=*/true).IgnoreError();
       RunEffects(more, now);
     }
   }

@@ -91,8 +91,10 @@ struct SessionEvent {
 class SessionEventSink {
  public:
   virtual ~SessionEventSink() = default;
-  // Never called under a table mutex.
-  virtual void Deliver(const SessionEvent& event) = 0;
+  // Never called under a table mutex. Returns false if the sink can no
+  // longer deliver (its stream is ending): the table then detaches it and
+  // keeps the event for the session's next stream.
+  virtual bool Deliver(const SessionEvent& event) = 0;
   // The table is shutting down: end the stream with `status`.
   virtual void Close(const absl::Status& status) = 0;
 };
@@ -239,6 +241,10 @@ class LockTable {
     LockMode mode = LockMode::kExclusive;
     absl::Time granted_at;
     absl::Time revoke_at;
+    // Set once another call of the session was told it holds the key (an
+    // idempotent retry): the grant is then known to the client and is not
+    // taken back if its original waiter turns out to have gone.
+    bool claimed = false;
   };
   struct QueuedWaiter {
     std::shared_ptr<Session> session;
@@ -315,9 +321,17 @@ class LockTable {
   void ExpireSession(const ExpireSessionCmd& cmd, Effects& effects);
   void RevokeGrant(const RevokeGrantCmd& cmd, Effects& effects);
   void CancelWaitInto(const CancelWaitCmd& cmd, Effects& effects);
-  absl::Status ReleaseInto(const ReleaseCmd& cmd, Effects& effects);
+  // `undelivered`: the release of a grant whose waiter left before the grant
+  // reached it; skipped if the grant has been claimed by a retry.
+  absl::Status ReleaseInto(const ReleaseCmd& cmd, Effects& effects,
+                           bool undelivered = false);
   void QueueEvent(Session& session, SessionEvent event, Effects& effects)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(session.mu);
+  void KeepUndeliveredLocked(Session& session, SessionEvent event)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(session.mu);
+  // `sink` failed to deliver `event`: detach it and keep the event.
+  void Redeliver(uint64_t session_id, const SessionEventSink* sink,
+                 SessionEvent event);
   // Runs completions and delivers events; never under a table mutex.
   void RunEffects(Effects& effects, absl::Time now);
 

@@ -28,9 +28,13 @@ absl::Time TimerQueue::NextDeadline() {
   return heap_.empty() ? absl::InfiniteFuture() : heap_.top().when;
 }
 
-void TimerQueue::WaitForChange(absl::Duration max_wait) {
+uint64_t TimerQueue::generation() {
   absl::MutexLock lock(&mu_);
-  const uint64_t seen = generation_;
+  return generation_;
+}
+
+void TimerQueue::WaitForChange(uint64_t seen, absl::Duration max_wait) {
+  absl::MutexLock lock(&mu_);
   auto changed = [this, seen]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return generation_ != seen;
   };

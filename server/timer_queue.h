@@ -43,9 +43,15 @@ class TimerQueue {
   // The earliest deadline, or absl::InfiniteFuture() if none.
   absl::Time NextDeadline() ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Blocks (in real time) for at most `max_wait`, returning early when a
-  // timer earlier than any before is scheduled or Wake() is called.
-  void WaitForChange(absl::Duration max_wait) ABSL_LOCKS_EXCLUDED(mu_);
+  // A counter bumped whenever a timer earlier than all others is scheduled
+  // or Wake() is called. Read it before looking at the queue, then pass it
+  // to WaitForChange, so that no such change is missed in between.
+  uint64_t generation() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Blocks (in real time) for at most `max_wait`, returning early (or at
+  // once) when generation() is no longer `seen`.
+  void WaitForChange(uint64_t seen, absl::Duration max_wait)
+      ABSL_LOCKS_EXCLUDED(mu_);
   void Wake() ABSL_LOCKS_EXCLUDED(mu_);
 
   size_t size() ABSL_LOCKS_EXCLUDED(mu_);

@@ -50,9 +50,15 @@ class RecordingWaiter final : public Waiter {
 
 class RecordingSink final : public SessionEventSink {
  public:
-  void Deliver(const SessionEvent& event) override {
+  bool Deliver(const SessionEvent& event) override {
     absl::MutexLock lock(&mu_);
+    if (broken_) return false;
     events_.push_back(event);
+    return true;
+  }
+  void set_broken() {
+    absl::MutexLock lock(&mu_);
+    broken_ = true;
   }
   void Close(const absl::Status& status) override {
     absl::MutexLock lock(&mu_);
@@ -71,6 +77,7 @@ class RecordingSink final : public SessionEventSink {
   absl::Mutex mu_;
   std::vector<SessionEvent> events_ ABSL_GUARDED_BY(mu_);
   std::optional<absl::Status> closed_ ABSL_GUARDED_BY(mu_);
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 class LockTableTest : public ::testing::Test {
@@ -285,6 +292,46 @@ TEST_F(LockTableTest, GrantToAWaiterThatLeftDuringDeliveryIsTakenBack) {
   EXPECT_EQ(d->holders[0].grant.session_id, c);
 }
 
+TEST_F(LockTableTest, GrantClaimedByARetryIsKeptWhenTheOriginalCallLeft) {
+  const uint64_t a = NewSession();
+  const uint64_t b = NewSession();
+  const uint64_t c = NewSession();
+  const uint64_t token = MustAcquire(a, "db");
+  // b's first call is granted but leaves before delivery; in that window
+  // b's retry is told "already held" with the same token.
+  class RetriedThenLeft final : public Waiter {
+   public:
+    RetriedThenLeft(LockTable* table, AcquireCmd retry_cmd)
+        : table_(table), retry_cmd_(std::move(retry_cmd)) {}
+    bool Complete(absl::StatusOr<AcquireResult> r) override {
+      auto outcome = table_->Acquire(retry_cmd_, nullptr);
+      if (outcome.has_value()) retry = *outcome;
+      return false;
+    }
+    bool Gone() const override { return false; }
+    absl::StatusOr<AcquireResult> retry = absl::UnknownError("not run");
+
+   private:
+    LockTable* table_;
+    AcquireCmd retry_cmd_;
+  } wb(&table_, Cmd(b, "db"));
+  ASSERT_FALSE(
+      table_.Acquire(Cmd(b, "db", absl::InfiniteDuration()), &wb).has_value());
+  RecordingWaiter wc;
+  Wait(c, "db", &wc);
+  ASSERT_OK(Release(a, "db", token));
+  ASSERT_OK(wb.retry);
+  EXPECT_TRUE(wb.retry->already_held);
+  // The retry's grant stands: b holds the key, c still waits.
+  EXPECT_FALSE(wc.done());
+  absl::StatusOr<LockDescription> d = table_.Describe("db", 10);
+  ASSERT_OK(d);
+  ASSERT_EQ(d->holders.size(), 1u);
+  EXPECT_EQ(d->holders[0].grant.session_id, b);
+  EXPECT_EQ(d->holders[0].grant.token, wb.retry->grant.token);
+  table_.Shutdown();
+}
+
 TEST_F(LockTableTest, ReacquireBySameSessionReturnsTheSameGrant) {
   const uint64_t s = NewSession();
   const uint64_t token = MustAcquire(s, "db");
@@ -449,6 +496,39 @@ TEST_F(LockTableTest, EventsWithoutAStreamWaitForOne) {
   EXPECT_THAT(sink->events(),
               ElementsAre(Field(&SessionEvent::type,
                                 SessionEvent::Type::kGrantRevoked)));
+}
+
+TEST_F(LockTableTest, EventsAStreamCannotWriteWaitForTheNextStream) {
+  const uint64_t a = NewSession(absl::Minutes(1));
+  auto dying = std::make_shared<RecordingSink>();
+  ASSERT_OK(table_.AttachSink(a, dying));
+  dying->set_broken();  // Its stream is ending but not yet detached.
+  auto r = table_.Acquire(Cmd(a, "db", absl::ZeroDuration(), absl::Seconds(1)),
+                          nullptr);
+  ASSERT_TRUE(r.has_value() && r->ok());
+  Advance(absl::Seconds(1));
+  EXPECT_TRUE(dying->events().empty());
+  auto next = std::make_shared<RecordingSink>();
+  ASSERT_OK(table_.AttachSink(a, next));
+  EXPECT_THAT(next->events(),
+              ElementsAre(Field(&SessionEvent::type,
+                                SessionEvent::Type::kGrantRevoked)));
+}
+
+TEST_F(LockTableTest, ALeaseThatRanOutIsNotRevivedByALateKeepAlive) {
+  const uint64_t a = NewSession(absl::Seconds(2));
+  clock_.Advance(absl::Seconds(2));  // Run out; the reaper has not run yet.
+  EXPECT_THAT(table_.KeepAlive({a, clock_.Now()}),
+              StatusIs(absl::StatusCode::kNotFound));
+  table_.RunDueTimers(clock_.Now());
+  EXPECT_EQ(table_.SessionCount(), 0u);
+}
+
+TEST_F(LockTableTest, NoStreamBindsAfterShutdown) {
+  const uint64_t a = NewSession();
+  table_.Shutdown();
+  EXPECT_THAT(table_.AttachSink(a, std::make_shared<RecordingSink>()),
+              StatusIs(absl::StatusCode::kUnavailable));
 }
 
 TEST_F(LockTableTest, CloseSessionReleasesEverythingAndHandsOver) {

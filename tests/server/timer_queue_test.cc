@@ -30,12 +30,18 @@ TEST(TimerQueueTest, EmptyQueueHasNoDeadline) {
   EXPECT_EQ(q.NextDeadline(), absl::InfiniteFuture());
 }
 
-TEST(TimerQueueTest, WakeEndsAWait) {
+TEST(TimerQueueTest, AChangeAfterReadingTheGenerationIsNotMissed) {
   TimerQueue q;
-  q.Wake();  // A wake before the wait does not count for it...
-  // ...so this returns only by its (short) timeout.
-  q.WaitForChange(absl::Milliseconds(1));
-  SUCCEED();
+  const uint64_t seen = q.generation();
+  q.Schedule(At(kT0, 1));  // Earliest timer: a change.
+  EXPECT_NE(q.generation(), seen);
+  // Returns at once; with a lost wake-up this would block for an hour.
+  q.WaitForChange(seen, absl::Hours(1));
+  const uint64_t later = q.generation();
+  q.Schedule(At(kT0 + absl::Seconds(1), 2));  // Not earliest: no change.
+  EXPECT_EQ(q.generation(), later);
+  q.Wake();
+  q.WaitForChange(later, absl::Hours(1));
 }
 
 }  // namespace
