@@ -1,0 +1,596 @@
+#include "client/lock_client.h"
+
+#include <grpcpp/channel.h>
+#include <grpcpp/client_context.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/support/channel_arguments.h>
+
+#include <algorithm>
+#include <atomic>
+#include <deque>
+#include <random>
+#include <thread>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "client/circuit_breaker.h"
+#include "taala/v1/lock_service.grpc.pb.h"
+
+namespace taala {
+namespace {
+
+absl::Status FromGrpc(const grpc::Status& s) {
+  if (s.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+                      s.error_message());
+}
+
+// A failed attempt that says the server is down or unreachable (as opposed
+// to an answer from a working server).
+bool IsTransportFailure(const grpc::Status& s) {
+  return s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+         s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+}
+
+void SetTimeout(grpc::ClientContext* ctx, absl::Duration timeout) {
+  if (timeout != absl::InfiniteDuration()) {
+    ctx->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  }
+}
+
+int64_t ToMs(absl::Duration d) {
+  if (d == absl::InfiniteDuration()) return -1;
+  return std::max<int64_t>(0, absl::ToInt64Milliseconds(d));
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Client::Impl: channels, retries, circuit breaker, failover.
+
+class Client::Impl {
+ public:
+  explicit Impl(ClientOptions options)
+      : options_(std::move(options)), breaker_(options_.circuit_breaker) {
+    std::shared_ptr<grpc::ChannelCredentials> creds;
+    if (options_.tls.enabled) {
+      grpc::SslCredentialsOptions ssl;
+      ssl.pem_root_certs = options_.tls.root_certs_pem;
+      ssl.pem_cert_chain = options_.tls.cert_chain_pem;
+      ssl.pem_private_key = options_.tls.private_key_pem;
+      creds = grpc::SslCredentials(ssl);
+    } else {
+      creds = grpc::InsecureChannelCredentials();
+    }
+    for (const std::string& endpoint : options_.endpoints) {
+      grpc::ChannelArguments args;
+      // Reconnect soon after a restart: the circuit breaker, not gRPC's
+      // reconnect backoff (up to 2 minutes by default), paces the probes.
+      args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+      args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+      args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+      auto channel = grpc::CreateCustomChannel(endpoint, creds, args);
+      stubs_.push_back(v1::LockService::NewStub(channel));
+      channels_.push_back(std::move(channel));
+    }
+    std::random_device seed;
+    rng_.seed(seed());
+  }
+
+  const ClientOptions& options() const { return options_; }
+  CircuitState circuit_state() const { return breaker_.state(absl::Now()); }
+
+  // Runs `attempt(stub, ctx)` until it succeeds, fails for a reason other
+  // than UNAVAILABLE, or the retry policy is used up. The attempt sets its
+  // own deadline on `ctx`. Transport failures move to the next endpoint and
+  // feed the circuit breaker; while the circuit is open, calls fail fast.
+  template <typename Attempt>
+  grpc::Status Call(Attempt&& attempt) {
+    absl::Duration backoff = options_.retry.initial_backoff;
+    for (int n = 1;; ++n) {
+      if (!breaker_.Allow(absl::Now())) {
+        return grpc::Status(
+            grpc::StatusCode::UNAVAILABLE,
+            absl::StrCat("circuit breaker open: taalad at ",
+                         absl::StrJoin(options_.endpoints, ", "),
+                         " has been unreachable; failing fast"));
+      }
+      size_t i = current_.load();
+      grpc::ClientContext ctx;
+      grpc::Status status = attempt(*stubs_[i], &ctx);
+      if (IsTransportFailure(status)) {
+        breaker_.RecordFailure(absl::Now());
+        current_.compare_exchange_strong(i, (i + 1) % stubs_.size());
+      } else {
+        breaker_.RecordSuccess();
+      }
+      if (status.error_code() != grpc::StatusCode::UNAVAILABLE ||
+          n >= options_.retry.max_attempts) {
+        return status;
+      }
+      absl::SleepFor(Jitter(backoff));
+      backoff = std::min(options_.retry.max_backoff,
+                         backoff * options_.retry.multiplier);
+    }
+  }
+
+  // The stub of the endpoint currently in use (for the KeepAlive stream).
+  v1::LockService::Stub& CurrentStub() { return *stubs_[current_.load()]; }
+  std::shared_ptr<grpc::Channel> channel(size_t i) { return channels_[i]; }
+  size_t endpoint_count() const { return channels_.size(); }
+
+  // A stream broke for a transport reason: count it and fail over.
+  void ReportStreamFailure() {
+    breaker_.RecordFailure(absl::Now());
+    size_t i = current_.load();
+    current_.compare_exchange_strong(i, (i + 1) % stubs_.size());
+  }
+  void ReportStreamSuccess() { breaker_.RecordSuccess(); }
+
+  absl::Duration Jitter(absl::Duration d) {
+    absl::MutexLock lock(&rng_mu_);
+    std::uniform_real_distribution<double> factor(1 - options_.retry.jitter,
+                                                  1 + options_.retry.jitter);
+    return d * factor(rng_);
+  }
+
+ private:
+  const ClientOptions options_;
+  std::vector<std::shared_ptr<grpc::Channel>> channels_;  // Constant.
+  std::vector<std::unique_ptr<v1::LockService::Stub>> stubs_;  // Constant.
+  std::atomic<size_t> current_{0};
+  CircuitBreaker breaker_;
+  absl::Mutex rng_mu_;
+  std::mt19937_64 rng_ ABSL_GUARDED_BY(rng_mu_);
+};
+
+// ---------------------------------------------------------------------------
+// Session::Impl: the lease and its keepalive thread.
+
+class Session::Impl {
+ public:
+  Impl(Client::Impl* client, uint64_t id, absl::Duration ttl,
+       absl::Time confirmed_until, SessionOptions options)
+      : client_(client),
+        id_(id),
+        ttl_(ttl),
+        options_(std::move(options)),
+        confirmed_until_(confirmed_until) {}
+
+  ~Impl() { StopKeepAlive(); }
+
+  void Start() { thread_ = std::thread([this] { KeepAliveLoop(); }); }
+
+  uint64_t id() const { return id_; }
+  absl::Duration ttl() const { return ttl_; }
+  Client::Impl* client() const { return client_; }
+  bool lost() const { return lost_.load(std::memory_order_acquire); }
+
+  absl::Status lost_status() const {
+    absl::MutexLock lock(&mu_);
+    return lost_status_;
+  }
+
+  bool Revoked(uint64_t token) const {
+    absl::MutexLock lock(&mu_);
+    return revoked_.contains(token);
+  }
+
+  // Stops the keepalive thread. Idempotent.
+  void StopKeepAlive() {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+      if (stream_ctx_ != nullptr) stream_ctx_->TryCancel();
+    }
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // Returns true the first time only.
+  bool MarkClosed() {
+    absl::MutexLock lock(&mu_);
+    if (closed_) return false;
+    closed_ = true;
+    if (lost_status_.ok()) {
+      lost_status_ = absl::NotFoundError(
+          absl::StrCat("session ", id_, " was closed"));
+    }
+    lost_.store(true, std::memory_order_release);
+    return true;
+  }
+
+ private:
+  void MarkLost(absl::Status why) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (lost_.load() || closed_) return;
+      lost_status_ = why;
+      lost_.store(true, std::memory_order_release);
+    }
+    if (options_.on_lost) options_.on_lost(why);
+  }
+
+  // One message from the KeepAlive stream (reader thread).
+  void Handle(const v1::KeepAliveResponse& msg) {
+    if (msg.has_ttl_ms()) {
+      absl::MutexLock lock(&mu_);
+      acked_ = true;
+      if (!sent_.empty()) {
+        // The server renewed the lease no earlier than this request left.
+        confirmed_until_ = std::max(confirmed_until_, sent_.front() + ttl_);
+        sent_.pop_front();
+      }
+      return;
+    }
+    if (!msg.has_event()) return;
+    const v1::SessionEvent& e = msg.event();
+    if (e.type() == v1::SessionEvent::GRANT_REVOKED) {
+      {
+        absl::MutexLock lock(&mu_);
+        revoked_.insert(e.fencing_token());
+      }
+      if (options_.on_revoked) {
+        options_.on_revoked(e.key(), e.fencing_token(), e.reason());
+      }
+    } else if (e.type() == v1::SessionEvent::SESSION_EXPIRED) {
+      MarkLost(absl::NotFoundError(
+          absl::StrCat("session ", id_, " expired: ", e.reason())));
+    }
+  }
+
+  void KeepAliveLoop() {
+    const absl::Duration interval = ttl_ / 3;
+    absl::Duration backoff = client_->options().retry.initial_backoff;
+    v1::KeepAliveRequest request;
+    request.set_session_id(id_);
+    while (true) {
+      grpc::ClientContext ctx;
+      {
+        absl::MutexLock lock(&mu_);
+        if (stopping_ || lost_.load()) return;
+        stream_ctx_ = &ctx;
+        stream_broken_ = false;
+        acked_ = false;
+        sent_.clear();
+      }
+      auto stream = client_->CurrentStub().KeepAlive(&ctx);
+      std::thread reader([&] {
+        v1::KeepAliveResponse msg;
+        while (stream->Read(&msg)) Handle(msg);
+        absl::MutexLock lock(&mu_);
+        stream_broken_ = true;
+      });
+      while (true) {
+        const absl::Time now = absl::Now();
+        {
+          absl::MutexLock lock(&mu_);
+          if (stopping_ || lost_.load() || stream_broken_) break;
+          if (now >= confirmed_until_) break;  // Lost; decided below.
+          sent_.push_back(now);
+        }
+        if (!stream->Write(request)) break;
+        absl::MutexLock lock(&mu_);
+        auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return stopping_ || lost_.load() || stream_broken_;
+        };
+        mu_.AwaitWithTimeout(absl::Condition(&wake), interval);
+      }
+      {
+        absl::MutexLock lock(&mu_);
+        // The reader ends by itself when the server finished the stream;
+        // otherwise (stopping, lost, a failed write, no confirmation for a
+        // TTL) the stream is abandoned.
+        if (!stream_broken_) ctx.TryCancel();
+      }
+      reader.join();
+      const grpc::Status status = stream->Finish();
+      absl::Time confirmed_until;
+      bool acked;
+      {
+        absl::MutexLock lock(&mu_);
+        stream_ctx_ = nullptr;
+        if (stopping_) return;
+        confirmed_until = confirmed_until_;
+        acked = acked_;
+      }
+      if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
+        MarkLost(FromGrpc(status));
+        return;
+      }
+      if (lost()) return;
+      if (absl::Now() >= confirmed_until) {
+        MarkLost(absl::UnavailableError(absl::StrCat(
+            "session ", id_, ": no keepalive confirmed for a whole TTL (",
+            absl::FormatDuration(ttl_), "); last error: ",
+            status.error_message())));
+        return;
+      }
+      if (acked) {
+        // The stream worked for a while: start the backoff afresh.
+        backoff = client_->options().retry.initial_backoff;
+      } else {
+        client_->ReportStreamFailure();
+      }
+      // Reconnect after a backoff, never past the point the lease is lost.
+      absl::MutexLock lock(&mu_);
+      auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_;
+      };
+      mu_.AwaitWithTimeout(
+          absl::Condition(&stop),
+          std::min(client_->Jitter(backoff), confirmed_until - absl::Now()));
+      backoff = std::min(client_->options().retry.max_backoff,
+                         backoff * client_->options().retry.multiplier);
+    }
+  }
+
+  Client::Impl* const client_;
+  const uint64_t id_;
+  const absl::Duration ttl_;
+  const SessionOptions options_;
+  std::atomic<bool> lost_{false};
+
+  mutable absl::Mutex mu_;
+  absl::Status lost_status_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  bool stream_broken_ ABSL_GUARDED_BY(mu_) = false;
+  bool acked_ ABSL_GUARDED_BY(mu_) = false;  // This stream acked a request.
+  grpc::ClientContext* stream_ctx_ ABSL_GUARDED_BY(mu_) = nullptr;
+  // The server holds the lease at least until this instant (client time).
+  absl::Time confirmed_until_ ABSL_GUARDED_BY(mu_);
+  // Send times of keepalives not yet acknowledged, oldest first.
+  std::deque<absl::Time> sent_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<uint64_t> revoked_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;
+};
+
+// ---------------------------------------------------------------------------
+// Client
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
+  if (options.endpoints.empty()) {
+    return absl::InvalidArgumentError("endpoints: at least one is needed");
+  }
+  if (options.retry.max_attempts < 1) {
+    return absl::InvalidArgumentError("retry.max_attempts: must be >= 1");
+  }
+  if (options.circuit_breaker.failure_threshold < 1) {
+    return absl::InvalidArgumentError(
+        "circuit_breaker.failure_threshold: must be >= 1");
+  }
+  if (options.call_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("call_timeout: must be positive");
+  }
+  return std::unique_ptr<Client>(
+      new Client(std::make_unique<Impl>(std::move(options))));
+}
+
+Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Client::~Client() = default;
+
+const ClientOptions& Client::options() const { return impl_->options(); }
+CircuitState Client::circuit_state() const { return impl_->circuit_state(); }
+
+absl::StatusOr<std::unique_ptr<Session>> Client::CreateSession(
+    SessionOptions options) {
+  v1::CreateSessionRequest req;
+  req.set_ttl_ms(absl::ToInt64Milliseconds(options.ttl));
+  req.set_client_name(options.client_name);
+  for (const auto& [k, v] : options.labels) (*req.mutable_labels())[k] = v;
+  v1::CreateSessionResponse resp;
+  absl::Time sent;
+  grpc::Status status = impl_->Call(
+      [&](v1::LockService::Stub& stub, grpc::ClientContext* ctx) {
+        SetTimeout(ctx, impl_->options().call_timeout);
+        sent = absl::Now();
+        return stub.CreateSession(ctx, req, &resp);
+      });
+  if (!status.ok()) return FromGrpc(status);
+  const absl::Duration ttl = absl::Milliseconds(resp.ttl_ms());
+  auto impl = std::make_unique<Session::Impl>(
+      impl_.get(), resp.session_id(), ttl, sent + ttl, std::move(options));
+  impl->Start();
+  return std::unique_ptr<Session>(new Session(std::move(impl)));
+}
+
+absl::Status Client::CheckHealth() {
+  grpc::Status last(grpc::StatusCode::UNAVAILABLE, "no endpoint answered");
+  for (size_t i = 0; i < impl_->endpoint_count(); ++i) {
+    grpc::GenericStub generic(impl_->channel(i));
+    grpc::ClientContext ctx;
+    SetTimeout(&ctx, impl_->options().call_timeout);
+    grpc::Slice empty_message("");
+    grpc::ByteBuffer request(&empty_message, 1);
+    grpc::ByteBuffer response;
+    absl::Notification done;
+    grpc::Status status;
+    generic.UnaryCall(&ctx, "/grpc.health.v1.Health/Check",
+                      grpc::StubOptions(), &request, &response,
+                      [&](grpc::Status s) {
+                        status = std::move(s);
+                        done.Notify();
+                      });
+    done.WaitForNotification();
+    if (!status.ok()) {
+      last = status;
+      continue;
+    }
+    std::vector<grpc::Slice> slices;
+    std::string bytes;
+    if (response.Dump(&slices).ok()) {
+      for (const grpc::Slice& s : slices) bytes.append(s.begin(), s.end());
+    }
+    // HealthCheckResponse { ServingStatus status = 1; } SERVING = 1.
+    if (bytes == std::string("\x08\x01", 2)) return absl::OkStatus();
+    last = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        absl::StrCat(impl_->options().endpoints[i],
+                                     " is not serving"));
+  }
+  return FromGrpc(last);
+}
+
+// ---------------------------------------------------------------------------
+// Session
+
+Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Session::~Session() { Close().IgnoreError(); }
+
+uint64_t Session::id() const { return impl_->id(); }
+absl::Duration Session::ttl() const { return impl_->ttl(); }
+bool Session::lost() const { return impl_->lost(); }
+absl::Status Session::lost_status() const { return impl_->lost_status(); }
+bool Session::Revoked(const LockGrant& grant) const {
+  return impl_->Revoked(grant.fencing_token);
+}
+
+absl::StatusOr<std::optional<LockGrant>> Session::Acquire(
+    absl::string_view key, AcquireOptions options) {
+  Client::Impl* client = impl_->client();
+  v1::AcquireRequest req;
+  req.set_session_id(impl_->id());
+  req.set_key(std::string(key));
+  req.set_mode(v1::LOCK_MODE_EXCLUSIVE);
+  req.set_max_hold_ms(ToMs(options.max_hold == absl::InfiniteDuration()
+                               ? absl::ZeroDuration()
+                               : options.max_hold));
+  const absl::Time give_up = absl::Now() + options.wait;
+  v1::AcquireResponse resp;
+  grpc::Status status =
+      client->Call([&](v1::LockService::Stub& stub, grpc::ClientContext* ctx) {
+        // A retry waits only for what is left of the wait.
+        const absl::Duration left =
+            options.wait == absl::InfiniteDuration()
+                ? absl::InfiniteDuration()
+                : std::max(absl::ZeroDuration(), give_up - absl::Now());
+        req.set_wait_timeout_ms(ToMs(left));
+        SetTimeout(ctx, left + client->options().call_timeout);
+        return stub.Acquire(ctx, req, &resp);
+      });
+  if (!status.ok()) return FromGrpc(status);
+  if (resp.result() != v1::AcquireResponse::ACQUIRED) {
+    return std::optional<LockGrant>();
+  }
+  return std::optional<LockGrant>(LockGrant{
+      resp.grant().key(), resp.grant().session_id(),
+      resp.grant().fencing_token()});
+}
+
+absl::Status Session::Release(const LockGrant& grant) {
+  Client::Impl* client = impl_->client();
+  v1::ReleaseRequest req;
+  req.set_session_id(impl_->id());
+  req.set_key(grant.key);
+  req.set_fencing_token(grant.fencing_token);
+  v1::ReleaseResponse resp;
+  int attempts = 0;
+  grpc::Status status =
+      client->Call([&](v1::LockService::Stub& stub, grpc::ClientContext* ctx) {
+        ++attempts;
+        SetTimeout(ctx, client->options().call_timeout);
+        return stub.Release(ctx, req, &resp);
+      });
+  if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION &&
+      attempts > 1) {
+    // An earlier attempt whose answer was lost released it: either way this
+    // session no longer holds the grant, which is what Release is for.
+    return absl::OkStatus();
+  }
+  return FromGrpc(status);
+}
+
+absl::Status Session::Close() {
+  impl_->StopKeepAlive();
+  const bool was_lost = impl_->lost();
+  if (!impl_->MarkClosed()) return absl::OkStatus();
+  if (was_lost) return absl::OkStatus();  // The server ended it already.
+  Client::Impl* client = impl_->client();
+  v1::CloseSessionRequest req;
+  req.set_session_id(impl_->id());
+  v1::CloseSessionResponse resp;
+  grpc::Status status =
+      client->Call([&](v1::LockService::Stub& stub, grpc::ClientContext* ctx) {
+        SetTimeout(ctx, client->options().call_timeout);
+        return stub.CloseSession(ctx, req, &resp);
+      });
+  if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
+    return absl::OkStatus();  // Expired meanwhile: nothing left to close.
+  }
+  return FromGrpc(status);
+}
+
+// ---------------------------------------------------------------------------
+// Lock
+
+LockError::LockError(absl::Status status)
+    : std::runtime_error(status.ToString()), status_(std::move(status)) {}
+
+Lock::Lock(Session& session, std::string key, AcquireOptions options)
+    : session_(session), key_(std::move(key)), options_(options) {}
+
+Lock::~Lock() {
+  if (grant_.has_value()) unlock();
+}
+
+absl::Status Lock::Acquire(absl::Duration wait) {
+  if (grant_.has_value()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("key \"", key_, "\" is already held by this Lock"));
+  }
+  AcquireOptions options = options_;
+  options.wait = std::max(absl::ZeroDuration(), wait);
+  absl::StatusOr<std::optional<LockGrant>> grant =
+      session_.Acquire(key_, options);
+  if (!grant.ok()) return grant.status();
+  if (!grant->has_value()) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("key \"", key_, "\" stayed held for ",
+                     absl::FormatDuration(options.wait)));
+  }
+  grant_ = std::move(**grant);
+  return absl::OkStatus();
+}
+
+absl::Status Lock::Release() {
+  if (!grant_.has_value()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("key \"", key_, "\" is not held by this Lock"));
+  }
+  absl::Status status = session_.Release(*grant_);
+  grant_.reset();
+  return status;
+}
+
+void Lock::lock() {
+  absl::Status status = Acquire(options_.wait);
+  if (!status.ok()) throw LockError(std::move(status));
+}
+
+bool Lock::try_lock() { return TryLockFor(absl::ZeroDuration()); }
+
+bool Lock::TryLockFor(absl::Duration wait) {
+  absl::Status status = Acquire(wait);
+  if (status.ok()) return true;
+  if (absl::IsDeadlineExceeded(status)) return false;
+  throw LockError(std::move(status));
+}
+
+void Lock::unlock() { last_unlock_status_ = Release(); }
+
+uint64_t Lock::fencing_token() const {
+  return grant_.has_value() ? grant_->fencing_token : 0;
+}
+
+bool Lock::owns_lock() const {
+  return grant_.has_value() && !session_.lost() && !session_.Revoked(*grant_);
+}
+
+}  // namespace taala

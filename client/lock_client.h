@@ -1,0 +1,258 @@
+// File: client/lock_client.h
+// -----------------------------------------------------------------------------
+// The C++ client library for taala. Applications use three types:
+//
+//   taala::Client   a connection to taalad (one or more endpoints), with
+//                   per-call deadlines, retries with backoff and jitter, a
+//                   circuit breaker, and failover across endpoints.
+//   taala::Session  a lease kept alive in the background; it says when it is
+//                   lost (callback and a cheap `lost()` check) and closes
+//                   itself on destruction, releasing every lock it holds.
+//   taala::Lock     one key, meeting the standard Lockable and TimedLockable
+//                   requirements, so std::unique_lock and std::scoped_lock
+//                   work, with `fencing_token()`.
+//
+//   auto client = taala::Client::Connect().value();
+//   taala::SessionOptions options;
+//   options.client_name = "recon";
+//   auto session = client->CreateSession(options).value();
+//   taala::Lock lock(*session, "payments/recon");
+//   {
+//     std::unique_lock<taala::Lock> guard(lock);   // released on any exit,
+//     Write(resource, lock.fencing_token());       // exceptions included
+//   }
+//
+// Errors are absl::Status wherever a call returns one. The Lockable members
+// (`lock`, `try_lock`, `try_lock_for`, `try_lock_until`) have no other way
+// to report a failure than an exception: they throw taala::LockError (which
+// carries the absl::Status) when the server refuses or cannot be reached;
+// `try_lock*` return false only for "the key stayed held". `unlock` never
+// throws (see Lock::unlock).
+//
+// This header does not include gRPC.
+//
+// Thread safety: Client is thread-safe. Session is thread-safe. A Lock is
+// used by one thread at a time (like std::mutex's owner).
+// Lifetimes: a Client must outlive its Sessions, a Session its Locks.
+
+#ifndef TAALA_CLIENT_LOCK_CLIENT_H_
+#define TAALA_CLIENT_LOCK_CLIENT_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace taala {
+
+struct RetryPolicy {
+  // Attempts per call, the first included. Only UNAVAILABLE (server down or
+  // unreachable, circuit open) is retried; every taala call is safe to retry.
+  int max_attempts = 4;
+  absl::Duration initial_backoff = absl::Milliseconds(50);
+  absl::Duration max_backoff = absl::Seconds(2);
+  double multiplier = 2.0;
+  // Each backoff is scaled by a random factor in [1 - jitter, 1 + jitter].
+  double jitter = 0.2;
+};
+
+struct CircuitBreakerOptions {
+  // Consecutive failed attempts (UNAVAILABLE, or no answer within the
+  // deadline) that open the circuit. While open, calls fail fast with
+  // UNAVAILABLE; after `open_for` one probe call is let through: success
+  // closes the circuit, failure opens it again.
+  int failure_threshold = 5;
+  absl::Duration open_for = absl::Seconds(1);
+};
+
+enum class CircuitState { kClosed, kOpen, kHalfOpen };
+
+struct TlsOptions {
+  bool enabled = false;  // taalad serves plaintext on loopback today.
+  std::string root_certs_pem;
+  std::string cert_chain_pem;   // With private_key_pem: mutual TLS.
+  std::string private_key_pem;
+};
+
+struct ClientOptions {
+  // Tried in order; a call that finds one unavailable moves to the next.
+  std::vector<std::string> endpoints = {"127.0.0.1:7070"};
+  TlsOptions tls;
+  // Deadline of one attempt of a call that does not wait for a lock. An
+  // Acquire that waits gets its wait plus this.
+  absl::Duration call_timeout = absl::Seconds(5);
+  RetryPolicy retry;
+  CircuitBreakerOptions circuit_breaker;
+};
+
+struct SessionOptions {
+  absl::Duration ttl = absl::Seconds(10);
+  std::string client_name;
+  std::map<std::string, std::string> labels;
+  // Called once, on the session's keepalive thread, when the session is
+  // lost: the server said it expired, or no keepalive was confirmed for a
+  // whole TTL. Must not block for long.
+  std::function<void(const absl::Status&)> on_lost;
+  // Called on the keepalive thread when the server revokes a grant (max
+  // hold time reached).
+  std::function<void(const std::string& key, uint64_t fencing_token,
+                     const std::string& reason)>
+      on_revoked;
+};
+
+// One grant, as the server made it.
+struct LockGrant {
+  std::string key;
+  uint64_t session_id = 0;
+  uint64_t fencing_token = 0;
+};
+
+struct AcquireOptions {
+  // Zero: try-lock. absl::InfiniteDuration(): wait until granted.
+  absl::Duration wait = absl::InfiniteDuration();
+  // Zero: no limit. Otherwise the server revokes the grant after this long.
+  absl::Duration max_hold = absl::ZeroDuration();
+};
+
+class Session;
+
+class Client {
+ public:
+  // Creates channels to every endpoint. Does not contact the server.
+  // INVALID_ARGUMENT: no endpoints, or a bad option.
+  static absl::StatusOr<std::unique_ptr<Client>> Connect(
+      ClientOptions options = {});
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Opens a session and starts its keepalive thread.
+  absl::StatusOr<std::unique_ptr<Session>> CreateSession(
+      SessionOptions options = {});
+
+  // OK if an endpoint answers the standard health check with SERVING.
+  absl::Status CheckHealth();
+
+  CircuitState circuit_state() const;
+  const ClientOptions& options() const;
+
+  class Impl;
+
+ private:
+  explicit Client(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+class Session {
+ public:
+  ~Session();  // Close(), ignoring its status.
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  uint64_t id() const;
+  absl::Duration ttl() const;  // As granted by the server.
+
+  // True once the session is lost (see SessionOptions::on_lost) or closed.
+  // Cheap: an atomic load.
+  bool lost() const;
+  // Why it was lost; OK while it is not.
+  absl::Status lost_status() const;
+
+  // Takes `key`. Returns the grant, or std::nullopt if the key stayed held
+  // for the whole wait. Retrying is safe: the server answers a session's
+  // repeated Acquire with the same grant.
+  absl::StatusOr<std::optional<LockGrant>> Acquire(
+      absl::string_view key, AcquireOptions options = {});
+  // Releases a grant of this session.
+  absl::Status Release(const LockGrant& grant);
+  // True if the server revoked this grant (SessionOptions::on_revoked).
+  bool Revoked(const LockGrant& grant) const;
+
+  // Stops the keepalive and closes the session on the server, releasing
+  // every lock it holds. Idempotent.
+  absl::Status Close();
+
+  class Impl;
+
+ private:
+  friend class Client;
+  explicit Session(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Thrown by the Lockable members of Lock when the server refuses or cannot
+// be reached.
+class LockError : public std::runtime_error {
+ public:
+  explicit LockError(absl::Status status);
+  const absl::Status& status() const { return status_; }
+
+ private:
+  absl::Status status_;
+};
+
+// A named lock for use with std::unique_lock / std::scoped_lock.
+class Lock {
+ public:
+  // `session` must outlive the Lock.
+  Lock(Session& session, std::string key, AcquireOptions options = {});
+  ~Lock();  // Releases the lock if held.
+  Lock(const Lock&) = delete;
+  Lock& operator=(const Lock&) = delete;
+
+  // Lockable / TimedLockable. Throw LockError on errors (see the header
+  // comment). lock() waits `options.wait` (default: until granted) and
+  // throws LockError(DEADLINE_EXCEEDED) if that runs out.
+  // REQUIRES: the lock is not held by this object.
+  void lock();
+  bool try_lock();
+  template <class Rep, class Period>
+  bool try_lock_for(const std::chrono::duration<Rep, Period>& d) {
+    return TryLockFor(absl::FromChrono(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(d)));
+  }
+  template <class Clock, class Duration>
+  bool try_lock_until(const std::chrono::time_point<Clock, Duration>& t) {
+    return try_lock_for(t - Clock::now());
+  }
+  // Releases the lock. Never throws: if the server cannot be told, the
+  // session's end (close or expiry) releases it; the failure is kept in
+  // last_unlock_status().
+  void unlock();
+
+  // Status-returning forms. Acquire: OK when held, DEADLINE_EXCEEDED when
+  // the key stayed held for all of `wait`, any other code as the server said.
+  absl::Status Acquire(absl::Duration wait);
+  absl::Status Release();
+
+  const std::string& key() const { return key_; }
+  // The grant's fencing token; 0 when not held.
+  uint64_t fencing_token() const;
+  // True while this object holds the lock and neither the session was lost
+  // nor the grant revoked.
+  bool owns_lock() const;
+  absl::Status last_unlock_status() const { return last_unlock_status_; }
+
+ private:
+  bool TryLockFor(absl::Duration wait);
+
+  Session& session_;
+  const std::string key_;
+  const AcquireOptions options_;
+  std::optional<LockGrant> grant_;
+  absl::Status last_unlock_status_;
+};
+
+}  // namespace taala
+
+#endif  // TAALA_CLIENT_LOCK_CLIENT_H_
