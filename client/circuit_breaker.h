@@ -33,6 +33,7 @@ class CircuitBreaker {
   bool open_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time opened_at_ ABSL_GUARDED_BY(mu_);
   bool probe_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time probe_started_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace taala

@@ -46,6 +46,13 @@ void SetTimeout(grpc::ClientContext* ctx, absl::Duration timeout) {
   }
 }
 
+// Lease accounting uses the monotonic clock: a wall-clock step (NTP) must
+// not make the client believe its lease lasts longer than the server's.
+absl::Time SteadyNow() {
+  return absl::UnixEpoch() + absl::FromChrono(
+                                 std::chrono::steady_clock::now().time_since_epoch());
+}
+
 int64_t ToMs(absl::Duration d) {
   if (d == absl::InfiniteDuration()) return -1;
   return std::max<int64_t>(0, absl::ToInt64Milliseconds(d));
@@ -77,6 +84,11 @@ class Client::Impl {
       args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
       args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
       args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+      // Detect a black-holed connection (no RST ever comes) within ~15 s,
+      // also under a long waiting Acquire. taalad permits these pings.
+      args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+      args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+      args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
       auto channel = grpc::CreateCustomChannel(endpoint, creds, args);
       stubs_.push_back(v1::LockService::NewStub(channel));
       channels_.push_back(std::move(channel));
@@ -122,15 +134,16 @@ class Client::Impl {
     }
   }
 
-  // The stub of the endpoint currently in use (for the KeepAlive stream).
-  v1::LockService::Stub& CurrentStub() { return *stubs_[current_.load()]; }
+  // The endpoint currently in use (for the KeepAlive stream).
+  size_t current() const { return current_.load(); }
+  v1::LockService::Stub& stub(size_t i) { return *stubs_[i]; }
   std::shared_ptr<grpc::Channel> channel(size_t i) { return channels_[i]; }
   size_t endpoint_count() const { return channels_.size(); }
 
-  // A stream broke for a transport reason: count it and fail over.
-  void ReportStreamFailure() {
+  // The stream on endpoint `i` broke for a transport reason: count it and
+  // fail over (unless another call already moved on).
+  void ReportStreamFailure(size_t i) {
     breaker_.RecordFailure(absl::Now());
-    size_t i = current_.load();
     current_.compare_exchange_strong(i, (i + 1) % stubs_.size());
   }
   void ReportStreamSuccess() { breaker_.RecordSuccess(); }
@@ -163,16 +176,29 @@ class Session::Impl {
         id_(id),
         ttl_(ttl),
         options_(std::move(options)),
+        confirmed_until_ns_(absl::ToUnixNanos(confirmed_until)),
         confirmed_until_(confirmed_until) {}
 
   ~Impl() { StopKeepAlive(); }
 
-  void Start() { thread_ = std::thread([this] { KeepAliveLoop(); }); }
+  void Start() {
+    absl::MutexLock join_lock(&join_mu_);
+    thread_ = std::thread([this] {
+      keepalive_tid_.store(std::this_thread::get_id());
+      KeepAliveLoop();
+    });
+  }
 
   uint64_t id() const { return id_; }
   absl::Duration ttl() const { return ttl_; }
   Client::Impl* client() const { return client_; }
-  bool lost() const { return lost_.load(std::memory_order_acquire); }
+  // Lost, or past the end of the last confirmed lease even if the keepalive
+  // thread has not noticed yet.
+  bool lost() const {
+    return lost_.load(std::memory_order_acquire) ||
+           SteadyNow() >= absl::FromUnixNanos(confirmed_until_ns_.load(
+                              std::memory_order_acquire));
+  }
 
   absl::Status lost_status() const {
     absl::MutexLock lock(&mu_);
@@ -184,13 +210,27 @@ class Session::Impl {
     return revoked_.contains(token);
   }
 
-  // Stops the keepalive thread. Idempotent.
+  // The grant is gone from the client's hands: forget its revocation.
+  void Forget(uint64_t token) {
+    absl::MutexLock lock(&mu_);
+    revoked_.erase(token);
+  }
+
+  // True on the session's own background threads (where callbacks run).
+  bool OnOwnThread() const {
+    const std::thread::id self = std::this_thread::get_id();
+    return self == keepalive_tid_.load() || self == reader_tid_.load();
+  }
+
+  // Stops the keepalive thread. Idempotent and thread-safe.
+  // REQUIRES: !OnOwnThread().
   void StopKeepAlive() {
     {
       absl::MutexLock lock(&mu_);
       stopping_ = true;
       if (stream_ctx_ != nullptr) stream_ctx_->TryCancel();
     }
+    absl::MutexLock join_lock(&join_mu_);
     if (thread_.joinable()) thread_.join();
   }
 
@@ -226,6 +266,8 @@ class Session::Impl {
       if (!sent_.empty()) {
         // The server renewed the lease no earlier than this request left.
         confirmed_until_ = std::max(confirmed_until_, sent_.front() + ttl_);
+        confirmed_until_ns_.store(absl::ToUnixNanos(confirmed_until_),
+                                  std::memory_order_release);
         sent_.pop_front();
       }
       return;
@@ -261,27 +303,32 @@ class Session::Impl {
         acked_ = false;
         sent_.clear();
       }
-      auto stream = client_->CurrentStub().KeepAlive(&ctx);
+      const size_t endpoint = client_->current();
+      auto stream = client_->stub(endpoint).KeepAlive(&ctx);
       std::thread reader([&] {
+        reader_tid_.store(std::this_thread::get_id());
         v1::KeepAliveResponse msg;
         while (stream->Read(&msg)) Handle(msg);
         absl::MutexLock lock(&mu_);
         stream_broken_ = true;
       });
       while (true) {
-        const absl::Time now = absl::Now();
+        const absl::Time now = SteadyNow();
+        absl::Duration wait;
         {
           absl::MutexLock lock(&mu_);
           if (stopping_ || lost_.load() || stream_broken_) break;
           if (now >= confirmed_until_) break;  // Lost; decided below.
           sent_.push_back(now);
+          // Wake no later than the lease's confirmed end, to notice it.
+          wait = std::min(interval, confirmed_until_ - now);
         }
         if (!stream->Write(request)) break;
         absl::MutexLock lock(&mu_);
         auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
           return stopping_ || lost_.load() || stream_broken_;
         };
-        mu_.AwaitWithTimeout(absl::Condition(&wake), interval);
+        mu_.AwaitWithTimeout(absl::Condition(&wake), wait);
       }
       {
         absl::MutexLock lock(&mu_);
@@ -305,8 +352,8 @@ class Session::Impl {
         MarkLost(FromGrpc(status));
         return;
       }
-      if (lost()) return;
-      if (absl::Now() >= confirmed_until) {
+      if (lost_.load()) return;
+      if (SteadyNow() >= confirmed_until) {
         MarkLost(absl::UnavailableError(absl::StrCat(
             "session ", id_, ": no keepalive confirmed for a whole TTL (",
             absl::FormatDuration(ttl_), "); last error: ",
@@ -315,9 +362,10 @@ class Session::Impl {
       }
       if (acked) {
         // The stream worked for a while: start the backoff afresh.
+        client_->ReportStreamSuccess();
         backoff = client_->options().retry.initial_backoff;
       } else {
-        client_->ReportStreamFailure();
+        client_->ReportStreamFailure(endpoint);
       }
       // Reconnect after a backoff, never past the point the lease is lost.
       absl::MutexLock lock(&mu_);
@@ -326,7 +374,7 @@ class Session::Impl {
       };
       mu_.AwaitWithTimeout(
           absl::Condition(&stop),
-          std::min(client_->Jitter(backoff), confirmed_until - absl::Now()));
+          std::min(client_->Jitter(backoff), confirmed_until - SteadyNow()));
       backoff = std::min(client_->options().retry.max_backoff,
                          backoff * client_->options().retry.multiplier);
     }
@@ -337,6 +385,8 @@ class Session::Impl {
   const absl::Duration ttl_;
   const SessionOptions options_;
   std::atomic<bool> lost_{false};
+  // confirmed_until_ for lost(), readable without the mutex.
+  std::atomic<int64_t> confirmed_until_ns_;
 
   mutable absl::Mutex mu_;
   absl::Status lost_status_ ABSL_GUARDED_BY(mu_);
@@ -350,6 +400,9 @@ class Session::Impl {
   // Send times of keepalives not yet acknowledged, oldest first.
   std::deque<absl::Time> sent_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<uint64_t> revoked_ ABSL_GUARDED_BY(mu_);
+  std::atomic<std::thread::id> keepalive_tid_{};
+  std::atomic<std::thread::id> reader_tid_{};
+  absl::Mutex join_mu_;  // Serializes Start and joins of thread_.
   std::thread thread_;
 };
 
@@ -366,6 +419,14 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
   if (options.circuit_breaker.failure_threshold < 1) {
     return absl::InvalidArgumentError(
         "circuit_breaker.failure_threshold: must be >= 1");
+  }
+  if (!(options.retry.jitter >= 0 && options.retry.jitter < 1) ||
+      options.retry.multiplier < 1 ||
+      options.retry.initial_backoff <= absl::ZeroDuration() ||
+      options.retry.max_backoff < options.retry.initial_backoff) {
+    return absl::InvalidArgumentError(
+        "retry: need 0 <= jitter < 1, multiplier >= 1 and "
+        "0 < initial_backoff <= max_backoff");
   }
   if (options.call_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("call_timeout: must be positive");
@@ -391,7 +452,7 @@ absl::StatusOr<std::unique_ptr<Session>> Client::CreateSession(
   grpc::Status status = impl_->Call(
       [&](v1::LockService::Stub& stub, grpc::ClientContext* ctx) {
         SetTimeout(ctx, impl_->options().call_timeout);
-        sent = absl::Now();
+        sent = SteadyNow();
         return stub.CreateSession(ctx, req, &resp);
       });
   if (!status.ok()) return FromGrpc(status);
@@ -475,6 +536,14 @@ absl::StatusOr<std::optional<LockGrant>> Session::Acquire(
         SetTimeout(ctx, left + client->options().call_timeout);
         return stub.Acquire(ctx, req, &resp);
       });
+  if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    // The server did not answer within the wait plus call_timeout. It may
+    // have granted the key (the session then holds it until released or
+    // closed): this is not "the key stayed held".
+    return absl::UnavailableError(absl::StrCat(
+        "no answer from taalad to Acquire of key \"", key,
+        "\" within the wait plus call_timeout: ", status.error_message()));
+  }
   if (!status.ok()) return FromGrpc(status);
   if (resp.result() != v1::AcquireResponse::ACQUIRED) {
     return std::optional<LockGrant>();
@@ -498,6 +567,7 @@ absl::Status Session::Release(const LockGrant& grant) {
         SetTimeout(ctx, client->options().call_timeout);
         return stub.Release(ctx, req, &resp);
       });
+  impl_->Forget(grant.fencing_token);
   if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION &&
       attempts > 1) {
     // An earlier attempt whose answer was lost released it: either way this
@@ -508,10 +578,15 @@ absl::Status Session::Release(const LockGrant& grant) {
 }
 
 absl::Status Session::Close() {
+  if (impl_->OnOwnThread()) {
+    return absl::FailedPreconditionError(
+        "Session::Close() called from a session callback; close it from "
+        "another thread");
+  }
   impl_->StopKeepAlive();
-  const bool was_lost = impl_->lost();
+  const absl::Status lost = impl_->lost_status();
   if (!impl_->MarkClosed()) return absl::OkStatus();
-  if (was_lost) return absl::OkStatus();  // The server ended it already.
+  if (absl::IsNotFound(lost)) return absl::OkStatus();  // Ended by the server.
   Client::Impl* client = impl_->client();
   v1::CloseSessionRequest req;
   req.set_session_id(impl_->id());

@@ -86,6 +86,8 @@ struct TlsOptions {
 
 struct ClientOptions {
   // Tried in order; a call that finds one unavailable moves to the next.
+  // All endpoints must serve the same lock state (replicas of one service):
+  // a session is known only to the servers that share its state.
   std::vector<std::string> endpoints = {"127.0.0.1:7070"};
   TlsOptions tls;
   // Deadline of one attempt of a call that does not wait for a lock. An
@@ -99,12 +101,13 @@ struct SessionOptions {
   absl::Duration ttl = absl::Seconds(10);
   std::string client_name;
   std::map<std::string, std::string> labels;
-  // Called once, on the session's keepalive thread, when the session is
-  // lost: the server said it expired, or no keepalive was confirmed for a
-  // whole TTL. Must not block for long.
+  // Called once, on one of the session's background threads, when the
+  // session is lost: the server said it expired, or no keepalive was
+  // confirmed for a whole TTL. Must not block for long, and must not destroy
+  // the Session (Close() from here returns FAILED_PRECONDITION).
   std::function<void(const absl::Status&)> on_lost;
-  // Called on the keepalive thread when the server revokes a grant (max
-  // hold time reached).
+  // Called on a background thread of the session when the server revokes a
+  // grant (max hold time reached). Same rules as on_lost.
   std::function<void(const std::string& key, uint64_t fencing_token,
                      const std::string& reason)>
       on_revoked;

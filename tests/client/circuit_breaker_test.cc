@@ -51,5 +51,14 @@ TEST(CircuitBreakerTest, FailedProbeOpensAgain) {
   EXPECT_TRUE(b.Allow(later + absl::Seconds(1)));
 }
 
+TEST(CircuitBreakerTest, AProbeThatNeverReportsBackDoesNotKeepItOpen) {
+  CircuitBreaker b = MakeBreaker();
+  for (int i = 0; i < 3; ++i) b.RecordFailure(kT0);
+  const absl::Time later = kT0 + absl::Seconds(1);
+  ASSERT_TRUE(b.Allow(later));  // A probe with no deadline, still waiting.
+  EXPECT_FALSE(b.Allow(later + absl::Milliseconds(500)));
+  EXPECT_TRUE(b.Allow(later + absl::Seconds(1)));  // Another probe.
+}
+
 }  // namespace
 }  // namespace taala

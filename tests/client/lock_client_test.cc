@@ -125,6 +125,25 @@ TEST_F(LockClientTest, ExpiredSessionIsReportedLostWithNotFound) {
               StatusIs(absl::StatusCode::kNotFound));
 }
 
+TEST_F(LockClientTest, CloseFromALostCallbackIsRefusedNotADeadlock) {
+  auto client = Connect(Options());
+  absl::Notification called;
+  absl::Status close_status;
+  Session* session_ptr = nullptr;
+  SessionOptions options;
+  options.on_lost = [&](const absl::Status&) {
+    close_status = session_ptr->Close();
+    called.Notify();
+  };
+  auto session = NewSession(*client, absl::Seconds(1), options);
+  session_ptr = session.get();
+  ASSERT_EQ(daemon_->Stop(), 0);
+  ASSERT_TRUE(called.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_THAT(close_status, StatusIs(absl::StatusCode::kFailedPrecondition));
+  // From another thread it works (the daemon is down, so it says so).
+  EXPECT_THAT(session->Close(), StatusIs(absl::StatusCode::kUnavailable));
+}
+
 TEST_F(LockClientTest, ScopedLockTakesTwoLocksAndReleasesBoth) {
   auto client = Connect(Options());
   auto session = NewSession(*client, absl::Seconds(10));
