@@ -8,6 +8,7 @@ packages=(
   build-essential cmake ninja-build pkg-config ccache clang
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev
+  python3-grpcio python3-protobuf
 )
 
 missing=()
