@@ -1,11 +1,13 @@
 #include "server/lock_service.h"
 
+#include <algorithm>
 #include <atomic>
 #include <deque>
 #include <memory>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "server/grpc_status.h"
@@ -17,6 +19,16 @@ namespace {
 
 using KeepAliveReactorBase =
     grpc::ServerBidiReactor<v1::KeepAliveRequest, v1::KeepAliveResponse>;
+
+// Listing page sizes: 0 takes the default, larger than the maximum is
+// lowered to it.
+constexpr uint32_t kDefaultPageSize = 100;
+constexpr uint32_t kMaxPageSize = 1000;
+
+uint32_t PageSize(uint32_t requested) {
+  return requested == 0 ? kDefaultPageSize
+                        : std::min(requested, kMaxPageSize);
+}
 
 grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx,
                                     const absl::Status& status) {
@@ -413,6 +425,55 @@ grpc::ServerUnaryReactor* LockServiceImpl::DescribeLock(
   v1::DescribeLockResponse resp;
   if (d.ok()) ToProto(*d, clock_->Now(), &resp);
   return FinishNow(ctx, d.status(), resp, raw_resp);
+}
+
+grpc::ServerUnaryReactor* LockServiceImpl::ListLocks(
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
+    grpc::ByteBuffer* raw_resp) {
+  v1::ListLocksRequest req;
+  if (absl::Status s = ParseRequest(*raw, &req); !s.ok()) {
+    return FinishNow(ctx, s);
+  }
+  // The page token is the last key of the previous page.
+  absl::StatusOr<LockPage> page = table_->ListLocks(
+      req.prefix(), req.page_token(), PageSize(req.page_size()));
+  v1::ListLocksResponse resp;
+  if (page.ok()) {
+    const absl::Time now = clock_->Now();
+    for (const LockSummary& lock : page->locks) {
+      ToProto(lock, now, resp.add_locks());
+    }
+    if (page->next_after.has_value()) {
+      resp.set_next_page_token(*page->next_after);
+    }
+  }
+  return FinishNow(ctx, page.status(), resp, raw_resp);
+}
+
+grpc::ServerUnaryReactor* LockServiceImpl::ListSessions(
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
+    grpc::ByteBuffer* raw_resp) {
+  v1::ListSessionsRequest req;
+  if (absl::Status s = ParseRequest(*raw, &req); !s.ok()) {
+    return FinishNow(ctx, s);
+  }
+  // The page token is the last session id of the previous page, in decimal.
+  uint64_t after = 0;
+  if (!req.page_token().empty() &&
+      !absl::SimpleAtoi(req.page_token(), &after)) {
+    return FinishNow(ctx, absl::InvalidArgumentError(
+                              "page_token: not a token ListSessions returned"));
+  }
+  SessionPage page = table_->ListSessions(after, PageSize(req.page_size()));
+  v1::ListSessionsResponse resp;
+  const absl::Time now = clock_->Now();
+  for (const SessionSummary& session : page.sessions) {
+    ToProto(session, now, resp.add_sessions());
+  }
+  if (page.next_after.has_value()) {
+    resp.set_next_page_token(absl::StrCat(*page.next_after));
+  }
+  return FinishNow(ctx, absl::OkStatus(), resp, raw_resp);
 }
 
 }  // namespace taala

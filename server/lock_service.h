@@ -22,10 +22,13 @@ using LockServiceBase = v1::LockService::WithRawCallbackMethod_CreateSession<
         v1::LockService::WithRawCallbackMethod_Release<
             v1::LockService::WithRawCallbackMethod_CheckFence<
                 v1::LockService::WithRawCallbackMethod_DescribeLock<
-                    v1::LockService::WithCallbackMethod_KeepAlive<
-                        v1::LockService::WithCallbackMethod_KeepAliveOnce<
-                            v1::LockService::WithCallbackMethod_CloseSession<
-                                v1::LockService::Service>>>>>>>>;
+                    v1::LockService::WithRawCallbackMethod_ListLocks<
+                        v1::LockService::WithRawCallbackMethod_ListSessions<
+                            v1::LockService::WithCallbackMethod_KeepAlive<
+                                v1::LockService::WithCallbackMethod_KeepAliveOnce<
+                                    v1::LockService::
+                                        WithCallbackMethod_CloseSession<
+                                            v1::LockService::Service>>>>>>>>>>;
 
 class LockServiceImpl final : public LockServiceBase {
  public:
@@ -39,6 +42,8 @@ class LockServiceImpl final : public LockServiceBase {
   using LockServiceBase::DescribeLock;
   using LockServiceBase::KeepAlive;
   using LockServiceBase::KeepAliveOnce;
+  using LockServiceBase::ListLocks;
+  using LockServiceBase::ListSessions;
   using LockServiceBase::Release;
 
   grpc::ServerUnaryReactor* CreateSession(grpc::CallbackServerContext* ctx,
@@ -64,6 +69,12 @@ class LockServiceImpl final : public LockServiceBase {
   grpc::ServerUnaryReactor* DescribeLock(grpc::CallbackServerContext* ctx,
                                     const grpc::ByteBuffer* raw,
                                     grpc::ByteBuffer* raw_resp) override;
+  grpc::ServerUnaryReactor* ListLocks(grpc::CallbackServerContext* ctx,
+                                      const grpc::ByteBuffer* raw,
+                                      grpc::ByteBuffer* raw_resp) override;
+  grpc::ServerUnaryReactor* ListSessions(grpc::CallbackServerContext* ctx,
+                                         const grpc::ByteBuffer* raw,
+                                         grpc::ByteBuffer* raw_resp) override;
 
  private:
   LockTable* const table_;

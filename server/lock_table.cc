@@ -1,9 +1,12 @@
 #include "server/lock_table.h"
 
+#include <algorithm>
 #include <deque>
+#include <iterator>
 #include <utility>
 
 #include "absl/hash/hash.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/check.h"
 #include "server/status_macros.h"
@@ -385,7 +388,7 @@ std::optional<absl::StatusOr<AcquireResult>> LockTable::Acquire(
   }
   if (cmd.wait_timeout < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("wait_timeout: must not be negative (key ",
+        absl::StrCat("wait_timeout_ms: must not be negative (key ",
                      Quote(cmd.key), ")"));
   }
   if (cmd.max_hold < absl::ZeroDuration()) {
@@ -704,9 +707,7 @@ absl::StatusOr<LockDescription> LockTable::Describe(absl::string_view key,
   if (kit == shard.keys.end()) return d;
   const KeyState& state = kit->second;
   for (const Holder& h : state.holders) {
-    d.holders.push_back(HolderInfo{
-        Grant{d.key, h.session->id, h.token, h.mode, h.granted_at, h.revoke_at},
-        h.session->client_name});
+    d.holders.push_back(ToHolderInfo(d.key, h));
   }
   d.waiter_count = state.waiters.size();
   for (const auto& [seq, w] : state.waiters) {
@@ -715,6 +716,157 @@ absl::StatusOr<LockDescription> LockTable::Describe(absl::string_view key,
                                    w.mode, w.enqueued_at, w.deadline});
   }
   return d;
+}
+
+HolderInfo LockTable::ToHolderInfo(const std::string& key, const Holder& h) {
+  // A session's id and name are constant: no session mutex needed.
+  return HolderInfo{
+      Grant{key, h.session->id, h.token, h.mode, h.granted_at, h.revoke_at},
+      h.session->client_name};
+}
+
+absl::StatusOr<LockPage> LockTable::ListLocks(absl::string_view prefix,
+                                              absl::string_view after,
+                                              size_t limit) {
+  const size_t max_bytes = options_.key_limits.max_bytes;
+  for (const auto& [field, value] :
+       {std::pair<const char*, absl::string_view>{"prefix", prefix},
+        std::pair<const char*, absl::string_view>{"page_token", after}}) {
+    if (value.size() > max_bytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": ", value.size(), " bytes exceeds the limit of ",
+                       max_bytes));
+    }
+    if (!IsValidUtf8(value)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": not valid UTF-8"));
+    }
+  }
+  LockPage page;
+  if (limit == 0) return page;
+  std::vector<Shard*> shards;
+  if (absl::StrContains(prefix, '/')) {
+    // Every matching key has the prefix's first segment: one shard.
+    shards.push_back(&ShardFor(prefix));
+  } else {
+    for (auto& shard : shards_) shards.push_back(shard.get());
+  }
+  // One more than the page holds tells whether another page follows.
+  const size_t want = limit + 1;
+  std::vector<LockSummary> found;  // The first `want` keys so far, sorted.
+  auto by_key = [](const LockSummary& a, const LockSummary& b) {
+    return a.key < b.key;
+  };
+  using Entry = std::pair<const std::string, KeyState>;
+  std::vector<const Entry*> matches;
+  for (Shard* shard : shards) {
+    std::vector<LockSummary> batch;
+    {
+      absl::MutexLock lock(&shard->mu);
+      matches.clear();
+      for (const Entry& entry : shard->keys) {
+        const std::string& key = entry.first;
+        if (key <= after || !absl::StartsWith(key, prefix)) continue;
+        if (found.size() == want && key >= found.back().key) continue;
+        matches.push_back(&entry);
+      }
+      if (matches.size() > want) {
+        std::nth_element(
+            matches.begin(), matches.begin() + want, matches.end(),
+            [](const Entry* a, const Entry* b) { return a->first < b->first; });
+        matches.resize(want);
+      }
+      batch.reserve(matches.size());
+      for (const Entry* entry : matches) {
+        LockSummary summary;
+        summary.key = entry->first;
+        for (const Holder& h : entry->second.holders) {
+          summary.holders.push_back(ToHolderInfo(entry->first, h));
+        }
+        summary.waiter_count = entry->second.waiters.size();
+        batch.push_back(std::move(summary));
+      }
+    }
+    // Merged outside the shard's mutex.
+    if (batch.empty()) continue;
+    std::sort(batch.begin(), batch.end(), by_key);
+    const size_t middle = found.size();
+    found.insert(found.end(), std::make_move_iterator(batch.begin()),
+                 std::make_move_iterator(batch.end()));
+    std::inplace_merge(found.begin(), found.begin() + middle, found.end(),
+                       by_key);
+    if (found.size() > want) found.resize(want);
+  }
+  if (found.size() > limit) {
+    found.resize(limit);
+    page.next_after = found.back().key;
+  }
+  page.locks = std::move(found);
+  return page;
+}
+
+SessionPage LockTable::ListSessions(uint64_t after, size_t limit) {
+  SessionPage page;
+  if (limit == 0) return page;
+  const size_t want = limit + 1;
+  std::vector<std::shared_ptr<Session>> found;  // The first `want`, sorted.
+  auto by_id = [](const std::shared_ptr<Session>& a,
+                  const std::shared_ptr<Session>& b) { return a->id < b->id; };
+  std::vector<const std::shared_ptr<Session>*> matches;
+  for (SessionMapShard& m : session_map_) {
+    std::vector<std::shared_ptr<Session>> batch;
+    {
+      absl::MutexLock lock(&m.mu);
+      matches.clear();
+      for (const auto& [id, session] : m.sessions) {
+        if (id <= after) continue;
+        if (found.size() == want && id >= found.back()->id) continue;
+        matches.push_back(&session);
+      }
+      if (matches.size() > want) {
+        std::nth_element(matches.begin(), matches.begin() + want,
+                         matches.end(),
+                         [](const std::shared_ptr<Session>* a,
+                            const std::shared_ptr<Session>* b) {
+                           return (*a)->id < (*b)->id;
+                         });
+        matches.resize(want);
+      }
+      for (const std::shared_ptr<Session>* s : matches) batch.push_back(*s);
+    }
+    if (batch.empty()) continue;
+    std::sort(batch.begin(), batch.end(), by_id);
+    const size_t middle = found.size();
+    found.insert(found.end(), std::make_move_iterator(batch.begin()),
+                 std::make_move_iterator(batch.end()));
+    std::inplace_merge(found.begin(), found.begin() + middle, found.end(),
+                       by_id);
+    if (found.size() > want) found.resize(want);
+  }
+  if (found.size() > limit) {
+    found.resize(limit);
+    page.next_after = found.back()->id;
+  }
+  page.sessions.reserve(found.size());
+  // The session map's mutexes are leaves: each session's own mutex is taken
+  // only now, with no other table mutex held.
+  for (const std::shared_ptr<Session>& session : found) {
+    Session& s = *session;
+    SessionSummary summary;
+    {
+      absl::MutexLock lock(&s.mu);
+      if (s.ended) continue;  // Ended since it was picked.
+      summary.expires_at = s.expires_at;
+      summary.held_keys = s.held.size();
+      summary.waiting_keys = s.waiting.size();
+    }
+    summary.session_id = s.id;
+    summary.client_name = s.client_name;
+    summary.labels = s.labels;
+    summary.ttl = s.ttl;
+    page.sessions.push_back(std::move(summary));
+  }
+  return page;
 }
 
 void LockTable::Shutdown() {

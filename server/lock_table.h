@@ -138,6 +138,36 @@ struct LockDescription {
   size_t waiter_count = 0;
 };
 
+// One key of a listing (ListLocks): its holders and queue length.
+struct LockSummary {
+  std::string key;
+  std::vector<HolderInfo> holders;
+  size_t waiter_count = 0;
+};
+
+struct LockPage {
+  std::vector<LockSummary> locks;  // In key order (bytewise).
+  // Set when more keys may follow: the `after` of the next page.
+  std::optional<std::string> next_after;
+};
+
+// One live session of a listing (ListSessions).
+struct SessionSummary {
+  uint64_t session_id = 0;
+  std::string client_name;
+  Labels labels;
+  absl::Duration ttl;
+  absl::Time expires_at;
+  size_t held_keys = 0;
+  size_t waiting_keys = 0;
+};
+
+struct SessionPage {
+  std::vector<SessionSummary> sessions;  // In session id order.
+  // Set when more sessions may follow: the `after` of the next page.
+  std::optional<uint64_t> next_after;
+};
+
 class LockTable {
  public:
   struct Options {
@@ -214,6 +244,23 @@ class LockTable {
   // Holders and (at most `max_waiters`) waiters of `key`, in queue order.
   absl::StatusOr<LockDescription> Describe(absl::string_view key,
                                            size_t max_waiters);
+
+  // Keys that start with `prefix` (bytewise) and sort after `after` ("" =
+  // from the first key), in key order, at most `limit` (> 0) of them, with
+  // their holders and queue lengths. Each shard's mutex is held only while
+  // that shard's candidates are picked and copied out, so the listing is not
+  // a snapshot of the whole table; no session mutex is taken. A prefix that
+  // contains '/' names its first segment in full and reads one shard only.
+  // INVALID_ARGUMENT: `prefix` or `after` is not valid UTF-8 or is longer
+  // than the key limit (the message names the field as "prefix" or
+  // "page_token").
+  absl::StatusOr<LockPage> ListLocks(absl::string_view prefix,
+                                     absl::string_view after, size_t limit);
+
+  // Live sessions with ids above `after`, in id order, at most `limit`
+  // (> 0). Takes each session map shard's mutex to pick candidates, then each
+  // picked session's mutex alone to copy its lease and counts.
+  SessionPage ListSessions(uint64_t after, size_t limit);
 
   // Applies every timer due by `now`: expiries, wait timeouts, max holds.
   // Returns how many timers fired.
@@ -296,6 +343,7 @@ class LockTable {
   };
 
   Shard& ShardFor(absl::string_view key);
+  static HolderInfo ToHolderInfo(const std::string& key, const Holder& h);
   std::shared_ptr<Session> FindSession(uint64_t session_id);
   void EraseSession(uint64_t session_id);
 

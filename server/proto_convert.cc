@@ -67,11 +67,7 @@ void ToProto(const SessionEvent& event, v1::SessionEvent* out) {
 void ToProto(const LockDescription& d, absl::Time now,
              v1::DescribeLockResponse* out) {
   out->set_key(d.key);
-  for (const HolderInfo& h : d.holders) {
-    v1::Holder* holder = out->add_holders();
-    ToProto(h.grant, now, holder->mutable_grant());
-    holder->set_client_name(h.client_name);
-  }
+  for (const HolderInfo& h : d.holders) ToProto(h, now, out->add_holders());
   for (const WaiterInfo& w : d.waiters) {
     v1::Waiter* waiter = out->add_waiters();
     waiter->set_session_id(w.session_id);
@@ -83,6 +79,28 @@ void ToProto(const LockDescription& d, absl::Time now,
                                       : NonNegativeMs(w.deadline - now));
   }
   out->set_waiter_count(static_cast<uint32_t>(d.waiter_count));
+}
+
+void ToProto(const HolderInfo& h, absl::Time now, v1::Holder* out) {
+  ToProto(h.grant, now, out->mutable_grant());
+  out->set_client_name(h.client_name);
+}
+
+void ToProto(const LockSummary& lock, absl::Time now, v1::LockSummary* out) {
+  out->set_key(lock.key);
+  for (const HolderInfo& h : lock.holders) ToProto(h, now, out->add_holders());
+  out->set_waiter_count(static_cast<uint32_t>(lock.waiter_count));
+}
+
+void ToProto(const SessionSummary& session, absl::Time now,
+             v1::SessionSummary* out) {
+  out->set_session_id(session.session_id);
+  out->set_client_name(session.client_name);
+  out->mutable_labels()->insert(session.labels.begin(), session.labels.end());
+  out->set_ttl_ms(absl::ToInt64Milliseconds(session.ttl));
+  out->set_expires_in_ms(NonNegativeMs(session.expires_at - now));
+  out->set_held_keys(static_cast<uint32_t>(session.held_keys));
+  out->set_waiting_keys(static_cast<uint32_t>(session.waiting_keys));
 }
 
 }  // namespace taala

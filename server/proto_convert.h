@@ -25,6 +25,12 @@ void ToProto(const Grant& grant, absl::Time now, v1::Grant* out);
 void ToProto(const SessionEvent& event, v1::SessionEvent* out);
 void ToProto(const LockDescription& d, absl::Time now,
              v1::DescribeLockResponse* out);
+void ToProto(const HolderInfo& h, absl::Time now, v1::Holder* out);
+// As of `now` (held_for_ms of each holder).
+void ToProto(const LockSummary& lock, absl::Time now, v1::LockSummary* out);
+// As of `now` (expires_in_ms, never negative).
+void ToProto(const SessionSummary& session, absl::Time now,
+             v1::SessionSummary* out);
 
 }  // namespace taala
 

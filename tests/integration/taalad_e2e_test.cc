@@ -617,6 +617,152 @@ TEST_F(TaaladTest, TokensNeverRepeatAcrossRestarts) {
   EXPECT_GT(MustAcquire(b, "k"), before);
 }
 
+TEST_F(TaaladTest, ListLocksPagesThroughAPrefixInKeyOrder) {
+  const uint64_t a = CreateSession(10000, "lister");
+  const uint64_t b = CreateSession(10000, "queued");
+  std::vector<std::string> keys;
+  for (int i = 0; i < 12; ++i) keys.push_back(absl::StrCat("list/k", 10 + i));
+  uint64_t first_token = 0;
+  for (auto it = keys.rbegin(); it != keys.rend(); ++it) {
+    first_token = MustAcquire(a, *it);  // Ends with keys[0]'s token.
+  }
+  MustAcquire(a, "listless");
+  MustAcquire(a, "other/x");
+  AsyncAcquire wait;
+  wait.Start(stub_.get(), b, keys[0]);
+  ASSERT_TRUE(AwaitWaiters(keys[0], 1));
+
+  auto list = [&](const std::string& prefix, uint32_t page_size,
+                  const std::string& token, v1::ListLocksResponse* resp) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline());
+    v1::ListLocksRequest req;
+    req.set_prefix(prefix);
+    req.set_page_size(page_size);
+    req.set_page_token(token);
+    return stub_->ListLocks(&ctx, req, resp);
+  };
+  std::vector<std::string> listed;
+  std::string token;
+  int pages = 0;
+  do {
+    v1::ListLocksResponse resp;
+    grpc::Status s = list("list/", 5, token, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    ASSERT_LE(resp.locks_size(), 5);
+    for (const v1::LockSummary& l : resp.locks()) listed.push_back(l.key());
+    if (pages == 0) {
+      const v1::LockSummary& l = resp.locks(0);
+      EXPECT_EQ(l.key(), keys[0]);
+      ASSERT_EQ(l.holders_size(), 1);
+      EXPECT_EQ(l.holders(0).client_name(), "lister");
+      EXPECT_EQ(l.holders(0).grant().session_id(), a);
+      EXPECT_EQ(l.holders(0).grant().key(), keys[0]);
+      EXPECT_EQ(l.holders(0).grant().fencing_token(), first_token);
+      EXPECT_EQ(l.holders(0).grant().mode(), v1::LOCK_MODE_EXCLUSIVE);
+      EXPECT_GE(l.holders(0).grant().held_for_ms(), 0);
+      EXPECT_EQ(l.waiter_count(), 1u);
+      EXPECT_EQ(resp.locks(1).waiter_count(), 0u);
+    }
+    token = resp.next_page_token();
+    ASSERT_LT(++pages, 10);
+  } while (!token.empty());
+  EXPECT_EQ(listed, keys);
+  EXPECT_EQ(pages, 3);
+
+  // page_size 0 is 100: one page, no token. An empty prefix lists all.
+  v1::ListLocksResponse all;
+  ASSERT_TRUE(list("", 0, "", &all).ok());
+  EXPECT_EQ(all.locks_size(), 14);
+  EXPECT_EQ(all.next_page_token(), "");
+  EXPECT_EQ(all.locks(12).key(), "listless");
+
+  v1::ListLocksResponse bad;
+  grpc::Status s = list("bad\xff", 0, "", &bad);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("prefix: not valid UTF-8"));
+  s = list(std::string(2000, 'p'), 0, "", &bad);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("prefix"));
+
+  ASSERT_TRUE(Release(a, keys[0], first_token).ok());
+  ASSERT_TRUE(wait.Wait());
+  EXPECT_TRUE(wait.granted());
+}
+
+TEST_F(TaaladTest, ListSessionsShowsLeaseLabelsAndCounts) {
+  uint64_t labelled = 0;
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline());
+    v1::CreateSessionRequest req;
+    req.set_ttl_ms(20000);
+    req.set_client_name("worker-7");
+    (*req.mutable_labels())["team"] = "payments";
+    (*req.mutable_labels())["host"] = "h1";
+    v1::CreateSessionResponse resp;
+    ASSERT_TRUE(stub_->CreateSession(&ctx, req, &resp).ok());
+    labelled = resp.session_id();
+  }
+  std::vector<uint64_t> ids = {labelled};
+  for (int i = 0; i < 4; ++i) ids.push_back(CreateSession(10000, "plain"));
+  const uint64_t token = MustAcquire(labelled, "s/a");
+  MustAcquire(labelled, "s/b");
+  AsyncAcquire wait;
+  wait.Start(stub_.get(), ids[1], "s/a");
+  ASSERT_TRUE(AwaitWaiters("s/a", 1));
+
+  auto list = [&](uint32_t page_size, const std::string& page_token,
+                  v1::ListSessionsResponse* resp) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline());
+    v1::ListSessionsRequest req;
+    req.set_page_size(page_size);
+    req.set_page_token(page_token);
+    return stub_->ListSessions(&ctx, req, resp);
+  };
+  v1::ListSessionsResponse resp;
+  ASSERT_TRUE(list(0, "", &resp).ok());
+  ASSERT_EQ(resp.sessions_size(), 5);
+  EXPECT_EQ(resp.next_page_token(), "");
+  const v1::SessionSummary& s0 = resp.sessions(0);
+  EXPECT_EQ(s0.session_id(), labelled);
+  EXPECT_EQ(s0.client_name(), "worker-7");
+  EXPECT_EQ(s0.labels().at("team"), "payments");
+  EXPECT_EQ(s0.labels().at("host"), "h1");
+  EXPECT_EQ(s0.ttl_ms(), 20000);
+  EXPECT_GT(s0.expires_in_ms(), 0);
+  EXPECT_LE(s0.expires_in_ms(), 20000);
+  EXPECT_EQ(s0.held_keys(), 2u);
+  EXPECT_EQ(s0.waiting_keys(), 0u);
+  EXPECT_EQ(resp.sessions(1).session_id(), ids[1]);
+  EXPECT_EQ(resp.sessions(1).waiting_keys(), 1u);
+
+  std::vector<uint64_t> listed;
+  std::string page_token;
+  int pages = 0;
+  do {
+    v1::ListSessionsResponse page;
+    grpc::Status s = list(2, page_token, &page);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    for (const auto& summary : page.sessions()) {
+      listed.push_back(summary.session_id());
+    }
+    page_token = page.next_page_token();
+    ASSERT_LT(++pages, 10);
+  } while (!page_token.empty());
+  EXPECT_EQ(listed, ids);
+  EXPECT_EQ(pages, 3);
+
+  grpc::Status s = list(0, "not-a-token", &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("page_token"));
+
+  ASSERT_TRUE(Release(labelled, "s/a", token).ok());
+  ASSERT_TRUE(wait.Wait());
+  EXPECT_TRUE(wait.granted());
+}
+
 TEST_F(TaaladTest, ServesTheStandardHealthService) {
   auto channel = grpc::CreateChannel(daemon_->address(),
                                      grpc::InsecureChannelCredentials());
