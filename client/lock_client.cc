@@ -202,6 +202,12 @@ class Session::Impl {
 
   absl::Status lost_status() const {
     absl::MutexLock lock(&mu_);
+    if (lost_status_.ok() && lost()) {
+      // Past the confirmed lease; the keepalive thread has not said so yet.
+      return absl::UnavailableError(absl::StrCat(
+          "session ", id_, ": no keepalive confirmed for a whole TTL (",
+          absl::FormatDuration(ttl_), ")"));
+    }
     return lost_status_;
   }
 

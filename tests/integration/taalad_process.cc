@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -41,6 +42,7 @@ absl::StatusOr<std::unique_ptr<TaaladProcess>> TaaladProcess::Start(
   std::unique_ptr<TaaladProcess> p(new TaaladProcess());
   const std::string dir = MakeTempDir();
   if (dir.empty()) return absl::InternalError("mkdtemp failed");
+  p->temp_dir_ = dir;
   p->data_dir_ = data_dir.empty() ? dir + "/data" : data_dir;
   p->log_path_ = dir + "/taalad.log";
   const std::string port_file = dir + "/port";
@@ -98,6 +100,8 @@ TaaladProcess::~TaaladProcess() {
     kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);
   }
+  std::error_code ignored;
+  std::filesystem::remove_all(temp_dir_, ignored);
 }
 
 int TaaladProcess::Stop(int timeout_ms) {

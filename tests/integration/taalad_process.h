@@ -39,6 +39,7 @@ class TaaladProcess {
   TaaladProcess() = default;
   pid_t pid_ = -1;
   int port_ = 0;
+  std::string temp_dir_;  // Port file, log, and the data dir if not given.
   std::string data_dir_;
   std::string log_path_;
 };

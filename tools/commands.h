@@ -1,0 +1,27 @@
+// File: tools/commands.h
+// -----------------------------------------------------------------------------
+// taalactl's subcommands. Each returns the process exit status
+// (tools/exit_codes.h), writes its result to stdout and its diagnostics to
+// stderr.
+
+#ifndef TAALA_TOOLS_COMMANDS_H_
+#define TAALA_TOOLS_COMMANDS_H_
+
+#include "tools/taalactl_args.h"
+
+namespace taala::tools {
+
+// tools/lock_command.cc: take the key, run the command, release.
+// Blocks SIGINT, SIGTERM, SIGHUP, SIGCHLD and SIGUSR1 in the calling thread:
+// call it before any other thread exists.
+int RunLock(const Invocation& inv);
+
+// tools/inspect_commands.cc: read-only calls on the generated stub.
+int RunDescribe(const Invocation& inv);
+int RunList(const Invocation& inv);
+int RunSessions(const Invocation& inv);
+int RunHealth(const Invocation& inv);
+
+}  // namespace taala::tools
+
+#endif  // TAALA_TOOLS_COMMANDS_H_

@@ -1,0 +1,352 @@
+// describe, list, sessions, health: one or a few read-only calls on the
+// generated stub (and the standard health service), printed as tables or as
+// one JSON object.
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "google/protobuf/unknown_field_set.h"
+#include "taala/v1/lock_service.grpc.pb.h"
+#include "tools/commands.h"
+#include "tools/exit_codes.h"
+#include "tools/json_writer.h"
+#include "tools/text_table.h"
+
+namespace taala::tools {
+namespace {
+
+// Server-side page size for list and sessions (the API's maximum).
+constexpr uint32_t kPageSize = 1000;
+
+std::unique_ptr<v1::LockService::Stub> NewStub(const Invocation& inv) {
+  return v1::LockService::NewStub(
+      grpc::CreateChannel(inv.endpoint, grpc::InsecureChannelCredentials()));
+}
+
+void SetDeadline(const Invocation& inv, grpc::ClientContext* ctx) {
+  ctx->set_deadline(absl::ToChronoTime(absl::Now() + inv.timeout));
+}
+
+int Fail(const Invocation& inv, absl::string_view what,
+         const grpc::Status& status) {
+  const auto code = static_cast<absl::StatusCode>(status.error_code());
+  std::cerr << "taalactl: " << what << " at " << inv.endpoint << ": "
+            << absl::StatusCodeToString(code) << ": " << status.error_message()
+            << "\n";
+  return ExitCodeFor(code);
+}
+
+void Print(const std::string& text) {
+  std::cout << text;
+  std::cout.flush();
+}
+
+std::string ModeName(v1::LockMode mode) {
+  const std::string& full = v1::LockMode_Name(mode);
+  absl::string_view name = full;
+  absl::ConsumePrefix(&name, "LOCK_MODE_");
+  return name.empty() ? absl::StrCat(static_cast<int>(mode))
+                      : std::string(name);
+}
+
+// 64-bit ids and tokens are JSON strings (as in the proto's own JSON
+// mapping): a JavaScript number or jq 1.6 would round them above 2^53.
+void WriteHolder(JsonWriter& w, const v1::Holder& h) {
+  const v1::Grant& g = h.grant();
+  w.BeginObject()
+      .Key("session_id").String(absl::StrCat(g.session_id()))
+      .Key("client_name").String(h.client_name())
+      .Key("fencing_token").String(absl::StrCat(g.fencing_token()))
+      .Key("mode").String(ModeName(g.mode()))
+      .Key("held_for_ms").Int(g.held_for_ms())
+      .Key("max_hold_remaining_ms").Int(g.max_hold_remaining_ms())
+      .EndObject();
+}
+
+std::string MaxHoldLeft(const v1::Grant& g) {
+  return g.max_hold_remaining_ms() == 0 ? "-"
+                                        : FormatMs(g.max_hold_remaining_ms());
+}
+
+}  // namespace
+
+int RunDescribe(const Invocation& inv) {
+  auto stub = NewStub(inv);
+  grpc::ClientContext ctx;
+  SetDeadline(inv, &ctx);
+  v1::DescribeLockRequest req;
+  req.set_key(inv.key);
+  v1::DescribeLockResponse resp;
+  grpc::Status status = stub->DescribeLock(&ctx, req, &resp);
+  if (!status.ok()) return Fail(inv, "DescribeLock", status);
+
+  if (inv.json) {
+    JsonWriter w;
+    w.BeginObject().Key("key").String(resp.key());
+    w.Key("held").Bool(resp.holders_size() > 0);
+    w.Key("holders").BeginArray();
+    for (const v1::Holder& h : resp.holders()) WriteHolder(w, h);
+    w.EndArray().Key("waiters").BeginArray();
+    int position = 0;
+    for (const v1::Waiter& wt : resp.waiters()) {
+      w.BeginObject()
+          .Key("position").Int(++position)
+          .Key("session_id").String(absl::StrCat(wt.session_id()))
+          .Key("client_name").String(wt.client_name())
+          .Key("mode").String(ModeName(wt.mode()))
+          .Key("waited_for_ms").Int(wt.waited_for_ms())
+          .Key("wait_remaining_ms").Int(wt.wait_remaining_ms())
+          .EndObject();
+    }
+    w.EndArray().Key("waiter_count").Uint(resp.waiter_count()).EndObject();
+    Print(w.str() + "\n");
+    return kExitOk;
+  }
+
+  std::string out = absl::StrCat("KEY    ", TerminalSafe(resp.key()), "\n");
+  if (resp.holders_size() == 0) {
+    absl::StrAppend(&out, "STATE  free\n");
+    Print(out);
+    return kExitOk;
+  }
+  absl::StrAppend(&out, "STATE  held, ", resp.waiter_count(),
+                  resp.waiter_count() == 1 ? " waiter" : " waiters", "\n\n");
+  TextTable holders(
+      {"SESSION", "CLIENT", "TOKEN", "MODE", "HELD FOR", "MAX HOLD LEFT"});
+  for (const v1::Holder& h : resp.holders()) {
+    const v1::Grant& g = h.grant();
+    holders.AddRow({absl::StrCat(g.session_id()), h.client_name(),
+                    absl::StrCat(g.fencing_token()), ModeName(g.mode()),
+                    FormatMs(g.held_for_ms()), MaxHoldLeft(g)});
+  }
+  absl::StrAppend(&out, "HOLDERS\n", holders.Render());
+  if (resp.waiter_count() > 0) {
+    TextTable waiters(
+        {"#", "SESSION", "CLIENT", "MODE", "WAITED FOR", "WAIT LEFT"});
+    int position = 0;
+    for (const v1::Waiter& wt : resp.waiters()) {
+      waiters.AddRow({absl::StrCat(++position), absl::StrCat(wt.session_id()),
+                      wt.client_name(), ModeName(wt.mode()),
+                      FormatMs(wt.waited_for_ms()),
+                      wt.wait_remaining_ms() < 0
+                          ? "until cancelled"
+                          : FormatMs(wt.wait_remaining_ms())});
+    }
+    absl::StrAppend(&out, "\nWAITERS (queue order)\n", waiters.Render());
+    if (resp.waiter_count() > static_cast<uint32_t>(resp.waiters_size())) {
+      absl::StrAppend(&out, "... and ",
+                      resp.waiter_count() - resp.waiters_size(), " more\n");
+    }
+  }
+  Print(out);
+  return kExitOk;
+}
+
+int RunList(const Invocation& inv) {
+  auto stub = NewStub(inv);
+  std::vector<v1::LockSummary> locks;
+  std::string page_token;
+  bool truncated = false;
+  do {
+    grpc::ClientContext ctx;
+    SetDeadline(inv, &ctx);
+    v1::ListLocksRequest req;
+    req.set_prefix(inv.prefix);
+    uint32_t page_size = kPageSize;
+    if (inv.limit > 0) {
+      page_size = static_cast<uint32_t>(
+          std::min<size_t>(kPageSize, inv.limit - locks.size()));
+    }
+    req.set_page_size(page_size);
+    req.set_page_token(page_token);
+    v1::ListLocksResponse resp;
+    grpc::Status status = stub->ListLocks(&ctx, req, &resp);
+    if (!status.ok()) return Fail(inv, "ListLocks", status);
+    for (v1::LockSummary& l : *resp.mutable_locks()) {
+      locks.push_back(std::move(l));
+    }
+    page_token = resp.next_page_token();
+    if (inv.limit > 0 && locks.size() >= inv.limit) {
+      truncated = !page_token.empty();
+      break;
+    }
+  } while (!page_token.empty());
+
+  if (inv.json) {
+    JsonWriter w;
+    w.BeginObject().Key("prefix").String(inv.prefix).Key("locks").BeginArray();
+    for (const v1::LockSummary& l : locks) {
+      w.BeginObject().Key("key").String(l.key()).Key("holders").BeginArray();
+      for (const v1::Holder& h : l.holders()) WriteHolder(w, h);
+      w.EndArray().Key("waiter_count").Uint(l.waiter_count()).EndObject();
+    }
+    w.EndArray().Key("truncated").Bool(truncated).EndObject();
+    Print(w.str() + "\n");
+    return kExitOk;
+  }
+
+  if (locks.empty()) {
+    Print(inv.prefix.empty()
+              ? "no locks held\n"
+              : absl::StrCat("no locks held under \"",
+                             TerminalSafe(inv.prefix), "\"\n"));
+    return kExitOk;
+  }
+  TextTable table({"KEY", "SESSION", "CLIENT", "TOKEN", "MODE", "HELD FOR",
+                   "WAITERS"});
+  for (const v1::LockSummary& l : locks) {
+    if (l.holders_size() == 0) {
+      table.AddRow({l.key(), "-", "-", "-", "-", "-",
+                    absl::StrCat(l.waiter_count())});
+    }
+    for (const v1::Holder& h : l.holders()) {
+      const v1::Grant& g = h.grant();
+      table.AddRow({l.key(), absl::StrCat(g.session_id()), h.client_name(),
+                    absl::StrCat(g.fencing_token()), ModeName(g.mode()),
+                    FormatMs(g.held_for_ms()), absl::StrCat(l.waiter_count())});
+    }
+  }
+  std::string out = table.Render();
+  if (truncated) {
+    absl::StrAppend(&out, "... more keys follow (--limit ", inv.limit, ")\n");
+  }
+  Print(out);
+  return kExitOk;
+}
+
+int RunSessions(const Invocation& inv) {
+  auto stub = NewStub(inv);
+  std::vector<v1::SessionSummary> sessions;
+  std::string page_token;
+  do {
+    grpc::ClientContext ctx;
+    SetDeadline(inv, &ctx);
+    v1::ListSessionsRequest req;
+    req.set_page_size(kPageSize);
+    req.set_page_token(page_token);
+    v1::ListSessionsResponse resp;
+    grpc::Status status = stub->ListSessions(&ctx, req, &resp);
+    if (!status.ok()) return Fail(inv, "ListSessions", status);
+    for (v1::SessionSummary& s : *resp.mutable_sessions()) {
+      sessions.push_back(std::move(s));
+    }
+    page_token = resp.next_page_token();
+  } while (!page_token.empty());
+
+  if (inv.json) {
+    JsonWriter w;
+    w.BeginObject().Key("sessions").BeginArray();
+    for (const v1::SessionSummary& s : sessions) {
+      w.BeginObject()
+          .Key("session_id").String(absl::StrCat(s.session_id()))
+          .Key("client_name").String(s.client_name())
+          .Key("labels").BeginObject();
+      // Sorted, so the output is stable.
+      const std::map<std::string, std::string> labels(s.labels().begin(),
+                                                      s.labels().end());
+      for (const auto& [name, value] : labels) w.Key(name).String(value);
+      w.EndObject()
+          .Key("ttl_ms").Int(s.ttl_ms())
+          .Key("expires_in_ms").Int(s.expires_in_ms())
+          .Key("held_keys").Uint(s.held_keys())
+          .Key("waiting_keys").Uint(s.waiting_keys())
+          .EndObject();
+    }
+    w.EndArray().EndObject();
+    Print(w.str() + "\n");
+    return kExitOk;
+  }
+
+  if (sessions.empty()) {
+    Print("no sessions\n");
+    return kExitOk;
+  }
+  TextTable table({"SESSION", "CLIENT", "TTL", "EXPIRES IN", "HELD", "WAITING",
+                   "LABELS"});
+  for (const v1::SessionSummary& s : sessions) {
+    const std::map<std::string, std::string> labels(s.labels().begin(),
+                                                    s.labels().end());
+    table.AddRow({absl::StrCat(s.session_id()), s.client_name(),
+                  FormatMs(s.ttl_ms()), FormatMs(s.expires_in_ms()),
+                  absl::StrCat(s.held_keys()), absl::StrCat(s.waiting_keys()),
+                  absl::StrJoin(labels, ",", absl::PairFormatter("="))});
+  }
+  Print(table.Render());
+  return kExitOk;
+}
+
+int RunHealth(const Invocation& inv) {
+  auto channel =
+      grpc::CreateChannel(inv.endpoint, grpc::InsecureChannelCredentials());
+  grpc::GenericStub generic(channel);
+  grpc::ClientContext ctx;
+  SetDeadline(inv, &ctx);
+  // An empty HealthCheckRequest: service "" is the whole server.
+  grpc::Slice empty_message("");
+  grpc::ByteBuffer request(&empty_message, 1);
+  grpc::ByteBuffer response;
+  grpc::Status status;
+  absl::Notification done;
+  generic.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(),
+                    &request, &response, [&](grpc::Status s) {
+                      status = std::move(s);
+                      done.Notify();
+                    });
+  done.WaitForNotification();
+  if (!status.ok()) return Fail(inv, "health check", status);
+
+  std::vector<grpc::Slice> slices;
+  std::string bytes;
+  if (response.Dump(&slices).ok()) {
+    for (const grpc::Slice& s : slices) bytes.append(s.begin(), s.end());
+  }
+  // HealthCheckResponse { ServingStatus status = 1; }, read without the
+  // health proto: UNKNOWN = 0, SERVING = 1, NOT_SERVING = 2,
+  // SERVICE_UNKNOWN = 3.
+  google::protobuf::UnknownFieldSet fields;
+  uint64_t value = 0;
+  if (!fields.ParseFromString(bytes)) {
+    std::cerr << "taalactl: health check at " << inv.endpoint
+              << ": the answer is not a HealthCheckResponse\n";
+    return kExitError;
+  }
+  for (int i = 0; i < fields.field_count(); ++i) {
+    const google::protobuf::UnknownField& f = fields.field(i);
+    if (f.number() == 1 && f.type() == google::protobuf::UnknownField::TYPE_VARINT) {
+      value = f.varint();
+    }
+  }
+  static const char* const kNames[] = {"UNKNOWN", "SERVING", "NOT_SERVING",
+                                       "SERVICE_UNKNOWN"};
+  const std::string name =
+      value < 4 ? kNames[value] : absl::StrCat("STATUS_", value);
+  if (inv.json) {
+    JsonWriter w;
+    w.BeginObject()
+        .Key("endpoint").String(inv.endpoint)
+        .Key("status").String(name)
+        .EndObject();
+    Print(w.str() + "\n");
+  } else {
+    Print(absl::StrCat(TerminalSafe(inv.endpoint), "  ", name, "\n"));
+  }
+  return value == 1 ? kExitOk : kExitUnavailable;
+}
+
+}  // namespace taala::tools

@@ -1,0 +1,327 @@
+// taalactl lock: take a key, run a command while holding it, release it.
+//
+// Signals. RunLock blocks SIGINT, SIGTERM, SIGHUP, SIGCHLD and SIGUSR1 before
+// any thread exists, so every thread (gRPC's, the session's keepalive) keeps
+// them blocked and only the main thread sees them, synchronously, with
+// sigtimedwait. SIGUSR1 is the internal wake-up: the acquiring thread and the
+// session's on_lost callback send it to the main thread. The command is
+// started with taalactl's original signal mask.
+//
+// While waiting for the key, SIGINT/SIGTERM/SIGHUP close the session (which
+// ends the wait on the server, or releases a grant that raced in) and exit
+// 128+signal. While the command runs they are forwarded to it, unless the
+// terminal sent them (si_code SI_KERNEL): then the command, in the same
+// foreground process group, got them already.
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "client/lock_client.h"
+#include "tools/commands.h"
+#include "tools/exit_codes.h"
+
+extern char** environ;
+
+namespace taala::tools {
+namespace {
+
+// taalad's limit on client_name (LockTable::Options::max_client_name_bytes).
+constexpr size_t kMaxClientNameBytes = 256;
+// How often the main thread looks at the session while nothing happens.
+constexpr absl::Duration kPollInterval = absl::Milliseconds(100);
+
+void Warn(absl::string_view message) {
+  std::cerr << "taalactl: " << message << std::endl;
+}
+
+std::string Quote(absl::string_view s) { return absl::StrCat("\"", s, "\""); }
+
+// At most `max` bytes of `s`, not splitting a UTF-8 sequence.
+std::string TruncateUtf8(std::string s, size_t max) {
+  if (s.size() <= max) return s;
+  size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xc0) == 0x80) --n;
+  s.resize(n);
+  return s;
+}
+
+std::string HostName() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof(buf) - 1) != 0) return "";
+  return buf;
+}
+
+// The next signal of `set` within `timeout`, or 0.
+int NextSignal(const sigset_t& set, absl::Duration timeout, siginfo_t* info) {
+  timespec ts = absl::ToTimespec(timeout);
+  const int sig = sigtimedwait(&set, info, &ts);
+  return sig > 0 ? sig : 0;
+}
+
+bool IsStopSignal(int sig) {
+  return sig == SIGINT || sig == SIGTERM || sig == SIGHUP;
+}
+
+// The shell's convention: 128+N for a command killed by signal N.
+int ExitStatusOf(int wait_status) {
+  if (WIFEXITED(wait_status)) return WEXITSTATUS(wait_status);
+  if (WIFSIGNALED(wait_status)) return 128 + WTERMSIG(wait_status);
+  return kExitError;
+}
+
+// The environment for COMMAND: ours, with TAALA_KEY and TAALA_FENCING_TOKEN
+// set (replacing any inherited ones).
+std::vector<std::string> CommandEnvironment(const LockGrant& grant) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (absl::StartsWith(*e, "TAALA_KEY=") ||
+        absl::StartsWith(*e, "TAALA_FENCING_TOKEN=")) {
+      continue;
+    }
+    env.emplace_back(*e);
+  }
+  env.push_back(absl::StrCat("TAALA_KEY=", grant.key));
+  env.push_back(absl::StrCat("TAALA_FENCING_TOKEN=", grant.fencing_token));
+  return env;
+}
+
+// Starts argv[0] (searched in PATH) with `env` and `sigmask`; `sigdefault`
+// signals are reset to their default action in the child. posix_spawnp,
+// rather than fork+exec: this process runs gRPC's threads, and a forked
+// child of a threaded process may only call async-signal-safe functions;
+// posix_spawnp also reports a failed exec (ENOENT, EACCES) to the caller.
+// On failure, `*error` is the errno.
+absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv,
+                            const std::vector<std::string>& env,
+                            const sigset_t& sigmask,
+                            const sigset_t& sigdefault, int* error) {
+  std::vector<char*> cargv;
+  for (const std::string& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  std::vector<char*> cenv;
+  for (const std::string& e : env) cenv.push_back(const_cast<char*>(e.c_str()));
+  cenv.push_back(nullptr);
+
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setsigmask(&attr, &sigmask);
+  posix_spawnattr_setsigdefault(&attr, &sigdefault);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  pid_t pid = -1;
+  *error = posix_spawnp(&pid, cargv[0], nullptr, &attr, cargv.data(),
+                        cenv.data());
+  posix_spawnattr_destroy(&attr);
+  if (*error != 0) {
+    return absl::InternalError(absl::StrCat("cannot run ", Quote(argv[0]),
+                                            ": ", std::strerror(*error)));
+  }
+  return pid;
+}
+
+// Why `session` counts as lost. The client may report lost() (the lease ran
+// out unconfirmed) a moment before it records the cause.
+std::string LostReason(const Session& session) {
+  absl::Status status = session.lost_status();
+  if (status.ok()) {
+    return absl::StrCat("no keepalive confirmed within the session's TTL (",
+                        absl::FormatDuration(session.ttl()), ")");
+  }
+  return status.ToString();
+}
+
+// The result of Session::Acquire, made on a thread of its own so that the
+// main thread stays free to react to signals.
+struct PendingAcquire {
+  absl::Notification done;
+  absl::StatusOr<std::optional<LockGrant>> result =
+      absl::UnknownError("not finished");
+};
+
+}  // namespace
+
+int RunLock(const Invocation& inv) {
+  // Before any thread exists: see the file comment.
+  sigset_t handled;
+  sigemptyset(&handled);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGCHLD, SIGUSR1}) {
+    sigaddset(&handled, sig);
+  }
+  sigset_t original_mask;
+  pthread_sigmask(SIG_BLOCK, &handled, &original_mask);
+  // gRPC may ignore SIGPIPE in this process; the command gets the
+  // disposition taalactl started with.
+  sigset_t sigdefault;
+  sigemptyset(&sigdefault);
+  {
+    struct sigaction pipe_action;
+    if (sigaction(SIGPIPE, nullptr, &pipe_action) == 0 &&
+        pipe_action.sa_handler == SIG_DFL) {
+      sigaddset(&sigdefault, SIGPIPE);
+    }
+  }
+  const pthread_t main_thread = pthread_self();
+
+  ClientOptions client_options;
+  client_options.endpoints = {inv.endpoint};
+  client_options.call_timeout = inv.timeout;
+  absl::StatusOr<std::unique_ptr<Client>> client =
+      Client::Connect(client_options);
+  if (!client.ok()) {
+    Warn(absl::StrCat("cannot connect to ", inv.endpoint, ": ",
+                      client.status().ToString()));
+    return client.status().code() == absl::StatusCode::kInvalidArgument
+               ? kExitUsage
+               : ExitCodeFor(client.status().code());
+  }
+
+  SessionOptions session_options;
+  session_options.ttl = inv.ttl;
+  session_options.client_name =
+      TruncateUtf8(absl::StrCat("taalactl lock ", inv.key), kMaxClientNameBytes);
+  session_options.labels = {{"host", HostName()},
+                            {"pid", absl::StrCat(getpid())}};
+  // Runs on the keepalive thread: only wake the main thread, which reads
+  // lost_status() itself.
+  session_options.on_lost = [main_thread](const absl::Status&) {
+    pthread_kill(main_thread, SIGUSR1);
+  };
+  absl::StatusOr<std::unique_ptr<Session>> session =
+      (*client)->CreateSession(session_options);
+  if (!session.ok()) {
+    Warn(absl::StrCat("cannot create a session at ", inv.endpoint, ": ",
+                      session.status().ToString()));
+    return ExitCodeFor(session.status().code());
+  }
+
+  // Take the key, reacting to signals meanwhile.
+  auto pending = std::make_shared<PendingAcquire>();
+  AcquireOptions acquire_options;
+  acquire_options.wait = inv.wait;
+  std::thread acquirer([&session, &inv, pending, acquire_options,
+                        main_thread] {
+    pending->result = (*session)->Acquire(inv.key, acquire_options);
+    pending->done.Notify();
+    pthread_kill(main_thread, SIGUSR1);
+  });
+  while (!pending->done.HasBeenNotified()) {
+    siginfo_t info;
+    const int sig = NextSignal(handled, kPollInterval, &info);
+    if (!IsStopSignal(sig)) continue;
+    Warn(absl::StrCat(strsignal(sig), " while waiting for key ",
+                      Quote(inv.key), "; giving up"));
+    // Ends the wait on the server (and releases a grant that raced in).
+    absl::Status closed = (*session)->Close();
+    if (!closed.ok()) {
+      Warn(absl::StrCat("closing the session: ", closed.ToString(),
+                        "; the server ends it within its TTL"));
+    }
+    if (pending->done.WaitForNotificationWithTimeout(inv.timeout)) {
+      acquirer.join();
+      return 128 + sig;
+    }
+    // The acquire call is stuck on an unresponsive server: leave without
+    // unwinding the objects it uses.
+    std::cerr.flush();
+    _exit(128 + sig);
+  }
+  acquirer.join();
+  if (!pending->result.ok()) {
+    Warn(absl::StrCat("cannot acquire key ", Quote(inv.key), " at ",
+                      inv.endpoint, ": ", pending->result.status().ToString()));
+    return ExitCodeFor(pending->result.status().code());
+  }
+  if (!pending->result->has_value()) {
+    Warn(absl::StrCat("key ", Quote(inv.key),
+                      " is held by another session; not acquired ",
+                      inv.wait == absl::ZeroDuration()
+                          ? std::string("(--wait 0)")
+                          : absl::StrCat("within ",
+                                         absl::FormatDuration(inv.wait))));
+    (*session)->Close().IgnoreError();
+    return kExitNotAcquired;
+  }
+  const LockGrant grant = **pending->result;
+
+  int spawn_error = 0;
+  absl::StatusOr<pid_t> child =
+      Spawn(inv.argv, CommandEnvironment(grant), original_mask, sigdefault,
+            &spawn_error);
+  if (!child.ok()) {
+    Warn(std::string(child.status().message()));
+    (*session)->Release(grant).IgnoreError();
+    (*session)->Close().IgnoreError();
+    return spawn_error == ENOENT ? kExitNotFound : kExitCannotRun;
+  }
+
+  // Wait for the command, forwarding signals and watching the session.
+  bool lost = false;
+  std::optional<int> wait_status;  // Unset if waitpid failed.
+  while (true) {
+    siginfo_t info;
+    const int sig = NextSignal(handled, kPollInterval, &info);
+    if (IsStopSignal(sig) && info.si_code != SI_KERNEL) kill(*child, sig);
+    if (!lost && (*session)->lost()) {
+      lost = true;
+      Warn(absl::StrCat(
+          "WARNING: lost the lock on key ", Quote(inv.key), " (token ",
+          grant.fencing_token, ") while the command runs: ",
+          LostReason(**session),
+          "; sending SIGTERM to the command (pid ", *child, ")"));
+      kill(*child, SIGTERM);
+    }
+    // The child is reaped only here, so *child names it until then.
+    int status = 0;
+    const pid_t reaped = waitpid(*child, &status, WNOHANG);
+    if (reaped == *child) {
+      wait_status = status;
+      break;
+    }
+    if (reaped < 0 && errno != EINTR) {
+      Warn(absl::StrCat("waiting for the command: ", std::strerror(errno)));
+      break;
+    }
+  }
+  int code = wait_status.has_value() ? ExitStatusOf(*wait_status) : kExitError;
+  if (!lost && (*session)->lost()) {
+    lost = true;
+    Warn(absl::StrCat("WARNING: the lock on key ", Quote(inv.key), " (token ",
+                      grant.fencing_token, ") was lost before the command "
+                      "ended: ", LostReason(**session)));
+  }
+  if (lost) {
+    // Never report success for a run that did not hold the lock throughout.
+    if (code == 0) code = kExitError;
+  } else if (absl::Status released = (*session)->Release(grant);
+             !released.ok()) {
+    Warn(absl::StrCat("releasing key ", Quote(inv.key), ": ",
+                      released.ToString(), "; closing the session instead"));
+  }
+  if (absl::Status closed = (*session)->Close(); !closed.ok()) {
+    Warn(absl::StrCat("closing the session: ", closed.ToString(),
+                      "; the server ends it (and releases the key) within ",
+                      absl::FormatDuration((*session)->ttl())));
+  }
+  return code;
+}
+
+}  // namespace taala::tools
