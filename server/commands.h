@@ -56,6 +56,13 @@ struct AcquireCmd {
   absl::Duration wait_timeout;
   // Zero: no limit. Otherwise the grant is revoked after this long.
   absl::Duration max_hold;
+  // > 0: the key is a semaphore admitting this many holders (mode ignored).
+  uint32_t semaphore_size = 0;
+  // If the grant ends by expiry or revocation (not a release), the key is
+  // not granted again for this long.
+  absl::Duration lock_delay;
+  // If the request must wait, ask the current holders to release.
+  bool request_release = false;
   absl::Time now;
 };
 

@@ -366,6 +366,9 @@ grpc::ServerUnaryReactor* LockServiceImpl::Acquire(
   cmd.mode = *mode;
   cmd.wait_timeout = WaitTimeoutFromMs(req->wait_timeout_ms());
   cmd.max_hold = absl::Milliseconds(req->max_hold_ms());
+  cmd.semaphore_size = req->semaphore_size();
+  cmd.lock_delay = absl::Milliseconds(req->lock_delay_ms());
+  cmd.request_release = req->request_release();
   cmd.now = clock_->Now();
   // Fast path: answered at once (granted, held, try-lock, error) without a
   // reactor of our own.

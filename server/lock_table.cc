@@ -272,7 +272,8 @@ std::optional<LockTable::EndResult> LockTable::EndSession(
                  SessionEvent{SessionEvent::Type::kSessionExpired, s.id, "", 0,
                               absl::StrCat("session lease of ",
                                            absl::ToInt64Milliseconds(s.ttl),
-                                           "ms ran out")},
+                                           "ms ran out"),
+                              0, ""},
                  effects);
     }
   }
@@ -305,6 +306,7 @@ std::optional<LockTable::EndResult> LockTable::EndSession(
     KeyState& state = kit->second;
     for (auto h = state.holders.begin(); h != state.holders.end(); ++h) {
       if (h->session.get() == &s && h->token == token) {
+        if (expired) StartLockDelayLocked(shard, kit->first, state, *h, now);
         state.holders.erase(h);
         ++result.released;
         break;
@@ -319,10 +321,28 @@ std::optional<LockTable::EndResult> LockTable::EndSession(
   return result;
 }
 
+bool LockTable::Compatible(const KeyState& state, LockMode mode,
+                           uint32_t semaphore_size, const Session* session,
+                           bool upgrade, absl::Time now) {
+  if (state.delayed_until > now) return false;  // Lock-delay.
+  if (semaphore_size > 0) {
+    const uint32_t limit = state.limit != 0 ? state.limit : semaphore_size;
+    return state.holders.size() < limit;
+  }
+  for (const Holder& h : state.holders) {
+    if (upgrade && h.session.get() == session) continue;  // Its own SHARED.
+    if (mode == LockMode::kExclusive || h.mode == LockMode::kExclusive) {
+      return false;
+    }
+  }
+  return true;
+}
+
 Grant LockTable::MakeGrantLocked(Shard& shard, const std::string& key,
                                  KeyState& state,
                                  const std::shared_ptr<Session>& session,
                                  LockMode mode, absl::Duration max_hold,
+                                 absl::Duration lock_delay, bool upgrade,
                                  absl::Time now) {
   Grant grant;
   grant.key = key;
@@ -332,8 +352,24 @@ Grant LockTable::MakeGrantLocked(Shard& shard, const std::string& key,
   grant.granted_at = now;
   grant.revoke_at = max_hold > absl::ZeroDuration() ? now + max_hold
                                                     : absl::InfiniteFuture();
-  state.holders.push_back(
-      Holder{session, grant.token, mode, now, grant.revoke_at});
+  Holder* holder = nullptr;
+  if (upgrade) {
+    // The SHARED grant becomes EXCLUSIVE, with a new token: a resource that
+    // fences on tokens sees the writer as newer than every reader.
+    for (Holder& h : state.holders) {
+      if (h.session == session) holder = &h;
+    }
+  }
+  if (holder == nullptr) {
+    state.holders.push_back(Holder{session, 0, mode, now, now, lock_delay});
+    holder = &state.holders.back();
+  }
+  holder->token = grant.token;
+  holder->mode = mode;
+  holder->granted_at = now;
+  holder->revoke_at = grant.revoke_at;
+  holder->lock_delay = lock_delay;
+  holder->claimed = false;
   if (grant.revoke_at != absl::InfiniteFuture()) {
     timers_.Schedule(Timer{grant.revoke_at, Timer::Kind::kMaxHold, session->id,
                            grant.token, key});
@@ -341,19 +377,56 @@ Grant LockTable::MakeGrantLocked(Shard& shard, const std::string& key,
   return grant;
 }
 
+void LockTable::StartLockDelayLocked(Shard& shard, const std::string& key,
+                                     KeyState& state, const Holder& holder,
+                                     absl::Time now) {
+  if (holder.lock_delay <= absl::ZeroDuration()) return;
+  const absl::Time until = now + holder.lock_delay;
+  if (until <= state.delayed_until) return;
+  state.delayed_until = until;
+  timers_.Schedule(Timer{until, Timer::Kind::kLockDelayEnd, 0, 0, key});
+}
+
+void LockTable::EndLockDelayInto(const std::string& key, absl::Time now,
+                                 Effects& effects) {
+  Shard& shard = ShardFor(key);
+  absl::MutexLock lock(&shard.mu);
+  auto kit = shard.keys.find(key);
+  if (kit == shard.keys.end()) return;
+  KeyState& state = kit->second;
+  if (state.delayed_until == absl::InfinitePast() ||
+      state.delayed_until > now) {
+    return;  // No delay, or a longer one started since.
+  }
+  state.delayed_until = absl::InfinitePast();
+  GrantNextLocked(shard, kit->first, state, now, effects);
+  if (state.empty()) shard.keys.erase(kit);
+}
+
 void LockTable::GrantNextLocked(Shard& shard, const std::string& key,
                                 KeyState& state, absl::Time now,
                                 Effects& effects) {
-  while (state.holders.empty() && !state.waiters.empty()) {
+  // FIFO: grant from the head while the head is grantable; a head that is
+  // not (a writer behind readers, say) holds back everyone behind it, so
+  // adjacent readers are granted together and writers never starve.
+  while (!state.waiters.empty()) {
     auto it = state.waiters.begin();
     const uint64_t seq = it->first;
-    QueuedWaiter next = std::move(it->second);
-    state.waiters.erase(it);
-    Session& s = *next.session;
+    QueuedWaiter& head = it->second;
+    std::shared_ptr<Session> session = head.session;
+    Session& s = *session;
     absl::MutexLock lock(&s.mu);
+    const bool gone = head.waiter->Gone();
+    if (!gone && !s.ended &&
+        !Compatible(state, head.mode, head.semaphore_size, &s, head.upgrade,
+                    now)) {
+      break;
+    }
+    QueuedWaiter next = std::move(head);
+    state.waiters.erase(it);
     auto wit = s.waiting.find(key);
     if (wit != s.waiting.end() && wit->second == seq) s.waiting.erase(wit);
-    if (next.waiter->Gone()) {
+    if (gone) {
       effects.completions.push_back(
           {next.waiter,
            absl::CancelledError(absl::StrCat("acquire of key ", Quote(key),
@@ -371,8 +444,10 @@ void LockTable::GrantNextLocked(Shard& shard, const std::string& key,
     }
     AcquireResult result;
     result.acquired = true;
-    result.grant = MakeGrantLocked(shard, key, state, next.session, next.mode,
-                                   next.max_hold, now);
+    result.grant = MakeGrantLocked(shard, key, state, session, next.mode,
+                                   next.max_hold, next.lock_delay,
+                                   next.upgrade, now);
+    if (next.semaphore_size > 0) state.limit = next.semaphore_size;
     s.held[key] = result.grant.token;
     effects.completions.push_back({next.waiter, std::move(result)});
   }
@@ -381,11 +456,6 @@ void LockTable::GrantNextLocked(Shard& shard, const std::string& key,
 std::optional<absl::StatusOr<AcquireResult>> LockTable::Acquire(
     const AcquireCmd& cmd, Waiter* waiter) {
   TAALA_RETURN_IF_ERROR(ValidateKey(cmd.key, options_.key_limits));
-  if (cmd.mode != LockMode::kExclusive) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("mode: ", LockModeName(cmd.mode),
-                     " is not supported yet (key ", Quote(cmd.key), ")"));
-  }
   if (cmd.wait_timeout < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
         absl::StrCat("wait_timeout_ms: must not be negative (key ",
@@ -395,6 +465,10 @@ std::optional<absl::StatusOr<AcquireResult>> LockTable::Acquire(
     return absl::InvalidArgumentError(absl::StrCat(
         "max_hold_ms: must not be negative (key ", Quote(cmd.key), ")"));
   }
+  if (cmd.lock_delay < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "lock_delay_ms: must not be negative (key ", Quote(cmd.key), ")"));
+  }
   std::shared_ptr<Session> session = FindSession(cmd.session_id);
   if (session == nullptr) {
     return absl::NotFoundError(absl::StrCat(SessionNotFound(cmd.session_id),
@@ -403,75 +477,154 @@ std::optional<absl::StatusOr<AcquireResult>> LockTable::Acquire(
   }
   Session& s = *session;
   Effects effects;
+  std::optional<absl::StatusOr<AcquireResult>> outcome;
   {
     Shard& shard = ShardFor(cmd.key);
     absl::MutexLock lock(&shard.mu);
-    absl::MutexLock session_lock(&s.mu);
-    if (shutting_down_.load()) {
-      return absl::UnavailableError(absl::StrCat(
-          "taalad is shutting down; key ", Quote(cmd.key), " not acquired"));
+    // Holders asked to release (cmd.request_release) are told once the
+    // requester's own mutex is released: two session mutexes are never held
+    // together.
+    std::vector<std::pair<std::shared_ptr<Session>, uint64_t>> ask;
+    {
+      absl::MutexLock session_lock(&s.mu);
+      outcome = AcquireLocked(shard, s, session, cmd, waiter, effects, ask);
     }
-    if (s.ended) {
-      return absl::NotFoundError(absl::StrCat(SessionNotFound(s.id),
-                                              "; acquiring key ",
-                                              Quote(cmd.key)));
-    }
-    auto [kit, inserted] = shard.keys.try_emplace(cmd.key);
-    const std::string& key = kit->first;
-    KeyState& state = kit->second;
-    for (Holder& h : state.holders) {
-      if (h.session.get() == &s) {
-        // Idempotent retry: the same grant again.
-        h.claimed = true;
-        AcquireResult result;
-        result.acquired = true;
-        result.already_held = true;
-        result.grant = Grant{key,  s.id,         h.token,
-                             h.mode, h.granted_at, h.revoke_at};
-        return result;
-      }
-    }
-    if (state.holders.empty() && state.waiters.empty()) {
-      AcquireResult result;
-      result.acquired = true;
-      result.grant = MakeGrantLocked(shard, key, state, session, cmd.mode,
-                                     cmd.max_hold, cmd.now);
-      s.held[key] = result.grant.token;
-      return result;
-    }
-    if (cmd.wait_timeout == absl::ZeroDuration()) {
-      return AcquireResult{};  // Try-lock on a held key: not acquired.
-    }
-    if (waiter == nullptr) return std::nullopt;  // Would wait.
-
-    const absl::Time deadline = cmd.now + cmd.wait_timeout;
-    uint64_t seq;
-    auto wit = s.waiting.find(key);
-    if (wit != s.waiting.end() && state.waiters.count(wit->second) > 0) {
-      // A retry while the first call still waits: take over its place.
-      seq = wit->second;
-      QueuedWaiter& queued = state.waiters[seq];
-      effects.completions.push_back(
-          {queued.waiter,
-           absl::CancelledError(absl::StrCat(
-               "acquire of key ", Quote(key), " by session ", s.id,
-               " was superseded by a newer acquire of the same key"))});
-      queued.waiter = waiter;
-      queued.deadline = deadline;
-      queued.max_hold = cmd.max_hold;
-    } else {
-      seq = shard.next_wait_seq++;
-      state.waiters.emplace(
-          seq, QueuedWaiter{session, waiter, cmd.mode, cmd.now, deadline,
-                            cmd.max_hold});
-      s.waiting[key] = seq;
-    }
-    if (deadline != absl::InfiniteFuture()) {
-      timers_.Schedule(
-          Timer{deadline, Timer::Kind::kWaitTimeout, s.id, seq, key});
+    for (const auto& [holder, token] : ask) {
+      absl::MutexLock holder_lock(&holder->mu);
+      if (holder->ended) continue;
+      QueueEvent(*holder,
+                 SessionEvent{SessionEvent::Type::kReleaseRequested,
+                              holder->id, cmd.key, token,
+                              absl::StrCat("session ", s.id, " (",
+                                           s.client_name,
+                                           ") is waiting for key ",
+                                           Quote(cmd.key)),
+                              s.id, s.client_name},
+                 effects);
     }
   }
   RunEffects(effects, cmd.now);
+  return outcome;
+}
+
+std::optional<absl::StatusOr<AcquireResult>> LockTable::AcquireLocked(
+    Shard& shard, Session& s, const std::shared_ptr<Session>& session,
+    const AcquireCmd& cmd, Waiter* waiter, Effects& effects,
+    std::vector<std::pair<std::shared_ptr<Session>, uint64_t>>& ask) {
+  if (shutting_down_.load()) {
+    return absl::UnavailableError(absl::StrCat(
+        "taalad is shutting down; key ", Quote(cmd.key), " not acquired"));
+  }
+  if (s.ended) {
+    return absl::NotFoundError(absl::StrCat(SessionNotFound(s.id),
+                                            "; acquiring key ",
+                                            Quote(cmd.key)));
+  }
+  auto [kit, inserted] = shard.keys.try_emplace(cmd.key);
+  const std::string& key = kit->first;
+  KeyState& state = kit->second;
+  const uint32_t sem = cmd.semaphore_size;
+  const bool in_use = !state.holders.empty() || !state.waiters.empty();
+  if (sem > 0 && state.limit != 0 && state.limit != sem) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "key ", Quote(key), " is a semaphore of size ", state.limit,
+        "; session ", s.id, " asked for size ", sem));
+  }
+  if (sem > 0 && state.limit == 0 && in_use) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "key ", Quote(key), " is in use as a lock, not a semaphore; session ",
+        s.id, " asked for a semaphore of size ", sem));
+  }
+  if (sem == 0 && state.limit != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "key ", Quote(key), " is a semaphore of size ", state.limit,
+        "; session ", s.id, " must acquire it with semaphore_size ",
+        state.limit));
+  }
+
+  bool upgrade = false;
+  for (Holder& h : state.holders) {
+    if (h.session.get() != &s) continue;
+    if (sem > 0 || h.mode == LockMode::kExclusive ||
+        cmd.mode == LockMode::kShared) {
+      // Idempotent retry (EXCLUSIVE covers SHARED): the same grant again.
+      h.claimed = true;
+      AcquireResult result;
+      result.acquired = true;
+      result.already_held = true;
+      result.grant = Grant{key, s.id, h.token, h.mode, h.granted_at,
+                           h.revoke_at};
+      return result;
+    }
+    upgrade = true;  // Holds SHARED, asks for EXCLUSIVE.
+  }
+  auto own_wait = s.waiting.find(key);
+  const bool already_waiting =
+      own_wait != s.waiting.end() && state.waiters.count(own_wait->second) > 0;
+  if (upgrade && !already_waiting && !state.waiters.empty()) {
+    const QueuedWaiter& head = state.waiters.begin()->second;
+    if (head.upgrade && head.session.get() != &s) {
+      deadlocks_refused_.fetch_add(1, std::memory_order_relaxed);
+      return absl::AbortedError(absl::StrCat(
+          "deadlock: sessions ", head.session->id, " (",
+          head.session->client_name, ") and ", s.id, " (", s.client_name,
+          ") both hold key ", Quote(key),
+          " SHARED and wait to upgrade to EXCLUSIVE; refusing session ", s.id,
+          "'s upgrade"));
+    }
+  }
+  // An upgrade goes ahead of every waiter but another upgrade.
+  const bool head_free = state.waiters.empty() ||
+                         (upgrade && !state.waiters.begin()->second.upgrade);
+  if (head_free && Compatible(state, cmd.mode, sem, &s, upgrade, cmd.now)) {
+    AcquireResult result;
+    result.acquired = true;
+    result.grant = MakeGrantLocked(shard, key, state, session, cmd.mode,
+                                   cmd.max_hold, cmd.lock_delay, upgrade,
+                                   cmd.now);
+    if (sem > 0) state.limit = sem;
+    s.held[key] = result.grant.token;
+    return result;
+  }
+  if (cmd.wait_timeout != absl::ZeroDuration() && waiter == nullptr) {
+    if (state.empty()) shard.keys.erase(kit);
+    return std::nullopt;  // Would wait.
+  }
+  if (cmd.request_release) {
+    for (const Holder& h : state.holders) {
+      if (h.session.get() != &s) ask.emplace_back(h.session, h.token);
+    }
+  }
+  if (cmd.wait_timeout == absl::ZeroDuration()) {
+    if (state.empty()) shard.keys.erase(kit);
+    return AcquireResult{};  // Try-lock on a held key: not acquired.
+  }
+
+  const absl::Time deadline = cmd.now + cmd.wait_timeout;
+  uint64_t seq;
+  if (already_waiting) {
+    // A retry while the first call still waits: take over its place.
+    seq = own_wait->second;
+    QueuedWaiter& queued = state.waiters[seq];
+    effects.completions.push_back(
+        {queued.waiter,
+         absl::CancelledError(absl::StrCat(
+             "acquire of key ", Quote(key), " by session ", s.id,
+             " was superseded by a newer acquire of the same key"))});
+    queued.waiter = waiter;
+    queued.deadline = deadline;
+    queued.max_hold = cmd.max_hold;
+    queued.lock_delay = cmd.lock_delay;
+  } else {
+    seq = upgrade ? shard.next_upgrade_seq++ : shard.next_wait_seq++;
+    state.waiters.emplace(
+        seq, QueuedWaiter{session, waiter, cmd.mode, cmd.now, deadline,
+                          cmd.max_hold, cmd.lock_delay, sem, upgrade});
+    s.waiting[key] = seq;
+  }
+  if (deadline != absl::InfiniteFuture()) {
+    timers_.Schedule(Timer{deadline, Timer::Kind::kWaitTimeout, s.id, seq, key});
+  }
   return std::nullopt;  // Queued.
 }
 
@@ -583,6 +736,7 @@ void LockTable::RevokeGrant(const RevokeGrantCmd& cmd, Effects& effects) {
     if (h->token != cmd.token || h->session->id != cmd.session_id) continue;
     Grant grant{kit->first, cmd.session_id, h->token,
                 h->mode,    h->granted_at,  h->revoke_at};
+    StartLockDelayLocked(shard, kit->first, state, *h, cmd.now);
     std::shared_ptr<Session> owner = std::move(h->session);
     state.holders.erase(h);
     {
@@ -597,7 +751,8 @@ void LockTable::RevokeGrant(const RevokeGrantCmd& cmd, Effects& effects) {
                                 absl::StrCat(cmd.reason, " after holding ",
                                              absl::ToInt64Milliseconds(
                                                  cmd.now - grant.granted_at),
-                                             "ms")},
+                                             "ms"),
+                                0, ""},
                    effects);
       }
     }
@@ -626,6 +781,9 @@ size_t LockTable::RunDueTimers(absl::Time now) {
         CancelWaitInto(CancelWaitCmd{t.session_id, std::move(t.key), t.id,
                                      nullptr, CancelReason::kTimedOut, now},
                        effects);
+        break;
+      case Timer::Kind::kLockDelayEnd:
+        EndLockDelayInto(t.key, now, effects);
         break;
       case Timer::Kind::kMaxHold:
         RevokeGrant(RevokeGrantCmd{t.session_id, std::move(t.key), t.id,
@@ -706,6 +864,8 @@ absl::StatusOr<LockDescription> LockTable::Describe(absl::string_view key,
   auto kit = shard.keys.find(key);
   if (kit == shard.keys.end()) return d;
   const KeyState& state = kit->second;
+  d.semaphore_size = state.limit;
+  d.delayed_until = state.delayed_until;
   for (const Holder& h : state.holders) {
     d.holders.push_back(ToHolderInfo(d.key, h));
   }
@@ -950,9 +1110,23 @@ void LockTable::CheckInvariantsForTest() {
           TAALA_CHECK(it != s.held.end() && it->second == h.token);
         }
       }
-      TAALA_CHECK(exclusive <= 1);
-      TAALA_CHECK(exclusive == 0 || state.holders.size() == 1);
-      TAALA_CHECK(state.waiters.empty() || !state.holders.empty());
+      if (state.limit > 0) {
+        TAALA_CHECK(state.holders.size() <= state.limit);
+      } else {
+        TAALA_CHECK(exclusive <= 1);
+        TAALA_CHECK(exclusive == 0 || state.holders.size() == 1);
+      }
+      if (!state.waiters.empty()) {
+        // A queue only waits on a head that cannot be granted (held
+        // incompatibly, or a lock-delay).
+        const QueuedWaiter& head = state.waiters.begin()->second;
+        Session& hs = *head.session;
+        absl::MutexLock session_lock(&hs.mu);
+        if (!hs.ended && !head.waiter->Gone()) {
+          TAALA_CHECK(!Compatible(state, head.mode, head.semaphore_size, &hs,
+                                  head.upgrade, absl::InfinitePast()));
+        }
+      }
       for (const auto& [seq, w] : state.waiters) {
         TAALA_CHECK(seq < shard.next_wait_seq);
         Session& s = *w.session;

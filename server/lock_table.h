@@ -78,12 +78,15 @@ class Waiter {
 };
 
 struct SessionEvent {
-  enum class Type { kGrantRevoked, kSessionExpired };
+  enum class Type { kGrantRevoked, kSessionExpired, kReleaseRequested };
   Type type;
   uint64_t session_id = 0;
-  std::string key;  // kGrantRevoked only.
+  std::string key;  // kGrantRevoked, kReleaseRequested.
   uint64_t token = 0;
   std::string reason;
+  // kReleaseRequested: who asks.
+  uint64_t requester_session_id = 0;
+  std::string requester_client_name;
 };
 
 // Receives one session's events (the KeepAlive stream). Held by shared_ptr so
@@ -133,6 +136,8 @@ struct WaiterInfo {
 
 struct LockDescription {
   std::string key;
+  uint32_t semaphore_size = 0;  // 0: a lock, not a semaphore.
+  absl::Time delayed_until = absl::InfinitePast();  // Lock-delay.
   std::vector<HolderInfo> holders;
   std::vector<WaiterInfo> waiters;  // Queue order; may be truncated.
   size_t waiter_count = 0;
@@ -272,6 +277,7 @@ class LockTable {
   void Shutdown();
 
   // Counts for introspection and tests.
+  uint64_t deadlocks_refused() const { return deadlocks_refused_.load(); }
   size_t SessionCount();
   size_t KeyCount();
 
@@ -288,6 +294,8 @@ class LockTable {
     LockMode mode = LockMode::kExclusive;
     absl::Time granted_at;
     absl::Time revoke_at;
+    // Applied to the key if this grant ends by expiry or revocation.
+    absl::Duration lock_delay;
     // Set once another call of the session was told it holds the key (an
     // idempotent retry): the grant is then known to the client and is not
     // taken back if its original waiter turns out to have gone.
@@ -300,13 +308,30 @@ class LockTable {
     absl::Time enqueued_at;
     absl::Time deadline;
     absl::Duration max_hold;
+    absl::Duration lock_delay;
+    uint32_t semaphore_size = 0;
+    bool upgrade = false;  // The session holds the key SHARED.
   };
   struct KeyState {
     absl::InlinedVector<Holder, 1> holders;
-    // FIFO by sequence number; O(log n) removal on cancel.
+    // FIFO by sequence number; O(log n) removal on cancel. Upgrades take
+    // sequence numbers below every other wait's, so they come first.
     absl::btree_map<uint64_t, QueuedWaiter> waiters;
-    bool empty() const { return holders.empty() && waiters.empty(); }
+    // Semaphore size while the key is in use as a semaphore; 0 for a lock.
+    uint32_t limit = 0;
+    // Lock-delay: no grant before this instant (InfinitePast: none).
+    absl::Time delayed_until = absl::InfinitePast();
+    bool empty() const {
+      return holders.empty() && waiters.empty() &&
+             delayed_until == absl::InfinitePast();
+    }
   };
+  // Whether a request of `mode` (a semaphore if `semaphore_size` > 0) by
+  // `session` could be granted now, queue order aside. `upgrade`: the
+  // session holds the key SHARED and asks for EXCLUSIVE.
+  static bool Compatible(const KeyState& state, LockMode mode,
+                         uint32_t semaphore_size, const Session* session,
+                         bool upgrade, absl::Time now);
 
   // A session. Identity fields are constant after construction (read without
   // the mutex); the rest is protected by mu.
@@ -334,12 +359,17 @@ class LockTable {
     std::deque<SessionEvent> undelivered ABSL_GUARDED_BY(mu);
   };
 
+  // Wait sequence numbers: upgrades count up from 1, other waits from
+  // kFirstWaitSeq, so a key's upgrades are always at the head of its queue.
+  static constexpr uint64_t kFirstWaitSeq = uint64_t{1} << 62;
+
   struct Shard {
     explicit Shard(uint64_t first_token) : next_token(first_token) {}
     absl::Mutex mu;
     absl::flat_hash_map<std::string, KeyState> keys ABSL_GUARDED_BY(mu);
     uint64_t next_token ABSL_GUARDED_BY(mu);
-    uint64_t next_wait_seq ABSL_GUARDED_BY(mu) = 1;
+    uint64_t next_wait_seq ABSL_GUARDED_BY(mu) = kFirstWaitSeq;
+    uint64_t next_upgrade_seq ABSL_GUARDED_BY(mu) = 1;
   };
 
   Shard& ShardFor(absl::string_view key);
@@ -352,10 +382,27 @@ class LockTable {
   void GrantNextLocked(Shard& shard, const std::string& key, KeyState& state,
                        absl::Time now, Effects& effects)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // Adds a holder (or, for an upgrade, turns the session's SHARED grant
+  // into an EXCLUSIVE one with a new token) and arms its max hold timer.
   Grant MakeGrantLocked(Shard& shard, const std::string& key,
                         KeyState& state, const std::shared_ptr<Session>& s,
                         LockMode mode, absl::Duration max_hold,
+                        absl::Duration lock_delay, bool upgrade,
                         absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // A holder's grant ended by expiry or revocation: start its lock-delay.
+  void StartLockDelayLocked(Shard& shard, const std::string& key,
+                            KeyState& state, const Holder& holder,
+                            absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  void EndLockDelayInto(const std::string& key, absl::Time now,
+                        Effects& effects);
+  // The body of Acquire, with the shard's and the session's mutexes held.
+  // Holders to ask for a release are appended to `ask`.
+  std::optional<absl::StatusOr<AcquireResult>> AcquireLocked(
+      Shard& shard, Session& s, const std::shared_ptr<Session>& session,
+      const AcquireCmd& cmd, Waiter* waiter, Effects& effects,
+      std::vector<std::pair<std::shared_ptr<Session>, uint64_t>>& ask)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu, s.mu);
   // Ends a session: releases grants, cancels waits. `expired` adds the
   // SESSION_EXPIRED event. Returns released grants, or nullopt if the
   // session had already ended.
@@ -388,6 +435,7 @@ class LockTable {
   TimerQueue timers_;
   std::atomic<bool> shutting_down_{false};
   std::atomic<uint64_t> next_session_seq_{1};
+  std::atomic<uint64_t> deadlocks_refused_{0};
 
   std::vector<std::unique_ptr<Shard>> shards_;  // Constant after construction.
 

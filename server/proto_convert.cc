@@ -57,6 +57,11 @@ void ToProto(const SessionEvent& event, v1::SessionEvent* out) {
     case SessionEvent::Type::kSessionExpired:
       out->set_type(v1::SessionEvent::SESSION_EXPIRED);
       break;
+    case SessionEvent::Type::kReleaseRequested:
+      out->set_type(v1::SessionEvent::RELEASE_REQUESTED);
+      out->set_requester_session_id(event.requester_session_id);
+      out->set_requester_client_name(event.requester_client_name);
+      break;
   }
   out->set_session_id(event.session_id);
   out->set_key(event.key);
@@ -79,6 +84,11 @@ void ToProto(const LockDescription& d, absl::Time now,
                                       : NonNegativeMs(w.deadline - now));
   }
   out->set_waiter_count(static_cast<uint32_t>(d.waiter_count));
+  out->set_semaphore_size(d.semaphore_size);
+  if (d.delayed_until > now) {
+    out->set_lock_delay_remaining_ms(
+        std::max<int64_t>(1, NonNegativeMs(d.delayed_until - now)));
+  }
 }
 
 void ToProto(const HolderInfo& h, absl::Time now, v1::Holder* out) {

@@ -18,6 +18,7 @@ struct Timer {
     kSessionExpiry,  // session_id's lease may have run out.
     kWaitTimeout,    // the wait `id` of session_id on `key` may have timed out.
     kMaxHold,        // the grant with token `id` on `key` reached max hold.
+    kLockDelayEnd,   // the lock-delay on `key` may be over.
   };
   absl::Time when;
   Kind kind;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
@@ -390,10 +392,11 @@ TEST_F(LockTableTest, MalformedInputIsRefusedNamingTheField) {
   const uint64_t s = NewSession();
   EXPECT_THAT(AcquireNow(s, "a//b"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("key")));
-  AcquireCmd shared = Cmd(s, "db");
-  shared.mode = LockMode::kShared;
-  EXPECT_THAT(*table_.Acquire(shared, nullptr),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("mode")));
+  AcquireCmd delayed = Cmd(s, "db");
+  delayed.lock_delay = absl::Seconds(-1);
+  EXPECT_THAT(*table_.Acquire(delayed, nullptr),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("lock_delay_ms")));
   EXPECT_THAT(
       table_.CreateSession({table_.NewSessionId(), "c", {},
                             absl::Seconds(-1), clock_.Now()}),
@@ -866,6 +869,527 @@ TEST_F(LockTableTest, ConcurrentAcquireReleaseKeepsMutualExclusion) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(violations.load(), 0);
   EXPECT_EQ(table_.KeyCount(), 0u);
+}
+
+
+// ---------------------------------------------------------------------------
+// Shared/exclusive modes, semaphores, upgrades, lock-delay, release requests.
+
+AcquireCmd WithMode(AcquireCmd cmd, LockMode mode) {
+  cmd.mode = mode;
+  return cmd;
+}
+
+AcquireCmd AsSemaphore(AcquireCmd cmd, uint32_t size) {
+  cmd.semaphore_size = size;
+  return cmd;
+}
+
+TEST_F(LockTableTest, ReadersHoldTogetherAndAWriterExcludesThemAll) {
+  const uint64_t r1 = NewSession();
+  const uint64_t r2 = NewSession();
+  const uint64_t w = NewSession();
+  auto a = table_.Acquire(WithMode(Cmd(r1, "doc"), LockMode::kShared), nullptr);
+  auto b = table_.Acquire(WithMode(Cmd(r2, "doc"), LockMode::kShared), nullptr);
+  ASSERT_TRUE(a.has_value() && a->ok() && (*a)->acquired);
+  ASSERT_TRUE(b.has_value() && b->ok() && (*b)->acquired);
+  EXPECT_NE((*a)->grant.token, (*b)->grant.token);
+  EXPECT_FALSE(AcquireNow(w, "doc")->acquired);  // Writer: not while read.
+  ASSERT_OK(Release(r1, "doc", (*a)->grant.token));
+  EXPECT_FALSE(AcquireNow(w, "doc")->acquired);
+  ASSERT_OK(Release(r2, "doc", (*b)->grant.token));
+  const uint64_t wt = MustAcquire(w, "doc");
+  auto c = table_.Acquire(WithMode(Cmd(r1, "doc"), LockMode::kShared), nullptr);
+  ASSERT_TRUE(c.has_value() && c->ok());
+  EXPECT_FALSE((*c)->acquired);  // Reader: not while written.
+  ASSERT_OK(Release(w, "doc", wt));
+}
+
+TEST_F(LockTableTest, AQueuedWriterIsNotStarvedByAStreamOfReaders) {
+  const uint64_t first = NewSession();
+  auto held =
+      table_.Acquire(WithMode(Cmd(first, "doc"), LockMode::kShared), nullptr);
+  ASSERT_TRUE(held.has_value() && held->ok() && (*held)->acquired);
+  const uint64_t writer = NewSession();
+  RecordingWaiter ww;
+  Wait(writer, "doc", &ww);
+  // Readers keep coming: none overtakes the queued writer.
+  std::vector<uint64_t> readers;
+  std::vector<RecordingWaiter> rw(8);
+  for (int i = 0; i < 8; ++i) {
+    readers.push_back(NewSession());
+    auto r = table_.Acquire(WithMode(Cmd(readers[i], "doc",
+                                         absl::InfiniteDuration()),
+                                     LockMode::kShared),
+                            &rw[i]);
+    EXPECT_FALSE(r.has_value()) << "reader " << i << " overtook the writer";
+  }
+  ASSERT_OK(Release(first, "doc", (*held)->grant.token));
+  ASSERT_TRUE(ww.granted());
+  for (const auto& r : rw) EXPECT_FALSE(r.done());
+  ASSERT_OK(Release(writer, "doc", ww.token()));
+  // The readers queued together are granted together.
+  for (const auto& r : rw) EXPECT_TRUE(r.granted());
+}
+
+TEST_F(LockTableTest, OnlyAdjacentReadersAtTheHeadAreGrantedTogether) {
+  const uint64_t w0 = NewSession();
+  const uint64_t token = MustAcquire(w0, "doc");
+  const uint64_t r1 = NewSession(), r2 = NewSession(), w3 = NewSession(),
+                 r4 = NewSession();
+  RecordingWaiter q1, q2, q3, q4;
+  auto shared = [&](uint64_t s, RecordingWaiter* w) {
+    EXPECT_FALSE(table_
+                     .Acquire(WithMode(Cmd(s, "doc", absl::InfiniteDuration()),
+                                       LockMode::kShared),
+                              w)
+                     .has_value());
+  };
+  shared(r1, &q1);
+  shared(r2, &q2);
+  Wait(w3, "doc", &q3);
+  shared(r4, &q4);
+  ASSERT_OK(Release(w0, "doc", token));
+  EXPECT_TRUE(q1.granted());
+  EXPECT_TRUE(q2.granted());
+  EXPECT_FALSE(q3.done());
+  EXPECT_FALSE(q4.done());  // Behind the writer.
+  ASSERT_OK(Release(r1, "doc", q1.token()));
+  ASSERT_OK(Release(r2, "doc", q2.token()));
+  EXPECT_TRUE(q3.granted());
+  EXPECT_FALSE(q4.done());
+  ASSERT_OK(Release(w3, "doc", q3.token()));
+  EXPECT_TRUE(q4.granted());
+}
+
+TEST_F(LockTableTest, SemaphoreAdmitsUpToItsSize) {
+  std::vector<uint64_t> s;
+  for (int i = 0; i < 4; ++i) s.push_back(NewSession());
+  std::vector<uint64_t> tokens;
+  for (int i = 0; i < 3; ++i) {
+    auto r = table_.Acquire(AsSemaphore(Cmd(s[i], "pool"), 3), nullptr);
+    ASSERT_TRUE(r.has_value() && r->ok() && (*r)->acquired) << i;
+    tokens.push_back((*r)->grant.token);
+  }
+  RecordingWaiter w;
+  EXPECT_FALSE(
+      table_.Acquire(AsSemaphore(Cmd(s[3], "pool", absl::InfiniteDuration()), 3),
+                     &w)
+          .has_value());
+  absl::StatusOr<LockDescription> d = table_.Describe("pool", 10);
+  ASSERT_OK(d);
+  EXPECT_EQ(d->semaphore_size, 3u);
+  EXPECT_EQ(d->holders.size(), 3u);
+  ASSERT_OK(Release(s[1], "pool", tokens[1]));
+  EXPECT_TRUE(w.granted());
+}
+
+TEST_F(LockTableTest, SemaphoreSizeIsFixedByTheFirstAcquirer) {
+  const uint64_t a = NewSession(), b = NewSession();
+  auto r = table_.Acquire(AsSemaphore(Cmd(a, "pool"), 3), nullptr);
+  ASSERT_TRUE(r.has_value() && r->ok());
+  EXPECT_THAT(*table_.Acquire(AsSemaphore(Cmd(b, "pool"), 4), nullptr),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("semaphore of size 3")));
+  EXPECT_THAT(AcquireNow(b, "pool"),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("semaphore_size 3")));
+  MustAcquire(b, "lock");
+  EXPECT_THAT(*table_.Acquire(AsSemaphore(Cmd(a, "lock"), 2), nullptr),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("in use as a lock")));
+  // Once free, the next acquirer picks the size again.
+  ASSERT_OK(Release(a, "pool", (*r)->grant.token));
+  auto again = table_.Acquire(AsSemaphore(Cmd(b, "pool"), 5), nullptr);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_OK(*again);
+}
+
+TEST_F(LockTableTest, UpgradeWithNoOtherReaderIsImmediateWithANewerToken) {
+  const uint64_t a = NewSession();
+  auto r = table_.Acquire(WithMode(Cmd(a, "doc"), LockMode::kShared), nullptr);
+  ASSERT_TRUE(r.has_value() && r->ok() && (*r)->acquired);
+  absl::StatusOr<AcquireResult> up = AcquireNow(a, "doc");  // EXCLUSIVE.
+  ASSERT_OK(up);
+  ASSERT_TRUE(up->acquired);
+  EXPECT_FALSE(up->already_held);
+  EXPECT_EQ(up->grant.mode, LockMode::kExclusive);
+  EXPECT_GT(up->grant.token, (*r)->grant.token);
+  EXPECT_THAT(table_.CheckFence("doc", (*r)->grant.token),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
+TEST_F(LockTableTest, UpgradeWaitsForTheOtherReadersAheadOfQueuedWriters) {
+  const uint64_t a = NewSession(), b = NewSession(), w = NewSession();
+  auto ra = table_.Acquire(WithMode(Cmd(a, "doc"), LockMode::kShared), nullptr);
+  auto rb = table_.Acquire(WithMode(Cmd(b, "doc"), LockMode::kShared), nullptr);
+  ASSERT_TRUE(ra->ok() && rb->ok());
+  RecordingWaiter ww, up;
+  Wait(w, "doc", &ww);
+  Wait(a, "doc", &up);  // a holds SHARED: an upgrade.
+  absl::StatusOr<LockDescription> d = table_.Describe("doc", 10);
+  ASSERT_OK(d);
+  ASSERT_EQ(d->waiters.size(), 2u);
+  EXPECT_EQ(d->waiters[0].session_id, a);  // Ahead of the writer.
+  ASSERT_OK(Release(b, "doc", (*rb)->grant.token));
+  ASSERT_TRUE(up.granted());
+  EXPECT_EQ(up.result()->grant.mode, LockMode::kExclusive);
+  EXPECT_FALSE(ww.done());
+  ASSERT_OK(Release(a, "doc", up.token()));
+  EXPECT_TRUE(ww.granted());
+}
+
+TEST_F(LockTableTest, TwoUpgradersOnOneKeyAreRefusedAsADeadlock) {
+  const uint64_t a = NewSession(), b = NewSession();
+  auto ra = table_.Acquire(WithMode(Cmd(a, "doc"), LockMode::kShared), nullptr);
+  auto rb = table_.Acquire(WithMode(Cmd(b, "doc"), LockMode::kShared), nullptr);
+  ASSERT_TRUE(ra->ok() && rb->ok());
+  RecordingWaiter up;
+  Wait(a, "doc", &up);
+  auto second =
+      table_.Acquire(Cmd(b, "doc", absl::InfiniteDuration()), nullptr);
+  ASSERT_TRUE(second.has_value());
+  EXPECT_THAT(*second,
+              StatusIs(absl::StatusCode::kAborted,
+                       HasSubstr(absl::StrCat("sessions ", a, " (test) and ",
+                                              b))));
+  EXPECT_EQ(table_.deadlocks_refused(), 1u);
+  // b gives up its read: a's upgrade goes through.
+  ASSERT_OK(Release(b, "doc", (*rb)->grant.token));
+  EXPECT_TRUE(up.granted());
+}
+
+TEST_F(LockTableTest, LockDelayAfterExpiryButNotAfterARelease) {
+  const uint64_t a = NewSession(absl::Seconds(2));
+  const uint64_t b = NewSession(absl::Minutes(5));
+  AcquireCmd cmd = Cmd(a, "res");
+  cmd.lock_delay = absl::Seconds(5);
+  auto r = table_.Acquire(cmd, nullptr);
+  ASSERT_TRUE(r.has_value() && r->ok() && (*r)->acquired);
+  RecordingWaiter wb;
+  Wait(b, "res", &wb);
+  Advance(absl::Seconds(2));  // a expires.
+  EXPECT_FALSE(wb.done());    // ...but the key waits out the delay.
+  EXPECT_FALSE(AcquireNow(NewSession(), "res")->acquired);
+  Advance(absl::Seconds(5) - absl::Milliseconds(1));
+  EXPECT_FALSE(wb.done());
+  Advance(absl::Milliseconds(1));
+  ASSERT_TRUE(wb.granted());
+  // A normal release hands over at once, delay or not.
+  const uint64_t c = NewSession(absl::Minutes(5));
+  RecordingWaiter wc;
+  Wait(c, "res", &wc);
+  ASSERT_OK(Release(b, "res", wb.token()));
+  EXPECT_TRUE(wc.granted());
+}
+
+TEST_F(LockTableTest, LockDelayAfterRevocation) {
+  const uint64_t a = NewSession(absl::Minutes(5));
+  AcquireCmd cmd = Cmd(a, "res", absl::ZeroDuration(), absl::Seconds(1));
+  cmd.lock_delay = absl::Seconds(3);
+  ASSERT_TRUE(table_.Acquire(cmd, nullptr)->ok());
+  Advance(absl::Seconds(1));  // Revoked.
+  const uint64_t b = NewSession(absl::Minutes(5));
+  EXPECT_FALSE(AcquireNow(b, "res")->acquired);
+  absl::StatusOr<LockDescription> d = table_.Describe("res", 1);
+  ASSERT_OK(d);
+  EXPECT_EQ(d->delayed_until, clock_.Now() + absl::Seconds(3));
+  Advance(absl::Seconds(3));
+  EXPECT_TRUE(AcquireNow(b, "res")->acquired);
+}
+
+TEST_F(LockTableTest, AReleaseRequestReachesEveryHolder) {
+  const uint64_t h1 = NewSession(kTtl, "reader-1");
+  const uint64_t h2 = NewSession(kTtl, "reader-2");
+  const uint64_t w = NewSession(kTtl, "writer");
+  auto s1 = std::make_shared<RecordingSink>();
+  auto s2 = std::make_shared<RecordingSink>();
+  ASSERT_OK(table_.AttachSink(h1, s1));
+  ASSERT_OK(table_.AttachSink(h2, s2));
+  auto a = table_.Acquire(WithMode(Cmd(h1, "doc"), LockMode::kShared), nullptr);
+  auto b = table_.Acquire(WithMode(Cmd(h2, "doc"), LockMode::kShared), nullptr);
+  ASSERT_TRUE(a->ok() && b->ok());
+  AcquireCmd cmd = Cmd(w, "doc", absl::InfiniteDuration());
+  cmd.request_release = true;
+  RecordingWaiter ww;
+  ASSERT_FALSE(table_.Acquire(cmd, &ww).has_value());
+  for (const auto& [sink, token] :
+       {std::pair{s1, (*a)->grant.token}, std::pair{s2, (*b)->grant.token}}) {
+    std::vector<SessionEvent> events = sink->events();
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(events[0].type, SessionEvent::Type::kReleaseRequested);
+    EXPECT_EQ(events[0].key, "doc");
+    EXPECT_EQ(events[0].token, token);
+    EXPECT_EQ(events[0].requester_session_id, w);
+    EXPECT_EQ(events[0].requester_client_name, "writer");
+  }
+  table_.Shutdown();
+}
+
+TEST_F(LockTableTest, SemaphoreOfThreeUnderTwentyThreads) {
+  constexpr int kThreads = 20;
+  constexpr int kRounds = 20;
+  std::atomic<int> inside{0};
+  std::atomic<int> most{0};
+  std::atomic<int> served{0};
+
+  class BlockingWaiter final : public Waiter {
+   public:
+    bool Complete(absl::StatusOr<AcquireResult> r) override {
+      absl::MutexLock lock(&mu_);
+      result_ = std::move(r);
+      return true;
+    }
+    bool Gone() const override { return false; }
+    absl::StatusOr<AcquireResult> Await() {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](std::optional<absl::StatusOr<AcquireResult>>* r) {
+            return r->has_value();
+          },
+          &result_));
+      return *result_;
+    }
+
+   private:
+    absl::Mutex mu_;
+    std::optional<absl::StatusOr<AcquireResult>> result_ ABSL_GUARDED_BY(mu_);
+  };
+
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      const uint64_t s = NewSession(absl::Hours(1));
+      for (int i = 0; i < kRounds; ++i) {
+        BlockingWaiter w;
+        auto outcome = table_.Acquire(
+            AsSemaphore(Cmd(s, "pool", absl::InfiniteDuration()), 3), &w);
+        absl::StatusOr<AcquireResult> r =
+            outcome.has_value() ? *outcome : w.Await();
+        ASSERT_TRUE(r.ok() && r->acquired) << r.status();
+        const int now_inside = inside.fetch_add(1) + 1;
+        int seen = most.load();
+        while (now_inside > seen && !most.compare_exchange_weak(seen, now_inside)) {
+        }
+        std::this_thread::yield();
+        inside.fetch_sub(1);
+        ASSERT_OK(Release(s, "pool", r->grant.token));
+        served++;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_LE(most.load(), 3);
+  EXPECT_EQ(served.load(), kThreads * kRounds);
+}
+
+// Random operation sequences against the lock table and a small, obviously
+// correct model of the same rules; every answer and every queue must agree.
+class Model {
+ public:
+  struct Hold {
+    uint64_t session;
+    LockMode mode;
+  };
+  struct Wait {
+    uint64_t session;
+    LockMode mode;
+    bool upgrade;
+  };
+  struct Key {
+    std::vector<Hold> holders;
+    std::deque<Wait> queue;
+  };
+  enum class Answer { kAcquired, kAlreadyHeld, kNotAcquired, kQueued, kAborted };
+
+  Answer Acquire(uint64_t s, const std::string& k, LockMode m, bool try_only) {
+    Key& key = keys_[k];
+    const Hold* mine = nullptr;
+    for (const Hold& h : key.holders) {
+      if (h.session == s) mine = &h;
+    }
+    const bool upgrade = mine != nullptr && mine->mode == LockMode::kShared &&
+                         m == LockMode::kExclusive;
+    if (mine != nullptr && !upgrade) return Answer::kAlreadyHeld;
+    if (upgrade && !key.queue.empty() && key.queue.front().upgrade &&
+        key.queue.front().session != s) {
+      return Answer::kAborted;
+    }
+    const bool head_free =
+        key.queue.empty() || (upgrade && !key.queue.front().upgrade);
+    if (head_free && Fits(key, s, m, upgrade)) {
+      Grant(key, s, m, upgrade);
+      return Answer::kAcquired;
+    }
+    if (try_only) return Answer::kNotAcquired;
+    if (upgrade) {
+      key.queue.push_front(Wait{s, m, true});
+    } else {
+      key.queue.push_back(Wait{s, m, false});
+    }
+    return Answer::kQueued;
+  }
+
+  bool Release(uint64_t s, const std::string& k) {
+    Key& key = keys_[k];
+    for (auto it = key.holders.begin(); it != key.holders.end(); ++it) {
+      if (it->session == s) {
+        key.holders.erase(it);
+        GrantNext(key);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  void Cancel(uint64_t s, const std::string& k) {
+    Key& key = keys_[k];
+    for (auto it = key.queue.begin(); it != key.queue.end(); ++it) {
+      if (it->session == s) {
+        key.queue.erase(it);
+        GrantNext(key);
+        return;
+      }
+    }
+  }
+
+  const Key& key(const std::string& k) { return keys_[k]; }
+  bool Holds(uint64_t s, const std::string& k) {
+    for (const Hold& h : keys_[k].holders) {
+      if (h.session == s) return true;
+    }
+    return false;
+  }
+  bool Waits(uint64_t s, const std::string& k) {
+    for (const Wait& w : keys_[k].queue) {
+      if (w.session == s) return true;
+    }
+    return false;
+  }
+
+ private:
+  static bool Fits(const Key& key, uint64_t s, LockMode m, bool upgrade) {
+    for (const Hold& h : key.holders) {
+      if (upgrade && h.session == s) continue;
+      if (m == LockMode::kExclusive || h.mode == LockMode::kExclusive) {
+        return false;
+      }
+    }
+    return true;
+  }
+  static void Grant(Key& key, uint64_t s, LockMode m, bool upgrade) {
+    for (Hold& h : key.holders) {
+      if (upgrade && h.session == s) {
+        h.mode = m;
+        return;
+      }
+    }
+    key.holders.push_back(Hold{s, m});
+  }
+  static void GrantNext(Key& key) {
+    while (!key.queue.empty()) {
+      const Wait w = key.queue.front();
+      if (!Fits(key, w.session, w.mode, w.upgrade)) return;
+      key.queue.pop_front();
+      Grant(key, w.session, w.mode, w.upgrade);
+    }
+  }
+
+  std::map<std::string, Key> keys_;
+};
+
+TEST_F(LockTableTest, RandomOperationsAgreeWithAReferenceModel) {
+  std::mt19937 rng(::testing::UnitTest::GetInstance()->random_seed());
+  const std::vector<std::string> keys = {"k1", "k2", "t/a"};
+  std::vector<uint64_t> sessions;
+  for (int i = 0; i < 5; ++i) sessions.push_back(NewSession(absl::Hours(1)));
+  Model model;
+  // Every wait's waiter, by (session, key); a session waits at most once per
+  // key here.
+  std::map<std::pair<uint64_t, std::string>, std::unique_ptr<RecordingWaiter>>
+      waits;
+  std::map<std::pair<uint64_t, std::string>, uint64_t> tokens;
+
+  for (int step = 0; step < 3000; ++step) {
+    const uint64_t s = sessions[rng() % sessions.size()];
+    const std::string& k = keys[rng() % keys.size()];
+    const auto sk = std::make_pair(s, k);
+    const int op = rng() % 10;
+    SCOPED_TRACE(absl::StrCat("step ", step, " op ", op, " session ", s,
+                              " key ", k));
+    if (op < 6) {
+      if (model.Waits(s, k)) continue;  // One wait per (session, key).
+      const LockMode mode =
+          rng() % 2 == 0 ? LockMode::kShared : LockMode::kExclusive;
+      const bool try_only = rng() % 3 == 0;
+      const Model::Answer expect = model.Acquire(s, k, mode, try_only);
+      auto w = std::make_unique<RecordingWaiter>();
+      auto got = table_.Acquire(
+          WithMode(Cmd(s, k,
+                       try_only ? absl::ZeroDuration()
+                                : absl::InfiniteDuration()),
+                   mode),
+          w.get());
+      switch (expect) {
+        case Model::Answer::kAcquired:
+        case Model::Answer::kAlreadyHeld:
+          ASSERT_TRUE(got.has_value() && got->ok() && (*got)->acquired);
+          EXPECT_EQ((*got)->already_held,
+                    expect == Model::Answer::kAlreadyHeld);
+          tokens[sk] = (*got)->grant.token;
+          break;
+        case Model::Answer::kNotAcquired:
+          ASSERT_TRUE(got.has_value() && got->ok());
+          EXPECT_FALSE((*got)->acquired);
+          break;
+        case Model::Answer::kQueued:
+          ASSERT_FALSE(got.has_value());
+          waits[sk] = std::move(w);
+          break;
+        case Model::Answer::kAborted:
+          ASSERT_TRUE(got.has_value());
+          EXPECT_THAT(*got, StatusIs(absl::StatusCode::kAborted));
+          break;
+      }
+    } else if (op < 9) {
+      const bool expect = model.Release(s, k);
+      const absl::Status st = Release(s, k, tokens.count(sk) ? tokens[sk] : 0);
+      EXPECT_EQ(st.ok(), expect) << st;
+    } else {
+      model.Cancel(s, k);
+      auto it = waits.find(sk);
+      if (it != waits.end()) {
+        table_.CancelWait(CancelWaitCmd{s, k, 0, it->second.get(),
+                                        CancelReason::kCancelled,
+                                        clock_.Now()});
+      }
+    }
+    // Collect the grants the step handed to waiters.
+    for (auto it = waits.begin(); it != waits.end();) {
+      if (!it->second->done()) {
+        ++it;
+        continue;
+      }
+      if (it->second->granted()) tokens[it->first] = it->second->token();
+      it = waits.erase(it);
+    }
+    // Holders and queues agree, in order.
+    for (const std::string& key : keys) {
+      absl::StatusOr<LockDescription> d = table_.Describe(key, 100);
+      ASSERT_OK(d);
+      const Model::Key& mk = model.key(key);
+      std::map<uint64_t, LockMode> want, have;
+      for (const auto& h : mk.holders) want[h.session] = h.mode;
+      for (const auto& h : d->holders) have[h.grant.session_id] = h.grant.mode;
+      ASSERT_EQ(want, have) << "holders of " << key;
+      ASSERT_EQ(d->waiters.size(), mk.queue.size()) << "queue of " << key;
+      for (size_t i = 0; i < mk.queue.size(); ++i) {
+        ASSERT_EQ(d->waiters[i].session_id, mk.queue[i].session)
+            << "queue of " << key << " at " << i;
+      }
+    }
+  }
+  table_.Shutdown();  // Ends the remaining waits.
 }
 
 }  // namespace
