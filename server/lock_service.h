@@ -17,7 +17,9 @@ namespace taala {
 // server/raw_request.h, so a string that is not UTF-8 gets INVALID_ARGUMENT
 // naming the field rather than gRPC's bare UNIMPLEMENTED.
 // Thread safety: gRPC calls it concurrently; all state is in the table.
-using LockServiceBase = v1::LockService::WithRawCallbackMethod_CreateSession<
+using LockServiceBase = v1::LockService::WithRawCallbackMethod_AcquireAll<
+    v1::LockService::WithCallbackMethod_GetWaitForGraph<
+    v1::LockService::WithRawCallbackMethod_CreateSession<
     v1::LockService::WithRawCallbackMethod_Acquire<
         v1::LockService::WithRawCallbackMethod_Release<
             v1::LockService::WithRawCallbackMethod_CheckFence<
@@ -28,7 +30,7 @@ using LockServiceBase = v1::LockService::WithRawCallbackMethod_CreateSession<
                                 v1::LockService::WithCallbackMethod_KeepAliveOnce<
                                     v1::LockService::
                                         WithCallbackMethod_CloseSession<
-                                            v1::LockService::Service>>>>>>>>>>;
+                                            v1::LockService::Service>>>>>>>>>>>>;
 
 class LockServiceImpl final : public LockServiceBase {
  public:
@@ -36,6 +38,8 @@ class LockServiceImpl final : public LockServiceBase {
   LockServiceImpl(LockTable* table, Clock* clock);
 
   using LockServiceBase::Acquire;
+  using LockServiceBase::AcquireAll;
+  using LockServiceBase::GetWaitForGraph;
   using LockServiceBase::CheckFence;
   using LockServiceBase::CloseSession;
   using LockServiceBase::CreateSession;
@@ -46,6 +50,12 @@ class LockServiceImpl final : public LockServiceBase {
   using LockServiceBase::ListSessions;
   using LockServiceBase::Release;
 
+  grpc::ServerUnaryReactor* AcquireAll(grpc::CallbackServerContext* ctx,
+                                       const grpc::ByteBuffer* raw,
+                                       grpc::ByteBuffer* raw_resp) override;
+  grpc::ServerUnaryReactor* GetWaitForGraph(
+      grpc::CallbackServerContext* ctx, const v1::GetWaitForGraphRequest* req,
+      v1::GetWaitForGraphResponse* resp) override;
   grpc::ServerUnaryReactor* CreateSession(grpc::CallbackServerContext* ctx,
                                           const grpc::ByteBuffer* raw,
                                           grpc::ByteBuffer* raw_resp) override;

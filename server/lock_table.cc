@@ -48,6 +48,25 @@ std::string Quote(absl::string_view key) {
   return absl::StrCat("\"", key, "\"");
 }
 
+// "deadlock: session 5 (a) waits for key "x", held by session 6 (b), which
+// waits for key "y", held by session 5 (a); ..."
+std::string DeadlockMessage(const std::vector<WaitForGraph::Step>& cycle) {
+  std::string out = "deadlock: ";
+  for (size_t i = 0; i < cycle.size(); ++i) {
+    const WaitForGraph::Step& step = cycle[i];
+    const WaitForGraph::Step& next = cycle[(i + 1) % cycle.size()];
+    absl::StrAppend(&out, i == 0 ? "" : ", which ", i == 0 ? "session " : "",
+                    i == 0 ? absl::StrCat(step.waiter, " (", step.waiter_name,
+                                          ") ")
+                           : "",
+                    "waits for key ", Quote(step.key), ", held by session ",
+                    next.waiter, " (", next.waiter_name, ")");
+  }
+  absl::StrAppend(&out, "; refusing session ", cycle[0].waiter,
+                  "'s wait for key ", Quote(cycle[0].key));
+  return out;
+}
+
 }  // namespace
 
 const char* LockModeName(LockMode mode) {
@@ -294,6 +313,7 @@ std::optional<LockTable::EndResult> LockTable::EndSession(
              "session ", s.id, (expired ? " expired" : " was closed"),
              " while waiting for key ", Quote(key)))});
     state.waiters.erase(wit);
+    graph_.RemoveWait(key, seq);
     ++result.cancelled_waits;
     GrantNextLocked(shard, kit->first, state, now, effects);
     if (state.empty()) shard.keys.erase(kit);
@@ -424,6 +444,7 @@ void LockTable::GrantNextLocked(Shard& shard, const std::string& key,
     }
     QueuedWaiter next = std::move(head);
     state.waiters.erase(it);
+    graph_.RemoveWait(key, seq);
     auto wit = s.waiting.find(key);
     if (wit != s.waiting.end() && wit->second == seq) s.waiting.erase(wit);
     if (gone) {
@@ -451,6 +472,19 @@ void LockTable::GrantNextLocked(Shard& shard, const std::string& key,
     s.held[key] = result.grant.token;
     effects.completions.push_back({next.waiter, std::move(result)});
   }
+  // Whatever changed the holders led here: keep the graph's view current.
+  if (!state.waiters.empty()) graph_.SetHolders(key, GraphHolders(state));
+}
+
+std::vector<WaitForGraph::Party> LockTable::GraphHolders(
+    const KeyState& state) {
+  std::vector<WaitForGraph::Party> parties;
+  parties.reserve(state.holders.size());
+  for (const Holder& h : state.holders) {
+    parties.push_back(
+        WaitForGraph::Party{h.session->id, h.session->client_name, h.mode});
+  }
+  return parties;
 }
 
 std::optional<absl::StatusOr<AcquireResult>> LockTable::Acquire(
@@ -584,6 +618,7 @@ std::optional<absl::StatusOr<AcquireResult>> LockTable::AcquireLocked(
                                    cmd.now);
     if (sem > 0) state.limit = sem;
     s.held[key] = result.grant.token;
+    if (!state.waiters.empty()) graph_.SetHolders(key, GraphHolders(state));
     return result;
   }
   if (cmd.wait_timeout != absl::ZeroDuration() && waiter == nullptr) {
@@ -616,7 +651,17 @@ std::optional<absl::StatusOr<AcquireResult>> LockTable::AcquireLocked(
     queued.max_hold = cmd.max_hold;
     queued.lock_delay = cmd.lock_delay;
   } else {
-    seq = upgrade ? shard.next_upgrade_seq++ : shard.next_wait_seq++;
+    seq = upgrade ? shard.next_upgrade_seq : shard.next_wait_seq;
+    if (sem == 0) {
+      std::vector<WaitForGraph::Step> cycle = graph_.AddWaitUnlessCycle(
+          WaitForGraph::Party{s.id, s.client_name, cmd.mode}, key, seq,
+          GraphHolders(state));
+      if (!cycle.empty()) {
+        deadlocks_refused_.fetch_add(1, std::memory_order_relaxed);
+        return absl::AbortedError(DeadlockMessage(cycle));
+      }
+    }
+    (upgrade ? shard.next_upgrade_seq : shard.next_wait_seq)++;
     state.waiters.emplace(
         seq, QueuedWaiter{session, waiter, cmd.mode, cmd.now, deadline,
                           cmd.max_hold, cmd.lock_delay, sem, upgrade});
@@ -668,6 +713,7 @@ void LockTable::CancelWaitInto(const CancelWaitCmd& cmd, Effects& effects) {
                " was cancelled by the caller"))});
     }
     state.waiters.erase(wit);
+    graph_.RemoveWait(cmd.key, seq);
     s.waiting.erase(sw);
   }
   GrantNextLocked(shard, kit->first, state, cmd.now, effects);
@@ -1038,6 +1084,7 @@ void LockTable::Shutdown() {
     for (auto kit = shard.keys.begin(); kit != shard.keys.end();) {
       KeyState& state = kit->second;
       for (auto& [seq, w] : state.waiters) {
+        graph_.RemoveWait(kit->first, seq);
         Session& s = *w.session;
         absl::MutexLock session_lock(&s.mu);
         s.waiting.erase(kit->first);

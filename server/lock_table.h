@@ -43,6 +43,7 @@
 #include "server/commands.h"
 #include "server/key.h"
 #include "server/timer_queue.h"
+#include "server/wait_for_graph.h"
 
 namespace taala {
 
@@ -278,6 +279,11 @@ class LockTable {
 
   // Counts for introspection and tests.
   uint64_t deadlocks_refused() const { return deadlocks_refused_.load(); }
+  // The current wait-for graph (see server/wait_for_graph.h).
+  std::vector<WaitForGraph::Edge> WaitForEdges(size_t max_edges,
+                                               bool* truncated) {
+    return graph_.Edges(max_edges, truncated);
+  }
   size_t SessionCount();
   size_t KeyCount();
 
@@ -396,6 +402,8 @@ class LockTable {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
   void EndLockDelayInto(const std::string& key, absl::Time now,
                         Effects& effects);
+  // The key's holders as wait-for graph parties.
+  static std::vector<WaitForGraph::Party> GraphHolders(const KeyState& state);
   // The body of Acquire, with the shard's and the session's mutexes held.
   // Holders to ask for a release are appended to `ask`.
   std::optional<absl::StatusOr<AcquireResult>> AcquireLocked(
@@ -433,6 +441,7 @@ class LockTable {
   const Options options_;
   TableObserver* observer_ = nullptr;
   TimerQueue timers_;
+  WaitForGraph graph_;
   std::atomic<bool> shutting_down_{false};
   std::atomic<uint64_t> next_session_seq_{1};
   std::atomic<uint64_t> deadlocks_refused_{0};

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <deque>
 #include <map>
+#include <set>
 #include <memory>
 #include <optional>
 #include <random>
@@ -24,6 +25,7 @@ namespace {
 using ::taala::test::FakeClock;
 using ::taala::test::IsOkAndHolds;
 using ::taala::test::StatusIs;
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::Field;
 using ::testing::HasSubstr;
@@ -1213,7 +1215,7 @@ class Model {
     if (mine != nullptr && !upgrade) return Answer::kAlreadyHeld;
     if (upgrade && !key.queue.empty() && key.queue.front().upgrade &&
         key.queue.front().session != s) {
-      return Answer::kAborted;
+      return Answer::kAborted;  // Two upgraders: a deadlock.
     }
     const bool head_free =
         key.queue.empty() || (upgrade && !key.queue.front().upgrade);
@@ -1222,12 +1224,59 @@ class Model {
       return Answer::kAcquired;
     }
     if (try_only) return Answer::kNotAcquired;
+    // Enqueue tentatively; a wait that closes a cycle is refused.
     if (upgrade) {
       key.queue.push_front(Wait{s, m, true});
     } else {
       key.queue.push_back(Wait{s, m, false});
     }
+    if (WaitsOnItself(s)) {
+      if (upgrade) {
+        key.queue.pop_front();
+      } else {
+        key.queue.pop_back();
+      }
+      return Answer::kAborted;
+    }
     return Answer::kQueued;
+  }
+
+  // Whether `s` transitively waits for itself. A waiter waits for the
+  // holders whose mode conflicts with its own and for the conflicting
+  // waiters ahead of it in the queue. Recomputed from scratch every time.
+  bool WaitsOnItself(uint64_t s) {
+    std::set<uint64_t> seen;
+    std::vector<uint64_t> todo = {s};
+    bool first = true;
+    while (!todo.empty()) {
+      const uint64_t x = todo.back();
+      todo.pop_back();
+      if (!first && x == s) return true;
+      first = false;
+      for (const auto& [name, key] : keys_) {
+        for (size_t i = 0; i < key.queue.size(); ++i) {
+          const Wait& w = key.queue[i];
+          if (w.session != x) continue;
+          auto conflicts = [&](LockMode a) {
+            return a == LockMode::kExclusive || w.mode == LockMode::kExclusive;
+          };
+          for (const Hold& h : key.holders) {
+            if (h.session != x && conflicts(h.mode) &&
+                (h.session == s || seen.insert(h.session).second)) {
+              todo.push_back(h.session);
+            }
+          }
+          for (size_t j = 0; j < i; ++j) {
+            const Wait& a = key.queue[j];
+            if (a.session != x && conflicts(a.mode) &&
+                (a.session == s || seen.insert(a.session).second)) {
+              todo.push_back(a.session);
+            }
+          }
+        }
+      }
+    }
+    return false;
   }
 
   bool Release(uint64_t s, const std::string& k) {
@@ -1390,6 +1439,146 @@ TEST_F(LockTableTest, RandomOperationsAgreeWithAReferenceModel) {
     }
   }
   table_.Shutdown();  // Ends the remaining waits.
+}
+
+
+// ---------------------------------------------------------------------------
+// Deadlock detection.
+
+TEST_F(LockTableTest, OppositeOrderLockingIsRefusedWithTheCycle) {
+  // One service locks partner then restaurant, the other restaurant then
+  // partner.
+  const uint64_t a = NewSession(kTtl, "orders");
+  const uint64_t b = NewSession(kTtl, "payouts");
+  MustAcquire(a, "partner/7");
+  MustAcquire(b, "restaurant/9");
+  RecordingWaiter wa, wb;
+  Wait(a, "restaurant/9", &wa);
+  auto refused =
+      table_.Acquire(Cmd(b, "partner/7", absl::InfiniteDuration()), &wb);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_THAT(*refused,
+              StatusIs(absl::StatusCode::kAborted,
+                       AllOf(HasSubstr(absl::StrCat("session ", b,
+                                                    " (payouts) waits for key "
+                                                    "\"partner/7\", held by "
+                                                    "session ",
+                                                    a, " (orders)")),
+                             HasSubstr("which waits for key \"restaurant/9\", "
+                                       "held by session"))));
+  EXPECT_EQ(table_.deadlocks_refused(), 1u);
+  EXPECT_FALSE(wa.done());  // a still waits: b may release and go on.
+  table_.Shutdown();
+}
+
+TEST_F(LockTableTest, ThreeSessionCycleIsRefused) {
+  const uint64_t a = NewSession(), b = NewSession(), c = NewSession();
+  MustAcquire(a, "x");
+  MustAcquire(b, "y");
+  MustAcquire(c, "z");
+  RecordingWaiter wa, wb, wc;
+  Wait(a, "y", &wa);
+  Wait(b, "z", &wb);
+  auto refused = table_.Acquire(Cmd(c, "x", absl::InfiniteDuration()), &wc);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_THAT(*refused, StatusIs(absl::StatusCode::kAborted,
+                                 AllOf(HasSubstr("\"x\""), HasSubstr("\"y\""),
+                                       HasSubstr("\"z\""))));
+  // Try-locks never wait, so they never deadlock.
+  EXPECT_FALSE(AcquireNow(c, "x")->acquired);
+  table_.Shutdown();
+}
+
+TEST_F(LockTableTest, DeadlockThroughTheQueueIsRefused) {
+  // a holds k SHARED; w waits for k EXCLUSIVE (behind a); b holds j and asks
+  // k SHARED: it must queue behind w (no overtaking), so b waits for w, w
+  // for a. a then asking j closes a -> b -> w -> a.
+  const uint64_t a = NewSession(), w = NewSession(), b = NewSession();
+  ASSERT_TRUE(
+      table_.Acquire(WithMode(Cmd(a, "k"), LockMode::kShared), nullptr)->ok());
+  MustAcquire(b, "j");
+  RecordingWaiter ww, wb;
+  Wait(w, "k", &ww);
+  ASSERT_FALSE(table_
+                   .Acquire(WithMode(Cmd(b, "k", absl::InfiniteDuration()),
+                                     LockMode::kShared),
+                            &wb)
+                   .has_value());
+  RecordingWaiter wa;
+  auto refused = table_.Acquire(Cmd(a, "j", absl::InfiniteDuration()), &wa);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_THAT(*refused, StatusIs(absl::StatusCode::kAborted));
+  table_.Shutdown();
+}
+
+TEST_F(LockTableTest, NoFalseDeadlockInTenThousandRandomAcyclicWaits) {
+  // Session i only ever waits (for one key at a time, as a client does) for
+  // keys held by sessions j > i: no cycle is possible, so no wait may be
+  // refused.
+  std::mt19937 rng(::testing::UnitTest::GetInstance()->random_seed());
+  constexpr int kSessions = 12;
+  std::vector<uint64_t> sessions;
+  for (int i = 0; i < kSessions; ++i) {
+    sessions.push_back(NewSession(absl::Hours(1)));
+    MustAcquire(sessions[i], absl::StrCat("held/", i));
+  }
+  std::vector<std::unique_ptr<RecordingWaiter>> waiters;
+  std::vector<std::pair<int, std::string>> open;
+  for (int n = 0; n < 10000; ++n) {
+    const int i = rng() % (kSessions - 1);
+    const int j = i + 1 + rng() % (kSessions - 1 - i);
+    const std::string key = absl::StrCat("held/", j);
+    bool waiting = false;
+    for (const auto& [s, k] : open) waiting |= s == i;
+    if (!waiting) {
+      waiters.push_back(std::make_unique<RecordingWaiter>());
+      auto r = table_.Acquire(
+          WithMode(Cmd(sessions[i], key, absl::InfiniteDuration()),
+                   rng() % 2 ? LockMode::kShared : LockMode::kExclusive),
+          waiters.back().get());
+      ASSERT_FALSE(r.has_value())
+          << "wait " << n << " refused: " << (r->ok() ? "" : r->status().ToString());
+      open.emplace_back(i, key);
+    }
+    if (open.size() > 30 || rng() % 3 == 0) {  // End a random wait.
+      const size_t pick = rng() % open.size();
+      const auto [s, k] = open[pick];
+      table_.CancelWait(CancelWaitCmd{sessions[s], k, 0, nullptr,
+                                      CancelReason::kCancelled, clock_.Now()});
+      open.erase(open.begin() + pick);
+    }
+  }
+  EXPECT_EQ(table_.deadlocks_refused(), 0u);
+  table_.Shutdown();
+}
+
+TEST_F(LockTableTest, WaitForEdgesNameWaiterHolderAndKey) {
+  const uint64_t a = NewSession(kTtl, "alpha");
+  const uint64_t b = NewSession(kTtl, "beta");
+  const uint64_t c = NewSession(kTtl, "gamma");
+  MustAcquire(a, "k");
+  RecordingWaiter wb, wc;
+  Wait(b, "k", &wb);
+  Wait(c, "k", &wc);
+  bool truncated = true;
+  std::vector<WaitForGraph::Edge> edges = table_.WaitForEdges(100, &truncated);
+  EXPECT_FALSE(truncated);
+  ASSERT_EQ(edges.size(), 3u);  // b->a, c->a (holder), c->b (queued ahead).
+  int holder_edges = 0;
+  for (const auto& e : edges) {
+    EXPECT_EQ(e.key, "k");
+    if (!e.queued_ahead) {
+      EXPECT_EQ(e.blocker.session, a);
+      EXPECT_EQ(e.blocker.client_name, "alpha");
+      ++holder_edges;
+    } else {
+      EXPECT_EQ(e.waiter.session, c);
+      EXPECT_EQ(e.blocker.session, b);
+    }
+  }
+  EXPECT_EQ(holder_edges, 2);
+  table_.Shutdown();
+  EXPECT_TRUE(table_.WaitForEdges(100, &truncated).empty());
 }
 
 }  // namespace
