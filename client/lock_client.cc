@@ -288,6 +288,12 @@ class Session::Impl {
       if (options_.on_revoked) {
         options_.on_revoked(e.key(), e.fencing_token(), e.reason());
       }
+    } else if (e.type() == v1::SessionEvent::RELEASE_REQUESTED) {
+      if (options_.on_release_requested) {
+        options_.on_release_requested(e.key(), e.fencing_token(),
+                                      e.requester_session_id(),
+                                      e.requester_client_name());
+      }
     } else if (e.type() == v1::SessionEvent::SESSION_EXPIRED) {
       MarkLost(absl::NotFoundError(
           absl::StrCat("session ", id_, " expired: ", e.reason())));
@@ -521,14 +527,23 @@ bool Session::Revoked(const LockGrant& grant) const {
 
 absl::StatusOr<std::optional<LockGrant>> Session::Acquire(
     absl::string_view key, AcquireOptions options) {
+  if (options.lock_delay < absl::ZeroDuration() ||
+      options.lock_delay == absl::InfiniteDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "lock_delay: must be finite and not negative (key \"", key, "\")"));
+  }
   Client::Impl* client = impl_->client();
   v1::AcquireRequest req;
   req.set_session_id(impl_->id());
   req.set_key(std::string(key));
-  req.set_mode(v1::LOCK_MODE_EXCLUSIVE);
+  req.set_mode(options.shared ? v1::LOCK_MODE_SHARED
+                              : v1::LOCK_MODE_EXCLUSIVE);
   req.set_max_hold_ms(ToMs(options.max_hold == absl::InfiniteDuration()
                                ? absl::ZeroDuration()
                                : options.max_hold));
+  req.set_semaphore_size(options.semaphore_size);
+  req.set_lock_delay_ms(ToMs(options.lock_delay));
+  req.set_request_release(options.request_release);
   const absl::Time give_up = absl::Now() + options.wait;
   v1::AcquireResponse resp;
   grpc::Status status =

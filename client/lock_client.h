@@ -111,6 +111,13 @@ struct SessionOptions {
   std::function<void(const std::string& key, uint64_t fencing_token,
                      const std::string& reason)>
       on_revoked;
+  // Called on a background thread of the session when another session waits
+  // for a key this session holds and asks for it (cooperative release).
+  // Same rules as on_lost.
+  std::function<void(const std::string& key, uint64_t fencing_token,
+                     uint64_t requester_session_id,
+                     const std::string& requester_client_name)>
+      on_release_requested;
 };
 
 // One grant, as the server made it.
@@ -125,6 +132,22 @@ struct AcquireOptions {
   absl::Duration wait = absl::InfiniteDuration();
   // Zero: no limit. Otherwise the server revokes the grant after this long.
   absl::Duration max_hold = absl::ZeroDuration();
+  // SHARED mode (a reader of a reader/writer lock): any number of SHARED
+  // holders at once, never together with an EXCLUSIVE one. False: EXCLUSIVE.
+  // A session that holds a key SHARED and asks again with shared = false
+  // upgrades (see docs/api.md); a second upgrader of the key gets ABORTED.
+  bool shared = false;
+  // > 0: the key is a semaphore admitting up to this many holders at once
+  // (`shared` is ignored). Every acquirer of the key must use the same size
+  // while it is in use, or gets FAILED_PRECONDITION.
+  uint32_t semaphore_size = 0;
+  // > 0: if this grant ends because the session expired or the grant was
+  // revoked (not by a release or Close), the server grants the key to
+  // nobody for this long. Must be finite and not negative.
+  absl::Duration lock_delay = absl::ZeroDuration();
+  // If the key is not granted at once, the server asks its holders to release
+  // it (a RELEASE_REQUESTED event on their KeepAlive streams).
+  bool request_release = false;
 };
 
 class Session;

@@ -499,9 +499,12 @@ std::optional<absl::StatusOr<AcquireResult>> LockTable::Acquire(
     return absl::InvalidArgumentError(absl::StrCat(
         "max_hold_ms: must not be negative (key ", Quote(cmd.key), ")"));
   }
-  if (cmd.lock_delay < absl::ZeroDuration()) {
+  if (cmd.lock_delay < absl::ZeroDuration() ||
+      cmd.lock_delay > options_.max_lock_delay) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "lock_delay_ms: must not be negative (key ", Quote(cmd.key), ")"));
+        "lock_delay_ms: must be between 0 and ",
+        absl::ToInt64Milliseconds(options_.max_lock_delay), " (key ",
+        Quote(cmd.key), ")"));
   }
   std::shared_ptr<Session> session = FindSession(cmd.session_id);
   if (session == nullptr) {
@@ -559,6 +562,7 @@ std::optional<absl::StatusOr<AcquireResult>> LockTable::AcquireLocked(
   KeyState& state = kit->second;
   const uint32_t sem = cmd.semaphore_size;
   const bool in_use = !state.holders.empty() || !state.waiters.empty();
+  if (!in_use) state.limit = 0;  // Free (or only delayed): a new size.
   if (sem > 0 && state.limit != 0 && state.limit != sem) {
     return absl::FailedPreconditionError(absl::StrCat(
         "key ", Quote(key), " is a semaphore of size ", state.limit,
@@ -652,6 +656,8 @@ std::optional<absl::StatusOr<AcquireResult>> LockTable::AcquireLocked(
     queued.lock_delay = cmd.lock_delay;
   } else {
     seq = upgrade ? shard.next_upgrade_seq : shard.next_wait_seq;
+    // A queued first semaphore user fixes the size already.
+    if (sem > 0) state.limit = sem;
     if (sem == 0) {
       std::vector<WaitForGraph::Step> cycle = graph_.AddWaitUnlessCycle(
           WaitForGraph::Party{s.id, s.client_name, cmd.mode}, key, seq,
@@ -843,6 +849,17 @@ size_t LockTable::RunDueTimers(absl::Time now) {
 }
 
 void LockTable::RunEffects(Effects& effects, absl::Time now) {
+  // Notes first: a log line about an expiry or a revocation comes before
+  // anyone is told of it.
+  if (observer_ != nullptr) {
+    for (const auto& e : effects.expired) {
+      observer_->OnSessionExpired(e.session_id, e.client_name,
+                                  e.result.released, e.result.cancelled_waits);
+    }
+    for (const auto& r : effects.revoked) {
+      observer_->OnGrantRevoked(r.grant, r.reason);
+    }
+  }
   for (auto& [sink, event] : effects.events) {
     if (!sink->Deliver(event)) {
       Redeliver(event.session_id, sink.get(), std::move(event));
@@ -864,15 +881,7 @@ void LockTable::RunEffects(Effects& effects, absl::Time now) {
       RunEffects(more, now);
     }
   }
-  if (observer_ != nullptr) {
-    for (const auto& e : effects.expired) {
-      observer_->OnSessionExpired(e.session_id, e.client_name,
-                                  e.result.released, e.result.cancelled_waits);
-    }
-    for (const auto& r : effects.revoked) {
-      observer_->OnGrantRevoked(r.grant, r.reason);
-    }
-  }
+
 }
 
 absl::StatusOr<Grant> LockTable::CheckFence(absl::string_view key,

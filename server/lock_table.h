@@ -14,7 +14,8 @@
 //
 // Invariants (checked by CheckInvariantsForTest):
 //  1. A key has at most one EXCLUSIVE holder.
-//  2. A key has waiters only while it has a holder (a release hands over).
+//  2. A key's queue waits only on a head that cannot be granted: it is held
+//     in a conflicting mode, or in a lock-delay (a release hands over).
 //  3. Fencing tokens of a key strictly increase with every grant, and never
 //     repeat across restarts given a new token epoch (Options::token_epoch).
 //  4. A session's `held` and `waiting` indexes match the shards exactly.
@@ -185,6 +186,8 @@ class LockTable {
     size_t max_client_name_bytes = 256;
     size_t max_labels = 32;
     size_t max_label_bytes = 256;
+    // Longest lock-delay an acquire may ask for.
+    absl::Duration max_lock_delay = absl::Hours(1);
     // Events kept for a session while no KeepAlive stream is attached.
     size_t max_undelivered_events = 64;
     // High bits of every fencing token and session id: a new epoch per

@@ -48,6 +48,8 @@ ABSL_FLAG(absl::Duration, max_session_ttl, absl::Hours(1),
 ABSL_FLAG(absl::Duration, default_session_ttl, absl::Seconds(10),
           "Lease for sessions that ask for ttl_ms = 0.");
 ABSL_FLAG(int32_t, max_key_bytes, 1024, "Longest key, in bytes.");
+ABSL_FLAG(absl::Duration, max_lock_delay, absl::Hours(1),
+          "Longest lock-delay an acquire may ask for (lock_delay_ms).");
 ABSL_FLAG(int32_t, max_key_segments, 32, "Most '/'-separated key segments.");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(2),
           "On SIGTERM/SIGINT, after every wait and KeepAlive stream has been "
@@ -129,6 +131,11 @@ int Run() {
       static_cast<size_t>(absl::GetFlag(FLAGS_max_key_bytes));
   options.key_limits.max_segments =
       static_cast<size_t>(absl::GetFlag(FLAGS_max_key_segments));
+
+  options.max_lock_delay = absl::GetFlag(FLAGS_max_lock_delay);
+  if (options.max_lock_delay < absl::ZeroDuration()) {
+    return Fail("--max_lock_delay must not be negative");
+  }
 
   const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
   absl::StatusOr<uint64_t> epoch = NextTokenEpoch(data_dir);

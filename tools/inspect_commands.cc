@@ -100,6 +100,8 @@ int RunDescribe(const Invocation& inv) {
     JsonWriter w;
     w.BeginObject().Key("key").String(resp.key());
     w.Key("held").Bool(resp.holders_size() > 0);
+    w.Key("semaphore_size").Uint(resp.semaphore_size());
+    w.Key("lock_delay_remaining_ms").Int(resp.lock_delay_remaining_ms());
     w.Key("holders").BeginArray();
     for (const v1::Holder& h : resp.holders()) WriteHolder(w, h);
     w.EndArray().Key("waiters").BeginArray();
@@ -120,13 +122,27 @@ int RunDescribe(const Invocation& inv) {
   }
 
   std::string out = absl::StrCat("KEY    ", TerminalSafe(resp.key()), "\n");
-  if (resp.holders_size() == 0) {
+  if (resp.holders_size() == 0 && resp.waiter_count() == 0 &&
+      resp.lock_delay_remaining_ms() == 0) {
     absl::StrAppend(&out, "STATE  free\n");
     Print(out);
     return kExitOk;
   }
-  absl::StrAppend(&out, "STATE  held, ", resp.waiter_count(),
-                  resp.waiter_count() == 1 ? " waiter" : " waiters", "\n\n");
+  // "held, 1 waiter"; "semaphore of size 3, 2 held, 0 waiters";
+  // "not held, lock-delay 450ms left, 1 waiter".
+  absl::StrAppend(&out, "STATE  ");
+  if (resp.semaphore_size() > 0) {
+    absl::StrAppend(&out, "semaphore of size ", resp.semaphore_size(), ", ",
+                    resp.holders_size(), " held");
+  } else {
+    absl::StrAppend(&out, resp.holders_size() > 0 ? "held" : "not held");
+  }
+  if (resp.lock_delay_remaining_ms() > 0) {
+    absl::StrAppend(&out, ", lock-delay ",
+                    FormatMs(resp.lock_delay_remaining_ms()), " left");
+  }
+  absl::StrAppend(&out, ", ", resp.waiter_count(),
+                  resp.waiter_count() == 1 ? " waiter" : " waiters", "\n");
   TextTable holders(
       {"SESSION", "CLIENT", "TOKEN", "MODE", "HELD FOR", "MAX HOLD LEFT"});
   for (const v1::Holder& h : resp.holders()) {
@@ -135,7 +151,9 @@ int RunDescribe(const Invocation& inv) {
                     absl::StrCat(g.fencing_token()), ModeName(g.mode()),
                     FormatMs(g.held_for_ms()), MaxHoldLeft(g)});
   }
-  absl::StrAppend(&out, "HOLDERS\n", holders.Render());
+  if (resp.holders_size() > 0) {
+    absl::StrAppend(&out, "\nHOLDERS\n", holders.Render());
+  }
   if (resp.waiter_count() > 0) {
     TextTable waiters(
         {"#", "SESSION", "CLIENT", "MODE", "WAITED FOR", "WAIT LEFT"});

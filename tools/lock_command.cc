@@ -217,6 +217,8 @@ int RunLock(const Invocation& inv) {
   auto pending = std::make_shared<PendingAcquire>();
   AcquireOptions acquire_options;
   acquire_options.wait = inv.wait;
+  acquire_options.shared = inv.shared;
+  acquire_options.semaphore_size = inv.semaphore;
   std::thread acquirer([&session, &inv, pending, acquire_options,
                         main_thread] {
     pending->result = (*session)->Acquire(inv.key, acquire_options);
@@ -251,8 +253,15 @@ int RunLock(const Invocation& inv) {
     return ExitCodeFor(pending->result.status().code());
   }
   if (!pending->result->has_value()) {
-    Warn(absl::StrCat("key ", Quote(inv.key),
-                      " is held by another session; not acquired ",
+    std::string held_by = "is held by another session";
+    if (inv.semaphore > 0) {
+      held_by = absl::StrCat("has all ", inv.semaphore,
+                             " of its semaphore slots held");
+    } else if (inv.shared) {
+      held_by = "is held EXCLUSIVE, or an EXCLUSIVE request waits for it";
+    }
+    Warn(absl::StrCat("key ", Quote(inv.key), " ", held_by,
+                      "; not acquired ",
                       inv.wait == absl::ZeroDuration()
                           ? std::string("(--wait 0)")
                           : absl::StrCat("within ",

@@ -19,6 +19,7 @@ constexpr OptionSpec kOptions[] = {
     {"endpoint", true, nullptr}, {"json", false, nullptr},
     {"timeout", true, nullptr},  {"help", false, nullptr},
     {"wait", true, "lock"},      {"ttl", true, "lock"},
+    {"shared", false, "lock"},   {"semaphore", true, "lock"},
     {"limit", true, "list"},
 };
 
@@ -52,7 +53,8 @@ const char* UsageText() {
   return R"(Usage: taalactl [OPTIONS] COMMAND [ARGS]
 
 Commands:
-  lock [--wait D] [--ttl D] KEY [--] COMMAND [ARGS...]
+  lock [--wait D] [--ttl D] [--shared | --semaphore N]
+       KEY [--] COMMAND [ARGS...]
             Take KEY, run COMMAND with TAALA_KEY and TAALA_FENCING_TOKEN in
             its environment while keeping the session alive, release KEY when
             it exits, and exit with its status. Exits 75 without running
@@ -73,6 +75,11 @@ Options (before or after COMMAND):
                         once)
   --ttl D               lock: session lease, renewed in the background
                         (default 10s)
+  --shared              lock: take KEY in SHARED mode (a reader): any number
+                        of --shared runs hold it together, never with an
+                        exclusive holder
+  --semaphore N         lock: KEY is a semaphore of N slots: up to N runs hold
+                        it at once (every user of KEY must give the same N)
   --limit N             list: at most N keys (default 0 = all)
 Durations: 500ms, 10s, 2m, 1h30m, inf.
 
@@ -174,6 +181,13 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args,
       absl::StatusOr<absl::Duration> d = ParseDurationFlag(name, value);
       if (!d.ok()) return d.status();
       inv.wait = *d;
+    } else if (name == "shared") {
+      inv.shared = true;
+    } else if (name == "semaphore") {
+      if (!absl::SimpleAtoi(value, &inv.semaphore) || inv.semaphore == 0) {
+        return Usage(absl::StrCat("--semaphore: \"", value,
+                                  "\" is not a positive number"));
+      }
     } else if (name == "limit") {
       if (!absl::SimpleAtoi(value, &inv.limit)) {
         return Usage(absl::StrCat("--limit: \"", value,
@@ -182,6 +196,10 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args,
     }
   }
 
+  if (inv.shared && inv.semaphore > 0) {
+    return Usage("--shared and --semaphore exclude each other (a semaphore "
+                 "has no modes)");
+  }
   if (inv.command == "lock") {
     if (positional.empty()) return Usage("lock: missing KEY");
     inv.key = positional[0];

@@ -9,6 +9,7 @@
 #define TAALA_TOOLS_TAALACTL_ARGS_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,8 @@ struct Invocation {
   // lock
   absl::Duration wait = absl::InfiniteDuration();  // --wait; inf by default.
   absl::Duration ttl = absl::Seconds(10);          // --ttl
+  bool shared = false;                             // --shared: SHARED mode.
+  uint32_t semaphore = 0;                          // --semaphore N; 0 = lock.
   std::vector<std::string> argv;                   // COMMAND [ARGS...]
 
   std::string key;     // lock, describe

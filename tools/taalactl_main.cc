@@ -1,6 +1,7 @@
 // taalactl: the taala command-line tool. See docs/taalactl.md.
 //
-//   taalactl lock [--wait D] [--ttl D] KEY -- COMMAND [ARGS...]
+//   taalactl lock [--wait D] [--ttl D] [--shared | --semaphore N] KEY --
+//       COMMAND [ARGS...]
 //   taalactl describe KEY | list [PREFIX] | sessions | health  [--json]
 
 #include <cstdlib>

@@ -207,6 +207,56 @@ TEST_F(LockClientTest, UniqueLockWithATimeoutOnAHeldKey) {
   EXPECT_GT(wanted.fencing_token(), 0u);
 }
 
+TEST_F(LockClientTest, SharedLocksOfTwoSessionsAreHeldAtOnce) {
+  auto client = Connect(Options());
+  auto reader1 = NewSession(*client, absl::Seconds(10));
+  auto reader2 = NewSession(*client, absl::Seconds(10));
+  auto writer = NewSession(*client, absl::Seconds(10));
+  AcquireOptions shared;
+  shared.shared = true;
+  Lock r1(*reader1, "report", shared);
+  Lock r2(*reader2, "report", shared);
+  {
+    std::scoped_lock both_readers(r1);
+    std::unique_lock<Lock> second(r2, std::try_to_lock);
+    ASSERT_TRUE(second.owns_lock());  // Both SHARED holders at once.
+    EXPECT_TRUE(r1.owns_lock());
+    EXPECT_NE(r1.fencing_token(), r2.fencing_token());
+    // An EXCLUSIVE lock waits for both readers.
+    Lock w(*writer, "report");
+    EXPECT_FALSE(w.try_lock());
+    second.unlock();
+    EXPECT_FALSE(w.try_lock());
+  }
+  // Both released: the writer gets in, and then a reader does not.
+  Lock w(*writer, "report");
+  ASSERT_TRUE(w.try_lock());
+  EXPECT_GT(w.fencing_token(), 0u);
+  EXPECT_FALSE(r1.try_lock());
+  w.unlock();
+  EXPECT_OK(w.last_unlock_status());
+
+  // A semaphore of two through the same options.
+  AcquireOptions pool;
+  pool.semaphore_size = 2;
+  Lock p1(*reader1, "pool", pool);
+  Lock p2(*reader2, "pool", pool);
+  Lock p3(*writer, "pool", pool);
+  ASSERT_TRUE(p1.try_lock());
+  ASSERT_TRUE(p2.try_lock());
+  EXPECT_FALSE(p3.try_lock());
+  AcquireOptions other_size = pool;
+  other_size.semaphore_size = 5;
+  EXPECT_THAT(writer->Acquire("pool", other_size),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("size 2")));
+  AcquireOptions bad_delay;
+  bad_delay.lock_delay = absl::Milliseconds(-1);
+  EXPECT_THAT(writer->Acquire("other", bad_delay),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("lock_delay")));
+}
+
 TEST_F(LockClientTest, LockOnALostSessionThrowsLockError) {
   auto client = Connect(Options());
   auto session = NewSession(*client, absl::Seconds(10));

@@ -7,7 +7,10 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <map>
 #include <memory>
+#include <random>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -788,6 +791,658 @@ TEST_F(TaaladTest, ServesTheStandardHealthService) {
   std::string bytes;
   for (auto& sl : slices) bytes.append(sl.begin(), sl.end());
   EXPECT_EQ(bytes, std::string("\x08\x01", 2));  // status: SERVING
+}
+
+// ---------------------------------------------------------------------------
+// Modes, semaphores, upgrades, lock-delay and release requests.
+
+// Monotonic time, as taalad's own clock.
+absl::Time SteadyNow() {
+  return absl::UnixEpoch() +
+         absl::FromChrono(std::chrono::steady_clock::now().time_since_epoch());
+}
+
+class TaaladModesTest : public TaaladTest {
+ protected:
+  // An Acquire with every field the caller sets on `req` (session, key, mode,
+  // wait, semaphore size, lock-delay, release request...).
+  grpc::Status AcquireWith(const AcquireRequest& req, AcquireResponse* resp,
+                           LockService::Stub* stub = nullptr) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline());
+    return (stub ? stub : stub_.get())->Acquire(&ctx, req, resp);
+  }
+
+  static AcquireRequest Request(uint64_t session, const std::string& key,
+                                int64_t wait_ms,
+                                v1::LockMode mode = v1::LOCK_MODE_EXCLUSIVE,
+                                uint32_t semaphore_size = 0) {
+    AcquireRequest req;
+    req.set_session_id(session);
+    req.set_key(key);
+    req.set_wait_timeout_ms(wait_ms);
+    req.set_mode(mode);
+    req.set_semaphore_size(semaphore_size);
+    return req;
+  }
+
+  // Try-lock in `mode`: the grant's token, or 0 if it answered TIMED_OUT.
+  uint64_t TryLock(uint64_t session, const std::string& key,
+                   v1::LockMode mode) {
+    AcquireResponse resp;
+    grpc::Status s = AcquireWith(Request(session, key, 0, mode), &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    EXPECT_TRUE(resp.result() == AcquireResponse::ACQUIRED ||
+                resp.result() == AcquireResponse::TIMED_OUT)
+        << resp.ShortDebugString();
+    return resp.result() == AcquireResponse::ACQUIRED
+               ? resp.grant().fencing_token()
+               : 0;
+  }
+
+  uint64_t MustTryLock(uint64_t session, const std::string& key,
+                       v1::LockMode mode) {
+    const uint64_t token = TryLock(session, key, mode);
+    EXPECT_NE(token, 0u) << "session " << session << " did not get " << key;
+    return token;
+  }
+};
+
+// An Acquire in `mode` that waits until granted (wait_timeout_ms -1).
+std::unique_ptr<AsyncAcquire> StartWaiting(LockService::Stub* stub,
+                                           uint64_t session,
+                                           const std::string& key,
+                                           v1::LockMode mode,
+                                           std::function<void(AsyncAcquire*)>
+                                               on_done = nullptr) {
+  auto call = std::make_unique<AsyncAcquire>();
+  call->req.set_mode(mode);
+  call->Start(stub, session, key, -1, std::move(on_done));
+  return call;
+}
+
+TEST_F(TaaladModesTest, ManyReadersHoldTogetherAndAWriterExcludesThemAll) {
+  constexpr int kReaders = 8;
+  std::vector<uint64_t> readers;
+  std::vector<uint64_t> tokens;
+  for (int i = 0; i < kReaders; ++i) {
+    readers.push_back(CreateSession(10000, absl::StrCat("reader-", i)));
+  }
+  const uint64_t writer = CreateSession(10000, "writer");
+  // Readers from several threads at once: all of them hold together.
+  {
+    std::vector<std::thread> threads;
+    tokens.assign(kReaders, 0);
+    for (int i = 0; i < kReaders; ++i) {
+      threads.emplace_back([&, i] {
+        auto stub = NewStub(i);
+        AcquireResponse resp;
+        grpc::Status s = AcquireWith(
+            Request(readers[i], "rw", 0, v1::LOCK_MODE_SHARED), &resp,
+            stub.get());
+        EXPECT_TRUE(s.ok()) << s.error_message();
+        EXPECT_EQ(resp.result(), AcquireResponse::ACQUIRED) << "reader " << i;
+        EXPECT_EQ(resp.grant().mode(), v1::LOCK_MODE_SHARED);
+        tokens[i] = resp.grant().fencing_token();
+      });
+    }
+    for (auto& t : threads) t.join();
+  }
+  v1::DescribeLockResponse d = Describe("rw");
+  ASSERT_EQ(d.holders_size(), kReaders);
+  std::vector<uint64_t> holder_sessions;
+  for (const v1::Holder& h : d.holders()) {
+    EXPECT_EQ(h.grant().mode(), v1::LOCK_MODE_SHARED);
+    holder_sessions.push_back(h.grant().session_id());
+  }
+  EXPECT_THAT(holder_sessions, ::testing::UnorderedElementsAreArray(readers));
+  EXPECT_EQ(d.semaphore_size(), 0u);
+
+  // The writer cannot get in while any reader holds: not even the last one.
+  EXPECT_EQ(TryLock(writer, "rw", v1::LOCK_MODE_EXCLUSIVE), 0u);
+  for (int i = 0; i < kReaders - 1; ++i) {
+    ASSERT_TRUE(Release(readers[i], "rw", tokens[i]).ok());
+  }
+  EXPECT_EQ(TryLock(writer, "rw", v1::LOCK_MODE_EXCLUSIVE), 0u);
+  ASSERT_TRUE(Release(readers.back(), "rw", tokens.back()).ok());
+  const uint64_t writer_token =
+      MustTryLock(writer, "rw", v1::LOCK_MODE_EXCLUSIVE);
+  EXPECT_GT(writer_token, *std::max_element(tokens.begin(), tokens.end()));
+
+  // While the writer holds, no reader gets in.
+  for (int i = 0; i < kReaders; ++i) {
+    EXPECT_EQ(TryLock(readers[i], "rw", v1::LOCK_MODE_SHARED), 0u)
+        << "reader " << i;
+  }
+  d = Describe("rw");
+  ASSERT_EQ(d.holders_size(), 1);
+  EXPECT_EQ(d.holders(0).grant().session_id(), writer);
+  EXPECT_EQ(d.holders(0).grant().mode(), v1::LOCK_MODE_EXCLUSIVE);
+  ASSERT_TRUE(Release(writer, "rw", writer_token).ok());
+  // Free again: readers share it once more.
+  for (int i = 0; i < kReaders; ++i) {
+    MustTryLock(readers[i], "rw", v1::LOCK_MODE_SHARED);
+  }
+  EXPECT_EQ(Describe("rw").holders_size(), kReaders);
+}
+
+TEST_F(TaaladModesTest, AQueuedWriterIsNotOvertakenByLaterReaders) {
+  constexpr int kLateReaders = 20;
+  const uint64_t first_reader = CreateSession(10000, "first-reader");
+  const uint64_t writer = CreateSession(10000, "writer");
+  std::vector<uint64_t> late;
+  for (int i = 0; i < kLateReaders; ++i) {
+    late.push_back(CreateSession(10000, absl::StrCat("late-reader-", i)));
+  }
+  const uint64_t first_token =
+      MustTryLock(first_reader, "wq", v1::LOCK_MODE_SHARED);
+
+  absl::Mutex mu;
+  std::vector<uint64_t> grant_order;  // Sessions, in completion order.
+  auto record = [&](uint64_t session) {
+    return [&, session](AsyncAcquire* call) {
+      if (!call->granted()) return;
+      absl::MutexLock lock(&mu);
+      grant_order.push_back(session);
+    };
+  };
+  auto writer_call = StartWaiting(stub_.get(), writer, "wq",
+                                  v1::LOCK_MODE_EXCLUSIVE, record(writer));
+  ASSERT_TRUE(AwaitWaiters("wq", 1));
+  // A stream of readers arrives while the writer waits: the key is held
+  // SHARED, yet none of them may pass the writer.
+  std::vector<std::unique_ptr<AsyncAcquire>> reader_calls;
+  for (int i = 0; i < kLateReaders; ++i) {
+    reader_calls.push_back(StartWaiting(stub_.get(), late[i], "wq",
+                                        v1::LOCK_MODE_SHARED, record(late[i])));
+  }
+  ASSERT_TRUE(AwaitWaiters("wq", 1 + kLateReaders));
+  // A reader's try-lock does not pass the writer either.
+  const uint64_t prober = CreateSession(10000, "prober");
+  EXPECT_EQ(TryLock(prober, "wq", v1::LOCK_MODE_SHARED), 0u);
+
+  v1::DescribeLockResponse d = Describe("wq");
+  ASSERT_EQ(d.holders_size(), 1);
+  EXPECT_EQ(d.holders(0).grant().session_id(), first_reader);
+  ASSERT_EQ(d.waiters_size(), 1 + kLateReaders);
+  EXPECT_EQ(d.waiters(0).session_id(), writer);
+  EXPECT_EQ(d.waiters(0).mode(), v1::LOCK_MODE_EXCLUSIVE);
+  for (int i = 1; i <= kLateReaders; ++i) {
+    EXPECT_EQ(d.waiters(i).mode(), v1::LOCK_MODE_SHARED);
+  }
+  EXPECT_FALSE(writer_call->done.HasBeenNotified());
+  for (auto& c : reader_calls) EXPECT_FALSE(c->done.HasBeenNotified());
+
+  // The first reader leaves: the writer, and only the writer, gets the key.
+  ASSERT_TRUE(Release(first_reader, "wq", first_token).ok());
+  ASSERT_TRUE(writer_call->Wait());
+  ASSERT_TRUE(writer_call->granted()) << writer_call->status.error_message();
+  const uint64_t writer_token = writer_call->resp.grant().fencing_token();
+  EXPECT_GT(writer_token, first_token);
+  d = Describe("wq");
+  ASSERT_EQ(d.holders_size(), 1);
+  EXPECT_EQ(d.holders(0).grant().session_id(), writer);
+  EXPECT_EQ(d.waiter_count(), static_cast<uint32_t>(kLateReaders));
+  for (auto& c : reader_calls) EXPECT_FALSE(c->done.HasBeenNotified());
+
+  // The writer leaves: every queued reader is granted, together.
+  const v1::DescribeLockResponse queue = Describe("wq");  // Before: queued.
+  ASSERT_EQ(queue.waiters_size(), kLateReaders);
+  ASSERT_TRUE(Release(writer, "wq", writer_token).ok());
+  std::map<uint64_t, uint64_t> token_of;  // Session -> its grant's token.
+  for (auto& c : reader_calls) {
+    ASSERT_TRUE(c->Wait());
+    ASSERT_TRUE(c->granted()) << c->status.error_message();
+    EXPECT_GT(c->resp.grant().fencing_token(), writer_token);
+    token_of[c->req.session_id()] = c->resp.grant().fencing_token();
+  }
+  d = Describe("wq");
+  EXPECT_EQ(d.holders_size(), kLateReaders);
+  EXPECT_EQ(d.waiter_count(), 0u);
+  // Granted in queue order: the tokens increase along the queue.
+  for (int i = 1; i < kLateReaders; ++i) {
+    EXPECT_LT(token_of[queue.waiters(i - 1).session_id()],
+              token_of[queue.waiters(i).session_id()])
+        << "queue position " << i;
+  }
+  absl::MutexLock lock(&mu);
+  ASSERT_EQ(grant_order.size(), static_cast<size_t>(1 + kLateReaders));
+  EXPECT_EQ(grant_order[0], writer);
+}
+
+TEST_F(TaaladModesTest, SemaphoreOfThreeAdmitsAtMostThreeOfTwentyClients) {
+  constexpr uint32_t kSize = 3;
+  // Exactly three at once, the fourth refused; the size shows in
+  // DescribeLock.
+  {
+    std::vector<uint64_t> s;
+    std::vector<uint64_t> tokens;
+    for (int i = 0; i < 4; ++i) s.push_back(CreateSession(10000, "probe"));
+    for (int i = 0; i < 3; ++i) {
+      AcquireResponse resp;
+      ASSERT_TRUE(
+          AcquireWith(Request(s[i], "pool", 0, v1::LOCK_MODE_UNSPECIFIED,
+                              kSize),
+                      &resp)
+              .ok());
+      ASSERT_EQ(resp.result(), AcquireResponse::ACQUIRED) << i;
+      tokens.push_back(resp.grant().fencing_token());
+    }
+    AcquireResponse resp;
+    ASSERT_TRUE(AcquireWith(Request(s[3], "pool", 0,
+                                    v1::LOCK_MODE_UNSPECIFIED, kSize),
+                            &resp)
+                    .ok());
+    EXPECT_EQ(resp.result(), AcquireResponse::TIMED_OUT);
+    v1::DescribeLockResponse d = Describe("pool");
+    EXPECT_EQ(d.semaphore_size(), kSize);
+    EXPECT_EQ(d.holders_size(), 3);
+
+    // Another size, or a plain lock acquire, is refused while in use.
+    grpc::Status st = AcquireWith(
+        Request(s[3], "pool", 0, v1::LOCK_MODE_UNSPECIFIED, 4), &resp);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_THAT(st.error_message(), HasSubstr("size 3"));
+    EXPECT_THAT(st.error_message(), HasSubstr("size 4"));
+    EXPECT_THAT(st.error_message(), HasSubstr("\"pool\""));
+    st = AcquireWith(Request(s[3], "pool", -1), &resp);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_THAT(st.error_message(), HasSubstr("semaphore of size 3"));
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_TRUE(Release(s[i], "pool", tokens[i]).ok());
+    }
+    // Free again (no holders, no waiters): the key forgets its size.
+    EXPECT_EQ(Describe("pool").semaphore_size(), 0u);
+  }
+
+  constexpr int kClients = 20;
+  constexpr int kRounds = 5;
+  std::atomic<int> inside{0};
+  std::atomic<int> most_inside{0};
+  std::atomic<int> over_limit{0};
+  std::atomic<int> failures{0};
+  std::vector<int> served(kClients, 0);  // Each written by its own client.
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      auto stub = NewStub(c % 8);
+      const uint64_t session =
+          CreateSession(10000, absl::StrCat("sem-client-", c), stub.get());
+      for (int round = 0; round < kRounds; ++round) {
+        AcquireResponse resp;
+        grpc::Status s = AcquireWith(
+            Request(session, "pool", -1, v1::LOCK_MODE_UNSPECIFIED, kSize),
+            &resp, stub.get());
+        if (!s.ok() || resp.result() != AcquireResponse::ACQUIRED) {
+          ADD_FAILURE() << "client " << c << ": " << s.error_message();
+          failures++;
+          return;
+        }
+        const int now_inside = inside.fetch_add(1) + 1;
+        if (now_inside > static_cast<int>(kSize)) over_limit++;
+        int seen = most_inside.load();
+        while (now_inside > seen &&
+               !most_inside.compare_exchange_weak(seen, now_inside)) {
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(3));
+        inside.fetch_sub(1);
+        ++served[c];
+        if (!Release(session, "pool", resp.grant().fencing_token(),
+                     stub.get())
+                 .ok()) {
+          failures++;
+          return;
+        }
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(over_limit.load(), 0) << "most holders at once: " << most_inside;
+  EXPECT_LE(most_inside.load(), static_cast<int>(kSize));
+  std::cerr << "most holders at once: " << most_inside.load() << "\n";
+  for (int c = 0; c < kClients; ++c) {
+    EXPECT_EQ(served[c], kRounds) << "client " << c;
+  }
+  EXPECT_EQ(Describe("pool").holders_size(), 0);
+}
+
+TEST_F(TaaladModesTest, LockDelayAfterExpiryButNotAfterARelease) {
+  // The holder's lease runs out (no keepalive): the key stays granted to
+  // nobody for the holder's lock-delay, then goes to the waiter.
+  constexpr int64_t kTtlMs = 300;
+  constexpr int64_t kDelayMs = 700;
+  const absl::Time before_create = SteadyNow();
+  const uint64_t holder = CreateSession(kTtlMs, "doomed");
+  const absl::Time after_create = SteadyNow();
+  const uint64_t waiter = CreateSession(10000, "next");
+  AcquireRequest req = Request(holder, "delayed", 0);
+  req.set_lock_delay_ms(kDelayMs);
+  AcquireResponse resp;
+  ASSERT_TRUE(AcquireWith(req, &resp).ok());
+  ASSERT_EQ(resp.result(), AcquireResponse::ACQUIRED);
+  const uint64_t holder_token = resp.grant().fencing_token();
+
+  absl::Time granted_at;
+  auto wait = StartWaiting(stub_.get(), waiter, "delayed",
+                           v1::LOCK_MODE_EXCLUSIVE,
+                           [&](AsyncAcquire*) { granted_at = SteadyNow(); });
+  ASSERT_TRUE(AwaitWaiters("delayed", 1));
+  // The lease ends no earlier than before_create + TTL (the server started
+  // it after we asked) and no later than after_create + TTL.
+  const absl::Time expiry_earliest = before_create + absl::Milliseconds(kTtlMs);
+  const absl::Time expiry_latest = after_create + absl::Milliseconds(kTtlMs);
+
+  // During the delay: no holder, the waiter still queued, the delay shown.
+  bool saw_delay = false;
+  const absl::Time give_up = SteadyNow() + absl::FromChrono(kPatience);
+  while (!wait->done.HasBeenNotified() && SteadyNow() < give_up) {
+    v1::DescribeLockResponse d = Describe("delayed");
+    if (d.holders_size() == 0 && d.lock_delay_remaining_ms() > 0) {
+      saw_delay = true;
+      EXPECT_LE(d.lock_delay_remaining_ms(), kDelayMs);
+      EXPECT_EQ(d.waiter_count(), 1u);
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  EXPECT_TRUE(saw_delay);
+  ASSERT_TRUE(wait->Wait());
+  ASSERT_TRUE(wait->granted()) << wait->status.error_message();
+  EXPECT_GT(wait->resp.grant().fencing_token(), holder_token);
+  // Strict lower bound: not before the earliest expiry plus the delay.
+  EXPECT_GE(granted_at - expiry_earliest, absl::Milliseconds(kDelayMs))
+      << "granted " << (granted_at - expiry_earliest)
+      << " after the holder's earliest expiry";
+  // Generous upper bound: the reaper and the delay timer are prompt.
+  EXPECT_LT(granted_at - expiry_latest,
+            absl::Milliseconds(kDelayMs) + absl::Seconds(3));
+  std::cerr << "granted " << (granted_at - expiry_latest) << " to "
+            << (granted_at - expiry_earliest)
+            << " after the holder's lease ran out (lock-delay "
+            << kDelayMs << "ms)\n";
+  EXPECT_EQ(Describe("delayed").lock_delay_remaining_ms(), 0);
+
+  // A normal release applies no delay, even with lock_delay_ms set.
+  const uint64_t a = CreateSession(10000, "releaser");
+  const uint64_t b = CreateSession(10000, "after-release");
+  AcquireRequest again = Request(a, "prompt", 0);
+  again.set_lock_delay_ms(kDelayMs);
+  ASSERT_TRUE(AcquireWith(again, &resp).ok());
+  ASSERT_EQ(resp.result(), AcquireResponse::ACQUIRED);
+  absl::Time b_granted_at;
+  auto wait_b =
+      StartWaiting(stub_.get(), b, "prompt", v1::LOCK_MODE_EXCLUSIVE,
+                   [&](AsyncAcquire*) { b_granted_at = SteadyNow(); });
+  ASSERT_TRUE(AwaitWaiters("prompt", 1));
+  const absl::Time released_at = SteadyNow();
+  ASSERT_TRUE(Release(a, "prompt", resp.grant().fencing_token()).ok());
+  ASSERT_TRUE(wait_b->Wait());
+  ASSERT_TRUE(wait_b->granted()) << wait_b->status.error_message();
+  EXPECT_LT(b_granted_at - released_at, absl::Milliseconds(kDelayMs / 2))
+      << "granted " << (b_granted_at - released_at) << " after the release";
+  EXPECT_EQ(Describe("prompt").lock_delay_remaining_ms(), 0);
+
+  // Closing the session is a release too: no delay.
+  const uint64_t c = CreateSession(10000, "closer");
+  ASSERT_TRUE(Release(b, "prompt", wait_b->resp.grant().fencing_token()).ok());
+  AcquireRequest closing = Request(c, "prompt", 0);
+  closing.set_lock_delay_ms(kDelayMs);
+  ASSERT_TRUE(AcquireWith(closing, &resp).ok());
+  ASSERT_EQ(resp.result(), AcquireResponse::ACQUIRED);
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline());
+    v1::CloseSessionRequest close;
+    close.set_session_id(c);
+    v1::CloseSessionResponse closed;
+    ASSERT_TRUE(stub_->CloseSession(&ctx, close, &closed).ok());
+    EXPECT_EQ(closed.released_grants(), 1u);
+  }
+  EXPECT_EQ(Describe("prompt").lock_delay_remaining_ms(), 0);
+  MustAcquire(b, "prompt");
+}
+
+TEST_F(TaaladModesTest, SharedHolderUpgradesWhenTheOtherReaderLeaves) {
+  const uint64_t a = CreateSession(10000, "upgrader");
+  const uint64_t b = CreateSession(10000, "other-reader");
+  const uint64_t w = CreateSession(10000, "writer");
+  const uint64_t a_shared = MustTryLock(a, "up", v1::LOCK_MODE_SHARED);
+  const uint64_t b_shared = MustTryLock(b, "up", v1::LOCK_MODE_SHARED);
+  // A writer queues first; the upgrade still goes ahead of it.
+  auto writer = StartWaiting(stub_.get(), w, "up", v1::LOCK_MODE_EXCLUSIVE);
+  ASSERT_TRUE(AwaitWaiters("up", 1));
+  auto upgrade = StartWaiting(stub_.get(), a, "up", v1::LOCK_MODE_EXCLUSIVE);
+  ASSERT_TRUE(AwaitWaiters("up", 2));
+  v1::DescribeLockResponse d = Describe("up");
+  ASSERT_EQ(d.waiters_size(), 2);
+  EXPECT_EQ(d.waiters(0).session_id(), a);
+  EXPECT_EQ(d.waiters(0).mode(), v1::LOCK_MODE_EXCLUSIVE);
+  EXPECT_EQ(d.waiters(1).session_id(), w);
+  EXPECT_EQ(d.holders_size(), 2);  // a still reads meanwhile.
+  EXPECT_FALSE(upgrade->done.HasBeenNotified());
+
+  ASSERT_TRUE(Release(b, "up", b_shared).ok());
+  ASSERT_TRUE(upgrade->Wait());
+  ASSERT_TRUE(upgrade->granted()) << upgrade->status.error_message();
+  const v1::Grant& g = upgrade->resp.grant();
+  EXPECT_EQ(g.session_id(), a);
+  EXPECT_EQ(g.mode(), v1::LOCK_MODE_EXCLUSIVE);
+  EXPECT_GT(g.fencing_token(), a_shared);
+  EXPECT_GT(g.fencing_token(), b_shared);
+  d = Describe("up");
+  ASSERT_EQ(d.holders_size(), 1);
+  EXPECT_EQ(d.holders(0).grant().session_id(), a);
+  EXPECT_EQ(d.holders(0).grant().mode(), v1::LOCK_MODE_EXCLUSIVE);
+  EXPECT_EQ(d.holders(0).grant().fencing_token(), g.fencing_token());
+  EXPECT_FALSE(writer->done.HasBeenNotified());
+  // The SHARED grant's token is no longer current.
+  EXPECT_EQ(Release(a, "up", a_shared).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  ASSERT_TRUE(Release(a, "up", g.fencing_token()).ok());
+  ASSERT_TRUE(writer->Wait());
+  EXPECT_TRUE(writer->granted()) << writer->status.error_message();
+  EXPECT_GT(writer->resp.grant().fencing_token(), g.fencing_token());
+}
+
+TEST_F(TaaladModesTest, SecondUpgraderOfAKeyIsAbortedNamingBothSessions) {
+  const uint64_t a = CreateSession(10000, "first-upgrader");
+  const uint64_t b = CreateSession(10000, "second-upgrader");
+  MustTryLock(a, "dl", v1::LOCK_MODE_SHARED);
+  const uint64_t b_shared = MustTryLock(b, "dl", v1::LOCK_MODE_SHARED);
+  auto first = StartWaiting(stub_.get(), a, "dl", v1::LOCK_MODE_EXCLUSIVE);
+  ASSERT_TRUE(AwaitWaiters("dl", 1));
+
+  // b waiting for a while a waits for b: a deadlock, refused at once.
+  AcquireResponse resp;
+  grpc::Status s = AcquireWith(Request(b, "dl", -1), &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ABORTED) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr(absl::StrCat(a)));
+  EXPECT_THAT(s.error_message(), HasSubstr(absl::StrCat(b)));
+  EXPECT_THAT(s.error_message(), HasSubstr("\"dl\""));
+  EXPECT_EQ(Describe("dl").waiter_count(), 1u);
+  EXPECT_FALSE(first->done.HasBeenNotified());
+
+  // b keeps its SHARED grant; when it lets go, a's upgrade goes through.
+  ASSERT_TRUE(Release(b, "dl", b_shared).ok());
+  ASSERT_TRUE(first->Wait());
+  ASSERT_TRUE(first->granted()) << first->status.error_message();
+  EXPECT_EQ(first->resp.grant().mode(), v1::LOCK_MODE_EXCLUSIVE);
+}
+
+TEST_F(TaaladModesTest, ReleaseRequestReachesTheHoldersKeepAliveStream) {
+  const uint64_t holder = CreateSession(10000, "holder");
+  const uint64_t requester = CreateSession(10000, "impatient-requester");
+  grpc::ClientContext stream_ctx;
+  stream_ctx.set_deadline(Deadline());
+  auto stream = stub_->KeepAlive(&stream_ctx);
+  v1::KeepAliveRequest ka;
+  ka.set_session_id(holder);
+  ASSERT_TRUE(stream->Write(ka));
+  v1::KeepAliveResponse msg;
+  ASSERT_TRUE(stream->Read(&msg));  // The ack: the stream is bound.
+  ASSERT_FALSE(msg.has_event());
+
+  const uint64_t token = MustAcquire(holder, "coop");
+  auto call = std::make_unique<AsyncAcquire>();
+  call->req.set_request_release(true);
+  call->Start(stub_.get(), requester, "coop");
+
+  ASSERT_TRUE(stream->Read(&msg));
+  ASSERT_TRUE(msg.has_event());
+  const v1::SessionEvent& e = msg.event();
+  EXPECT_EQ(e.type(), v1::SessionEvent::RELEASE_REQUESTED);
+  EXPECT_EQ(e.session_id(), holder);
+  EXPECT_EQ(e.key(), "coop");
+  EXPECT_EQ(e.fencing_token(), token);
+  EXPECT_EQ(e.requester_session_id(), requester);
+  EXPECT_EQ(e.requester_client_name(), "impatient-requester");
+  EXPECT_THAT(e.reason(), HasSubstr(absl::StrCat(requester)));
+  EXPECT_EQ(Describe("coop").waiter_count(), 1u);
+  EXPECT_FALSE(call->done.HasBeenNotified());  // Asking is not taking.
+
+  // The holder complies; the requester gets the key.
+  ASSERT_TRUE(Release(holder, "coop", token).ok());
+  ASSERT_TRUE(call->Wait());
+  ASSERT_TRUE(call->granted()) << call->status.error_message();
+  EXPECT_GT(call->resp.grant().fencing_token(), token);
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+
+// ---------------------------------------------------------------------------
+// Deadlocks and AcquireAll over gRPC.
+
+v1::AcquireAllRequest AllRequest(uint64_t session,
+                                 const std::vector<std::string>& keys,
+                                 int64_t wait_ms) {
+  v1::AcquireAllRequest req;
+  req.set_session_id(session);
+  for (const std::string& k : keys) req.add_keys()->set_key(k);
+  req.set_wait_timeout_ms(wait_ms);
+  return req;
+}
+
+TEST_F(TaaladTest, OppositeOrderLockingGetsAbortedWithTheCycleNotAHang) {
+  // One service locks partner then restaurant; the other restaurant then
+  // partner.
+  const uint64_t orders = CreateSession(10000, "orders");
+  const uint64_t payouts = CreateSession(10000, "payouts");
+  MustAcquire(orders, "partner/42");
+  MustAcquire(payouts, "restaurant/7");
+  AsyncAcquire waiting;
+  waiting.Start(stub_.get(), orders, "restaurant/7");
+  ASSERT_TRUE(AwaitWaiters("restaurant/7", 1));
+  AcquireResponse resp;
+  grpc::Status s = Acquire(payouts, "partner/42", -1, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_THAT(s.error_message(), HasSubstr("deadlock"));
+  EXPECT_THAT(s.error_message(), HasSubstr("\"partner/42\""));
+  EXPECT_THAT(s.error_message(), HasSubstr("\"restaurant/7\""));
+  EXPECT_THAT(s.error_message(), HasSubstr("(orders)"));
+  EXPECT_THAT(s.error_message(), HasSubstr("(payouts)"));
+
+  grpc::ClientContext ctx;
+  v1::GetWaitForGraphRequest greq;
+  v1::GetWaitForGraphResponse graph;
+  ASSERT_TRUE(stub_->GetWaitForGraph(&ctx, greq, &graph).ok());
+  EXPECT_EQ(graph.deadlocks_refused(), 1u);
+  ASSERT_EQ(graph.edges_size(), 1);
+  EXPECT_EQ(graph.edges(0).waiter_session_id(), orders);
+  EXPECT_EQ(graph.edges(0).blocker_session_id(), payouts);
+  EXPECT_EQ(graph.edges(0).key(), "restaurant/7");
+  waiting.ctx.TryCancel();
+  ASSERT_TRUE(waiting.Wait());
+}
+
+TEST_F(TaaladTest, ThreeSessionCycleGetsAborted) {
+  const uint64_t a = CreateSession(), b = CreateSession(), c = CreateSession();
+  MustAcquire(a, "x");
+  MustAcquire(b, "y");
+  MustAcquire(c, "z");
+  AsyncAcquire wa, wb;
+  wa.Start(stub_.get(), a, "y");
+  ASSERT_TRUE(AwaitWaiters("y", 1));
+  wb.Start(stub_.get(), b, "z");
+  ASSERT_TRUE(AwaitWaiters("z", 1));
+  AcquireResponse resp;
+  grpc::Status s = Acquire(c, "x", -1, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ABORTED);
+  wa.ctx.TryCancel();
+  wb.ctx.TryCancel();
+  ASSERT_TRUE(wa.Wait());
+  ASSERT_TRUE(wb.Wait());
+}
+
+TEST_F(TaaladTest, AcquireAllInRandomOrdersNeverDeadlocksOrOverlaps) {
+  constexpr int kThreads = 8;
+  constexpr int kIterations = 500;
+  const std::vector<std::string> keys = {"acct/1", "acct/2", "ledger", "z/9"};
+  std::vector<std::atomic<int>> inside(keys.size());
+  for (auto& i : inside) i = 0;
+  std::atomic<int> overlaps{0}, failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      auto stub = NewStub(t);
+      const uint64_t session = CreateSession(30000, "all", stub.get());
+      std::mt19937 rng(t);
+      std::vector<std::string> order = keys;
+      for (int i = 0; i < kIterations && failures == 0; ++i) {
+        std::shuffle(order.begin(), order.end(), rng);
+        grpc::ClientContext ctx;
+        ctx.set_deadline(Deadline());
+        v1::AcquireAllResponse resp;
+        grpc::Status s =
+            stub->AcquireAll(&ctx, AllRequest(session, order, -1), &resp);
+        if (!s.ok() || resp.result() != AcquireResponse::ACQUIRED ||
+            resp.grants_size() != 4) {
+          ADD_FAILURE() << "AcquireAll: " << s.error_message();
+          failures++;
+          return;
+        }
+        for (size_t k = 0; k < keys.size(); ++k) {
+          if (inside[k].fetch_add(1) != 0) overlaps++;
+        }
+        for (size_t k = 0; k < keys.size(); ++k) inside[k].fetch_sub(1);
+        for (int g = 0; g < resp.grants_size(); ++g) {
+          // Grants come back in the order the keys were listed.
+          EXPECT_EQ(resp.grants(g).key(), order[g]);
+          if (!Release(session, resp.grants(g).key(),
+                       resp.grants(g).fencing_token(), stub.get())
+                   .ok()) {
+            failures++;
+          }
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(overlaps.load(), 0);
+}
+
+TEST_F(TaaladTest, AcquireAllIsAllOrNothing) {
+  const uint64_t holder = CreateSession();
+  const uint64_t all = CreateSession();
+  MustAcquire(holder, "b");
+  const uint64_t mine = MustAcquire(all, "c");  // Held before the call.
+  grpc::ClientContext ctx;
+  v1::AcquireAllResponse resp;
+  ASSERT_TRUE(
+      stub_->AcquireAll(&ctx, AllRequest(all, {"a", "b", "c"}, 200), &resp)
+          .ok());
+  EXPECT_EQ(resp.result(), AcquireResponse::TIMED_OUT);
+  EXPECT_EQ(Describe("a").holders_size(), 0);  // Taken, then given back.
+  ASSERT_EQ(Describe("c").holders_size(), 1);  // Held before: kept.
+  EXPECT_EQ(Describe("c").holders(0).grant().fencing_token(), mine);
+
+  grpc::ClientContext bad;
+  grpc::Status s =
+      stub_->AcquireAll(&bad, AllRequest(all, {"a", "a"}, 0), &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("listed twice"));
 }
 
 }  // namespace

@@ -1581,5 +1581,39 @@ TEST_F(LockTableTest, WaitForEdgesNameWaiterHolderAndKey) {
   EXPECT_TRUE(table_.WaitForEdges(100, &truncated).empty());
 }
 
+
+TEST_F(LockTableTest, AQueuedFirstSemaphoreUserFixesTheSizeDuringALockDelay) {
+  const uint64_t a = NewSession(absl::Seconds(2));
+  AcquireCmd cmd = Cmd(a, "pool");
+  cmd.lock_delay = absl::Seconds(10);
+  ASSERT_TRUE(table_.Acquire(cmd, nullptr)->ok());
+  Advance(absl::Seconds(2));  // a expires: the key is delayed, unheld.
+  const uint64_t b = NewSession(absl::Minutes(5));
+  const uint64_t c = NewSession(absl::Minutes(5));
+  RecordingWaiter wb, wc;
+  EXPECT_FALSE(
+      table_.Acquire(AsSemaphore(Cmd(b, "pool", absl::InfiniteDuration()), 3),
+                     &wb)
+          .has_value());
+  EXPECT_FALSE(
+      table_.Acquire(AsSemaphore(Cmd(c, "pool", absl::InfiniteDuration()), 3),
+                     &wc)
+          .has_value());
+  EXPECT_THAT(AcquireNow(NewSession(), "pool"),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  Advance(absl::Seconds(10));
+  EXPECT_TRUE(wb.granted());
+  EXPECT_TRUE(wc.granted());
+}
+
+TEST_F(LockTableTest, LockDelayIsBounded) {
+  const uint64_t a = NewSession();
+  AcquireCmd cmd = Cmd(a, "k");
+  cmd.lock_delay = table_.options().max_lock_delay + absl::Milliseconds(1);
+  EXPECT_THAT(*table_.Acquire(cmd, nullptr),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("lock_delay_ms")));
+}
+
 }  // namespace
 }  // namespace taala

@@ -80,6 +80,33 @@ TEST(ParseArgsTest, LockTakesOptionsKeyAndCommand) {
   EXPECT_THAT(inv->argv, ElementsAre("cmd", "--", "--json"));
 }
 
+TEST(ParseArgsTest, LockTakesSharedOrSemaphore) {
+  absl::StatusOr<Invocation> inv = Parse({"lock", "--shared", "k", "true"});
+  ASSERT_OK(inv);
+  EXPECT_TRUE(inv->shared);
+  EXPECT_EQ(inv->semaphore, 0u);
+  EXPECT_THAT(inv->argv, ElementsAre("true"));
+
+  inv = Parse({"--semaphore", "3", "lock", "k", "--", "true"});
+  ASSERT_OK(inv);
+  EXPECT_FALSE(inv->shared);
+  EXPECT_EQ(inv->semaphore, 3u);
+  inv = Parse({"lock", "--semaphore=4294967295", "k", "true"});
+  ASSERT_OK(inv);
+  EXPECT_EQ(inv->semaphore, 4294967295u);
+
+  // Defaults: an exclusive lock.
+  inv = Parse({"lock", "k", "true"});
+  ASSERT_OK(inv);
+  EXPECT_FALSE(inv->shared);
+  EXPECT_EQ(inv->semaphore, 0u);
+  // After KEY, --shared belongs to COMMAND.
+  inv = Parse({"lock", "k", "cmd", "--shared"});
+  ASSERT_OK(inv);
+  EXPECT_FALSE(inv->shared);
+  EXPECT_THAT(inv->argv, ElementsAre("cmd", "--shared"));
+}
+
 TEST(ParseArgsTest, HelpWins) {
   EXPECT_EQ(Parse({"--help"})->command, "help");
   EXPECT_EQ(Parse({"lock", "-h"})->command, "help");
@@ -115,6 +142,17 @@ TEST(ParseArgsTest, UsageErrorsSayWhatIsWrong) {
       {{"--wait", "1s", "describe", "k"}, "--wait is only for taalactl lock"},
       {{"--limit", "1", "sessions"}, "--limit is only for taalactl list"},
       {{"--endpoint=", "health"}, "must not be empty"},
+      {{"lock", "--semaphore", "0", "k", "true"}, "not a positive number"},
+      {{"lock", "--semaphore", "-2", "k", "true"}, "not a positive number"},
+      {{"lock", "--semaphore", "x", "k", "true"}, "not a positive number"},
+      {{"lock", "--semaphore", "4294967296", "k", "true"},
+       "not a positive number"},
+      {{"lock", "--semaphore"}, "--semaphore needs a value"},
+      {{"lock", "--shared=yes", "k", "true"}, "--shared takes no value"},
+      {{"lock", "--shared", "--semaphore=2", "k", "true"},
+       "exclude each other"},
+      {{"--shared", "describe", "k"}, "--shared is only for taalactl lock"},
+      {{"list", "--semaphore=2"}, "--semaphore is only for taalactl lock"},
   };
   for (const Case& c : cases) {
     EXPECT_THAT(Parse(c.args), StatusIs(absl::StatusCode::kInvalidArgument,

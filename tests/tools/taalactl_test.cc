@@ -616,5 +616,170 @@ TEST_F(TaalactlTest, LostSessionWarnsAndStopsTheCommand) {
   EXPECT_THAT(run->err(), HasSubstr("WARNING: lost the lock on key \"lost/k\""));
 }
 
+// Two `lock --shared` runs hold the key together: each command waits (up to
+// ~10 s) until the other has started and the test says go, so both starts
+// come before both ends only if both held the key at once.
+TEST_F(TaalactlTest, SharedLockRunsHoldTheKeyTogether) {
+  const std::string markers = Path("markers");
+  const std::string go = Path("go");
+  auto script = [&](const std::string& me, const std::string& other) {
+    return absl::StrCat(
+        "echo start >> '", markers, "'; touch '", Path(me), "'; i=0; ",
+        "while { [ ! -e '", Path(other), "' ] || [ ! -e '", go, "' ]; } && ",
+        "[ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; ",
+        "echo end >> '", markers, "'");
+  };
+  auto first = Start({"lock", "--shared", "rw/k", "--", "sh", "-c",
+                      script("ready.a", "ready.b")});
+  auto second = Start({"lock", "--shared", "rw/k", "--", "sh", "-c",
+                       script("ready.b", "ready.a")});
+  ASSERT_TRUE(Eventually([&] {
+    return Exists(Path("ready.a")) && Exists(Path("ready.b"));
+  })) << first->err() << second->err();
+
+  // Both hold it now, SHARED; a writer cannot get in.
+  v1::DescribeLockResponse d = Describe("rw/k");
+  ASSERT_EQ(d.holders_size(), 2);
+  for (const v1::Holder& h : d.holders()) {
+    EXPECT_EQ(h.grant().mode(), v1::LOCK_MODE_SHARED);
+    EXPECT_EQ(h.client_name(), "taalactl lock rw/k");
+  }
+  Result r = Run({"--json", "describe", "rw/k"});
+  ASSERT_EQ(r.code, 0) << r;
+  std::optional<Json> j = JsonReader::Parse(r.out);
+  ASSERT_TRUE(j.has_value()) << r.out;
+  ASSERT_EQ((*j)["holders"].items.size(), 2u);
+  EXPECT_EQ((*j)["holders"][0]["mode"].text, "SHARED");
+  EXPECT_EQ((*j)["holders"][1]["mode"].text, "SHARED");
+  EXPECT_EQ((*j)["semaphore_size"].as_int(), 0);
+  EXPECT_EQ((*j)["lock_delay_remaining_ms"].as_int(), 0);
+  const std::string marker = Path("writer-ran");
+  r = Run({"lock", "--wait", "0", "rw/k", "--", "touch", marker});
+  EXPECT_EQ(r.code, 75) << r;
+  EXPECT_FALSE(Exists(marker));
+
+  { std::ofstream(go) << "go\n"; }
+  EXPECT_EQ(first->Wait(), 0) << first->err();
+  EXPECT_EQ(second->Wait(), 0) << second->err();
+  EXPECT_EQ(ReadFile(markers), "start\nstart\nend\nend\n");
+  EXPECT_EQ(Describe("rw/k").holders_size(), 0);  // Both released.
+
+  // Free again: an exclusive run gets it.
+  r = Run({"lock", "--wait", "0", "rw/k", "--", "touch", marker});
+  EXPECT_EQ(r.code, 0) << r;
+  EXPECT_TRUE(Exists(marker));
+}
+
+TEST_F(TaalactlTest, SemaphoreRunsShareTheSlotsAndDescribeShowsTheSize) {
+  // One slot of a semaphore of two is taken over the API.
+  const uint64_t other = CreateSession("other-slot");
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  v1::AcquireRequest req;
+  req.set_session_id(other);
+  req.set_key("pool/k");
+  req.set_semaphore_size(2);
+  v1::AcquireResponse resp;
+  ASSERT_TRUE(stub_->Acquire(&ctx, req, &resp).ok());
+  ASSERT_EQ(resp.result(), v1::AcquireResponse::ACQUIRED);
+  const uint64_t token = resp.grant().fencing_token();
+
+  // The second slot: taalactl takes it at once and, while it holds it,
+  // describes the key.
+  const std::string describe_table = Path("describe.txt");
+  const std::string describe_json = Path("describe.json");
+  Result r = Run(
+      {"lock", "--semaphore", "2", "--wait", "0", "pool/k", "--", "sh", "-c",
+       absl::StrCat("\"$TAALACTL\" describe pool/k > '", describe_table,
+                    "' && \"$TAALACTL\" --json describe pool/k > '",
+                    describe_json, "'")},
+      {absl::StrCat("TAALACTL=", TAALACTL_PATH),
+       absl::StrCat("TAALA_ENDPOINT=", daemon_->address())});
+  ASSERT_EQ(r.code, 0) << r;
+  const std::string table = ReadFile(describe_table);
+  const std::string state = "STATE  semaphore of size 2, 2 held, 0 waiters\n";
+  EXPECT_THAT(table, HasSubstr(state)) << table;
+  std::optional<Json> j = JsonReader::Parse(ReadFile(describe_json));
+  ASSERT_TRUE(j.has_value()) << ReadFile(describe_json);
+  EXPECT_EQ((*j)["semaphore_size"].as_int(), 2);
+  EXPECT_EQ((*j)["holders"].items.size(), 2u);
+  EXPECT_TRUE((*j)["held"].boolean);
+
+  // Both slots taken: a third run is not let in.
+  const uint64_t third = CreateSession("third-slot");
+  grpc::ClientContext ctx2;
+  SetDeadline(&ctx2);
+  req.set_session_id(third);
+  ASSERT_TRUE(stub_->Acquire(&ctx2, req, &resp).ok());
+  ASSERT_EQ(resp.result(), v1::AcquireResponse::ACQUIRED);
+  const std::string marker = Path("marker");
+  r = Run({"lock", "--semaphore", "2", "--wait", "0", "pool/k", "--", "touch",
+           marker});
+  EXPECT_EQ(r.code, 75) << r;
+  EXPECT_THAT(r.err, HasSubstr("semaphore"));
+  // Another size, or a plain lock, is refused: FAILED_PRECONDITION, exit 1.
+  r = Run({"lock", "--semaphore", "3", "--wait", "0", "pool/k", "--", "touch",
+           marker});
+  EXPECT_EQ(r.code, 1) << r;
+  EXPECT_THAT(r.err, HasSubstr("FAILED_PRECONDITION"));
+  EXPECT_THAT(r.err, HasSubstr("size 2"));
+  r = Run({"lock", "--wait", "0", "pool/k", "--", "touch", marker});
+  EXPECT_EQ(r.code, 1) << r;
+  EXPECT_THAT(r.err, HasSubstr("FAILED_PRECONDITION"));
+  EXPECT_FALSE(Exists(marker));
+
+  r = Run({"describe", "pool/k"});
+  ASSERT_EQ(r.code, 0) << r;
+  EXPECT_THAT(r.out, HasSubstr(state));
+  MustRelease(other, "pool/k", token);
+}
+
+TEST_F(TaalactlTest, DescribeShowsALockDelayAfterTheHolderExpired) {
+  uint64_t doomed = 0;
+  {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    v1::CreateSessionRequest req;
+    req.set_ttl_ms(200);  // Never renewed.
+    req.set_client_name("doomed");
+    v1::CreateSessionResponse resp;
+    ASSERT_TRUE(stub_->CreateSession(&ctx, req, &resp).ok());
+    doomed = resp.session_id();
+  }
+  {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    v1::AcquireRequest req;
+    req.set_session_id(doomed);
+    req.set_key("delay/k");
+    req.set_lock_delay_ms(20000);
+    v1::AcquireResponse resp;
+    ASSERT_TRUE(stub_->Acquire(&ctx, req, &resp).ok());
+    ASSERT_EQ(resp.result(), v1::AcquireResponse::ACQUIRED);
+  }
+  ASSERT_TRUE(Eventually([&] {
+    v1::DescribeLockResponse d = Describe("delay/k");
+    return d.holders_size() == 0 && d.lock_delay_remaining_ms() > 0;
+  }));
+  Result r = Run({"describe", "delay/k"});
+  ASSERT_EQ(r.code, 0) << r;
+  EXPECT_THAT(r.out, HasSubstr("STATE  not held, lock-delay "));
+  EXPECT_THAT(r.out, HasSubstr(" left, 0 waiters\n"));
+  EXPECT_THAT(r.out, Not(HasSubstr("HOLDERS")));
+
+  r = Run({"--json", "describe", "delay/k"});
+  ASSERT_EQ(r.code, 0) << r;
+  std::optional<Json> j = JsonReader::Parse(r.out);
+  ASSERT_TRUE(j.has_value()) << r.out;
+  EXPECT_FALSE((*j)["held"].boolean);
+  EXPECT_GT((*j)["lock_delay_remaining_ms"].as_int(), 0);
+  EXPECT_LE((*j)["lock_delay_remaining_ms"].as_int(), 20000);
+  EXPECT_EQ((*j)["semaphore_size"].as_int(), 0);
+
+  // Nobody gets the key meanwhile.
+  r = Run({"lock", "--wait", "0", "delay/k", "--", "true"});
+  EXPECT_EQ(r.code, 75) << r;
+}
+
 }  // namespace
 }  // namespace taala
