@@ -20,6 +20,7 @@ int RunLock(const Invocation& inv);
 int RunDescribe(const Invocation& inv);
 int RunList(const Invocation& inv);
 int RunSessions(const Invocation& inv);
+int RunDeadlocks(const Invocation& inv);
 int RunHealth(const Invocation& inv);
 
 }  // namespace taala::tools

@@ -309,6 +309,58 @@ int RunSessions(const Invocation& inv) {
   return kExitOk;
 }
 
+int RunDeadlocks(const Invocation& inv) {
+  auto stub = NewStub(inv);
+  grpc::ClientContext ctx;
+  SetDeadline(inv, &ctx);
+  v1::GetWaitForGraphRequest req;
+  v1::GetWaitForGraphResponse resp;
+  grpc::Status status = stub->GetWaitForGraph(&ctx, req, &resp);
+  if (!status.ok()) return Fail(inv, "GetWaitForGraph", status);
+
+  if (inv.json) {
+    JsonWriter w;
+    w.BeginObject()
+        .Key("deadlocks_refused").String(absl::StrCat(resp.deadlocks_refused()))
+        .Key("truncated").Bool(resp.truncated())
+        .Key("edges").BeginArray();
+    for (const v1::WaitForEdge& e : resp.edges()) {
+      w.BeginObject()
+          .Key("waiter_session_id").String(absl::StrCat(e.waiter_session_id()))
+          .Key("waiter_client_name").String(e.waiter_client_name())
+          .Key("waiter_mode").String(ModeName(e.waiter_mode()))
+          .Key("blocker_session_id").String(absl::StrCat(e.blocker_session_id()))
+          .Key("blocker_client_name").String(e.blocker_client_name())
+          .Key("blocker_mode").String(ModeName(e.blocker_mode()))
+          .Key("key").String(e.key())
+          .Key("blocker_is").String(e.queued_ahead() ? "queued ahead" : "holder")
+          .EndObject();
+    }
+    w.EndArray().EndObject();
+    Print(w.str() + "\n");
+    return kExitOk;
+  }
+
+  Print(absl::StrCat("deadlocks refused since start: ",
+                     resp.deadlocks_refused(), "\n"));
+  if (resp.edges().empty()) {
+    Print("nobody waits\n");
+    return kExitOk;
+  }
+  TextTable table({"WAITER", "CLIENT", "MODE", "WAITS FOR", "KEY", "BLOCKER",
+                   "CLIENT", "MODE"});
+  for (const v1::WaitForEdge& e : resp.edges()) {
+    table.AddRow({absl::StrCat(e.waiter_session_id()), e.waiter_client_name(),
+                  ModeName(e.waiter_mode()),
+                  e.queued_ahead() ? "queued ahead" : "holder", e.key(),
+                  absl::StrCat(e.blocker_session_id()),
+                  e.blocker_client_name(), ModeName(e.blocker_mode())});
+  }
+  Print(table.Render());
+  if (resp.truncated()) Print("(truncated)\n");
+  return kExitOk;
+}
+
 int RunHealth(const Invocation& inv) {
   auto channel =
       grpc::CreateChannel(inv.endpoint, grpc::InsecureChannelCredentials());

@@ -62,6 +62,8 @@ Commands:
   describe KEY        Holders and waiters (in queue order) of KEY.
   list [PREFIX]       Held keys starting with PREFIX (all keys if none).
   sessions            Live sessions.
+  deadlocks           The wait-for graph (who waits for whom, on which key)
+                      and how many acquires were refused as deadlocks.
   health              The server's health (exit 0 when SERVING).
   help                This text.
 
@@ -155,7 +157,7 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args,
   positional.erase(positional.begin());
   if (inv.command != "lock" && inv.command != "describe" &&
       inv.command != "list" && inv.command != "sessions" &&
-      inv.command != "health") {
+      inv.command != "deadlocks" && inv.command != "health") {
     return Usage(absl::StrCat("unknown command \"", inv.command, "\""));
   }
 

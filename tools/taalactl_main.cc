@@ -2,7 +2,8 @@
 //
 //   taalactl lock [--wait D] [--ttl D] [--shared | --semaphore N] KEY --
 //       COMMAND [ARGS...]
-//   taalactl describe KEY | list [PREFIX] | sessions | health  [--json]
+//   taalactl describe KEY | list [PREFIX] | sessions | deadlocks | health
+//            [--json]
 
 #include <cstdlib>
 #include <iostream>
@@ -30,5 +31,6 @@ int main(int argc, char** argv) {
   if (inv->command == "describe") return RunDescribe(*inv);
   if (inv->command == "list") return RunList(*inv);
   if (inv->command == "sessions") return RunSessions(*inv);
+  if (inv->command == "deadlocks") return RunDeadlocks(*inv);
   return RunHealth(*inv);
 }

@@ -516,6 +516,22 @@ TEST_F(TaalactlTest, DescribeListSessionsAndHealthPrintTablesAndJson) {
   EXPECT_EQ((*j)["status"].text, "SERVING");
   EXPECT_EQ((*j)["endpoint"].text, daemon_->address());
 
+  // deadlocks: the queued session waits for the worker on app/a.
+  r = Run({"deadlocks"});
+  EXPECT_EQ(r.code, 0) << r;
+  EXPECT_THAT(r.out, HasSubstr("deadlocks refused since start: 0"));
+  EXPECT_THAT(r.out, HasSubstr("queued"));
+  EXPECT_THAT(r.out, HasSubstr("worker-7"));
+  EXPECT_THAT(r.out, HasSubstr("app/a"));
+  r = Run({"deadlocks", "--json"});
+  EXPECT_EQ(r.code, 0) << r;
+  j = JsonReader::Parse(r.out);
+  ASSERT_TRUE(j.has_value()) << r.out;
+  EXPECT_EQ((*j)["deadlocks_refused"].text, "0");
+  EXPECT_EQ((*j)["edges"][0]["key"].text, "app/a");
+  EXPECT_EQ((*j)["edges"][0]["blocker_session_id"].text, worker_id);
+  EXPECT_EQ((*j)["edges"][0]["blocker_is"].text, "holder");
+
   MustRelease(worker, "app/a", token);
   ASSERT_TRUE(wait.Wait());
   EXPECT_TRUE(wait.status.ok()) << wait.status.error_message();
