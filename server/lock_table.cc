@@ -48,6 +48,21 @@ std::string Quote(absl::string_view key) {
   return absl::StrCat("\"", key, "\"");
 }
 
+// "a" and "a/b" for "a/b/c": the key's proper ancestors. None for a flat
+// key (no allocation either).
+absl::InlinedVector<absl::string_view, 4> Ancestors(absl::string_view key) {
+  absl::InlinedVector<absl::string_view, 4> out;
+  for (size_t i = key.find('/'); i != absl::string_view::npos;
+       i = key.find('/', i + 1)) {
+    out.push_back(key.substr(0, i));
+  }
+  return out;
+}
+
+bool Conflict(LockMode a, LockMode b) {
+  return a == LockMode::kExclusive || b == LockMode::kExclusive;
+}
+
 // "deadlock: session 5 (a) waits for key "x", held by session 6 (b), which
 // waits for key "y", held by session 5 (a); ..."
 std::string DeadlockMessage(const std::vector<WaitForGraph::Step>& cycle) {
@@ -312,11 +327,11 @@ std::optional<LockTable::EndResult> LockTable::EndSession(
          absl::NotFoundError(absl::StrCat(
              "session ", s.id, (expired ? " expired" : " was closed"),
              " while waiting for key ", Quote(key)))});
+    QueuedLocked(shard, key, state, wit->second, -1);
     state.waiters.erase(wit);
     graph_.RemoveWait(key, seq);
     ++result.cancelled_waits;
-    GrantNextLocked(shard, kit->first, state, now, effects);
-    if (state.empty()) shard.keys.erase(kit);
+    ReevaluateLocked(shard, key, now, effects);
   }
   for (const auto& [key, token] : held) {
     Shard& shard = ShardFor(key);
@@ -327,13 +342,13 @@ std::optional<LockTable::EndResult> LockTable::EndSession(
     for (auto h = state.holders.begin(); h != state.holders.end(); ++h) {
       if (h->session.get() == &s && h->token == token) {
         if (expired) StartLockDelayLocked(shard, kit->first, state, *h, now);
+        IntentLocked(shard, key, &s, h->mode, -1);
         state.holders.erase(h);
         ++result.released;
         break;
       }
     }
-    GrantNextLocked(shard, kit->first, state, now, effects);
-    if (state.empty()) shard.keys.erase(kit);
+    ReevaluateLocked(shard, key, now, effects);
   }
   if (expired) {
     effects.expired.push_back({s.id, s.client_name, result});
@@ -373,6 +388,7 @@ Grant LockTable::MakeGrantLocked(Shard& shard, const std::string& key,
   grant.revoke_at = max_hold > absl::ZeroDuration() ? now + max_hold
                                                     : absl::InfiniteFuture();
   Holder* holder = nullptr;
+  const bool hierarchical = key.find('/') != std::string::npos;
   if (upgrade) {
     // The SHARED grant becomes EXCLUSIVE, with a new token: a resource that
     // fences on tokens sees the writer as newer than every reader.
@@ -383,6 +399,10 @@ Grant LockTable::MakeGrantLocked(Shard& shard, const std::string& key,
   if (holder == nullptr) {
     state.holders.push_back(Holder{session, 0, mode, now, now, lock_delay});
     holder = &state.holders.back();
+    if (hierarchical) IntentLocked(shard, key, session.get(), mode, 1);
+  } else if (hierarchical && holder->mode != mode) {
+    IntentLocked(shard, key, session.get(), holder->mode, -1);
+    IntentLocked(shard, key, session.get(), mode, 1);
   }
   holder->token = grant.token;
   holder->mode = mode;
@@ -419,72 +439,220 @@ void LockTable::EndLockDelayInto(const std::string& key, absl::Time now,
     return;  // No delay, or a longer one started since.
   }
   state.delayed_until = absl::InfinitePast();
-  GrantNextLocked(shard, kit->first, state, now, effects);
-  if (state.empty()) shard.keys.erase(kit);
+  ReevaluateLocked(shard, key, now, effects);
 }
 
-void LockTable::GrantNextLocked(Shard& shard, const std::string& key,
-                                KeyState& state, absl::Time now,
-                                Effects& effects) {
-  // FIFO: grant from the head while the head is grantable; a head that is
-  // not (a writer behind readers, say) holds back everyone behind it, so
-  // adjacent readers are granted together and writers never starve.
-  while (!state.waiters.empty()) {
-    auto it = state.waiters.begin();
-    const uint64_t seq = it->first;
-    QueuedWaiter& head = it->second;
-    std::shared_ptr<Session> session = head.session;
-    Session& s = *session;
-    absl::MutexLock lock(&s.mu);
-    const bool gone = head.waiter->Gone();
-    if (!gone && !s.ended &&
-        !Compatible(state, head.mode, head.semaphore_size, &s, head.upgrade,
-                    now)) {
-      break;
-    }
-    QueuedWaiter next = std::move(head);
-    state.waiters.erase(it);
-    graph_.RemoveWait(key, seq);
-    auto wit = s.waiting.find(key);
-    if (wit != s.waiting.end() && wit->second == seq) s.waiting.erase(wit);
-    if (gone) {
-      effects.completions.push_back(
-          {next.waiter,
-           absl::CancelledError(absl::StrCat("acquire of key ", Quote(key),
-                                             " by session ", s.id,
-                                             " was cancelled by the caller"))});
-      continue;
-    }
-    if (s.ended) {
-      effects.completions.push_back(
-          {next.waiter,
-           absl::NotFoundError(absl::StrCat(SessionNotFound(s.id),
-                                            " while waiting for key ",
-                                            Quote(key)))});
-      continue;
-    }
-    AcquireResult result;
-    result.acquired = true;
-    result.grant = MakeGrantLocked(shard, key, state, session, next.mode,
-                                   next.max_hold, next.lock_delay,
-                                   next.upgrade, now);
-    if (next.semaphore_size > 0) state.limit = next.semaphore_size;
-    s.held[key] = result.grant.token;
-    effects.completions.push_back({next.waiter, std::move(result)});
+bool LockTable::HeadReadyLocked(Shard& shard, const std::string& key,
+                                KeyState& state, absl::Time now) {
+  const QueuedWaiter& head = state.waiters.begin()->second;
+  Session& s = *head.session;
+  absl::MutexLock lock(&s.mu);
+  // A head whose caller or session is gone is ready to be dropped.
+  return head.waiter->Gone() || s.ended ||
+         (Compatible(state, head.mode, head.semaphore_size, &s, head.upgrade,
+                     now) &&
+          TreeAllowsLocked(shard, key, state, head.mode, &s,
+                           state.waiters.begin()->first));
+}
+
+void LockTable::TakeHeadLocked(Shard& shard, const std::string& key,
+                               KeyState& state, absl::Time now,
+                               Effects& effects) {
+  auto it = state.waiters.begin();
+  const uint64_t seq = it->first;
+  QueuedLocked(shard, key, state, it->second, -1);
+  QueuedWaiter next = std::move(it->second);
+  state.waiters.erase(it);
+  graph_.RemoveWait(key, seq);
+  std::shared_ptr<Session> session = next.session;
+  Session& s = *session;
+  absl::MutexLock lock(&s.mu);
+  auto wit = s.waiting.find(key);
+  if (wit != s.waiting.end() && wit->second == seq) s.waiting.erase(wit);
+  if (next.waiter->Gone()) {
+    effects.completions.push_back(
+        {next.waiter,
+         absl::CancelledError(absl::StrCat("acquire of key ", Quote(key),
+                                           " by session ", s.id,
+                                           " was cancelled by the caller"))});
+    return;
   }
-  // Whatever changed the holders led here: keep the graph's view current.
-  if (!state.waiters.empty()) graph_.SetHolders(key, GraphHolders(state));
+  if (s.ended) {
+    effects.completions.push_back(
+        {next.waiter,
+         absl::NotFoundError(absl::StrCat(SessionNotFound(s.id),
+                                          " while waiting for key ",
+                                          Quote(key)))});
+    return;
+  }
+  AcquireResult result;
+  result.acquired = true;
+  result.grant = MakeGrantLocked(shard, key, state, session, next.mode,
+                                 next.max_hold, next.lock_delay, next.upgrade,
+                                 now);
+  if (next.semaphore_size > 0) state.limit = next.semaphore_size;
+  s.held[key] = result.grant.token;
+  effects.completions.push_back({next.waiter, std::move(result)});
 }
 
 std::vector<WaitForGraph::Party> LockTable::GraphHolders(
-    const KeyState& state) {
+    Shard& shard, const std::string& key, const KeyState& state) {
   std::vector<WaitForGraph::Party> parties;
   parties.reserve(state.holders.size());
   for (const Holder& h : state.holders) {
     parties.push_back(
         WaitForGraph::Party{h.session->id, h.session->client_name, h.mode});
   }
+  // Hierarchy: holders below the key block it like holders of it, in their
+  // strongest mode; holders of its ancestors too.
+  for (const auto& [session, below] : state.below) {
+    parties.push_back(WaitForGraph::Party{
+        session->id, session->client_name,
+        below.exclusive > 0 ? LockMode::kExclusive : LockMode::kShared});
+  }
+  for (absl::string_view a : Ancestors(key)) {
+    auto it = shard.keys.find(a);
+    if (it == shard.keys.end()) continue;
+    for (const Holder& h : it->second.holders) {
+      parties.push_back(
+          WaitForGraph::Party{h.session->id, h.session->client_name, h.mode});
+    }
+  }
   return parties;
+}
+
+bool LockTable::TreeAllowsLocked(Shard& shard, const std::string& key,
+                                 const KeyState& state, LockMode mode,
+                                 const Session* session, uint64_t seq) {
+  for (const auto& [holder, below] : state.below) {
+    if (holder == session) continue;  // A session never blocks itself.
+    if (mode == LockMode::kExclusive ? below.shared + below.exclusive > 0
+                                     : below.exclusive > 0) {
+      return false;
+    }
+  }
+  bool allowed = true;
+  for (absl::string_view a : Ancestors(key)) {
+    if (!allowed) continue;
+    auto it = shard.keys.find(a);
+    if (it == shard.keys.end()) continue;
+    const KeyState& up = it->second;
+    for (const Holder& h : up.holders) {
+      if (h.session.get() != session && Conflict(mode, h.mode)) {
+        allowed = false;
+        continue;
+      }
+    }
+    // A conflicting waiter queued on an ancestor before this request is not
+    // overtaken by it (FIFO across the tree: a waiting parent writer is not
+    // starved by grants below it).
+    if (up.queued_exclusive > 0 ||
+        (mode == LockMode::kExclusive && up.queued_shared > 0)) {
+      for (const auto& [ahead, w] : up.waiters) {
+        if (ahead >= seq) break;
+        if (w.session.get() != session && Conflict(mode, w.mode)) {
+          allowed = false;
+          break;
+        }
+      }
+    }
+  }
+  return allowed;
+}
+
+void LockTable::IntentLocked(Shard& shard, absl::string_view key,
+                             const Session* s, LockMode mode, int delta) {
+  for (absl::string_view a : Ancestors(key)) {
+    auto it = shard.keys.find(a);
+    if (it == shard.keys.end()) {
+      if (delta < 0) continue;
+      it = shard.keys.try_emplace(std::string(a)).first;
+    }
+    KeyState& up = it->second;
+    KeyState::Below& below = up.below[s];
+    uint32_t& count =
+        mode == LockMode::kExclusive ? below.exclusive : below.shared;
+    count = delta > 0 ? count + 1 : (count > 0 ? count - 1 : 0);
+    if (below.shared == 0 && below.exclusive == 0) up.below.erase(s);
+    if (up.empty()) shard.keys.erase(it);
+  }
+}
+
+void LockTable::QueuedLocked(Shard& shard, const std::string& key,
+                             KeyState& state, const QueuedWaiter& w,
+                             int delta) {
+  uint32_t& count = w.mode == LockMode::kExclusive ? state.queued_exclusive
+                                                   : state.queued_shared;
+  count = delta > 0 ? count + 1 : (count > 0 ? count - 1 : 0);
+  if (delta > 0 && state.waiters.size() == 1) {
+    shard.waiting_keys.insert(key);
+  } else if (delta < 0 && state.waiters.size() <= 1) {
+    // Called before the erase: this was the last waiter.
+    shard.waiting_keys.erase(key);
+  }
+}
+
+absl::InlinedVector<std::string, 1> LockTable::RelatedKeysLocked(
+    Shard& shard, const std::string& key) {
+  absl::InlinedVector<std::string, 1> keys;
+  keys.push_back(key);
+  if (shard.waiting_keys.empty()) return keys;
+  for (absl::string_view a : Ancestors(key)) {
+    if (shard.waiting_keys.contains(a)) keys.emplace_back(a);
+  }
+  for (auto it = shard.waiting_keys.lower_bound(key);
+       it != shard.waiting_keys.end() && absl::StartsWith(*it, key); ++it) {
+    if (it->size() > key.size() && (*it)[key.size()] == '/') {
+      keys.push_back(*it);
+    }
+  }
+  return keys;
+}
+
+void LockTable::SyncGraphLocked(Shard& shard, const std::string& key) {
+  for (const std::string& k : RelatedKeysLocked(shard, key)) {
+    auto it = shard.keys.find(k);
+    if (it != shard.keys.end() && !it->second.waiters.empty()) {
+      graph_.SetHolders(k, GraphHolders(shard, k, it->second));
+    }
+  }
+}
+
+void LockTable::ReevaluateLocked(Shard& shard, const std::string& key,
+                                 absl::Time now, Effects& effects) {
+  // The keys whose waiters the change may have unblocked.
+  absl::InlinedVector<std::string, 1> keys = RelatedKeysLocked(shard, key);
+  // FIFO across them: grant (or drop) the ready head with the lowest queue
+  // position, one at a time. On one key this grants from the head while the
+  // head is ready: adjacent readers together, a waiting writer never
+  // overtaken.
+  while (true) {
+    KeyState* best = nullptr;
+    const std::string* best_key = nullptr;
+    uint64_t best_seq = 0;
+    for (const std::string& k : keys) {
+      auto it = shard.keys.find(k);
+      if (it == shard.keys.end() || it->second.waiters.empty()) continue;
+      const uint64_t seq = it->second.waiters.begin()->first;
+      if (best != nullptr && seq >= best_seq) continue;
+      if (!HeadReadyLocked(shard, it->first, it->second, now)) continue;
+      best = &it->second;
+      best_key = &it->first;
+      best_seq = seq;
+    }
+    if (best == nullptr) break;
+    TakeHeadLocked(shard, *best_key, *best, now, effects);
+  }
+  for (const std::string& k : keys) {
+    auto it = shard.keys.find(k);
+    if (it == shard.keys.end()) continue;
+    if (it->second.empty()) {
+      shard.keys.erase(it);
+    } else if (!it->second.waiters.empty()) {
+      // Holders changed: keep the graph's view of what blocks them current.
+      graph_.SetHolders(k, GraphHolders(shard, k, it->second));
+    }
+  }
 }
 
 std::optional<absl::StatusOr<AcquireResult>> LockTable::Acquire(
@@ -561,6 +729,8 @@ std::optional<absl::StatusOr<AcquireResult>> LockTable::AcquireLocked(
   const std::string& key = kit->first;
   KeyState& state = kit->second;
   const uint32_t sem = cmd.semaphore_size;
+  // Semaphore holders are all alike: SHARED (also for the hierarchy).
+  const LockMode mode = sem > 0 ? LockMode::kShared : cmd.mode;
   const bool in_use = !state.holders.empty() || !state.waiters.empty();
   if (!in_use) state.limit = 0;  // Free (or only delayed): a new size.
   if (sem > 0 && state.limit != 0 && state.limit != sem) {
@@ -614,15 +784,19 @@ std::optional<absl::StatusOr<AcquireResult>> LockTable::AcquireLocked(
   // An upgrade goes ahead of every waiter but another upgrade.
   const bool head_free = state.waiters.empty() ||
                          (upgrade && !state.waiters.begin()->second.upgrade);
-  if (head_free && Compatible(state, cmd.mode, sem, &s, upgrade, cmd.now)) {
+  if (head_free && Compatible(state, mode, sem, &s, upgrade, cmd.now) &&
+      // An upgrade would be queued ahead of everyone: it is judged at the
+      // place it would take.
+      TreeAllowsLocked(shard, key, state, mode, &s,
+                       upgrade ? shard.next_upgrade_seq : kNewRequest)) {
     AcquireResult result;
     result.acquired = true;
-    result.grant = MakeGrantLocked(shard, key, state, session, cmd.mode,
+    result.grant = MakeGrantLocked(shard, key, state, session, mode,
                                    cmd.max_hold, cmd.lock_delay, upgrade,
                                    cmd.now);
     if (sem > 0) state.limit = sem;
     s.held[key] = result.grant.token;
-    if (!state.waiters.empty()) graph_.SetHolders(key, GraphHolders(state));
+    if (!shard.waiting_keys.empty()) SyncGraphLocked(shard, key);
     return result;
   }
   if (cmd.wait_timeout != absl::ZeroDuration() && waiter == nullptr) {
@@ -660,17 +834,18 @@ std::optional<absl::StatusOr<AcquireResult>> LockTable::AcquireLocked(
     if (sem > 0) state.limit = sem;
     if (sem == 0) {
       std::vector<WaitForGraph::Step> cycle = graph_.AddWaitUnlessCycle(
-          WaitForGraph::Party{s.id, s.client_name, cmd.mode}, key, seq,
-          GraphHolders(state));
+          WaitForGraph::Party{s.id, s.client_name, mode}, key, seq,
+          GraphHolders(shard, key, state));
       if (!cycle.empty()) {
         deadlocks_refused_.fetch_add(1, std::memory_order_relaxed);
         return absl::AbortedError(DeadlockMessage(cycle));
       }
     }
     (upgrade ? shard.next_upgrade_seq : shard.next_wait_seq)++;
-    state.waiters.emplace(
-        seq, QueuedWaiter{session, waiter, cmd.mode, cmd.now, deadline,
+    auto [wit, added] = state.waiters.emplace(
+        seq, QueuedWaiter{session, waiter, mode, cmd.now, deadline,
                           cmd.max_hold, cmd.lock_delay, sem, upgrade});
+    QueuedLocked(shard, key, state, wit->second, 1);
     s.waiting[key] = seq;
   }
   if (deadline != absl::InfiniteFuture()) {
@@ -718,12 +893,12 @@ void LockTable::CancelWaitInto(const CancelWaitCmd& cmd, Effects& effects) {
                "acquire of key ", Quote(cmd.key), " by session ", s.id,
                " was cancelled by the caller"))});
     }
+    QueuedLocked(shard, cmd.key, state, queued, -1);
     state.waiters.erase(wit);
     graph_.RemoveWait(cmd.key, seq);
     s.waiting.erase(sw);
   }
-  GrantNextLocked(shard, kit->first, state, cmd.now, effects);
-  if (state.empty()) shard.keys.erase(kit);
+  ReevaluateLocked(shard, cmd.key, cmd.now, effects);
 }
 
 absl::Status LockTable::Release(const ReleaseCmd& cmd) {
@@ -750,6 +925,7 @@ absl::Status LockTable::ReleaseInto(const ReleaseCmd& cmd, Effects& effects,
             ")"));
       }
       if (undelivered && h->claimed) return absl::OkStatus();
+      IntentLocked(shard, cmd.key, h->session.get(), h->mode, -1);
       std::shared_ptr<Session> owner = std::move(h->session);
       state->holders.erase(h);
       {
@@ -758,8 +934,7 @@ absl::Status LockTable::ReleaseInto(const ReleaseCmd& cmd, Effects& effects,
         auto it = s.held.find(cmd.key);
         if (it != s.held.end() && it->second == cmd.token) s.held.erase(it);
       }
-      GrantNextLocked(shard, kit->first, *state, cmd.now, effects);
-      if (state->empty()) shard.keys.erase(kit);
+      ReevaluateLocked(shard, cmd.key, cmd.now, effects);
       return absl::OkStatus();
     }
   }
@@ -789,6 +964,7 @@ void LockTable::RevokeGrant(const RevokeGrantCmd& cmd, Effects& effects) {
     Grant grant{kit->first, cmd.session_id, h->token,
                 h->mode,    h->granted_at,  h->revoke_at};
     StartLockDelayLocked(shard, kit->first, state, *h, cmd.now);
+    IntentLocked(shard, cmd.key, h->session.get(), h->mode, -1);
     std::shared_ptr<Session> owner = std::move(h->session);
     state.holders.erase(h);
     {
@@ -809,8 +985,7 @@ void LockTable::RevokeGrant(const RevokeGrantCmd& cmd, Effects& effects) {
       }
     }
     effects.revoked.push_back({std::move(grant), cmd.reason});
-    GrantNextLocked(shard, kit->first, state, cmd.now, effects);
-    if (state.empty()) shard.keys.erase(kit);
+    ReevaluateLocked(shard, cmd.key, cmd.now, effects);
     return;
   }
 }
@@ -982,6 +1157,11 @@ absl::StatusOr<LockPage> LockTable::ListLocks(absl::string_view prefix,
       for (const Entry& entry : shard->keys) {
         const std::string& key = entry.first;
         if (key <= after || !absl::StartsWith(key, prefix)) continue;
+        const KeyState& st = entry.second;
+        if (st.holders.empty() && st.waiters.empty() &&
+            st.delayed_until == absl::InfinitePast()) {
+          continue;  // Only intentions of keys below: not itself in use.
+        }
         if (found.size() == want && key >= found.back().key) continue;
         matches.push_back(&entry);
       }
@@ -1103,12 +1283,14 @@ void LockTable::Shutdown() {
                            " not acquired by session ", s.id))});
       }
       state.waiters.clear();
+      state.queued_shared = state.queued_exclusive = 0;
       if (state.empty()) {
         shard.keys.erase(kit++);
       } else {
         ++kit;
       }
     }
+    shard.waiting_keys.clear();
   }
   // Shutdown hands no keys over, so completions carry no grants.
   RunEffects(effects, absl::InfinitePast());
@@ -1178,9 +1360,13 @@ void LockTable::CheckInvariantsForTest() {
         const QueuedWaiter& head = state.waiters.begin()->second;
         Session& hs = *head.session;
         absl::MutexLock session_lock(&hs.mu);
-        if (!hs.ended && !head.waiter->Gone()) {
-          TAALA_CHECK(!Compatible(state, head.mode, head.semaphore_size, &hs,
-                                  head.upgrade, absl::InfinitePast()));
+        // (The waiter object itself is not touched: a test may have let it
+        // go out of scope while still queued.)
+        if (!hs.ended) {
+          TAALA_CHECK(!(Compatible(state, head.mode, head.semaphore_size, &hs,
+                                   head.upgrade, absl::InfinitePast()) &&
+                        TreeAllowsLocked(shard, key, state, head.mode, &hs,
+                                         state.waiters.begin()->first)));
         }
       }
       for (const auto& [seq, w] : state.waiters) {

@@ -35,7 +35,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/btree_set.h"
 #include "absl/container/inlined_vector.h"
+#include "absl/container/node_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -330,8 +332,19 @@ class LockTable {
     uint32_t limit = 0;
     // Lock-delay: no grant before this instant (InfinitePast: none).
     absl::Time delayed_until = absl::InfinitePast();
+    // Hierarchy: grants held strictly below this key, per session (the
+    // intention locks of multi-granularity locking). Empty for flat keys.
+    struct Below {
+      uint32_t shared = 0;
+      uint32_t exclusive = 0;
+    };
+    absl::flat_hash_map<const Session*, Below> below;
+    // Queued waiters by mode (semaphore waits count as SHARED): a queued
+    // EXCLUSIVE waiter here holds back new grants below this key.
+    uint32_t queued_shared = 0;
+    uint32_t queued_exclusive = 0;
     bool empty() const {
-      return holders.empty() && waiters.empty() &&
+      return holders.empty() && waiters.empty() && below.empty() &&
              delayed_until == absl::InfinitePast();
     }
   };
@@ -375,7 +388,12 @@ class LockTable {
   struct Shard {
     explicit Shard(uint64_t first_token) : next_token(first_token) {}
     absl::Mutex mu;
-    absl::flat_hash_map<std::string, KeyState> keys ABSL_GUARDED_BY(mu);
+    // Node map: references to a key's state stay valid while ancestors'
+    // entries are added and removed (hierarchy intentions).
+    absl::node_hash_map<std::string, KeyState> keys ABSL_GUARDED_BY(mu);
+    // Keys with waiters, sorted: a key's descendants with waiters are a
+    // range ("a/b/" .. "a/b0").
+    absl::btree_set<std::string, std::less<>> waiting_keys ABSL_GUARDED_BY(mu);
     uint64_t next_token ABSL_GUARDED_BY(mu);
     uint64_t next_wait_seq ABSL_GUARDED_BY(mu) = kFirstWaitSeq;
     uint64_t next_upgrade_seq ABSL_GUARDED_BY(mu) = 1;
@@ -386,10 +404,13 @@ class LockTable {
   std::shared_ptr<Session> FindSession(uint64_t session_id);
   void EraseSession(uint64_t session_id);
 
-  // Grants `key` to waiters at the head of its queue while it is free,
-  // skipping waiters whose caller or session has gone.
-  void GrantNextLocked(Shard& shard, const std::string& key, KeyState& state,
-                       absl::Time now, Effects& effects)
+  // Whether the head of `key`'s (non-empty) queue can be granted now, or
+  // dropped because its caller or session has gone.
+  bool HeadReadyLocked(Shard& shard, const std::string& key, KeyState& state,
+                       absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // Grants (or drops) the head of `key`'s queue. REQUIRES: HeadReadyLocked.
+  void TakeHeadLocked(Shard& shard, const std::string& key, KeyState& state,
+                      absl::Time now, Effects& effects)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
   // Adds a holder (or, for an upgrade, turns the session's SHARED grant
   // into an EXCLUSIVE one with a new token) and arms its max hold timer.
@@ -405,8 +426,45 @@ class LockTable {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
   void EndLockDelayInto(const std::string& key, absl::Time now,
                         Effects& effects);
-  // The key's holders as wait-for graph parties.
-  static std::vector<WaitForGraph::Party> GraphHolders(const KeyState& state);
+  // What blocks the key's waiters, as wait-for graph parties: its holders,
+  // its ancestors' holders and the sessions holding keys below it.
+  std::vector<WaitForGraph::Party> GraphHolders(Shard& shard,
+                                                const std::string& key,
+                                                const KeyState& state)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // Hierarchy: whether the tree around `key` lets `session` hold it in
+  // `mode`: no other session holds an ancestor or a key below it in a
+  // conflicting mode, and no conflicting waiter queued on an ancestor came
+  // before queue position `seq` (kNewRequest for a request not queued yet).
+  // Always true for a flat key with nothing below it.
+  static constexpr uint64_t kNewRequest = ~uint64_t{0};
+  bool TreeAllowsLocked(Shard& shard, const std::string& key,
+                        const KeyState& state, LockMode mode,
+                        const Session* session, uint64_t seq)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // `key` and, in a tree, its ancestors and the keys below it that have
+  // waiters.
+  absl::InlinedVector<std::string, 1> RelatedKeysLocked(Shard& shard,
+                                                        const std::string& key)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // Refreshes the wait-for graph's view of what blocks the waiters of `key`
+  // and its related keys.
+  void SyncGraphLocked(Shard& shard, const std::string& key)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // Adds (delta 1) or removes (delta -1) a grant's intentions on every
+  // ancestor of `key`.
+  void IntentLocked(Shard& shard, absl::string_view key, const Session* s,
+                    LockMode mode, int delta)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // Queue bookkeeping for a waiter added to or removed from `key`'s queue.
+  void QueuedLocked(Shard& shard, const std::string& key, KeyState& state,
+                    const QueuedWaiter& w, int delta)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // After `key`'s state changed: grant what can be granted on it, on its
+  // ancestors and on the keys below it, and erase what became empty.
+  void ReevaluateLocked(Shard& shard, const std::string& key, absl::Time now,
+                        Effects& effects)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
   // The body of Acquire, with the shard's and the session's mutexes held.
   // Holders to ask for a release are appended to `ask`.
   std::optional<absl::StatusOr<AcquireResult>> AcquireLocked(

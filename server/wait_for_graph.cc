@@ -15,13 +15,27 @@ bool Conflict(LockMode a, LockMode b) {
 
 }  // namespace
 
-void WaitForGraph::BlockersLocked(const KeyWaits& k, uint64_t from,
-                                  uint64_t seq, const Party& waiter,
+void WaitForGraph::BlockersLocked(absl::string_view key, const KeyWaits& k,
+                                  uint64_t from, uint64_t seq,
+                                  const Party& waiter,
                                   std::vector<const Party*>* out) const {
   if (from == 0) {
     for (const Party& h : k.holders) {
       if (h.session != waiter.session && Conflict(waiter.mode, h.mode)) {
         out->push_back(&h);
+      }
+    }
+  }
+  // Hierarchy: conflicting waiters queued on an ancestor before this one
+  // (positions in one tree are comparable: a tree lives in one shard).
+  for (size_t i = key.find('/'); i != absl::string_view::npos;
+       i = key.find('/', i + 1)) {
+    auto up = keys_.find(key.substr(0, i));
+    if (up == keys_.end()) continue;
+    for (const auto& [ahead, w] : up->second.queue) {
+      if (ahead >= seq) break;
+      if (w.session != waiter.session && Conflict(waiter.mode, w.mode)) {
+        out->push_back(&w);
       }
     }
   }
@@ -59,8 +73,10 @@ std::vector<WaitForGraph::Step> WaitForGraph::AddWaitUnlessCycle(
   // so each key's queue is walked at most once per mode.
   absl::flat_hash_map<std::pair<std::string, bool>, uint64_t> walked;
   std::vector<const Party*> blockers;
-  BlockersLocked(k, 0, seq, waiter, &blockers);
-  walked[{key, waiter.mode == LockMode::kExclusive}] = seq;
+  // Not memoized: this walk leaves out the waiter's own session, which is
+  // the very one a cycle leads back to. (Later walks leave out a session
+  // already visited, so their marks are safe.)
+  BlockersLocked(key, k, 0, seq, waiter, &blockers);
   for (const Party* b : blockers) {
     if (pred.emplace(b->session, std::make_pair(waiter.session, key)).second) {
       names.emplace(b->session, b->client_name);
@@ -88,7 +104,7 @@ std::vector<WaitForGraph::Step> WaitForGraph::AddWaitUnlessCycle(
       if (done >= other_seq) continue;  // Everything ahead already pushed.
       blockers.clear();
       // Holders were pushed by any earlier walk of this key (done > 0).
-      BlockersLocked(ok, done, other_seq, me, &blockers);
+      BlockersLocked(other_key, ok, done, other_seq, me, &blockers);
       uint64_t& mark = walked[{other_key, exclusive}];
       mark = std::max(mark, other_seq);
       for (const Party* b : blockers) {

@@ -8,6 +8,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "server/commands.h"
 
@@ -84,8 +85,8 @@ class WaitForGraph {
 
   // Sessions that block the wait at `seq` on `key` and are queued at or
   // after `from` (holders too if `from` is 0).
-  void BlockersLocked(const KeyWaits& k, uint64_t from, uint64_t seq,
-                      const Party& waiter,
+  void BlockersLocked(absl::string_view key, const KeyWaits& k,
+                      uint64_t from, uint64_t seq, const Party& waiter,
                       std::vector<const Party*>* out) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetHoldersLocked(KeyWaits& k, std::vector<Party> holders)
