@@ -1445,5 +1445,28 @@ TEST_F(TaaladTest, AcquireAllIsAllOrNothing) {
   EXPECT_THAT(s.error_message(), HasSubstr("listed twice"));
 }
 
+
+TEST_F(TaaladTest, HierarchyParentWaitsForChildrenAndSiblingsCoexist) {
+  const uint64_t a = CreateSession(), b = CreateSession(), c = CreateSession();
+  const uint64_t leaf = MustAcquire(a, "org/team/svc");
+  MustAcquire(b, "org/other");  // A sibling subtree: no conflict.
+  AcquireResponse resp;
+  ASSERT_TRUE(Acquire(c, "org", 0, &resp).ok());
+  EXPECT_EQ(resp.result(), AcquireResponse::TIMED_OUT);  // Children held.
+  AsyncAcquire parent;
+  parent.Start(stub_.get(), c, "org");
+  ASSERT_TRUE(AwaitWaiters("org", 1));
+  // New grants below the queued EXCLUSIVE parent wait behind it.
+  ASSERT_TRUE(Acquire(a, "org/new", 0, &resp).ok());
+  EXPECT_EQ(resp.result(), AcquireResponse::TIMED_OUT);
+  ASSERT_TRUE(Release(a, "org/team/svc", leaf).ok());
+  v1::DescribeLockResponse d = Describe("org/other");
+  ASSERT_EQ(d.holders_size(), 1);
+  ASSERT_TRUE(Release(b, "org/other", d.holders(0).grant().fencing_token())
+                  .ok());
+  ASSERT_TRUE(parent.Wait());
+  EXPECT_TRUE(parent.granted()) << parent.status.error_message();
+}
+
 }  // namespace
 }  // namespace taala
