@@ -33,6 +33,13 @@ struct LockTable::Effects {
       events;
   std::vector<Expired> expired;
   std::vector<Revoked> revoked;
+  // Waits of sessions just granted a key: a grant can close a cycle.
+  struct Recheck {
+    uint64_t session_id;
+    std::string key;
+    uint64_t seq;
+  };
+  std::vector<Recheck> recheck;
 };
 
 namespace {
@@ -493,6 +500,11 @@ void LockTable::TakeHeadLocked(Shard& shard, const std::string& key,
   if (next.semaphore_size > 0) state.limit = next.semaphore_size;
   s.held[key] = result.grant.token;
   effects.completions.push_back({next.waiter, std::move(result)});
+  // The session now blocks whoever conflicts with its new grant; if it also
+  // waits elsewhere, that wait may now be on a cycle.
+  for (const auto& [other_key, other_seq] : s.waiting) {
+    effects.recheck.push_back({s.id, other_key, other_seq});
+  }
 }
 
 std::vector<WaitForGraph::Party> LockTable::GraphHolders(
@@ -901,6 +913,34 @@ void LockTable::CancelWaitInto(const CancelWaitCmd& cmd, Effects& effects) {
   ReevaluateLocked(shard, cmd.key, cmd.now, effects);
 }
 
+void LockTable::AbortWaitInto(uint64_t session_id, const std::string& key,
+                              uint64_t seq, const std::string& why,
+                              absl::Time now, Effects& effects) {
+  std::shared_ptr<Session> session = FindSession(session_id);
+  if (session == nullptr) return;
+  Session& s = *session;
+  Shard& shard = ShardFor(key);
+  absl::MutexLock lock(&shard.mu);
+  auto kit = shard.keys.find(key);
+  if (kit == shard.keys.end()) return;
+  KeyState& state = kit->second;
+  {
+    absl::MutexLock session_lock(&s.mu);
+    auto sw = s.waiting.find(key);
+    if (sw == s.waiting.end() || sw->second != seq) return;
+    auto wit = state.waiters.find(seq);
+    if (wit == state.waiters.end()) return;
+    effects.completions.push_back({wit->second.waiter,
+                                   absl::AbortedError(why)});
+    QueuedLocked(shard, key, state, wit->second, -1);
+    state.waiters.erase(wit);
+    graph_.RemoveWait(key, seq);
+    s.waiting.erase(sw);
+  }
+  deadlocks_refused_.fetch_add(1, std::memory_order_relaxed);
+  ReevaluateLocked(shard, key, now, effects);
+}
+
 absl::Status LockTable::Release(const ReleaseCmd& cmd) {
   Effects effects;
   absl::Status status = ReleaseInto(cmd, effects);
@@ -1026,6 +1066,16 @@ size_t LockTable::RunDueTimers(absl::Time now) {
 void LockTable::RunEffects(Effects& effects, absl::Time now) {
   // Notes first: a log line about an expiry or a revocation comes before
   // anyone is told of it.
+  for (const Effects::Recheck& r : effects.recheck) {
+    std::vector<WaitForGraph::Step> cycle =
+        graph_.CycleThrough(r.session_id, r.key, r.seq);
+    if (cycle.empty()) continue;
+    Effects more;
+    AbortWaitInto(r.session_id, r.key, r.seq, DeadlockMessage(cycle), now,
+                  more);
+    RunEffects(more, now);
+  }
+  effects.recheck.clear();
   if (observer_ != nullptr) {
     for (const auto& e : effects.expired) {
       observer_->OnSessionExpired(e.session_id, e.client_name,

@@ -485,6 +485,10 @@ class LockTable {
   void ExpireSession(const ExpireSessionCmd& cmd, Effects& effects);
   void RevokeGrant(const RevokeGrantCmd& cmd, Effects& effects);
   void CancelWaitInto(const CancelWaitCmd& cmd, Effects& effects);
+  // Ends a wait that a grant put on a cycle with ABORTED (`why`).
+  void AbortWaitInto(uint64_t session_id, const std::string& key,
+                     uint64_t seq, const std::string& why, absl::Time now,
+                     Effects& effects);
   // `undelivered`: the release of a grant whose waiter left before the grant
   // reached it; skipped if the grant has been claimed by a retry.
   absl::Status ReleaseInto(const ReleaseCmd& cmd, Effects& effects,

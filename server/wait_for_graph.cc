@@ -62,6 +62,19 @@ std::vector<WaitForGraph::Step> WaitForGraph::AddWaitUnlessCycle(
     return {};
   }
 
+  std::vector<Step> cycle = FindCycleLocked(waiter, key, seq);
+  if (!cycle.empty()) {
+    if (k.queue.empty()) EraseKeyLocked(keys_.find(key));
+    return cycle;
+  }
+  k.queue.emplace(seq, waiter);
+  waits_[waiter.session].emplace_back(key, seq);
+  return {};
+}
+
+std::vector<WaitForGraph::Step> WaitForGraph::FindCycleLocked(
+    const Party& waiter, const std::string& key, uint64_t seq) {
+  const KeyWaits& k = keys_.at(key);
   // Depth-first search from the new wait's blockers: can they reach the
   // waiter? pred[x] = (the session that waits for x, the key it waits on).
   absl::flat_hash_map<uint64_t, std::pair<uint64_t, std::string>> pred;
@@ -130,12 +143,22 @@ std::vector<WaitForGraph::Step> WaitForGraph::AddWaitUnlessCycle(
       steps.push_front(Step{prev, names[prev], via});
       current = prev;
     } while (current != waiter.session);
-    if (k.queue.empty()) EraseKeyLocked(keys_.find(key));
     return std::vector<Step>(steps.begin(), steps.end());
   }
-  k.queue.emplace(seq, waiter);
-  waits_[waiter.session].emplace_back(key, seq);
   return {};
+}
+
+std::vector<WaitForGraph::Step> WaitForGraph::CycleThrough(
+    uint64_t session, const std::string& key, uint64_t seq) {
+  absl::MutexLock lock(&mu_);
+  auto kit = keys_.find(key);
+  if (kit == keys_.end()) return {};
+  auto qit = kit->second.queue.find(seq);
+  if (qit == kit->second.queue.end() || qit->second.session != session) {
+    return {};
+  }
+  const Party waiter = qit->second;
+  return FindCycleLocked(waiter, key, seq);
 }
 
 void WaitForGraph::SetHolders(const std::string& key,

@@ -59,6 +59,12 @@ class WaitForGraph {
                                        std::vector<Party> holders)
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // If the wait of `session` at `seq` on `key` (already in the graph) is on
+  // a cycle, returns it. A grant can close a cycle: to a session that also
+  // waits elsewhere, in a tree (see docs/design.md).
+  std::vector<Step> CycleThrough(uint64_t session, const std::string& key,
+                                 uint64_t seq) ABSL_LOCKS_EXCLUDED(mu_);
+
   // The holders of `key` changed; ignored unless the key has waits.
   void SetHolders(const std::string& key, std::vector<Party> holders)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -88,6 +94,10 @@ class WaitForGraph {
   void BlockersLocked(absl::string_view key, const KeyWaits& k,
                       uint64_t from, uint64_t seq, const Party& waiter,
                       std::vector<const Party*>* out) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A cycle from `waiter`'s wait at `seq` on `key` back to its session.
+  std::vector<Step> FindCycleLocked(const Party& waiter,
+                                    const std::string& key, uint64_t seq)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetHoldersLocked(KeyWaits& k, std::vector<Party> holders)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -1765,5 +1765,32 @@ TEST_F(LockTableTest, ReleasingAParentGrantsWaitersAllOverItsTree) {
   for (const auto& x : w) EXPECT_TRUE(x.granted());
 }
 
+
+TEST_F(LockTableTest, AGrantThatClosesACycleInATreeAbortsTheWaitOnIt) {
+  // s2 waits for t/a/b (held by s1), s5 then for "t" EXCLUSIVE, s2 then
+  // also for "t" SHARED (behind s5). When s1 lets t/a/b go, s2 gets it
+  // (it queued first), and now s5 waits for s2's t/a/b while s2 waits behind
+  // s5 on "t": the grant closed a cycle. s2's wait on "t" is aborted.
+  const uint64_t s1 = NewSession(), s2 = NewSession(), s5 = NewSession();
+  const uint64_t token = MustAcquire(s1, "t/a/b");
+  RecordingWaiter leaf, parent, second;
+  Wait(s2, "t/a/b", &leaf);
+  Wait(s5, "t", &parent);
+  ASSERT_FALSE(table_
+                   .Acquire(WithMode(Cmd(s2, "t", absl::InfiniteDuration()),
+                                     LockMode::kShared),
+                            &second)
+                   .has_value());
+  ASSERT_OK(Release(s1, "t/a/b", token));
+  ASSERT_TRUE(leaf.granted());
+  ASSERT_TRUE(second.done());
+  EXPECT_THAT(second.result(), StatusIs(absl::StatusCode::kAborted,
+                                        HasSubstr("deadlock")));
+  EXPECT_EQ(table_.deadlocks_refused(), 1u);
+  EXPECT_FALSE(parent.done());  // Waits for s2's t/a/b, which can go.
+  ASSERT_OK(Release(s2, "t/a/b", leaf.token()));
+  EXPECT_TRUE(parent.granted());
+}
+
 }  // namespace
 }  // namespace taala
