@@ -87,6 +87,30 @@ class RecordingSink final : public SessionEventSink {
   bool broken_ ABSL_GUARDED_BY(mu_) = false;
 };
 
+// A waiter a thread can block on until the table completes it.
+class BlockingWaiter final : public Waiter {
+ public:
+  bool Complete(absl::StatusOr<AcquireResult> r) override {
+    absl::MutexLock lock(&mu_);
+    result_ = std::move(r);
+    return true;
+  }
+  bool Gone() const override { return false; }
+  absl::StatusOr<AcquireResult> Await() {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](std::optional<absl::StatusOr<AcquireResult>>* r) {
+          return r->has_value();
+        },
+        &result_));
+    return *result_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::optional<absl::StatusOr<AcquireResult>> result_ ABSL_GUARDED_BY(mu_);
+};
+
 class LockTableTest : public ::testing::Test {
  protected:
   LockTableTest() : table_(MakeOptions()) {}
@@ -826,29 +850,6 @@ TEST_F(LockTableTest, ConcurrentAcquireReleaseKeepsMutualExclusion) {
   for (auto& i : inside) i = 0;
   std::atomic<int> violations{0};
 
-  class BlockingWaiter final : public Waiter {
-   public:
-    bool Complete(absl::StatusOr<AcquireResult> r) override {
-      absl::MutexLock lock(&mu_);
-      result_ = std::move(r);
-      return true;
-    }
-    bool Gone() const override { return false; }
-    absl::StatusOr<AcquireResult> Await() {
-      absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
-          +[](std::optional<absl::StatusOr<AcquireResult>>* r) {
-            return r->has_value();
-          },
-          &result_));
-      return *result_;
-    }
-
-   private:
-    absl::Mutex mu_;
-    std::optional<absl::StatusOr<AcquireResult>> result_ ABSL_GUARDED_BY(mu_);
-  };
-
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
@@ -1134,29 +1135,6 @@ TEST_F(LockTableTest, SemaphoreOfThreeUnderTwentyThreads) {
   std::atomic<int> inside{0};
   std::atomic<int> most{0};
   std::atomic<int> served{0};
-
-  class BlockingWaiter final : public Waiter {
-   public:
-    bool Complete(absl::StatusOr<AcquireResult> r) override {
-      absl::MutexLock lock(&mu_);
-      result_ = std::move(r);
-      return true;
-    }
-    bool Gone() const override { return false; }
-    absl::StatusOr<AcquireResult> Await() {
-      absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
-          +[](std::optional<absl::StatusOr<AcquireResult>>* r) {
-            return r->has_value();
-          },
-          &result_));
-      return *result_;
-    }
-
-   private:
-    absl::Mutex mu_;
-    std::optional<absl::StatusOr<AcquireResult>> result_ ABSL_GUARDED_BY(mu_);
-  };
 
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
