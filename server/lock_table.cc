@@ -653,7 +653,15 @@ void LockTable::ReevaluateLocked(Shard& shard, const std::string& key,
       best_seq = seq;
     }
     if (best == nullptr) break;
-    TakeHeadLocked(shard, *best_key, *best, now, effects);
+    const std::string taken = *best_key;
+    TakeHeadLocked(shard, taken, *best, now, effects);
+    if (taken != key) {
+      for (std::string& k : RelatedKeysLocked(shard, taken)) {
+        if (std::find(keys.begin(), keys.end(), k) == keys.end()) {
+          keys.push_back(std::move(k));
+        }
+      }
+    }
   }
   for (const std::string& k : keys) {
     auto it = shard.keys.find(k);
@@ -809,6 +817,9 @@ std::optional<absl::StatusOr<AcquireResult>> LockTable::AcquireLocked(
     if (sem > 0) state.limit = sem;
     s.held[key] = result.grant.token;
     if (!shard.waiting_keys.empty()) SyncGraphLocked(shard, key);
+    for (const auto& [other_key, other_seq] : s.waiting) {
+      effects.recheck.push_back({s.id, other_key, other_seq});
+    }
     return result;
   }
   if (cmd.wait_timeout != absl::ZeroDuration() && waiter == nullptr) {
@@ -850,6 +861,8 @@ std::optional<absl::StatusOr<AcquireResult>> LockTable::AcquireLocked(
           GraphHolders(shard, key, state));
       if (!cycle.empty()) {
         deadlocks_refused_.fetch_add(1, std::memory_order_relaxed);
+        ask.clear();  // A refused acquire asks nobody to release.
+        if (state.empty()) shard.keys.erase(kit);
         return absl::AbortedError(DeadlockMessage(cycle));
       }
     }

@@ -1770,5 +1770,61 @@ TEST_F(LockTableTest, AGrantThatClosesACycleInATreeAbortsTheWaitOnIt) {
   EXPECT_TRUE(parent.granted());
 }
 
+
+TEST_F(LockTableTest, ADroppedAncestorWaiterReleasesTheSubtreesBehindIt) {
+  const uint64_t t = NewSession(), x = NewSession(), v = NewSession();
+  const uint64_t token = MustAcquire(t, "t/b/c");
+  RecordingWaiter wx, wv;
+  Wait(x, "t", &wx);
+  Wait(v, "t/x/y", &wv);
+  wx.set_gone();
+  ASSERT_OK(Release(t, "t/b/c", token));
+  EXPECT_TRUE(wx.done());
+  // The reactor's CancelWait comes late: a no-op.
+  table_.CancelWait(CancelWaitCmd{x, "t", 0, &wx, CancelReason::kCancelled, clock_.Now()});
+  EXPECT_TRUE(wv.granted()) << "t/x/y waiter hangs";
+}
+
+TEST_F(LockTableTest, AGrantOnAnAncestorKeepsTheGraphOfItsOtherSubtreesCurrent) {
+  const uint64_t u = NewSession(), v = NewSession(), t = NewSession(), x = NewSession();
+  ASSERT_TRUE((*table_.Acquire(WithMode(Cmd(u, "q/x/y"), LockMode::kShared), nullptr))->acquired);
+  RecordingWaiter wv, wx, ww;
+  Wait(v, "q/x/y", &wv);
+  const uint64_t tt = MustAcquire(t, "q/b/c");
+  ASSERT_FALSE(table_.Acquire(WithMode(Cmd(x, "q", absl::InfiniteDuration()), LockMode::kShared), &wx).has_value());
+  MustAcquire(v, "w");
+  Wait(x, "w", &ww);
+  ASSERT_OK(Release(t, "q/b/c", tt));
+  ASSERT_TRUE(wx.granted());
+  EXPECT_TRUE(ww.done()) << "cycle x->v->x not detected";
+  table_.Shutdown();
+}
+
+TEST_F(LockTableTest, AnImmediateGrantThatClosesACycleAbortsTheOtherWait) {
+  const uint64_t h = NewSession(), v = NewSession(), s = NewSession();
+  ASSERT_TRUE((*table_.Acquire(WithMode(Cmd(h, "m/n/o"), LockMode::kShared), nullptr))->acquired);
+  RecordingWaiter wv, ws;
+  Wait(v, "m/n/o", &wv);
+  MustAcquire(v, "w");
+  Wait(s, "w", &ws);
+  auto r = table_.Acquire(WithMode(Cmd(s, "m/n"), LockMode::kShared), nullptr);
+  ASSERT_TRUE(r->ok() && (*r)->acquired);
+  EXPECT_TRUE(ws.done()) << "cycle s->v->s not detected";
+  table_.Shutdown();
+}
+
+TEST_F(LockTableTest, ARefusedWaitInATreeLeavesNoEmptyKey) {
+  const uint64_t s1 = NewSession(), s2 = NewSession();
+  MustAcquire(s1, "p");
+  MustAcquire(s2, "x");
+  RecordingWaiter w1, w2;
+  Wait(s1, "x", &w1);
+  auto r = table_.Acquire(Cmd(s2, "p/q", absl::InfiniteDuration()), &w2);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(table_.KeyCount(), 2u);
+  table_.Shutdown();
+}
+
 }  // namespace
 }  // namespace taala
