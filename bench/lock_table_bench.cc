@@ -11,18 +11,34 @@
 //   Deep4      key "k<thread>/b/c/d"      (4 segments, own first segment)
 //   SameShard  key "shared/k<thread>"     (all threads in one shard)
 //
+// The queue benchmarks (one thread) use a table of their own per run, built
+// before the timed loop: a holder session holds "wq/key" and `waiters`
+// other sessions wait on it (infinite wait, a trivial Waiter), so the queue
+// stays `waiters` long throughout.
+//   QueuedAcquireCancel  one more session's Acquire that queues (infinite
+//                        wait), then CancelWait of it: the cost of joining
+//                        and leaving a queue of `waiters` (wait-for graph
+//                        included). search=1: that session also holds
+//                        "wq2/key", which has a waiter of its own, so the
+//                        graph cannot take its no-cycle fast path and runs
+//                        the cycle search over every holder and waiter
+//                        ahead (server/wait_for_graph.cc).
+//   TryLockHeld          a try-lock of the held key (never queues).
+//
 // --mutex_deadlock_detection=false (before Google Benchmark's own flags are
 // parsed) turns off Abseil's Mutex deadlock detection, which Debian's libabsl
 // (built without NDEBUG) leaves on by default.
+
+#include <benchmark/benchmark.h>
 
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
-
-#include <benchmark/benchmark.h>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -116,6 +132,140 @@ void BM_AcquireRelease_SameShard(benchmark::State& state) {
 BENCHMARK(BM_AcquireRelease_SameShard)
     ->ThreadRange(1, kMaxThreads)
     ->UseRealTime();
+
+// A pending Acquire that never goes away; counts its completions.
+class ParkedWaiter final : public Waiter {
+ public:
+  bool Complete(absl::StatusOr<AcquireResult> result) override {
+    ++completions;
+    if (result.ok() && result->acquired) ++grants;
+    return true;
+  }
+  bool Gone() const override { return false; }
+  int64_t completions = 0;
+  int64_t grants = 0;
+};
+
+uint64_t NewSession(LockTable& table, const std::string& name) {
+  CreateSessionCmd cmd;
+  cmd.session_id = table.NewSessionId();
+  cmd.client_name = name;
+  cmd.ttl = absl::Hours(1);
+  cmd.now = kNow;
+  if (!table.CreateSession(cmd).ok()) return 0;
+  return cmd.session_id;
+}
+
+AcquireCmd AcquireOf(uint64_t session, const std::string& key,
+                     absl::Duration wait) {
+  AcquireCmd cmd;
+  cmd.session_id = session;
+  cmd.key = key;
+  cmd.mode = LockMode::kExclusive;
+  cmd.wait_timeout = wait;
+  cmd.now = kNow;
+  return cmd;
+}
+
+// A table whose key "wq/key" is held and has `waiters` waiters, plus a
+// session `measured` that neither holds nor waits on it. With `search`,
+// `measured` holds "wq2/key", on which another session waits.
+struct QueueEnv {
+  QueueEnv(int waiters, bool search)
+      : parked(static_cast<size_t>(waiters)),
+        table(std::make_unique<LockTable>(LockTable::Options{})) {
+    const uint64_t holder = NewSession(*table, "holder");
+    ok = holder != 0 && Granted(AcquireOf(holder, kKey, absl::ZeroDuration()));
+    for (int i = 0; ok && i < waiters; ++i) {
+      const uint64_t s = NewSession(*table, absl::StrCat("waiter", i));
+      ok = s != 0 && Queued(AcquireOf(s, kKey, absl::InfiniteDuration()),
+                            &parked[static_cast<size_t>(i)]);
+    }
+    measured = NewSession(*table, "measured");
+    ok = ok && measured != 0;
+    if (ok && search) {
+      const uint64_t other = NewSession(*table, "other");
+      ok = other != 0 &&
+           Granted(AcquireOf(measured, kOtherKey, absl::ZeroDuration())) &&
+           Queued(AcquireOf(other, kOtherKey, absl::InfiniteDuration()),
+                  &other_waiter);
+    }
+  }
+  ~QueueEnv() { table->Shutdown(); }  // Completes the parked waiters.
+
+  bool Granted(const AcquireCmd& cmd) {
+    std::optional<absl::StatusOr<AcquireResult>> r =
+        table->Acquire(cmd, nullptr);
+    return r.has_value() && r->ok() && (*r)->acquired;
+  }
+  bool Queued(const AcquireCmd& cmd, ParkedWaiter* waiter) {
+    return !table->Acquire(cmd, waiter).has_value();
+  }
+  int64_t EarlyCompletions() const {
+    int64_t n = other_waiter.completions;
+    for (const ParkedWaiter& w : parked) n += w.completions;
+    return n;
+  }
+
+  static constexpr const char* kKey = "wq/key";
+  static constexpr const char* kOtherKey = "wq2/key";
+  // Declared before the table: destroyed after it.
+  std::vector<ParkedWaiter> parked;
+  ParkedWaiter other_waiter;
+  std::unique_ptr<LockTable> table;
+  uint64_t measured = 0;
+  bool ok = false;
+};
+
+// Args: waiters, search (0/1).
+void BM_QueuedAcquireCancel(benchmark::State& state) {
+  QueueEnv env(static_cast<int>(state.range(0)), state.range(1) != 0);
+  if (!env.ok) {
+    state.SkipWithError("setting up the queue failed");
+    return;
+  }
+  ParkedWaiter mine;
+  const AcquireCmd acquire =
+      AcquireOf(env.measured, QueueEnv::kKey, absl::InfiniteDuration());
+  const CancelWaitCmd cancel{env.measured, QueueEnv::kKey,           0,
+                             &mine,        CancelReason::kCancelled, kNow};
+  for (auto _ : state) {
+    if (env.table->Acquire(acquire, &mine).has_value()) {
+      state.SkipWithError("Acquire did not queue");
+      break;
+    }
+    env.table->CancelWait(cancel);
+  }
+  if (mine.completions != static_cast<int64_t>(state.iterations()) ||
+      mine.grants != 0 || env.EarlyCompletions() != 0) {
+    state.SkipWithError("a wait was not cancelled exactly once");
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_QueuedAcquireCancel)
+    ->ArgNames({"waiters", "search"})
+    ->ArgsProduct({{0, 100, 1000, 4000}, {0, 1}});
+
+// Arg: waiters.
+void BM_TryLockHeld(benchmark::State& state) {
+  QueueEnv env(static_cast<int>(state.range(0)), false);
+  if (!env.ok) {
+    state.SkipWithError("setting up the queue failed");
+    return;
+  }
+  const AcquireCmd acquire =
+      AcquireOf(env.measured, QueueEnv::kKey, absl::ZeroDuration());
+  for (auto _ : state) {
+    std::optional<absl::StatusOr<AcquireResult>> r =
+        env.table->Acquire(acquire, nullptr);
+    if (!r.has_value() || !r->ok() || (*r)->acquired) {
+      state.SkipWithError("try-lock of the held key did not say not acquired");
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_TryLockHeld)->ArgName("waiters")->Arg(0)->Arg(1000);
 
 }  // namespace
 }  // namespace taala
