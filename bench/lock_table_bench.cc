@@ -22,7 +22,7 @@
 //                        "wq2/key", which has a waiter of its own, so the
 //                        graph cannot take its no-cycle fast path and runs
 //                        the cycle search over every holder and waiter
-//                        ahead (server/wait_for_graph.cc).
+//                        ahead (server/core/wait_for_graph.cc).
 //   TryLockHeld          a try-lock of the held key (never queues).
 //
 // --mutex_deadlock_detection=false (before Google Benchmark's own flags are
@@ -45,8 +45,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "server/commands.h"
-#include "server/lock_table.h"
+#include "server/core/commands.h"
+#include "server/core/lock_table.h"
 
 namespace taala {
 namespace {

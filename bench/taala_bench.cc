@@ -55,10 +55,10 @@
 #include "absl/time/time.h"
 #include "bench/noop_lock_service.h"
 #include "bench/stats.h"
-#include "server/clock.h"
-#include "server/lease_reaper.h"
-#include "server/lock_service.h"
-#include "server/lock_table.h"
+#include "server/core/clock.h"
+#include "server/rpc/lease_reaper.h"
+#include "server/rpc/lock_service.h"
+#include "server/core/lock_table.h"
 #include "taala/v1/lock_service.grpc.pb.h"
 
 ABSL_FLAG(std::vector<std::string>, clients,
@@ -517,7 +517,7 @@ std::string CpuText(double cpu_us_per_pair) {
 //   queued_search  the same by a second session that holds kOtherKey, on
 //                  which one more session waits: the server's wait-for graph
 //                  then searches for a cycle through every holder and waiter
-//                  ahead (server/wait_for_graph.cc AddWaitUnlessCycle).
+//                  ahead (server/core/wait_for_graph.cc AddWaitUnlessCycle).
 // Each must return OK with TIMED_OUT; anything else is an error, as is a
 // parked call that ends before the phase does or a queue that is not n long
 // at the end. Then the parked calls are cancelled and every session closed.

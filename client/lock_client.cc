@@ -22,6 +22,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "client/circuit_breaker.h"
+#include "common/wire_time.h"
 #include "taala/v1/lock_service.grpc.pb.h"
 
 namespace taala {
@@ -44,18 +45,6 @@ void SetTimeout(grpc::ClientContext* ctx, absl::Duration timeout) {
   if (timeout != absl::InfiniteDuration()) {
     ctx->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   }
-}
-
-// Lease accounting uses the monotonic clock: a wall-clock step (NTP) must
-// not make the client believe its lease lasts longer than the server's.
-absl::Time SteadyNow() {
-  return absl::UnixEpoch() + absl::FromChrono(
-                                 std::chrono::steady_clock::now().time_since_epoch());
-}
-
-int64_t ToMs(absl::Duration d) {
-  if (d == absl::InfiniteDuration()) return -1;
-  return std::max<int64_t>(0, absl::ToInt64Milliseconds(d));
 }
 
 }  // namespace
@@ -538,11 +527,11 @@ absl::StatusOr<std::optional<LockGrant>> Session::Acquire(
   req.set_key(std::string(key));
   req.set_mode(options.shared ? v1::LOCK_MODE_SHARED
                               : v1::LOCK_MODE_EXCLUSIVE);
-  req.set_max_hold_ms(ToMs(options.max_hold == absl::InfiniteDuration()
+  req.set_max_hold_ms(DurationToMs(options.max_hold == absl::InfiniteDuration()
                                ? absl::ZeroDuration()
                                : options.max_hold));
   req.set_semaphore_size(options.semaphore_size);
-  req.set_lock_delay_ms(ToMs(options.lock_delay));
+  req.set_lock_delay_ms(DurationToMs(options.lock_delay));
   req.set_request_release(options.request_release);
   const absl::Time give_up = absl::Now() + options.wait;
   v1::AcquireResponse resp;
@@ -553,7 +542,7 @@ absl::StatusOr<std::optional<LockGrant>> Session::Acquire(
             options.wait == absl::InfiniteDuration()
                 ? absl::InfiniteDuration()
                 : std::max(absl::ZeroDuration(), give_up - absl::Now());
-        req.set_wait_timeout_ms(ToMs(left));
+        req.set_wait_timeout_ms(DurationToMs(left));
         SetTimeout(ctx, left + client->options().call_timeout);
         return stub.Acquire(ctx, req, &resp);
       });

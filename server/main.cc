@@ -22,11 +22,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "server/clock.h"
-#include "server/lease_reaper.h"
-#include "server/lock_service.h"
-#include "server/lock_table.h"
-#include "server/token_epoch.h"
+#include "server/core/clock.h"
+#include "server/rpc/lease_reaper.h"
+#include "server/rpc/lock_service.h"
+#include "server/core/lock_table.h"
+#include "server/core/token_epoch.h"
 #include "spdlog/spdlog.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070",

@@ -3,7 +3,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "server/clock.h"
+#include "server/core/clock.h"
 
 namespace taala::test {
 

@@ -1,0 +1,251 @@
+#include "server/core/wait_for_graph.h"
+
+#include <algorithm>
+#include <deque>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+
+namespace taala {
+namespace {
+
+bool Conflict(LockMode a, LockMode b) {
+  return a == LockMode::kExclusive || b == LockMode::kExclusive;
+}
+
+}  // namespace
+
+void WaitForGraph::BlockersLocked(absl::string_view key, const KeyWaits& k,
+                                  uint64_t from, uint64_t seq,
+                                  const Party& waiter,
+                                  std::vector<const Party*>* out) const {
+  if (from == 0) {
+    for (const Party& h : k.holders) {
+      if (h.session != waiter.session && Conflict(waiter.mode, h.mode)) {
+        out->push_back(&h);
+      }
+    }
+  }
+  // Hierarchy: conflicting waiters queued on an ancestor before this one
+  // (positions in one tree are comparable: a tree lives in one shard).
+  for (size_t i = key.find('/'); i != absl::string_view::npos;
+       i = key.find('/', i + 1)) {
+    auto up = keys_.find(key.substr(0, i));
+    if (up == keys_.end()) continue;
+    for (const auto& [ahead, w] : up->second.queue) {
+      if (ahead >= seq) break;
+      if (w.session != waiter.session && Conflict(waiter.mode, w.mode)) {
+        out->push_back(&w);
+      }
+    }
+  }
+  for (auto it = k.queue.lower_bound(from);
+       it != k.queue.end() && it->first < seq; ++it) {
+    if (it->second.session != waiter.session &&
+        Conflict(waiter.mode, it->second.mode)) {
+      out->push_back(&it->second);
+    }
+  }
+}
+
+std::vector<WaitForGraph::Step> WaitForGraph::AddWaitUnlessCycle(
+    const Party& waiter, const std::string& key, uint64_t seq,
+    std::vector<Party> holders) {
+  absl::MutexLock lock(&mu_);
+  KeyWaits& k = keys_[key];  // Holders are current whatever we decide.
+  SetHoldersLocked(k, std::move(holders));
+  if (!holder_refs_.contains(waiter.session) &&
+      !waits_.contains(waiter.session)) {
+    // Nobody can be waiting for this session: no cycle through it.
+    k.queue.emplace(seq, waiter);
+    waits_[waiter.session].emplace_back(key, seq);
+    return {};
+  }
+
+  std::vector<Step> cycle = FindCycleLocked(waiter, key, seq);
+  if (!cycle.empty()) {
+    if (k.queue.empty()) EraseKeyLocked(keys_.find(key));
+    return cycle;
+  }
+  k.queue.emplace(seq, waiter);
+  waits_[waiter.session].emplace_back(key, seq);
+  return {};
+}
+
+std::vector<WaitForGraph::Step> WaitForGraph::FindCycleLocked(
+    const Party& waiter, const std::string& key, uint64_t seq) {
+  const KeyWaits& k = keys_.at(key);
+  // Depth-first search from the new wait's blockers: can they reach the
+  // waiter? pred[x] = (the session that waits for x, the key it waits on).
+  absl::flat_hash_map<uint64_t, std::pair<uint64_t, std::string>> pred;
+  absl::flat_hash_map<uint64_t, std::string> names;
+  names[waiter.session] = waiter.client_name;
+  std::vector<uint64_t> stack;
+  // Per key and mode, the queue positions below which the waiters ahead were
+  // already pushed: a later waiter's waiters-ahead include an earlier one's,
+  // so each key's queue is walked at most once per mode.
+  absl::flat_hash_map<std::pair<std::string, bool>, uint64_t> walked;
+  std::vector<const Party*> blockers;
+  // Not memoized: this walk leaves out the waiter's own session, which is
+  // the very one a cycle leads back to. (Later walks leave out a session
+  // already visited, so their marks are safe.)
+  BlockersLocked(key, k, 0, seq, waiter, &blockers);
+  for (const Party* b : blockers) {
+    if (pred.emplace(b->session, std::make_pair(waiter.session, key)).second) {
+      names.emplace(b->session, b->client_name);
+      stack.push_back(b->session);
+    }
+  }
+  bool cycle = false;
+  while (!stack.empty() && !cycle) {
+    const uint64_t current = stack.back();
+    stack.pop_back();
+    auto wit = waits_.find(current);
+    if (wit == waits_.end()) continue;  // Holds, but waits for nothing.
+    for (const auto& [other_key, other_seq] : wit->second) {
+      const KeyWaits& ok = keys_.at(other_key);
+      const Party& me = ok.queue.at(other_seq);
+      const bool exclusive = me.mode == LockMode::kExclusive;
+      // What an EXCLUSIVE waiter's walk pushed covers a SHARED one's too.
+      uint64_t done = 0;
+      auto wx = walked.find({other_key, true});
+      if (wx != walked.end()) done = wx->second;
+      if (!exclusive) {
+        auto ws = walked.find({other_key, false});
+        if (ws != walked.end()) done = std::max(done, ws->second);
+      }
+      if (done >= other_seq) continue;  // Everything ahead already pushed.
+      blockers.clear();
+      // Holders were pushed by any earlier walk of this key (done > 0).
+      BlockersLocked(other_key, ok, done, other_seq, me, &blockers);
+      uint64_t& mark = walked[{other_key, exclusive}];
+      mark = std::max(mark, other_seq);
+      for (const Party* b : blockers) {
+        if (!pred.emplace(b->session, std::make_pair(current, other_key))
+                 .second) {
+          continue;
+        }
+        names.emplace(b->session, b->client_name);
+        if (b->session == waiter.session) {
+          cycle = true;
+          break;
+        }
+        stack.push_back(b->session);
+      }
+      if (cycle) break;
+    }
+  }
+  if (cycle) {
+    std::deque<Step> steps;
+    uint64_t current = waiter.session;
+    do {
+      const auto& [prev, via] = pred.at(current);
+      steps.push_front(Step{prev, names[prev], via});
+      current = prev;
+    } while (current != waiter.session);
+    return std::vector<Step>(steps.begin(), steps.end());
+  }
+  return {};
+}
+
+std::vector<WaitForGraph::Step> WaitForGraph::CycleThrough(
+    uint64_t session, const std::string& key, uint64_t seq) {
+  absl::MutexLock lock(&mu_);
+  auto kit = keys_.find(key);
+  if (kit == keys_.end()) return {};
+  auto qit = kit->second.queue.find(seq);
+  if (qit == kit->second.queue.end() || qit->second.session != session) {
+    return {};
+  }
+  const Party waiter = qit->second;
+  return FindCycleLocked(waiter, key, seq);
+}
+
+void WaitForGraph::SetHolders(const std::string& key,
+                              std::vector<Party> holders) {
+  absl::MutexLock lock(&mu_);
+  auto it = keys_.find(key);
+  if (it != keys_.end()) SetHoldersLocked(it->second, std::move(holders));
+}
+
+void WaitForGraph::SetHoldersLocked(KeyWaits& k, std::vector<Party> holders) {
+  for (const Party& h : k.holders) {
+    auto r = holder_refs_.find(h.session);
+    if (r != holder_refs_.end() && --r->second == 0) holder_refs_.erase(r);
+  }
+  k.holders = std::move(holders);
+  for (const Party& h : k.holders) ++holder_refs_[h.session];
+}
+
+void WaitForGraph::EraseKeyLocked(
+    absl::flat_hash_map<std::string, KeyWaits>::iterator it) {
+  SetHoldersLocked(it->second, {});
+  keys_.erase(it);
+}
+
+void WaitForGraph::RemoveWait(const std::string& key, uint64_t seq) {
+  absl::MutexLock lock(&mu_);
+  auto kit = keys_.find(key);
+  if (kit == keys_.end()) return;
+  auto qit = kit->second.queue.find(seq);
+  if (qit == kit->second.queue.end()) return;
+  const uint64_t session = qit->second.session;
+  kit->second.queue.erase(qit);
+  if (kit->second.queue.empty()) EraseKeyLocked(kit);
+  auto wit = waits_.find(session);
+  if (wit == waits_.end()) return;
+  auto& list = wit->second;
+  list.erase(std::remove_if(list.begin(), list.end(),
+                            [&](const std::pair<std::string, uint64_t>& w) {
+                              return w.second == seq && w.first == key;
+                            }),
+             list.end());
+  if (list.empty()) waits_.erase(wit);
+}
+
+std::vector<WaitForGraph::Edge> WaitForGraph::Edges(size_t max_edges,
+                                                    bool* truncated) {
+  absl::MutexLock lock(&mu_);
+  std::vector<Edge> edges;
+  *truncated = false;
+  for (const auto& [key, k] : keys_) {
+    const Party* ahead = nullptr;  // Nearest waiter ahead, any mode.
+    std::vector<const Party*> queued;
+    for (const auto& [seq, w] : k.queue) {
+      for (const Party& h : k.holders) {
+        if (h.session != w.session && Conflict(w.mode, h.mode)) {
+          if (edges.size() == max_edges) {
+            *truncated = true;
+            return edges;
+          }
+          edges.push_back(Edge{w, h, key, false});
+        }
+      }
+      // The nearest conflicting waiter ahead (the rest are reached through
+      // it).
+      for (auto it = queued.rbegin(); it != queued.rend(); ++it) {
+        if ((*it)->session != w.session && Conflict(w.mode, (*it)->mode)) {
+          ahead = *it;
+          break;
+        }
+      }
+      if (ahead != nullptr) {
+        if (edges.size() == max_edges) {
+          *truncated = true;
+          return edges;
+        }
+        edges.push_back(Edge{w, *ahead, key, true});
+        ahead = nullptr;
+      }
+      queued.push_back(&w);
+    }
+  }
+  return edges;
+}
+
+size_t WaitForGraph::KeyCountForTest() {
+  absl::MutexLock lock(&mu_);
+  return keys_.size();
+}
+
+}  // namespace taala

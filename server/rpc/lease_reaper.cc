@@ -1,0 +1,50 @@
+#include "server/rpc/lease_reaper.h"
+
+#include <algorithm>
+
+#include "spdlog/spdlog.h"
+
+namespace taala {
+
+LeaseReaper::LeaseReaper(LockTable* table, Clock* clock,
+                         absl::Duration max_sleep)
+    : table_(table), clock_(clock), max_sleep_(max_sleep) {}
+
+LeaseReaper::~LeaseReaper() { Stop(); }
+
+void LeaseReaper::Start() { thread_ = std::thread([this] { Run(); }); }
+
+void LeaseReaper::Stop() {
+  stop_.store(true);
+  table_->timers().Wake();
+  if (thread_.joinable()) thread_.join();
+}
+
+void LeaseReaper::Run() {
+  TimerQueue& timers = table_->timers();
+  while (!stop_.load()) {
+    // Read first: a timer scheduled (or a Stop) from here on ends the wait.
+    const uint64_t seen = timers.generation();
+    table_->RunDueTimers(clock_->Now());
+    const absl::Duration wait =
+        std::min(max_sleep_, timers.NextDeadline() - clock_->Now());
+    if (wait > absl::ZeroDuration()) timers.WaitForChange(seen, wait);
+  }
+}
+
+void LoggingObserver::OnSessionExpired(uint64_t session_id,
+                                       absl::string_view client_name,
+                                       size_t released_grants,
+                                       size_t cancelled_waits) {
+  spdlog::info(
+      "session {} ({}) expired: released {} grant(s), cancelled {} wait(s)",
+      session_id, std::string(client_name), released_grants, cancelled_waits);
+}
+
+void LoggingObserver::OnGrantRevoked(const Grant& grant,
+                                     absl::string_view reason) {
+  spdlog::warn("grant of key \"{}\" to session {} (token {}) revoked: {}",
+               grant.key, grant.session_id, grant.token, std::string(reason));
+}
+
+}  // namespace taala

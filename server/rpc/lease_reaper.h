@@ -1,0 +1,47 @@
+#ifndef TAALA_SERVER_RPC_LEASE_REAPER_H_
+#define TAALA_SERVER_RPC_LEASE_REAPER_H_
+
+#include <atomic>
+#include <thread>
+
+#include "absl/time/time.h"
+#include "server/core/clock.h"
+#include "server/core/lock_table.h"
+
+namespace taala {
+
+// A thin loop that applies the lock table's due timers (lease expiry, wait
+// timeouts, max hold times) on its own thread. It sleeps until the earliest
+// deadline, waking early when an earlier one is scheduled; `max_sleep` bounds
+// a sleep so a missed wake-up costs at most that long.
+class LeaseReaper {
+ public:
+  LeaseReaper(LockTable* table, Clock* clock,
+              absl::Duration max_sleep = absl::Milliseconds(200));
+  ~LeaseReaper();  // Stops the thread.
+
+  void Start();
+  void Stop();
+
+ private:
+  void Run();
+
+  LockTable* const table_;
+  Clock* const clock_;
+  const absl::Duration max_sleep_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// Logs expiries and revocations (one line each) with spdlog.
+class LoggingObserver final : public TableObserver {
+ public:
+  void OnSessionExpired(uint64_t session_id, absl::string_view client_name,
+                        size_t released_grants,
+                        size_t cancelled_waits) override;
+  void OnGrantRevoked(const Grant& grant, absl::string_view reason) override;
+};
+
+}  // namespace taala
+
+#endif  // TAALA_SERVER_RPC_LEASE_REAPER_H_

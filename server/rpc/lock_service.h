@@ -1,0 +1,96 @@
+#ifndef TAALA_SERVER_RPC_LOCK_SERVICE_H_
+#define TAALA_SERVER_RPC_LOCK_SERVICE_H_
+
+#include <grpcpp/support/byte_buffer.h>
+
+#include "server/core/clock.h"
+#include "server/core/lock_table.h"
+#include "taala/v1/lock_service.grpc.pb.h"
+
+namespace taala {
+
+// LockServiceImpl serves taala.v1.LockService on gRPC's callback API. It only
+// translates: requests become lock-table commands (with the time read from
+// `clock`), results become responses. A waiting Acquire is a pending reactor,
+// not a blocked thread.
+// Methods whose requests carry strings take raw bytes and parse them with
+// server/raw_request.h, so a string that is not UTF-8 gets INVALID_ARGUMENT
+// naming the field rather than gRPC's bare UNIMPLEMENTED.
+// Thread safety: gRPC calls it concurrently; all state is in the table.
+using LockServiceBase = v1::LockService::WithRawCallbackMethod_AcquireAll<
+    v1::LockService::WithCallbackMethod_GetWaitForGraph<
+    v1::LockService::WithRawCallbackMethod_CreateSession<
+    v1::LockService::WithRawCallbackMethod_Acquire<
+        v1::LockService::WithRawCallbackMethod_Release<
+            v1::LockService::WithRawCallbackMethod_CheckFence<
+                v1::LockService::WithRawCallbackMethod_DescribeLock<
+                    v1::LockService::WithRawCallbackMethod_ListLocks<
+                        v1::LockService::WithRawCallbackMethod_ListSessions<
+                            v1::LockService::WithCallbackMethod_KeepAlive<
+                                v1::LockService::WithCallbackMethod_KeepAliveOnce<
+                                    v1::LockService::
+                                        WithCallbackMethod_CloseSession<
+                                            v1::LockService::Service>>>>>>>>>>>>;
+
+class LockServiceImpl final : public LockServiceBase {
+ public:
+  // `table` and `clock` must outlive *this.
+  LockServiceImpl(LockTable* table, Clock* clock);
+
+  using LockServiceBase::Acquire;
+  using LockServiceBase::AcquireAll;
+  using LockServiceBase::GetWaitForGraph;
+  using LockServiceBase::CheckFence;
+  using LockServiceBase::CloseSession;
+  using LockServiceBase::CreateSession;
+  using LockServiceBase::DescribeLock;
+  using LockServiceBase::KeepAlive;
+  using LockServiceBase::KeepAliveOnce;
+  using LockServiceBase::ListLocks;
+  using LockServiceBase::ListSessions;
+  using LockServiceBase::Release;
+
+  grpc::ServerUnaryReactor* AcquireAll(grpc::CallbackServerContext* ctx,
+                                       const grpc::ByteBuffer* raw,
+                                       grpc::ByteBuffer* raw_resp) override;
+  grpc::ServerUnaryReactor* GetWaitForGraph(
+      grpc::CallbackServerContext* ctx, const v1::GetWaitForGraphRequest* req,
+      v1::GetWaitForGraphResponse* resp) override;
+  grpc::ServerUnaryReactor* CreateSession(grpc::CallbackServerContext* ctx,
+                                          const grpc::ByteBuffer* raw,
+                                          grpc::ByteBuffer* raw_resp) override;
+  grpc::ServerBidiReactor<v1::KeepAliveRequest, v1::KeepAliveResponse>*
+  KeepAlive(grpc::CallbackServerContext* ctx) override;
+  grpc::ServerUnaryReactor* KeepAliveOnce(grpc::CallbackServerContext* ctx,
+                                          const v1::KeepAliveRequest* req,
+                                          v1::KeepAliveResponse* resp) override;
+  grpc::ServerUnaryReactor* CloseSession(
+      grpc::CallbackServerContext* ctx, const v1::CloseSessionRequest* req,
+      v1::CloseSessionResponse* resp) override;
+  grpc::ServerUnaryReactor* Acquire(grpc::CallbackServerContext* ctx,
+                                    const grpc::ByteBuffer* raw,
+                                    grpc::ByteBuffer* raw_resp) override;
+  grpc::ServerUnaryReactor* Release(grpc::CallbackServerContext* ctx,
+                                    const grpc::ByteBuffer* raw,
+                                    grpc::ByteBuffer* raw_resp) override;
+  grpc::ServerUnaryReactor* CheckFence(grpc::CallbackServerContext* ctx,
+                                    const grpc::ByteBuffer* raw,
+                                    grpc::ByteBuffer* raw_resp) override;
+  grpc::ServerUnaryReactor* DescribeLock(grpc::CallbackServerContext* ctx,
+                                    const grpc::ByteBuffer* raw,
+                                    grpc::ByteBuffer* raw_resp) override;
+  grpc::ServerUnaryReactor* ListLocks(grpc::CallbackServerContext* ctx,
+                                      const grpc::ByteBuffer* raw,
+                                      grpc::ByteBuffer* raw_resp) override;
+  grpc::ServerUnaryReactor* ListSessions(grpc::CallbackServerContext* ctx,
+                                         const grpc::ByteBuffer* raw,
+                                         grpc::ByteBuffer* raw_resp) override;
+
+ private:
+  LockTable* const table_;
+  Clock* const clock_;
+};
+
+}  // namespace taala
+
+#endif  // TAALA_SERVER_RPC_LOCK_SERVICE_H_

@@ -1,0 +1,77 @@
+#include "server/core/key.h"
+
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+
+namespace taala {
+namespace {
+
+using ::taala::test::StatusIs;
+using ::testing::HasSubstr;
+
+const KeyLimits kLimits;
+
+TEST(ValidateKeyTest, AcceptsPathsOfNonEmptySegments) {
+  EXPECT_OK(ValidateKey("a", kLimits));
+  EXPECT_OK(ValidateKey("payments/recon/batch-17", kLimits));
+  EXPECT_OK(ValidateKey("ताला/कुंजी", kLimits));
+  EXPECT_OK(ValidateKey(std::string(1024, 'k'), kLimits));
+}
+
+TEST(ValidateKeyTest, RefusesEmptyKey) {
+  EXPECT_THAT(ValidateKey("", kLimits),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("key: must not be empty")));
+}
+
+TEST(ValidateKeyTest, RefusesEmptySegments) {
+  for (const char* key : {"/a", "a/", "a//b", "/"}) {
+    EXPECT_THAT(ValidateKey(key, kLimits),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("empty path segment")))
+        << key;
+  }
+}
+
+TEST(ValidateKeyTest, RefusesTooLongKey) {
+  EXPECT_THAT(ValidateKey(std::string(1025, 'k'), kLimits),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("1025 bytes exceeds the limit of 1024")));
+}
+
+TEST(ValidateKeyTest, RefusesTooManySegments) {
+  std::string key = "s";
+  for (int i = 0; i < 32; ++i) key += "/s";  // 33 segments.
+  EXPECT_THAT(ValidateKey(key, kLimits),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("33 segments exceeds the limit of 32")));
+}
+
+TEST(ValidateKeyTest, RefusesInvalidUtf8) {
+  for (const char* key : {"\xff", "a\xc3", "\xc0\xaf", "\xed\xa0\x80",
+                          "\xf4\x90\x80\x80"}) {
+    EXPECT_THAT(ValidateKey(key, kLimits),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("not valid UTF-8")))
+        << key;
+  }
+}
+
+TEST(ValidateKeyTest, RefusesControlCharacters) {
+  EXPECT_THAT(ValidateKey(std::string("a\0b", 3), kLimits),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("control character")));
+  EXPECT_THAT(ValidateKey("a\nb", kLimits),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(FirstSegmentTest, IsThePartBeforeTheFirstSlash) {
+  EXPECT_EQ(FirstSegment("a/b/c"), "a");
+  EXPECT_EQ(FirstSegment("flat"), "flat");
+}
+
+}  // namespace
+}  // namespace taala
