@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <deque>
 #include <random>
 #include <thread>
 #include <utility>
@@ -22,6 +21,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "client/circuit_breaker.h"
+#include "client/lease_tracker.h"
 #include "common/wire_time.h"
 #include "taala/v1/lock_service.grpc.pb.h"
 
@@ -160,13 +160,14 @@ class Client::Impl {
 class Session::Impl {
  public:
   Impl(Client::Impl* client, uint64_t id, absl::Duration ttl,
-       absl::Time confirmed_until, SessionOptions options)
+       absl::Time created_at, SessionOptions options)
       : client_(client),
         id_(id),
         ttl_(ttl),
         options_(std::move(options)),
-        confirmed_until_ns_(absl::ToUnixNanos(confirmed_until)),
-        confirmed_until_(confirmed_until) {}
+        lease_(ttl, created_at) {
+    PublishConfirmedUntil(lease_.confirmed_until());
+  }
 
   ~Impl() { StopKeepAlive(); }
 
@@ -243,6 +244,10 @@ class Session::Impl {
   }
 
  private:
+  void PublishConfirmedUntil(absl::Time t) {
+    confirmed_until_ns_.store(absl::ToUnixNanos(t), std::memory_order_release);
+  }
+
   void MarkLost(absl::Status why) {
     {
       absl::MutexLock lock(&mu_);
@@ -257,14 +262,8 @@ class Session::Impl {
   void Handle(const v1::KeepAliveResponse& msg) {
     if (msg.has_ttl_ms()) {
       absl::MutexLock lock(&mu_);
-      acked_ = true;
-      if (!sent_.empty()) {
-        // The server renewed the lease no earlier than this request left.
-        confirmed_until_ = std::max(confirmed_until_, sent_.front() + ttl_);
-        confirmed_until_ns_.store(absl::ToUnixNanos(confirmed_until_),
-                                  std::memory_order_release);
-        sent_.pop_front();
-      }
+      lease_.RecordAck();
+      PublishConfirmedUntil(lease_.confirmed_until());
       return;
     }
     if (!msg.has_event()) return;
@@ -290,7 +289,6 @@ class Session::Impl {
   }
 
   void KeepAliveLoop() {
-    const absl::Duration interval = ttl_ / 3;
     absl::Duration backoff = client_->options().retry.initial_backoff;
     v1::KeepAliveRequest request;
     request.set_session_id(id_);
@@ -301,8 +299,7 @@ class Session::Impl {
         if (stopping_ || lost_.load()) return;
         stream_ctx_ = &ctx;
         stream_broken_ = false;
-        acked_ = false;
-        sent_.clear();
+        lease_.StartStream();
       }
       const size_t endpoint = client_->current();
       auto stream = client_->stub(endpoint).KeepAlive(&ctx);
@@ -319,10 +316,9 @@ class Session::Impl {
         {
           absl::MutexLock lock(&mu_);
           if (stopping_ || lost_.load() || stream_broken_) break;
-          if (now >= confirmed_until_) break;  // Lost; decided below.
-          sent_.push_back(now);
-          // Wake no later than the lease's confirmed end, to notice it.
-          wait = std::min(interval, confirmed_until_ - now);
+          if (lease_.Expired(now)) break;  // Lost; decided below.
+          lease_.RecordSent(now);
+          wait = lease_.NextWait(now);
         }
         if (!stream->Write(request)) break;
         absl::MutexLock lock(&mu_);
@@ -346,8 +342,8 @@ class Session::Impl {
         absl::MutexLock lock(&mu_);
         stream_ctx_ = nullptr;
         if (stopping_) return;
-        confirmed_until = confirmed_until_;
-        acked = acked_;
+        confirmed_until = lease_.confirmed_until();
+        acked = lease_.acked_on_stream();
       }
       if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
         MarkLost(FromGrpc(status));
@@ -386,7 +382,7 @@ class Session::Impl {
   const absl::Duration ttl_;
   const SessionOptions options_;
   std::atomic<bool> lost_{false};
-  // confirmed_until_ for lost(), readable without the mutex.
+  // lease_.confirmed_until() for lost(), readable without the mutex.
   std::atomic<int64_t> confirmed_until_ns_;
 
   mutable absl::Mutex mu_;
@@ -394,12 +390,9 @@ class Session::Impl {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   bool stream_broken_ ABSL_GUARDED_BY(mu_) = false;
-  bool acked_ ABSL_GUARDED_BY(mu_) = false;  // This stream acked a request.
   grpc::ClientContext* stream_ctx_ ABSL_GUARDED_BY(mu_) = nullptr;
-  // The server holds the lease at least until this instant (client time).
-  absl::Time confirmed_until_ ABSL_GUARDED_BY(mu_);
-  // Send times of keepalives not yet acknowledged, oldest first.
-  std::deque<absl::Time> sent_ ABSL_GUARDED_BY(mu_);
+  // Acknowledged keepalives to the confirmed end of the lease.
+  LeaseTracker lease_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<uint64_t> revoked_ ABSL_GUARDED_BY(mu_);
   std::atomic<std::thread::id> keepalive_tid_{};
   std::atomic<std::thread::id> reader_tid_{};
@@ -459,7 +452,7 @@ absl::StatusOr<std::unique_ptr<Session>> Client::CreateSession(
   if (!status.ok()) return FromGrpc(status);
   const absl::Duration ttl = absl::Milliseconds(resp.ttl_ms());
   auto impl = std::make_unique<Session::Impl>(
-      impl_.get(), resp.session_id(), ttl, sent + ttl, std::move(options));
+      impl_.get(), resp.session_id(), ttl, sent, std::move(options));
   impl->Start();
   return std::unique_ptr<Session>(new Session(std::move(impl)));
 }
