@@ -1,157 +1,28 @@
 #include "client/lock_client.h"
 
-#include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
-#include <grpcpp/create_channel.h>
-#include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/security/credentials.h>
-#include <grpcpp/support/channel_arguments.h>
 
 #include <algorithm>
 #include <atomic>
-#include <random>
 #include <thread>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
-#include "client/circuit_breaker.h"
 #include "client/lease_tracker.h"
+#include "client/rpc_caller.h"
 #include "common/wire_time.h"
 #include "taala/v1/lock_service.grpc.pb.h"
 
 namespace taala {
-namespace {
 
-absl::Status FromGrpc(const grpc::Status& s) {
-  if (s.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
-                      s.error_message());
-}
-
-// A failed attempt that says the server is down or unreachable (as opposed
-// to an answer from a working server).
-bool IsTransportFailure(const grpc::Status& s) {
-  return s.error_code() == grpc::StatusCode::UNAVAILABLE ||
-         s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
-}
-
-void SetTimeout(grpc::ClientContext* ctx, absl::Duration timeout) {
-  if (timeout != absl::InfiniteDuration()) {
-    ctx->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-  }
-}
-
-}  // namespace
-
-// ---------------------------------------------------------------------------
-// Client::Impl: channels, retries, circuit breaker, failover.
-
-class Client::Impl {
+// The Client's state is the RPC caller: channels, retries, breaker.
+class Client::Impl final : public RpcCaller {
  public:
-  explicit Impl(ClientOptions options)
-      : options_(std::move(options)), breaker_(options_.circuit_breaker) {
-    std::shared_ptr<grpc::ChannelCredentials> creds;
-    if (options_.tls.enabled) {
-      grpc::SslCredentialsOptions ssl;
-      ssl.pem_root_certs = options_.tls.root_certs_pem;
-      ssl.pem_cert_chain = options_.tls.cert_chain_pem;
-      ssl.pem_private_key = options_.tls.private_key_pem;
-      creds = grpc::SslCredentials(ssl);
-    } else {
-      creds = grpc::InsecureChannelCredentials();
-    }
-    for (const std::string& endpoint : options_.endpoints) {
-      grpc::ChannelArguments args;
-      // Reconnect soon after a restart: the circuit breaker, not gRPC's
-      // reconnect backoff (up to 2 minutes by default), paces the probes.
-      args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-      args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-      args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-      // Detect a black-holed connection (no RST ever comes) within ~15 s,
-      // also under a long waiting Acquire. taalad permits these pings.
-      args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
-      args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
-      args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-      auto channel = grpc::CreateCustomChannel(endpoint, creds, args);
-      stubs_.push_back(v1::LockService::NewStub(channel));
-      channels_.push_back(std::move(channel));
-    }
-    std::random_device seed;
-    rng_.seed(seed());
-  }
-
-  const ClientOptions& options() const { return options_; }
-  CircuitState circuit_state() const { return breaker_.state(absl::Now()); }
-
-  // Runs `attempt(stub, ctx)` until it succeeds, fails for a reason other
-  // than UNAVAILABLE, or the retry policy is used up. The attempt sets its
-  // own deadline on `ctx`. Transport failures move to the next endpoint and
-  // feed the circuit breaker; while the circuit is open, calls fail fast.
-  template <typename Attempt>
-  grpc::Status Call(Attempt&& attempt) {
-    absl::Duration backoff = options_.retry.initial_backoff;
-    for (int n = 1;; ++n) {
-      if (!breaker_.Allow(absl::Now())) {
-        return grpc::Status(
-            grpc::StatusCode::UNAVAILABLE,
-            absl::StrCat("circuit breaker open: taalad at ",
-                         absl::StrJoin(options_.endpoints, ", "),
-                         " has been unreachable; failing fast"));
-      }
-      size_t i = current_.load();
-      grpc::ClientContext ctx;
-      grpc::Status status = attempt(*stubs_[i], &ctx);
-      if (IsTransportFailure(status)) {
-        breaker_.RecordFailure(absl::Now());
-        current_.compare_exchange_strong(i, (i + 1) % stubs_.size());
-      } else {
-        breaker_.RecordSuccess();
-      }
-      if (status.error_code() != grpc::StatusCode::UNAVAILABLE ||
-          n >= options_.retry.max_attempts) {
-        return status;
-      }
-      absl::SleepFor(Jitter(backoff));
-      backoff = std::min(options_.retry.max_backoff,
-                         backoff * options_.retry.multiplier);
-    }
-  }
-
-  // The endpoint currently in use (for the KeepAlive stream).
-  size_t current() const { return current_.load(); }
-  v1::LockService::Stub& stub(size_t i) { return *stubs_[i]; }
-  std::shared_ptr<grpc::Channel> channel(size_t i) { return channels_[i]; }
-  size_t endpoint_count() const { return channels_.size(); }
-
-  // The stream on endpoint `i` broke for a transport reason: count it and
-  // fail over (unless another call already moved on).
-  void ReportStreamFailure(size_t i) {
-    breaker_.RecordFailure(absl::Now());
-    current_.compare_exchange_strong(i, (i + 1) % stubs_.size());
-  }
-  void ReportStreamSuccess() { breaker_.RecordSuccess(); }
-
-  absl::Duration Jitter(absl::Duration d) {
-    absl::MutexLock lock(&rng_mu_);
-    std::uniform_real_distribution<double> factor(1 - options_.retry.jitter,
-                                                  1 + options_.retry.jitter);
-    return d * factor(rng_);
-  }
-
- private:
-  const ClientOptions options_;
-  std::vector<std::shared_ptr<grpc::Channel>> channels_;  // Constant.
-  std::vector<std::unique_ptr<v1::LockService::Stub>> stubs_;  // Constant.
-  std::atomic<size_t> current_{0};
-  CircuitBreaker breaker_;
-  absl::Mutex rng_mu_;
-  std::mt19937_64 rng_ ABSL_GUARDED_BY(rng_mu_);
+  using RpcCaller::RpcCaller;
 };
 
 // ---------------------------------------------------------------------------
@@ -159,7 +30,7 @@ class Client::Impl {
 
 class Session::Impl {
  public:
-  Impl(Client::Impl* client, uint64_t id, absl::Duration ttl,
+  Impl(RpcCaller* client, uint64_t id, absl::Duration ttl,
        absl::Time created_at, SessionOptions options)
       : client_(client),
         id_(id),
@@ -181,7 +52,7 @@ class Session::Impl {
 
   uint64_t id() const { return id_; }
   absl::Duration ttl() const { return ttl_; }
-  Client::Impl* client() const { return client_; }
+  RpcCaller* client() const { return client_; }
   // Lost, or past the end of the last confirmed lease even if the keepalive
   // thread has not noticed yet.
   bool lost() const {
@@ -359,10 +230,10 @@ class Session::Impl {
       }
       if (acked) {
         // The stream worked for a while: start the backoff afresh.
-        client_->ReportStreamSuccess();
+        client_->ReportSuccess();
         backoff = client_->options().retry.initial_backoff;
       } else {
-        client_->ReportStreamFailure(endpoint);
+        client_->ReportFailure(endpoint);
       }
       // Reconnect after a backoff, never past the point the lease is lost.
       absl::MutexLock lock(&mu_);
@@ -372,12 +243,11 @@ class Session::Impl {
       mu_.AwaitWithTimeout(
           absl::Condition(&stop),
           std::min(client_->Jitter(backoff), confirmed_until - SteadyNow()));
-      backoff = std::min(client_->options().retry.max_backoff,
-                         backoff * client_->options().retry.multiplier);
+      backoff = client_->NextBackoff(backoff);
     }
   }
 
-  Client::Impl* const client_;
+  RpcCaller* const client_;
   const uint64_t id_;
   const absl::Duration ttl_;
   const SessionOptions options_;
@@ -457,41 +327,7 @@ absl::StatusOr<std::unique_ptr<Session>> Client::CreateSession(
   return std::unique_ptr<Session>(new Session(std::move(impl)));
 }
 
-absl::Status Client::CheckHealth() {
-  grpc::Status last(grpc::StatusCode::UNAVAILABLE, "no endpoint answered");
-  for (size_t i = 0; i < impl_->endpoint_count(); ++i) {
-    grpc::GenericStub generic(impl_->channel(i));
-    grpc::ClientContext ctx;
-    SetTimeout(&ctx, impl_->options().call_timeout);
-    grpc::Slice empty_message("");
-    grpc::ByteBuffer request(&empty_message, 1);
-    grpc::ByteBuffer response;
-    absl::Notification done;
-    grpc::Status status;
-    generic.UnaryCall(&ctx, "/grpc.health.v1.Health/Check",
-                      grpc::StubOptions(), &request, &response,
-                      [&](grpc::Status s) {
-                        status = std::move(s);
-                        done.Notify();
-                      });
-    done.WaitForNotification();
-    if (!status.ok()) {
-      last = status;
-      continue;
-    }
-    std::vector<grpc::Slice> slices;
-    std::string bytes;
-    if (response.Dump(&slices).ok()) {
-      for (const grpc::Slice& s : slices) bytes.append(s.begin(), s.end());
-    }
-    // HealthCheckResponse { ServingStatus status = 1; } SERVING = 1.
-    if (bytes == std::string("\x08\x01", 2)) return absl::OkStatus();
-    last = grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                        absl::StrCat(impl_->options().endpoints[i],
-                                     " is not serving"));
-  }
-  return FromGrpc(last);
-}
+absl::Status Client::CheckHealth() { return impl_->CheckHealth(); }
 
 // ---------------------------------------------------------------------------
 // Session
@@ -514,7 +350,7 @@ absl::StatusOr<std::optional<LockGrant>> Session::Acquire(
     return absl::InvalidArgumentError(absl::StrCat(
         "lock_delay: must be finite and not negative (key \"", key, "\")"));
   }
-  Client::Impl* client = impl_->client();
+  RpcCaller* client = impl_->client();
   v1::AcquireRequest req;
   req.set_session_id(impl_->id());
   req.set_key(std::string(key));
@@ -557,7 +393,7 @@ absl::StatusOr<std::optional<LockGrant>> Session::Acquire(
 }
 
 absl::Status Session::Release(const LockGrant& grant) {
-  Client::Impl* client = impl_->client();
+  RpcCaller* client = impl_->client();
   v1::ReleaseRequest req;
   req.set_session_id(impl_->id());
   req.set_key(grant.key);
@@ -590,7 +426,7 @@ absl::Status Session::Close() {
   const absl::Status lost = impl_->lost_status();
   if (!impl_->MarkClosed()) return absl::OkStatus();
   if (absl::IsNotFound(lost)) return absl::OkStatus();  // Ended by the server.
-  Client::Impl* client = impl_->client();
+  RpcCaller* client = impl_->client();
   v1::CloseSessionRequest req;
   req.set_session_id(impl_->id());
   v1::CloseSessionResponse resp;
