@@ -12,7 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "client/lease_tracker.h"
+#include "client/keepalive_loop.h"
 #include "client/rpc_caller.h"
 #include "common/wire_time.h"
 #include "taala/v1/lock_service.grpc.pb.h"
@@ -26,7 +26,8 @@ class Client::Impl final : public RpcCaller {
 };
 
 // ---------------------------------------------------------------------------
-// Session::Impl: the lease and its keepalive thread.
+// Session::Impl: the session's identity, its revoked grants and its
+// keepalive loop.
 
 class Session::Impl {
  public:
@@ -36,109 +37,46 @@ class Session::Impl {
         id_(id),
         ttl_(ttl),
         options_(std::move(options)),
-        lease_(ttl, created_at) {
-    PublishConfirmedUntil(lease_.confirmed_until());
-  }
+        keepalive_(client, id, ttl, created_at,
+                   {[this](const v1::SessionEvent& e) { HandleEvent(e); },
+                    [this](const absl::Status& why) {
+                      if (options_.on_lost) options_.on_lost(why);
+                    }}) {}
 
-  ~Impl() { StopKeepAlive(); }
+  ~Impl() { keepalive_.Stop(); }
 
-  void Start() {
-    absl::MutexLock join_lock(&join_mu_);
-    thread_ = std::thread([this] {
-      keepalive_tid_.store(std::this_thread::get_id());
-      KeepAliveLoop();
-    });
-  }
+  void Start() { keepalive_.Start(); }
 
   uint64_t id() const { return id_; }
   absl::Duration ttl() const { return ttl_; }
   RpcCaller* client() const { return client_; }
-  // Lost, or past the end of the last confirmed lease even if the keepalive
-  // thread has not noticed yet.
-  bool lost() const {
-    return lost_.load(std::memory_order_acquire) ||
-           SteadyNow() >= absl::FromUnixNanos(confirmed_until_ns_.load(
-                              std::memory_order_acquire));
-  }
+  bool lost() const { return keepalive_.lost(); }
+  absl::Status lost_status() const { return keepalive_.lost_status(); }
 
-  absl::Status lost_status() const {
-    absl::MutexLock lock(&mu_);
-    if (lost_status_.ok() && lost()) {
-      // Past the confirmed lease; the keepalive thread has not said so yet.
-      return absl::UnavailableError(absl::StrCat(
-          "session ", id_, ": no keepalive confirmed for a whole TTL (",
-          absl::FormatDuration(ttl_), ")"));
-    }
-    return lost_status_;
-  }
-
-  bool Revoked(uint64_t token) const {
+  bool Revoked(uint64_t token) const ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     return revoked_.contains(token);
   }
 
   // The grant is gone from the client's hands: forget its revocation.
-  void Forget(uint64_t token) {
+  void Forget(uint64_t token) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     revoked_.erase(token);
   }
 
   // True on the session's own background threads (where callbacks run).
-  bool OnOwnThread() const {
-    const std::thread::id self = std::this_thread::get_id();
-    return self == keepalive_tid_.load() || self == reader_tid_.load();
-  }
+  bool OnOwnThread() const { return keepalive_.OnOwnThread(); }
 
   // Stops the keepalive thread. Idempotent and thread-safe.
   // REQUIRES: !OnOwnThread().
-  void StopKeepAlive() {
-    {
-      absl::MutexLock lock(&mu_);
-      stopping_ = true;
-      if (stream_ctx_ != nullptr) stream_ctx_->TryCancel();
-    }
-    absl::MutexLock join_lock(&join_mu_);
-    if (thread_.joinable()) thread_.join();
-  }
+  void StopKeepAlive() { keepalive_.Stop(); }
 
   // Returns true the first time only.
-  bool MarkClosed() {
-    absl::MutexLock lock(&mu_);
-    if (closed_) return false;
-    closed_ = true;
-    if (lost_status_.ok()) {
-      lost_status_ = absl::NotFoundError(
-          absl::StrCat("session ", id_, " was closed"));
-    }
-    lost_.store(true, std::memory_order_release);
-    return true;
-  }
+  bool MarkClosed() { return keepalive_.MarkClosed(); }
 
  private:
-  void PublishConfirmedUntil(absl::Time t) {
-    confirmed_until_ns_.store(absl::ToUnixNanos(t), std::memory_order_release);
-  }
-
-  void MarkLost(absl::Status why) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (lost_.load() || closed_) return;
-      lost_status_ = why;
-      lost_.store(true, std::memory_order_release);
-    }
-    if (options_.on_lost) options_.on_lost(why);
-  }
-
-  // One message from the KeepAlive stream (reader thread).
-  void Handle(const v1::KeepAliveResponse& msg) {
-    if (msg.has_ttl_ms()) {
-      absl::MutexLock lock(&mu_);
-      lease_.RecordAck();
-      PublishConfirmedUntil(lease_.confirmed_until());
-      return;
-    }
-    if (!msg.has_event()) return;
-    const v1::SessionEvent& e = msg.event();
+  // A server event on the keepalive's reader thread.
+  void HandleEvent(const v1::SessionEvent& e) ABSL_LOCKS_EXCLUDED(mu_) {
     if (e.type() == v1::SessionEvent::GRANT_REVOKED) {
       {
         absl::MutexLock lock(&mu_);
@@ -153,97 +91,6 @@ class Session::Impl {
                                       e.requester_session_id(),
                                       e.requester_client_name());
       }
-    } else if (e.type() == v1::SessionEvent::SESSION_EXPIRED) {
-      MarkLost(absl::NotFoundError(
-          absl::StrCat("session ", id_, " expired: ", e.reason())));
-    }
-  }
-
-  void KeepAliveLoop() {
-    absl::Duration backoff = client_->options().retry.initial_backoff;
-    v1::KeepAliveRequest request;
-    request.set_session_id(id_);
-    while (true) {
-      grpc::ClientContext ctx;
-      {
-        absl::MutexLock lock(&mu_);
-        if (stopping_ || lost_.load()) return;
-        stream_ctx_ = &ctx;
-        stream_broken_ = false;
-        lease_.StartStream();
-      }
-      const size_t endpoint = client_->current();
-      auto stream = client_->stub(endpoint).KeepAlive(&ctx);
-      std::thread reader([&] {
-        reader_tid_.store(std::this_thread::get_id());
-        v1::KeepAliveResponse msg;
-        while (stream->Read(&msg)) Handle(msg);
-        absl::MutexLock lock(&mu_);
-        stream_broken_ = true;
-      });
-      while (true) {
-        const absl::Time now = SteadyNow();
-        absl::Duration wait;
-        {
-          absl::MutexLock lock(&mu_);
-          if (stopping_ || lost_.load() || stream_broken_) break;
-          if (lease_.Expired(now)) break;  // Lost; decided below.
-          lease_.RecordSent(now);
-          wait = lease_.NextWait(now);
-        }
-        if (!stream->Write(request)) break;
-        absl::MutexLock lock(&mu_);
-        auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-          return stopping_ || lost_.load() || stream_broken_;
-        };
-        mu_.AwaitWithTimeout(absl::Condition(&wake), wait);
-      }
-      {
-        absl::MutexLock lock(&mu_);
-        // The reader ends by itself when the server finished the stream;
-        // otherwise (stopping, lost, a failed write, no confirmation for a
-        // TTL) the stream is abandoned.
-        if (!stream_broken_) ctx.TryCancel();
-      }
-      reader.join();
-      const grpc::Status status = stream->Finish();
-      absl::Time confirmed_until;
-      bool acked;
-      {
-        absl::MutexLock lock(&mu_);
-        stream_ctx_ = nullptr;
-        if (stopping_) return;
-        confirmed_until = lease_.confirmed_until();
-        acked = lease_.acked_on_stream();
-      }
-      if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
-        MarkLost(FromGrpc(status));
-        return;
-      }
-      if (lost_.load()) return;
-      if (SteadyNow() >= confirmed_until) {
-        MarkLost(absl::UnavailableError(absl::StrCat(
-            "session ", id_, ": no keepalive confirmed for a whole TTL (",
-            absl::FormatDuration(ttl_), "); last error: ",
-            status.error_message())));
-        return;
-      }
-      if (acked) {
-        // The stream worked for a while: start the backoff afresh.
-        client_->ReportSuccess();
-        backoff = client_->options().retry.initial_backoff;
-      } else {
-        client_->ReportFailure(endpoint);
-      }
-      // Reconnect after a backoff, never past the point the lease is lost.
-      absl::MutexLock lock(&mu_);
-      auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopping_;
-      };
-      mu_.AwaitWithTimeout(
-          absl::Condition(&stop),
-          std::min(client_->Jitter(backoff), confirmed_until - SteadyNow()));
-      backoff = client_->NextBackoff(backoff);
     }
   }
 
@@ -251,23 +98,10 @@ class Session::Impl {
   const uint64_t id_;
   const absl::Duration ttl_;
   const SessionOptions options_;
-  std::atomic<bool> lost_{false};
-  // lease_.confirmed_until() for lost(), readable without the mutex.
-  std::atomic<int64_t> confirmed_until_ns_;
-
-  mutable absl::Mutex mu_;
-  absl::Status lost_status_ ABSL_GUARDED_BY(mu_);
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  bool closed_ ABSL_GUARDED_BY(mu_) = false;
-  bool stream_broken_ ABSL_GUARDED_BY(mu_) = false;
-  grpc::ClientContext* stream_ctx_ ABSL_GUARDED_BY(mu_) = nullptr;
-  // Acknowledged keepalives to the confirmed end of the lease.
-  LeaseTracker lease_ ABSL_GUARDED_BY(mu_);
+  mutable absl::Mutex mu_;  // A leaf: no other lock is taken under it.
   absl::flat_hash_set<uint64_t> revoked_ ABSL_GUARDED_BY(mu_);
-  std::atomic<std::thread::id> keepalive_tid_{};
-  std::atomic<std::thread::id> reader_tid_{};
-  absl::Mutex join_mu_;  // Serializes Start and joins of thread_.
-  std::thread thread_;
+  // Last: destroyed (and its threads stopped) first.
+  KeepAliveLoop keepalive_;
 };
 
 // ---------------------------------------------------------------------------
