@@ -76,6 +76,12 @@ class RpcCaller {
   std::mt19937_64 rng_ ABSL_GUARDED_BY(rng_mu_);
 };
 
+// The public Client's state is exactly its RPC caller.
+class Client::Impl final : public RpcCaller {
+ public:
+  using RpcCaller::RpcCaller;
+};
+
 // A gRPC status as an absl::Status (same code and message).
 absl::Status FromGrpc(const grpc::Status& s);
 

@@ -1,17 +1,25 @@
+// taala::Session (client/lock_client.h), and Client::CreateSession, which
+// makes one. The lease is kept by a KeepAliveLoop; calls go through the
+// Client's RpcCaller.
+
 #include "client/lock_client.h"
 
 #include <grpcpp/client_context.h>
 
 #include <algorithm>
-#include <atomic>
-#include <thread>
+#include <memory>
+#include <optional>
+#include <string>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "client/keepalive_loop.h"
 #include "client/rpc_caller.h"
 #include "common/wire_time.h"
@@ -19,13 +27,6 @@
 
 namespace taala {
 
-// The Client's state is the RPC caller: channels, retries, breaker.
-class Client::Impl final : public RpcCaller {
- public:
-  using RpcCaller::RpcCaller;
-};
-
-// ---------------------------------------------------------------------------
 // Session::Impl: the session's identity, its revoked grants and its
 // keepalive loop.
 
@@ -104,41 +105,6 @@ class Session::Impl {
   KeepAliveLoop keepalive_;
 };
 
-// ---------------------------------------------------------------------------
-// Client
-
-absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
-  if (options.endpoints.empty()) {
-    return absl::InvalidArgumentError("endpoints: at least one is needed");
-  }
-  if (options.retry.max_attempts < 1) {
-    return absl::InvalidArgumentError("retry.max_attempts: must be >= 1");
-  }
-  if (options.circuit_breaker.failure_threshold < 1) {
-    return absl::InvalidArgumentError(
-        "circuit_breaker.failure_threshold: must be >= 1");
-  }
-  if (!(options.retry.jitter >= 0 && options.retry.jitter < 1) ||
-      options.retry.multiplier < 1 ||
-      options.retry.initial_backoff <= absl::ZeroDuration() ||
-      options.retry.max_backoff < options.retry.initial_backoff) {
-    return absl::InvalidArgumentError(
-        "retry: need 0 <= jitter < 1, multiplier >= 1 and "
-        "0 < initial_backoff <= max_backoff");
-  }
-  if (options.call_timeout <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("call_timeout: must be positive");
-  }
-  return std::unique_ptr<Client>(
-      new Client(std::make_unique<Impl>(std::move(options))));
-}
-
-Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Client::~Client() = default;
-
-const ClientOptions& Client::options() const { return impl_->options(); }
-CircuitState Client::circuit_state() const { return impl_->circuit_state(); }
-
 absl::StatusOr<std::unique_ptr<Session>> Client::CreateSession(
     SessionOptions options) {
   v1::CreateSessionRequest req;
@@ -160,11 +126,6 @@ absl::StatusOr<std::unique_ptr<Session>> Client::CreateSession(
   impl->Start();
   return std::unique_ptr<Session>(new Session(std::move(impl)));
 }
-
-absl::Status Client::CheckHealth() { return impl_->CheckHealth(); }
-
-// ---------------------------------------------------------------------------
-// Session
 
 Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Session::~Session() { Close().IgnoreError(); }
@@ -273,72 +234,6 @@ absl::Status Session::Close() {
     return absl::OkStatus();  // Expired meanwhile: nothing left to close.
   }
   return FromGrpc(status);
-}
-
-// ---------------------------------------------------------------------------
-// Lock
-
-LockError::LockError(absl::Status status)
-    : std::runtime_error(status.ToString()), status_(std::move(status)) {}
-
-Lock::Lock(Session& session, std::string key, AcquireOptions options)
-    : session_(session), key_(std::move(key)), options_(options) {}
-
-Lock::~Lock() {
-  if (grant_.has_value()) unlock();
-}
-
-absl::Status Lock::Acquire(absl::Duration wait) {
-  if (grant_.has_value()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("key \"", key_, "\" is already held by this Lock"));
-  }
-  AcquireOptions options = options_;
-  options.wait = std::max(absl::ZeroDuration(), wait);
-  absl::StatusOr<std::optional<LockGrant>> grant =
-      session_.Acquire(key_, options);
-  if (!grant.ok()) return grant.status();
-  if (!grant->has_value()) {
-    return absl::DeadlineExceededError(
-        absl::StrCat("key \"", key_, "\" stayed held for ",
-                     absl::FormatDuration(options.wait)));
-  }
-  grant_ = std::move(**grant);
-  return absl::OkStatus();
-}
-
-absl::Status Lock::Release() {
-  if (!grant_.has_value()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("key \"", key_, "\" is not held by this Lock"));
-  }
-  absl::Status status = session_.Release(*grant_);
-  grant_.reset();
-  return status;
-}
-
-void Lock::lock() {
-  absl::Status status = Acquire(options_.wait);
-  if (!status.ok()) throw LockError(std::move(status));
-}
-
-bool Lock::try_lock() { return TryLockFor(absl::ZeroDuration()); }
-
-bool Lock::TryLockFor(absl::Duration wait) {
-  absl::Status status = Acquire(wait);
-  if (status.ok()) return true;
-  if (absl::IsDeadlineExceeded(status)) return false;
-  throw LockError(std::move(status));
-}
-
-void Lock::unlock() { last_unlock_status_ = Release(); }
-
-uint64_t Lock::fencing_token() const {
-  return grant_.has_value() ? grant_->fencing_token : 0;
-}
-
-bool Lock::owns_lock() const {
-  return grant_.has_value() && !session_.lost() && !session_.Revoked(*grant_);
 }
 
 }  // namespace taala
