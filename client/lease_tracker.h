@@ -1,6 +1,7 @@
 #ifndef TAALA_CLIENT_LEASE_TRACKER_H_
 #define TAALA_CLIENT_LEASE_TRACKER_H_
 
+#include <cstddef>
 #include <deque>
 
 #include "absl/time/time.h"
@@ -45,7 +46,7 @@ class LeaseTracker {
   // True if the current stream acknowledged at least one request.
   bool acked_on_stream() const { return acked_on_stream_; }
   // Requests sent on the current stream not yet acknowledged.
-  size_t outstanding() const { return sent_.size(); }
+  std::size_t outstanding() const { return sent_.size(); }
 
  private:
   const absl::Duration ttl_;
