@@ -1,0 +1,102 @@
+#ifndef TAALA_CLIENT_KEEPALIVE_LOOP_H_
+#define TAALA_CLIENT_KEEPALIVE_LOOP_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "client/lease_tracker.h"
+#include "client/rpc_caller.h"
+#include "taala/v1/lock_service.pb.h"
+
+namespace taala {
+
+// Keeps one session's lease alive: a thread that keeps a KeepAlive stream
+// open (reconnecting with backoff, failing over through the RpcCaller),
+// sends a renewal every third of the TTL, and a reader thread per stream
+// that turns acknowledgements into the confirmed end of the lease
+// (LeaseTracker) and hands server events up. It decides when the lease is
+// lost: the server said the session expired (NOT_FOUND), or no renewal was
+// confirmed for a whole TTL. Internal to taala_client.
+//
+// Thread safety: all public methods may be called concurrently. Callbacks
+// run on the loop's own threads, never under mu_. Lock order: mu_ before
+// the RpcCaller's leaf locks (Jitter is called under mu_); join_mu_ is never
+// held together with mu_.
+class KeepAliveLoop {
+ public:
+  struct Callbacks {
+    // A server event other than SESSION_EXPIRED (which the loop handles),
+    // on the reader thread.
+    std::function<void(const v1::SessionEvent&)> on_event;
+    // Once, when the lease is lost; never after MarkClosed().
+    std::function<void(const absl::Status&)> on_lost;
+  };
+
+  // `caller` must outlive *this. `created_at`: when the CreateSession
+  // request left (SteadyNow()); `ttl`: the lease the server granted.
+  KeepAliveLoop(RpcCaller* caller, uint64_t session_id, absl::Duration ttl,
+                absl::Time created_at, Callbacks callbacks);
+  ~KeepAliveLoop();  // Stop().
+  KeepAliveLoop(const KeepAliveLoop&) = delete;
+  KeepAliveLoop& operator=(const KeepAliveLoop&) = delete;
+
+  // Starts the keepalive thread. Call once.
+  void Start() ABSL_LOCKS_EXCLUDED(join_mu_);
+  // Stops the keepalive thread and waits for it. Idempotent.
+  // REQUIRES: !OnOwnThread().
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_, join_mu_);
+
+  // Lost or closed, or past the end of the last confirmed lease even if the
+  // keepalive thread has not noticed yet. Lock-free.
+  bool lost() const;
+  // Why it was lost or closed; OK while it is not.
+  absl::Status lost_status() const ABSL_LOCKS_EXCLUDED(mu_);
+  // The session is closed: lost() from now on, and no on_lost. Returns true
+  // the first time only.
+  bool MarkClosed() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // True on the loop's own threads (where callbacks run).
+  bool OnOwnThread() const;
+
+ private:
+  void Run() ABSL_LOCKS_EXCLUDED(mu_);
+  // One message from the stream (reader thread).
+  void Handle(const v1::KeepAliveResponse& msg) ABSL_LOCKS_EXCLUDED(mu_);
+  void MarkLost(absl::Status why) ABSL_LOCKS_EXCLUDED(mu_);
+  void PublishConfirmedUntil(absl::Time t);
+  // "session N: no keepalive confirmed for a whole TTL (T)".
+  std::string NoConfirmationMessage() const;
+
+  RpcCaller* const caller_;
+  const uint64_t id_;
+  const absl::Duration ttl_;
+  const Callbacks callbacks_;
+  std::atomic<bool> lost_{false};
+  // lease_.confirmed_until() for lost(), readable without the mutex.
+  std::atomic<int64_t> confirmed_until_ns_{0};
+
+  mutable absl::Mutex mu_;
+  absl::Status lost_status_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  bool stream_broken_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::ClientContext* stream_ctx_ ABSL_GUARDED_BY(mu_) = nullptr;
+  // Acknowledged keepalives to the confirmed end of the lease.
+  LeaseTracker lease_ ABSL_GUARDED_BY(mu_);
+
+  std::atomic<std::thread::id> keepalive_tid_{};
+  std::atomic<std::thread::id> reader_tid_{};
+  absl::Mutex join_mu_;  // Serializes Start and joins of thread_.
+  std::thread thread_ ABSL_GUARDED_BY(join_mu_);
+};
+
+}  // namespace taala
+
+#endif  // TAALA_CLIENT_KEEPALIVE_LOOP_H_

@@ -1,0 +1,29 @@
+#include "client/lease_tracker.h"
+
+#include <algorithm>
+
+namespace taala {
+
+LeaseTracker::LeaseTracker(absl::Duration ttl, absl::Time created_at)
+    : ttl_(ttl), confirmed_until_(created_at + ttl) {}
+
+void LeaseTracker::StartStream() {
+  acked_on_stream_ = false;
+  sent_.clear();
+}
+
+void LeaseTracker::RecordSent(absl::Time now) { sent_.push_back(now); }
+
+void LeaseTracker::RecordAck() {
+  acked_on_stream_ = true;
+  if (sent_.empty()) return;
+  // The server renewed the lease no earlier than this request left.
+  confirmed_until_ = std::max(confirmed_until_, sent_.front() + ttl_);
+  sent_.pop_front();
+}
+
+absl::Duration LeaseTracker::NextWait(absl::Time now) const {
+  return std::min(ttl_ / 3, confirmed_until_ - now);
+}
+
+}  // namespace taala

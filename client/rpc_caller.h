@@ -1,0 +1,93 @@
+#ifndef TAALA_CLIENT_RPC_CALLER_H_
+#define TAALA_CLIENT_RPC_CALLER_H_
+
+#include <grpcpp/channel.h>
+#include <grpcpp/client_context.h>
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "client/circuit_breaker.h"
+#include "client/lock_client.h"
+#include "taala/v1/lock_service.grpc.pb.h"
+
+namespace taala {
+
+// How the client library talks to taalad: a channel and stub per endpoint,
+// calls retried with backoff and jitter, failover to the next endpoint on a
+// transport failure, and the circuit breaker that makes calls fail fast while
+// every endpoint is down. Knows nothing of sessions or locks.
+// Internal to taala_client (not installed).
+//
+// Thread safety: all methods may be called concurrently. rng_mu_ is a leaf
+// (no other lock is taken under it); CircuitBreaker has its own leaf mutex.
+class RpcCaller {
+ public:
+  // One attempt: sets its own deadline on `ctx` and makes one call on `stub`.
+  using Attempt = absl::FunctionRef<grpc::Status(v1::LockService::Stub& stub,
+                                                 grpc::ClientContext* ctx)>;
+
+  // Creates a channel to every endpoint; does not contact the server.
+  // REQUIRES: `options` passed Client::Connect's checks.
+  explicit RpcCaller(ClientOptions options);
+  RpcCaller(const RpcCaller&) = delete;
+  RpcCaller& operator=(const RpcCaller&) = delete;
+
+  const ClientOptions& options() const { return options_; }
+  CircuitState circuit_state() const;
+
+  // Runs `attempt` until it succeeds, fails for a reason other than
+  // UNAVAILABLE, or the retry policy is used up. Transport failures move to
+  // the next endpoint and feed the circuit breaker; while the circuit is
+  // open, calls fail fast with UNAVAILABLE.
+  grpc::Status Call(Attempt attempt);
+
+  // OK if an endpoint answers the standard health check with SERVING.
+  absl::Status CheckHealth();
+
+  // For a stream kept by the caller (KeepAlive): the endpoint in use, its
+  // stub, and how the stream fared. A failure on endpoint `i` counts towards
+  // the breaker and fails over (unless another call already moved on).
+  size_t current() const { return current_.load(); }
+  v1::LockService::Stub& stub(size_t i) { return *stubs_[i]; }
+  void ReportFailure(size_t i);
+  void ReportSuccess();
+
+  // The retry policy's backoff: `d` scaled by a random factor within the
+  // jitter, and the backoff that follows `d`.
+  absl::Duration Jitter(absl::Duration d) ABSL_LOCKS_EXCLUDED(rng_mu_);
+  absl::Duration NextBackoff(absl::Duration d) const;
+
+ private:
+  const ClientOptions options_;
+  std::vector<std::shared_ptr<grpc::Channel>> channels_;       // Constant.
+  std::vector<std::unique_ptr<v1::LockService::Stub>> stubs_;  // Constant.
+  std::atomic<size_t> current_{0};
+  CircuitBreaker breaker_;
+  absl::Mutex rng_mu_;
+  std::mt19937_64 rng_ ABSL_GUARDED_BY(rng_mu_);
+};
+
+// The public Client's state is exactly its RPC caller.
+class Client::Impl final : public RpcCaller {
+ public:
+  using RpcCaller::RpcCaller;
+};
+
+// A gRPC status as an absl::Status (same code and message).
+absl::Status FromGrpc(const grpc::Status& s);
+
+// Sets `ctx`'s deadline `timeout` from now; none if it is infinite.
+void SetTimeout(grpc::ClientContext* ctx, absl::Duration timeout);
+
+}  // namespace taala
+
+#endif  // TAALA_CLIENT_RPC_CALLER_H_
