@@ -15,24 +15,14 @@
 #include "common/wire_time.h"
 #include "server/rpc/grpc_status.h"
 #include "server/core/key.h"
-#include "server/rpc/proto_convert.h"
 #include "server/rpc/raw_request.h"
+#include "server/rpc/translation.h"
 
 namespace taala {
 namespace {
 
 using KeepAliveReactorBase =
     grpc::ServerBidiReactor<v1::KeepAliveRequest, v1::KeepAliveResponse>;
-
-// Listing page sizes: 0 takes the default, larger than the maximum is
-// lowered to it.
-constexpr uint32_t kDefaultPageSize = 100;
-constexpr uint32_t kMaxPageSize = 1000;
-
-uint32_t PageSize(uint32_t requested) {
-  return requested == 0 ? kDefaultPageSize
-                        : std::min(requested, kMaxPageSize);
-}
 
 grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx,
                                     const absl::Status& status) {
@@ -50,15 +40,19 @@ grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx,
   return FinishNow(ctx, status);
 }
 
-void FillAcquireResponse(const AcquireResult& result, absl::Time now,
-                         v1::AcquireResponse* resp) {
-  if (!result.acquired) {
-    resp->set_result(v1::AcquireResponse::TIMED_OUT);
-    return;
-  }
-  resp->set_result(v1::AcquireResponse::ACQUIRED);
-  resp->set_already_held(result.already_held);
-  ToProto(result.grant, now, resp->mutable_grant());
+// Serves a unary call whose request arrives as raw bytes: parses it, runs
+// `handle(&request, &response)` and finishes with its status, sending the
+// response when OK.
+template <typename Request, typename Response, typename Handler>
+grpc::ServerUnaryReactor* ServeRaw(grpc::CallbackServerContext* ctx,
+                                   const grpc::ByteBuffer* raw,
+                                   grpc::ByteBuffer* raw_resp,
+                                   Handler handle) {
+  Request req;
+  Response resp;
+  absl::Status status = ParseRequest(*raw, &req);
+  if (status.ok()) status = handle(&req, &resp);
+  return FinishNow(ctx, status, resp, raw_resp);
 }
 
 // A waiting Acquire. It lives in the key's queue as a Waiter until the table
@@ -107,7 +101,7 @@ class AcquireReactor final : public grpc::ServerUnaryReactor, public Waiter {
   void Answer(const absl::StatusOr<AcquireResult>& result) {
     if (result.ok()) {
       v1::AcquireResponse resp;
-      FillAcquireResponse(*result, clock_->Now(), &resp);
+      ToProto(*result, clock_->Now(), &resp);
       SerializeResponse(resp, raw_resp_);
     }
     Finish(ToGrpcStatus(result.status()));
@@ -321,12 +315,11 @@ class KeepAliveStream final : public SessionEventSink {
     // Acks not yet written are coalesced: a client that does not read its
     // stream cannot grow the queue without bound.
     if (!queue_.empty() && queue_.back().has_ttl_ms()) {
-      queue_.back().set_ttl_ms(absl::ToInt64Milliseconds(ttl));
+      ToKeepAliveAck(session_id, ttl, &queue_.back());
       return;
     }
     v1::KeepAliveResponse msg;
-    msg.set_session_id(session_id);
-    msg.set_ttl_ms(absl::ToInt64Milliseconds(ttl));
+    ToKeepAliveAck(session_id, ttl, &msg);
     queue_.push_back(std::move(msg));
     MaybeWriteLocked();
   }
@@ -471,24 +464,14 @@ LockServiceImpl::LockServiceImpl(LockTable* table, Clock* clock)
 grpc::ServerUnaryReactor* LockServiceImpl::CreateSession(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
     grpc::ByteBuffer* raw_resp) {
-  v1::CreateSessionRequest request;
-  if (absl::Status s = ParseRequest(*raw, &request); !s.ok()) {
-    return FinishNow(ctx, s);
-  }
-  const v1::CreateSessionRequest* req = &request;
-  CreateSessionCmd cmd;
-  cmd.session_id = table_->NewSessionId();
-  cmd.client_name = req->client_name();
-  cmd.labels = Labels(req->labels().begin(), req->labels().end());
-  cmd.ttl = absl::Milliseconds(req->ttl_ms());
-  cmd.now = clock_->Now();
-  absl::StatusOr<SessionInfo> info = table_->CreateSession(cmd);
-  v1::CreateSessionResponse resp;
-  if (info.ok()) {
-    resp.set_session_id(info->session_id);
-    resp.set_ttl_ms(absl::ToInt64Milliseconds(info->ttl));
-  }
-  return FinishNow(ctx, info.status(), resp, raw_resp);
+  return ServeRaw<v1::CreateSessionRequest, v1::CreateSessionResponse>(
+      ctx, raw, raw_resp, [this](auto* req, auto* resp) {
+        const uint64_t id = table_->NewSessionId();
+        absl::StatusOr<SessionInfo> info =
+            table_->CreateSession(ToCreateSessionCmd(*req, id, clock_->Now()));
+        if (info.ok()) ToProto(*info, resp);
+        return info.status();
+      });
 }
 
 KeepAliveReactorBase* LockServiceImpl::KeepAlive(
@@ -501,10 +484,7 @@ grpc::ServerUnaryReactor* LockServiceImpl::KeepAliveOnce(
     v1::KeepAliveResponse* resp) {
   absl::StatusOr<absl::Duration> ttl =
       table_->KeepAlive(KeepAliveCmd{req->session_id(), clock_->Now()});
-  if (ttl.ok()) {
-    resp->set_session_id(req->session_id());
-    resp->set_ttl_ms(absl::ToInt64Milliseconds(*ttl));
-  }
+  if (ttl.ok()) ToKeepAliveAck(req->session_id(), *ttl, resp);
   return FinishNow(ctx, ttl.status());
 }
 
@@ -522,33 +502,23 @@ grpc::ServerUnaryReactor* LockServiceImpl::CloseSession(
 grpc::ServerUnaryReactor* LockServiceImpl::Acquire(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
     grpc::ByteBuffer* raw_resp) {
-  v1::AcquireRequest request;
-  if (absl::Status s = ParseRequest(*raw, &request); !s.ok()) {
+  v1::AcquireRequest req;
+  if (absl::Status s = ParseRequest(*raw, &req); !s.ok()) {
     return FinishNow(ctx, s);
   }
-  const v1::AcquireRequest* req = &request;
-  absl::StatusOr<LockMode> mode = FromProtoMode(req->mode());
-  if (!mode.ok()) return FinishNow(ctx, mode.status());
-  AcquireCmd cmd;
-  cmd.session_id = req->session_id();
-  cmd.key = std::move(*request.mutable_key());
-  cmd.mode = *mode;
-  cmd.wait_timeout = DurationFromMs(req->wait_timeout_ms());
-  cmd.max_hold = absl::Milliseconds(req->max_hold_ms());
-  cmd.semaphore_size = req->semaphore_size();
-  cmd.lock_delay = absl::Milliseconds(req->lock_delay_ms());
-  cmd.request_release = req->request_release();
-  cmd.now = clock_->Now();
+  absl::StatusOr<AcquireCmd> cmd = ToAcquireCmd(&req, clock_->Now());
+  if (!cmd.ok()) return FinishNow(ctx, cmd.status());
   // Fast path: answered at once (granted, held, try-lock, error) without a
   // reactor of our own.
   std::optional<absl::StatusOr<AcquireResult>> outcome =
-      table_->Acquire(cmd, nullptr);
+      table_->Acquire(*cmd, nullptr);
   if (outcome.has_value()) {
     v1::AcquireResponse resp;
-    if (outcome->ok()) FillAcquireResponse(**outcome, cmd.now, &resp);
+    if (outcome->ok()) ToProto(**outcome, cmd->now, &resp);
     return FinishNow(ctx, outcome->status(), resp, raw_resp);
   }
-  auto* reactor = new AcquireReactor(table_, clock_, std::move(cmd), raw_resp);
+  auto* reactor =
+      new AcquireReactor(table_, clock_, *std::move(cmd), raw_resp);
   reactor->Start();
   return reactor;
 }
@@ -556,96 +526,60 @@ grpc::ServerUnaryReactor* LockServiceImpl::Acquire(
 grpc::ServerUnaryReactor* LockServiceImpl::Release(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
     grpc::ByteBuffer* raw_resp) {
-  v1::ReleaseRequest req;
-  if (absl::Status s = ParseRequest(*raw, &req); !s.ok()) {
-    return FinishNow(ctx, s);
-  }
-  absl::Status released = table_->Release(
-      ReleaseCmd{req.session_id(), std::move(*req.mutable_key()),
-                 req.fencing_token(), clock_->Now()});
-  return FinishNow(ctx, released, v1::ReleaseResponse(), raw_resp);
+  return ServeRaw<v1::ReleaseRequest, v1::ReleaseResponse>(
+      ctx, raw, raw_resp, [this](auto* req, auto* /*resp*/) {
+        return table_->Release(ToReleaseCmd(req, clock_->Now()));
+      });
 }
 
 grpc::ServerUnaryReactor* LockServiceImpl::CheckFence(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
     grpc::ByteBuffer* raw_resp) {
-  v1::CheckFenceRequest req;
-  if (absl::Status s = ParseRequest(*raw, &req); !s.ok()) {
-    return FinishNow(ctx, s);
-  }
-  absl::StatusOr<Grant> grant =
-      table_->CheckFence(req.key(), req.fencing_token());
-  v1::CheckFenceResponse resp;
-  if (grant.ok()) ToProto(*grant, clock_->Now(), resp.mutable_grant());
-  return FinishNow(ctx, grant.status(), resp, raw_resp);
+  return ServeRaw<v1::CheckFenceRequest, v1::CheckFenceResponse>(
+      ctx, raw, raw_resp, [this](auto* req, auto* resp) {
+        absl::StatusOr<Grant> grant =
+            table_->CheckFence(req->key(), req->fencing_token());
+        if (grant.ok()) ToProto(*grant, clock_->Now(), resp->mutable_grant());
+        return grant.status();
+      });
 }
 
 grpc::ServerUnaryReactor* LockServiceImpl::DescribeLock(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
     grpc::ByteBuffer* raw_resp) {
-  v1::DescribeLockRequest request;
-  if (absl::Status s = ParseRequest(*raw, &request); !s.ok()) {
-    return FinishNow(ctx, s);
-  }
-  const v1::DescribeLockRequest* req = &request;
-  constexpr uint32_t kDefaultMaxWaiters = 1000;
-  constexpr uint32_t kMaxWaiters = 100000;
-  const uint32_t max_waiters =
-      req->max_waiters() == 0 ? kDefaultMaxWaiters
-                              : std::min(req->max_waiters(), kMaxWaiters);
-  absl::StatusOr<LockDescription> d = table_->Describe(req->key(), max_waiters);
-  v1::DescribeLockResponse resp;
-  if (d.ok()) ToProto(*d, clock_->Now(), &resp);
-  return FinishNow(ctx, d.status(), resp, raw_resp);
+  return ServeRaw<v1::DescribeLockRequest, v1::DescribeLockResponse>(
+      ctx, raw, raw_resp, [this](auto* req, auto* resp) {
+        absl::StatusOr<LockDescription> d =
+            table_->Describe(req->key(), MaxWaiters(req->max_waiters()));
+        if (d.ok()) ToProto(*d, clock_->Now(), resp);
+        return d.status();
+      });
 }
 
 grpc::ServerUnaryReactor* LockServiceImpl::ListLocks(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
     grpc::ByteBuffer* raw_resp) {
-  v1::ListLocksRequest req;
-  if (absl::Status s = ParseRequest(*raw, &req); !s.ok()) {
-    return FinishNow(ctx, s);
-  }
-  // The page token is the last key of the previous page.
-  absl::StatusOr<LockPage> page = table_->ListLocks(
-      req.prefix(), req.page_token(), PageSize(req.page_size()));
-  v1::ListLocksResponse resp;
-  if (page.ok()) {
-    const absl::Time now = clock_->Now();
-    for (const LockSummary& lock : page->locks) {
-      ToProto(lock, now, resp.add_locks());
-    }
-    if (page->next_after.has_value()) {
-      resp.set_next_page_token(*page->next_after);
-    }
-  }
-  return FinishNow(ctx, page.status(), resp, raw_resp);
+  return ServeRaw<v1::ListLocksRequest, v1::ListLocksResponse>(
+      ctx, raw, raw_resp, [this](auto* req, auto* resp) {
+        absl::StatusOr<LockPage> page = table_->ListLocks(
+            req->prefix(), req->page_token(), PageSize(req->page_size()));
+        if (page.ok()) ToProto(*page, clock_->Now(), resp);
+        return page.status();
+      });
 }
 
 grpc::ServerUnaryReactor* LockServiceImpl::ListSessions(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
     grpc::ByteBuffer* raw_resp) {
-  v1::ListSessionsRequest req;
-  if (absl::Status s = ParseRequest(*raw, &req); !s.ok()) {
-    return FinishNow(ctx, s);
-  }
-  // The page token is the last session id of the previous page, in decimal.
-  uint64_t after = 0;
-  if (!req.page_token().empty() &&
-      !absl::SimpleAtoi(req.page_token(), &after)) {
-    return FinishNow(ctx, absl::InvalidArgumentError(
-                              "page_token: not a token ListSessions returned"));
-  }
-  SessionPage page = table_->ListSessions(after, PageSize(req.page_size()));
-  v1::ListSessionsResponse resp;
-  const absl::Time now = clock_->Now();
-  for (const SessionSummary& session : page.sessions) {
-    ToProto(session, now, resp.add_sessions());
-  }
-  if (page.next_after.has_value()) {
-    resp.set_next_page_token(absl::StrCat(*page.next_after));
-  }
-  return FinishNow(ctx, absl::OkStatus(), resp, raw_resp);
+  return ServeRaw<v1::ListSessionsRequest, v1::ListSessionsResponse>(
+      ctx, raw, raw_resp, [this](auto* req, auto* resp) {
+        absl::StatusOr<uint64_t> after =
+            FromSessionPageToken(req->page_token());
+        if (!after.ok()) return after.status();
+        ToProto(table_->ListSessions(*after, PageSize(req->page_size())),
+                clock_->Now(), resp);
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* LockServiceImpl::AcquireAll(
@@ -709,26 +643,14 @@ grpc::ServerUnaryReactor* LockServiceImpl::AcquireAll(
 grpc::ServerUnaryReactor* LockServiceImpl::GetWaitForGraph(
     grpc::CallbackServerContext* ctx, const v1::GetWaitForGraphRequest* req,
     v1::GetWaitForGraphResponse* resp) {
-  constexpr uint32_t kDefaultMaxEdges = 10000;
   bool truncated = false;
-  std::vector<WaitForGraph::Edge> edges = table_->WaitForEdges(
-      req->max_edges() == 0 ? kDefaultMaxEdges : req->max_edges(),
-      &truncated);
-  for (const WaitForGraph::Edge& e : edges) {
-    v1::WaitForEdge* out = resp->add_edges();
-    out->set_waiter_session_id(e.waiter.session);
-    out->set_waiter_client_name(e.waiter.client_name);
-    out->set_waiter_mode(ToProtoMode(e.waiter.mode));
-    out->set_blocker_session_id(e.blocker.session);
-    out->set_blocker_client_name(e.blocker.client_name);
-    out->set_blocker_mode(ToProtoMode(e.blocker.mode));
-    out->set_key(e.key);
-    out->set_queued_ahead(e.queued_ahead);
+  for (const WaitForGraph::Edge& e :
+       table_->WaitForEdges(MaxEdges(req->max_edges()), &truncated)) {
+    ToProto(e, resp->add_edges());
   }
   resp->set_truncated(truncated);
   resp->set_deadlocks_refused(table_->deadlocks_refused());
   return FinishNow(ctx, absl::OkStatus());
 }
-
 
 }  // namespace taala
