@@ -24,6 +24,7 @@
 #include "absl/time/time.h"
 #include "server/core/clock.h"
 #include "server/rpc/lease_reaper.h"
+#include "server/rpc/logging_observer.h"
 #include "server/rpc/lock_service.h"
 #include "server/core/lock_table.h"
 #include "server/core/token_epoch.h"

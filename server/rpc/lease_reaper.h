@@ -33,15 +33,6 @@ class LeaseReaper {
   std::thread thread_;
 };
 
-// Logs expiries and revocations (one line each) with spdlog.
-class LoggingObserver final : public TableObserver {
- public:
-  void OnSessionExpired(uint64_t session_id, absl::string_view client_name,
-                        size_t released_grants,
-                        size_t cancelled_waits) override;
-  void OnGrantRevoked(const Grant& grant, absl::string_view reason) override;
-};
-
 }  // namespace taala
 
 #endif  // TAALA_SERVER_RPC_LEASE_REAPER_H_
