@@ -1,24 +1,24 @@
-#include "server/rpc/lease_reaper.h"
+#include "server/rpc/timer_loop.h"
 
 #include <algorithm>
 
 namespace taala {
 
-LeaseReaper::LeaseReaper(LockTable* table, Clock* clock,
-                         absl::Duration max_sleep)
+TimerLoop::TimerLoop(LockTable* table, Clock* clock,
+                     absl::Duration max_sleep)
     : table_(table), clock_(clock), max_sleep_(max_sleep) {}
 
-LeaseReaper::~LeaseReaper() { Stop(); }
+TimerLoop::~TimerLoop() { Stop(); }
 
-void LeaseReaper::Start() { thread_ = std::thread([this] { Run(); }); }
+void TimerLoop::Start() { thread_ = std::thread([this] { Run(); }); }
 
-void LeaseReaper::Stop() {
+void TimerLoop::Stop() {
   stop_.store(true);
   table_->timers().Wake();
   if (thread_.joinable()) thread_.join();
 }
 
-void LeaseReaper::Run() {
+void TimerLoop::Run() {
   TimerQueue& timers = table_->timers();
   while (!stop_.load()) {
     // Read first: a timer scheduled (or a Stop) from here on ends the wait.

@@ -1,5 +1,5 @@
-#ifndef TAALA_SERVER_RPC_LEASE_REAPER_H_
-#define TAALA_SERVER_RPC_LEASE_REAPER_H_
+#ifndef TAALA_SERVER_RPC_TIMER_LOOP_H_
+#define TAALA_SERVER_RPC_TIMER_LOOP_H_
 
 #include <atomic>
 #include <thread>
@@ -10,15 +10,16 @@
 
 namespace taala {
 
-// A thin loop that applies the lock table's due timers (lease expiry, wait
-// timeouts, max hold times) on its own thread. It sleeps until the earliest
+// The thread that runs the lock table's due timers of every kind (lease
+// expiry, wait timeouts, max hold times, lock-delay ends): a thin loop over
+// LockTable::RunDueTimers. It sleeps until the earliest
 // deadline, waking early when an earlier one is scheduled; `max_sleep` bounds
 // a sleep so a missed wake-up costs at most that long.
-class LeaseReaper {
+class TimerLoop {
  public:
-  LeaseReaper(LockTable* table, Clock* clock,
-              absl::Duration max_sleep = absl::Milliseconds(200));
-  ~LeaseReaper();  // Stops the thread.
+  TimerLoop(LockTable* table, Clock* clock,
+            absl::Duration max_sleep = absl::Milliseconds(200));
+  ~TimerLoop();  // Stops the thread.
 
   void Start();
   void Stop();
@@ -35,4 +36,4 @@ class LeaseReaper {
 
 }  // namespace taala
 
-#endif  // TAALA_SERVER_RPC_LEASE_REAPER_H_
+#endif  // TAALA_SERVER_RPC_TIMER_LOOP_H_
