@@ -13,6 +13,7 @@
 #include "server/core/clock.h"
 #include "server/core/commands.h"
 #include "server/core/lock_table.h"
+#include "server/core/multi_acquire.h"
 
 namespace taala {
 
@@ -24,6 +25,16 @@ namespace taala {
 grpc::ServerUnaryReactor* StartAcquireReactor(LockTable* table, Clock* clock,
                                               AcquireCmd cmd,
                                               grpc::ByteBuffer* raw_resp);
+
+// AcquireAll (acquire_all_reactor.cc): runs `cmd` as a MultiAcquire (all
+// or nothing, keys in sorted order) with a new reactor as its listener, and
+// returns the reactor. On OK the serialized v1::AcquireAllResponse goes to
+// `raw_resp`. A cancel by the caller ends the call with CANCELLED after
+// giving back the keys it took. `table` and `clock` must outlive the call.
+grpc::ServerUnaryReactor* StartAcquireAllReactor(LockTable* table,
+                                                 Clock* clock,
+                                                 MultiAcquireCmd cmd,
+                                                 grpc::ByteBuffer* raw_resp);
 
 }  // namespace taala
 

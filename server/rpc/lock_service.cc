@@ -1,22 +1,11 @@
 #include "server/rpc/lock_service.h"
 
-#include <algorithm>
-#include <atomic>
-#include <deque>
-#include <memory>
 #include <optional>
-#include <vector>
 #include <utility>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
-#include "common/wire_time.h"
 #include "server/rpc/acquire_reactor.h"
 #include "server/rpc/event_stream.h"
 #include "server/rpc/grpc_status.h"
-#include "server/core/key.h"
 #include "server/rpc/raw_request.h"
 #include "server/rpc/translation.h"
 
@@ -53,171 +42,6 @@ grpc::ServerUnaryReactor* ServeRaw(grpc::CallbackServerContext* ctx,
   if (status.ok()) status = handle(&req, &resp);
   return FinishNow(ctx, status, resp, raw_resp);
 }
-
-// AcquireAll: the keys are taken one at a time in sorted order (one global
-// order, so AcquireAll callers cannot deadlock among themselves), each step
-// an ordinary Acquire with what is left of the wait. A step that must wait
-// queues this reactor as the key's waiter. On a timeout, error or cancel,
-// the keys taken so far (not those the session held before) are released.
-class AcquireAllReactor final : public grpc::ServerUnaryReactor, public Waiter {
- public:
-  struct Step {
-    std::string key;
-    LockMode mode;
-    size_t index;  // Position in the request.
-  };
-
-  AcquireAllReactor(LockTable* table, Clock* clock, uint64_t session_id,
-                    std::vector<Step> steps, absl::Time deadline,
-                    absl::Duration max_hold, absl::Duration lock_delay,
-                    grpc::ByteBuffer* raw_resp)
-      : table_(table),
-        clock_(clock),
-        session_id_(session_id),
-        steps_(std::move(steps)),
-        deadline_(deadline),
-        max_hold_(max_hold),
-        lock_delay_(lock_delay),
-        raw_resp_(raw_resp),
-        grants_(steps_.size()) {}
-
-  void Start() { Run(); }
-
-  bool Complete(absl::StatusOr<AcquireResult> result) override {
-    if (gone_.load()) {
-      RollBack();
-      Finish(grpc::Status(grpc::StatusCode::CANCELLED,
-                          "acquire cancelled by the caller"));
-      return false;  // The table takes this step's grant back.
-    }
-    if (Take(result)) Run();
-    return true;
-  }
-
-  bool Gone() const override { return gone_.load(); }
-
-  void OnCancel() override {
-    gone_.store(true);
-    std::optional<std::string> key;
-    {
-      absl::MutexLock lock(&mu_);
-      if (waiting_on_ != nullptr) key = *waiting_on_;
-    }
-    // No-op if that wait was granted or ended meanwhile.
-    if (key.has_value()) CancelWaitOn(*key);
-  }
-
-  void OnDone() override { delete this; }
-
- private:
-  // Takes steps until one must wait (then Complete continues) or all are
-  // done or one fails.
-  void Run() {
-    while (next_ < steps_.size()) {
-      const Step& step = steps_[next_];
-      if (gone_.load()) {
-        RollBack();
-        Finish(grpc::Status(grpc::StatusCode::CANCELLED,
-                            "acquire cancelled by the caller"));
-        return;
-      }
-      AcquireCmd cmd;
-      cmd.session_id = session_id_;
-      cmd.key = step.key;
-      cmd.mode = step.mode;
-      cmd.now = clock_->Now();
-      cmd.wait_timeout = deadline_ == absl::InfiniteFuture()
-                             ? absl::InfiniteDuration()
-                             : std::max(absl::ZeroDuration(),
-                                        deadline_ - cmd.now);
-      cmd.max_hold = max_hold_;
-      cmd.lock_delay = lock_delay_;
-      {
-        absl::MutexLock lock(&mu_);
-        waiting_on_ = &step.key;
-      }
-      std::optional<absl::StatusOr<AcquireResult>> outcome =
-          table_->Acquire(cmd, this);
-      if (!outcome.has_value()) {
-        // Queued: Complete() goes on. A cancel that came before the wait
-        // was queued found nothing to cancel: cancel it now.
-        if (gone_.load()) CancelWaitOn(step.key);
-        return;
-      }
-      {
-        absl::MutexLock lock(&mu_);
-        waiting_on_ = nullptr;
-      }
-      if (!Take(*outcome)) return;
-    }
-    v1::AcquireAllResponse resp;
-    resp.set_result(v1::AcquireResponse::ACQUIRED);
-    const absl::Time now = clock_->Now();
-    for (const AcquireResult& r : grants_) {
-      ToProto(r.grant, now, resp.add_grants());
-    }
-    SerializeResponse(resp, raw_resp_);
-    Finish(grpc::Status::OK);
-  }
-
-  // Records one step's outcome. False if the call is over.
-  bool Take(const absl::StatusOr<AcquireResult>& result) {
-    {
-      absl::MutexLock lock(&mu_);
-      waiting_on_ = nullptr;
-    }
-    if (!result.ok()) {
-      RollBack();
-      Finish(ToGrpcStatus(result.status()));
-      return false;
-    }
-    if (!result->acquired) {
-      RollBack();
-      v1::AcquireAllResponse resp;
-      resp.set_result(v1::AcquireResponse::TIMED_OUT);
-      SerializeResponse(resp, raw_resp_);
-      Finish(grpc::Status::OK);
-      return false;
-    }
-    grants_[steps_[next_].index] = *result;
-    ++next_;
-    return true;
-  }
-
-  void CancelWaitOn(const std::string& key) {
-    const Waiter* self = this;
-    table_->CancelWait(CancelWaitCmd{session_id_, key, 0, self,
-                                     CancelReason::kCancelled, clock_->Now()});
-  }
-
-  void RollBack() {
-    const absl::Time now = clock_->Now();
-    for (size_t i = 0; i < next_; ++i) {
-      const AcquireResult& r = grants_[steps_[i].index];
-      if (r.already_held) continue;  // Held before this call: keep it.
-      table_->Release(ReleaseCmd{session_id_, r.grant.key, r.grant.token, now})
-          .IgnoreError();
-    }
-    next_ = 0;
-  }
-
-  LockTable* const table_;
-  Clock* const clock_;
-  const uint64_t session_id_;
-  const std::vector<Step> steps_;  // Sorted by key.
-  const absl::Time deadline_;
-  const absl::Duration max_hold_;
-  const absl::Duration lock_delay_;
-  grpc::ByteBuffer* const raw_resp_;
-  std::atomic<bool> gone_{false};
-  // Steps are taken one at a time (Run, or Complete of the one waiting
-  // step), so these need no lock.
-  size_t next_ = 0;
-  std::vector<AcquireResult> grants_;  // By request position.
-  // The key this call waits for, for OnCancel (another thread).
-  absl::Mutex mu_;
-  const std::string* waiting_on_ ABSL_GUARDED_BY(mu_) = nullptr;
-};
 
 }  // namespace
 
@@ -345,59 +169,14 @@ grpc::ServerUnaryReactor* LockServiceImpl::ListSessions(
 grpc::ServerUnaryReactor* LockServiceImpl::AcquireAll(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
     grpc::ByteBuffer* raw_resp) {
-  constexpr int kMaxKeys = 128;
   v1::AcquireAllRequest req;
   if (absl::Status s = ParseRequest(*raw, &req); !s.ok()) {
     return FinishNow(ctx, s);
   }
-  if (req.keys_size() == 0 || req.keys_size() > kMaxKeys) {
-    return FinishNow(ctx, absl::InvalidArgumentError(absl::StrCat(
-                              "keys: between 1 and ", kMaxKeys,
-                              " keys are needed (got ", req.keys_size(), ")")));
-  }
-  if (req.max_hold_ms() < 0 || req.lock_delay_ms() < 0) {
-    return FinishNow(ctx, absl::InvalidArgumentError(
-                              "max_hold_ms and lock_delay_ms: must not be "
-                              "negative"));
-  }
-  std::vector<AcquireAllReactor::Step> steps;
-  steps.reserve(req.keys_size());
-  for (int i = 0; i < req.keys_size(); ++i) {
-    v1::AcquireAllRequest::Key* k = req.mutable_keys(i);
-    if (absl::Status s = ValidateKey(k->key(), table_->options().key_limits);
-        !s.ok()) {
-      return FinishNow(ctx, absl::InvalidArgumentError(absl::StrCat(
-                                "keys[", i, "].", s.message())));
-    }
-    absl::StatusOr<LockMode> mode = FromProtoMode(k->mode());
-    if (!mode.ok()) {
-      return FinishNow(ctx, absl::InvalidArgumentError(absl::StrCat(
-                                "keys[", i, "].", mode.status().message())));
-    }
-    steps.push_back({std::move(*k->mutable_key()), *mode,
-                     static_cast<size_t>(i)});
-  }
-  std::sort(steps.begin(), steps.end(),
-            [](const AcquireAllReactor::Step& a,
-               const AcquireAllReactor::Step& b) { return a.key < b.key; });
-  for (size_t i = 1; i < steps.size(); ++i) {
-    if (steps[i].key == steps[i - 1].key) {
-      return FinishNow(ctx, absl::InvalidArgumentError(absl::StrCat(
-                                "keys: \"", steps[i].key,
-                                "\" is listed twice")));
-    }
-  }
-  const absl::Time now = clock_->Now();
-  const absl::Time deadline =
-      req.wait_timeout_ms() < 0
-          ? absl::InfiniteFuture()
-          : now + absl::Milliseconds(req.wait_timeout_ms());
-  auto* reactor = new AcquireAllReactor(
-      table_, clock_, req.session_id(), std::move(steps), deadline,
-      absl::Milliseconds(req.max_hold_ms()),
-      absl::Milliseconds(req.lock_delay_ms()), raw_resp);
-  reactor->Start();
-  return reactor;
+  absl::StatusOr<MultiAcquireCmd> cmd =
+      ToMultiAcquireCmd(&req, table_->options().key_limits, clock_->Now());
+  if (!cmd.ok()) return FinishNow(ctx, cmd.status());
+  return StartAcquireAllReactor(table_, clock_, *std::move(cmd), raw_resp);
 }
 
 grpc::ServerUnaryReactor* LockServiceImpl::GetWaitForGraph(

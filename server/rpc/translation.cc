@@ -56,6 +56,42 @@ absl::StatusOr<AcquireCmd> ToAcquireCmd(v1::AcquireRequest* req,
   return cmd;
 }
 
+absl::StatusOr<MultiAcquireCmd> ToMultiAcquireCmd(v1::AcquireAllRequest* req,
+                                                  const KeyLimits& limits,
+                                                  absl::Time now) {
+  constexpr int kMaxKeys = 128;
+  if (req->keys_size() == 0 || req->keys_size() > kMaxKeys) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("keys: between 1 and ", kMaxKeys, " keys are needed (got ",
+                     req->keys_size(), ")"));
+  }
+  if (req->max_hold_ms() < 0 || req->lock_delay_ms() < 0) {
+    return absl::InvalidArgumentError(
+        "max_hold_ms and lock_delay_ms: must not be negative");
+  }
+  MultiAcquireCmd cmd;
+  cmd.session_id = req->session_id();
+  cmd.keys.reserve(req->keys_size());
+  for (int i = 0; i < req->keys_size(); ++i) {
+    v1::AcquireAllRequest::Key* k = req->mutable_keys(i);
+    if (absl::Status s = ValidateKey(k->key(), limits); !s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("keys[", i, "].", s.message()));
+    }
+    absl::StatusOr<LockMode> mode = FromProtoMode(k->mode());
+    if (!mode.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("keys[", i, "].", mode.status().message()));
+    }
+    cmd.keys.push_back({std::move(*k->mutable_key()), *mode});
+  }
+  // kInfiniteMs (any negative) waits until granted or cancelled.
+  cmd.deadline = now + DurationFromMs(req->wait_timeout_ms());
+  cmd.max_hold = absl::Milliseconds(req->max_hold_ms());
+  cmd.lock_delay = absl::Milliseconds(req->lock_delay_ms());
+  return cmd;
+}
+
 ReleaseCmd ToReleaseCmd(v1::ReleaseRequest* req, absl::Time now) {
   return ReleaseCmd{req->session_id(), std::move(*req->mutable_key()),
                     req->fencing_token(), now};
@@ -107,6 +143,18 @@ void ToProto(const AcquireResult& result, absl::Time now,
   out->set_result(v1::AcquireResponse::ACQUIRED);
   out->set_already_held(result.already_held);
   ToProto(result.grant, now, out->mutable_grant());
+}
+
+void ToProto(const MultiAcquireResult& result, absl::Time now,
+             v1::AcquireAllResponse* out) {
+  if (!result.acquired) {
+    out->set_result(v1::AcquireResponse::TIMED_OUT);
+    return;
+  }
+  out->set_result(v1::AcquireResponse::ACQUIRED);
+  for (const AcquireResult& r : result.grants) {
+    ToProto(r.grant, now, out->add_grants());
+  }
 }
 
 void ToProto(const Grant& grant, absl::Time now, v1::Grant* out) {

@@ -12,7 +12,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "server/core/key.h"
 #include "server/core/lock_table.h"
+#include "server/core/multi_acquire.h"
 #include "taala/v1/lock_service.pb.h"
 
 namespace taala {
@@ -32,6 +34,13 @@ CreateSessionCmd ToCreateSessionCmd(const v1::CreateSessionRequest& req,
 // Moves the key out of `req`. INVALID_ARGUMENT: unknown mode.
 absl::StatusOr<AcquireCmd> ToAcquireCmd(v1::AcquireRequest* req,
                                         absl::Time now);
+// Moves the keys out of `req`. INVALID_ARGUMENT, naming the field: no keys
+// or too many, negative max_hold_ms or lock_delay_ms, a malformed key
+// (against `limits`) or unknown mode. A key listed twice is MultiAcquire's
+// to refuse.
+absl::StatusOr<MultiAcquireCmd> ToMultiAcquireCmd(v1::AcquireAllRequest* req,
+                                                  const KeyLimits& limits,
+                                                  absl::Time now);
 // Moves the key out of `req`.
 ReleaseCmd ToReleaseCmd(v1::ReleaseRequest* req, absl::Time now);
 
@@ -54,6 +63,9 @@ void ToKeepAliveAck(uint64_t session_id, absl::Duration ttl,
 // ACQUIRED with the grant, or TIMED_OUT.
 void ToProto(const AcquireResult& result, absl::Time now,
              v1::AcquireResponse* out);
+// ACQUIRED with the grants in request order, or TIMED_OUT.
+void ToProto(const MultiAcquireResult& result, absl::Time now,
+             v1::AcquireAllResponse* out);
 // Fills `out` as of `now` (held_for_ms, max_hold_remaining_ms).
 void ToProto(const Grant& grant, absl::Time now, v1::Grant* out);
 void ToProto(const SessionEvent& event, v1::SessionEvent* out);
