@@ -24,7 +24,12 @@ class AcquireAllReactor final : public grpc::ServerUnaryReactor,
         raw_resp_(raw_resp),
         multi_(table, clock, std::move(cmd), this) {}
 
-  void Start() { multi_.Start(); }
+  // Takes the keys (or as many as it can before one must wait) and returns
+  // this reactor for gRPC. Called once, right after construction.
+  grpc::ServerUnaryReactor* Start() {
+    multi_.Start();
+    return this;
+  }
 
   void OnMultiAcquireDone(absl::StatusOr<MultiAcquireResult> result) override {
     if (result.ok()) {
@@ -51,9 +56,8 @@ grpc::ServerUnaryReactor* StartAcquireAllReactor(LockTable* table,
                                                  Clock* clock,
                                                  MultiAcquireCmd cmd,
                                                  grpc::ByteBuffer* raw_resp) {
-  auto* reactor = new AcquireAllReactor(table, clock, std::move(cmd), raw_resp);
-  reactor->Start();
-  return reactor;
+  return (new AcquireAllReactor(table, clock, std::move(cmd), raw_resp))
+      ->Start();
 }
 
 }  // namespace taala

@@ -23,12 +23,14 @@ class AcquireReactor final : public grpc::ServerUnaryReactor, public Waiter {
         cmd_(std::move(cmd)),
         raw_resp_(raw_resp) {}
 
-  // Queues the acquire (or answers at once). Called once, right after
-  // construction, before gRPC can deliver OnCancel.
-  void Start() {
+  // Queues the acquire (or answers at once) and returns this reactor for
+  // gRPC. Called once, right after construction, before gRPC can deliver
+  // OnCancel.
+  grpc::ServerUnaryReactor* Start() {
     std::optional<absl::StatusOr<AcquireResult>> outcome =
         table_->Acquire(cmd_, this);
     if (outcome.has_value()) Answer(*outcome);
+    return this;
   }
 
   bool Complete(absl::StatusOr<AcquireResult> result) override {
@@ -75,9 +77,7 @@ class AcquireReactor final : public grpc::ServerUnaryReactor, public Waiter {
 grpc::ServerUnaryReactor* StartAcquireReactor(LockTable* table, Clock* clock,
                                               AcquireCmd cmd,
                                               grpc::ByteBuffer* raw_resp) {
-  auto* reactor = new AcquireReactor(table, clock, std::move(cmd), raw_resp);
-  reactor->Start();
-  return reactor;
+  return (new AcquireReactor(table, clock, std::move(cmd), raw_resp))->Start();
 }
 
 }  // namespace taala

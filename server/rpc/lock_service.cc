@@ -43,6 +43,14 @@ grpc::ServerUnaryReactor* ServeRaw(grpc::CallbackServerContext* ctx,
   return FinishNow(ctx, status, resp, raw_resp);
 }
 
+// Fills `out` from `result` (as of `now`) when OK; returns its status.
+template <typename T, typename Out>
+absl::Status Answer(const absl::StatusOr<T>& result, absl::Time now,
+                    Out* out) {
+  if (result.ok()) ToProto(*result, now, out);
+  return result.status();
+}
+
 }  // namespace
 
 LockServiceImpl::LockServiceImpl(LockTable* table, Clock* clock)
@@ -121,10 +129,8 @@ grpc::ServerUnaryReactor* LockServiceImpl::CheckFence(
     grpc::ByteBuffer* raw_resp) {
   return ServeRaw<v1::CheckFenceRequest, v1::CheckFenceResponse>(
       ctx, raw, raw_resp, [this](auto* req, auto* resp) {
-        absl::StatusOr<Grant> grant =
-            table_->CheckFence(req->key(), req->fencing_token());
-        if (grant.ok()) ToProto(*grant, clock_->Now(), resp->mutable_grant());
-        return grant.status();
+        return Answer(table_->CheckFence(req->key(), req->fencing_token()),
+                      clock_->Now(), resp->mutable_grant());
       });
 }
 
@@ -133,10 +139,9 @@ grpc::ServerUnaryReactor* LockServiceImpl::DescribeLock(
     grpc::ByteBuffer* raw_resp) {
   return ServeRaw<v1::DescribeLockRequest, v1::DescribeLockResponse>(
       ctx, raw, raw_resp, [this](auto* req, auto* resp) {
-        absl::StatusOr<LockDescription> d =
-            table_->Describe(req->key(), MaxWaiters(req->max_waiters()));
-        if (d.ok()) ToProto(*d, clock_->Now(), resp);
-        return d.status();
+        return Answer(
+            table_->Describe(req->key(), MaxWaiters(req->max_waiters())),
+            clock_->Now(), resp);
       });
 }
 
@@ -145,10 +150,9 @@ grpc::ServerUnaryReactor* LockServiceImpl::ListLocks(
     grpc::ByteBuffer* raw_resp) {
   return ServeRaw<v1::ListLocksRequest, v1::ListLocksResponse>(
       ctx, raw, raw_resp, [this](auto* req, auto* resp) {
-        absl::StatusOr<LockPage> page = table_->ListLocks(
-            req->prefix(), req->page_token(), PageSize(req->page_size()));
-        if (page.ok()) ToProto(*page, clock_->Now(), resp);
-        return page.status();
+        return Answer(table_->ListLocks(req->prefix(), req->page_token(),
+                                        PageSize(req->page_size())),
+                      clock_->Now(), resp);
       });
 }
 

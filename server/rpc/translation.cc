@@ -1,6 +1,7 @@
 #include "server/rpc/translation.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -97,21 +98,23 @@ ReleaseCmd ToReleaseCmd(v1::ReleaseRequest* req, absl::Time now) {
                     req->fencing_token(), now};
 }
 
-uint32_t PageSize(uint32_t requested) {
-  constexpr uint32_t kDefaultPageSize = 100;
-  constexpr uint32_t kMaxPageSize = 1000;
-  return requested == 0 ? kDefaultPageSize : std::min(requested, kMaxPageSize);
+namespace {
+
+// 0 takes `default_value`; more than `max` is lowered to it.
+uint32_t Limit(uint32_t requested, uint32_t default_value, uint32_t max) {
+  return requested == 0 ? default_value : std::min(requested, max);
 }
 
+}  // namespace
+
+uint32_t PageSize(uint32_t requested) { return Limit(requested, 100, 1000); }
+
 uint32_t MaxWaiters(uint32_t requested) {
-  constexpr uint32_t kDefaultMaxWaiters = 1000;
-  constexpr uint32_t kMaxWaiters = 100000;
-  return requested == 0 ? kDefaultMaxWaiters : std::min(requested, kMaxWaiters);
+  return Limit(requested, 1000, 100000);
 }
 
 uint32_t MaxEdges(uint32_t requested) {
-  constexpr uint32_t kDefaultMaxEdges = 10000;
-  return requested == 0 ? kDefaultMaxEdges : requested;
+  return Limit(requested, 10000, std::numeric_limits<uint32_t>::max());
 }
 
 absl::StatusOr<uint64_t> FromSessionPageToken(const std::string& token) {
@@ -136,22 +139,18 @@ void ToKeepAliveAck(uint64_t session_id, absl::Duration ttl,
 
 void ToProto(const AcquireResult& result, absl::Time now,
              v1::AcquireResponse* out) {
-  if (!result.acquired) {
-    out->set_result(v1::AcquireResponse::TIMED_OUT);
-    return;
-  }
-  out->set_result(v1::AcquireResponse::ACQUIRED);
+  out->set_result(result.acquired ? v1::AcquireResponse::ACQUIRED
+                                  : v1::AcquireResponse::TIMED_OUT);
+  if (!result.acquired) return;
   out->set_already_held(result.already_held);
   ToProto(result.grant, now, out->mutable_grant());
 }
 
 void ToProto(const MultiAcquireResult& result, absl::Time now,
              v1::AcquireAllResponse* out) {
-  if (!result.acquired) {
-    out->set_result(v1::AcquireResponse::TIMED_OUT);
-    return;
-  }
-  out->set_result(v1::AcquireResponse::ACQUIRED);
+  out->set_result(result.acquired ? v1::AcquireResponse::ACQUIRED
+                                  : v1::AcquireResponse::TIMED_OUT);
+  // Empty unless acquired.
   for (const AcquireResult& r : result.grants) {
     ToProto(r.grant, now, out->add_grants());
   }

@@ -46,9 +46,9 @@ ReleaseCmd ToReleaseCmd(v1::ReleaseRequest* req, absl::Time now);
 
 // Listing limits: 0 takes the default, larger than the maximum is lowered
 // to it.
-uint32_t PageSize(uint32_t requested);
-uint32_t MaxWaiters(uint32_t requested);   // DescribeLock.
-uint32_t MaxEdges(uint32_t requested);     // GetWaitForGraph (no maximum).
+uint32_t PageSize(uint32_t requested);    // 100, at most 1000.
+uint32_t MaxWaiters(uint32_t requested);  // DescribeLock: 1000, at most 100000.
+uint32_t MaxEdges(uint32_t requested);    // GetWaitForGraph: 10000, no maximum.
 
 // ListSessions' page token is the last session id of the previous page, in
 // decimal; "" is the first page (0). INVALID_ARGUMENT for anything else.
