@@ -84,7 +84,8 @@ class MultiAcquire final : public Waiter {
 
   // The caller has gone: ends the call with CANCELLED (after rolling back)
   // as soon as the running step allows; a waiting step leaves its queue at
-  // once. May be called from any thread, before or after the outcome.
+  // once. May be called from any thread, before or after the outcome, as
+  // long as *this lives.
   void Cancel();
 
   // Waiter, for the step that waits.
