@@ -3,7 +3,7 @@
 // per-pair cost measured end to end by taala-bench.
 //
 // Every command carries the same fixed time, so no lease ever runs out and
-// no timer is due; there is no LeaseReaper. The sessions (one per benchmark
+// no timer is due; there is no TimerLoop. The sessions (one per benchmark
 // thread, TTL 1h) are created once and reused by every benchmark; each
 // benchmark leaves its keys free.
 //

@@ -3,7 +3,7 @@
 //
 // For each client count (--clients) it runs, alternately, two backends:
 //   taala  the real LockServiceImpl over a LockTable (default options, the
-//          real clock, a LeaseReaper), served in this process on a loopback
+//          real clock, a TimerLoop), served in this process on a loopback
 //          port; or an external taalad with --endpoint=host:port.
 //   noop   NoopLockService (bench/noop_lock_service.h), in this process.
 // Every client has its own channel, thread, sync stub, session (TTL 60s) and
@@ -56,7 +56,7 @@
 #include "bench/noop_lock_service.h"
 #include "bench/stats.h"
 #include "server/core/clock.h"
-#include "server/rpc/lease_reaper.h"
+#include "server/rpc/timer_loop.h"
 #include "server/rpc/lock_service.h"
 #include "server/core/lock_table.h"
 #include "taala/v1/lock_service.grpc.pb.h"
@@ -561,7 +561,7 @@ struct OpResult {
   double p50_us = 0;
   double p99_us = 0;
   double p999_us = 0;
-  // Process CPU time (client, in-process server and its reaper) per op;
+  // Process CPU time (client, in-process server and its timer loop) per op;
   // -1 with --endpoint.
   double cpu_us_per_op = -1;
   int64_t errors = 0;
@@ -1070,7 +1070,7 @@ int Run(const std::vector<std::string>& args) {
   // go before the services and the table they call.
   LockTable table{LockTable::Options{}};
   LockServiceImpl taala_service(&table, RealClock());
-  LeaseReaper reaper(&table, RealClock());
+  TimerLoop timers(&table, RealClock());
   // Ids and tokens of the size taala's replies carry (see the class).
   NoopLockService noop_service(config.endpoint.empty() ? 0
                                                        : uint64_t{1} << 40);
@@ -1097,7 +1097,7 @@ int Run(const std::vector<std::string>& args) {
     if (config.endpoint.empty()) {
       targets["taala"] = start_server(&taala_service, "taala", &taala_server);
       if (targets["taala"].empty()) return 2;
-      reaper.Start();
+      timers.Start();
     } else {
       targets["taala"] = config.endpoint;
     }
@@ -1112,7 +1112,7 @@ int Run(const std::vector<std::string>& args) {
     const auto deadline =
         std::chrono::system_clock::now() + std::chrono::seconds(2);
     if (taala_server != nullptr) taala_server->Shutdown(deadline);
-    reaper.Stop();
+    timers.Stop();
     return rc;
   }
 
@@ -1204,7 +1204,7 @@ int Run(const std::vector<std::string>& args) {
       std::chrono::system_clock::now() + std::chrono::seconds(2);
   if (taala_server != nullptr) taala_server->Shutdown(shutdown_deadline);
   if (noop_server != nullptr) noop_server->Shutdown(shutdown_deadline);
-  reaper.Stop();
+  timers.Stop();
 
   if (total_errors > 0) {
     std::printf("\nFAILED: %lld error(s); see \"first:\" above\n",

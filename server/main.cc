@@ -23,7 +23,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/core/clock.h"
-#include "server/rpc/lease_reaper.h"
+#include "server/rpc/timer_loop.h"
+#include "server/rpc/logging_observer.h"
 #include "server/rpc/lock_service.h"
 #include "server/core/lock_table.h"
 #include "server/core/token_epoch.h"
@@ -146,7 +147,7 @@ int Run() {
   LoggingObserver observer;
   table.set_observer(&observer);
   LockServiceImpl service(&table, RealClock());
-  LeaseReaper reaper(&table, RealClock());
+  TimerLoop timers(&table, RealClock());
 
   // Signals are taken by sigwait below; gRPC's threads inherit the mask.
   sigset_t signals;
@@ -170,7 +171,7 @@ int Run() {
   if (server == nullptr || port == 0) {
     return Fail(absl::StrCat("cannot listen on ", listen));
   }
-  reaper.Start();
+  timers.Start();
   const std::string host = listen.substr(0, listen.rfind(':'));
   spdlog::info(
       "taalad listening on {}:{} (data dir {}, token epoch {}, {} shards)",
@@ -188,7 +189,7 @@ int Run() {
   table.Shutdown();
   server->Shutdown(absl::ToChronoTime(absl::Now() +
                                       absl::GetFlag(FLAGS_drain_timeout)));
-  reaper.Stop();
+  timers.Stop();
   spdlog::info("taalad stopped");
   return 0;
 }

@@ -9,13 +9,15 @@
 
 namespace taala {
 
-// LockServiceImpl serves taala.v1.LockService on gRPC's callback API. It only
-// translates: requests become lock-table commands (with the time read from
-// `clock`), results become responses. A waiting Acquire is a pending reactor,
-// not a blocked thread.
+// LockServiceImpl serves taala.v1.LockService on gRPC's callback API: the
+// method table. Each method translates (translation.h) the request into a
+// lock-table command (with the time read from `clock`), applies it and
+// translates the result back; calls that may wait are handed to their
+// reactors (acquire_reactor.h, event_stream.h), pending reactors rather
+// than blocked threads.
 // Methods whose requests carry strings take raw bytes and parse them with
-// server/raw_request.h, so a string that is not UTF-8 gets INVALID_ARGUMENT
-// naming the field rather than gRPC's bare UNIMPLEMENTED.
+// server/rpc/raw_request.h, so a string that is not UTF-8 gets
+// INVALID_ARGUMENT naming the field rather than gRPC's bare UNIMPLEMENTED.
 // Thread safety: gRPC calls it concurrently; all state is in the table.
 using LockServiceBase = v1::LockService::WithRawCallbackMethod_AcquireAll<
     v1::LockService::WithCallbackMethod_GetWaitForGraph<

@@ -1,0 +1,162 @@
+#include "server/core/multi_acquire.h"
+
+#include <algorithm>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace taala {
+namespace {
+
+constexpr char kCancelledMessage[] = "acquire cancelled by the caller";
+
+}  // namespace
+
+MultiAcquire::MultiAcquire(LockTable* table, Clock* clock, MultiAcquireCmd cmd,
+                           MultiAcquireListener* listener)
+    : table_(table),
+      clock_(clock),
+      listener_(listener),
+      session_id_(cmd.session_id),
+      steps_(SortedSteps(std::move(cmd.keys))),
+      deadline_(cmd.deadline),
+      max_hold_(cmd.max_hold),
+      lock_delay_(cmd.lock_delay),
+      grants_(steps_.size()) {}
+
+std::vector<MultiAcquire::Step> MultiAcquire::SortedSteps(
+    std::vector<MultiAcquireCmd::Key> keys) {
+  std::vector<Step> steps;
+  steps.reserve(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    steps.push_back({std::move(keys[i].key), keys[i].mode, i});
+  }
+  std::sort(steps.begin(), steps.end(),
+            [](const Step& a, const Step& b) { return a.key < b.key; });
+  return steps;
+}
+
+void MultiAcquire::Start() {
+  for (size_t i = 1; i < steps_.size(); ++i) {
+    if (steps_[i].key == steps_[i - 1].key) {
+      Done(absl::InvalidArgumentError(
+          absl::StrCat("keys: \"", steps_[i].key, "\" is listed twice")));
+      return;
+    }
+  }
+  Run();
+}
+
+bool MultiAcquire::Complete(absl::StatusOr<AcquireResult> result) {
+  if (gone_.load()) {
+    RollBack();
+    Done(absl::CancelledError(kCancelledMessage));
+    return false;  // The table takes this step's grant back.
+  }
+  if (Take(result)) Run();
+  return true;
+}
+
+bool MultiAcquire::Gone() const { return gone_.load(); }
+
+void MultiAcquire::Cancel() {
+  gone_.store(true);
+  std::optional<std::string> key;
+  {
+    absl::MutexLock lock(&mu_);
+    if (waiting_on_ != nullptr) key = *waiting_on_;
+  }
+  // No-op if that wait was granted or ended meanwhile.
+  if (key.has_value()) CancelWaitOn(*key);
+}
+
+void MultiAcquire::Run() {
+  while (next_ < steps_.size()) {
+    const Step& step = steps_[next_];
+    if (gone_.load()) {
+      RollBack();
+      Done(absl::CancelledError(kCancelledMessage));
+      return;
+    }
+    AcquireCmd cmd;
+    cmd.session_id = session_id_;
+    cmd.key = step.key;
+    cmd.mode = step.mode;
+    cmd.now = clock_->Now();
+    cmd.wait_timeout =
+        deadline_ == absl::InfiniteFuture()
+            ? absl::InfiniteDuration()
+            : std::max(absl::ZeroDuration(), deadline_ - cmd.now);
+    cmd.max_hold = max_hold_;
+    cmd.lock_delay = lock_delay_;
+    {
+      absl::MutexLock lock(&mu_);
+      waiting_on_ = &step.key;
+    }
+    std::optional<absl::StatusOr<AcquireResult>> outcome =
+        table_->Acquire(cmd, this);
+    if (!outcome.has_value()) {
+      // Queued: Complete() goes on. A cancel that came before the wait was
+      // queued found nothing to cancel: cancel it now.
+      // Known race, kept as it was (a fix belongs to its own issue): by now
+      // Complete() may have run on another thread and ended the call, and
+      // the listener may have destroyed *this.
+      if (gone_.load()) CancelWaitOn(step.key);
+      return;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      waiting_on_ = nullptr;
+    }
+    if (!Take(*outcome)) return;
+  }
+  MultiAcquireResult result;
+  result.acquired = true;
+  result.grants = std::move(grants_);
+  Done(std::move(result));
+}
+
+bool MultiAcquire::Take(const absl::StatusOr<AcquireResult>& result) {
+  {
+    absl::MutexLock lock(&mu_);
+    waiting_on_ = nullptr;
+  }
+  if (!result.ok()) {
+    RollBack();
+    Done(result.status());
+    return false;
+  }
+  if (!result->acquired) {
+    RollBack();
+    Done(MultiAcquireResult{});  // Timed out.
+    return false;
+  }
+  grants_[steps_[next_].index] = *result;
+  ++next_;
+  return true;
+}
+
+void MultiAcquire::CancelWaitOn(const std::string& key) {
+  const Waiter* self = this;
+  table_->CancelWait(CancelWaitCmd{session_id_, key, 0, self,
+                                   CancelReason::kCancelled, clock_->Now()});
+}
+
+void MultiAcquire::RollBack() {
+  const absl::Time now = clock_->Now();
+  for (size_t i = 0; i < next_; ++i) {
+    const AcquireResult& r = grants_[steps_[i].index];
+    if (r.already_held) continue;  // Held before this call: keep it.
+    table_->Release(ReleaseCmd{session_id_, r.grant.key, r.grant.token, now})
+        .IgnoreError();
+  }
+  next_ = 0;
+}
+
+void MultiAcquire::Done(absl::StatusOr<MultiAcquireResult> result) {
+  // Last touch of *this: the listener may destroy it.
+  listener_->OnMultiAcquireDone(std::move(result));
+}
+
+}  // namespace taala

@@ -1,0 +1,132 @@
+#ifndef TAALA_SERVER_CORE_MULTI_ACQUIRE_H_
+#define TAALA_SERVER_CORE_MULTI_ACQUIRE_H_
+
+// MultiAcquire is AcquireAll's sequencing, free of any transport: the keys
+// are taken one at a time in sorted (bytewise) order, one global order so
+// that AcquireAll callers cannot deadlock among themselves, each step an
+// ordinary LockTable::Acquire with what is left of the wait. A step that
+// must wait queues the MultiAcquire itself as the key's Waiter. On a
+// timeout, an error or a cancel, the keys taken so far are released again
+// (not those the session held before the call: an idempotent retry keeps
+// them). The outcome goes to a MultiAcquireListener, which the transport
+// implements (today the unary AcquireAll reactor).
+//
+// Thread safety: Start() is called once; after that, steps run one at a
+// time (in Start, or in Complete of the one waiting step, on the thread
+// that completed it), while Cancel() may come from any thread.
+// Uses only LockTable's public API; no table mutex is held while it runs,
+// and the listener is never called under one.
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "server/core/clock.h"
+#include "server/core/commands.h"
+#include "server/core/lock_table.h"
+
+namespace taala {
+
+struct MultiAcquireCmd {
+  struct Key {
+    std::string key;  // Already validated (ValidateKey).
+    LockMode mode = LockMode::kExclusive;
+  };
+  uint64_t session_id = 0;
+  std::vector<Key> keys;  // Request order; at least one.
+  // For all the keys together. InfiniteFuture: until granted or cancelled.
+  absl::Time deadline = absl::InfiniteFuture();
+  absl::Duration max_hold;    // As AcquireCmd, for every key.
+  absl::Duration lock_delay;  // As AcquireCmd, for every key.
+};
+
+struct MultiAcquireResult {
+  // False: the deadline passed first (a normal answer); nothing taken by
+  // this call is held any more.
+  bool acquired = false;
+  std::vector<AcquireResult> grants;  // When acquired: in request order.
+};
+
+// Receives a MultiAcquire's outcome.
+class MultiAcquireListener {
+ public:
+  // Called exactly once, never under a table mutex, possibly on any thread
+  // (the one that granted the last waiting step, a timer, a cancel).
+  // OK: acquired, or timed out. CANCELLED: the caller went away
+  // (MultiAcquire::Cancel). INVALID_ARGUMENT: a key listed twice. Otherwise
+  // the error of the step that failed (NOT_FOUND, ABORTED, ...). The
+  // MultiAcquire touches nothing of its own after this call, so the
+  // listener may destroy it (directly or by finishing its call).
+  virtual void OnMultiAcquireDone(absl::StatusOr<MultiAcquireResult> result) = 0;
+
+ protected:
+  ~MultiAcquireListener() = default;
+};
+
+class MultiAcquire final : public Waiter {
+ public:
+  // `table`, `clock` and `listener` must outlive *this.
+  MultiAcquire(LockTable* table, Clock* clock, MultiAcquireCmd cmd,
+               MultiAcquireListener* listener);
+  MultiAcquire(const MultiAcquire&) = delete;
+  MultiAcquire& operator=(const MultiAcquire&) = delete;
+
+  // Takes the steps until one must wait (Complete goes on) or the call is
+  // over. Called once.
+  void Start();
+
+  // The caller has gone: ends the call with CANCELLED (after rolling back)
+  // as soon as the running step allows; a waiting step leaves its queue at
+  // once. May be called from any thread, before or after the outcome, as
+  // long as *this lives.
+  void Cancel();
+
+  // Waiter, for the step that waits.
+  bool Complete(absl::StatusOr<AcquireResult> result) override;
+  bool Gone() const override;
+
+ private:
+  struct Step {
+    std::string key;
+    LockMode mode;
+    size_t index;  // Position in the request.
+  };
+  static std::vector<Step> SortedSteps(std::vector<MultiAcquireCmd::Key> keys);
+
+  void Run();
+  // Records one step's outcome. False if the call is over.
+  bool Take(const absl::StatusOr<AcquireResult>& result);
+  void CancelWaitOn(const std::string& key);
+  void RollBack();
+  void Done(absl::StatusOr<MultiAcquireResult> result);
+
+  LockTable* const table_;
+  Clock* const clock_;
+  MultiAcquireListener* const listener_;
+  // Constant after construction.
+  const uint64_t session_id_;
+  const std::vector<Step> steps_;  // Sorted by key.
+  const absl::Time deadline_;
+  const absl::Duration max_hold_;
+  const absl::Duration lock_delay_;
+
+  std::atomic<bool> gone_{false};
+  // Steps are taken one at a time (Run, or Complete of the one waiting
+  // step), so these need no lock.
+  size_t next_ = 0;
+  std::vector<AcquireResult> grants_;  // By request position.
+  // The key this call waits for, for Cancel (another thread).
+  absl::Mutex mu_;
+  const std::string* waiting_on_ ABSL_GUARDED_BY(mu_) = nullptr;
+};
+
+}  // namespace taala
+
+#endif  // TAALA_SERVER_CORE_MULTI_ACQUIRE_H_

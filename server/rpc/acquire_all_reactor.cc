@@ -1,0 +1,63 @@
+// The AcquireAll reactor: a thin gRPC shell over MultiAcquire
+// (server/core/multi_acquire.h), which owns the sequencing. Declared in
+// acquire_reactor.h.
+
+#include <utility>
+
+#include "server/core/multi_acquire.h"
+#include "server/rpc/acquire_reactor.h"
+#include "server/rpc/grpc_status.h"
+#include "server/rpc/raw_request.h"
+#include "server/rpc/translation.h"
+
+namespace taala {
+namespace {
+
+// Lives until gRPC's OnDone, which comes only after Finish; Finish is
+// called from OnMultiAcquireDone, after which MultiAcquire touches nothing.
+class AcquireAllReactor final : public grpc::ServerUnaryReactor,
+                                public MultiAcquireListener {
+ public:
+  AcquireAllReactor(LockTable* table, Clock* clock, MultiAcquireCmd cmd,
+                    grpc::ByteBuffer* raw_resp)
+      : clock_(clock),
+        raw_resp_(raw_resp),
+        multi_(table, clock, std::move(cmd), this) {}
+
+  // Takes the keys (or as many as it can before one must wait) and returns
+  // this reactor for gRPC. Called once, right after construction.
+  grpc::ServerUnaryReactor* Start() {
+    multi_.Start();
+    return this;
+  }
+
+  void OnMultiAcquireDone(absl::StatusOr<MultiAcquireResult> result) override {
+    if (result.ok()) {
+      v1::AcquireAllResponse resp;
+      ToProto(*result, clock_->Now(), &resp);
+      SerializeResponse(resp, raw_resp_);
+    }
+    Finish(ToGrpcStatus(result.status()));
+  }
+
+  void OnCancel() override { multi_.Cancel(); }
+
+  void OnDone() override { delete this; }
+
+ private:
+  Clock* const clock_;
+  grpc::ByteBuffer* const raw_resp_;
+  MultiAcquire multi_;
+};
+
+}  // namespace
+
+grpc::ServerUnaryReactor* StartAcquireAllReactor(LockTable* table,
+                                                 Clock* clock,
+                                                 MultiAcquireCmd cmd,
+                                                 grpc::ByteBuffer* raw_resp) {
+  return (new AcquireAllReactor(table, clock, std::move(cmd), raw_resp))
+      ->Start();
+}
+
+}  // namespace taala

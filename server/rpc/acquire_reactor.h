@@ -1,0 +1,41 @@
+#ifndef TAALA_SERVER_RPC_ACQUIRE_REACTOR_H_
+#define TAALA_SERVER_RPC_ACQUIRE_REACTOR_H_
+
+// The reactors of calls that may wait for a grant: a pending reactor each,
+// never a blocked thread. Each is queued in the table as a Waiter, finished
+// by whoever completes it (a release, a timer, the session's end, shutdown)
+// on that thread and never under a table mutex, and deleted by gRPC's
+// OnDone after Finish.
+
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/server_callback.h>
+
+#include "server/core/clock.h"
+#include "server/core/commands.h"
+#include "server/core/lock_table.h"
+#include "server/core/multi_acquire.h"
+
+namespace taala {
+
+// Acquire (acquire_reactor.cc): queues `cmd`, which the table could not
+// answer at once, with a new reactor as its waiter (or answers at once if
+// the key became free meanwhile), and returns the reactor. On OK the
+// serialized v1::AcquireResponse goes to `raw_resp`. A cancel by the caller
+// takes the wait out of the queue. `table` and `clock` must outlive the call.
+grpc::ServerUnaryReactor* StartAcquireReactor(LockTable* table, Clock* clock,
+                                              AcquireCmd cmd,
+                                              grpc::ByteBuffer* raw_resp);
+
+// AcquireAll (acquire_all_reactor.cc): runs `cmd` as a MultiAcquire (all
+// or nothing, keys in sorted order) with a new reactor as its listener, and
+// returns the reactor. On OK the serialized v1::AcquireAllResponse goes to
+// `raw_resp`. A cancel by the caller ends the call with CANCELLED after
+// giving back the keys it took. `table` and `clock` must outlive the call.
+grpc::ServerUnaryReactor* StartAcquireAllReactor(LockTable* table,
+                                                 Clock* clock,
+                                                 MultiAcquireCmd cmd,
+                                                 grpc::ByteBuffer* raw_resp);
+
+}  // namespace taala
+
+#endif  // TAALA_SERVER_RPC_ACQUIRE_REACTOR_H_

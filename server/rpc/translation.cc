@@ -1,0 +1,264 @@
+#include "server/rpc/translation.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/wire_time.h"
+
+namespace taala {
+
+absl::StatusOr<LockMode> FromProtoMode(int mode) {
+  switch (mode) {
+    case v1::LOCK_MODE_UNSPECIFIED:
+    case v1::LOCK_MODE_EXCLUSIVE:
+      return LockMode::kExclusive;
+    case v1::LOCK_MODE_SHARED:
+      return LockMode::kShared;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("mode: unknown value ", mode));
+  }
+}
+
+v1::LockMode ToProtoMode(LockMode mode) {
+  return mode == LockMode::kShared ? v1::LOCK_MODE_SHARED
+                                   : v1::LOCK_MODE_EXCLUSIVE;
+}
+
+CreateSessionCmd ToCreateSessionCmd(const v1::CreateSessionRequest& req,
+                                    uint64_t session_id, absl::Time now) {
+  CreateSessionCmd cmd;
+  cmd.session_id = session_id;
+  cmd.client_name = req.client_name();
+  cmd.labels = Labels(req.labels().begin(), req.labels().end());
+  // Not DurationFromMs: a negative TTL is refused by the table, not infinite.
+  cmd.ttl = absl::Milliseconds(req.ttl_ms());
+  cmd.now = now;
+  return cmd;
+}
+
+absl::StatusOr<AcquireCmd> ToAcquireCmd(v1::AcquireRequest* req,
+                                        absl::Time now) {
+  absl::StatusOr<LockMode> mode = FromProtoMode(req->mode());
+  if (!mode.ok()) return mode.status();
+  AcquireCmd cmd;
+  cmd.session_id = req->session_id();
+  cmd.key = std::move(*req->mutable_key());
+  cmd.mode = *mode;
+  cmd.wait_timeout = DurationFromMs(req->wait_timeout_ms());
+  // Negative values are refused by the table, so these are not DurationFromMs.
+  cmd.max_hold = absl::Milliseconds(req->max_hold_ms());
+  cmd.semaphore_size = req->semaphore_size();
+  cmd.lock_delay = absl::Milliseconds(req->lock_delay_ms());
+  cmd.request_release = req->request_release();
+  cmd.now = now;
+  return cmd;
+}
+
+absl::StatusOr<MultiAcquireCmd> ToMultiAcquireCmd(v1::AcquireAllRequest* req,
+                                                  const KeyLimits& limits,
+                                                  absl::Time now) {
+  constexpr int kMaxKeys = 128;
+  if (req->keys_size() == 0 || req->keys_size() > kMaxKeys) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("keys: between 1 and ", kMaxKeys, " keys are needed (got ",
+                     req->keys_size(), ")"));
+  }
+  if (req->max_hold_ms() < 0 || req->lock_delay_ms() < 0) {
+    return absl::InvalidArgumentError(
+        "max_hold_ms and lock_delay_ms: must not be negative");
+  }
+  MultiAcquireCmd cmd;
+  cmd.session_id = req->session_id();
+  cmd.keys.reserve(req->keys_size());
+  for (int i = 0; i < req->keys_size(); ++i) {
+    v1::AcquireAllRequest::Key* k = req->mutable_keys(i);
+    if (absl::Status s = ValidateKey(k->key(), limits); !s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("keys[", i, "].", s.message()));
+    }
+    absl::StatusOr<LockMode> mode = FromProtoMode(k->mode());
+    if (!mode.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("keys[", i, "].", mode.status().message()));
+    }
+    cmd.keys.push_back({std::move(*k->mutable_key()), *mode});
+  }
+  // kInfiniteMs (any negative) waits until granted or cancelled.
+  cmd.deadline = now + DurationFromMs(req->wait_timeout_ms());
+  cmd.max_hold = absl::Milliseconds(req->max_hold_ms());
+  cmd.lock_delay = absl::Milliseconds(req->lock_delay_ms());
+  return cmd;
+}
+
+ReleaseCmd ToReleaseCmd(v1::ReleaseRequest* req, absl::Time now) {
+  return ReleaseCmd{req->session_id(), std::move(*req->mutable_key()),
+                    req->fencing_token(), now};
+}
+
+namespace {
+
+// 0 takes `default_value`; more than `max` is lowered to it.
+uint32_t Limit(uint32_t requested, uint32_t default_value, uint32_t max) {
+  return requested == 0 ? default_value : std::min(requested, max);
+}
+
+}  // namespace
+
+uint32_t PageSize(uint32_t requested) { return Limit(requested, 100, 1000); }
+
+uint32_t MaxWaiters(uint32_t requested) {
+  return Limit(requested, 1000, 100000);
+}
+
+uint32_t MaxEdges(uint32_t requested) {
+  return Limit(requested, 10000, std::numeric_limits<uint32_t>::max());
+}
+
+absl::StatusOr<uint64_t> FromSessionPageToken(const std::string& token) {
+  uint64_t after = 0;
+  if (!token.empty() && !absl::SimpleAtoi(token, &after)) {
+    return absl::InvalidArgumentError(
+        "page_token: not a token ListSessions returned");
+  }
+  return after;
+}
+
+void ToProto(const SessionInfo& info, v1::CreateSessionResponse* out) {
+  out->set_session_id(info.session_id);
+  out->set_ttl_ms(DurationToMs(info.ttl));
+}
+
+void ToKeepAliveAck(uint64_t session_id, absl::Duration ttl,
+                    v1::KeepAliveResponse* out) {
+  out->set_session_id(session_id);
+  out->set_ttl_ms(DurationToMs(ttl));
+}
+
+void ToProto(const AcquireResult& result, absl::Time now,
+             v1::AcquireResponse* out) {
+  out->set_result(result.acquired ? v1::AcquireResponse::ACQUIRED
+                                  : v1::AcquireResponse::TIMED_OUT);
+  if (!result.acquired) return;
+  out->set_already_held(result.already_held);
+  ToProto(result.grant, now, out->mutable_grant());
+}
+
+void ToProto(const MultiAcquireResult& result, absl::Time now,
+             v1::AcquireAllResponse* out) {
+  out->set_result(result.acquired ? v1::AcquireResponse::ACQUIRED
+                                  : v1::AcquireResponse::TIMED_OUT);
+  // Empty unless acquired.
+  for (const AcquireResult& r : result.grants) {
+    ToProto(r.grant, now, out->add_grants());
+  }
+}
+
+void ToProto(const Grant& grant, absl::Time now, v1::Grant* out) {
+  out->set_key(grant.key);
+  out->set_session_id(grant.session_id);
+  out->set_fencing_token(grant.token);
+  out->set_mode(ToProtoMode(grant.mode));
+  out->set_held_for_ms(DurationToMs(now - grant.granted_at));
+  if (grant.revoke_at != absl::InfiniteFuture()) {
+    // At least 1 so that "0 = no limit" stays unambiguous.
+    out->set_max_hold_remaining_ms(
+        std::max<int64_t>(1, DurationToMs(grant.revoke_at - now)));
+  }
+}
+
+void ToProto(const SessionEvent& event, v1::SessionEvent* out) {
+  switch (event.type) {
+    case SessionEvent::Type::kGrantRevoked:
+      out->set_type(v1::SessionEvent::GRANT_REVOKED);
+      break;
+    case SessionEvent::Type::kSessionExpired:
+      out->set_type(v1::SessionEvent::SESSION_EXPIRED);
+      break;
+    case SessionEvent::Type::kReleaseRequested:
+      out->set_type(v1::SessionEvent::RELEASE_REQUESTED);
+      out->set_requester_session_id(event.requester_session_id);
+      out->set_requester_client_name(event.requester_client_name);
+      break;
+  }
+  out->set_session_id(event.session_id);
+  out->set_key(event.key);
+  out->set_fencing_token(event.token);
+  out->set_reason(event.reason);
+}
+
+void ToProto(const LockDescription& d, absl::Time now,
+             v1::DescribeLockResponse* out) {
+  out->set_key(d.key);
+  for (const HolderInfo& h : d.holders) ToProto(h, now, out->add_holders());
+  for (const WaiterInfo& w : d.waiters) {
+    v1::Waiter* waiter = out->add_waiters();
+    waiter->set_session_id(w.session_id);
+    waiter->set_client_name(w.client_name);
+    waiter->set_mode(ToProtoMode(w.mode));
+    waiter->set_waited_for_ms(DurationToMs(now - w.enqueued_at));
+    // kInfiniteMs for a wait without a deadline.
+    waiter->set_wait_remaining_ms(DurationToMs(w.deadline - now));
+  }
+  out->set_waiter_count(static_cast<uint32_t>(d.waiter_count));
+  out->set_semaphore_size(d.semaphore_size);
+  if (d.delayed_until > now) {
+    out->set_lock_delay_remaining_ms(
+        std::max<int64_t>(1, DurationToMs(d.delayed_until - now)));
+  }
+}
+
+void ToProto(const HolderInfo& h, absl::Time now, v1::Holder* out) {
+  ToProto(h.grant, now, out->mutable_grant());
+  out->set_client_name(h.client_name);
+}
+
+void ToProto(const LockSummary& lock, absl::Time now, v1::LockSummary* out) {
+  out->set_key(lock.key);
+  for (const HolderInfo& h : lock.holders) ToProto(h, now, out->add_holders());
+  out->set_waiter_count(static_cast<uint32_t>(lock.waiter_count));
+}
+
+void ToProto(const LockPage& page, absl::Time now, v1::ListLocksResponse* out) {
+  for (const LockSummary& lock : page.locks) {
+    ToProto(lock, now, out->add_locks());
+  }
+  // The page token is the last key of the previous page.
+  if (page.next_after.has_value()) out->set_next_page_token(*page.next_after);
+}
+
+void ToProto(const SessionSummary& session, absl::Time now,
+             v1::SessionSummary* out) {
+  out->set_session_id(session.session_id);
+  out->set_client_name(session.client_name);
+  out->mutable_labels()->insert(session.labels.begin(), session.labels.end());
+  out->set_ttl_ms(DurationToMs(session.ttl));
+  out->set_expires_in_ms(DurationToMs(session.expires_at - now));
+  out->set_held_keys(static_cast<uint32_t>(session.held_keys));
+  out->set_waiting_keys(static_cast<uint32_t>(session.waiting_keys));
+}
+
+void ToProto(const SessionPage& page, absl::Time now,
+             v1::ListSessionsResponse* out) {
+  for (const SessionSummary& session : page.sessions) {
+    ToProto(session, now, out->add_sessions());
+  }
+  if (page.next_after.has_value()) {
+    out->set_next_page_token(absl::StrCat(*page.next_after));
+  }
+}
+
+void ToProto(const WaitForGraph::Edge& edge, v1::WaitForEdge* out) {
+  out->set_waiter_session_id(edge.waiter.session);
+  out->set_waiter_client_name(edge.waiter.client_name);
+  out->set_waiter_mode(ToProtoMode(edge.waiter.mode));
+  out->set_blocker_session_id(edge.blocker.session);
+  out->set_blocker_client_name(edge.blocker.client_name);
+  out->set_blocker_mode(ToProtoMode(edge.blocker.mode));
+  out->set_key(edge.key);
+  out->set_queued_ahead(edge.queued_ahead);
+}
+
+}  // namespace taala

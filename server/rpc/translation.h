@@ -1,0 +1,87 @@
+#ifndef TAALA_SERVER_RPC_TRANSLATION_H_
+#define TAALA_SERVER_RPC_TRANSLATION_H_
+
+// Translation between taala.v1 messages and taala_core's commands and
+// results, in one place: requests become commands (with the time `now` the
+// caller read from its Clock), results become responses as of `now`.
+// Durations on the wire go through common/wire_time.h. Plain protobuf
+// messages only: nothing here needs gRPC.
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/core/key.h"
+#include "server/core/lock_table.h"
+#include "server/core/multi_acquire.h"
+#include "taala/v1/lock_service.pb.h"
+
+namespace taala {
+
+// --- Modes ---------------------------------------------------------------
+
+// UNSPECIFIED and EXCLUSIVE are kExclusive. INVALID_ARGUMENT for values the
+// proto does not define.
+absl::StatusOr<LockMode> FromProtoMode(int mode);
+v1::LockMode ToProtoMode(LockMode mode);
+
+// --- Requests to commands ------------------------------------------------
+
+// `session_id` comes from LockTable::NewSessionId.
+CreateSessionCmd ToCreateSessionCmd(const v1::CreateSessionRequest& req,
+                                    uint64_t session_id, absl::Time now);
+// Moves the key out of `req`. INVALID_ARGUMENT: unknown mode.
+absl::StatusOr<AcquireCmd> ToAcquireCmd(v1::AcquireRequest* req,
+                                        absl::Time now);
+// Moves the keys out of `req`. INVALID_ARGUMENT, naming the field: no keys
+// or too many, negative max_hold_ms or lock_delay_ms, a malformed key
+// (against `limits`) or unknown mode. A key listed twice is MultiAcquire's
+// to refuse.
+absl::StatusOr<MultiAcquireCmd> ToMultiAcquireCmd(v1::AcquireAllRequest* req,
+                                                  const KeyLimits& limits,
+                                                  absl::Time now);
+// Moves the key out of `req`.
+ReleaseCmd ToReleaseCmd(v1::ReleaseRequest* req, absl::Time now);
+
+// Listing limits: 0 takes the default, larger than the maximum is lowered
+// to it.
+uint32_t PageSize(uint32_t requested);    // 100, at most 1000.
+uint32_t MaxWaiters(uint32_t requested);  // DescribeLock: 1000, at most 100000.
+uint32_t MaxEdges(uint32_t requested);    // GetWaitForGraph: 10000, no maximum.
+
+// ListSessions' page token is the last session id of the previous page, in
+// decimal; "" is the first page (0). INVALID_ARGUMENT for anything else.
+absl::StatusOr<uint64_t> FromSessionPageToken(const std::string& token);
+
+// --- Results to responses ------------------------------------------------
+
+void ToProto(const SessionInfo& info, v1::CreateSessionResponse* out);
+// A keepalive acknowledgement: the session and its TTL.
+void ToKeepAliveAck(uint64_t session_id, absl::Duration ttl,
+                    v1::KeepAliveResponse* out);
+// ACQUIRED with the grant, or TIMED_OUT.
+void ToProto(const AcquireResult& result, absl::Time now,
+             v1::AcquireResponse* out);
+// ACQUIRED with the grants in request order, or TIMED_OUT.
+void ToProto(const MultiAcquireResult& result, absl::Time now,
+             v1::AcquireAllResponse* out);
+// Fills `out` as of `now` (held_for_ms, max_hold_remaining_ms).
+void ToProto(const Grant& grant, absl::Time now, v1::Grant* out);
+void ToProto(const SessionEvent& event, v1::SessionEvent* out);
+void ToProto(const LockDescription& d, absl::Time now,
+             v1::DescribeLockResponse* out);
+void ToProto(const HolderInfo& h, absl::Time now, v1::Holder* out);
+// As of `now` (held_for_ms of each holder).
+void ToProto(const LockSummary& lock, absl::Time now, v1::LockSummary* out);
+void ToProto(const LockPage& page, absl::Time now, v1::ListLocksResponse* out);
+// As of `now` (expires_in_ms, never negative).
+void ToProto(const SessionSummary& session, absl::Time now,
+             v1::SessionSummary* out);
+void ToProto(const SessionPage& page, absl::Time now,
+             v1::ListSessionsResponse* out);
+void ToProto(const WaitForGraph::Edge& edge, v1::WaitForEdge* out);
+
+}  // namespace taala
+
+#endif  // TAALA_SERVER_RPC_TRANSLATION_H_

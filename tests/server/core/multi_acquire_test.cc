@@ -1,0 +1,263 @@
+#include "server/core/multi_acquire.h"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/core/lock_table.h"
+#include "tests/testing/fake_clock.h"
+#include "tests/testing/status_matchers.h"
+
+namespace taala {
+namespace {
+
+using ::taala::test::FakeClock;
+using ::taala::test::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::Field;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+constexpr absl::Duration kTtl = absl::Seconds(10);
+
+// Records the outcome; fails the test if it comes twice.
+class RecordingListener final : public MultiAcquireListener {
+ public:
+  void OnMultiAcquireDone(absl::StatusOr<MultiAcquireResult> result) override {
+    EXPECT_FALSE(result_.has_value()) << "done twice";
+    result_ = std::move(result);
+  }
+  bool done() const { return result_.has_value(); }
+  const absl::StatusOr<MultiAcquireResult>& result() const { return *result_; }
+  bool acquired() const {
+    return done() && result_->ok() && (*result_)->acquired;
+  }
+  bool timed_out() const {
+    return done() && result_->ok() && !(*result_)->acquired;
+  }
+
+ private:
+  std::optional<absl::StatusOr<MultiAcquireResult>> result_;
+};
+
+class MultiAcquireTest : public ::testing::Test {
+ protected:
+  MultiAcquireTest() : table_(MakeOptions()) {}
+
+  static LockTable::Options MakeOptions() {
+    LockTable::Options options;
+    options.shards = 4;
+    return options;
+  }
+
+  void TearDown() override { table_.CheckInvariantsForTest(); }
+
+  uint64_t NewSession() {
+    CreateSessionCmd cmd;
+    cmd.session_id = table_.NewSessionId();
+    cmd.client_name = "test";
+    cmd.ttl = kTtl;
+    cmd.now = clock_.Now();
+    EXPECT_OK(table_.CreateSession(cmd));
+    return cmd.session_id;
+  }
+
+  // Takes `key` for `session` at once; returns the token.
+  uint64_t MustAcquire(uint64_t session, const std::string& key) {
+    AcquireCmd cmd;
+    cmd.session_id = session;
+    cmd.key = key;
+    cmd.now = clock_.Now();
+    auto outcome = table_.Acquire(cmd, nullptr);
+    EXPECT_TRUE(outcome.has_value() && outcome->ok() && (*outcome)->acquired);
+    return outcome.has_value() && outcome->ok() ? (*outcome)->grant.token : 0;
+  }
+
+  absl::Status Release(uint64_t session, const std::string& key,
+                       uint64_t token) {
+    return table_.Release(ReleaseCmd{session, key, token, clock_.Now()});
+  }
+
+  // Sessions holding `key` now.
+  std::vector<uint64_t> Holders(const std::string& key) {
+    std::vector<uint64_t> ids;
+    absl::StatusOr<LockDescription> d = table_.Describe(key, 10);
+    EXPECT_OK(d);
+    if (d.ok()) {
+      for (const HolderInfo& h : d->holders) ids.push_back(h.grant.session_id);
+    }
+    return ids;
+  }
+
+  size_t Waiters(const std::string& key) {
+    absl::StatusOr<LockDescription> d = table_.Describe(key, 10);
+    return d.ok() ? d->waiter_count : 0;
+  }
+
+  // A MultiAcquire of `keys` (all EXCLUSIVE) waiting at most `wait`.
+  std::unique_ptr<MultiAcquire> Make(uint64_t session,
+                                     std::vector<std::string> keys,
+                                     absl::Duration wait) {
+    MultiAcquireCmd cmd;
+    cmd.session_id = session;
+    for (std::string& key : keys) cmd.keys.push_back({std::move(key)});
+    cmd.deadline = clock_.Now() + wait;
+    return std::make_unique<MultiAcquire>(&table_, &clock_, std::move(cmd),
+                                          &listener_);
+  }
+
+  void Advance(absl::Duration d) {
+    clock_.Advance(d);
+    table_.RunDueTimers(clock_.Now());
+  }
+
+  FakeClock clock_;
+  LockTable table_;
+  RecordingListener listener_;
+};
+
+TEST_F(MultiAcquireTest, GrantsFreeKeysAtOnceInRequestOrder) {
+  const uint64_t s = NewSession();
+  auto multi = Make(s, {"c", "a", "b"}, absl::ZeroDuration());
+  multi->Start();
+  ASSERT_TRUE(listener_.acquired());
+  EXPECT_THAT(listener_.result()->grants,
+              ElementsAre(Field(&AcquireResult::grant,
+                                Field(&Grant::key, "c")),
+                          Field(&AcquireResult::grant,
+                                Field(&Grant::key, "a")),
+                          Field(&AcquireResult::grant,
+                                Field(&Grant::key, "b"))));
+  for (const std::string key : {"a", "b", "c"}) {
+    EXPECT_THAT(Holders(key), ElementsAre(s)) << key;
+  }
+}
+
+TEST_F(MultiAcquireTest, AllOrNothing_TryLockGivesBackWhatItTook) {
+  const uint64_t s = NewSession();
+  const uint64_t other = NewSession();
+  MustAcquire(other, "b");
+  auto multi = Make(s, {"c", "b", "a"}, absl::ZeroDuration());
+  multi->Start();
+  ASSERT_TRUE(listener_.timed_out());
+  EXPECT_THAT(listener_.result()->grants, IsEmpty());
+  EXPECT_THAT(Holders("a"), IsEmpty());  // Taken first, given back.
+  EXPECT_THAT(Holders("b"), ElementsAre(other));
+  EXPECT_THAT(Holders("c"), IsEmpty());  // Never reached.
+}
+
+TEST_F(MultiAcquireTest, RollsBackWhenTheWaitTimesOut) {
+  const uint64_t s = NewSession();
+  const uint64_t other = NewSession();
+  MustAcquire(other, "b");
+  auto multi = Make(s, {"a", "b"}, absl::Seconds(5));
+  multi->Start();
+  EXPECT_FALSE(listener_.done());
+  EXPECT_THAT(Holders("a"), ElementsAre(s));  // Held while it waits for b.
+  EXPECT_EQ(Waiters("b"), 1u);
+  Advance(absl::Seconds(4));
+  EXPECT_FALSE(listener_.done());
+  Advance(absl::Seconds(1));
+  ASSERT_TRUE(listener_.timed_out());
+  EXPECT_THAT(Holders("a"), IsEmpty());
+  EXPECT_THAT(Holders("b"), ElementsAre(other));
+  EXPECT_EQ(Waiters("b"), 0u);
+}
+
+TEST_F(MultiAcquireTest, WaitsThenIsGrantedWhenTheHolderReleases) {
+  const uint64_t s = NewSession();
+  const uint64_t other = NewSession();
+  const uint64_t token = MustAcquire(other, "b");
+  auto multi = Make(s, {"c", "b", "a"}, absl::InfiniteDuration());
+  multi->Start();
+  EXPECT_FALSE(listener_.done());
+  EXPECT_THAT(Holders("c"), IsEmpty());  // Sorted order: c comes after b.
+  ASSERT_OK(Release(other, "b", token));
+  ASSERT_TRUE(listener_.acquired());
+  EXPECT_THAT(listener_.result()->grants,
+              ElementsAre(Field(&AcquireResult::grant, Field(&Grant::key, "c")),
+                          Field(&AcquireResult::grant, Field(&Grant::key, "b")),
+                          Field(&AcquireResult::grant,
+                                Field(&Grant::key, "a"))));
+  for (const std::string key : {"a", "b", "c"}) {
+    EXPECT_THAT(Holders(key), ElementsAre(s)) << key;
+  }
+}
+
+TEST_F(MultiAcquireTest, CancelWhileWaitingLeavesTheQueueAndRollsBack) {
+  const uint64_t s = NewSession();
+  const uint64_t other = NewSession();
+  const uint64_t token = MustAcquire(other, "b");
+  auto multi = Make(s, {"a", "b"}, absl::InfiniteDuration());
+  multi->Start();
+  ASSERT_EQ(Waiters("b"), 1u);
+  multi->Cancel();
+  ASSERT_TRUE(listener_.done());
+  EXPECT_THAT(listener_.result(), StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_THAT(Holders("a"), IsEmpty());
+  EXPECT_EQ(Waiters("b"), 0u);
+  // A later release grants nothing to the cancelled call.
+  ASSERT_OK(Release(other, "b", token));
+  EXPECT_THAT(Holders("b"), IsEmpty());
+}
+
+TEST_F(MultiAcquireTest, CancelBeforeStartTakesNothing) {
+  const uint64_t s = NewSession();
+  auto multi = Make(s, {"a", "b"}, absl::InfiniteDuration());
+  multi->Cancel();
+  multi->Start();
+  ASSERT_TRUE(listener_.done());
+  EXPECT_THAT(listener_.result(), StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_THAT(Holders("a"), IsEmpty());
+  EXPECT_THAT(Holders("b"), IsEmpty());
+}
+
+TEST_F(MultiAcquireTest, IdempotentForKeysAlreadyHeld) {
+  const uint64_t s = NewSession();
+  const uint64_t token = MustAcquire(s, "a");
+  auto multi = Make(s, {"a", "c"}, absl::ZeroDuration());
+  multi->Start();
+  ASSERT_TRUE(listener_.acquired());
+  const std::vector<AcquireResult>& grants = listener_.result()->grants;
+  ASSERT_EQ(grants.size(), 2u);
+  EXPECT_TRUE(grants[0].already_held);
+  EXPECT_EQ(grants[0].grant.token, token);
+  EXPECT_FALSE(grants[1].already_held);
+}
+
+TEST_F(MultiAcquireTest, RollbackKeepsKeysHeldBeforeTheCall) {
+  const uint64_t s = NewSession();
+  const uint64_t other = NewSession();
+  const uint64_t token = MustAcquire(s, "a");
+  MustAcquire(other, "b");
+  auto multi = Make(s, {"a", "b"}, absl::ZeroDuration());
+  multi->Start();
+  ASSERT_TRUE(listener_.timed_out());
+  EXPECT_THAT(Holders("a"), ElementsAre(s));
+  EXPECT_OK(Release(s, "a", token));
+}
+
+TEST_F(MultiAcquireTest, RefusesAKeyListedTwice) {
+  const uint64_t s = NewSession();
+  auto multi = Make(s, {"a", "b", "a"}, absl::ZeroDuration());
+  multi->Start();
+  ASSERT_TRUE(listener_.done());
+  EXPECT_THAT(listener_.result(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("\"a\" is listed twice")));
+  EXPECT_THAT(Holders("a"), IsEmpty());
+}
+
+TEST_F(MultiAcquireTest, AStepErrorEndsTheCall) {
+  auto multi = Make(/*session=*/12345, {"a"}, absl::ZeroDuration());
+  multi->Start();
+  ASSERT_TRUE(listener_.done());
+  EXPECT_THAT(listener_.result(), StatusIs(absl::StatusCode::kNotFound));
+}
+
+}  // namespace
+}  // namespace taala
