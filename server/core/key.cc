@@ -87,4 +87,18 @@ absl::string_view FirstSegment(absl::string_view key) {
   return slash == absl::string_view::npos ? key : key.substr(0, slash);
 }
 
+absl::InlinedVector<absl::string_view, 4> Ancestors(absl::string_view key) {
+  absl::InlinedVector<absl::string_view, 4> out;
+  for (size_t i = key.find('/'); i != absl::string_view::npos;
+       i = key.find('/', i + 1)) {
+    out.push_back(key.substr(0, i));
+  }
+  return out;
+}
+
+bool IsBelow(absl::string_view other, absl::string_view key) {
+  return other.size() > key.size() && other[key.size()] == '/' &&
+         other.substr(0, key.size()) == key;
+}
+
 }  // namespace taala

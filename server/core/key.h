@@ -3,6 +3,7 @@
 
 #include <cstddef>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
@@ -25,6 +26,14 @@ bool IsValidUtf8(absl::string_view s);
 // The part of `key` before the first '/', or all of it. Keys that share a
 // first segment share a shard, so a path's whole tree lives in one shard.
 absl::string_view FirstSegment(absl::string_view key);
+
+// "a" and "a/b" for "a/b/c": the key's proper ancestors, shortest first.
+// None for a flat key (no allocation either).
+absl::InlinedVector<absl::string_view, 4> Ancestors(absl::string_view key);
+
+// True if `other` lies strictly below `key` in the tree ("a/b/c" below "a/b",
+// but not "a/bc").
+bool IsBelow(absl::string_view other, absl::string_view key);
 
 }  // namespace taala
 

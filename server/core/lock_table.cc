@@ -55,21 +55,6 @@ std::string Quote(absl::string_view key) {
   return absl::StrCat("\"", key, "\"");
 }
 
-// "a" and "a/b" for "a/b/c": the key's proper ancestors. None for a flat
-// key (no allocation either).
-absl::InlinedVector<absl::string_view, 4> Ancestors(absl::string_view key) {
-  absl::InlinedVector<absl::string_view, 4> out;
-  for (size_t i = key.find('/'); i != absl::string_view::npos;
-       i = key.find('/', i + 1)) {
-    out.push_back(key.substr(0, i));
-  }
-  return out;
-}
-
-bool Conflict(LockMode a, LockMode b) {
-  return a == LockMode::kExclusive || b == LockMode::kExclusive;
-}
-
 // "deadlock: session 5 (a) waits for key "x", held by session 6 (b), which
 // waits for key "y", held by session 5 (a); ..."
 std::string DeadlockMessage(const std::vector<WaitForGraph::Step>& cycle) {
@@ -90,16 +75,6 @@ std::string DeadlockMessage(const std::vector<WaitForGraph::Step>& cycle) {
 }
 
 }  // namespace
-
-const char* LockModeName(LockMode mode) {
-  switch (mode) {
-    case LockMode::kExclusive:
-      return "EXCLUSIVE";
-    case LockMode::kShared:
-      return "SHARED";
-  }
-  return "UNKNOWN";
-}
 
 LockTable::LockTable(Options options) : options_(std::move(options)) {
   TAALA_CHECK(options_.shards > 0);
@@ -614,9 +589,7 @@ absl::InlinedVector<std::string, 1> LockTable::RelatedKeysLocked(
   }
   for (auto it = shard.waiting_keys.lower_bound(key);
        it != shard.waiting_keys.end() && absl::StartsWith(*it, key); ++it) {
-    if (it->size() > key.size() && (*it)[key.size()] == '/') {
-      keys.push_back(*it);
-    }
+    if (IsBelow(*it, key)) keys.push_back(*it);
   }
   return keys;
 }

@@ -45,6 +45,7 @@
 #include "absl/time/time.h"
 #include "server/core/commands.h"
 #include "server/core/key.h"
+#include "server/core/lock_mode.h"
 #include "server/core/timer_queue.h"
 #include "server/core/wait_for_graph.h"
 
@@ -521,8 +522,6 @@ class LockTable {
   };
   SessionMapShard session_map_[kSessionMapShards];
 };
-
-const char* LockModeName(LockMode mode);
 
 }  // namespace taala
 

@@ -5,15 +5,10 @@
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
+#include "server/core/key.h"
+#include "server/core/lock_mode.h"
 
 namespace taala {
-namespace {
-
-bool Conflict(LockMode a, LockMode b) {
-  return a == LockMode::kExclusive || b == LockMode::kExclusive;
-}
-
-}  // namespace
 
 void WaitForGraph::BlockersLocked(absl::string_view key, const KeyWaits& k,
                                   uint64_t from, uint64_t seq,
@@ -28,9 +23,8 @@ void WaitForGraph::BlockersLocked(absl::string_view key, const KeyWaits& k,
   }
   // Hierarchy: conflicting waiters queued on an ancestor before this one
   // (positions in one tree are comparable: a tree lives in one shard).
-  for (size_t i = key.find('/'); i != absl::string_view::npos;
-       i = key.find('/', i + 1)) {
-    auto up = keys_.find(key.substr(0, i));
+  for (absl::string_view a : Ancestors(key)) {
+    auto up = keys_.find(a);
     if (up == keys_.end()) continue;
     for (const auto& [ahead, w] : up->second.queue) {
       if (ahead >= seq) break;

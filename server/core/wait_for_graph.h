@@ -10,7 +10,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
-#include "server/core/commands.h"
+#include "server/core/lock_mode.h"
 
 namespace taala {
 
