@@ -29,8 +29,7 @@ struct LockTable::Effects {
     std::string reason;
   };
   std::vector<Completion> completions;
-  std::vector<std::pair<std::shared_ptr<SessionEventSink>, SessionEvent>>
-      events;
+  std::vector<PendingEvent> events;
   std::vector<Expired> expired;
   std::vector<Revoked> revoked;
   // Waits of sessions just granted a key: a grant can close a cycle.
@@ -45,15 +44,6 @@ struct LockTable::Effects {
 namespace {
 
 constexpr int kEpochShift = 40;
-
-std::string SessionNotFound(uint64_t session_id) {
-  return absl::StrCat("session ", session_id,
-                      " not found (expired, closed or never created)");
-}
-
-std::string Quote(absl::string_view key) {
-  return absl::StrCat("\"", key, "\"");
-}
 
 // "deadlock: session 5 (a) waits for key "x", held by session 6 (b), which
 // waits for key "y", held by session 5 (a); ..."
@@ -98,19 +88,6 @@ LockTable::Shard& LockTable::ShardFor(absl::string_view key) {
   return *shards_[h % shards_.size()];
 }
 
-std::shared_ptr<LockTable::Session> LockTable::FindSession(uint64_t id) {
-  SessionMapShard& m = session_map_[id % kSessionMapShards];
-  absl::MutexLock lock(&m.mu);
-  auto it = m.sessions.find(id);
-  return it == m.sessions.end() ? nullptr : it->second;
-}
-
-void LockTable::EraseSession(uint64_t id) {
-  SessionMapShard& m = session_map_[id % kSessionMapShards];
-  absl::MutexLock lock(&m.mu);
-  m.sessions.erase(id);
-}
-
 absl::StatusOr<SessionInfo> LockTable::CreateSession(
     const CreateSessionCmd& cmd) {
   if (shutting_down_.load()) {
@@ -149,21 +126,18 @@ absl::StatusOr<SessionInfo> LockTable::CreateSession(
   ttl = std::max(options_.min_session_ttl, std::min(options_.max_session_ttl, ttl));
   const absl::Time expires = cmd.now + ttl;
   auto session = std::make_shared<Session>(cmd.session_id, cmd.client_name,
-                                           cmd.labels, ttl, expires);
-  {
-    SessionMapShard& m = session_map_[cmd.session_id % kSessionMapShards];
-    absl::MutexLock lock(&m.mu);
-    if (!m.sessions.emplace(cmd.session_id, session).second) {
-      return absl::AlreadyExistsError(
-          absl::StrCat("session ", cmd.session_id, " already exists"));
-    }
+                                           cmd.labels, ttl, expires,
+                                           options_.max_undelivered_events);
+  if (!sessions_.Insert(std::move(session))) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("session ", cmd.session_id, " already exists"));
   }
   timers_.Schedule(Timer{expires, Timer::Kind::kSessionExpiry, cmd.session_id, 0, ""});
   return SessionInfo{cmd.session_id, cmd.client_name, ttl, expires};
 }
 
 absl::StatusOr<absl::Duration> LockTable::KeepAlive(const KeepAliveCmd& cmd) {
-  std::shared_ptr<Session> session = FindSession(cmd.session_id);
+  std::shared_ptr<Session> session = sessions_.Find(cmd.session_id);
   if (session == nullptr) {
     return absl::NotFoundError(SessionNotFound(cmd.session_id));
   }
@@ -181,7 +155,7 @@ absl::StatusOr<absl::Duration> LockTable::KeepAlive(const KeepAliveCmd& cmd) {
 
 absl::Status LockTable::AttachSink(uint64_t session_id,
                                    std::shared_ptr<SessionEventSink> sink) {
-  std::shared_ptr<Session> session = FindSession(session_id);
+  std::shared_ptr<Session> session = sessions_.Find(session_id);
   if (session == nullptr) {
     return absl::NotFoundError(SessionNotFound(session_id));
   }
@@ -194,8 +168,7 @@ absl::Status LockTable::AttachSink(uint64_t session_id,
     if (shutting_down_.load()) {
       return absl::UnavailableError("taalad is shutting down");
     }
-    s.sink = sink;
-    backlog.swap(s.undelivered);
+    backlog = s.mailbox.Attach(sink);
   }
   for (SessionEvent& e : backlog) {
     if (!sink->Deliver(e)) Redeliver(session_id, sink.get(), std::move(e));
@@ -204,32 +177,21 @@ absl::Status LockTable::AttachSink(uint64_t session_id,
 }
 
 void LockTable::DetachSink(uint64_t session_id, const SessionEventSink* sink) {
-  std::shared_ptr<Session> session = FindSession(session_id);
+  std::shared_ptr<Session> session = sessions_.Find(session_id);
   if (session == nullptr) return;
   std::shared_ptr<SessionEventSink> old;  // Destroyed outside the mutex.
   Session& s = *session;
   absl::MutexLock lock(&s.mu);
-  if (s.sink.get() == sink) old = std::move(s.sink);
+  old = s.mailbox.Detach(sink);
 }
 
 void LockTable::QueueEvent(Session& s, SessionEvent event, Effects& effects) {
-  if (s.sink != nullptr) {
-    effects.events.emplace_back(s.sink, std::move(event));
-    return;
-  }
-  KeepUndeliveredLocked(s, std::move(event));
-}
-
-void LockTable::KeepUndeliveredLocked(Session& s, SessionEvent event) {
-  s.undelivered.push_back(std::move(event));
-  while (s.undelivered.size() > options_.max_undelivered_events) {
-    s.undelivered.pop_front();
-  }
+  s.mailbox.Post(std::move(event), effects.events);
 }
 
 void LockTable::Redeliver(uint64_t session_id, const SessionEventSink* sink,
                           SessionEvent event) {
-  std::shared_ptr<Session> session = FindSession(session_id);
+  std::shared_ptr<Session> session = sessions_.Find(session_id);
   if (session == nullptr) return;  // Ended: nobody to tell.
   Session& s = *session;
   std::shared_ptr<SessionEventSink> detached;  // Destroyed outside the mutex.
@@ -237,12 +199,8 @@ void LockTable::Redeliver(uint64_t session_id, const SessionEventSink* sink,
   {
     absl::MutexLock lock(&s.mu);
     if (s.ended) return;
-    if (s.sink.get() == sink) detached = std::move(s.sink);
-    if (s.sink == nullptr) {
-      KeepUndeliveredLocked(s, std::move(event));
-      return;
-    }
-    current = s.sink;
+    current = s.mailbox.Bounce(sink, event, &detached);
+    if (current == nullptr) return;  // Kept for the next stream.
   }
   // A newer stream took over meanwhile: it gets the event now. Each failed
   // sink is detached, so this ends.
@@ -252,7 +210,7 @@ void LockTable::Redeliver(uint64_t session_id, const SessionEventSink* sink,
 }
 
 absl::StatusOr<size_t> LockTable::CloseSession(const CloseSessionCmd& cmd) {
-  std::shared_ptr<Session> session = FindSession(cmd.session_id);
+  std::shared_ptr<Session> session = sessions_.Find(cmd.session_id);
   if (session == nullptr) {
     return absl::NotFoundError(SessionNotFound(cmd.session_id));
   }
@@ -293,7 +251,7 @@ std::optional<LockTable::EndResult> LockTable::EndSession(
                  effects);
     }
   }
-  EraseSession(s.id);
+  sessions_.Erase(s.id);
 
   EndResult result;
   for (const auto& [key, seq] : waiting) {
@@ -667,7 +625,7 @@ std::optional<absl::StatusOr<AcquireResult>> LockTable::Acquire(
         absl::ToInt64Milliseconds(options_.max_lock_delay), " (key ",
         Quote(cmd.key), ")"));
   }
-  std::shared_ptr<Session> session = FindSession(cmd.session_id);
+  std::shared_ptr<Session> session = sessions_.Find(cmd.session_id);
   if (session == nullptr) {
     return absl::NotFoundError(absl::StrCat(SessionNotFound(cmd.session_id),
                                             "; acquiring key ",
@@ -859,7 +817,7 @@ void LockTable::CancelWait(const CancelWaitCmd& cmd) {
 }
 
 void LockTable::CancelWaitInto(const CancelWaitCmd& cmd, Effects& effects) {
-  std::shared_ptr<Session> session = FindSession(cmd.session_id);
+  std::shared_ptr<Session> session = sessions_.Find(cmd.session_id);
   // An ended session's waits were all completed when it ended.
   if (session == nullptr) return;
   Session& s = *session;
@@ -902,7 +860,7 @@ void LockTable::CancelWaitInto(const CancelWaitCmd& cmd, Effects& effects) {
 void LockTable::AbortWaitInto(uint64_t session_id, const std::string& key,
                               uint64_t seq, const std::string& why,
                               absl::Time now, Effects& effects) {
-  std::shared_ptr<Session> session = FindSession(session_id);
+  std::shared_ptr<Session> session = sessions_.Find(session_id);
   if (session == nullptr) return;
   Session& s = *session;
   Shard& shard = ShardFor(key);
@@ -964,7 +922,7 @@ absl::Status LockTable::ReleaseInto(const ReleaseCmd& cmd, Effects& effects,
       return absl::OkStatus();
     }
   }
-  if (FindSession(cmd.session_id) == nullptr) {
+  if (sessions_.Find(cmd.session_id) == nullptr) {
     return absl::NotFoundError(absl::StrCat(SessionNotFound(cmd.session_id),
                                             "; releasing key ",
                                             Quote(cmd.key)));
@@ -1017,7 +975,7 @@ void LockTable::RevokeGrant(const RevokeGrantCmd& cmd, Effects& effects) {
 }
 
 void LockTable::ExpireSession(const ExpireSessionCmd& cmd, Effects& effects) {
-  std::shared_ptr<Session> session = FindSession(cmd.session_id);
+  std::shared_ptr<Session> session = sessions_.Find(cmd.session_id);
   if (session == nullptr) return;
   EndSession(session, /*expired=*/true, cmd.now, effects);
 }
@@ -1239,41 +1197,7 @@ absl::StatusOr<LockPage> LockTable::ListLocks(absl::string_view prefix,
 SessionPage LockTable::ListSessions(uint64_t after, size_t limit) {
   SessionPage page;
   if (limit == 0) return page;
-  const size_t want = limit + 1;
-  std::vector<std::shared_ptr<Session>> found;  // The first `want`, sorted.
-  auto by_id = [](const std::shared_ptr<Session>& a,
-                  const std::shared_ptr<Session>& b) { return a->id < b->id; };
-  std::vector<const std::shared_ptr<Session>*> matches;
-  for (SessionMapShard& m : session_map_) {
-    std::vector<std::shared_ptr<Session>> batch;
-    {
-      absl::MutexLock lock(&m.mu);
-      matches.clear();
-      for (const auto& [id, session] : m.sessions) {
-        if (id <= after) continue;
-        if (found.size() == want && id >= found.back()->id) continue;
-        matches.push_back(&session);
-      }
-      if (matches.size() > want) {
-        std::nth_element(matches.begin(), matches.begin() + want,
-                         matches.end(),
-                         [](const std::shared_ptr<Session>* a,
-                            const std::shared_ptr<Session>* b) {
-                           return (*a)->id < (*b)->id;
-                         });
-        matches.resize(want);
-      }
-      for (const std::shared_ptr<Session>* s : matches) batch.push_back(*s);
-    }
-    if (batch.empty()) continue;
-    std::sort(batch.begin(), batch.end(), by_id);
-    const size_t middle = found.size();
-    found.insert(found.end(), std::make_move_iterator(batch.begin()),
-                 std::make_move_iterator(batch.end()));
-    std::inplace_merge(found.begin(), found.begin() + middle, found.end(),
-                       by_id);
-    if (found.size() > want) found.resize(want);
-  }
+  std::vector<std::shared_ptr<Session>> found = sessions_.Page(after, limit + 1);
   if (found.size() > limit) {
     found.resize(limit);
     page.next_after = found.back()->id;
@@ -1331,16 +1255,12 @@ void LockTable::Shutdown() {
   // Shutdown hands no keys over, so completions carry no grants.
   RunEffects(effects, absl::InfinitePast());
 
-  std::vector<std::shared_ptr<Session>> sessions;
-  for (SessionMapShard& m : session_map_) {
-    absl::MutexLock lock(&m.mu);
-    for (const auto& [id, s] : m.sessions) sessions.push_back(s);
-  }
+  std::vector<std::shared_ptr<Session>> sessions = sessions_.All();
   std::vector<std::shared_ptr<SessionEventSink>> sinks;
   for (const auto& session : sessions) {
     Session& s = *session;
     absl::MutexLock lock(&s.mu);
-    if (s.sink != nullptr) sinks.push_back(std::move(s.sink));
+    if (auto sink = s.mailbox.TakeSink()) sinks.push_back(std::move(sink));
   }
   for (const auto& sink : sinks) {
     sink->Close(absl::UnavailableError("taalad is shutting down"));
@@ -1348,14 +1268,7 @@ void LockTable::Shutdown() {
   timers_.Wake();
 }
 
-size_t LockTable::SessionCount() {
-  size_t n = 0;
-  for (SessionMapShard& m : session_map_) {
-    absl::MutexLock lock(&m.mu);
-    n += m.sessions.size();
-  }
-  return n;
-}
+size_t LockTable::SessionCount() { return sessions_.Count(); }
 
 size_t LockTable::KeyCount() {
   size_t n = 0;
@@ -1417,11 +1330,7 @@ void LockTable::CheckInvariantsForTest() {
     }
   }
   // Sessions against shards.
-  std::vector<std::shared_ptr<Session>> sessions;
-  for (SessionMapShard& m : session_map_) {
-    absl::MutexLock lock(&m.mu);
-    for (const auto& [id, s] : m.sessions) sessions.push_back(s);
-  }
+  std::vector<std::shared_ptr<Session>> sessions = sessions_.All();
   for (const auto& session : sessions) {
     absl::flat_hash_map<std::string, uint64_t> held;
     absl::flat_hash_map<std::string, uint64_t> waiting;

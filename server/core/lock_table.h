@@ -44,68 +44,16 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/core/commands.h"
+#include "server/core/event_mailbox.h"
+#include "server/core/grant.h"
 #include "server/core/key.h"
 #include "server/core/lock_mode.h"
+#include "server/core/session.h"
+#include "server/core/session_registry.h"
 #include "server/core/timer_queue.h"
 #include "server/core/wait_for_graph.h"
 
 namespace taala {
-
-// One session's hold on one key.
-struct Grant {
-  std::string key;
-  uint64_t session_id = 0;
-  uint64_t token = 0;
-  LockMode mode = LockMode::kExclusive;
-  absl::Time granted_at;
-  absl::Time revoke_at = absl::InfiniteFuture();  // Max hold; or never.
-};
-
-struct AcquireResult {
-  bool acquired = false;  // False: the wait timed out (a normal answer).
-  Grant grant;            // Set when acquired.
-  bool already_held = false;
-};
-
-// A pending Acquire, implemented by the transport (a gRPC reactor).
-class Waiter {
- public:
-  // Called exactly once with the outcome, never under a table mutex and
-  // possibly on any thread. Returns false if the caller has gone, in which
-  // case the table releases a grant in `result` again at once.
-  virtual bool Complete(absl::StatusOr<AcquireResult> result) = 0;
-  // True once the caller has gone (cancelled, disconnected). Called under a
-  // table mutex: must not block or call into the table.
-  virtual bool Gone() const = 0;
-
- protected:
-  ~Waiter() = default;
-};
-
-struct SessionEvent {
-  enum class Type { kGrantRevoked, kSessionExpired, kReleaseRequested };
-  Type type;
-  uint64_t session_id = 0;
-  std::string key;  // kGrantRevoked, kReleaseRequested.
-  uint64_t token = 0;
-  std::string reason;
-  // kReleaseRequested: who asks.
-  uint64_t requester_session_id = 0;
-  std::string requester_client_name;
-};
-
-// Receives one session's events (the KeepAlive stream). Held by shared_ptr so
-// the table can deliver after the stream has gone (the sink then drops them).
-class SessionEventSink {
- public:
-  virtual ~SessionEventSink() = default;
-  // Never called under a table mutex. Returns false if the sink can no
-  // longer deliver (its stream is ending): the table then detaches it and
-  // keeps the event for the session's next stream.
-  virtual bool Deliver(const SessionEvent& event) = 0;
-  // The table is shutting down: end the stream with `status`.
-  virtual void Close(const absl::Status& status) = 0;
-};
 
 // Notified of notable state changes, for logs and metrics. Never called under
 // a table mutex. Methods may be called concurrently.
@@ -298,7 +246,6 @@ class LockTable {
 
  private:
   struct Effects;
-  struct Session;
 
   struct Holder {
     std::shared_ptr<Session> session;
@@ -356,32 +303,6 @@ class LockTable {
                          uint32_t semaphore_size, const Session* session,
                          bool upgrade, absl::Time now);
 
-  // A session. Identity fields are constant after construction (read without
-  // the mutex); the rest is protected by mu.
-  struct Session {
-    Session(uint64_t id_in, std::string name, Labels labels_in,
-            absl::Duration ttl_in, absl::Time expires)
-        : id(id_in),
-          client_name(std::move(name)),
-          labels(std::move(labels_in)),
-          ttl(ttl_in),
-          expires_at(expires) {}
-
-    const uint64_t id;
-    const std::string client_name;
-    const Labels labels;
-    const absl::Duration ttl;
-
-    absl::Mutex mu;
-    absl::Time expires_at ABSL_GUARDED_BY(mu);
-    bool ended ABSL_GUARDED_BY(mu) = false;
-    // Keys held, with their tokens; keys waited on, with the wait's sequence.
-    absl::flat_hash_map<std::string, uint64_t> held ABSL_GUARDED_BY(mu);
-    absl::flat_hash_map<std::string, uint64_t> waiting ABSL_GUARDED_BY(mu);
-    std::shared_ptr<SessionEventSink> sink ABSL_GUARDED_BY(mu);
-    std::deque<SessionEvent> undelivered ABSL_GUARDED_BY(mu);
-  };
-
   // Wait sequence numbers: upgrades count up from 1, other waits from
   // kFirstWaitSeq, so a key's upgrades are always at the head of its queue.
   static constexpr uint64_t kFirstWaitSeq = uint64_t{1} << 62;
@@ -402,8 +323,6 @@ class LockTable {
 
   Shard& ShardFor(absl::string_view key);
   static HolderInfo ToHolderInfo(const std::string& key, const Holder& h);
-  std::shared_ptr<Session> FindSession(uint64_t session_id);
-  void EraseSession(uint64_t session_id);
 
   // Whether the head of `key`'s (non-empty) queue can be granted now, or
   // dropped because its caller or session has gone.
@@ -496,8 +415,6 @@ class LockTable {
                            bool undelivered = false);
   void QueueEvent(Session& session, SessionEvent event, Effects& effects)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(session.mu);
-  void KeepUndeliveredLocked(Session& session, SessionEvent event)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(session.mu);
   // `sink` failed to deliver `event`: detach it and keep the event.
   void Redeliver(uint64_t session_id, const SessionEventSink* sink,
                  SessionEvent event);
@@ -514,13 +431,7 @@ class LockTable {
 
   std::vector<std::unique_ptr<Shard>> shards_;  // Constant after construction.
 
-  static constexpr size_t kSessionMapShards = 16;
-  struct SessionMapShard {
-    absl::Mutex mu;
-    absl::flat_hash_map<uint64_t, std::shared_ptr<Session>> sessions
-        ABSL_GUARDED_BY(mu);
-  };
-  SessionMapShard session_map_[kSessionMapShards];
+  SessionRegistry sessions_;
 };
 
 }  // namespace taala
