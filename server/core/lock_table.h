@@ -2,17 +2,29 @@
 // -----------------------------------------------------------------------------
 // LockTable is taala's state machine: sessions with leases, and keys with
 // holders and FIFO queues of waiters. It knows nothing of gRPC or logging;
-// server/lock_service.cc translates RPCs into the commands of
-// server/commands.h and back.
+// server/rpc/ translates RPCs into the commands of server/core/commands.h
+// and back.
+//
+// This class is the facade: one short function per command, which finds the
+// session (SessionRegistry), locks the key's Shard, calls down, and runs the
+// resulting Effects once every mutex is released. The rooms below it, each
+// owning its data: session.h (a session's lease and indexes),
+// session_registry.h, event_mailbox.h (a session's event sink and backlog),
+// shard.h (keys, grants, queues), key_state.h, hierarchy.h, graph_sync.h
+// and wait_for_graph.h (deadlocks), effects.h (the unlocked work),
+// introspection.h (read-only views), timer_queue.h.
 //
 // Thread safety: every public method may be called concurrently. Keys live in
 // shards (chosen by the hash of the key's first path segment), each with its
-// own mutex; sessions each have their own mutex. Lock order: shard mutex, then
-// session mutex; the session map's and the timer queue's mutexes are leaves.
-// Callbacks (Waiter::Complete, SessionEventSink, TableObserver) are never run
-// while any table mutex is held, so they may call back into the table.
+// own mutex; sessions each have their own mutex. Lock order:
+//   Shard::mu  ->  Session::mu  ->  leaves
+// where the leaves are EventMailbox's, TimerQueue's and WaitForGraph's
+// mutexes and the SessionRegistry's shard mutexes. At most one shard mutex
+// and one session mutex are held at a time. Callbacks (Waiter::Complete,
+// SessionEventSink, TableObserver) are never run while any table mutex is
+// held, so they may call back into the table.
 //
-// Invariants (checked by CheckInvariantsForTest):
+// Invariants (checked by CheckInvariantsForTest, invariants.cc):
 //  1. A key has at most one EXCLUSIVE holder.
 //  2. A key's queue waits only on a head that cannot be granted: it is held
 //     in a conflicting mode, or in a lock-delay (a release hands over).
@@ -26,26 +38,20 @@
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/container/btree_map.h"
-#include "absl/container/flat_hash_map.h"
-#include "absl/container/btree_set.h"
-#include "absl/container/inlined_vector.h"
-#include "absl/container/node_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/core/commands.h"
+#include "server/core/effects.h"
 #include "server/core/event_mailbox.h"
 #include "server/core/grant.h"
+#include "server/core/introspection.h"
 #include "server/core/key.h"
 #include "server/core/lock_mode.h"
 #include "server/core/session.h"
@@ -55,76 +61,7 @@
 
 namespace taala {
 
-// Notified of notable state changes, for logs and metrics. Never called under
-// a table mutex. Methods may be called concurrently.
-class TableObserver {
- public:
-  virtual ~TableObserver() = default;
-  virtual void OnSessionExpired(uint64_t session_id,
-                                absl::string_view client_name,
-                                size_t released_grants,
-                                size_t cancelled_waits) {}
-  virtual void OnGrantRevoked(const Grant& grant, absl::string_view reason) {}
-};
-
-struct SessionInfo {
-  uint64_t session_id = 0;
-  std::string client_name;
-  absl::Duration ttl;
-  absl::Time expires_at;
-};
-
-struct HolderInfo {
-  Grant grant;
-  std::string client_name;
-};
-
-struct WaiterInfo {
-  uint64_t session_id = 0;
-  std::string client_name;
-  LockMode mode = LockMode::kExclusive;
-  absl::Time enqueued_at;
-  absl::Time deadline;  // InfiniteFuture: until the call ends.
-};
-
-struct LockDescription {
-  std::string key;
-  uint32_t semaphore_size = 0;  // 0: a lock, not a semaphore.
-  absl::Time delayed_until = absl::InfinitePast();  // Lock-delay.
-  std::vector<HolderInfo> holders;
-  std::vector<WaiterInfo> waiters;  // Queue order; may be truncated.
-  size_t waiter_count = 0;
-};
-
-// One key of a listing (ListLocks): its holders and queue length.
-struct LockSummary {
-  std::string key;
-  std::vector<HolderInfo> holders;
-  size_t waiter_count = 0;
-};
-
-struct LockPage {
-  std::vector<LockSummary> locks;  // In key order (bytewise).
-  // Set when more keys may follow: the `after` of the next page.
-  std::optional<std::string> next_after;
-};
-
-// One live session of a listing (ListSessions).
-struct SessionSummary {
-  uint64_t session_id = 0;
-  std::string client_name;
-  Labels labels;
-  absl::Duration ttl;
-  absl::Time expires_at;
-  size_t held_keys = 0;
-  size_t waiting_keys = 0;
-};
-
-struct SessionPage {
-  std::vector<SessionSummary> sessions;  // In session id order.
-  // Set when more sessions may follow: the `after` of the next page.
-  std::optional<uint64_t> next_after;
-};
+class Shard;
 
 class LockTable {
  public:
@@ -154,7 +91,7 @@ class LockTable {
 
   const Options& options() const { return options_; }
   TimerQueue& timers() { return timers_; }
-  void set_observer(TableObserver* observer) { observer_ = observer; }
+  void set_observer(TableObserver* observer) { runner_.set_observer(observer); }
 
   // A fresh session id for CreateSessionCmd. Thread-safe.
   uint64_t NewSessionId();
@@ -232,7 +169,7 @@ class LockTable {
   void Shutdown();
 
   // Counts for introspection and tests.
-  uint64_t deadlocks_refused() const { return deadlocks_refused_.load(); }
+  uint64_t deadlocks_refused() const;
   // The current wait-for graph (see server/wait_for_graph.h).
   std::vector<WaitForGraph::Edge> WaitForEdges(size_t max_edges,
                                                bool* truncated) {
@@ -245,193 +182,57 @@ class LockTable {
   void CheckInvariantsForTest();
 
  private:
-  struct Effects;
-
-  struct Holder {
-    std::shared_ptr<Session> session;
-    uint64_t token = 0;
-    LockMode mode = LockMode::kExclusive;
-    absl::Time granted_at;
-    absl::Time revoke_at;
-    // Applied to the key if this grant ends by expiry or revocation.
-    absl::Duration lock_delay;
-    // Set once another call of the session was told it holds the key (an
-    // idempotent retry): the grant is then known to the client and is not
-    // taken back if its original waiter turns out to have gone.
-    bool claimed = false;
-  };
-  struct QueuedWaiter {
-    std::shared_ptr<Session> session;
-    Waiter* waiter = nullptr;
-    LockMode mode = LockMode::kExclusive;
-    absl::Time enqueued_at;
-    absl::Time deadline;
-    absl::Duration max_hold;
-    absl::Duration lock_delay;
-    uint32_t semaphore_size = 0;
-    bool upgrade = false;  // The session holds the key SHARED.
-  };
-  struct KeyState {
-    absl::InlinedVector<Holder, 1> holders;
-    // FIFO by sequence number; O(log n) removal on cancel. Upgrades take
-    // sequence numbers below every other wait's, so they come first.
-    absl::btree_map<uint64_t, QueuedWaiter> waiters;
-    // Semaphore size while the key is in use as a semaphore; 0 for a lock.
-    uint32_t limit = 0;
-    // Lock-delay: no grant before this instant (InfinitePast: none).
-    absl::Time delayed_until = absl::InfinitePast();
-    // Hierarchy: grants held strictly below this key, per session (the
-    // intention locks of multi-granularity locking). Empty for flat keys.
-    struct Below {
-      uint32_t shared = 0;
-      uint32_t exclusive = 0;
-    };
-    absl::flat_hash_map<const Session*, Below> below;
-    // Queued waiters by mode (semaphore waits count as SHARED): a queued
-    // EXCLUSIVE waiter here holds back new grants below this key.
-    uint32_t queued_shared = 0;
-    uint32_t queued_exclusive = 0;
-    bool empty() const {
-      return holders.empty() && waiters.empty() && below.empty() &&
-             delayed_until == absl::InfinitePast();
-    }
-  };
-  // Whether a request of `mode` (a semaphore if `semaphore_size` > 0) by
-  // `session` could be granted now, queue order aside. `upgrade`: the
-  // session holds the key SHARED and asks for EXCLUSIVE.
-  static bool Compatible(const KeyState& state, LockMode mode,
-                         uint32_t semaphore_size, const Session* session,
-                         bool upgrade, absl::Time now);
-
-  // Wait sequence numbers: upgrades count up from 1, other waits from
-  // kFirstWaitSeq, so a key's upgrades are always at the head of its queue.
-  static constexpr uint64_t kFirstWaitSeq = uint64_t{1} << 62;
-
-  struct Shard {
-    explicit Shard(uint64_t first_token) : next_token(first_token) {}
-    absl::Mutex mu;
-    // Node map: references to a key's state stay valid while ancestors'
-    // entries are added and removed (hierarchy intentions).
-    absl::node_hash_map<std::string, KeyState> keys ABSL_GUARDED_BY(mu);
-    // Keys with waiters, sorted: a key's descendants with waiters are a
-    // range ("a/b/" .. "a/b0").
-    absl::btree_set<std::string, std::less<>> waiting_keys ABSL_GUARDED_BY(mu);
-    uint64_t next_token ABSL_GUARDED_BY(mu);
-    uint64_t next_wait_seq ABSL_GUARDED_BY(mu) = kFirstWaitSeq;
-    uint64_t next_upgrade_seq ABSL_GUARDED_BY(mu) = 1;
-  };
-
   Shard& ShardFor(absl::string_view key);
-  static HolderInfo ToHolderInfo(const std::string& key, const Holder& h);
 
-  // Whether the head of `key`'s (non-empty) queue can be granted now, or
-  // dropped because its caller or session has gone.
-  bool HeadReadyLocked(Shard& shard, const std::string& key, KeyState& state,
-                       absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
-  // Grants (or drops) the head of `key`'s queue. REQUIRES: HeadReadyLocked.
-  void TakeHeadLocked(Shard& shard, const std::string& key, KeyState& state,
-                      absl::Time now, Effects& effects)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
-  // Adds a holder (or, for an upgrade, turns the session's SHARED grant
-  // into an EXCLUSIVE one with a new token) and arms its max hold timer.
-  Grant MakeGrantLocked(Shard& shard, const std::string& key,
-                        KeyState& state, const std::shared_ptr<Session>& s,
-                        LockMode mode, absl::Duration max_hold,
-                        absl::Duration lock_delay, bool upgrade,
-                        absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
-  // A holder's grant ended by expiry or revocation: start its lock-delay.
-  void StartLockDelayLocked(Shard& shard, const std::string& key,
-                            KeyState& state, const Holder& holder,
-                            absl::Time now)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
-  void EndLockDelayInto(const std::string& key, absl::Time now,
-                        Effects& effects);
-  // What blocks the key's waiters, as wait-for graph parties: its holders,
-  // its ancestors' holders and the sessions holding keys below it.
-  std::vector<WaitForGraph::Party> GraphHolders(Shard& shard,
-                                                const std::string& key,
-                                                const KeyState& state)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
-  // Hierarchy: whether the tree around `key` lets `session` hold it in
-  // `mode`: no other session holds an ancestor or a key below it in a
-  // conflicting mode, and no conflicting waiter queued on an ancestor came
-  // before queue position `seq` (kNewRequest for a request not queued yet).
-  // Always true for a flat key with nothing below it.
-  static constexpr uint64_t kNewRequest = ~uint64_t{0};
-  bool TreeAllowsLocked(Shard& shard, const std::string& key,
-                        const KeyState& state, LockMode mode,
-                        const Session* session, uint64_t seq)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
-  // `key` and, in a tree, its ancestors and the keys below it that have
-  // waiters.
-  absl::InlinedVector<std::string, 1> RelatedKeysLocked(Shard& shard,
-                                                        const std::string& key)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
-  // Refreshes the wait-for graph's view of what blocks the waiters of `key`
-  // and its related keys.
-  void SyncGraphLocked(Shard& shard, const std::string& key)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
-  // Adds (delta 1) or removes (delta -1) a grant's intentions on every
-  // ancestor of `key`.
-  void IntentLocked(Shard& shard, absl::string_view key, const Session* s,
-                    LockMode mode, int delta)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
-  // Queue bookkeeping for a waiter added to or removed from `key`'s queue.
-  void QueuedLocked(Shard& shard, const std::string& key, KeyState& state,
-                    const QueuedWaiter& w, int delta)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
-  // After `key`'s state changed: grant what can be granted on it, on its
-  // ancestors and on the keys below it, and erase what became empty.
-  void ReevaluateLocked(Shard& shard, const std::string& key, absl::Time now,
-                        Effects& effects)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
-  // The body of Acquire, with the shard's and the session's mutexes held.
-  // Holders to ask for a release are appended to `ask`.
-  std::optional<absl::StatusOr<AcquireResult>> AcquireLocked(
-      Shard& shard, Session& s, const std::shared_ptr<Session>& session,
-      const AcquireCmd& cmd, Waiter* waiter, Effects& effects,
-      std::vector<std::pair<std::shared_ptr<Session>, uint64_t>>& ask)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu, s.mu);
-  // Ends a session: releases grants, cancels waits. `expired` adds the
-  // SESSION_EXPIRED event. Returns released grants, or nullopt if the
-  // session had already ended.
-  struct EndResult {
-    size_t released = 0;
-    size_t cancelled_waits = 0;
+  // What a batch of effects can set off, reached by the runner through
+  // EffectsHost (LockTable itself stays non-polymorphic).
+  class Host final : public EffectsHost {
+   public:
+    explicit Host(LockTable* table) : table_(table) {}
+    void AbortWaitInto(uint64_t session_id, const std::string& key,
+                       uint64_t seq, const std::string& why, absl::Time now,
+                       Effects& effects) override {
+      table_->AbortWaitInto(session_id, key, seq, why, now, effects);
+    }
+    void ReleaseUndeliveredInto(const ReleaseCmd& cmd,
+                                Effects& effects) override {
+      table_->ReleaseInto(cmd, effects, /*undelivered=*/true).IgnoreError();
+    }
+
+   private:
+    LockTable* const table_;
   };
-  std::optional<EndResult> EndSession(const std::shared_ptr<Session>& session,
-                                      bool expired, absl::Time now,
-                                      Effects& effects);
-  void ExpireSession(const ExpireSessionCmd& cmd, Effects& effects);
-  void RevokeGrant(const RevokeGrantCmd& cmd, Effects& effects);
-  void CancelWaitInto(const CancelWaitCmd& cmd, Effects& effects);
   // Ends a wait that a grant put on a cycle with ABORTED (`why`).
   void AbortWaitInto(uint64_t session_id, const std::string& key,
                      uint64_t seq, const std::string& why, absl::Time now,
                      Effects& effects);
+
+  // Ends a session: releases grants, cancels waits. `expired` adds the
+  // SESSION_EXPIRED event. Returns released grants, or nullopt if the
+  // session had already ended (or, expiring, was renewed).
+  std::optional<EndResult> EndSession(const std::shared_ptr<Session>& session,
+                                      bool expired, absl::Time now,
+                                      Effects& effects);
+  void CancelWaitInto(const CancelWaitCmd& cmd, Effects& effects);
   // `undelivered`: the release of a grant whose waiter left before the grant
   // reached it; skipped if the grant has been claimed by a retry.
   absl::Status ReleaseInto(const ReleaseCmd& cmd, Effects& effects,
                            bool undelivered = false);
-  void QueueEvent(Session& session, SessionEvent event, Effects& effects)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(session.mu);
-  // `sink` failed to deliver `event`: detach it and keep the event.
-  void Redeliver(uint64_t session_id, const SessionEventSink* sink,
-                 SessionEvent event);
-  // Runs completions and delivers events; never under a table mutex.
-  void RunEffects(Effects& effects, absl::Time now);
+  // Timer commands (table_timers.cc).
+  void ExpireSession(const ExpireSessionCmd& cmd, Effects& effects);
+  void RevokeGrant(const RevokeGrantCmd& cmd, Effects& effects);
+  void EndLockDelayInto(const std::string& key, absl::Time now,
+                        Effects& effects);
 
   const Options options_;
-  TableObserver* observer_ = nullptr;
   TimerQueue timers_;
   WaitForGraph graph_;
+  SessionRegistry sessions_;
+  Host host_{this};
+  EffectsRunner runner_{&sessions_, &graph_, &host_};
   std::atomic<bool> shutting_down_{false};
   std::atomic<uint64_t> next_session_seq_{1};
-  std::atomic<uint64_t> deadlocks_refused_{0};
-
   std::vector<std::unique_ptr<Shard>> shards_;  // Constant after construction.
-
-  SessionRegistry sessions_;
 };
 
 }  // namespace taala

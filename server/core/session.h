@@ -51,6 +51,14 @@ struct Session {
   absl::flat_hash_map<std::string, uint64_t> waiting ABSL_GUARDED_BY(mu);
 };
 
+// A new session's lease (LockTable::CreateSession).
+struct SessionInfo {
+  uint64_t session_id = 0;
+  std::string client_name;
+  absl::Duration ttl;
+  absl::Time expires_at;
+};
+
 // "session 5 not found (expired, closed or never created)".
 std::string SessionNotFound(uint64_t session_id);
 
