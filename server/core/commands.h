@@ -19,7 +19,7 @@
 
 namespace taala {
 
-class Waiter;  // server/lock_table.h
+class Waiter;  // server/core/grant.h
 
 using Labels = std::map<std::string, std::string>;
 

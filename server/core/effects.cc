@@ -3,7 +3,6 @@
 #include <optional>
 #include <utility>
 
-#include "server/core/graph_sync.h"
 
 namespace taala {
 

@@ -1,8 +1,6 @@
 #include "server/core/graph_sync.h"
 
-#include "absl/strings/str_cat.h"
 #include "server/core/key.h"
-#include "server/core/session.h"
 
 namespace taala {
 
@@ -41,23 +39,6 @@ void SyncGraph(WaitForGraph& graph, const KeyMap& keys, const Hierarchy& tree,
       graph.SetHolders(k, GraphHolders(keys, k, it->second));
     }
   }
-}
-
-std::string DeadlockMessage(const std::vector<WaitForGraph::Step>& cycle) {
-  std::string out = "deadlock: ";
-  for (size_t i = 0; i < cycle.size(); ++i) {
-    const WaitForGraph::Step& step = cycle[i];
-    const WaitForGraph::Step& next = cycle[(i + 1) % cycle.size()];
-    absl::StrAppend(&out, i == 0 ? "" : ", which ", i == 0 ? "session " : "",
-                    i == 0 ? absl::StrCat(step.waiter, " (", step.waiter_name,
-                                          ") ")
-                           : "",
-                    "waits for key ", Quote(step.key), ", held by session ",
-                    next.waiter, " (", next.waiter_name, ")");
-  }
-  absl::StrAppend(&out, "; refusing session ", cycle[0].waiter,
-                  "'s wait for key ", Quote(cycle[0].key));
-  return out;
 }
 
 }  // namespace taala

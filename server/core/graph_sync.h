@@ -2,7 +2,7 @@
 #define TAALA_SERVER_CORE_GRAPH_SYNC_H_
 
 // The glue between a shard's keys and the wait-for graph: who blocks a key's
-// waiters, keeping the graph's view of that current, and how a cycle reads.
+// waiters, and keeping the graph's view of that current.
 //
 // Thread safety: REQUIRES the shard's mutex for the key map and hierarchy
 // passed in; the graph's own mutex is a leaf taken inside its methods.
@@ -26,10 +26,6 @@ std::vector<WaitForGraph::Party> GraphHolders(const KeyMap& keys,
 // related keys (see Hierarchy::RelatedKeys).
 void SyncGraph(WaitForGraph& graph, const KeyMap& keys, const Hierarchy& tree,
                const std::string& key);
-
-// "deadlock: session 5 (a) waits for key "x", held by session 6 (b), which
-// waits for key "y", held by session 5 (a); refusing ..."
-std::string DeadlockMessage(const std::vector<WaitForGraph::Step>& cycle);
 
 }  // namespace taala
 

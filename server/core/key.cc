@@ -87,6 +87,10 @@ absl::string_view FirstSegment(absl::string_view key) {
   return slash == absl::string_view::npos ? key : key.substr(0, slash);
 }
 
+std::string Quote(absl::string_view key) {
+  return absl::StrCat("\"", key, "\"");
+}
+
 absl::InlinedVector<absl::string_view, 4> Ancestors(absl::string_view key) {
   absl::InlinedVector<absl::string_view, 4> out;
   for (size_t i = key.find('/'); i != absl::string_view::npos;

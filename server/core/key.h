@@ -2,6 +2,7 @@
 #define TAALA_SERVER_CORE_KEY_H_
 
 #include <cstddef>
+#include <string>
 
 #include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
@@ -26,6 +27,9 @@ bool IsValidUtf8(absl::string_view s);
 // The part of `key` before the first '/', or all of it. Keys that share a
 // first segment share a shard, so a path's whole tree lives in one shard.
 absl::string_view FirstSegment(absl::string_view key);
+
+// "\"key\"": a key as messages quote it.
+std::string Quote(absl::string_view key);
 
 // "a" and "a/b" for "a/b/c": the key's proper ancestors, shortest first.
 // None for a flat key (no allocation either).

@@ -45,37 +45,13 @@ absl::StatusOr<SessionInfo> LockTable::CreateSession(
   if (shutting_down_.load()) {
     return absl::UnavailableError("taalad is shutting down");
   }
-  if (cmd.ttl < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "ttl_ms: must not be negative (got ", absl::ToInt64Milliseconds(cmd.ttl),
-        ")"));
-  }
-  if (cmd.client_name.size() > options_.max_client_name_bytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("client_name: ", cmd.client_name.size(),
-                     " bytes exceeds the limit of ",
-                     options_.max_client_name_bytes));
-  }
-  if (!IsValidUtf8(cmd.client_name)) {
-    return absl::InvalidArgumentError("client_name: not valid UTF-8");
-  }
-  if (cmd.labels.size() > options_.max_labels) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("labels: ", cmd.labels.size(),
-                     " labels exceeds the limit of ", options_.max_labels));
-  }
-  for (const auto& [k, v] : cmd.labels) {
-    if (k.empty() || k.size() > options_.max_label_bytes ||
-        v.size() > options_.max_label_bytes) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "labels: label ", Quote(k.substr(0, 64)),
-          " must have a non-empty name and name and value of at most ",
-          options_.max_label_bytes, " bytes"));
-    }
-  }
+  TAALA_RETURN_IF_ERROR(ValidateSessionRequest(
+      cmd, SessionLimits{options_.max_client_name_bytes, options_.max_labels,
+                         options_.max_label_bytes}));
   absl::Duration ttl =
       cmd.ttl == absl::ZeroDuration() ? options_.default_session_ttl : cmd.ttl;
-  ttl = std::max(options_.min_session_ttl, std::min(options_.max_session_ttl, ttl));
+  ttl = std::max(options_.min_session_ttl,
+                 std::min(options_.max_session_ttl, ttl));
   const absl::Time expires = cmd.now + ttl;
   auto session = std::make_shared<Session>(cmd.session_id, cmd.client_name,
                                            cmd.labels, ttl, expires,
@@ -84,7 +60,8 @@ absl::StatusOr<SessionInfo> LockTable::CreateSession(
     return absl::AlreadyExistsError(
         absl::StrCat("session ", cmd.session_id, " already exists"));
   }
-  timers_.Schedule(Timer{expires, Timer::Kind::kSessionExpiry, cmd.session_id, 0, ""});
+  timers_.Schedule(
+      Timer{expires, Timer::Kind::kSessionExpiry, cmd.session_id, 0, ""});
   return SessionInfo{cmd.session_id, cmd.client_name, ttl, expires};
 }
 

@@ -11,6 +11,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -59,11 +60,20 @@ struct SessionInfo {
   absl::Time expires_at;
 };
 
+// Limits on what a new session may carry (LockTable::Options).
+struct SessionLimits {
+  size_t max_client_name_bytes = 0;
+  size_t max_labels = 0;
+  size_t max_label_bytes = 0;
+};
+
+// OK if `cmd` is a well-formed request within `limits`; INVALID_ARGUMENT
+// naming the field otherwise.
+[[nodiscard]] absl::Status ValidateSessionRequest(const CreateSessionCmd& cmd,
+                                                  const SessionLimits& limits);
+
 // "session 5 not found (expired, closed or never created)".
 std::string SessionNotFound(uint64_t session_id);
-
-// "\"key\"": a key as messages quote it.
-std::string Quote(absl::string_view key);
 
 }  // namespace taala
 

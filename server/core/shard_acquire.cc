@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/core/graph_sync.h"
+#include "server/core/key.h"
 #include "server/core/shard.h"
 
 namespace taala {

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
 #include "server/core/key.h"
 #include "server/core/lock_mode.h"
 
@@ -240,6 +241,23 @@ std::vector<WaitForGraph::Edge> WaitForGraph::Edges(size_t max_edges,
 size_t WaitForGraph::KeyCountForTest() {
   absl::MutexLock lock(&mu_);
   return keys_.size();
+}
+
+std::string DeadlockMessage(const std::vector<WaitForGraph::Step>& cycle) {
+  std::string out = "deadlock: ";
+  for (size_t i = 0; i < cycle.size(); ++i) {
+    const WaitForGraph::Step& step = cycle[i];
+    const WaitForGraph::Step& next = cycle[(i + 1) % cycle.size()];
+    absl::StrAppend(&out, i == 0 ? "" : ", which ", i == 0 ? "session " : "",
+                    i == 0 ? absl::StrCat(step.waiter, " (", step.waiter_name,
+                                          ") ")
+                           : "",
+                    "waits for key ", Quote(step.key), ", held by session ",
+                    next.waiter, " (", next.waiter_name, ")");
+  }
+  absl::StrAppend(&out, "; refusing session ", cycle[0].waiter,
+                  "'s wait for key ", Quote(cycle[0].key));
+  return out;
 }
 
 }  // namespace taala
