@@ -5,6 +5,7 @@
 
 
 namespace taala {
+namespace table_internal {
 
 void EffectsRunner::Run(Effects& effects, absl::Time now) {
   for (const Effects::Recheck& r : effects.recheck) {
@@ -70,4 +71,5 @@ void EffectsRunner::Redeliver(uint64_t session_id,
   }
 }
 
+}  // namespace table_internal
 }  // namespace taala

@@ -33,6 +33,8 @@ class TableObserver {
   virtual void OnGrantRevoked(const Grant& grant, absl::string_view reason) {}
 };
 
+namespace table_internal {
+
 // What ending a session did.
 struct EndResult {
   size_t released = 0;
@@ -113,6 +115,8 @@ class EffectsRunner {
   EffectsHost* const host_;
   TableObserver* observer_ = nullptr;
 };
+
+}  // namespace table_internal
 
 }  // namespace taala
 

@@ -3,6 +3,7 @@
 #include <utility>
 
 namespace taala {
+namespace table_internal {
 
 void EventMailbox::Post(SessionEvent event, std::vector<PendingEvent>& out) {
   absl::MutexLock lock(&mu_);
@@ -51,4 +52,5 @@ void EventMailbox::KeepLocked(SessionEvent event) {
   while (undelivered_.size() > capacity_) undelivered_.pop_front();
 }
 
+}  // namespace table_internal
 }  // namespace taala

@@ -44,6 +44,8 @@ class SessionEventSink {
   virtual void Close(const absl::Status& status) = 0;
 };
 
+namespace table_internal {
+
 // An event on its way to a sink, delivered once no mutex is held.
 struct PendingEvent {
   std::shared_ptr<SessionEventSink> sink;
@@ -90,6 +92,8 @@ class EventMailbox {
   std::shared_ptr<SessionEventSink> sink_ ABSL_GUARDED_BY(mu_);
   std::deque<SessionEvent> undelivered_ ABSL_GUARDED_BY(mu_);
 };
+
+}  // namespace table_internal
 
 }  // namespace taala
 

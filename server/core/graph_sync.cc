@@ -3,6 +3,7 @@
 #include "server/core/key.h"
 
 namespace taala {
+namespace table_internal {
 
 std::vector<WaitForGraph::Party> GraphHolders(const KeyMap& keys,
                                               const std::string& key,
@@ -41,4 +42,5 @@ void SyncGraph(WaitForGraph& graph, const KeyMap& keys, const Hierarchy& tree,
   }
 }
 
+}  // namespace table_internal
 }  // namespace taala

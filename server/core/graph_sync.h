@@ -15,6 +15,7 @@
 #include "server/core/wait_for_graph.h"
 
 namespace taala {
+namespace table_internal {
 
 // What blocks the key's waiters, as wait-for graph parties: its holders,
 // its ancestors' holders and the sessions holding keys below it.
@@ -27,6 +28,7 @@ std::vector<WaitForGraph::Party> GraphHolders(const KeyMap& keys,
 void SyncGraph(WaitForGraph& graph, const KeyMap& keys, const Hierarchy& tree,
                const std::string& key);
 
+}  // namespace table_internal
 }  // namespace taala
 
 #endif  // TAALA_SERVER_CORE_GRAPH_SYNC_H_

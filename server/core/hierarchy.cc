@@ -4,6 +4,7 @@
 #include "server/core/key.h"
 
 namespace taala {
+namespace table_internal {
 
 void Hierarchy::Intent(KeyMap& keys, absl::string_view key, const Session* s,
                        LockMode mode, int delta) {
@@ -90,4 +91,5 @@ absl::InlinedVector<std::string, 1> Hierarchy::RelatedKeys(
   return keys;
 }
 
+}  // namespace table_internal
 }  // namespace taala

@@ -21,6 +21,7 @@
 #include "server/core/lock_mode.h"
 
 namespace taala {
+namespace table_internal {
 
 class Hierarchy {
  public:
@@ -60,6 +61,7 @@ class Hierarchy {
   absl::btree_set<std::string, std::less<>> waiting_keys_;
 };
 
+}  // namespace table_internal
 }  // namespace taala
 
 #endif  // TAALA_SERVER_CORE_HIERARCHY_H_

@@ -10,6 +10,7 @@
 #include "server/core/top_n.h"
 
 namespace taala {
+namespace table_internal {
 namespace {
 
 HolderInfo ToHolderInfo(const std::string& key, const Holder& h) {
@@ -169,4 +170,5 @@ SessionPage ListSessionsIn(SessionRegistry& sessions, uint64_t after,
   return page;
 }
 
+}  // namespace table_internal
 }  // namespace taala

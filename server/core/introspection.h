@@ -25,8 +25,6 @@
 
 namespace taala {
 
-class Shard;
-
 struct HolderInfo {
   Grant grant;
   std::string client_name;
@@ -79,6 +77,10 @@ struct SessionPage {
   std::optional<uint64_t> next_after;
 };
 
+namespace table_internal {
+
+class Shard;
+
 // LockTable::CheckFence, Describe, ListLocks and ListSessions, on the
 // shard(s) the table picked; `key` is valid.
 absl::StatusOr<Grant> CheckFenceIn(Shard& shard, absl::string_view key,
@@ -95,6 +97,8 @@ LockPage ListLocksIn(const std::vector<Shard*>& shards,
                      size_t limit);
 SessionPage ListSessionsIn(SessionRegistry& sessions, uint64_t after,
                            size_t limit);
+
+}  // namespace table_internal
 
 }  // namespace taala
 

@@ -13,6 +13,11 @@
 
 namespace taala {
 
+using table_internal::Compatible;
+using table_internal::Hierarchy;
+using table_internal::Holder;
+using table_internal::QueuedWaiter;
+
 void LockTable::CheckInvariantsForTest() {
   // Shards against sessions.
   for (auto& shard_ptr : shards_) {

@@ -87,6 +87,8 @@ absl::string_view FirstSegment(absl::string_view key) {
   return slash == absl::string_view::npos ? key : key.substr(0, slash);
 }
 
+namespace table_internal {
+
 std::string Quote(absl::string_view key) {
   return absl::StrCat("\"", key, "\"");
 }
@@ -104,5 +106,7 @@ bool IsBelow(absl::string_view other, absl::string_view key) {
   return other.size() > key.size() && other[key.size()] == '/' &&
          other.substr(0, key.size()) == key;
 }
+
+}  // namespace table_internal
 
 }  // namespace taala

@@ -28,6 +28,9 @@ bool IsValidUtf8(absl::string_view s);
 // first segment share a shard, so a path's whole tree lives in one shard.
 absl::string_view FirstSegment(absl::string_view key);
 
+// Key-path helpers for the table's rooms.
+namespace table_internal {
+
 // "\"key\"": a key as messages quote it.
 std::string Quote(absl::string_view key);
 
@@ -38,6 +41,8 @@ absl::InlinedVector<absl::string_view, 4> Ancestors(absl::string_view key);
 // True if `other` lies strictly below `key` in the tree ("a/b/c" below "a/b",
 // but not "a/bc").
 bool IsBelow(absl::string_view other, absl::string_view key);
+
+}  // namespace table_internal
 
 }  // namespace taala
 

@@ -23,6 +23,7 @@
 #include "server/core/session.h"
 
 namespace taala {
+namespace table_internal {
 
 struct Holder {
   std::shared_ptr<Session> session;
@@ -100,6 +101,7 @@ inline bool Compatible(const KeyState& state, LockMode mode,
   return true;
 }
 
+}  // namespace table_internal
 }  // namespace taala
 
 #endif  // TAALA_SERVER_CORE_KEY_STATE_H_

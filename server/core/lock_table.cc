@@ -12,6 +12,18 @@
 #include "server/core/status_macros.h"
 
 namespace taala {
+
+using table_internal::CheckFenceIn;
+using table_internal::DescribeIn;
+using table_internal::ListLocksIn;
+using table_internal::ListSessionsIn;
+using table_internal::Quote;
+using table_internal::ReleaseAsks;
+using table_internal::SessionLimits;
+using table_internal::SessionNotFound;
+using table_internal::ValidateListArgs;
+using table_internal::ValidateSessionRequest;
+
 namespace {
 
 constexpr int kEpochShift = 40;
@@ -35,7 +47,7 @@ uint64_t LockTable::NewSessionId() {
          next_session_seq_.fetch_add(1, std::memory_order_relaxed);
 }
 
-Shard& LockTable::ShardFor(absl::string_view key) {
+LockTable::Shard& LockTable::ShardFor(absl::string_view key) {
   const size_t h = absl::Hash<absl::string_view>{}(FirstSegment(key));
   return *shards_[h % shards_.size()];
 }
@@ -131,7 +143,7 @@ absl::StatusOr<size_t> LockTable::CloseSession(const CloseSessionCmd& cmd) {
   return ended->released;
 }
 
-std::optional<EndResult> LockTable::EndSession(
+std::optional<LockTable::EndResult> LockTable::EndSession(
     const std::shared_ptr<Session>& session, bool expired, absl::Time now,
     Effects& effects) {
   Session& s = *session;
@@ -163,14 +175,13 @@ std::optional<EndResult> LockTable::EndSession(
 
   EndResult result;
   for (const auto& [key, seq] : waiting) {
+    absl::Status why = absl::NotFoundError(
+        absl::StrCat("session ", s.id, (expired ? " expired" : " was closed"),
+                     " while waiting for key ", Quote(key)));
     Shard& shard = ShardFor(key);
     absl::MutexLock lock(&shard.mu);
-    result.cancelled_waits += shard.DropWaitLocked(
-        key, seq,
-        absl::NotFoundError(absl::StrCat(
-            "session ", s.id, (expired ? " expired" : " was closed"),
-            " while waiting for key ", Quote(key))),
-        now, effects);
+    result.cancelled_waits +=
+        shard.DropWaitLocked(key, seq, std::move(why), now, effects);
   }
   for (const auto& [key, token] : held) {
     Shard& shard = ShardFor(key);

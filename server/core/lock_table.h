@@ -12,7 +12,11 @@
 // session_registry.h, event_mailbox.h (a session's event sink and backlog),
 // shard.h (keys, grants, queues), key_state.h, hierarchy.h, graph_sync.h
 // and wait_for_graph.h (deadlocks), effects.h (the unlocked work),
-// introspection.h (read-only views), timer_queue.h.
+// introspection.h (read-only views), timer_queue.h. Their internals are in
+// namespace taala::table_internal (so that, say, the core's Session never
+// meets the client library's taala::Session); the types callers use
+// (Grant, Waiter, SessionEvent, LockDescription, ...) are in taala and are
+// all reached through this header.
 //
 // Thread safety: every public method may be called concurrently. Keys live in
 // shards (chosen by the hash of the key's first path segment), each with its
@@ -60,8 +64,9 @@
 #include "server/core/wait_for_graph.h"
 
 namespace taala {
-
+namespace table_internal {
 class Shard;
+}  // namespace table_internal
 
 class LockTable {
  public:
@@ -91,7 +96,9 @@ class LockTable {
 
   const Options& options() const { return options_; }
   TimerQueue& timers() { return timers_; }
-  void set_observer(TableObserver* observer) { runner_.set_observer(observer); }
+  void set_observer(TableObserver* observer) {
+    runner_.set_observer(observer);
+  }
 
   // A fresh session id for CreateSessionCmd. Thread-safe.
   uint64_t NewSessionId();
@@ -182,11 +189,17 @@ class LockTable {
   void CheckInvariantsForTest();
 
  private:
+  // The rooms below the facade (server/core/*.h, namespace table_internal).
+  using Effects = table_internal::Effects;
+  using EndResult = table_internal::EndResult;
+  using Session = table_internal::Session;
+  using Shard = table_internal::Shard;
+
   Shard& ShardFor(absl::string_view key);
 
   // What a batch of effects can set off, reached by the runner through
   // EffectsHost (LockTable itself stays non-polymorphic).
-  class Host final : public EffectsHost {
+  class Host final : public table_internal::EffectsHost {
    public:
     explicit Host(LockTable* table) : table_(table) {}
     void AbortWaitInto(uint64_t session_id, const std::string& key,
@@ -227,9 +240,9 @@ class LockTable {
   const Options options_;
   TimerQueue timers_;
   WaitForGraph graph_;
-  SessionRegistry sessions_;
+  table_internal::SessionRegistry sessions_;
   Host host_{this};
-  EffectsRunner runner_{&sessions_, &graph_, &host_};
+  table_internal::EffectsRunner runner_{&sessions_, &graph_, &host_};
   std::atomic<bool> shutting_down_{false};
   std::atomic<uint64_t> next_session_seq_{1};
   std::vector<std::unique_ptr<Shard>> shards_;  // Constant after construction.

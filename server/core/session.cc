@@ -4,6 +4,7 @@
 #include "server/core/key.h"
 
 namespace taala {
+namespace table_internal {
 
 std::string SessionNotFound(uint64_t session_id) {
   return absl::StrCat("session ", session_id,
@@ -43,4 +44,5 @@ absl::Status ValidateSessionRequest(const CreateSessionCmd& cmd,
   return absl::OkStatus();
 }
 
+}  // namespace table_internal
 }  // namespace taala

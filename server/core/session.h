@@ -20,6 +20,16 @@
 
 namespace taala {
 
+// A new session's lease (LockTable::CreateSession).
+struct SessionInfo {
+  uint64_t session_id = 0;
+  std::string client_name;
+  absl::Duration ttl;
+  absl::Time expires_at;
+};
+
+namespace table_internal {
+
 // Thread safety: identity fields are constant after construction and read
 // without a mutex; the lease and the indexes are protected by mu. Lock
 // order: a shard's mutex, then mu (two sessions' mutexes are never held
@@ -52,14 +62,6 @@ struct Session {
   absl::flat_hash_map<std::string, uint64_t> waiting ABSL_GUARDED_BY(mu);
 };
 
-// A new session's lease (LockTable::CreateSession).
-struct SessionInfo {
-  uint64_t session_id = 0;
-  std::string client_name;
-  absl::Duration ttl;
-  absl::Time expires_at;
-};
-
 // Limits on what a new session may carry (LockTable::Options).
 struct SessionLimits {
   size_t max_client_name_bytes = 0;
@@ -74,6 +76,8 @@ struct SessionLimits {
 
 // "session 5 not found (expired, closed or never created)".
 std::string SessionNotFound(uint64_t session_id);
+
+}  // namespace table_internal
 
 }  // namespace taala
 

@@ -5,6 +5,7 @@
 #include "server/core/top_n.h"
 
 namespace taala {
+namespace table_internal {
 
 std::shared_ptr<Session> SessionRegistry::Find(uint64_t id) {
   MapShard& m = ShardOf(id);
@@ -72,4 +73,5 @@ std::vector<std::shared_ptr<Session>> SessionRegistry::Page(uint64_t after,
   return found;
 }
 
+}  // namespace table_internal
 }  // namespace taala

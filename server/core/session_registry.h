@@ -14,6 +14,7 @@
 #include "server/core/session.h"
 
 namespace taala {
+namespace table_internal {
 
 // A map from session id to session, split into shards by id so that lookups
 // of different sessions rarely meet.
@@ -48,6 +49,7 @@ class SessionRegistry {
   MapShard shards_[kShards];
 };
 
+}  // namespace table_internal
 }  // namespace taala
 
 #endif  // TAALA_SERVER_CORE_SESSION_REGISTRY_H_

@@ -8,6 +8,7 @@
 #include "server/core/key.h"
 
 namespace taala {
+namespace table_internal {
 
 bool Shard::HeadReadyLocked(const std::string& key, KeyState& state,
                             absl::Time now) {
@@ -323,4 +324,5 @@ void Shard::FailAllWaitsLocked(Effects& effects) {
   tree.ClearWaitingKeys();
 }
 
+}  // namespace table_internal
 }  // namespace taala

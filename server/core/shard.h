@@ -35,6 +35,7 @@
 #include "server/core/wait_for_graph.h"
 
 namespace taala {
+namespace table_internal {
 
 // Holders asked to release a key (AcquireCmd::request_release), with their
 // tokens; told once the requester's own mutex is released.
@@ -142,6 +143,7 @@ class Shard {
   WaitForGraph* const graph_;
 };
 
+}  // namespace table_internal
 }  // namespace taala
 
 #endif  // TAALA_SERVER_CORE_SHARD_H_

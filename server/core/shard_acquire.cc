@@ -9,6 +9,7 @@
 #include "server/core/shard.h"
 
 namespace taala {
+namespace table_internal {
 
 std::optional<absl::StatusOr<AcquireResult>> Shard::AcquireLocked(
     Session& s, const std::shared_ptr<Session>& session,
@@ -209,4 +210,5 @@ void Shard::AbortWaitLocked(Session& s, const std::string& key, uint64_t seq,
   ReevaluateLocked(key, now, effects);
 }
 
+}  // namespace table_internal
 }  // namespace taala

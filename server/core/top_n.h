@@ -10,6 +10,7 @@
 #include <vector>
 
 namespace taala {
+namespace table_internal {
 
 // Cuts `items` down to its `want` smallest, in no order.
 template <typename T, typename Less>
@@ -33,6 +34,7 @@ void MergeSmallest(std::vector<T>& found, std::vector<T> batch, size_t want,
   if (found.size() > want) found.resize(want);
 }
 
+}  // namespace table_internal
 }  // namespace taala
 
 #endif  // TAALA_SERVER_CORE_TOP_N_H_

@@ -24,7 +24,7 @@ void WaitForGraph::BlockersLocked(absl::string_view key, const KeyWaits& k,
   }
   // Hierarchy: conflicting waiters queued on an ancestor before this one
   // (positions in one tree are comparable: a tree lives in one shard).
-  for (absl::string_view a : Ancestors(key)) {
+  for (absl::string_view a : table_internal::Ancestors(key)) {
     auto up = keys_.find(a);
     if (up == keys_.end()) continue;
     for (const auto& [ahead, w] : up->second.queue) {
@@ -243,6 +243,8 @@ size_t WaitForGraph::KeyCountForTest() {
   return keys_.size();
 }
 
+namespace table_internal {
+
 std::string DeadlockMessage(const std::vector<WaitForGraph::Step>& cycle) {
   std::string out = "deadlock: ";
   for (size_t i = 0; i < cycle.size(); ++i) {
@@ -259,5 +261,7 @@ std::string DeadlockMessage(const std::vector<WaitForGraph::Step>& cycle) {
                   "'s wait for key ", Quote(cycle[0].key));
   return out;
 }
+
+}  // namespace table_internal
 
 }  // namespace taala

@@ -115,10 +115,14 @@ class WaitForGraph {
   absl::flat_hash_map<uint64_t, int> holder_refs_ ABSL_GUARDED_BY(mu_);
 };
 
+namespace table_internal {
+
 // "deadlock: session 5 (a) waits for key "x", held by session 6 (b), which
 // waits for key "y", held by session 5 (a); refusing ..." (a cycle of
 // WaitForGraph::AddWaitUnlessCycle or CycleThrough, for error messages).
 std::string DeadlockMessage(const std::vector<WaitForGraph::Step>& cycle);
+
+}  // namespace table_internal
 
 }  // namespace taala
 
