@@ -93,20 +93,6 @@ std::string Quote(absl::string_view key) {
   return absl::StrCat("\"", key, "\"");
 }
 
-absl::InlinedVector<absl::string_view, 4> Ancestors(absl::string_view key) {
-  absl::InlinedVector<absl::string_view, 4> out;
-  for (size_t i = key.find('/'); i != absl::string_view::npos;
-       i = key.find('/', i + 1)) {
-    out.push_back(key.substr(0, i));
-  }
-  return out;
-}
-
-bool IsBelow(absl::string_view other, absl::string_view key) {
-  return other.size() > key.size() && other[key.size()] == '/' &&
-         other.substr(0, key.size()) == key;
-}
-
 }  // namespace table_internal
 
 }  // namespace taala

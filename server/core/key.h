@@ -36,11 +36,23 @@ std::string Quote(absl::string_view key);
 
 // "a" and "a/b" for "a/b/c": the key's proper ancestors, shortest first.
 // None for a flat key (no allocation either).
-absl::InlinedVector<absl::string_view, 4> Ancestors(absl::string_view key);
+// Inline: on every grant, release and tree check of a hierarchical key.
+inline absl::InlinedVector<absl::string_view, 4> Ancestors(
+    absl::string_view key) {
+  absl::InlinedVector<absl::string_view, 4> out;
+  for (size_t i = key.find('/'); i != absl::string_view::npos;
+       i = key.find('/', i + 1)) {
+    out.push_back(key.substr(0, i));
+  }
+  return out;
+}
 
 // True if `other` lies strictly below `key` in the tree ("a/b/c" below "a/b",
 // but not "a/bc").
-bool IsBelow(absl::string_view other, absl::string_view key);
+inline bool IsBelow(absl::string_view other, absl::string_view key) {
+  return other.size() > key.size() && other[key.size()] == '/' &&
+         other.substr(0, key.size()) == key;
+}
 
 }  // namespace table_internal
 
