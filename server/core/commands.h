@@ -15,12 +15,11 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "server/core/lock_mode.h"
 
 namespace taala {
 
-class Waiter;  // server/lock_table.h
-
-enum class LockMode { kExclusive, kShared };
+class Waiter;  // server/core/grant.h
 
 using Labels = std::map<std::string, std::string>;
 

@@ -87,4 +87,12 @@ absl::string_view FirstSegment(absl::string_view key) {
   return slash == absl::string_view::npos ? key : key.substr(0, slash);
 }
 
+namespace table_internal {
+
+std::string Quote(absl::string_view key) {
+  return absl::StrCat("\"", key, "\"");
+}
+
+}  // namespace table_internal
+
 }  // namespace taala

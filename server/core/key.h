@@ -2,7 +2,9 @@
 #define TAALA_SERVER_CORE_KEY_H_
 
 #include <cstddef>
+#include <string>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
@@ -25,6 +27,34 @@ bool IsValidUtf8(absl::string_view s);
 // The part of `key` before the first '/', or all of it. Keys that share a
 // first segment share a shard, so a path's whole tree lives in one shard.
 absl::string_view FirstSegment(absl::string_view key);
+
+// Key-path helpers for the table's rooms.
+namespace table_internal {
+
+// "\"key\"": a key as messages quote it.
+std::string Quote(absl::string_view key);
+
+// "a" and "a/b" for "a/b/c": the key's proper ancestors, shortest first.
+// None for a flat key (no allocation either).
+// Inline: on every grant, release and tree check of a hierarchical key.
+inline absl::InlinedVector<absl::string_view, 4> Ancestors(
+    absl::string_view key) {
+  absl::InlinedVector<absl::string_view, 4> out;
+  for (size_t i = key.find('/'); i != absl::string_view::npos;
+       i = key.find('/', i + 1)) {
+    out.push_back(key.substr(0, i));
+  }
+  return out;
+}
+
+// True if `other` lies strictly below `key` in the tree ("a/b/c" below "a/b",
+// but not "a/bc").
+inline bool IsBelow(absl::string_view other, absl::string_view key) {
+  return other.size() > key.size() && other[key.size()] == '/' &&
+         other.substr(0, key.size()) == key;
+}
+
+}  // namespace table_internal
 
 }  // namespace taala
 

@@ -2,17 +2,33 @@
 // -----------------------------------------------------------------------------
 // LockTable is taala's state machine: sessions with leases, and keys with
 // holders and FIFO queues of waiters. It knows nothing of gRPC or logging;
-// server/lock_service.cc translates RPCs into the commands of
-// server/commands.h and back.
+// server/rpc/ translates RPCs into the commands of server/core/commands.h
+// and back.
+//
+// This class is the facade: one short function per command, which finds the
+// session (SessionRegistry), locks the key's Shard, calls down, and runs the
+// resulting Effects once every mutex is released. The rooms below it, each
+// owning its data: session.h (a session's lease and indexes),
+// session_registry.h, event_mailbox.h (a session's event sink and backlog),
+// shard.h (keys, grants, queues), key_state.h, hierarchy.h, graph_sync.h
+// and wait_for_graph.h (deadlocks), effects.h (the unlocked work),
+// introspection.h (read-only views), timer_queue.h. Their internals are in
+// namespace taala::table_internal (so that, say, the core's Session never
+// meets the client library's taala::Session); the types callers use
+// (Grant, Waiter, SessionEvent, LockDescription, ...) are in taala and are
+// all reached through this header.
 //
 // Thread safety: every public method may be called concurrently. Keys live in
 // shards (chosen by the hash of the key's first path segment), each with its
-// own mutex; sessions each have their own mutex. Lock order: shard mutex, then
-// session mutex; the session map's and the timer queue's mutexes are leaves.
-// Callbacks (Waiter::Complete, SessionEventSink, TableObserver) are never run
-// while any table mutex is held, so they may call back into the table.
+// own mutex; sessions each have their own mutex. Lock order:
+//   Shard::mu  ->  Session::mu  ->  leaves
+// where the leaves are EventMailbox's, TimerQueue's and WaitForGraph's
+// mutexes and the SessionRegistry's shard mutexes. At most one shard mutex
+// and one session mutex are held at a time. Callbacks (Waiter::Complete,
+// SessionEventSink, TableObserver) are never run while any table mutex is
+// held, so they may call back into the table.
 //
-// Invariants (checked by CheckInvariantsForTest):
+// Invariants (checked by CheckInvariantsForTest, invariants.cc):
 //  1. A key has at most one EXCLUSIVE holder.
 //  2. A key's queue waits only on a head that cannot be granted: it is held
 //     in a conflicting mode, or in a lock-delay (a release hands over).
@@ -26,156 +42,31 @@
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/container/btree_map.h"
-#include "absl/container/flat_hash_map.h"
-#include "absl/container/btree_set.h"
-#include "absl/container/inlined_vector.h"
-#include "absl/container/node_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/core/commands.h"
+#include "server/core/effects.h"
+#include "server/core/event_mailbox.h"
+#include "server/core/grant.h"
+#include "server/core/introspection.h"
 #include "server/core/key.h"
+#include "server/core/lock_mode.h"
+#include "server/core/session.h"
+#include "server/core/session_registry.h"
 #include "server/core/timer_queue.h"
 #include "server/core/wait_for_graph.h"
 
 namespace taala {
-
-// One session's hold on one key.
-struct Grant {
-  std::string key;
-  uint64_t session_id = 0;
-  uint64_t token = 0;
-  LockMode mode = LockMode::kExclusive;
-  absl::Time granted_at;
-  absl::Time revoke_at = absl::InfiniteFuture();  // Max hold; or never.
-};
-
-struct AcquireResult {
-  bool acquired = false;  // False: the wait timed out (a normal answer).
-  Grant grant;            // Set when acquired.
-  bool already_held = false;
-};
-
-// A pending Acquire, implemented by the transport (a gRPC reactor).
-class Waiter {
- public:
-  // Called exactly once with the outcome, never under a table mutex and
-  // possibly on any thread. Returns false if the caller has gone, in which
-  // case the table releases a grant in `result` again at once.
-  virtual bool Complete(absl::StatusOr<AcquireResult> result) = 0;
-  // True once the caller has gone (cancelled, disconnected). Called under a
-  // table mutex: must not block or call into the table.
-  virtual bool Gone() const = 0;
-
- protected:
-  ~Waiter() = default;
-};
-
-struct SessionEvent {
-  enum class Type { kGrantRevoked, kSessionExpired, kReleaseRequested };
-  Type type;
-  uint64_t session_id = 0;
-  std::string key;  // kGrantRevoked, kReleaseRequested.
-  uint64_t token = 0;
-  std::string reason;
-  // kReleaseRequested: who asks.
-  uint64_t requester_session_id = 0;
-  std::string requester_client_name;
-};
-
-// Receives one session's events (the KeepAlive stream). Held by shared_ptr so
-// the table can deliver after the stream has gone (the sink then drops them).
-class SessionEventSink {
- public:
-  virtual ~SessionEventSink() = default;
-  // Never called under a table mutex. Returns false if the sink can no
-  // longer deliver (its stream is ending): the table then detaches it and
-  // keeps the event for the session's next stream.
-  virtual bool Deliver(const SessionEvent& event) = 0;
-  // The table is shutting down: end the stream with `status`.
-  virtual void Close(const absl::Status& status) = 0;
-};
-
-// Notified of notable state changes, for logs and metrics. Never called under
-// a table mutex. Methods may be called concurrently.
-class TableObserver {
- public:
-  virtual ~TableObserver() = default;
-  virtual void OnSessionExpired(uint64_t session_id,
-                                absl::string_view client_name,
-                                size_t released_grants,
-                                size_t cancelled_waits) {}
-  virtual void OnGrantRevoked(const Grant& grant, absl::string_view reason) {}
-};
-
-struct SessionInfo {
-  uint64_t session_id = 0;
-  std::string client_name;
-  absl::Duration ttl;
-  absl::Time expires_at;
-};
-
-struct HolderInfo {
-  Grant grant;
-  std::string client_name;
-};
-
-struct WaiterInfo {
-  uint64_t session_id = 0;
-  std::string client_name;
-  LockMode mode = LockMode::kExclusive;
-  absl::Time enqueued_at;
-  absl::Time deadline;  // InfiniteFuture: until the call ends.
-};
-
-struct LockDescription {
-  std::string key;
-  uint32_t semaphore_size = 0;  // 0: a lock, not a semaphore.
-  absl::Time delayed_until = absl::InfinitePast();  // Lock-delay.
-  std::vector<HolderInfo> holders;
-  std::vector<WaiterInfo> waiters;  // Queue order; may be truncated.
-  size_t waiter_count = 0;
-};
-
-// One key of a listing (ListLocks): its holders and queue length.
-struct LockSummary {
-  std::string key;
-  std::vector<HolderInfo> holders;
-  size_t waiter_count = 0;
-};
-
-struct LockPage {
-  std::vector<LockSummary> locks;  // In key order (bytewise).
-  // Set when more keys may follow: the `after` of the next page.
-  std::optional<std::string> next_after;
-};
-
-// One live session of a listing (ListSessions).
-struct SessionSummary {
-  uint64_t session_id = 0;
-  std::string client_name;
-  Labels labels;
-  absl::Duration ttl;
-  absl::Time expires_at;
-  size_t held_keys = 0;
-  size_t waiting_keys = 0;
-};
-
-struct SessionPage {
-  std::vector<SessionSummary> sessions;  // In session id order.
-  // Set when more sessions may follow: the `after` of the next page.
-  std::optional<uint64_t> next_after;
-};
+namespace table_internal {
+class Shard;
+}  // namespace table_internal
 
 class LockTable {
  public:
@@ -205,7 +96,9 @@ class LockTable {
 
   const Options& options() const { return options_; }
   TimerQueue& timers() { return timers_; }
-  void set_observer(TableObserver* observer) { observer_ = observer; }
+  void set_observer(TableObserver* observer) {
+    runner_.set_observer(observer);
+  }
 
   // A fresh session id for CreateSessionCmd. Thread-safe.
   uint64_t NewSessionId();
@@ -283,7 +176,7 @@ class LockTable {
   void Shutdown();
 
   // Counts for introspection and tests.
-  uint64_t deadlocks_refused() const { return deadlocks_refused_.load(); }
+  uint64_t deadlocks_refused() const;
   // The current wait-for graph (see server/wait_for_graph.h).
   std::vector<WaitForGraph::Edge> WaitForEdges(size_t max_edges,
                                                bool* truncated) {
@@ -296,233 +189,64 @@ class LockTable {
   void CheckInvariantsForTest();
 
  private:
-  struct Effects;
-  struct Session;
-
-  struct Holder {
-    std::shared_ptr<Session> session;
-    uint64_t token = 0;
-    LockMode mode = LockMode::kExclusive;
-    absl::Time granted_at;
-    absl::Time revoke_at;
-    // Applied to the key if this grant ends by expiry or revocation.
-    absl::Duration lock_delay;
-    // Set once another call of the session was told it holds the key (an
-    // idempotent retry): the grant is then known to the client and is not
-    // taken back if its original waiter turns out to have gone.
-    bool claimed = false;
-  };
-  struct QueuedWaiter {
-    std::shared_ptr<Session> session;
-    Waiter* waiter = nullptr;
-    LockMode mode = LockMode::kExclusive;
-    absl::Time enqueued_at;
-    absl::Time deadline;
-    absl::Duration max_hold;
-    absl::Duration lock_delay;
-    uint32_t semaphore_size = 0;
-    bool upgrade = false;  // The session holds the key SHARED.
-  };
-  struct KeyState {
-    absl::InlinedVector<Holder, 1> holders;
-    // FIFO by sequence number; O(log n) removal on cancel. Upgrades take
-    // sequence numbers below every other wait's, so they come first.
-    absl::btree_map<uint64_t, QueuedWaiter> waiters;
-    // Semaphore size while the key is in use as a semaphore; 0 for a lock.
-    uint32_t limit = 0;
-    // Lock-delay: no grant before this instant (InfinitePast: none).
-    absl::Time delayed_until = absl::InfinitePast();
-    // Hierarchy: grants held strictly below this key, per session (the
-    // intention locks of multi-granularity locking). Empty for flat keys.
-    struct Below {
-      uint32_t shared = 0;
-      uint32_t exclusive = 0;
-    };
-    absl::flat_hash_map<const Session*, Below> below;
-    // Queued waiters by mode (semaphore waits count as SHARED): a queued
-    // EXCLUSIVE waiter here holds back new grants below this key.
-    uint32_t queued_shared = 0;
-    uint32_t queued_exclusive = 0;
-    bool empty() const {
-      return holders.empty() && waiters.empty() && below.empty() &&
-             delayed_until == absl::InfinitePast();
-    }
-  };
-  // Whether a request of `mode` (a semaphore if `semaphore_size` > 0) by
-  // `session` could be granted now, queue order aside. `upgrade`: the
-  // session holds the key SHARED and asks for EXCLUSIVE.
-  static bool Compatible(const KeyState& state, LockMode mode,
-                         uint32_t semaphore_size, const Session* session,
-                         bool upgrade, absl::Time now);
-
-  // A session. Identity fields are constant after construction (read without
-  // the mutex); the rest is protected by mu.
-  struct Session {
-    Session(uint64_t id_in, std::string name, Labels labels_in,
-            absl::Duration ttl_in, absl::Time expires)
-        : id(id_in),
-          client_name(std::move(name)),
-          labels(std::move(labels_in)),
-          ttl(ttl_in),
-          expires_at(expires) {}
-
-    const uint64_t id;
-    const std::string client_name;
-    const Labels labels;
-    const absl::Duration ttl;
-
-    absl::Mutex mu;
-    absl::Time expires_at ABSL_GUARDED_BY(mu);
-    bool ended ABSL_GUARDED_BY(mu) = false;
-    // Keys held, with their tokens; keys waited on, with the wait's sequence.
-    absl::flat_hash_map<std::string, uint64_t> held ABSL_GUARDED_BY(mu);
-    absl::flat_hash_map<std::string, uint64_t> waiting ABSL_GUARDED_BY(mu);
-    std::shared_ptr<SessionEventSink> sink ABSL_GUARDED_BY(mu);
-    std::deque<SessionEvent> undelivered ABSL_GUARDED_BY(mu);
-  };
-
-  // Wait sequence numbers: upgrades count up from 1, other waits from
-  // kFirstWaitSeq, so a key's upgrades are always at the head of its queue.
-  static constexpr uint64_t kFirstWaitSeq = uint64_t{1} << 62;
-
-  struct Shard {
-    explicit Shard(uint64_t first_token) : next_token(first_token) {}
-    absl::Mutex mu;
-    // Node map: references to a key's state stay valid while ancestors'
-    // entries are added and removed (hierarchy intentions).
-    absl::node_hash_map<std::string, KeyState> keys ABSL_GUARDED_BY(mu);
-    // Keys with waiters, sorted: a key's descendants with waiters are a
-    // range ("a/b/" .. "a/b0").
-    absl::btree_set<std::string, std::less<>> waiting_keys ABSL_GUARDED_BY(mu);
-    uint64_t next_token ABSL_GUARDED_BY(mu);
-    uint64_t next_wait_seq ABSL_GUARDED_BY(mu) = kFirstWaitSeq;
-    uint64_t next_upgrade_seq ABSL_GUARDED_BY(mu) = 1;
-  };
+  // The rooms below the facade (server/core/*.h, namespace table_internal).
+  using Effects = table_internal::Effects;
+  using EndResult = table_internal::EndResult;
+  using Session = table_internal::Session;
+  using Shard = table_internal::Shard;
 
   Shard& ShardFor(absl::string_view key);
-  static HolderInfo ToHolderInfo(const std::string& key, const Holder& h);
-  std::shared_ptr<Session> FindSession(uint64_t session_id);
-  void EraseSession(uint64_t session_id);
 
-  // Whether the head of `key`'s (non-empty) queue can be granted now, or
-  // dropped because its caller or session has gone.
-  bool HeadReadyLocked(Shard& shard, const std::string& key, KeyState& state,
-                       absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
-  // Grants (or drops) the head of `key`'s queue. REQUIRES: HeadReadyLocked.
-  void TakeHeadLocked(Shard& shard, const std::string& key, KeyState& state,
-                      absl::Time now, Effects& effects)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
-  // Adds a holder (or, for an upgrade, turns the session's SHARED grant
-  // into an EXCLUSIVE one with a new token) and arms its max hold timer.
-  Grant MakeGrantLocked(Shard& shard, const std::string& key,
-                        KeyState& state, const std::shared_ptr<Session>& s,
-                        LockMode mode, absl::Duration max_hold,
-                        absl::Duration lock_delay, bool upgrade,
-                        absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
-  // A holder's grant ended by expiry or revocation: start its lock-delay.
-  void StartLockDelayLocked(Shard& shard, const std::string& key,
-                            KeyState& state, const Holder& holder,
-                            absl::Time now)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
-  void EndLockDelayInto(const std::string& key, absl::Time now,
-                        Effects& effects);
-  // What blocks the key's waiters, as wait-for graph parties: its holders,
-  // its ancestors' holders and the sessions holding keys below it.
-  std::vector<WaitForGraph::Party> GraphHolders(Shard& shard,
-                                                const std::string& key,
-                                                const KeyState& state)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
-  // Hierarchy: whether the tree around `key` lets `session` hold it in
-  // `mode`: no other session holds an ancestor or a key below it in a
-  // conflicting mode, and no conflicting waiter queued on an ancestor came
-  // before queue position `seq` (kNewRequest for a request not queued yet).
-  // Always true for a flat key with nothing below it.
-  static constexpr uint64_t kNewRequest = ~uint64_t{0};
-  bool TreeAllowsLocked(Shard& shard, const std::string& key,
-                        const KeyState& state, LockMode mode,
-                        const Session* session, uint64_t seq)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
-  // `key` and, in a tree, its ancestors and the keys below it that have
-  // waiters.
-  absl::InlinedVector<std::string, 1> RelatedKeysLocked(Shard& shard,
-                                                        const std::string& key)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
-  // Refreshes the wait-for graph's view of what blocks the waiters of `key`
-  // and its related keys.
-  void SyncGraphLocked(Shard& shard, const std::string& key)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
-  // Adds (delta 1) or removes (delta -1) a grant's intentions on every
-  // ancestor of `key`.
-  void IntentLocked(Shard& shard, absl::string_view key, const Session* s,
-                    LockMode mode, int delta)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
-  // Queue bookkeeping for a waiter added to or removed from `key`'s queue.
-  void QueuedLocked(Shard& shard, const std::string& key, KeyState& state,
-                    const QueuedWaiter& w, int delta)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
-  // After `key`'s state changed: grant what can be granted on it, on its
-  // ancestors and on the keys below it, and erase what became empty.
-  void ReevaluateLocked(Shard& shard, const std::string& key, absl::Time now,
-                        Effects& effects)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
-  // The body of Acquire, with the shard's and the session's mutexes held.
-  // Holders to ask for a release are appended to `ask`.
-  std::optional<absl::StatusOr<AcquireResult>> AcquireLocked(
-      Shard& shard, Session& s, const std::shared_ptr<Session>& session,
-      const AcquireCmd& cmd, Waiter* waiter, Effects& effects,
-      std::vector<std::pair<std::shared_ptr<Session>, uint64_t>>& ask)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu, s.mu);
-  // Ends a session: releases grants, cancels waits. `expired` adds the
-  // SESSION_EXPIRED event. Returns released grants, or nullopt if the
-  // session had already ended.
-  struct EndResult {
-    size_t released = 0;
-    size_t cancelled_waits = 0;
+  // What a batch of effects can set off, reached by the runner through
+  // EffectsHost (LockTable itself stays non-polymorphic).
+  class Host final : public table_internal::EffectsHost {
+   public:
+    explicit Host(LockTable* table) : table_(table) {}
+    void AbortWaitInto(uint64_t session_id, const std::string& key,
+                       uint64_t seq, const std::string& why, absl::Time now,
+                       Effects& effects) override {
+      table_->AbortWaitInto(session_id, key, seq, why, now, effects);
+    }
+    void ReleaseUndeliveredInto(const ReleaseCmd& cmd,
+                                Effects& effects) override {
+      table_->ReleaseInto(cmd, effects, /*undelivered=*/true).IgnoreError();
+    }
+
+   private:
+    LockTable* const table_;
   };
-  std::optional<EndResult> EndSession(const std::shared_ptr<Session>& session,
-                                      bool expired, absl::Time now,
-                                      Effects& effects);
-  void ExpireSession(const ExpireSessionCmd& cmd, Effects& effects);
-  void RevokeGrant(const RevokeGrantCmd& cmd, Effects& effects);
-  void CancelWaitInto(const CancelWaitCmd& cmd, Effects& effects);
   // Ends a wait that a grant put on a cycle with ABORTED (`why`).
   void AbortWaitInto(uint64_t session_id, const std::string& key,
                      uint64_t seq, const std::string& why, absl::Time now,
                      Effects& effects);
+
+  // Ends a session: releases grants, cancels waits. `expired` adds the
+  // SESSION_EXPIRED event. Returns released grants, or nullopt if the
+  // session had already ended (or, expiring, was renewed).
+  std::optional<EndResult> EndSession(const std::shared_ptr<Session>& session,
+                                      bool expired, absl::Time now,
+                                      Effects& effects);
+  void CancelWaitInto(const CancelWaitCmd& cmd, Effects& effects);
   // `undelivered`: the release of a grant whose waiter left before the grant
   // reached it; skipped if the grant has been claimed by a retry.
   absl::Status ReleaseInto(const ReleaseCmd& cmd, Effects& effects,
                            bool undelivered = false);
-  void QueueEvent(Session& session, SessionEvent event, Effects& effects)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(session.mu);
-  void KeepUndeliveredLocked(Session& session, SessionEvent event)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(session.mu);
-  // `sink` failed to deliver `event`: detach it and keep the event.
-  void Redeliver(uint64_t session_id, const SessionEventSink* sink,
-                 SessionEvent event);
-  // Runs completions and delivers events; never under a table mutex.
-  void RunEffects(Effects& effects, absl::Time now);
+  // Timer commands (table_timers.cc).
+  void ExpireSession(const ExpireSessionCmd& cmd, Effects& effects);
+  void RevokeGrant(const RevokeGrantCmd& cmd, Effects& effects);
+  void EndLockDelayInto(const std::string& key, absl::Time now,
+                        Effects& effects);
 
   const Options options_;
-  TableObserver* observer_ = nullptr;
   TimerQueue timers_;
   WaitForGraph graph_;
+  table_internal::SessionRegistry sessions_;
+  Host host_{this};
+  table_internal::EffectsRunner runner_{&sessions_, &graph_, &host_};
   std::atomic<bool> shutting_down_{false};
   std::atomic<uint64_t> next_session_seq_{1};
-  std::atomic<uint64_t> deadlocks_refused_{0};
-
   std::vector<std::unique_ptr<Shard>> shards_;  // Constant after construction.
-
-  static constexpr size_t kSessionMapShards = 16;
-  struct SessionMapShard {
-    absl::Mutex mu;
-    absl::flat_hash_map<uint64_t, std::shared_ptr<Session>> sessions
-        ABSL_GUARDED_BY(mu);
-  };
-  SessionMapShard session_map_[kSessionMapShards];
 };
-
-const char* LockModeName(LockMode mode);
 
 }  // namespace taala
 

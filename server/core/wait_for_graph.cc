@@ -5,15 +5,11 @@
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "server/core/key.h"
+#include "server/core/lock_mode.h"
 
 namespace taala {
-namespace {
-
-bool Conflict(LockMode a, LockMode b) {
-  return a == LockMode::kExclusive || b == LockMode::kExclusive;
-}
-
-}  // namespace
 
 void WaitForGraph::BlockersLocked(absl::string_view key, const KeyWaits& k,
                                   uint64_t from, uint64_t seq,
@@ -28,9 +24,8 @@ void WaitForGraph::BlockersLocked(absl::string_view key, const KeyWaits& k,
   }
   // Hierarchy: conflicting waiters queued on an ancestor before this one
   // (positions in one tree are comparable: a tree lives in one shard).
-  for (size_t i = key.find('/'); i != absl::string_view::npos;
-       i = key.find('/', i + 1)) {
-    auto up = keys_.find(key.substr(0, i));
+  for (absl::string_view a : table_internal::Ancestors(key)) {
+    auto up = keys_.find(a);
     if (up == keys_.end()) continue;
     for (const auto& [ahead, w] : up->second.queue) {
       if (ahead >= seq) break;
@@ -247,5 +242,26 @@ size_t WaitForGraph::KeyCountForTest() {
   absl::MutexLock lock(&mu_);
   return keys_.size();
 }
+
+namespace table_internal {
+
+std::string DeadlockMessage(const std::vector<WaitForGraph::Step>& cycle) {
+  std::string out = "deadlock: ";
+  for (size_t i = 0; i < cycle.size(); ++i) {
+    const WaitForGraph::Step& step = cycle[i];
+    const WaitForGraph::Step& next = cycle[(i + 1) % cycle.size()];
+    absl::StrAppend(&out, i == 0 ? "" : ", which ", i == 0 ? "session " : "",
+                    i == 0 ? absl::StrCat(step.waiter, " (", step.waiter_name,
+                                          ") ")
+                           : "",
+                    "waits for key ", Quote(step.key), ", held by session ",
+                    next.waiter, " (", next.waiter_name, ")");
+  }
+  absl::StrAppend(&out, "; refusing session ", cycle[0].waiter,
+                  "'s wait for key ", Quote(cycle[0].key));
+  return out;
+}
+
+}  // namespace table_internal
 
 }  // namespace taala

@@ -10,7 +10,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
-#include "server/core/commands.h"
+#include "server/core/lock_mode.h"
 
 namespace taala {
 
@@ -114,6 +114,15 @@ class WaitForGraph {
   // a cycle: no search is needed (the common case, however long the queue).
   absl::flat_hash_map<uint64_t, int> holder_refs_ ABSL_GUARDED_BY(mu_);
 };
+
+namespace table_internal {
+
+// "deadlock: session 5 (a) waits for key "x", held by session 6 (b), which
+// waits for key "y", held by session 5 (a); refusing ..." (a cycle of
+// WaitForGraph::AddWaitUnlessCycle or CycleThrough, for error messages).
+std::string DeadlockMessage(const std::vector<WaitForGraph::Step>& cycle);
+
+}  // namespace table_internal
 
 }  // namespace taala
 

@@ -1,0 +1,123 @@
+#ifndef TAALA_SERVER_CORE_EFFECTS_H_
+#define TAALA_SERVER_CORE_EFFECTS_H_
+
+// Work a command decides under the table's mutexes and does after they are
+// released: waiter completions, session events, notes for the observer, and
+// waits to recheck for a deadlock. EffectsRunner does that work.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "server/core/commands.h"
+#include "server/core/event_mailbox.h"
+#include "server/core/grant.h"
+#include "server/core/session_registry.h"
+#include "server/core/wait_for_graph.h"
+
+namespace taala {
+
+// Notified of notable state changes, for logs and metrics. Never called under
+// a table mutex. Methods may be called concurrently.
+class TableObserver {
+ public:
+  virtual ~TableObserver() = default;
+  virtual void OnSessionExpired(uint64_t session_id,
+                                absl::string_view client_name,
+                                size_t released_grants,
+                                size_t cancelled_waits) {}
+  virtual void OnGrantRevoked(const Grant& grant, absl::string_view reason) {}
+};
+
+namespace table_internal {
+
+// What ending a session did.
+struct EndResult {
+  size_t released = 0;
+  size_t cancelled_waits = 0;
+};
+
+// The batch. Filled under mutexes; owns nothing that needs one.
+struct Effects {
+  struct Completion {
+    Waiter* waiter;
+    absl::StatusOr<AcquireResult> result;
+  };
+  struct Expired {
+    uint64_t session_id;
+    std::string client_name;
+    EndResult result;
+  };
+  struct Revoked {
+    Grant grant;
+    std::string reason;
+  };
+  // Waits of sessions just granted a key: a grant can close a cycle.
+  struct Recheck {
+    uint64_t session_id;
+    std::string key;
+    uint64_t seq;
+  };
+  std::vector<Completion> completions;
+  std::vector<PendingEvent> events;
+  std::vector<Expired> expired;
+  std::vector<Revoked> revoked;
+  std::vector<Recheck> recheck;
+};
+
+// The commands a batch can set off, done by the table: the runner reaches
+// back through this interface, not through the table's header.
+class EffectsHost {
+ public:
+  // Ends a wait that a grant put on a cycle with ABORTED (`why`).
+  virtual void AbortWaitInto(uint64_t session_id, const std::string& key,
+                             uint64_t seq, const std::string& why,
+                             absl::Time now, Effects& effects) = 0;
+  // Takes back a grant whose waiter left before it was delivered, unless a
+  // retry has claimed it.
+  virtual void ReleaseUndeliveredInto(const ReleaseCmd& cmd,
+                                      Effects& effects) = 0;
+
+ protected:
+  ~EffectsHost() = default;
+};
+
+// Runs batches. Thread safety: Run and Redeliver may be called
+// concurrently, and must be called with no table mutex held: they call
+// waiters, sinks and the observer, which may call back into the table. They
+// take a session's mutex (and its mailbox's) only briefly, one at a time.
+class EffectsRunner {
+ public:
+  // All must outlive the runner.
+  EffectsRunner(SessionRegistry* sessions, WaitForGraph* graph,
+                EffectsHost* host)
+      : sessions_(sessions), graph_(graph), host_(host) {}
+
+  void set_observer(TableObserver* observer) { observer_ = observer; }
+
+  // Deadlock rechecks first, then observer notes (a log line about an expiry
+  // or a revocation comes before anyone is told of it), then events, then
+  // completions (taking back grants nobody received).
+  void Run(Effects& effects, absl::Time now);
+
+  // `sink` failed to deliver `event`: detach it and keep the event for the
+  // session's next stream, or hand it to a newer stream.
+  void Redeliver(uint64_t session_id, const SessionEventSink* sink,
+                 SessionEvent event);
+
+ private:
+  SessionRegistry* const sessions_;
+  WaitForGraph* const graph_;
+  EffectsHost* const host_;
+  TableObserver* observer_ = nullptr;
+};
+
+}  // namespace table_internal
+
+}  // namespace taala
+
+#endif  // TAALA_SERVER_CORE_EFFECTS_H_

@@ -1,0 +1,106 @@
+// LockTable::CheckInvariantsForTest: the invariants of lock_table.h, checked
+// shard against sessions and sessions against shards, one shard mutex and
+// one session mutex at a time.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "server/core/check.h"
+#include "server/core/lock_table.h"
+#include "server/core/shard.h"
+
+namespace taala {
+
+using table_internal::Compatible;
+using table_internal::Hierarchy;
+using table_internal::Holder;
+using table_internal::QueuedWaiter;
+
+void LockTable::CheckInvariantsForTest() {
+  // Shards against sessions.
+  for (auto& shard_ptr : shards_) {
+    Shard& shard = *shard_ptr;
+    absl::MutexLock lock(&shard.mu);
+    for (const auto& [key, state] : shard.keys) {
+      TAALA_CHECK(!state.empty());
+      size_t exclusive = 0;
+      for (const Holder& h : state.holders) {
+        if (h.mode == LockMode::kExclusive) ++exclusive;
+        TAALA_CHECK(h.token < shard.next_token);
+        Session& s = *h.session;
+        absl::MutexLock session_lock(&s.mu);
+        if (!s.ended) {
+          auto it = s.held.find(key);
+          TAALA_CHECK(it != s.held.end() && it->second == h.token);
+        }
+      }
+      if (state.limit > 0) {
+        TAALA_CHECK(state.holders.size() <= state.limit);
+      } else {
+        TAALA_CHECK(exclusive <= 1);
+        TAALA_CHECK(exclusive == 0 || state.holders.size() == 1);
+      }
+      if (!state.waiters.empty()) {
+        // A queue only waits on a head that cannot be granted (held
+        // incompatibly, or a lock-delay).
+        const QueuedWaiter& head = state.waiters.begin()->second;
+        Session& hs = *head.session;
+        absl::MutexLock session_lock(&hs.mu);
+        // (The waiter object itself is not touched: a test may have let it
+        // go out of scope while still queued.)
+        if (!hs.ended) {
+          TAALA_CHECK(!(Compatible(state, head.mode, head.semaphore_size, &hs,
+                                 head.upgrade, absl::InfinitePast()) &&
+                      Hierarchy::TreeAllows(shard.keys, key, state, head.mode,
+                                            &hs,
+                                            state.waiters.begin()->first)));
+        }
+      }
+      for (const auto& [seq, w] : state.waiters) {
+        TAALA_CHECK(seq < shard.next_wait_seq);
+        Session& s = *w.session;
+        absl::MutexLock session_lock(&s.mu);
+        if (!s.ended) {
+          auto it = s.waiting.find(key);
+          TAALA_CHECK(it != s.waiting.end() && it->second == seq);
+        }
+      }
+    }
+  }
+  // Sessions against shards.
+  std::vector<std::shared_ptr<Session>> sessions = sessions_.All();
+  for (const auto& session : sessions) {
+    absl::flat_hash_map<std::string, uint64_t> held;
+    absl::flat_hash_map<std::string, uint64_t> waiting;
+    {
+      absl::MutexLock lock(&session->mu);
+      if (session->ended) continue;
+      held = session->held;
+      waiting = session->waiting;
+    }
+    for (const auto& [key, token] : held) {
+      Shard& shard = ShardFor(key);
+      absl::MutexLock lock(&shard.mu);
+      auto kit = shard.keys.find(key);
+      TAALA_CHECK(kit != shard.keys.end());
+      bool found = false;
+      for (const Holder& h : kit->second.holders) {
+        found |= h.session == session && h.token == token;
+      }
+      TAALA_CHECK(found);
+    }
+    for (const auto& [key, seq] : waiting) {
+      Shard& shard = ShardFor(key);
+      absl::MutexLock lock(&shard.mu);
+      auto kit = shard.keys.find(key);
+      TAALA_CHECK(kit != shard.keys.end());
+      auto wit = kit->second.waiters.find(seq);
+      TAALA_CHECK(wit != kit->second.waiters.end() &&
+                  wit->second.session == session);
+    }
+  }
+}
+
+}  // namespace taala

@@ -1,0 +1,107 @@
+#ifndef TAALA_SERVER_CORE_KEY_STATE_H_
+#define TAALA_SERVER_CORE_KEY_STATE_H_
+
+// One key's state: its holders, its FIFO queue of waiters, its semaphore
+// size and lock-delay, and the intention counts of the hierarchy.
+//
+// Thread safety: none of its own. A KeyState lives in a Shard's key map and
+// is read and written only with that shard's mutex held (REQUIRES:
+// Shard::mu); the session mutexes of its holders and waiters are taken
+// under it when their indexes change.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/container/btree_map.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
+#include "absl/container/node_hash_map.h"
+#include "absl/time/time.h"
+#include "server/core/grant.h"
+#include "server/core/lock_mode.h"
+#include "server/core/session.h"
+
+namespace taala {
+namespace table_internal {
+
+struct Holder {
+  std::shared_ptr<Session> session;
+  uint64_t token = 0;
+  LockMode mode = LockMode::kExclusive;
+  absl::Time granted_at;
+  absl::Time revoke_at;
+  // Applied to the key if this grant ends by expiry or revocation.
+  absl::Duration lock_delay;
+  // Set once another call of the session was told it holds the key (an
+  // idempotent retry): the grant is then known to the client and is not
+  // taken back if its original waiter turns out to have gone.
+  bool claimed = false;
+};
+
+struct QueuedWaiter {
+  std::shared_ptr<Session> session;
+  Waiter* waiter = nullptr;
+  LockMode mode = LockMode::kExclusive;
+  absl::Time enqueued_at;
+  absl::Time deadline;
+  absl::Duration max_hold;
+  absl::Duration lock_delay;
+  uint32_t semaphore_size = 0;
+  bool upgrade = false;  // The session holds the key SHARED.
+};
+
+struct KeyState {
+  absl::InlinedVector<Holder, 1> holders;
+  // FIFO by sequence number; O(log n) removal on cancel. Upgrades take
+  // sequence numbers below every other wait's, so they come first.
+  absl::btree_map<uint64_t, QueuedWaiter> waiters;
+  // Semaphore size while the key is in use as a semaphore; 0 for a lock.
+  uint32_t limit = 0;
+  // Lock-delay: no grant before this instant (InfinitePast: none).
+  absl::Time delayed_until = absl::InfinitePast();
+  // Hierarchy: grants held strictly below this key, per session (the
+  // intention locks of multi-granularity locking). Empty for flat keys.
+  struct Below {
+    uint32_t shared = 0;
+    uint32_t exclusive = 0;
+  };
+  absl::flat_hash_map<const Session*, Below> below;
+  // Queued waiters by mode (semaphore waits count as SHARED): a queued
+  // EXCLUSIVE waiter here holds back new grants below this key.
+  uint32_t queued_shared = 0;
+  uint32_t queued_exclusive = 0;
+  bool empty() const {
+    return holders.empty() && waiters.empty() && below.empty() &&
+           delayed_until == absl::InfinitePast();
+  }
+};
+
+// A shard's keys. Node map: references to a key's state stay valid while
+// ancestors' entries are added and removed (hierarchy intentions).
+using KeyMap = absl::node_hash_map<std::string, KeyState>;
+
+// Whether a request of `mode` (a semaphore if `semaphore_size` > 0) by
+// `session` could be granted now, queue order and the tree aside.
+// `upgrade`: the session holds the key SHARED and asks for EXCLUSIVE.
+inline bool Compatible(const KeyState& state, LockMode mode,
+                       uint32_t semaphore_size, const Session* session,
+                       bool upgrade, absl::Time now) {
+  if (state.delayed_until > now) return false;  // Lock-delay.
+  if (semaphore_size > 0) {
+    const uint32_t limit = state.limit != 0 ? state.limit : semaphore_size;
+    return state.holders.size() < limit;
+  }
+  for (const Holder& h : state.holders) {
+    if (upgrade && h.session.get() == session) continue;  // Its own SHARED.
+    if (mode == LockMode::kExclusive || h.mode == LockMode::kExclusive) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace table_internal
+}  // namespace taala
+
+#endif  // TAALA_SERVER_CORE_KEY_STATE_H_

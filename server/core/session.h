@@ -1,0 +1,84 @@
+#ifndef TAALA_SERVER_CORE_SESSION_H_
+#define TAALA_SERVER_CORE_SESSION_H_
+
+// One session: its constant identity, its lease, and the indexes of the keys
+// it holds and waits on (the shards hold the grants and waits themselves).
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "server/core/commands.h"
+#include "server/core/event_mailbox.h"
+
+namespace taala {
+
+// A new session's lease (LockTable::CreateSession).
+struct SessionInfo {
+  uint64_t session_id = 0;
+  std::string client_name;
+  absl::Duration ttl;
+  absl::Time expires_at;
+};
+
+namespace table_internal {
+
+// Thread safety: identity fields are constant after construction and read
+// without a mutex; the lease and the indexes are protected by mu. Lock
+// order: a shard's mutex, then mu (two sessions' mutexes are never held
+// together); under mu only leaves are taken (the mailbox's, the timer
+// queue's, the wait-for graph's).
+struct Session {
+  Session(uint64_t id_in, std::string name, Labels labels_in,
+          absl::Duration ttl_in, absl::Time expires,
+          size_t max_undelivered_events)
+      : id(id_in),
+        client_name(std::move(name)),
+        labels(std::move(labels_in)),
+        ttl(ttl_in),
+        mailbox(max_undelivered_events),
+        expires_at(expires) {}
+
+  const uint64_t id;
+  const std::string client_name;
+  const Labels labels;
+  const absl::Duration ttl;
+
+  // Events to the session's KeepAlive stream; its own leaf mutex.
+  EventMailbox mailbox;
+
+  absl::Mutex mu;
+  absl::Time expires_at ABSL_GUARDED_BY(mu);
+  bool ended ABSL_GUARDED_BY(mu) = false;
+  // Keys held, with their tokens; keys waited on, with the wait's sequence.
+  absl::flat_hash_map<std::string, uint64_t> held ABSL_GUARDED_BY(mu);
+  absl::flat_hash_map<std::string, uint64_t> waiting ABSL_GUARDED_BY(mu);
+};
+
+// Limits on what a new session may carry (LockTable::Options).
+struct SessionLimits {
+  size_t max_client_name_bytes = 0;
+  size_t max_labels = 0;
+  size_t max_label_bytes = 0;
+};
+
+// OK if `cmd` is a well-formed request within `limits`; INVALID_ARGUMENT
+// naming the field otherwise.
+[[nodiscard]] absl::Status ValidateSessionRequest(const CreateSessionCmd& cmd,
+                                                  const SessionLimits& limits);
+
+// "session 5 not found (expired, closed or never created)".
+std::string SessionNotFound(uint64_t session_id);
+
+}  // namespace table_internal
+
+}  // namespace taala
+
+#endif  // TAALA_SERVER_CORE_SESSION_H_

@@ -1,0 +1,328 @@
+#include "server/core/shard.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/core/graph_sync.h"
+#include "server/core/key.h"
+
+namespace taala {
+namespace table_internal {
+
+bool Shard::HeadReadyLocked(const std::string& key, KeyState& state,
+                            absl::Time now) {
+  const QueuedWaiter& head = state.waiters.begin()->second;
+  Session& s = *head.session;
+  absl::MutexLock lock(&s.mu);
+  // A head whose caller or session is gone is ready to be dropped.
+  return head.waiter->Gone() || s.ended ||
+         (Compatible(state, head.mode, head.semaphore_size, &s, head.upgrade,
+                     now) &&
+          Hierarchy::TreeAllows(keys, key, state, head.mode, &s,
+                                state.waiters.begin()->first));
+}
+
+void Shard::TakeHeadLocked(const std::string& key, KeyState& state,
+                           absl::Time now, Effects& effects) {
+  auto it = state.waiters.begin();
+  const uint64_t seq = it->first;
+  QueuedWaiter next = std::move(it->second);
+  EraseWaitLocked(key, state, it);
+  std::shared_ptr<Session> session = next.session;
+  Session& s = *session;
+  absl::MutexLock lock(&s.mu);
+  auto wit = s.waiting.find(key);
+  if (wit != s.waiting.end() && wit->second == seq) s.waiting.erase(wit);
+  if (next.waiter->Gone()) {
+    effects.completions.push_back(
+        {next.waiter,
+         absl::CancelledError(absl::StrCat("acquire of key ", Quote(key),
+                                           " by session ", s.id,
+                                           " was cancelled by the caller"))});
+    return;
+  }
+  if (s.ended) {
+    effects.completions.push_back(
+        {next.waiter,
+         absl::NotFoundError(absl::StrCat(SessionNotFound(s.id),
+                                          " while waiting for key ",
+                                          Quote(key)))});
+    return;
+  }
+  AcquireResult result;
+  result.acquired = true;
+  result.grant = MakeGrantLocked(key, state, session, next.mode, next.max_hold,
+                                 next.lock_delay, next.upgrade, now);
+  if (next.semaphore_size > 0) state.limit = next.semaphore_size;
+  s.held[key] = result.grant.token;
+  effects.completions.push_back({next.waiter, std::move(result)});
+  // The session now blocks whoever conflicts with its new grant; if it also
+  // waits elsewhere, that wait may now be on a cycle.
+  for (const auto& [other_key, other_seq] : s.waiting) {
+    effects.recheck.push_back({s.id, other_key, other_seq});
+  }
+}
+
+Grant Shard::MakeGrantLocked(const std::string& key, KeyState& state,
+                             const std::shared_ptr<Session>& session,
+                             LockMode mode, absl::Duration max_hold,
+                             absl::Duration lock_delay, bool upgrade,
+                             absl::Time now) {
+  Grant grant;
+  grant.key = key;
+  grant.session_id = session->id;
+  grant.token = next_token++;
+  grant.mode = mode;
+  grant.granted_at = now;
+  grant.revoke_at = max_hold > absl::ZeroDuration() ? now + max_hold
+                                                    : absl::InfiniteFuture();
+  Holder* holder = nullptr;
+  const bool hierarchical = key.find('/') != std::string::npos;
+  if (upgrade) {
+    // The SHARED grant becomes EXCLUSIVE, with a new token: a resource that
+    // fences on tokens sees the writer as newer than every reader.
+    for (Holder& h : state.holders) {
+      if (h.session == session) holder = &h;
+    }
+  }
+  if (holder == nullptr) {
+    state.holders.push_back(Holder{session, 0, mode, now, now, lock_delay});
+    holder = &state.holders.back();
+    if (hierarchical) Hierarchy::Intent(keys, key, session.get(), mode, 1);
+  } else if (hierarchical && holder->mode != mode) {
+    Hierarchy::Intent(keys, key, session.get(), holder->mode, -1);
+    Hierarchy::Intent(keys, key, session.get(), mode, 1);
+  }
+  holder->token = grant.token;
+  holder->mode = mode;
+  holder->granted_at = now;
+  holder->revoke_at = grant.revoke_at;
+  holder->lock_delay = lock_delay;
+  holder->claimed = false;
+  if (grant.revoke_at != absl::InfiniteFuture()) {
+    timers_->Schedule(Timer{grant.revoke_at, Timer::Kind::kMaxHold,
+                            session->id, grant.token, key});
+  }
+  return grant;
+}
+
+void Shard::StartLockDelayLocked(const std::string& key, KeyState& state,
+                                 const Holder& holder, absl::Time now) {
+  if (holder.lock_delay <= absl::ZeroDuration()) return;
+  const absl::Time until = now + holder.lock_delay;
+  if (until <= state.delayed_until) return;
+  state.delayed_until = until;
+  timers_->Schedule(Timer{until, Timer::Kind::kLockDelayEnd, 0, 0, key});
+}
+
+void Shard::EndLockDelayLocked(const std::string& key, absl::Time now,
+                               Effects& effects) {
+  auto kit = keys.find(key);
+  if (kit == keys.end()) return;
+  KeyState& state = kit->second;
+  if (state.delayed_until == absl::InfinitePast() ||
+      state.delayed_until > now) {
+    return;  // No delay, or a longer one started since.
+  }
+  state.delayed_until = absl::InfinitePast();
+  ReevaluateLocked(key, now, effects);
+}
+
+std::shared_ptr<Session> Shard::EraseHolderLocked(
+    const std::string& key, KeyState& state,
+    absl::InlinedVector<Holder, 1>::iterator h, bool start_delay,
+    absl::Time now) {
+  if (start_delay) StartLockDelayLocked(key, state, *h, now);
+  Hierarchy::Intent(keys, key, h->session.get(), h->mode, -1);
+  std::shared_ptr<Session> owner = std::move(h->session);
+  state.holders.erase(h);
+  return owner;
+}
+
+void Shard::EraseWaitLocked(
+    const std::string& key, KeyState& state,
+    absl::btree_map<uint64_t, QueuedWaiter>::iterator wit) {
+  const uint64_t seq = wit->first;
+  tree.Queued(key, state, wit->second, -1);
+  state.waiters.erase(wit);
+  graph_->RemoveWait(key, seq);
+}
+
+void Shard::ReevaluateLocked(const std::string& key, absl::Time now,
+                             Effects& effects) {
+  // The keys whose waiters the change may have unblocked.
+  absl::InlinedVector<std::string, 1> related = tree.RelatedKeys(key);
+  // FIFO across them: grant (or drop) the ready head with the lowest queue
+  // position, one at a time. On one key this grants from the head while the
+  // head is ready: adjacent readers together, a waiting writer never
+  // overtaken.
+  while (true) {
+    KeyState* best = nullptr;
+    const std::string* best_key = nullptr;
+    uint64_t best_seq = 0;
+    for (const std::string& k : related) {
+      auto it = keys.find(k);
+      if (it == keys.end() || it->second.waiters.empty()) continue;
+      const uint64_t seq = it->second.waiters.begin()->first;
+      if (best != nullptr && seq >= best_seq) continue;
+      if (!HeadReadyLocked(it->first, it->second, now)) continue;
+      best = &it->second;
+      best_key = &it->first;
+      best_seq = seq;
+    }
+    if (best == nullptr) break;
+    const std::string taken = *best_key;
+    TakeHeadLocked(taken, *best, now, effects);
+    if (taken != key) {
+      for (std::string& k : tree.RelatedKeys(taken)) {
+        if (std::find(related.begin(), related.end(), k) == related.end()) {
+          related.push_back(std::move(k));
+        }
+      }
+    }
+  }
+  for (const std::string& k : related) {
+    auto it = keys.find(k);
+    if (it == keys.end()) continue;
+    if (it->second.empty()) {
+      keys.erase(it);
+    } else if (!it->second.waiters.empty()) {
+      // Holders changed: keep the graph's view of what blocks them current.
+      graph_->SetHolders(k, GraphHolders(keys, k, it->second));
+    }
+  }
+}
+
+std::optional<absl::Status> Shard::ReleaseLocked(const ReleaseCmd& cmd,
+                                                 bool undelivered,
+                                                 Effects& effects) {
+  auto kit = keys.find(cmd.key);
+  if (kit == keys.end()) return std::nullopt;
+  KeyState& state = kit->second;
+  for (auto h = state.holders.begin(); h != state.holders.end(); ++h) {
+    if (h->session->id != cmd.session_id) continue;
+    if (h->token != cmd.token) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "fencing token ", cmd.token, " is not session ", cmd.session_id,
+          "'s grant of key ", Quote(cmd.key), " (its token is ", h->token,
+          ")"));
+    }
+    if (undelivered && h->claimed) return absl::OkStatus();
+    std::shared_ptr<Session> owner =
+        EraseHolderLocked(cmd.key, state, h, /*start_delay=*/false, cmd.now);
+    {
+      Session& s = *owner;
+      absl::MutexLock session_lock(&s.mu);
+      auto it = s.held.find(cmd.key);
+      if (it != s.held.end() && it->second == cmd.token) s.held.erase(it);
+    }
+    ReevaluateLocked(cmd.key, cmd.now, effects);
+    return absl::OkStatus();
+  }
+  return std::nullopt;
+}
+
+absl::Status Shard::NotHolderLocked(const ReleaseCmd& cmd) {
+  auto kit = keys.find(cmd.key);
+  if (kit == keys.end() || kit->second.holders.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("session ", cmd.session_id, " does not hold key ",
+                     Quote(cmd.key), " (the key is free)"));
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "session ", cmd.session_id, " does not hold key ", Quote(cmd.key),
+      " (held by session ", kit->second.holders.front().session->id, ")"));
+}
+
+void Shard::RevokeLocked(const RevokeGrantCmd& cmd, Effects& effects) {
+  auto kit = keys.find(cmd.key);
+  if (kit == keys.end()) return;
+  KeyState& state = kit->second;
+  for (auto h = state.holders.begin(); h != state.holders.end(); ++h) {
+    if (h->token != cmd.token || h->session->id != cmd.session_id) continue;
+    Grant grant{kit->first, cmd.session_id, h->token,
+                h->mode,    h->granted_at,  h->revoke_at};
+    std::shared_ptr<Session> owner =
+        EraseHolderLocked(kit->first, state, h, /*start_delay=*/true, cmd.now);
+    {
+      Session& s = *owner;
+      absl::MutexLock session_lock(&s.mu);
+      auto it = s.held.find(cmd.key);
+      if (it != s.held.end() && it->second == cmd.token) s.held.erase(it);
+      if (!s.ended) {
+        s.mailbox.Post(
+            SessionEvent{SessionEvent::Type::kGrantRevoked, s.id, cmd.key,
+                         cmd.token,
+                         absl::StrCat(cmd.reason, " after holding ",
+                                      absl::ToInt64Milliseconds(
+                                          cmd.now - grant.granted_at),
+                                      "ms"),
+                         0, ""},
+            effects.events);
+      }
+    }
+    effects.revoked.push_back({std::move(grant), cmd.reason});
+    ReevaluateLocked(cmd.key, cmd.now, effects);
+    return;
+  }
+}
+
+bool Shard::DropWaitLocked(const std::string& key, uint64_t seq,
+                           absl::Status why, absl::Time now,
+                           Effects& effects) {
+  auto kit = keys.find(key);
+  if (kit == keys.end()) return false;
+  KeyState& state = kit->second;
+  auto wit = state.waiters.find(seq);
+  if (wit == state.waiters.end()) return false;
+  effects.completions.push_back({wit->second.waiter, std::move(why)});
+  EraseWaitLocked(key, state, wit);
+  ReevaluateLocked(key, now, effects);
+  return true;
+}
+
+bool Shard::DropGrantLocked(const std::string& key, const Session* s,
+                            uint64_t token, bool expired, absl::Time now,
+                            Effects& effects) {
+  auto kit = keys.find(key);
+  if (kit == keys.end()) return false;
+  KeyState& state = kit->second;
+  bool dropped = false;
+  for (auto h = state.holders.begin(); h != state.holders.end(); ++h) {
+    if (h->session.get() == s && h->token == token) {
+      EraseHolderLocked(kit->first, state, h, expired, now);
+      dropped = true;
+      break;
+    }
+  }
+  ReevaluateLocked(key, now, effects);
+  return dropped;
+}
+
+void Shard::FailAllWaitsLocked(Effects& effects) {
+  for (auto kit = keys.begin(); kit != keys.end();) {
+    KeyState& state = kit->second;
+    for (auto& [seq, w] : state.waiters) {
+      graph_->RemoveWait(kit->first, seq);
+      Session& s = *w.session;
+      absl::MutexLock session_lock(&s.mu);
+      s.waiting.erase(kit->first);
+      effects.completions.push_back(
+          {w.waiter, absl::UnavailableError(absl::StrCat(
+                         "taalad is shutting down; key ", Quote(kit->first),
+                         " not acquired by session ", s.id))});
+    }
+    state.waiters.clear();
+    state.queued_shared = state.queued_exclusive = 0;
+    if (state.empty()) {
+      keys.erase(kit++);
+    } else {
+      ++kit;
+    }
+  }
+  tree.ClearWaitingKeys();
+}
+
+}  // namespace table_internal
+}  // namespace taala

@@ -1,0 +1,149 @@
+#ifndef TAALA_SERVER_CORE_SHARD_H_
+#define TAALA_SERVER_CORE_SHARD_H_
+
+// One shard of the lock table: the keys whose first path segment hashes
+// here (so a path's whole tree is in one shard), their counters, and every
+// change to them: grant, release, revoke, queue and dequeue, re-evaluate a
+// queue after a change, lock-delay start and end.
+//
+// Thread safety: the key map, the hierarchy and the counters are protected
+// by mu, and every ...Locked method REQUIRES it. Lock order: mu, then a
+// session's mutex (one at a time); the timer queue's and the wait-for
+// graph's mutexes are leaves taken under both. Nothing here calls a waiter,
+// a sink or an observer: what is to be done unlocked goes into Effects.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "server/core/commands.h"
+#include "server/core/effects.h"
+#include "server/core/grant.h"
+#include "server/core/hierarchy.h"
+#include "server/core/key_state.h"
+#include "server/core/session.h"
+#include "server/core/timer_queue.h"
+#include "server/core/wait_for_graph.h"
+
+namespace taala {
+namespace table_internal {
+
+// Holders asked to release a key (AcquireCmd::request_release), with their
+// tokens; told once the requester's own mutex is released.
+using ReleaseAsks = std::vector<std::pair<std::shared_ptr<Session>, uint64_t>>;
+
+class Shard {
+ public:
+  // Wait sequence numbers: upgrades count up from 1, other waits from
+  // kFirstWaitSeq, so a key's upgrades are always at the head of its queue.
+  static constexpr uint64_t kFirstWaitSeq = uint64_t{1} << 62;
+
+  // `timers` and `graph` are the table's and must outlive the shard.
+  Shard(uint64_t first_token, TimerQueue* timers, WaitForGraph* graph)
+      : next_token(first_token), timers_(timers), graph_(graph) {}
+
+  absl::Mutex mu;
+  KeyMap keys ABSL_GUARDED_BY(mu);
+  Hierarchy tree ABSL_GUARDED_BY(mu);
+  uint64_t next_token ABSL_GUARDED_BY(mu);
+  uint64_t next_wait_seq ABSL_GUARDED_BY(mu) = kFirstWaitSeq;
+  uint64_t next_upgrade_seq ABSL_GUARDED_BY(mu) = 1;
+  // Waits refused or aborted as deadlocks here. Read without mu.
+  std::atomic<uint64_t> deadlocks_refused{0};
+
+  // The body of Acquire (shard_acquire.cc), for the session `s` (==
+  // *session; NOT_FOUND if it has ended). Returns the outcome, or nullopt
+  // if the request waits (or, with a null `waiter`, would wait).
+  std::optional<absl::StatusOr<AcquireResult>> AcquireLocked(
+      Session& s, const std::shared_ptr<Session>& session,
+      const AcquireCmd& cmd, Waiter* waiter, Effects& effects,
+      ReleaseAsks& ask) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu, s.mu);
+  // CancelWait of the session `s` (shard_acquire.cc).
+  void CancelWaitLocked(Session& s, const CancelWaitCmd& cmd, Effects& effects)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Ends `s`'s wait at `seq` on `key` with ABORTED (`why`): a deadlock.
+  void AbortWaitLocked(Session& s, const std::string& key, uint64_t seq,
+                       const std::string& why, absl::Time now,
+                       Effects& effects) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+
+  // Release of the key by cmd.session_id's grant. nullopt if that session
+  // holds no grant of the key (see NotHolderLocked); else OK, or
+  // FAILED_PRECONDITION for another token. `undelivered`: skipped (OK) if
+  // the grant has been claimed by a retry.
+  std::optional<absl::Status> ReleaseLocked(const ReleaseCmd& cmd,
+                                            bool undelivered, Effects& effects)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // FAILED_PRECONDITION for a session that does not hold cmd.key.
+  absl::Status NotHolderLocked(const ReleaseCmd& cmd)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Takes cmd's grant away (max hold), with a lock-delay and an event.
+  void RevokeLocked(const RevokeGrantCmd& cmd, Effects& effects)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // The lock-delay on `key` may be over.
+  void EndLockDelayLocked(const std::string& key, absl::Time now,
+                          Effects& effects) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+
+  // For a session that ended (its indexes already emptied): completes its
+  // wait at `seq` on `key` with `why`. True if it was still queued.
+  bool DropWaitLocked(const std::string& key, uint64_t seq, absl::Status why,
+                      absl::Time now, Effects& effects)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Likewise for its grant `token` of `key`; `expired` starts its
+  // lock-delay. True if the grant was still held.
+  bool DropGrantLocked(const std::string& key, const Session* s,
+                       uint64_t token, bool expired, absl::Time now,
+                       Effects& effects) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Completes every wait with UNAVAILABLE (shutdown).
+  void FailAllWaitsLocked(Effects& effects) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+
+ private:
+  // Whether the head of `key`'s (non-empty) queue can be granted now, or
+  // dropped because its caller or session has gone.
+  bool HeadReadyLocked(const std::string& key, KeyState& state, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Grants (or drops) the head of `key`'s queue. REQUIRES: HeadReadyLocked.
+  void TakeHeadLocked(const std::string& key, KeyState& state, absl::Time now,
+                      Effects& effects) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Adds a holder (or, for an upgrade, turns the session's SHARED grant
+  // into an EXCLUSIVE one with a new token) and arms its max hold timer.
+  Grant MakeGrantLocked(const std::string& key, KeyState& state,
+                        const std::shared_ptr<Session>& s, LockMode mode,
+                        absl::Duration max_hold, absl::Duration lock_delay,
+                        bool upgrade, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // A holder's grant ended by expiry or revocation: start its lock-delay.
+  void StartLockDelayLocked(const std::string& key, KeyState& state,
+                            const Holder& holder, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Removes the holder `h` of `key` (its intentions too; a lock-delay if
+  // `start_delay`) and returns its session.
+  std::shared_ptr<Session> EraseHolderLocked(
+      const std::string& key, KeyState& state,
+      absl::InlinedVector<Holder, 1>::iterator h, bool start_delay,
+      absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Removes the wait `wit` from `key`'s queue and from the graph.
+  void EraseWaitLocked(const std::string& key, KeyState& state,
+                       absl::btree_map<uint64_t, QueuedWaiter>::iterator wit)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // After `key`'s state changed: grant what can be granted on it, on its
+  // ancestors and on the keys below it, and erase what became empty.
+  void ReevaluateLocked(const std::string& key, absl::Time now,
+                        Effects& effects) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+
+  TimerQueue* const timers_;
+  WaitForGraph* const graph_;
+};
+
+}  // namespace table_internal
+}  // namespace taala
+
+#endif  // TAALA_SERVER_CORE_SHARD_H_

@@ -1,0 +1,214 @@
+// Shard: the requests that join or leave a key's queue (acquire, cancel,
+// abort). The rest of the shard is in shard.cc.
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/core/graph_sync.h"
+#include "server/core/key.h"
+#include "server/core/shard.h"
+
+namespace taala {
+namespace table_internal {
+
+std::optional<absl::StatusOr<AcquireResult>> Shard::AcquireLocked(
+    Session& s, const std::shared_ptr<Session>& session,
+    const AcquireCmd& cmd, Waiter* waiter, Effects& effects,
+    ReleaseAsks& ask) {
+  if (s.ended) {
+    return absl::NotFoundError(absl::StrCat(SessionNotFound(s.id),
+                                            "; acquiring key ",
+                                            Quote(cmd.key)));
+  }
+  auto [kit, inserted] = keys.try_emplace(cmd.key);
+  const std::string& key = kit->first;
+  KeyState& state = kit->second;
+  const uint32_t sem = cmd.semaphore_size;
+  // Semaphore holders are all alike: SHARED (also for the hierarchy).
+  const LockMode mode = sem > 0 ? LockMode::kShared : cmd.mode;
+  const bool in_use = !state.holders.empty() || !state.waiters.empty();
+  if (!in_use) state.limit = 0;  // Free (or only delayed): a new size.
+  if (sem > 0 && state.limit != 0 && state.limit != sem) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "key ", Quote(key), " is a semaphore of size ", state.limit,
+        "; session ", s.id, " asked for size ", sem));
+  }
+  if (sem > 0 && state.limit == 0 && in_use) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "key ", Quote(key), " is in use as a lock, not a semaphore; session ",
+        s.id, " asked for a semaphore of size ", sem));
+  }
+  if (sem == 0 && state.limit != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "key ", Quote(key), " is a semaphore of size ", state.limit,
+        "; session ", s.id, " must acquire it with semaphore_size ",
+        state.limit));
+  }
+
+  bool upgrade = false;
+  for (Holder& h : state.holders) {
+    if (h.session.get() != &s) continue;
+    if (sem > 0 || h.mode == LockMode::kExclusive ||
+        cmd.mode == LockMode::kShared) {
+      // Idempotent retry (EXCLUSIVE covers SHARED): the same grant again.
+      h.claimed = true;
+      AcquireResult result;
+      result.acquired = true;
+      result.already_held = true;
+      result.grant = Grant{key, s.id, h.token, h.mode, h.granted_at,
+                           h.revoke_at};
+      return result;
+    }
+    upgrade = true;  // Holds SHARED, asks for EXCLUSIVE.
+  }
+  auto own_wait = s.waiting.find(key);
+  const bool already_waiting =
+      own_wait != s.waiting.end() && state.waiters.count(own_wait->second) > 0;
+  if (upgrade && !already_waiting && !state.waiters.empty()) {
+    const QueuedWaiter& head = state.waiters.begin()->second;
+    if (head.upgrade && head.session.get() != &s) {
+      deadlocks_refused.fetch_add(1, std::memory_order_relaxed);
+      return absl::AbortedError(absl::StrCat(
+          "deadlock: sessions ", head.session->id, " (",
+          head.session->client_name, ") and ", s.id, " (", s.client_name,
+          ") both hold key ", Quote(key),
+          " SHARED and wait to upgrade to EXCLUSIVE; refusing session ", s.id,
+          "'s upgrade"));
+    }
+  }
+  // An upgrade goes ahead of every waiter but another upgrade.
+  const bool head_free = state.waiters.empty() ||
+                         (upgrade && !state.waiters.begin()->second.upgrade);
+  if (head_free && Compatible(state, mode, sem, &s, upgrade, cmd.now) &&
+      // An upgrade would be queued ahead of everyone: it is judged at the
+      // place it would take.
+      Hierarchy::TreeAllows(
+          keys, key, state, mode, &s,
+          upgrade ? next_upgrade_seq : Hierarchy::kNewRequest)) {
+    AcquireResult result;
+    result.acquired = true;
+    result.grant = MakeGrantLocked(key, state, session, mode, cmd.max_hold,
+                                   cmd.lock_delay, upgrade, cmd.now);
+    if (sem > 0) state.limit = sem;
+    s.held[key] = result.grant.token;
+    if (tree.has_waiting_keys()) SyncGraph(*graph_, keys, tree, key);
+    for (const auto& [other_key, other_seq] : s.waiting) {
+      effects.recheck.push_back({s.id, other_key, other_seq});
+    }
+    return result;
+  }
+  if (cmd.wait_timeout != absl::ZeroDuration() && waiter == nullptr) {
+    if (state.empty()) keys.erase(kit);
+    return std::nullopt;  // Would wait.
+  }
+  if (cmd.request_release) {
+    for (const Holder& h : state.holders) {
+      if (h.session.get() != &s) ask.emplace_back(h.session, h.token);
+    }
+  }
+  if (cmd.wait_timeout == absl::ZeroDuration()) {
+    if (state.empty()) keys.erase(kit);
+    return AcquireResult{};  // Try-lock on a held key: not acquired.
+  }
+
+  const absl::Time deadline = cmd.now + cmd.wait_timeout;
+  uint64_t seq;
+  if (already_waiting) {
+    // A retry while the first call still waits: take over its place.
+    seq = own_wait->second;
+    QueuedWaiter& queued = state.waiters[seq];
+    effects.completions.push_back(
+        {queued.waiter,
+         absl::CancelledError(absl::StrCat(
+             "acquire of key ", Quote(key), " by session ", s.id,
+             " was superseded by a newer acquire of the same key"))});
+    queued.waiter = waiter;
+    queued.deadline = deadline;
+    queued.max_hold = cmd.max_hold;
+    queued.lock_delay = cmd.lock_delay;
+  } else {
+    seq = upgrade ? next_upgrade_seq : next_wait_seq;
+    // A queued first semaphore user fixes the size already.
+    if (sem > 0) state.limit = sem;
+    if (sem == 0) {
+      std::vector<WaitForGraph::Step> cycle = graph_->AddWaitUnlessCycle(
+          WaitForGraph::Party{s.id, s.client_name, mode}, key, seq,
+          GraphHolders(keys, key, state));
+      if (!cycle.empty()) {
+        deadlocks_refused.fetch_add(1, std::memory_order_relaxed);
+        ask.clear();  // A refused acquire asks nobody to release.
+        if (state.empty()) keys.erase(kit);
+        return absl::AbortedError(DeadlockMessage(cycle));
+      }
+    }
+    (upgrade ? next_upgrade_seq : next_wait_seq)++;
+    auto [wit, added] = state.waiters.emplace(
+        seq, QueuedWaiter{session, waiter, mode, cmd.now, deadline,
+                          cmd.max_hold, cmd.lock_delay, sem, upgrade});
+    tree.Queued(key, state, wit->second, 1);
+    s.waiting[key] = seq;
+  }
+  if (deadline != absl::InfiniteFuture()) {
+    timers_->Schedule(
+        Timer{deadline, Timer::Kind::kWaitTimeout, s.id, seq, key});
+  }
+  return std::nullopt;  // Queued.
+}
+
+void Shard::CancelWaitLocked(Session& s, const CancelWaitCmd& cmd,
+                             Effects& effects) {
+  auto kit = keys.find(cmd.key);
+  if (kit == keys.end()) return;
+  KeyState& state = kit->second;
+  uint64_t seq = cmd.wait_seq;
+  {
+    absl::MutexLock session_lock(&s.mu);
+    auto sw = s.waiting.find(cmd.key);
+    if (sw == s.waiting.end()) return;
+    if (seq == 0) seq = sw->second;
+    if (sw->second != seq) return;
+    auto wit = state.waiters.find(seq);
+    if (wit == state.waiters.end()) return;
+    QueuedWaiter& queued = wit->second;
+    if (cmd.waiter != nullptr && queued.waiter != cmd.waiter) return;
+    if (cmd.reason == CancelReason::kTimedOut && queued.deadline > cmd.now) {
+      return;  // Superseded by a call with a later deadline.
+    }
+    if (cmd.reason == CancelReason::kTimedOut) {
+      effects.completions.push_back({queued.waiter, AcquireResult{}});
+    } else {
+      effects.completions.push_back(
+          {queued.waiter,
+           absl::CancelledError(absl::StrCat(
+               "acquire of key ", Quote(cmd.key), " by session ", s.id,
+               " was cancelled by the caller"))});
+    }
+    EraseWaitLocked(cmd.key, state, wit);
+    s.waiting.erase(sw);
+  }
+  ReevaluateLocked(cmd.key, cmd.now, effects);
+}
+
+void Shard::AbortWaitLocked(Session& s, const std::string& key, uint64_t seq,
+                            const std::string& why, absl::Time now,
+                            Effects& effects) {
+  auto kit = keys.find(key);
+  if (kit == keys.end()) return;
+  KeyState& state = kit->second;
+  {
+    absl::MutexLock session_lock(&s.mu);
+    auto sw = s.waiting.find(key);
+    if (sw == s.waiting.end() || sw->second != seq) return;
+    auto wit = state.waiters.find(seq);
+    if (wit == state.waiters.end()) return;
+    effects.completions.push_back({wit->second.waiter,
+                                   absl::AbortedError(why)});
+    EraseWaitLocked(key, state, wit);
+    s.waiting.erase(sw);
+  }
+  deadlocks_refused.fetch_add(1, std::memory_order_relaxed);
+  ReevaluateLocked(key, now, effects);
+}
+
+}  // namespace table_internal
+}  // namespace taala

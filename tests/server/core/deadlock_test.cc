@@ -1,0 +1,175 @@
+// Deadlock detection through the wait-for graph.
+
+#include <algorithm>
+#include <atomic>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/core/lock_table.h"
+#include "tests/server/core/lock_table_fixture.h"
+#include "tests/testing/fake_clock.h"
+#include "tests/testing/status_matchers.h"
+
+namespace taala {
+namespace {
+
+using ::taala::test::kTtl;
+using ::taala::test::LockTableTest;
+using ::taala::test::RecordingWaiter;
+using ::taala::test::StatusIs;
+using ::taala::test::WithMode;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+// ---------------------------------------------------------------------------
+// Deadlock detection.
+
+TEST_F(LockTableTest, OppositeOrderLockingIsRefusedWithTheCycle) {
+  // One service locks partner then restaurant, the other restaurant then
+  // partner.
+  const uint64_t a = NewSession(kTtl, "orders");
+  const uint64_t b = NewSession(kTtl, "payouts");
+  MustAcquire(a, "partner/7");
+  MustAcquire(b, "restaurant/9");
+  RecordingWaiter wa, wb;
+  Wait(a, "restaurant/9", &wa);
+  auto refused =
+      table_.Acquire(Cmd(b, "partner/7", absl::InfiniteDuration()), &wb);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_THAT(*refused,
+              StatusIs(absl::StatusCode::kAborted,
+                       AllOf(HasSubstr(absl::StrCat("session ", b,
+                                                    " (payouts) waits for key "
+                                                    "\"partner/7\", held by "
+                                                    "session ",
+                                                    a, " (orders)")),
+                             HasSubstr("which waits for key \"restaurant/9\", "
+                                       "held by session"))));
+  EXPECT_EQ(table_.deadlocks_refused(), 1u);
+  EXPECT_FALSE(wa.done());  // a still waits: b may release and go on.
+  table_.Shutdown();
+}
+
+TEST_F(LockTableTest, ThreeSessionCycleIsRefused) {
+  const uint64_t a = NewSession(), b = NewSession(), c = NewSession();
+  MustAcquire(a, "x");
+  MustAcquire(b, "y");
+  MustAcquire(c, "z");
+  RecordingWaiter wa, wb, wc;
+  Wait(a, "y", &wa);
+  Wait(b, "z", &wb);
+  auto refused = table_.Acquire(Cmd(c, "x", absl::InfiniteDuration()), &wc);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_THAT(*refused, StatusIs(absl::StatusCode::kAborted,
+                                 AllOf(HasSubstr("\"x\""), HasSubstr("\"y\""),
+                                       HasSubstr("\"z\""))));
+  // Try-locks never wait, so they never deadlock.
+  EXPECT_FALSE(AcquireNow(c, "x")->acquired);
+  table_.Shutdown();
+}
+
+TEST_F(LockTableTest, DeadlockThroughTheQueueIsRefused) {
+  // a holds k SHARED; w waits for k EXCLUSIVE (behind a); b holds j and asks
+  // k SHARED: it must queue behind w (no overtaking), so b waits for w, w
+  // for a. a then asking j closes a -> b -> w -> a.
+  const uint64_t a = NewSession(), w = NewSession(), b = NewSession();
+  ASSERT_TRUE(
+      table_.Acquire(WithMode(Cmd(a, "k"), LockMode::kShared), nullptr)->ok());
+  MustAcquire(b, "j");
+  RecordingWaiter ww, wb;
+  Wait(w, "k", &ww);
+  ASSERT_FALSE(table_
+                   .Acquire(WithMode(Cmd(b, "k", absl::InfiniteDuration()),
+                                     LockMode::kShared),
+                            &wb)
+                   .has_value());
+  RecordingWaiter wa;
+  auto refused = table_.Acquire(Cmd(a, "j", absl::InfiniteDuration()), &wa);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_THAT(*refused, StatusIs(absl::StatusCode::kAborted));
+  table_.Shutdown();
+}
+
+TEST_F(LockTableTest, NoFalseDeadlockInTenThousandRandomAcyclicWaits) {
+  // Session i only ever waits (for one key at a time, as a client does) for
+  // keys held by sessions j > i: no cycle is possible, so no wait may be
+  // refused.
+  std::mt19937 rng(::testing::UnitTest::GetInstance()->random_seed());
+  constexpr int kSessions = 12;
+  std::vector<uint64_t> sessions;
+  for (int i = 0; i < kSessions; ++i) {
+    sessions.push_back(NewSession(absl::Hours(1)));
+    MustAcquire(sessions[i], absl::StrCat("held/", i));
+  }
+  std::vector<std::unique_ptr<RecordingWaiter>> waiters;
+  std::vector<std::pair<int, std::string>> open;
+  for (int n = 0; n < 10000; ++n) {
+    const int i = rng() % (kSessions - 1);
+    const int j = i + 1 + rng() % (kSessions - 1 - i);
+    const std::string key = absl::StrCat("held/", j);
+    bool waiting = false;
+    for (const auto& [s, k] : open) waiting |= s == i;
+    if (!waiting) {
+      waiters.push_back(std::make_unique<RecordingWaiter>());
+      auto r = table_.Acquire(
+          WithMode(Cmd(sessions[i], key, absl::InfiniteDuration()),
+                   rng() % 2 ? LockMode::kShared : LockMode::kExclusive),
+          waiters.back().get());
+      ASSERT_FALSE(r.has_value())
+          << "wait " << n << " refused: " << (r->ok() ? "" : r->status().ToString());
+      open.emplace_back(i, key);
+    }
+    if (open.size() > 30 || rng() % 3 == 0) {  // End a random wait.
+      const size_t pick = rng() % open.size();
+      const auto [s, k] = open[pick];
+      table_.CancelWait(CancelWaitCmd{sessions[s], k, 0, nullptr,
+                                      CancelReason::kCancelled, clock_.Now()});
+      open.erase(open.begin() + pick);
+    }
+  }
+  EXPECT_EQ(table_.deadlocks_refused(), 0u);
+  table_.Shutdown();
+}
+
+TEST_F(LockTableTest, WaitForEdgesNameWaiterHolderAndKey) {
+  const uint64_t a = NewSession(kTtl, "alpha");
+  const uint64_t b = NewSession(kTtl, "beta");
+  const uint64_t c = NewSession(kTtl, "gamma");
+  MustAcquire(a, "k");
+  RecordingWaiter wb, wc;
+  Wait(b, "k", &wb);
+  Wait(c, "k", &wc);
+  bool truncated = true;
+  std::vector<WaitForGraph::Edge> edges = table_.WaitForEdges(100, &truncated);
+  EXPECT_FALSE(truncated);
+  ASSERT_EQ(edges.size(), 3u);  // b->a, c->a (holder), c->b (queued ahead).
+  int holder_edges = 0;
+  for (const auto& e : edges) {
+    EXPECT_EQ(e.key, "k");
+    if (!e.queued_ahead) {
+      EXPECT_EQ(e.blocker.session, a);
+      EXPECT_EQ(e.blocker.client_name, "alpha");
+      ++holder_edges;
+    } else {
+      EXPECT_EQ(e.waiter.session, c);
+      EXPECT_EQ(e.blocker.session, b);
+    }
+  }
+  EXPECT_EQ(holder_edges, 2);
+  table_.Shutdown();
+  EXPECT_TRUE(table_.WaitForEdges(100, &truncated).empty());
+}
+
+}  // namespace
+}  // namespace taala
