@@ -3,7 +3,11 @@
 // that SHARED locks share the session's one SHARED grant. Against a real
 // taalad.
 
+#include <signal.h>
+
 #include <atomic>
+#include <functional>
+#include <new>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -112,6 +116,100 @@ TEST_F(LockSharingTest, AlreadyHeldByTheSessionOutsideAnyLockIsAnError) {
   EXPECT_FALSE(lock.owns_lock());
   ASSERT_OK(session->Release(**raw));
   EXPECT_OK(lock.Acquire(absl::ZeroDuration()));
+}
+
+TEST_F(LockSharingTest, RevocationFreesTheKeyForAWaitingLockOfTheSession) {
+  auto client = Connect(Options());
+  auto session = NewSession(*client, absl::Seconds(60));
+  AcquireOptions short_hold;
+  short_hold.max_hold = absl::Milliseconds(300);
+  Lock a(*session, "k", short_hold);
+  Lock b(*session, "k");
+  ASSERT_TRUE(a.try_lock());
+  // As for another process: the revoked grant no longer keeps `b` out.
+  EXPECT_TRUE(b.try_lock_for(std::chrono::seconds(30)));
+  EXPECT_FALSE(a.owns_lock());
+  EXPECT_TRUE(b.owns_lock());
+  a.unlock();  // Tells the server about a's revoked grant, not b's.
+  EXPECT_THAT(a.last_unlock_status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_TRUE(HeldByAnother(*client, "k"));
+  b.unlock();
+  EXPECT_OK(b.last_unlock_status());
+}
+
+TEST_F(LockSharingTest, DestroyingTheSessionEndsLocksWaitingForIt) {
+  auto client = Connect(Options());
+  auto session = NewSession(*client, absl::Seconds(60));
+  auto other = NewSession(*client, absl::Seconds(60));
+  Lock elsewhere(*other, "remote");
+  ASSERT_TRUE(elsewhere.try_lock());
+  // `holder` would touch the destroyed session in its destructor (the
+  // lifetime rule is broken on purpose here): it is never destroyed.
+  alignas(Lock) unsigned char storage[sizeof(Lock)];
+  Lock* holder = new (storage) Lock(*session, "local");
+  ASSERT_TRUE(holder->try_lock());
+  Lock in_process(*session, "local");   // Waits in the process.
+  Lock on_server(*session, "remote");   // Waits on the server.
+  std::atomic<int> not_found{0};
+  auto wait = [&](Lock& lock) {
+    try {
+      lock.lock();
+    } catch (const LockError& e) {
+      if (absl::IsNotFound(e.status())) ++not_found;
+    }
+  };
+  std::thread t1(wait, std::ref(in_process));
+  std::thread t2(wait, std::ref(on_server));
+  absl::SleepFor(absl::Milliseconds(300));  // Let both wait.
+  session.reset();  // Fails both waits and waits for them to leave.
+  t1.join();
+  t2.join();
+  EXPECT_EQ(not_found.load(), 2);
+  EXPECT_FALSE(HeldByAnother(*client, "local"));  // Closed: released.
+}
+
+TEST_F(LockSharingTest, LockingOneLockTwiceIsAnErrorNotADeadlock) {
+  auto client = Connect(Options());
+  auto session = NewSession(*client, absl::Seconds(60));
+  Lock a(*session, "k");
+  a.lock();
+  EXPECT_THROW(a.lock(), LockError);
+  EXPECT_THROW(a.try_lock(), LockError);
+  EXPECT_TRUE(a.owns_lock());
+  // Unlocked from another thread (handed over): the key is free again.
+  std::thread([&] { a.unlock(); }).join();
+  Lock b(*session, "k");
+  EXPECT_TRUE(b.try_lock());
+}
+
+TEST_F(LockSharingTest, LockRetriedAfterNoAnswerTakesTheKey) {
+  ClientOptions options = Options();
+  options.call_timeout = absl::Seconds(1);
+  options.retry.max_attempts = 1;
+  auto client = Connect(options);
+  auto session = NewSession(*client, absl::Seconds(60));
+  Lock a(*session, "k");
+  // The daemon stops answering: the try-lock gets no answer, and may be
+  // granted when the daemon resumes.
+  ASSERT_EQ(kill(daemon_->pid(), SIGSTOP), 0);
+  EXPECT_THROW(a.try_lock(), LockError);
+  ASSERT_EQ(kill(daemon_->pid(), SIGCONT), 0);
+  // Granted or not, the retry takes the key (already_held is expected now).
+  bool locked = false;
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  while (!locked && absl::Now() < give_up) {
+    try {
+      locked = a.try_lock();
+    } catch (const LockError& e) {
+      ASSERT_TRUE(absl::IsUnavailable(e.status())) << e.status();
+    }
+  }
+  ASSERT_TRUE(locked);
+  EXPECT_TRUE(HeldByAnother(*client, "k"));
+  a.unlock();
+  EXPECT_OK(a.last_unlock_status());
+  EXPECT_FALSE(HeldByAnother(*client, "k"));
 }
 
 }  // namespace
