@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <fstream>
 #include <functional>
 #include <new>
 #include <chrono>
@@ -27,6 +28,24 @@ namespace {
 using ::taala::test::StatusIs;
 
 class LockSharingTest : public test::ClientFixture {};
+
+// kill(SIGSTOP) returns before the process has stopped: wait until
+// /proc/<pid>/stat says it has ("T").
+bool WaitUntilStopped(pid_t pid) {
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < give_up) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    const size_t paren = line.rfind(')');
+    if (paren != std::string::npos && paren + 2 < line.size() &&
+        line[paren + 2] == 'T') {
+      return true;
+    }
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return false;
+}
 
 AcquireOptions Shared() {
   AcquireOptions options;
@@ -152,7 +171,9 @@ TEST_F(LockSharingTest, DestroyingTheSessionEndsLocksWaitingForIt) {
   Lock in_process(*session, "local");   // Waits in the process.
   Lock on_server(*session, "remote");   // Waits on the server.
   std::atomic<int> not_found{0};
+  std::atomic<int> started{0};
   auto wait = [&](Lock& lock) {
+    ++started;
     try {
       lock.lock();
     } catch (const LockError& e) {
@@ -161,7 +182,8 @@ TEST_F(LockSharingTest, DestroyingTheSessionEndsLocksWaitingForIt) {
   };
   std::thread t1(wait, std::ref(in_process));
   std::thread t2(wait, std::ref(on_server));
-  absl::SleepFor(absl::Milliseconds(300));  // Let both wait.
+  while (started.load() < 2) absl::SleepFor(absl::Milliseconds(1));
+  absl::SleepFor(absl::Milliseconds(300));  // Let both reach their wait.
   session.reset();  // Fails both waits and waits for them to leave.
   t1.join();
   t2.join();
@@ -193,6 +215,7 @@ TEST_F(LockSharingTest, LockRetriedAfterNoAnswerTakesTheKey) {
   // The daemon stops answering: the try-lock gets no answer, and may be
   // granted when the daemon resumes.
   ASSERT_EQ(kill(daemon_->pid(), SIGSTOP), 0);
+  ASSERT_TRUE(WaitUntilStopped(daemon_->pid()));
   EXPECT_THROW(a.try_lock(), LockError);
   ASSERT_EQ(kill(daemon_->pid(), SIGCONT), 0);
   // Granted or not, the retry takes the key (already_held is expected now).
