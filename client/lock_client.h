@@ -102,8 +102,10 @@ struct SessionOptions {
   std::string client_name;
   std::map<std::string, std::string> labels;
   // Called once, on one of the session's background threads, when the
-  // session is lost: the server said it expired, or no keepalive was
-  // confirmed for a whole TTL. Must not block for long, and must not destroy
+  // session is lost: the server said it expired or does not know it
+  // (NOT_FOUND to the keepalive or to any call of the session; lost() is
+  // true from that answer on), or no keepalive was confirmed for a whole
+  // TTL. Must not block for long, and must not destroy
   // the Session (Close() from here returns FAILED_PRECONDITION).
   std::function<void(const absl::Status&)> on_lost;
   // Called on a background thread of the session when the server revokes a

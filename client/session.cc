@@ -64,6 +64,17 @@ void Session::Impl::HandleEvent(const v1::SessionEvent& e) {
   }
 }
 
+absl::Status Session::Impl::Answered(const grpc::Status& status) {
+  absl::Status s = FromGrpc(status);
+  if (absl::IsNotFound(s)) {
+    // The server does not know the session (it expired, or the server
+    // restarted without it): final. Every Lock stops owning at once.
+    keepalive_.EndedByServer(s);
+    keys_.End(s);
+  }
+  return s;
+}
+
 bool OutcomeUnknown(const absl::Status& status) {
   return absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status) ||
          absl::IsUnknown(status) || absl::IsCancelled(status);
@@ -149,7 +160,7 @@ absl::StatusOr<Session::Impl::Answer> Session::Impl::AcquireOnServer(
         "no answer from taalad to Acquire of key \"", key,
         "\" within the wait plus call_timeout: ", status.error_message()));
   }
-  if (!status.ok()) return FromGrpc(status);
+  if (!status.ok()) return Answered(status);
   if (resp.result() == v1::AcquireResponse::ACQUIRED) {
     answer.grant = LockGrant{resp.grant().key(), resp.grant().session_id(),
                              resp.grant().fencing_token()};
@@ -196,7 +207,7 @@ absl::Status Session::Impl::ReleaseOnServer(const LockGrant& grant) {
     // session no longer holds the grant, which is what Release is for.
     return absl::OkStatus();
   }
-  return FromGrpc(status);
+  return Answered(status);
 }
 
 absl::Status Session::Close() {

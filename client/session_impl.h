@@ -1,6 +1,8 @@
 #ifndef TAALA_CLIENT_SESSION_IMPL_H_
 #define TAALA_CLIENT_SESSION_IMPL_H_
 
+#include <grpcpp/support/status.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -77,6 +79,8 @@ class Session::Impl {
   bool MarkClosed();
 
  private:
+  // A call's status as an absl::Status; NOT_FOUND ends the session.
+  absl::Status Answered(const grpc::Status& status);
   // A server event on the keepalive's reader thread.
   void HandleEvent(const v1::SessionEvent& e) ABSL_LOCKS_EXCLUDED(mu_);
 

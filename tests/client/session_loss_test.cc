@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
@@ -104,6 +105,31 @@ TEST_F(SessionLossTest, NotFoundAnsweredToACallEndsOwnershipAtOnce) {
   EXPECT_TRUE(session->lost());
   EXPECT_FALSE(a.owns_lock());
   EXPECT_THAT(session->lost_status(), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(SessionLossTest, ALockWaitingInTheProcessFailsWhenTheSessionIsLost) {
+  auto client = Connect(Options());
+  auto session = NewSession(*client, kTtl);
+  Lock a(*session, "k");
+  Lock b(*session, "k");
+  ASSERT_TRUE(a.try_lock());
+  absl::Notification failed;
+  absl::StatusCode code = absl::StatusCode::kOk;
+  std::thread waiter([&] {
+    try {
+      b.lock();
+    } catch (const LockError& e) {
+      code = e.status().code();
+    }
+    failed.Notify();
+  });
+  Restart([] {});
+  EXPECT_TRUE(failed.WaitForNotificationWithTimeout(absl::Seconds(5)))
+      << "the waiting Lock did not fail within 5 s of the restart";
+  waiter.join();
+  EXPECT_EQ(code, absl::StatusCode::kNotFound);
+  EXPECT_FALSE(a.owns_lock());
+  EXPECT_FALSE(b.owns_lock());
 }
 
 }  // namespace
