@@ -29,6 +29,7 @@ void KeepAliveLoop::Start() {
   thread_ = std::thread([this] {
     keepalive_tid_.store(std::this_thread::get_id());
     Run();
+    NotifyLost();
   });
 }
 
@@ -85,13 +86,55 @@ void KeepAliveLoop::PublishConfirmedUntil(absl::Time t) {
 }
 
 void KeepAliveLoop::MarkLost(absl::Status why) {
+  absl::MutexLock lock(&mu_);
+  if (lost_.load() || closed_) return;
+  lost_status_ = std::move(why);
+  lost_.store(true, std::memory_order_release);
+  // Wakes Run (its waits watch lost_) and ends its stream.
+  if (stream_ctx_ != nullptr) stream_ctx_->TryCancel();
+}
+
+void KeepAliveLoop::EndedByServer(absl::Status why) {
+  MarkLost(std::move(why));
+}
+
+void KeepAliveLoop::NotifyLost() {
+  absl::Status why;
   {
     absl::MutexLock lock(&mu_);
-    if (lost_.load() || closed_) return;
-    lost_status_ = why;
-    lost_.store(true, std::memory_order_release);
+    if (!lost_.load() || closed_ || lost_notified_) return;
+    lost_notified_ = true;
+    why = lost_status_;
   }
   if (callbacks_.on_lost) callbacks_.on_lost(why);
+}
+
+bool KeepAliveLoop::WaitToReconnect(size_t endpoint, absl::Time until) {
+  // A connected channel whose stream failed (a draining server, say):
+  // back off. A channel that is down: watch it in short slices (so that
+  // Stop is not kept waiting), and go as soon as it connects.
+  const bool down = !caller_->Connected(endpoint);
+  constexpr absl::Duration kSlice = absl::Milliseconds(100);
+  auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stopping_ || lost_.load();
+  };
+  while (true) {
+    absl::Duration left;
+    {
+      absl::MutexLock lock(&mu_);
+      left = until - SteadyNow();
+      if (stop()) return false;
+      if (left <= absl::ZeroDuration()) return true;
+      if (!down) {
+        mu_.AwaitWithTimeout(absl::Condition(&stop), left);
+        continue;
+      }
+    }
+    if (caller_->WaitForConnected(endpoint, std::min(kSlice, left))) {
+      absl::MutexLock lock(&mu_);
+      return !stop();
+    }
+  }
 }
 
 void KeepAliveLoop::Handle(const v1::KeepAliveResponse& msg) {
@@ -169,6 +212,7 @@ void KeepAliveLoop::Run() {
       acked = lease_.acked_on_stream();
     }
     if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
+      caller_->ReportSuccess();  // The server answered: it is up.
       MarkLost(FromGrpc(status));
       return;
     }
@@ -186,14 +230,10 @@ void KeepAliveLoop::Run() {
       caller_->ReportFailure(endpoint);
     }
     // Reconnect after a backoff, never past the point the lease is lost.
-    absl::MutexLock lock(&mu_);
-    auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return stopping_;
-    };
-    mu_.AwaitWithTimeout(
-        absl::Condition(&stop),
-        std::min(caller_->Jitter(backoff), confirmed_until - SteadyNow()));
+    const absl::Time until =
+        std::min(SteadyNow() + caller_->Jitter(backoff), confirmed_until);
     backoff = caller_->NextBackoff(backoff);
+    if (!WaitToReconnect(caller_->current(), until)) return;
   }
 }
 

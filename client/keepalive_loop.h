@@ -62,6 +62,11 @@ class KeepAliveLoop {
   // the first time only.
   bool MarkClosed() ABSL_LOCKS_EXCLUDED(mu_);
 
+  // A call of the session was answered NOT_FOUND: the server does not know
+  // the session, which is final. lost() from now on; on_lost runs on the
+  // keepalive thread, which stops. Any thread; idempotent.
+  void EndedByServer(absl::Status why) ABSL_LOCKS_EXCLUDED(mu_);
+
   // True on the loop's own threads (where callbacks run).
   bool OnOwnThread() const;
 
@@ -69,7 +74,15 @@ class KeepAliveLoop {
   void Run() ABSL_LOCKS_EXCLUDED(mu_);
   // One message from the stream (reader thread).
   void Handle(const v1::KeepAliveResponse& msg) ABSL_LOCKS_EXCLUDED(mu_);
+  // Marks the session lost (first reason wins). on_lost runs when Run ends.
   void MarkLost(absl::Status why) ABSL_LOCKS_EXCLUDED(mu_);
+  // Runs on_lost once if lost (not closed); on the keepalive thread.
+  void NotifyLost() ABSL_LOCKS_EXCLUDED(mu_);
+  // Waits before opening the next stream: until `until`, or sooner once a
+  // channel that was down connects (a restarted server is asked at once).
+  // False if stopping or lost.
+  bool WaitToReconnect(size_t endpoint, absl::Time until)
+      ABSL_LOCKS_EXCLUDED(mu_);
   void PublishConfirmedUntil(absl::Time t);
   // "session N: no keepalive confirmed for a whole TTL (T)".
   std::string NoConfirmationMessage() const;
@@ -86,6 +99,7 @@ class KeepAliveLoop {
   absl::Status lost_status_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  bool lost_notified_ ABSL_GUARDED_BY(mu_) = false;
   bool stream_broken_ ABSL_GUARDED_BY(mu_) = false;
   grpc::ClientContext* stream_ctx_ ABSL_GUARDED_BY(mu_) = nullptr;
   // Acknowledged keepalives to the confirmed end of the lease.

@@ -11,7 +11,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "client/key_table.h"
+#include "client/session_impl.h"
 
 namespace taala {
 
@@ -30,17 +33,56 @@ absl::Status Lock::Acquire(absl::Duration wait) {
     return absl::FailedPreconditionError(
         absl::StrCat("key \"", key_, "\" is already held by this Lock"));
   }
-  AcquireOptions options = options_;
-  options.wait = std::max(absl::ZeroDuration(), wait);
-  absl::StatusOr<std::optional<LockGrant>> grant =
-      session_.Acquire(key_, options);
-  if (!grant.ok()) return grant.status();
-  if (!grant->has_value()) {
+  wait = std::max(absl::ZeroDuration(), wait);
+  const absl::Time deadline = absl::Now() + wait;  // Infinite: never.
+  Session::Impl& session = *session_.impl_;
+  KeyTable& keys = session.keys();
+  // Another Lock of the session on this key is like another process's.
+  absl::StatusOr<KeyTable::Entered> entered = keys.Enter(
+      this, key_, options_.shared && options_.semaphore_size == 0, deadline);
+  if (absl::IsDeadlineExceeded(entered.status())) {
     return absl::DeadlineExceededError(
         absl::StrCat("key \"", key_, "\" stayed held for ",
-                     absl::FormatDuration(options.wait)));
+                     absl::FormatDuration(wait), " (",
+                     entered.status().message(), ")"));
   }
-  grant_ = std::move(**grant);
+  if (!entered.ok()) return entered.status();
+  if (entered->joined.has_value()) {  // A SHARED grant of the session.
+    grant_ = std::move(entered->joined);
+    return absl::OkStatus();
+  }
+  AcquireOptions options = options_;
+  options.wait = wait == absl::InfiniteDuration()
+                     ? wait
+                     : std::max(absl::ZeroDuration(), deadline - absl::Now());
+  absl::StatusOr<Session::Impl::Answer> answer =
+      session.AcquireOnServer(key_, options);
+  if (!answer.ok()) {
+    keys.NotGranted(key_, OutcomeUnknown(answer.status()));
+    return answer.status();
+  }
+  if (!answer->grant.has_value()) {
+    keys.NotGranted(key_, /*outcome_unknown=*/false);
+    return absl::DeadlineExceededError(
+        absl::StrCat("key \"", key_, "\" stayed held for ",
+                     absl::FormatDuration(wait)));
+  }
+  // already_held is expected only where an earlier call's answer was lost
+  // (a retry of this call, or a call on this key that got no answer).
+  if (answer->already_held && answer->attempts == 1 &&
+      !entered->may_be_held) {
+    keys.NotGranted(key_, /*outcome_unknown=*/false);
+    return absl::FailedPreconditionError(absl::StrCat(
+        "session ", session.id(), " already holds key \"", key_,
+        "\" outside any taala::Lock (through Session::Acquire?); a Lock "
+        "never shares a grant it did not take"));
+  }
+  keys.Granted(this, key_, *answer->grant);
+  grant_ = std::move(answer->grant);
+  // Revoked before the answer got here: the key is free for other Locks.
+  if (session.Revoked(grant_->fencing_token)) {
+    keys.Revoked(key_, grant_->fencing_token);
+  }
   return absl::OkStatus();
 }
 
@@ -49,8 +91,19 @@ absl::Status Lock::Release() {
     return absl::FailedPreconditionError(
         absl::StrCat("key \"", key_, "\" is not held by this Lock"));
   }
-  absl::Status status = session_.Release(*grant_);
+  const LockGrant grant = *std::move(grant_);
   grant_.reset();
+  Session::Impl& session = *session_.impl_;
+  switch (session.keys().Leave(this, key_)) {
+    case KeyTable::Left::kShared:  // Other SHARED Locks still hold it.
+      return absl::OkStatus();
+    case KeyTable::Left::kNotOwner:  // Revoked: the server says so.
+      return session.ReleaseOnServer(grant);
+    case KeyTable::Left::kLast:
+      break;
+  }
+  absl::Status status = session.ReleaseOnServer(grant);
+  session.keys().Released(key_, OutcomeUnknown(status));
   return status;
 }
 

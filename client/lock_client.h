@@ -102,8 +102,10 @@ struct SessionOptions {
   std::string client_name;
   std::map<std::string, std::string> labels;
   // Called once, on one of the session's background threads, when the
-  // session is lost: the server said it expired, or no keepalive was
-  // confirmed for a whole TTL. Must not block for long, and must not destroy
+  // session is lost: the server said it expired or does not know it
+  // (NOT_FOUND to the keepalive or to any call of the session; lost() is
+  // true from that answer on), or no keepalive was confirmed for a whole
+  // TTL. Must not block for long, and must not destroy
   // the Session (Close() from here returns FAILED_PRECONDITION).
   std::function<void(const absl::Status&)> on_lost;
   // Called on a background thread of the session when the server revokes a
@@ -181,7 +183,10 @@ class Client {
 
 class Session {
  public:
-  ~Session();  // Close(), ignoring its status.
+  // Close(), ignoring its status. Lock calls still running on other threads
+  // (waiting for a key) then fail with NOT_FOUND; the destructor waits for
+  // them to return.
+  ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
@@ -196,7 +201,8 @@ class Session {
 
   // Takes `key`. Returns the grant, or std::nullopt if the key stayed held
   // for the whole wait. Retrying is safe: the server answers a session's
-  // repeated Acquire with the same grant.
+  // repeated Acquire with the same grant. FAILED_PRECONDITION if a Lock of
+  // this session holds or takes `key` (its grant is not shared).
   absl::StatusOr<std::optional<LockGrant>> Acquire(
       absl::string_view key, AcquireOptions options = {});
   // Releases a grant of this session.
@@ -212,6 +218,7 @@ class Session {
 
  private:
   friend class Client;
+  friend class Lock;
   explicit Session(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
@@ -228,6 +235,20 @@ class LockError : public std::runtime_error {
 };
 
 // A named lock for use with std::unique_lock / std::scoped_lock.
+//
+// Several Locks on one key in one Session exclude each other as Locks of
+// different processes do: while one holds the key or is taking it, another
+// one's try_lock() returns false and lock() / try_lock_for() wait in the
+// process (they do not ask the server) until it unlocks, or time out. Only
+// SHARED Locks (options.shared, no semaphore) share: a SHARED Lock joins the
+// grant another SHARED Lock of the session holds (same fencing token), unless
+// a Lock already waits for the key, and the grant is released on the server
+// when the last of them unlocks. A semaphore key gives a session one slot, so
+// its Locks of one session take it one at a time. A revoked grant frees the
+// key for the session's other Locks at once. If the server answers that the
+// session already holds a key no Lock of it took (Session::Acquire did), the
+// Lock fails with FAILED_PRECONDITION rather than share that grant; a Lock
+// retrying a call whose answer was lost takes the grant it may have got.
 class Lock {
  public:
   // `session` must outlive the Lock.

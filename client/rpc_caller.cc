@@ -6,6 +6,7 @@
 #include <grpcpp/support/channel_arguments.h>
 
 #include <algorithm>
+#include <chrono>
 #include <string>
 #include <utility>
 
@@ -108,6 +109,16 @@ void RpcCaller::ReportFailure(size_t i) {
 }
 
 void RpcCaller::ReportSuccess() { breaker_.RecordSuccess(); }
+
+bool RpcCaller::Connected(size_t i) {
+  return channels_[i]->GetState(/*try_to_connect=*/false) == GRPC_CHANNEL_READY;
+}
+
+bool RpcCaller::WaitForConnected(size_t i, absl::Duration timeout) {
+  return channels_[i]->WaitForConnected(
+      std::chrono::system_clock::now() +
+      absl::ToChronoNanoseconds(std::max(absl::ZeroDuration(), timeout)));
+}
 
 absl::Duration RpcCaller::Jitter(absl::Duration d) {
   absl::MutexLock lock(&rng_mu_);

@@ -60,6 +60,11 @@ class RpcCaller {
   v1::LockService::Stub& stub(size_t i) { return *stubs_[i]; }
   void ReportFailure(size_t i);
   void ReportSuccess();
+  // True if endpoint `i`'s channel is connected.
+  bool Connected(size_t i);
+  // Asks endpoint `i`'s channel to connect and waits until it is, or for
+  // `timeout`. True if connected.
+  bool WaitForConnected(size_t i, absl::Duration timeout);
 
   // The retry policy's backoff: `d` scaled by a random factor within the
   // jitter, and the backoff that follows `d`.

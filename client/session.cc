@@ -12,98 +12,73 @@
 #include <string>
 #include <utility>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/keepalive_loop.h"
+#include "client/key_table.h"
 #include "client/rpc_caller.h"
+#include "client/session_impl.h"
 #include "common/wire_time.h"
 #include "taala/v1/lock_service.grpc.pb.h"
 
 namespace taala {
 
-// Session::Impl: the session's identity, its revoked grants and its
-// keepalive loop.
+Session::Impl::Impl(RpcCaller* client, uint64_t id, absl::Duration ttl,
+                    absl::Time created_at, SessionOptions options)
+    : client_(client),
+      id_(id),
+      ttl_(ttl),
+      options_(std::move(options)),
+      keepalive_(client, id, ttl, created_at,
+                 {[this](const v1::SessionEvent& e) { HandleEvent(e); },
+                  [this](const absl::Status& why) {
+                    keys_.End(why);
+                    if (options_.on_lost) options_.on_lost(why);
+                  }}) {}
 
-class Session::Impl {
- public:
-  Impl(RpcCaller* client, uint64_t id, absl::Duration ttl,
-       absl::Time created_at, SessionOptions options)
-      : client_(client),
-        id_(id),
-        ttl_(ttl),
-        options_(std::move(options)),
-        keepalive_(client, id, ttl, created_at,
-                   {[this](const v1::SessionEvent& e) { HandleEvent(e); },
-                    [this](const absl::Status& why) {
-                      if (options_.on_lost) options_.on_lost(why);
-                    }}) {}
+bool Session::Impl::MarkClosed() {
+  const bool first = keepalive_.MarkClosed();
+  keys_.End(keepalive_.lost_status());
+  return first;
+}
 
-  ~Impl() { keepalive_.Stop(); }
-
-  void Start() { keepalive_.Start(); }
-
-  uint64_t id() const { return id_; }
-  absl::Duration ttl() const { return ttl_; }
-  RpcCaller* client() const { return client_; }
-  bool lost() const { return keepalive_.lost(); }
-  absl::Status lost_status() const { return keepalive_.lost_status(); }
-
-  bool Revoked(uint64_t token) const ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
-    return revoked_.contains(token);
-  }
-
-  // The grant is gone from the client's hands: forget its revocation.
-  void Forget(uint64_t token) ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
-    revoked_.erase(token);
-  }
-
-  // True on the session's own background threads (where callbacks run).
-  bool OnOwnThread() const { return keepalive_.OnOwnThread(); }
-
-  // Stops the keepalive thread. Idempotent and thread-safe.
-  // REQUIRES: !OnOwnThread().
-  void StopKeepAlive() { keepalive_.Stop(); }
-
-  // Returns true the first time only.
-  bool MarkClosed() { return keepalive_.MarkClosed(); }
-
- private:
-  // A server event on the keepalive's reader thread.
-  void HandleEvent(const v1::SessionEvent& e) ABSL_LOCKS_EXCLUDED(mu_) {
-    if (e.type() == v1::SessionEvent::GRANT_REVOKED) {
-      {
-        absl::MutexLock lock(&mu_);
-        revoked_.insert(e.fencing_token());
-      }
-      if (options_.on_revoked) {
-        options_.on_revoked(e.key(), e.fencing_token(), e.reason());
-      }
-    } else if (e.type() == v1::SessionEvent::RELEASE_REQUESTED) {
-      if (options_.on_release_requested) {
-        options_.on_release_requested(e.key(), e.fencing_token(),
-                                      e.requester_session_id(),
-                                      e.requester_client_name());
-      }
+void Session::Impl::HandleEvent(const v1::SessionEvent& e) {
+  if (e.type() == v1::SessionEvent::GRANT_REVOKED) {
+    {
+      absl::MutexLock lock(&mu_);
+      revoked_.insert(e.fencing_token());
+    }
+    keys_.Revoked(e.key(), e.fencing_token());
+    if (options_.on_revoked) {
+      options_.on_revoked(e.key(), e.fencing_token(), e.reason());
+    }
+  } else if (e.type() == v1::SessionEvent::RELEASE_REQUESTED) {
+    if (options_.on_release_requested) {
+      options_.on_release_requested(e.key(), e.fencing_token(),
+                                    e.requester_session_id(),
+                                    e.requester_client_name());
     }
   }
+}
 
-  RpcCaller* const client_;
-  const uint64_t id_;
-  const absl::Duration ttl_;
-  const SessionOptions options_;
-  mutable absl::Mutex mu_;  // A leaf: no other lock is taken under it.
-  absl::flat_hash_set<uint64_t> revoked_ ABSL_GUARDED_BY(mu_);
-  // Last: destroyed (and its threads stopped) first.
-  KeepAliveLoop keepalive_;
-};
+absl::Status Session::Impl::Answered(const grpc::Status& status) {
+  absl::Status s = FromGrpc(status);
+  if (absl::IsNotFound(s)) {
+    // The server does not know the session (it expired, or the server
+    // restarted without it): final. Every Lock stops owning at once.
+    keepalive_.EndedByServer(s);
+    keys_.End(s);
+  }
+  return s;
+}
+
+bool OutcomeUnknown(const absl::Status& status) {
+  return absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status) ||
+         absl::IsUnknown(status) || absl::IsCancelled(status);
+}
 
 absl::StatusOr<std::unique_ptr<Session>> Client::CreateSession(
     SessionOptions options) {
@@ -128,7 +103,12 @@ absl::StatusOr<std::unique_ptr<Session>> Client::CreateSession(
 }
 
 Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Session::~Session() { Close().IgnoreError(); }
+Session::~Session() {
+  Close().IgnoreError();
+  // Locks still calling on other threads (against the lifetime rule) fail
+  // now that the session is closed: let them leave before the table goes.
+  impl_->keys().AwaitIdle();
+}
 
 uint64_t Session::id() const { return impl_->id(); }
 absl::Duration Session::ttl() const { return impl_->ttl(); }
@@ -138,16 +118,16 @@ bool Session::Revoked(const LockGrant& grant) const {
   return impl_->Revoked(grant.fencing_token);
 }
 
-absl::StatusOr<std::optional<LockGrant>> Session::Acquire(
-    absl::string_view key, AcquireOptions options) {
+absl::StatusOr<Session::Impl::Answer> Session::Impl::AcquireOnServer(
+    absl::string_view key, const AcquireOptions& options) {
   if (options.lock_delay < absl::ZeroDuration() ||
       options.lock_delay == absl::InfiniteDuration()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "lock_delay: must be finite and not negative (key \"", key, "\")"));
   }
-  RpcCaller* client = impl_->client();
+  RpcCaller* client = client_;
   v1::AcquireRequest req;
-  req.set_session_id(impl_->id());
+  req.set_session_id(id_);
   req.set_key(std::string(key));
   req.set_mode(options.shared ? v1::LOCK_MODE_SHARED
                               : v1::LOCK_MODE_EXCLUSIVE);
@@ -159,8 +139,10 @@ absl::StatusOr<std::optional<LockGrant>> Session::Acquire(
   req.set_request_release(options.request_release);
   const absl::Time give_up = absl::Now() + options.wait;
   v1::AcquireResponse resp;
+  Answer answer;
   grpc::Status status =
       client->Call([&](v1::LockService::Stub& stub, grpc::ClientContext* ctx) {
+        ++answer.attempts;
         // A retry waits only for what is left of the wait.
         const absl::Duration left =
             options.wait == absl::InfiniteDuration()
@@ -178,19 +160,36 @@ absl::StatusOr<std::optional<LockGrant>> Session::Acquire(
         "no answer from taalad to Acquire of key \"", key,
         "\" within the wait plus call_timeout: ", status.error_message()));
   }
-  if (!status.ok()) return FromGrpc(status);
-  if (resp.result() != v1::AcquireResponse::ACQUIRED) {
-    return std::optional<LockGrant>();
+  if (!status.ok()) return Answered(status);
+  if (resp.result() == v1::AcquireResponse::ACQUIRED) {
+    answer.grant = LockGrant{resp.grant().key(), resp.grant().session_id(),
+                             resp.grant().fencing_token()};
+    answer.already_held = resp.already_held();
   }
-  return std::optional<LockGrant>(LockGrant{
-      resp.grant().key(), resp.grant().session_id(),
-      resp.grant().fencing_token()});
+  return answer;
+}
+
+absl::StatusOr<std::optional<LockGrant>> Session::Acquire(
+    absl::string_view key, AcquireOptions options) {
+  if (impl_->keys().InUse(std::string(key))) {
+    // The server would answer with the Lock's grant: a second ownership.
+    return absl::FailedPreconditionError(absl::StrCat(
+        "key \"", key, "\" is in use by a taala::Lock of session ",
+        impl_->id(), "; Session::Acquire does not share it"));
+  }
+  absl::StatusOr<Impl::Answer> answer = impl_->AcquireOnServer(key, options);
+  if (!answer.ok()) return answer.status();
+  return std::move(answer->grant);
 }
 
 absl::Status Session::Release(const LockGrant& grant) {
-  RpcCaller* client = impl_->client();
+  return impl_->ReleaseOnServer(grant);
+}
+
+absl::Status Session::Impl::ReleaseOnServer(const LockGrant& grant) {
+  RpcCaller* client = client_;
   v1::ReleaseRequest req;
-  req.set_session_id(impl_->id());
+  req.set_session_id(id_);
   req.set_key(grant.key);
   req.set_fencing_token(grant.fencing_token);
   v1::ReleaseResponse resp;
@@ -201,14 +200,14 @@ absl::Status Session::Release(const LockGrant& grant) {
         SetTimeout(ctx, client->options().call_timeout);
         return stub.Release(ctx, req, &resp);
       });
-  impl_->Forget(grant.fencing_token);
+  Forget(grant.fencing_token);
   if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION &&
       attempts > 1) {
     // An earlier attempt whose answer was lost released it: either way this
     // session no longer holds the grant, which is what Release is for.
     return absl::OkStatus();
   }
-  return FromGrpc(status);
+  return Answered(status);
 }
 
 absl::Status Session::Close() {

@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/client/client_fixture.h"
 #include "tests/integration/taalad_process.h"
 #include "tests/testing/status_matchers.h"
 
@@ -24,52 +25,7 @@ namespace {
 using ::taala::test::StatusIs;
 using ::testing::HasSubstr;
 
-class LockClientTest : public ::testing::Test {
- protected:
-  void SetUp() override { Start(); }
-  void TearDown() override {
-    if (HasFailure() && daemon_ != nullptr) {
-      std::cerr << "---- taalad log ----\n" << daemon_->Log();
-    }
-  }
-
-  void Start(std::vector<std::string> args = {"--min_session_ttl=100ms"}) {
-    auto started = test::TaaladProcess::Start(std::move(args));
-    ASSERT_TRUE(started.ok()) << started.status();
-    daemon_ = std::move(*started);
-  }
-
-  ClientOptions Options() {
-    ClientOptions options;
-    options.endpoints = {daemon_->address()};
-    options.call_timeout = absl::Seconds(5);
-    return options;
-  }
-
-  std::unique_ptr<Client> Connect(ClientOptions options) {
-    auto client = Client::Connect(std::move(options));
-    EXPECT_TRUE(client.ok()) << client.status();
-    return client.ok() ? std::move(*client) : nullptr;
-  }
-
-  std::unique_ptr<Session> NewSession(Client& client, absl::Duration ttl,
-                                      SessionOptions options = {}) {
-    options.ttl = ttl;
-    auto session = client.CreateSession(std::move(options));
-    EXPECT_TRUE(session.ok()) << session.status();
-    return session.ok() ? std::move(*session) : nullptr;
-  }
-
-  // True if `key` is held by someone: a fresh session's try-lock fails.
-  bool HeldByAnother(Client& client, const std::string& key) {
-    auto probe = NewSession(client, absl::Seconds(10));
-    auto grant = probe->Acquire(key, {absl::ZeroDuration()});
-    EXPECT_TRUE(grant.ok()) << grant.status();
-    return grant.ok() && !grant->has_value();
-  }
-
-  std::unique_ptr<test::TaaladProcess> daemon_;
-};
+class LockClientTest : public test::ClientFixture {};
 
 TEST_F(LockClientTest, SessionKeptAliveByTheLibrarySurvivesFiveIdleTtls) {
   auto client = Connect(Options());
