@@ -1,8 +1,13 @@
 // taalad: the taala lock service daemon.
 
+#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <cstdio>
 #include <fstream>
@@ -23,11 +28,12 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/core/clock.h"
-#include "server/rpc/timer_loop.h"
-#include "server/rpc/logging_observer.h"
-#include "server/rpc/lock_service.h"
+#include "server/core/data_dir_lock.h"
 #include "server/core/lock_table.h"
 #include "server/core/token_epoch.h"
+#include "server/rpc/lock_service.h"
+#include "server/rpc/logging_observer.h"
+#include "server/rpc/timer_loop.h"
 #include "spdlog/spdlog.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
@@ -39,7 +45,8 @@ ABSL_FLAG(std::string, port_file, "",
           "If set, the chosen port is written to this file once serving.");
 ABSL_FLAG(std::string, data_dir, "taala-data",
           "Data directory (created if missing). Holds the token epoch that "
-          "keeps fencing tokens from repeating across restarts.");
+          "keeps fencing tokens from repeating across restarts, and a LOCK "
+          "file: one daemon per data directory.");
 ABSL_FLAG(int32_t, shards, 64,
           "Lock table shards (by hash of a key's first path segment).");
 ABSL_FLAG(absl::Duration, min_session_ttl, absl::Seconds(1),
@@ -86,6 +93,46 @@ bool WritePortFile(const std::string& path, int port) {
     if (!out.good()) return false;
   }
   return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+// Why gRPC could not listen on `listen` ("host:port"): binds a probe socket
+// the way gRPC does and names the error ("address in use" when another
+// process serves there).
+std::string WhyCannotListen(const std::string& listen) {
+  const size_t colon = listen.rfind(':');
+  if (colon == std::string::npos) return "no port in the address";
+  std::string host = listen.substr(0, colon);
+  const std::string port = listen.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  addrinfo hints = {};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* addrs = nullptr;
+  if (const int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(),
+                                 port.c_str(), &hints, &addrs);
+      rc != 0) {
+    return absl::StrCat("cannot resolve it: ", gai_strerror(rc));
+  }
+  std::string why = "gRPC refused it";
+  for (addrinfo* a = addrs; a != nullptr; a = a->ai_next) {
+    const int fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+    if (fd < 0) continue;
+    const int on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    if (bind(fd, a->ai_addr, a->ai_addrlen) != 0) {
+      why = errno == EADDRINUSE
+                ? "address in use (is another taalad serving there?)"
+                : std::strerror(errno);
+      close(fd);
+      break;
+    }
+    close(fd);
+  }
+  freeaddrinfo(addrs);
+  return why;
 }
 
 int Run() {
@@ -139,6 +186,9 @@ int Run() {
   }
 
   const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
+  // Held until Run returns: one daemon per data directory.
+  absl::StatusOr<DataDirLock> dir_lock = DataDirLock::Acquire(data_dir);
+  if (!dir_lock.ok()) return Fail(std::string(dir_lock.status().message()));
   absl::StatusOr<uint64_t> epoch = NextTokenEpoch(data_dir);
   if (!epoch.ok()) return Fail(std::string(epoch.status().message()));
   options.token_epoch = *epoch;
@@ -162,6 +212,10 @@ int Run() {
   int port = 0;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service);
+  // One daemon per port: with SO_REUSEPORT (gRPC's default) a second taalad
+  // binds the same port and the kernel splits clients between two
+  // independent lock tables, so two of them could hold one key.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   // Let clients detect dead connections with HTTP/2 pings (the client
   // library pings every 10 s, also while idle).
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
@@ -169,7 +223,8 @@ int Run() {
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
-    return Fail(absl::StrCat("cannot listen on ", listen));
+    return Fail(absl::StrCat("cannot listen on ", listen, ": ",
+                             WhyCannotListen(listen)));
   }
   timers.Start();
   const std::string host = listen.substr(0, listen.rfind(':'));

@@ -136,4 +136,48 @@ int TaaladProcess::ThreadCount() const {
 
 std::string TaaladProcess::Log() const { return ReadFile(log_path_); }
 
+absl::StatusOr<TaaladExit> RunTaaladToExit(std::vector<std::string> args,
+                                           int timeout_ms) {
+  const std::string dir = MakeTempDir();
+  if (dir.empty()) return absl::InternalError("mkdtemp failed");
+  const std::string log_path = dir + "/taalad.log";
+  args.insert(args.begin(), TAALAD_PATH);
+  const pid_t pid = fork();
+  if (pid < 0) return absl::InternalError("fork failed");
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    const int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    std::vector<char*> cargv;
+    for (std::string& a : args) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    execv(cargv[0], cargv.data());
+    _exit(127);
+  }
+  TaaladExit result;
+  int status = 0;
+  bool done = false;
+  for (int waited = 0; waited <= timeout_ms; waited += 10) {
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      done = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (!done) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  } else if (WIFEXITED(status)) {
+    result.exited = true;
+    result.exit_code = WEXITSTATUS(status);
+  }
+  result.output = ReadFile(log_path);
+  std::error_code ignored;
+  std::filesystem::remove_all(dir, ignored);
+  return result;
+}
+
 }  // namespace taala::test

@@ -44,6 +44,18 @@ class TaaladProcess {
   std::string log_path_;
 };
 
+// How a taalad run that was expected to end by itself ended.
+struct TaaladExit {
+  bool exited = false;  // False: killed after the timeout, or by a signal.
+  int exit_code = -1;
+  std::string output;  // Its stdout and stderr.
+};
+
+// Runs taalad with exactly `args` (no flags of ours) and waits up to
+// `timeout_ms` for it to exit by itself; SIGKILLs it after that.
+absl::StatusOr<TaaladExit> RunTaaladToExit(std::vector<std::string> args,
+                                           int timeout_ms);
+
 }  // namespace taala::test
 
 #endif  // TAALA_TESTS_INTEGRATION_TAALAD_PROCESS_H_
