@@ -21,6 +21,7 @@
 #include "server/core/grant.h"
 #include "server/core/lock_mode.h"
 #include "server/core/session.h"
+#include "server/core/timer_queue.h"
 
 namespace taala {
 namespace table_internal {
@@ -37,6 +38,9 @@ struct Holder {
   // idempotent retry): the grant is then known to the client and is not
   // taken back if its original waiter turns out to have gone.
   bool claimed = false;
+  // The max-hold timer (unarmed without a max hold); cancelled when the
+  // grant ends.
+  TimerId max_hold_timer{};
 };
 
 struct QueuedWaiter {
@@ -49,6 +53,9 @@ struct QueuedWaiter {
   absl::Duration lock_delay;
   uint32_t semaphore_size = 0;
   bool upgrade = false;  // The session holds the key SHARED.
+  // The wait's timeout timer (unarmed for an infinite wait); cancelled when
+  // the wait ends or a retry takes its place.
+  TimerId timeout_timer{};
 };
 
 struct KeyState {

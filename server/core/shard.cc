@@ -100,11 +100,22 @@ Grant Shard::MakeGrantLocked(const std::string& key, KeyState& state,
   holder->revoke_at = grant.revoke_at;
   holder->lock_delay = lock_delay;
   holder->claimed = false;
+  // An upgrade's SHARED grant ends here: so does its max hold.
+  timers_->Cancel(holder->max_hold_timer);
   if (grant.revoke_at != absl::InfiniteFuture()) {
-    timers_->Schedule(Timer{grant.revoke_at, Timer::Kind::kMaxHold,
-                            session->id, grant.token, key});
+    holder->max_hold_timer = timers_->Schedule(Timer{
+        grant.revoke_at, Timer::Kind::kMaxHold, session->id, grant.token, key});
   }
   return grant;
+}
+
+void Shard::ArmWaitTimerLocked(const std::string& key, uint64_t seq,
+                               QueuedWaiter& w, uint64_t session_id) {
+  timers_->Cancel(w.timeout_timer);
+  if (w.deadline != absl::InfiniteFuture()) {
+    w.timeout_timer = timers_->Schedule(
+        Timer{w.deadline, Timer::Kind::kWaitTimeout, session_id, seq, key});
+  }
 }
 
 void Shard::StartLockDelayLocked(const std::string& key, KeyState& state,
@@ -135,6 +146,7 @@ std::shared_ptr<Session> Shard::EraseHolderLocked(
     absl::Time now) {
   if (start_delay) StartLockDelayLocked(key, state, *h, now);
   Hierarchy::Intent(keys, key, h->session.get(), h->mode, -1);
+  timers_->Cancel(h->max_hold_timer);
   std::shared_ptr<Session> owner = std::move(h->session);
   state.holders.erase(h);
   return owner;
@@ -145,6 +157,7 @@ void Shard::EraseWaitLocked(
     absl::btree_map<uint64_t, QueuedWaiter>::iterator wit) {
   const uint64_t seq = wit->first;
   tree.Queued(key, state, wit->second, -1);
+  timers_->Cancel(wit->second.timeout_timer);
   state.waiters.erase(wit);
   graph_->RemoveWait(key, seq);
 }
@@ -305,6 +318,7 @@ void Shard::FailAllWaitsLocked(Effects& effects) {
     KeyState& state = kit->second;
     for (auto& [seq, w] : state.waiters) {
       graph_->RemoveWait(kit->first, seq);
+      timers_->Cancel(w.timeout_timer);
       Session& s = *w.session;
       absl::MutexLock session_lock(&s.mu);
       s.waiting.erase(kit->first);

@@ -148,10 +148,7 @@ std::optional<absl::StatusOr<AcquireResult>> Shard::AcquireLocked(
     tree.Queued(key, state, wit->second, 1);
     s.waiting[key] = seq;
   }
-  if (deadline != absl::InfiniteFuture()) {
-    timers_->Schedule(
-        Timer{deadline, Timer::Kind::kWaitTimeout, s.id, seq, key});
-  }
+  ArmWaitTimerLocked(key, seq, state.waiters.find(seq)->second, s.id);
   return std::nullopt;  // Queued.
 }
 
