@@ -20,7 +20,7 @@ bool Shard::HeadReadyLocked(const std::string& key, KeyState& state,
          (Compatible(state, head.mode, head.semaphore_size, &s, head.upgrade,
                      now) &&
           Hierarchy::TreeAllows(keys, key, state, head.mode, &s,
-                                state.waiters.begin()->first));
+                                state.waiters.begin()->first, now));
 }
 
 void Shard::TakeHeadLocked(const std::string& key, KeyState& state,
@@ -122,22 +122,39 @@ void Shard::StartLockDelayLocked(const std::string& key, KeyState& state,
                                  const Holder& holder, absl::Time now) {
   if (holder.lock_delay <= absl::ZeroDuration()) return;
   const absl::Time until = now + holder.lock_delay;
-  if (until <= state.delayed_until) return;
-  state.delayed_until = until;
+  // The delay covers the lost grant's tree: its ancestors learn of it.
+  Hierarchy::DelayBelow(keys, key, holder.mode, until);
+  bool later = false;  // Does the delay end after every one running here?
+  if (holder.mode == LockMode::kExclusive &&
+      until > state.exclusive_delay_until) {
+    state.exclusive_delay_until = until;
+    later = true;
+  }
+  if (until > state.delayed_until) {
+    state.delayed_until = until;
+    later = true;
+  }
+  if (!later) return;  // A timer at or after `until` ends it.
   timers_->Schedule(Timer{until, Timer::Kind::kLockDelayEnd, 0, 0, key});
 }
 
 void Shard::EndLockDelayLocked(const std::string& key, absl::Time now,
                                Effects& effects) {
+  // What the delays on `key` held back around it, in the tree too.
+  Hierarchy::EndDelaysBelow(keys, key, now);
   auto kit = keys.find(key);
   if (kit == keys.end()) return;
   KeyState& state = kit->second;
-  if (state.delayed_until == absl::InfinitePast() ||
-      state.delayed_until > now) {
-    return;  // No delay, or a longer one started since.
+  bool ended = false;  // Unless a longer delay started since.
+  for (absl::Time* until :
+       {&state.exclusive_delay_until, &state.delayed_until}) {
+    if (*until != absl::InfinitePast() && *until <= now) {
+      *until = absl::InfinitePast();
+      ended = true;
+    }
   }
-  state.delayed_until = absl::InfinitePast();
-  ReevaluateLocked(key, now, effects);
+  // Serves the key, its ancestors and the keys below it.
+  if (ended) ReevaluateLocked(key, now, effects);
 }
 
 std::shared_ptr<Session> Shard::EraseHolderLocked(

@@ -84,7 +84,7 @@ std::optional<absl::StatusOr<AcquireResult>> Shard::AcquireLocked(
       // place it would take.
       Hierarchy::TreeAllows(
           keys, key, state, mode, &s,
-          upgrade ? next_upgrade_seq : Hierarchy::kNewRequest)) {
+          upgrade ? next_upgrade_seq : Hierarchy::kNewRequest, cmd.now)) {
     AcquireResult result;
     result.acquired = true;
     result.grant = MakeGrantLocked(key, state, session, mode, cmd.max_hold,
