@@ -311,5 +311,21 @@ TEST_F(TreeLockDelayTest, LockDelayOnTreesEndsLeaveNoKeysBehind) {
   EXPECT_LE(table_.timers().size(), 64u);  // Sessions' expiries only.
 }
 
+
+TEST_F(TreeLockDelayTest, LockDelayOnTreesDoesNotReachKeysThatOnlySharePrefixBytes) {
+  // "a-x" and "a.b" sort between "a" and "a/b" but are not below "a".
+  RecordingWaiter below;
+  HoldThenRevoke("a", LockMode::kExclusive);
+  EXPECT_TRUE(Granted("a-x", LockMode::kExclusive));
+  EXPECT_TRUE(Granted("a.b/c", LockMode::kExclusive));
+  WaitFor("a/b", LockMode::kShared, &below);
+  HoldThenRevoke("a-x/y", LockMode::kExclusive);  // Keeps "a-x" delayed.
+  Advance(absl::Seconds(4));  // "a"'s delay ends; "a-x/y"'s runs on.
+  EXPECT_TRUE(below.granted());
+  EXPECT_FALSE(Granted("a-x", LockMode::kShared));
+  Advance(absl::Seconds(1));
+  EXPECT_TRUE(Granted("a-x", LockMode::kShared));
+}
+
 }  // namespace
 }  // namespace taala

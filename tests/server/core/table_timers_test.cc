@@ -1,9 +1,11 @@
 // The lock table's timers: the timer queue holds entries only for live
 // state (grants with a max hold, finite waits, sessions, lock-delays).
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <string>
+#include <thread>
 
 #include "gtest/gtest.h"
 #include "server/core/lock_table.h"
@@ -76,6 +78,30 @@ TEST_F(LockTableTest,
     ASSERT_TRUE(x.has_value() && x->ok() && (*x)->acquired);
     ASSERT_OK(Release(waiter, key, (*x)->grant.token));
   }
+  EXPECT_LE(table_.timers().size(), kSlack);
+}
+
+
+TEST_F(LockTableTest, TimersFollowLiveState_FromTwoThreadsWhileTimersRun) {
+  const uint64_t s1 = NewSession(), s2 = NewSession();
+  const absl::Time now = clock_.Now();
+  std::atomic<bool> done{false};
+  auto churn = [&](uint64_t s, const std::string& key) {
+    for (int i = 0; i < 20000; ++i) {
+      AcquireCmd cmd = Cmd(s, key, absl::ZeroDuration(), absl::Hours(1));
+      auto r = table_.Acquire(cmd, nullptr);
+      ASSERT_TRUE(r.has_value() && r->ok() && (*r)->acquired);
+      ASSERT_OK(table_.Release(ReleaseCmd{s, key, (*r)->grant.token, now}));
+    }
+  };
+  std::thread timers([&] {
+    while (!done.load()) table_.RunDueTimers(now);
+  });
+  std::thread t1(churn, s1, "x/1"), t2(churn, s2, "x/2");
+  t1.join();
+  t2.join();
+  done = true;
+  timers.join();
   EXPECT_LE(table_.timers().size(), kSlack);
 }
 
