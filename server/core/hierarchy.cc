@@ -1,5 +1,8 @@
 #include "server/core/hierarchy.h"
 
+#include <algorithm>
+#include <string>
+
 #include "absl/strings/match.h"
 #include "server/core/key.h"
 
@@ -26,7 +29,12 @@ void Hierarchy::Intent(KeyMap& keys, absl::string_view key, const Session* s,
 
 bool Hierarchy::TreeAllows(const KeyMap& keys, const std::string& key,
                            const KeyState& state, LockMode mode,
-                           const Session* session, uint64_t seq) {
+                           const Session* session, uint64_t seq,
+                           absl::Time now) {
+  if (DelayBlocks(state.below_delayed_until, state.below_exclusive_delay_until,
+                  mode, now)) {
+    return false;  // A lock-delay below.
+  }
   for (const auto& [holder, below] : state.below) {
     if (holder == session) continue;  // A session never blocks itself.
     if (mode == LockMode::kExclusive ? below.shared + below.exclusive > 0
@@ -40,6 +48,10 @@ bool Hierarchy::TreeAllows(const KeyMap& keys, const std::string& key,
     auto it = keys.find(a);
     if (it == keys.end()) continue;
     const KeyState& up = it->second;
+    if (DelayBlocks(up.delayed_until, up.exclusive_delay_until, mode, now)) {
+      allowed = false;  // A lock-delay above.
+      continue;
+    }
     for (const Holder& h : up.holders) {
       if (h.session.get() != session && Conflict(mode, h.mode)) {
         allowed = false;
@@ -61,6 +73,35 @@ bool Hierarchy::TreeAllows(const KeyMap& keys, const std::string& key,
     }
   }
   return allowed;
+}
+
+void Hierarchy::DelayBelow(KeyMap& keys, absl::string_view key,
+                           LockMode mode, absl::Time until) {
+  for (absl::string_view a : Ancestors(key)) {
+    KeyState& up = keys.try_emplace(std::string(a)).first->second;
+    up.below_delayed_until = std::max(up.below_delayed_until, until);
+    if (mode == LockMode::kExclusive) {
+      up.below_exclusive_delay_until =
+          std::max(up.below_exclusive_delay_until, until);
+    }
+  }
+}
+
+void Hierarchy::EndDelaysBelow(KeyMap& keys, absl::string_view key,
+                               absl::Time now) {
+  for (absl::string_view a : Ancestors(key)) {
+    auto it = keys.find(a);
+    if (it == keys.end()) continue;
+    KeyState& up = it->second;
+    // The latest delay below ends last: a later one keeps its own timer.
+    if (up.below_delayed_until <= now) {
+      up.below_delayed_until = absl::InfinitePast();
+    }
+    if (up.below_exclusive_delay_until <= now) {
+      up.below_exclusive_delay_until = absl::InfinitePast();
+    }
+    if (up.empty()) keys.erase(it);
+  }
 }
 
 void Hierarchy::Queued(const std::string& key, KeyState& state,

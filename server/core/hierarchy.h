@@ -17,6 +17,7 @@
 #include "absl/container/btree_set.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "server/core/key_state.h"
 #include "server/core/lock_mode.h"
 
@@ -33,14 +34,25 @@ class Hierarchy {
   static void Intent(KeyMap& keys, absl::string_view key, const Session* s,
                      LockMode mode, int delta);
 
-  // Whether the tree around `key` lets `session` hold it in `mode`: no
-  // other session holds an ancestor or a key below it in a conflicting
-  // mode, and no conflicting waiter queued on an ancestor came before queue
-  // position `seq` (kNewRequest for a request not queued yet). Always true
-  // for a flat key with nothing below it.
+  // Whether the tree around `key` lets `session` hold it in `mode` at
+  // `now`: no other session holds an ancestor or a key below it in a
+  // conflicting mode, no lock-delay on an ancestor or below blocks it
+  // (DelayBlocks), and no conflicting waiter queued on an ancestor came
+  // before queue position `seq` (kNewRequest for a request not queued yet).
+  // Always true for a flat key with nothing below it.
   static bool TreeAllows(const KeyMap& keys, const std::string& key,
                          const KeyState& state, LockMode mode,
-                         const Session* session, uint64_t seq);
+                         const Session* session, uint64_t seq,
+                         absl::Time now);
+
+  // A lock-delay until `until` began on `key` after a grant of `mode`:
+  // its ancestors record it as a delay below them (adding entries).
+  static void DelayBelow(KeyMap& keys, absl::string_view key, LockMode mode,
+                         absl::Time until);
+  // The delays below `key`'s ancestors that are over by `now` are
+  // forgotten; ancestors left empty are erased.
+  static void EndDelaysBelow(KeyMap& keys, absl::string_view key,
+                             absl::Time now);
 
   // Queue bookkeeping for a waiter added to (delta 1) or, before its erase,
   // removed from (delta -1) `key`'s queue.

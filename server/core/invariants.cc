@@ -55,7 +55,8 @@ void LockTable::CheckInvariantsForTest() {
                                  head.upgrade, absl::InfinitePast()) &&
                       Hierarchy::TreeAllows(shard.keys, key, state, head.mode,
                                             &hs,
-                                            state.waiters.begin()->first)));
+                                            state.waiters.begin()->first,
+                                            absl::InfinitePast())));
         }
       }
       for (const auto& [seq, w] : state.waiters) {

@@ -21,6 +21,7 @@
 #include "server/core/grant.h"
 #include "server/core/lock_mode.h"
 #include "server/core/session.h"
+#include "server/core/timer_queue.h"
 
 namespace taala {
 namespace table_internal {
@@ -37,6 +38,9 @@ struct Holder {
   // idempotent retry): the grant is then known to the client and is not
   // taken back if its original waiter turns out to have gone.
   bool claimed = false;
+  // The max-hold timer (unarmed without a max hold); cancelled when the
+  // grant ends.
+  TimerId max_hold_timer{};
 };
 
 struct QueuedWaiter {
@@ -49,6 +53,9 @@ struct QueuedWaiter {
   absl::Duration lock_delay;
   uint32_t semaphore_size = 0;
   bool upgrade = false;  // The session holds the key SHARED.
+  // The wait's timeout timer (unarmed for an infinite wait); cancelled when
+  // the wait ends or a retry takes its place.
+  TimerId timeout_timer{};
 };
 
 struct KeyState {
@@ -60,6 +67,16 @@ struct KeyState {
   uint32_t limit = 0;
   // Lock-delay: no grant before this instant (InfinitePast: none).
   absl::Time delayed_until = absl::InfinitePast();
+  // In a tree a lock-delay covers what its lost grant covered: it blocks
+  // requests on ancestors and below that would have conflicted with that
+  // grant (see DelayBlocks). The end of this key's delays after EXCLUSIVE
+  // grants (<= delayed_until; after SHARED or semaphore grants only
+  // EXCLUSIVE requests conflict) ...
+  absl::Time exclusive_delay_until = absl::InfinitePast();
+  // ... and the same two ends for delays on keys strictly below this one
+  // (the latest of each), so that a request here sees them.
+  absl::Time below_delayed_until = absl::InfinitePast();
+  absl::Time below_exclusive_delay_until = absl::InfinitePast();
   // Hierarchy: grants held strictly below this key, per session (the
   // intention locks of multi-granularity locking). Empty for flat keys.
   struct Below {
@@ -73,7 +90,10 @@ struct KeyState {
   uint32_t queued_exclusive = 0;
   bool empty() const {
     return holders.empty() && waiters.empty() && below.empty() &&
-           delayed_until == absl::InfinitePast();
+           delayed_until == absl::InfinitePast() &&
+           exclusive_delay_until == absl::InfinitePast() &&
+           below_delayed_until == absl::InfinitePast() &&
+           below_exclusive_delay_until == absl::InfinitePast();
   }
 };
 
@@ -99,6 +119,15 @@ inline bool Compatible(const KeyState& state, LockMode mode,
     }
   }
   return true;
+}
+
+// Whether a lock-delay on another key of a request's path (an ancestor, or
+// a key below), ending at `until` and, for its part after EXCLUSIVE grants,
+// at `exclusive_until`, blocks a request of `mode` at `now`: it does if the
+// lost grant would have conflicted with it.
+inline bool DelayBlocks(absl::Time until, absl::Time exclusive_until,
+                        LockMode mode, absl::Time now) {
+  return exclusive_until > now || (mode == LockMode::kExclusive && until > now);
 }
 
 }  // namespace table_internal

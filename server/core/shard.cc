@@ -20,7 +20,7 @@ bool Shard::HeadReadyLocked(const std::string& key, KeyState& state,
          (Compatible(state, head.mode, head.semaphore_size, &s, head.upgrade,
                      now) &&
           Hierarchy::TreeAllows(keys, key, state, head.mode, &s,
-                                state.waiters.begin()->first));
+                                state.waiters.begin()->first, now));
 }
 
 void Shard::TakeHeadLocked(const std::string& key, KeyState& state,
@@ -100,33 +100,61 @@ Grant Shard::MakeGrantLocked(const std::string& key, KeyState& state,
   holder->revoke_at = grant.revoke_at;
   holder->lock_delay = lock_delay;
   holder->claimed = false;
+  // An upgrade's SHARED grant ends here: so does its max hold.
+  timers_->Cancel(holder->max_hold_timer);
   if (grant.revoke_at != absl::InfiniteFuture()) {
-    timers_->Schedule(Timer{grant.revoke_at, Timer::Kind::kMaxHold,
-                            session->id, grant.token, key});
+    holder->max_hold_timer = timers_->Schedule(Timer{
+        grant.revoke_at, Timer::Kind::kMaxHold, session->id, grant.token, key});
   }
   return grant;
+}
+
+void Shard::ArmWaitTimerLocked(const std::string& key, uint64_t seq,
+                               QueuedWaiter& w, uint64_t session_id) {
+  timers_->Cancel(w.timeout_timer);
+  if (w.deadline != absl::InfiniteFuture()) {
+    w.timeout_timer = timers_->Schedule(
+        Timer{w.deadline, Timer::Kind::kWaitTimeout, session_id, seq, key});
+  }
 }
 
 void Shard::StartLockDelayLocked(const std::string& key, KeyState& state,
                                  const Holder& holder, absl::Time now) {
   if (holder.lock_delay <= absl::ZeroDuration()) return;
   const absl::Time until = now + holder.lock_delay;
-  if (until <= state.delayed_until) return;
-  state.delayed_until = until;
+  // The delay covers the lost grant's tree: its ancestors learn of it.
+  Hierarchy::DelayBelow(keys, key, holder.mode, until);
+  bool later = false;  // Does the delay end after every one running here?
+  if (holder.mode == LockMode::kExclusive &&
+      until > state.exclusive_delay_until) {
+    state.exclusive_delay_until = until;
+    later = true;
+  }
+  if (until > state.delayed_until) {
+    state.delayed_until = until;
+    later = true;
+  }
+  if (!later) return;  // A timer at or after `until` ends it.
   timers_->Schedule(Timer{until, Timer::Kind::kLockDelayEnd, 0, 0, key});
 }
 
 void Shard::EndLockDelayLocked(const std::string& key, absl::Time now,
                                Effects& effects) {
+  // What the delays on `key` held back around it, in the tree too.
+  Hierarchy::EndDelaysBelow(keys, key, now);
   auto kit = keys.find(key);
   if (kit == keys.end()) return;
   KeyState& state = kit->second;
-  if (state.delayed_until == absl::InfinitePast() ||
-      state.delayed_until > now) {
-    return;  // No delay, or a longer one started since.
+  bool ended = false;  // Unless a longer delay started since.
+  for (absl::Time* until :
+       {&state.exclusive_delay_until, &state.delayed_until}) {
+    if (*until != absl::InfinitePast() && *until <= now) {
+      *until = absl::InfinitePast();
+      ended = true;
+    }
   }
-  state.delayed_until = absl::InfinitePast();
-  ReevaluateLocked(key, now, effects);
+  // Serves the key, its ancestors and the keys below it.
+  if (ended) ReevaluateLocked(key, now, effects);
 }
 
 std::shared_ptr<Session> Shard::EraseHolderLocked(
@@ -135,6 +163,7 @@ std::shared_ptr<Session> Shard::EraseHolderLocked(
     absl::Time now) {
   if (start_delay) StartLockDelayLocked(key, state, *h, now);
   Hierarchy::Intent(keys, key, h->session.get(), h->mode, -1);
+  timers_->Cancel(h->max_hold_timer);
   std::shared_ptr<Session> owner = std::move(h->session);
   state.holders.erase(h);
   return owner;
@@ -145,6 +174,7 @@ void Shard::EraseWaitLocked(
     absl::btree_map<uint64_t, QueuedWaiter>::iterator wit) {
   const uint64_t seq = wit->first;
   tree.Queued(key, state, wit->second, -1);
+  timers_->Cancel(wit->second.timeout_timer);
   state.waiters.erase(wit);
   graph_->RemoveWait(key, seq);
 }
@@ -305,6 +335,7 @@ void Shard::FailAllWaitsLocked(Effects& effects) {
     KeyState& state = kit->second;
     for (auto& [seq, w] : state.waiters) {
       graph_->RemoveWait(kit->first, seq);
+      timers_->Cancel(w.timeout_timer);
       Session& s = *w.session;
       absl::MutexLock session_lock(&s.mu);
       s.waiting.erase(kit->first);

@@ -120,6 +120,11 @@ class Shard {
                         absl::Duration max_hold, absl::Duration lock_delay,
                         bool upgrade, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // (Re)arms the timeout of `s`'s wait `w` at `seq` on `key` for its
+  // deadline, cancelling the timer of the call it took over (shard.cc).
+  void ArmWaitTimerLocked(const std::string& key, uint64_t seq,
+                          QueuedWaiter& w, uint64_t session_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // A holder's grant ended by expiry or revocation: start its lock-delay.
   void StartLockDelayLocked(const std::string& key, KeyState& state,
                             const Holder& holder, absl::Time now)

@@ -84,7 +84,7 @@ std::optional<absl::StatusOr<AcquireResult>> Shard::AcquireLocked(
       // place it would take.
       Hierarchy::TreeAllows(
           keys, key, state, mode, &s,
-          upgrade ? next_upgrade_seq : Hierarchy::kNewRequest)) {
+          upgrade ? next_upgrade_seq : Hierarchy::kNewRequest, cmd.now)) {
     AcquireResult result;
     result.acquired = true;
     result.grant = MakeGrantLocked(key, state, session, mode, cmd.max_hold,
@@ -148,10 +148,7 @@ std::optional<absl::StatusOr<AcquireResult>> Shard::AcquireLocked(
     tree.Queued(key, state, wit->second, 1);
     s.waiting[key] = seq;
   }
-  if (deadline != absl::InfiniteFuture()) {
-    timers_->Schedule(
-        Timer{deadline, Timer::Kind::kWaitTimeout, s.id, seq, key});
-  }
+  ArmWaitTimerLocked(key, seq, state.waiters.find(seq)->second, s.id);
   return std::nullopt;  // Queued.
 }
 

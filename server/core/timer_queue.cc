@@ -4,28 +4,40 @@
 
 namespace taala {
 
-void TimerQueue::Schedule(Timer timer) {
+TimerId TimerQueue::Schedule(Timer timer) {
   absl::MutexLock lock(&mu_);
-  const bool earliest = heap_.empty() || timer.when < heap_.top().when;
-  heap_.push(std::move(timer));
+  const TimerId id{timer.when, next_seq_++};
+  const bool earliest =
+      timers_.empty() || timer.when < timers_.begin()->first.first;
+  timers_.emplace(std::make_pair(id.when, id.seq), std::move(timer));
   if (earliest) ++generation_;
+  return id;
+}
+
+void TimerQueue::Cancel(TimerId& id) {
+  if (!id.armed()) return;
+  {
+    absl::MutexLock lock(&mu_);
+    timers_.erase(std::make_pair(id.when, id.seq));
+  }
+  id = TimerId();
 }
 
 std::vector<Timer> TimerQueue::PopDue(absl::Time now) {
   std::vector<Timer> due;
   absl::MutexLock lock(&mu_);
-  while (!heap_.empty() && heap_.top().when <= now) {
-    // priority_queue::top() is const; the copy is cheap next to the work the
-    // timer triggers.
-    due.push_back(heap_.top());
-    heap_.pop();
+  auto it = timers_.begin();
+  for (; it != timers_.end() && it->first.first <= now; ++it) {
+    due.push_back(std::move(it->second));
   }
+  timers_.erase(timers_.begin(), it);
   return due;
 }
 
 absl::Time TimerQueue::NextDeadline() {
   absl::MutexLock lock(&mu_);
-  return heap_.empty() ? absl::InfiniteFuture() : heap_.top().when;
+  return timers_.empty() ? absl::InfiniteFuture()
+                         : timers_.begin()->first.first;
 }
 
 uint64_t TimerQueue::generation() {
@@ -48,7 +60,7 @@ void TimerQueue::Wake() {
 
 size_t TimerQueue::size() {
   absl::MutexLock lock(&mu_);
-  return heap_.size();
+  return timers_.size();
 }
 
 }  // namespace taala

@@ -208,5 +208,124 @@ TEST_F(LockTableTest, ARefusedWaitInATreeLeavesNoEmptyKey) {
   table_.Shutdown();
 }
 
+
+// ---------------------------------------------------------------------------
+// Lock-delays in a tree: a delay covers what the lost grant covered.
+
+class TreeLockDelayTest : public LockTableTest {
+ protected:
+  // `key` held in `mode` with a 5 s lock-delay and a 1 s max hold, then
+  // revoked: the delay runs from now for 5 s.
+  void HoldThenRevoke(const std::string& key, LockMode mode) {
+    AcquireCmd cmd = WithMode(
+        Cmd(NewSession(absl::Hours(1)), key, absl::ZeroDuration(),
+            absl::Seconds(1)),
+        mode);
+    cmd.lock_delay = absl::Seconds(5);
+    auto r = table_.Acquire(cmd, nullptr);
+    ASSERT_TRUE(r.has_value() && r->ok() && (*r)->acquired);
+    Advance(absl::Seconds(1));  // Revoked: the delay starts.
+  }
+  // Whether a fresh session is granted `key` in `mode` at once (released
+  // again right away, so that probes do not block each other).
+  bool Granted(const std::string& key, LockMode mode) {
+    const uint64_t s = NewSession(absl::Hours(1));
+    auto r = table_.Acquire(WithMode(Cmd(s, key), mode), nullptr);
+    EXPECT_TRUE(r.has_value() && r->ok());
+    if (!r.has_value() || !r->ok() || !(*r)->acquired) return false;
+    EXPECT_OK(Release(s, key, (*r)->grant.token));
+    return true;
+  }
+  void WaitFor(const std::string& key, LockMode mode, RecordingWaiter* w) {
+    auto r = table_.Acquire(
+        WithMode(Cmd(NewSession(absl::Hours(1)), key,
+                     absl::InfiniteDuration()),
+                 mode),
+        w);
+    EXPECT_FALSE(r.has_value()) << "expected to wait";
+  }
+};
+
+TEST_F(TreeLockDelayTest, LockDelayOnTreesAnExclusiveParentDelayBlocksItsSubtree) {
+  HoldThenRevoke("a", LockMode::kExclusive);
+  EXPECT_FALSE(Granted("a/b", LockMode::kExclusive));
+  EXPECT_FALSE(Granted("a/b", LockMode::kShared));
+  EXPECT_FALSE(Granted("a/b/c", LockMode::kShared));
+  EXPECT_TRUE(Granted("ab", LockMode::kExclusive));  // Not below "a".
+  RecordingWaiter below, deep;
+  WaitFor("a/b", LockMode::kExclusive, &below);
+  WaitFor("a/x/y", LockMode::kShared, &deep);
+  Advance(absl::Seconds(5) - absl::Milliseconds(1));
+  EXPECT_FALSE(below.done());
+  EXPECT_FALSE(deep.done());
+  Advance(absl::Milliseconds(1));  // The delay ends: its subtree is served.
+  EXPECT_TRUE(below.granted());
+  EXPECT_TRUE(deep.granted());
+}
+
+TEST_F(TreeLockDelayTest, LockDelayOnTreesAnExclusiveChildDelayBlocksItsAncestors) {
+  HoldThenRevoke("a/b", LockMode::kExclusive);
+  EXPECT_FALSE(Granted("a", LockMode::kExclusive));
+  EXPECT_FALSE(Granted("a", LockMode::kShared));
+  EXPECT_FALSE(Granted("a/b/c", LockMode::kShared));
+  EXPECT_TRUE(Granted("a/c", LockMode::kExclusive));  // A sibling.
+  RecordingWaiter parent, child;
+  WaitFor("a", LockMode::kShared, &parent);
+  WaitFor("a/b/c", LockMode::kExclusive, &child);
+  Advance(absl::Seconds(5) - absl::Milliseconds(1));
+  EXPECT_FALSE(parent.done());
+  EXPECT_FALSE(child.done());
+  Advance(absl::Milliseconds(1));
+  EXPECT_TRUE(parent.granted());
+  // "a/b/c" queued behind nothing that conflicts with it? It conflicts with
+  // the SHARED grant of "a" just made: it keeps waiting for it.
+  EXPECT_FALSE(child.done());
+}
+
+TEST_F(TreeLockDelayTest, LockDelayOnTreesASharedDelayBlocksOnlyWhatConflictsWithShared) {
+  HoldThenRevoke("p", LockMode::kShared);
+  // The key itself: nobody, as for flat keys.
+  EXPECT_FALSE(Granted("p", LockMode::kShared));
+  // Below it: readers yes, writers no.
+  EXPECT_TRUE(Granted("p/x", LockMode::kShared));
+  EXPECT_FALSE(Granted("p/x", LockMode::kExclusive));
+  HoldThenRevoke("q/r", LockMode::kShared);
+  // Above it: readers yes, writers no.
+  EXPECT_TRUE(Granted("q", LockMode::kShared));
+  EXPECT_FALSE(Granted("q", LockMode::kExclusive));
+  RecordingWaiter writer;
+  WaitFor("q", LockMode::kExclusive, &writer);
+  Advance(absl::Seconds(5));
+  EXPECT_TRUE(writer.granted());
+  EXPECT_TRUE(Granted("p/x", LockMode::kExclusive));
+}
+
+TEST_F(TreeLockDelayTest, LockDelayOnTreesEndsLeaveNoKeysBehind) {
+  HoldThenRevoke("a/b", LockMode::kShared);
+  HoldThenRevoke("a/x/y", LockMode::kExclusive);
+  EXPECT_FALSE(Granted("a", LockMode::kShared));
+  Advance(absl::Seconds(5));
+  EXPECT_TRUE(Granted("a", LockMode::kExclusive));
+  EXPECT_TRUE(Granted("a/b/c/d", LockMode::kExclusive));
+  EXPECT_EQ(table_.KeyCount(), 0u);
+  EXPECT_LE(table_.timers().size(), 64u);  // Sessions' expiries only.
+}
+
+
+TEST_F(TreeLockDelayTest, LockDelayOnTreesDoesNotReachKeysThatOnlySharePrefixBytes) {
+  // "a-x" and "a.b" sort between "a" and "a/b" but are not below "a".
+  RecordingWaiter below;
+  HoldThenRevoke("a", LockMode::kExclusive);
+  EXPECT_TRUE(Granted("a-x", LockMode::kExclusive));
+  EXPECT_TRUE(Granted("a.b/c", LockMode::kExclusive));
+  WaitFor("a/b", LockMode::kShared, &below);
+  HoldThenRevoke("a-x/y", LockMode::kExclusive);  // Keeps "a-x" delayed.
+  Advance(absl::Seconds(4));  // "a"'s delay ends; "a-x/y"'s runs on.
+  EXPECT_TRUE(below.granted());
+  EXPECT_FALSE(Granted("a-x", LockMode::kShared));
+  Advance(absl::Seconds(1));
+  EXPECT_TRUE(Granted("a-x", LockMode::kShared));
+}
+
 }  // namespace
 }  // namespace taala

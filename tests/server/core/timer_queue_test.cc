@@ -30,6 +30,25 @@ TEST(TimerQueueTest, EmptyQueueHasNoDeadline) {
   EXPECT_EQ(q.NextDeadline(), absl::InfiniteFuture());
 }
 
+TEST(TimerQueueTest, ACancelledTimerIsGoneAndNeverFires) {
+  TimerQueue q;
+  TimerId first = q.Schedule(At(kT0 + absl::Seconds(1), 1));
+  TimerId same_time = q.Schedule(At(kT0 + absl::Seconds(1), 2));
+  q.Schedule(At(kT0 + absl::Seconds(2), 3));
+  EXPECT_EQ(q.size(), 3u);
+  q.Cancel(first);
+  EXPECT_FALSE(first.armed());
+  q.Cancel(first);  // A second cancel is a no-op.
+  EXPECT_EQ(q.size(), 2u);
+  std::vector<Timer> due = q.PopDue(kT0 + absl::Seconds(2));
+  ASSERT_EQ(due.size(), 2u);
+  EXPECT_EQ(due[0].session_id, 2u);
+  EXPECT_EQ(due[1].session_id, 3u);
+  q.Cancel(same_time);  // Already fired: a no-op.
+  EXPECT_EQ(q.size(), 0u);
+  EXPECT_EQ(q.NextDeadline(), absl::InfiniteFuture());
+}
+
 TEST(TimerQueueTest, AChangeAfterReadingTheGenerationIsNotMissed) {
   TimerQueue q;
   const uint64_t seen = q.generation();
