@@ -324,6 +324,7 @@ class SeedRun {
       waiters_[r.id] = std::move(w);
       return;
     }
+    if (!got.has_value()) graveyard_.push_back(std::move(w));  // Queued.
     if (!got.has_value() || !Agrees(want, *got)) {
       Fail(absl::StrCat("acquire #", r.id, " of ", k, " by session ", s,
                         " (", LockModeName(r.mode), "): model says ",
@@ -627,6 +628,7 @@ class SeedRun {
   // Destroyed after the table (declared before it).
   std::map<int, std::unique_ptr<ModelWaiter>> waiters_;
   std::map<int, std::unique_ptr<ModelMulti>> multis_;
+  std::vector<std::unique_ptr<ModelWaiter>> graveyard_;  // Past a failure.
   std::map<uint64_t, std::shared_ptr<RecordingSink>> sinks_;
   std::map<uint64_t, size_t> seen_events_;
   std::map<std::pair<uint64_t, std::string>, std::map<uint64_t, int>> asks_;
