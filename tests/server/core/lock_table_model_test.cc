@@ -677,3 +677,76 @@ TEST(LockTableModelTest, RandomOperationsAgreeWithAReferenceModel) {
 
 }  // namespace
 }  // namespace taala
+
+namespace taala {
+namespace {
+
+// A new finding of the model (not an issue-8 item): a session that ends
+// (expiry or close) gives up its grants in the order of a hash map
+// (Session::held is an absl::flat_hash_map, whose iteration order differs
+// from table to table and from process to process), and that order decides
+// who is served first. commands.h promises that the same commands in the
+// same order give the same result (the log and replication rely on it); here
+// two AcquireAll callers end up queued on "c" in either order. Disabled until
+// EndSession releases in a fixed order (e.g. by key; the test asks for key
+// order, and today's hash order put "h" first in every run here); the
+// model test keeps
+// sessions holding several keys from expiring meanwhile.
+TEST(LockTableDeterminismTest,
+     DISABLED_AnEndingSessionReleasesItsKeysInAFixedOrder) {
+  std::set<std::vector<uint64_t>> orders;
+  for (int run = 0; run < 32; ++run) {
+    test::FakeClock clock;
+    LockTable::Options options;
+    options.shards = 4;
+    LockTable table(options);
+    auto session = [&](absl::Duration ttl) {
+      CreateSessionCmd cmd;
+      cmd.session_id = table.NewSessionId();
+      cmd.ttl = ttl;
+      cmd.now = clock.Now();
+      EXPECT_TRUE(table.CreateSession(cmd).ok());
+      return cmd.session_id;
+    };
+    auto take = [&](uint64_t s, const std::string& k) {
+      AcquireCmd cmd;
+      cmd.session_id = s;
+      cmd.key = k;
+      cmd.now = clock.Now();
+      auto r = table.Acquire(cmd, nullptr);
+      EXPECT_TRUE(r.has_value() && r->ok() && (*r)->acquired);
+    };
+    const uint64_t x = session(absl::Seconds(5));
+    const uint64_t y = session(absl::Hours(1));
+    const uint64_t p = session(absl::Hours(1));
+    const uint64_t q = session(absl::Hours(1));
+    for (const char* k : {"a", "b", "d", "e", "f", "g", "h"}) take(x, k);
+    take(y, "c");
+    ModelMulti mp, mq;
+    MultiAcquireCmd cp, cq;
+    cp.session_id = p;
+    cp.keys = {{"a", LockMode::kExclusive}, {"c", LockMode::kExclusive}};
+    cq.session_id = q;
+    cq.keys = {{"h", LockMode::kExclusive}, {"c", LockMode::kExclusive}};
+    mp.op = std::make_unique<MultiAcquire>(&table, &clock, cp, &mp);
+    mq.op = std::make_unique<MultiAcquire>(&table, &clock, cq, &mq);
+    mp.op->Start();
+    mq.op->Start();
+    clock.Advance(absl::Seconds(6));
+    table.RunDueTimers(clock.Now());  // x expires: a and h go.
+    absl::StatusOr<LockDescription> d = table.Describe("c", 10);
+    ASSERT_TRUE(d.ok());
+    std::vector<uint64_t> order;
+    for (const auto& w : d->waiters) order.push_back(w.session_id == p);
+    orders.insert(order);
+    table.Shutdown();
+  }
+  // In key order: "a" before "h", so p (waiting for "a") is served first.
+  // Within one process the hash order may be the same every time; across
+  // processes (ASLR seeds absl's hash) it is not.
+  const std::set<std::vector<uint64_t>> want = {{1, 0}};
+  EXPECT_EQ(orders, want) << "the queue of \"c\" is not in key order";
+}
+
+}  // namespace
+}  // namespace taala
