@@ -166,7 +166,7 @@ class Client {
     ctx.set_deadline(std::chrono::system_clock::now() +
                      std::chrono::seconds(30));
     v1::CreateSessionRequest req;
-    req.set_ttl_ms(5000);
+    req.set_ttl_ms(10000);
     req.set_client_name(absl::StrCat("stress-", id_));
     v1::CreateSessionResponse resp;
     grpc::Status s = stub_->CreateSession(&ctx, req, &resp);
