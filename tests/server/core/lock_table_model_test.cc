@@ -1,340 +1,759 @@
-// Random operations against a reference model.
+// Random operations against a reference model (reference_model.h): every
+// answer, every queue, every holder, every lock-delay and every release
+// request must agree, on hierarchical keys (and keys whose bytes sort below
+// '/'), with retries, upgrades, callers that leave while their grant is
+// delivered, AcquireAll, max holds and lock-delays, session expiry and
+// release requests.
+//
+//   TAALA_MODEL_SEEDS=N     runs seeds 1..N (default 500; TAALA_LONG_TESTS=1:
+//                           5,000)
+//   TAALA_MODEL_SEED=n      runs seed n alone, printing its operations
+//   TAALA_MODEL_STEPS=n     operations per seed (default 1,000)
+//   TAALA_MODEL_FEATURES=a,b|all   turns on rules whose fix is pending
+//                           (see kFeatureNames)
 
 #include <algorithm>
-#include <atomic>
-#include <deque>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <optional>
 #include <random>
 #include <set>
-#include <thread>
+#include <string>
+#include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
-#include "gmock/gmock.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "server/core/lock_table.h"
+#include "server/core/multi_acquire.h"
 #include "tests/server/core/lock_table_fixture.h"
+#include "tests/server/core/reference_model.h"
 #include "tests/testing/fake_clock.h"
-#include "tests/testing/status_matchers.h"
 
 namespace taala {
 namespace {
 
-using ::taala::test::LockTableTest;
-using ::taala::test::RecordingWaiter;
-using ::taala::test::StatusIs;
-using ::taala::test::WithMode;
+using model::Features;
+using model::Model;
+using model::Outcome;
+using ::taala::test::RecordingSink;
 
-// Random operation sequences against the lock table and a small, obviously
-// correct model of the same rules; every answer and every queue must agree.
-class Model {
+// The rules of issue 8 that today's table breaks are off until their fix is
+// merged into this branch; turn each on (here, or with TAALA_MODEL_FEATURES)
+// when its fix lands:
+//   retry_other_mode         item 1: a retry with another mode is refused
+//   undo_upgrade             item 3: an undone upgrade keeps its SHARED grant
+//   segment_order            item 7: AcquireAll orders keys segment by segment
+//   release_request_dedupe   item 8: one RELEASE_REQUESTED per holder and key
+//   tree_delay               item 9: a lock-delay covers the expired subtree
+//   expired_lease            item 11: a lease that ran out gets no grant
+//   release_while_upgrading  item 14: releasing the SHARED grant an upgrade
+//                            waits on makes it an ordinary wait at the back
+constexpr Features kDefaultFeatures{};
+
+Features FeaturesFromEnv() {
+  Features f = kDefaultFeatures;
+  const char* env = std::getenv("TAALA_MODEL_FEATURES");
+  if (env == nullptr) return f;
+  for (absl::string_view name : absl::StrSplit(env, ',')) {
+    const bool all = name == "all";
+    if (all || name == "retry_other_mode") f.retry_other_mode = true;
+    if (all || name == "undo_upgrade") f.undo_upgrade = true;
+    if (all || name == "segment_order") f.segment_order = true;
+    if (all || name == "release_request_dedupe") {
+      f.release_request_dedupe = true;
+    }
+    if (all || name == "tree_delay") f.tree_delay = true;
+    if (all || name == "expired_lease") f.expired_lease = true;
+    if (all || name == "release_while_upgrading") {
+      f.release_while_upgrading = true;
+    }
+  }
+  return f;
+}
+
+int EnvInt(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  return v == nullptr ? fallback : std::atoi(v);
+}
+
+// Keys in two trees, and flat keys whose bytes sort between "s" and "s/".
+const std::vector<std::string> kKeys = {"s",   "s/a", "s/b", "s/a/x",
+                                        "s-1", "s.b", "t",   "t/y"};
+// Keys with no relative in kKeys (a lock-delay there is not a tree delay).
+bool Flat(const std::string& k) { return k == "s-1" || k == "s.b"; }
+
+class ModelWaiter final : public Waiter {
  public:
-  struct Hold {
-    uint64_t session;
-    LockMode mode;
-  };
-  struct Wait {
-    uint64_t session;
-    LockMode mode;
-    bool upgrade;
-    uint64_t seq;
-  };
-  struct Key {
-    std::vector<Hold> holders;
-    std::deque<Wait> queue;  // By seq.
-  };
-  enum class Answer { kAcquired, kAlreadyHeld, kNotAcquired, kQueued, kAborted };
-
-  Answer Acquire(uint64_t s, const std::string& k, LockMode m, bool try_only) {
-    Key& key = keys_[k];
-    const Hold* mine = nullptr;
-    for (const Hold& h : key.holders) {
-      if (h.session == s) mine = &h;
-    }
-    const bool upgrade = mine != nullptr && mine->mode == LockMode::kShared &&
-                         m == LockMode::kExclusive;
-    if (mine != nullptr && !upgrade) return Answer::kAlreadyHeld;
-    if (upgrade && !key.queue.empty() && key.queue.front().upgrade &&
-        key.queue.front().session != s) {
-      return Answer::kAborted;  // Two upgraders: a deadlock.
-    }
-    const bool head_free =
-        key.queue.empty() || (upgrade && !key.queue.front().upgrade);
-    if (head_free && Fits(k, s, m, upgrade, upgrade ? next_upgrade_ : kNew)) {
-      Grant(key, s, m, upgrade);
-      return Answer::kAcquired;
-    }
-    if (try_only) return Answer::kNotAcquired;
-    // Enqueue tentatively; a wait that closes a cycle is refused.
-    const uint64_t seq = upgrade ? next_upgrade_ : next_seq_;
-    if (upgrade) {
-      key.queue.push_front(Wait{s, m, true, seq});
-    } else {
-      key.queue.push_back(Wait{s, m, false, seq});
-    }
-    if (WaitsOnItself(s)) {
-      if (upgrade) {
-        key.queue.pop_front();
-      } else {
-        key.queue.pop_back();
-      }
-      return Answer::kAborted;
-    }
-    (upgrade ? next_upgrade_ : next_seq_)++;
-    return Answer::kQueued;
+  explicit ModelWaiter(bool leaving) : leaving_(leaving) {}
+  bool Complete(absl::StatusOr<AcquireResult> r) override {
+    result_ = std::move(r);
+    return !leaving_;  // A caller that left during delivery.
   }
+  bool Gone() const override { return false; }
+  const std::optional<absl::StatusOr<AcquireResult>>& result() const {
+    return result_;
+  }
+  bool leaving() const { return leaving_; }
 
-  bool Release(uint64_t s, const std::string& k) {
-    Key& key = keys_[k];
-    for (auto it = key.holders.begin(); it != key.holders.end(); ++it) {
-      if (it->session == s) {
-        key.holders.erase(it);
-        GrantAll();
-        return true;
+ private:
+  const bool leaving_;
+  std::optional<absl::StatusOr<AcquireResult>> result_;
+};
+
+struct ModelMulti final : public MultiAcquireListener {
+  void OnMultiAcquireDone(absl::StatusOr<MultiAcquireResult> r) override {
+    result = std::move(r);
+  }
+  std::unique_ptr<MultiAcquire> op;
+  uint64_t session = 0;
+  std::optional<absl::StatusOr<MultiAcquireResult>> result;
+};
+
+std::string Show(const absl::StatusOr<AcquireResult>& r) {
+  if (!r.ok()) return r.status().ToString();
+  if (!r->acquired) return "not acquired";
+  return absl::StrCat(r->already_held ? "already held" : "granted", " token ",
+                      r->grant.token);
+}
+
+// Whether an outcome is the model's.
+bool Agrees(Outcome want, const absl::StatusOr<AcquireResult>& got) {
+  switch (want) {
+    case Outcome::kGranted:
+    case Outcome::kAlreadyHeld:
+      return got.ok() && got->acquired &&
+             got->already_held == (want == Outcome::kAlreadyHeld);
+    case Outcome::kNotAcquired:
+      return got.ok() && !got->acquired;
+    case Outcome::kAborted:
+      return got.status().code() == absl::StatusCode::kAborted;
+    case Outcome::kCancelled:
+      return got.status().code() == absl::StatusCode::kCancelled;
+    case Outcome::kNotFound:
+      return got.status().code() == absl::StatusCode::kNotFound;
+    case Outcome::kFailedPrecondition:
+      // Naming both modes.
+      return got.status().code() == absl::StatusCode::kFailedPrecondition &&
+             absl::StrContains(got.status().message(), "SHARED") &&
+             absl::StrContains(got.status().message(), "EXCLUSIVE");
+    case Outcome::kQueued:
+      return false;
+  }
+  return false;
+}
+
+absl::Duration Jitter(std::mt19937_64& rng) {
+  // Distinct timer deadlines: the table's order among equal ones is its own.
+  return absl::Nanoseconds(static_cast<int64_t>(rng() % 1000000000));
+}
+
+// One seed's run. Returns the first divergence ("" if none). `log`, if set,
+// receives every operation.
+class SeedRun {
+ public:
+  SeedRun(uint64_t seed, Features f, std::vector<std::string>* log)
+      : rng_(seed), f_(f), model_(f), log_(log), table_(Options()) {
+    model_.set_now(clock_.Now());
+    for (int i = 0; i < 6; ++i) sessions_.push_back(NewSession());
+  }
+  ~SeedRun() { table_.Shutdown(); }
+
+  std::string Go(int steps) {
+    for (step_ = 0; step_ < steps && failure_.empty(); ++step_) {
+      Step();
+      if (failure_.empty()) Compare();
+      for (uint64_t& s : sessions_) {
+        if (model_.Ended(s)) s = NewSession();
       }
     }
-    return false;
-  }
-
-  void Cancel(uint64_t s, const std::string& k) {
-    Key& key = keys_[k];
-    for (auto it = key.queue.begin(); it != key.queue.end(); ++it) {
-      if (it->session == s) {
-        key.queue.erase(it);
-        GrantAll();
-        return;
-      }
-    }
-  }
-
-  const Key& key(const std::string& k) { return keys_[k]; }
-  bool Waits(uint64_t s, const std::string& k) {
-    for (const Wait& w : keys_[k].queue) {
-      if (w.session == s) return true;
-    }
-    return false;
+    if (failure_.empty()) table_.CheckInvariantsForTest();
+    return failure_;
   }
 
  private:
-  static constexpr uint64_t kNew = ~uint64_t{0};
-
-  static bool Conflict(LockMode a, LockMode b) {
-    return a == LockMode::kExclusive || b == LockMode::kExclusive;
-  }
-  static bool Below(const std::string& low, const std::string& high) {
-    return low.size() > high.size() && low.compare(0, high.size(), high) == 0 &&
-           low[high.size()] == '/';
+  static LockTable::Options Options() {
+    LockTable::Options o;
+    o.shards = 4;
+    return o;
   }
 
-  // Sessions that block `s` waiting (or asking) for `k` in mode `m` at queue
-  // position `seq`: conflicting holders of the key, of its ancestors and of
-  // keys below it, conflicting waiters ahead in its queue and in its
-  // ancestors' queues. Written from the rules, not from the table's code.
-  std::vector<uint64_t> Blockers(const std::string& k, uint64_t s, LockMode m,
-                                 bool upgrade, uint64_t seq) {
-    std::vector<uint64_t> out;
-    for (const auto& [name, key] : keys_) {
-      const bool self = name == k;
-      const bool above = Below(k, name);
-      const bool below = Below(name, k);
-      if (!self && !above && !below) continue;
-      for (const Hold& h : key.holders) {
-        if (h.session != s && Conflict(m, h.mode)) out.push_back(h.session);
+  uint64_t Rand(uint64_t n) { return rng_() % n; }
+
+  void Log(const std::string& line) {
+    if (log_ != nullptr) log_->push_back(absl::StrCat(step_, ": ", line));
+  }
+  void Fail(const std::string& what) {
+    if (!failure_.empty()) return;
+    failure_ = absl::StrCat("step ", step_, ": ", what);
+    if (log_ != nullptr) Dump();
+  }
+  // Both sides' keys, for the replay's log.
+  void Dump() {
+    for (const std::string& k : kKeys) {
+      std::string line = absl::StrCat("  ", k, " model holders [");
+      const Model::Key& mk = model_.key(k);
+      for (const auto& h : mk.holders) {
+        absl::StrAppend(&line, h.session, LockModeName(h.mode), " ");
       }
-      if (self || above) {
-        for (const Wait& w : key.queue) {
-          if (w.seq < seq && w.session != s && Conflict(m, w.mode)) {
-            out.push_back(w.session);
-          }
+      absl::StrAppend(&line, "] queue [");
+      for (const auto& w : mk.queue) {
+        absl::StrAppend(&line, w.session, LockModeName(w.mode),
+                        w.upgrade ? "^" : "", "#", w.id, " ");
+      }
+      absl::StrAppend(&line, "]");
+      if (mk.delayed_until > model_.now()) absl::StrAppend(&line, " delayed");
+      absl::StatusOr<LockDescription> d = table_.Describe(k, 100);
+      if (d.ok()) {
+        absl::StrAppend(&line, " | table holders [");
+        for (const auto& h : d->holders) {
+          absl::StrAppend(&line, h.grant.session_id,
+                          LockModeName(h.grant.mode), " ");
         }
-      }
-    }
-    (void)upgrade;
-    return out;
-  }
-
-  bool Fits(const std::string& k, uint64_t s, LockMode m, bool upgrade,
-            uint64_t seq) {
-    // Only holders and ancestors' queues decide here; the key's own queue
-    // order is the caller's business (head_free, or being the head).
-    for (const auto& [name, key] : keys_) {
-      const bool self = name == k;
-      const bool above = Below(k, name);
-      const bool below = Below(name, k);
-      if (!self && !above && !below) continue;
-      for (const Hold& h : key.holders) {
-        if (self && upgrade && h.session == s) continue;
-        if (!self && h.session == s) continue;
-        if (self && h.session == s) continue;
-        if (Conflict(m, h.mode)) return false;
-      }
-      if (above) {
-        for (const Wait& w : key.queue) {
-          if (w.seq < seq && w.session != s && Conflict(m, w.mode)) {
-            return false;
-          }
+        absl::StrAppend(&line, "] queue [");
+        for (const auto& w : d->waiters) {
+          absl::StrAppend(&line, w.session_id, "@",
+                          absl::FormatDuration(w.enqueued_at - start_), " ");
         }
+        absl::StrAppend(&line, "]");
+        if (d->delayed_until > clock_.Now()) absl::StrAppend(&line, " delayed");
       }
-    }
-    return true;
-  }
-
-  static void Grant(Key& key, uint64_t s, LockMode m, bool upgrade) {
-    for (Hold& h : key.holders) {
-      if (upgrade && h.session == s) {
-        h.mode = m;
-        return;
-      }
-    }
-    key.holders.push_back(Hold{s, m});
-  }
-
-  // FIFO across all keys: the ready head with the lowest position first.
-  void GrantAll() {
-    while (true) {
-      Key* best = nullptr;
-      std::string best_name;
-      for (auto& [name, key] : keys_) {
-        if (key.queue.empty()) continue;
-        const Wait& w = key.queue.front();
-        if (best != nullptr && w.seq >= best->queue.front().seq) continue;
-        if (!Fits(name, w.session, w.mode, w.upgrade, w.seq)) continue;
-        best = &key;
-        best_name = name;
-      }
-      if (best == nullptr) return;
-      const Wait w = best->queue.front();
-      best->queue.pop_front();
-      Grant(*best, w.session, w.mode, w.upgrade);
+      log_->push_back(line);
     }
   }
 
-  // Whether `s` transitively waits for itself. Recomputed from scratch.
-  bool WaitsOnItself(uint64_t s) {
-    std::set<uint64_t> seen;
-    std::vector<uint64_t> todo = {s};
-    bool first = true;
-    while (!todo.empty()) {
-      const uint64_t x = todo.back();
-      todo.pop_back();
-      if (!first && x == s) return true;
-      first = false;
-      for (const auto& [name, key] : keys_) {
-        for (const Wait& w : key.queue) {
-          if (w.session != x) continue;
-          for (uint64_t b : Blockers(name, x, w.mode, w.upgrade, w.seq)) {
-            if (b == s || seen.insert(b).second) todo.push_back(b);
-          }
-        }
-      }
-    }
-    return false;
+  uint64_t NewSession() {
+    CreateSessionCmd cmd;
+    cmd.session_id = table_.NewSessionId();
+    cmd.client_name = "model";
+    cmd.ttl = absl::Seconds(30) + Jitter(rng_);
+    cmd.now = clock_.Now();
+    absl::StatusOr<SessionInfo> info = table_.CreateSession(cmd);
+    if (!info.ok()) Fail(info.status().ToString());
+    model_.AddSession(cmd.session_id, info.ok() ? info->ttl : cmd.ttl);
+    auto sink = std::make_shared<RecordingSink>();
+    if (!table_.AttachSink(cmd.session_id, sink).ok()) Fail("AttachSink");
+    sinks_[cmd.session_id] = sink;
+    Log(absl::StrCat("new session ", cmd.session_id));
+    return cmd.session_id;
   }
 
-  std::map<std::string, Key> keys_;
-  uint64_t next_upgrade_ = 1;
-  uint64_t next_seq_ = uint64_t{1} << 62;
-};
-
-TEST_F(LockTableTest, RandomOperationsAgreeWithAReferenceModel) {
-  std::mt19937 rng(::testing::UnitTest::GetInstance()->random_seed());
-  // Flat keys, and one key in a tree (the hierarchy itself is covered by
-  // the tests above; with several concurrent waits per session a grant in a
-  // tree can complete a cycle, which this model does not follow).
-  const std::vector<std::string> keys = {"k1", "k2", "t/a"};
-  std::vector<uint64_t> sessions;
-  for (int i = 0; i < 5; ++i) sessions.push_back(NewSession(absl::Hours(1)));
-  Model model;
-  // Every wait's waiter, by (session, key); a session waits at most once per
-  // key here.
-  std::map<std::pair<uint64_t, std::string>, std::unique_ptr<RecordingWaiter>>
-      waits;
-  std::map<std::pair<uint64_t, std::string>, uint64_t> tokens;
-
-  for (int step = 0; step < 3000; ++step) {
-    const uint64_t s = sessions[rng() % sessions.size()];
-    const std::string& k = keys[rng() % keys.size()];
-    const auto sk = std::make_pair(s, k);
-    const int op = rng() % 10;
-    SCOPED_TRACE(absl::StrCat("step ", step, " op ", op, " session ", s,
-                              " key ", k));
-    if (op < 6) {
-      if (model.Waits(s, k)) continue;  // One wait per (session, key).
-      const LockMode mode =
-          rng() % 2 == 0 ? LockMode::kShared : LockMode::kExclusive;
-      const bool try_only = rng() % 3 == 0;
-      const Model::Answer expect = model.Acquire(s, k, mode, try_only);
-      auto w = std::make_unique<RecordingWaiter>();
-      auto got = table_.Acquire(
-          WithMode(Cmd(s, k,
-                       try_only ? absl::ZeroDuration()
-                                : absl::InfiniteDuration()),
-                   mode),
-          w.get());
-      switch (expect) {
-        case Model::Answer::kAcquired:
-        case Model::Answer::kAlreadyHeld:
-          ASSERT_TRUE(got.has_value() && got->ok() && (*got)->acquired);
-          EXPECT_EQ((*got)->already_held,
-                    expect == Model::Answer::kAlreadyHeld);
-          tokens[sk] = (*got)->grant.token;
-          break;
-        case Model::Answer::kNotAcquired:
-          ASSERT_TRUE(got.has_value() && got->ok());
-          EXPECT_FALSE((*got)->acquired);
-          break;
-        case Model::Answer::kQueued:
-          ASSERT_FALSE(got.has_value());
-          waits[sk] = std::move(w);
-          break;
-        case Model::Answer::kAborted:
-          ASSERT_TRUE(got.has_value());
-          EXPECT_THAT(*got, StatusIs(absl::StatusCode::kAborted));
-          break;
+  void Step() {
+    const uint64_t s = sessions_[Rand(sessions_.size())];
+    const std::string& k = kKeys[Rand(kKeys.size())];
+    const int op = Rand(100);
+    if (op < 40) {
+      Acquire(s, k, /*try_only=*/Rand(3) == 0, Rand(4) == 0);
+    } else if (op < 58) {
+      Release(s);
+    } else if (op < 66) {
+      Cancel(s);
+    } else if (op < 76) {
+      AcquireAll(s);
+    } else if (op < 85) {
+      const bool ok = model_.KeepAlive(s);
+      Log(absl::StrCat("keepalive ", s));
+      if (table_.KeepAlive(KeepAliveCmd{s, clock_.Now()}).ok() != ok) {
+        Fail(absl::StrCat("keepalive of session ", s, ": model says ", ok));
       }
-    } else if (op < 9) {
-      const bool expect = model.Release(s, k);
-      const absl::Status st = Release(s, k, tokens.count(sk) ? tokens[sk] : 0);
-      EXPECT_EQ(st.ok(), expect) << st;
+    } else if (op < 93) {
+      Advance(absl::Milliseconds(200 + Rand(6000)));
     } else {
-      model.Cancel(s, k);
-      auto it = waits.find(sk);
-      if (it != waits.end()) {
-        table_.CancelWait(CancelWaitCmd{s, k, 0, it->second.get(),
-                                        CancelReason::kCancelled,
-                                        clock_.Now()});
+      Acquire(s, k, /*try_only=*/true, /*request_release=*/true);
+    }
+  }
+
+  void Acquire(uint64_t s, const std::string& k, bool try_only,
+               bool request_release) {
+    const std::string* waiting = model_.WaitingOn(s);
+    if (waiting != nullptr && *waiting != k) return;  // One wait a session.
+    const Model::Wait* own = model_.WaitOf(s);
+    if (own != nullptr && own->multi) return;
+    Model::Request r;
+    r.session = s;
+    r.key = k;
+    r.request_release = request_release;
+    r.mode = Rand(2) == 0 ? LockMode::kShared : LockMode::kExclusive;
+    const Model::Hold* held = model_.HoldOf(s, k);
+    const bool upgrade = held != nullptr && held->mode == LockMode::kShared &&
+                         r.mode == LockMode::kExclusive;
+    if (own != nullptr) {
+      // A retry of the waiting call: the same mode, or (item 1) another.
+      try_only = false;
+      if (own->upgrade || !f_.retry_other_mode || Rand(2) == 0) {
+        r.mode = own->mode;
+      }
+    } else {
+      if (Rand(4) == 0) r.max_hold = absl::Seconds(1 + Rand(15)) + Jitter(rng_);
+      if (Rand(4) == 0 && (f_.tree_delay || Flat(k))) {
+        r.lock_delay = absl::Seconds(1 + Rand(10)) + Jitter(rng_);
       }
     }
-    // Collect the grants the step handed to waiters.
-    for (auto it = waits.begin(); it != waits.end();) {
-      if (!it->second->done()) {
+    r.try_only = try_only;
+    r.leaving = !try_only && Rand(6) == 0 &&
+                (f_.undo_upgrade || !(upgrade || (own && own->upgrade)));
+    r.id = ++next_id_;
+    Log(absl::StrCat("acquire s", s, " ", k, " ", LockModeName(r.mode),
+                     try_only ? " try" : " wait",
+                     request_release ? " ask" : "", r.leaving ? " leaving" : "",
+                     r.max_hold > absl::ZeroDuration() ? " max_hold" : "",
+                     r.lock_delay > absl::ZeroDuration() ? " delay" : "",
+                     " #", r.id));
+    const Outcome want = model_.Acquire(r);
+    AcquireCmd cmd;
+    cmd.session_id = s;
+    cmd.key = k;
+    cmd.mode = r.mode;
+    cmd.wait_timeout =
+        try_only ? absl::ZeroDuration() : absl::InfiniteDuration();
+    cmd.max_hold = r.max_hold;
+    cmd.lock_delay = r.lock_delay;
+    cmd.request_release = request_release;
+    cmd.now = clock_.Now();
+    auto w = std::make_unique<ModelWaiter>(r.leaving);
+    auto got = table_.Acquire(cmd, w.get());
+    if (want == Outcome::kQueued) {
+      if (got.has_value()) {
+        Fail(absl::StrCat("acquire #", r.id, " of ", k, " by session ", s,
+                          ": model queues it, table says ", Show(*got)));
+      }
+      waiters_[r.id] = std::move(w);
+      return;
+    }
+    if (!got.has_value()) graveyard_.push_back(std::move(w));  // Queued.
+    if (!got.has_value() || !Agrees(want, *got)) {
+      Fail(absl::StrCat("acquire #", r.id, " of ", k, " by session ", s,
+                        " (", LockModeName(r.mode), "): model says ",
+                        model::OutcomeName(want), ", table says ",
+                        got.has_value() ? Show(*got) : "queued"));
+      return;
+    }
+    if (want == Outcome::kGranted) tokens_[{s, k}] = (*got)->grant.token;
+  }
+
+  void Release(uint64_t s) {
+    // A pending AcquireAll's grants have no token on the caller's side yet.
+    const Model::Wait* pending = model_.WaitOf(s);
+    if (pending != nullptr && pending->multi) return;
+    std::vector<std::string> held;
+    for (const std::string& k : kKeys) {
+      if (model_.HoldOf(s, k) == nullptr) continue;
+      const Model::Wait* own = model_.WaitOf(s);
+      if (!f_.release_while_upgrading && own != nullptr && own->upgrade &&
+          *model_.WaitingOn(s) == k) {
+        continue;
+      }
+      held.push_back(k);
+    }
+    const std::string k =
+        held.empty() ? kKeys[Rand(kKeys.size())] : held[Rand(held.size())];
+    Log(absl::StrCat("release s", s, " ", k));
+    const bool want = model_.Release(s, k);
+    auto t = tokens_.find({s, k});
+    const absl::Status st = table_.Release(
+        ReleaseCmd{s, k, t == tokens_.end() ? 0 : t->second, clock_.Now()});
+    if (st.ok() != want) {
+      Fail(absl::StrCat("release of ", k, " by session ", s,
+                        ": model says ", want, ", table says ",
+                        st.ToString()));
+    }
+  }
+
+  void Cancel(uint64_t s) {
+    const Model::Wait* own = model_.WaitOf(s);
+    if (own == nullptr) return;
+    const int id = own->id;
+    const bool multi = own->multi;
+    const std::string k = *model_.WaitingOn(s);
+    Log(absl::StrCat("cancel s", s, " ", k, " #", id));
+    model_.Cancel(s);
+    if (multi) {
+      multis_[id]->op->Cancel();
+      return;
+    }
+    table_.CancelWait(CancelWaitCmd{s, k, 0, waiters_[id].get(),
+                                    CancelReason::kCancelled, clock_.Now()});
+  }
+
+  void AcquireAll(uint64_t s) {
+    if (model_.WaitingOn(s) != nullptr) return;
+    std::vector<std::string> keys = kKeys;
+    std::shuffle(keys.begin(), keys.end(), rng_);
+    keys.resize(2 + Rand(2));
+    if (!f_.segment_order) {
+      std::vector<std::string> a = keys, b = keys;
+      std::sort(a.begin(), a.end());
+      std::sort(b.begin(), b.end(), model::SegmentLess);
+      if (a != b) return;  // Item 7's order is not in yet.
+    }
+    MultiAcquireCmd cmd;
+    cmd.session_id = s;
+    std::vector<std::pair<std::string, LockMode>> steps;
+    for (const std::string& k : keys) {
+      LockMode mode = Rand(2) == 0 ? LockMode::kShared : LockMode::kExclusive;
+      const Model::Hold* held = model_.HoldOf(s, k);
+      if (!f_.undo_upgrade && held != nullptr &&
+          held->mode == LockMode::kShared) {
+        mode = LockMode::kShared;  // No upgrade to roll back (item 3).
+      }
+      cmd.keys.push_back({k, mode});
+      steps.emplace_back(k, mode);
+    }
+    // No max hold: its timers would all end at one instant, in an order
+    // that is the timer queue's own.
+    const int id = ++next_id_;
+    std::vector<std::string> shown;
+    for (const auto& [k, m] : steps) {
+      shown.push_back(absl::StrCat(k, ":", LockModeName(m)));
+    }
+    Log(absl::StrCat("acquire_all s", s, " ", absl::StrJoin(shown, ","),
+                     " #", id));
+    const absl::Duration max_hold = cmd.max_hold;
+    auto m = std::make_unique<ModelMulti>();
+    m->session = s;
+    m->op = std::make_unique<MultiAcquire>(&table_, &clock_, std::move(cmd),
+                                           m.get());
+    ModelMulti* raw = m.get();
+    multis_[id] = std::move(m);
+    model_.StartMulti(id, s, steps, max_hold);
+    raw->op->Start();
+  }
+
+  int HeldKeys(uint64_t s) {
+    int n = 0;
+    for (const std::string& k : kKeys) n += model_.HoldOf(s, k) != nullptr;
+    return n;
+  }
+
+  // Steps from timer to timer up to `d` ahead, as a reaper would.
+  void Advance(absl::Duration d) {
+    const absl::Time target = clock_.Now() + d;
+    Log(absl::StrCat("advance ", absl::FormatDuration(d)));
+    while (failure_.empty()) {
+      absl::Time t = model_.NextEvent();
+      if (t > target) break;
+      if (t < clock_.Now()) t = clock_.Now();
+      std::vector<uint64_t> expiring = model_.ExpiringAt(t);
+      if (!expiring.empty() && HeldKeys(expiring[0]) > 1 &&
+          t > clock_.Now()) {
+        // The table ends a session's grants in hash-map order (a new
+        // finding, see the report): a session holding several keys is kept
+        // alive just before its lease runs out.
+        const absl::Time before = t - absl::Nanoseconds(1);
+        clock_.Advance(before - clock_.Now());
+        model_.set_now(before);
+        model_.KeepAlive(expiring[0]);
+        if (!table_.KeepAlive(KeepAliveCmd{expiring[0], before}).ok()) {
+          Fail("keepalive before the deadline");
+        }
+        continue;
+      }
+      clock_.Advance(t - clock_.Now());
+      model_.set_now(t);
+      if (log_ != nullptr) {
+        Log(absl::StrCat("  timers at +", absl::FormatDuration(t - start_),
+                         expiring.empty()
+                             ? ""
+                             : absl::StrCat(" expiring ",
+                                            absl::StrJoin(expiring, ","))));
+        if (std::getenv("TAALA_MODEL_DUMP") != nullptr) Dump();
+      }
+      if (f_.expired_lease && !expiring.empty() && Rand(2) == 0) {
+        // Item 11: the lease ran out; the reaper has not run yet.
+        Acquire(expiring[0], kKeys[Rand(kKeys.size())], /*try_only=*/true,
+                false);
+      }
+      table_.RunDueTimers(t);
+      model_.RunTimers(t);
+      Collect();
+    }
+    clock_.Advance(target - clock_.Now());
+    model_.set_now(target);
+    table_.RunDueTimers(target);
+  }
+
+  // Waits and AcquireAlls that ended, against the model's.
+  void Collect() {
+    std::map<int, Outcome>& want = model_.outcomes();
+    for (auto it = waiters_.begin(); it != waiters_.end();) {
+      const int id = it->first;
+      const auto& got = it->second->result();
+      auto w = want.find(id);
+      if (!got.has_value()) {
+        if (w != want.end()) {
+          Fail(absl::StrCat("wait #", id, ": model says ",
+                            model::OutcomeName(w->second),
+                            ", table has not completed it"));
+          return;
+        }
         ++it;
         continue;
       }
-      if (it->second->granted()) tokens[it->first] = it->second->token();
-      it = waits.erase(it);
+      if (w == want.end() || !Agrees(w->second, *got)) {
+        Fail(absl::StrCat("wait #", id, ": model says ",
+                          w == want.end() ? "still waiting"
+                                          : model::OutcomeName(w->second),
+                          ", table says ", Show(*got)));
+        return;
+      }
+      if (got->ok() && (*got)->acquired && !it->second->leaving()) {
+        tokens_[{(*got)->grant.session_id, (*got)->grant.key}] =
+            (*got)->grant.token;
+      }
+      want.erase(w);
+      it = waiters_.erase(it);
     }
-    // Holders and queues agree, in order.
-    for (const std::string& key : keys) {
-      absl::StatusOr<LockDescription> d = table_.Describe(key, 100);
-      ASSERT_OK(d);
-      const Model::Key& mk = model.key(key);
+    for (auto it = multis_.begin(); it != multis_.end();) {
+      const int id = it->first;
+      const auto& got = it->second->result;
+      auto w = want.find(id);
+      if (!got.has_value()) {
+        if (w != want.end()) {
+          Fail(absl::StrCat("acquire_all #", id, ": model says ",
+                            model::OutcomeName(w->second),
+                            ", table has not answered"));
+          return;
+        }
+        ++it;
+        continue;
+      }
+      bool agree = false;
+      if (w != want.end()) {
+        if (w->second == Outcome::kGranted) {
+          agree = got->ok() && (*got)->acquired;
+        } else if (!got->ok()) {
+          agree = Agrees(w->second, got->status());
+        }
+      }
+      if (!agree) {
+        Fail(absl::StrCat("acquire_all #", id, ": model says ",
+                          w == want.end() ? "still waiting"
+                                          : model::OutcomeName(w->second),
+                          ", table says ",
+                          got->ok() ? ((*got)->acquired ? "acquired"
+                                                        : "not acquired")
+                                    : got->status().ToString()));
+        return;
+      }
+      if (got->ok()) {
+        for (const AcquireResult& r : (*got)->grants) {
+          tokens_[{r.grant.session_id, r.grant.key}] = r.grant.token;
+        }
+      }
+      want.erase(w);
+      it = multis_.erase(it);
+    }
+    for (const auto& [id, o] : want) {
+      Fail(absl::StrCat("#", id, ": model says ", model::OutcomeName(o),
+                        ", the table has no such call"));
+      return;
+    }
+  }
+
+  void Compare() {
+    Collect();
+    if (!failure_.empty()) return;
+    // Holders, queues and lock-delays, in order.
+    for (const std::string& k : kKeys) {
+      absl::StatusOr<LockDescription> d = table_.Describe(k, 100);
+      if (!d.ok()) return Fail(d.status().ToString());
+      Model::Key& mk = model_.key(k);
       std::map<uint64_t, LockMode> want, have;
       for (const auto& h : mk.holders) want[h.session] = h.mode;
       for (const auto& h : d->holders) have[h.grant.session_id] = h.grant.mode;
-      ASSERT_EQ(want, have) << "holders of " << key;
-      ASSERT_EQ(d->waiters.size(), mk.queue.size()) << "queue of " << key;
-      for (size_t i = 0; i < mk.queue.size(); ++i) {
-        ASSERT_EQ(d->waiters[i].session_id, mk.queue[i].session)
-            << "queue of " << key << " at " << i;
+      std::string ws, hs;
+      for (const auto& [s, m] : want) absl::StrAppend(&ws, s, LockModeName(m), " ");
+      for (const auto& [s, m] : have) absl::StrAppend(&hs, s, LockModeName(m), " ");
+      if (want != have) {
+        return Fail(absl::StrCat("holders of ", k, ": model [", ws,
+                                 "], table [", hs, "]"));
+      }
+      std::vector<uint64_t> wq, hq;
+      for (const auto& w : mk.queue) wq.push_back(w.session);
+      for (const auto& w : d->waiters) hq.push_back(w.session_id);
+      if (wq != hq) {
+        return Fail(absl::StrCat("queue of ", k, ": model [",
+                                 absl::StrJoin(wq, " "), "], table [",
+                                 absl::StrJoin(hq, " "), "]"));
+      }
+      if (mk.delayed_until != d->delayed_until) {
+        return Fail(absl::StrCat("lock-delay of ", k, ": model ",
+                                 absl::FormatTime(mk.delayed_until),
+                                 ", table ",
+                                 absl::FormatTime(d->delayed_until)));
       }
     }
+    // Release requests: one per asked grant.
+    for (auto& [s, sink] : sinks_) {
+      std::vector<SessionEvent> events = sink->events();
+      for (size_t i = seen_events_[s]; i < events.size(); ++i) {
+        const SessionEvent& e = events[i];
+        if (e.type != SessionEvent::Type::kReleaseRequested) continue;
+        const int n = ++asks_[{s, e.key}][e.token];
+        if (n > 1 && f_.release_request_dedupe) {
+          return Fail(absl::StrCat("session ", s, " was asked ", n,
+                                   " times to release ", e.key, " token ",
+                                   e.token));
+        }
+      }
+      seen_events_[s] = events.size();
+    }
+    std::map<std::pair<uint64_t, std::string>, size_t> want, have;
+    for (const auto& [sk, gens] : model_.asked()) want[sk] = gens.size();
+    for (const auto& [sk, tokens] : asks_) have[sk] = tokens.size();
+    if (want != have) {
+      for (const auto& [sk, n] : want) {
+        if (have[sk] != n) {
+          return Fail(absl::StrCat("release requests to session ", sk.first,
+                                   " for ", sk.second, ": model ", n,
+                                   " grants asked, table ", have[sk]));
+        }
+      }
+      return Fail("release requests to a grant the model never asked");
+    }
   }
-  table_.Shutdown();  // Ends the remaining waits.
+
+  std::mt19937_64 rng_;
+  const Features f_;
+  Model model_;
+  std::vector<std::string>* const log_;
+  int step_ = 0;
+  const absl::Time start_ = absl::UnixEpoch() + absl::Hours(1);
+  std::string failure_;
+  int next_id_ = 0;
+  // Destroyed after the table (declared before it).
+  std::map<int, std::unique_ptr<ModelWaiter>> waiters_;
+  std::map<int, std::unique_ptr<ModelMulti>> multis_;
+  std::vector<std::unique_ptr<ModelWaiter>> graveyard_;  // Past a failure.
+  std::map<uint64_t, std::shared_ptr<RecordingSink>> sinks_;
+  std::map<uint64_t, size_t> seen_events_;
+  std::map<std::pair<uint64_t, std::string>, std::map<uint64_t, int>> asks_;
+  std::map<std::pair<uint64_t, std::string>, uint64_t> tokens_;
+  test::FakeClock clock_;
+  LockTable table_;
+  std::vector<uint64_t> sessions_;
+};
+
+TEST(LockTableModelTest, RandomOperationsAgreeWithAReferenceModel) {
+  const Features f = FeaturesFromEnv();
+  const int steps = EnvInt("TAALA_MODEL_STEPS", 1000);
+  const int one = EnvInt("TAALA_MODEL_SEED", 0);
+  const bool long_tests = std::getenv("TAALA_LONG_TESTS") != nullptr;
+  const int seeds = EnvInt("TAALA_MODEL_SEEDS", long_tests ? 5000 : 500);
+  const int first = one != 0 ? one : 1;
+  const int last = one != 0 ? one : seeds;
+  for (int seed = first; seed <= last; ++seed) {
+    std::string failure;
+    {
+      SeedRun run(seed, f, nullptr);
+      failure = run.Go(steps);
+    }
+    if (failure.empty()) continue;
+    // Replay with the operations logged (the run is deterministic).
+    // A replay that does not fail at once means the table's answer depends
+    // on something besides the operations (say, hash order): say so.
+    std::vector<std::string> log;
+    int attempt = 1;
+    for (; attempt <= 20; ++attempt) {
+      log.clear();
+      SeedRun run(seed, f, &log);
+      if (!run.Go(steps).empty()) break;
+    }
+    const size_t from = one != 0 || log.size() <= 40 ? 0 : log.size() - 40;
+    std::vector<std::string> tail(log.begin() + from, log.end());
+    ADD_FAILURE() << "seed " << seed << ", " << failure
+                  << (attempt == 1 ? ""
+                                   : absl::StrCat("\nNOT DETERMINISTIC: the replay ",
+                                                  attempt > 20 ? "never failed"
+                                                               : "failed only on attempt ",
+                                                  attempt > 20 ? "" : absl::StrCat(attempt)))
+                  << "\nreplay: TAALA_MODEL_SEED=" << seed
+                  << " TAALA_MODEL_STEPS=" << steps
+                  << (std::getenv("TAALA_MODEL_FEATURES") != nullptr
+                          ? absl::StrCat(" TAALA_MODEL_FEATURES=",
+                                         std::getenv("TAALA_MODEL_FEATURES"))
+                          : "")
+                  << " build/tests/lock_table_model_test\nlast operations:\n  "
+                  << absl::StrJoin(tail, "\n  ");
+    return;
+  }
+}
+
+}  // namespace
+}  // namespace taala
+
+namespace taala {
+namespace {
+
+// A new finding of the model (not an issue-8 item): a session that ends
+// (expiry or close) gives up its grants in the order of a hash map
+// (Session::held is an absl::flat_hash_map, whose iteration order differs
+// from table to table and from process to process), and that order decides
+// who is served first. commands.h promises that the same commands in the
+// same order give the same result (the log and replication rely on it); here
+// two AcquireAll callers end up queued on "c" in either order. Disabled until
+// EndSession releases in a fixed order (e.g. by key; the test asks for key
+// order, and today's hash order put "h" first in every run here); the
+// model test keeps
+// sessions holding several keys from expiring meanwhile.
+TEST(LockTableDeterminismTest,
+     DISABLED_AnEndingSessionReleasesItsKeysInAFixedOrder) {
+  std::set<std::vector<uint64_t>> orders;
+  for (int run = 0; run < 32; ++run) {
+    test::FakeClock clock;
+    LockTable::Options options;
+    options.shards = 4;
+    LockTable table(options);
+    auto session = [&](absl::Duration ttl) {
+      CreateSessionCmd cmd;
+      cmd.session_id = table.NewSessionId();
+      cmd.ttl = ttl;
+      cmd.now = clock.Now();
+      EXPECT_TRUE(table.CreateSession(cmd).ok());
+      return cmd.session_id;
+    };
+    auto take = [&](uint64_t s, const std::string& k) {
+      AcquireCmd cmd;
+      cmd.session_id = s;
+      cmd.key = k;
+      cmd.now = clock.Now();
+      auto r = table.Acquire(cmd, nullptr);
+      EXPECT_TRUE(r.has_value() && r->ok() && (*r)->acquired);
+    };
+    const uint64_t x = session(absl::Seconds(5));
+    const uint64_t y = session(absl::Hours(1));
+    const uint64_t p = session(absl::Hours(1));
+    const uint64_t q = session(absl::Hours(1));
+    for (const char* k : {"a", "b", "d", "e", "f", "g", "h"}) take(x, k);
+    take(y, "c");
+    ModelMulti mp, mq;
+    MultiAcquireCmd cp, cq;
+    cp.session_id = p;
+    cp.keys = {{"a", LockMode::kExclusive}, {"c", LockMode::kExclusive}};
+    cq.session_id = q;
+    cq.keys = {{"h", LockMode::kExclusive}, {"c", LockMode::kExclusive}};
+    mp.op = std::make_unique<MultiAcquire>(&table, &clock, cp, &mp);
+    mq.op = std::make_unique<MultiAcquire>(&table, &clock, cq, &mq);
+    mp.op->Start();
+    mq.op->Start();
+    clock.Advance(absl::Seconds(6));
+    table.RunDueTimers(clock.Now());  // x expires: a and h go.
+    absl::StatusOr<LockDescription> d = table.Describe("c", 10);
+    ASSERT_TRUE(d.ok());
+    std::vector<uint64_t> order;
+    for (const auto& w : d->waiters) order.push_back(w.session_id == p);
+    orders.insert(order);
+    table.Shutdown();
+  }
+  // In key order: "a" before "h", so p (waiting for "a") is served first.
+  // Within one process the hash order may be the same every time; across
+  // processes (ASLR seeds absl's hash) it is not.
+  const std::set<std::vector<uint64_t>> want = {{1, 0}};
+  EXPECT_EQ(orders, want) << "the queue of \"c\" is not in key order";
 }
 
 }  // namespace
