@@ -53,7 +53,12 @@ using ::taala::test::RecordingSink;
 //   expired_lease            item 11: a lease that ran out gets no grant
 //   release_while_upgrading  item 14: releasing the SHARED grant an upgrade
 //                            waits on makes it an ordinary wait at the back
-constexpr Features kDefaultFeatures{};
+constexpr Features DefaultFeatures() {
+  Features f;
+  f.tree_delay = true;
+  return f;
+}
+constexpr Features kDefaultFeatures = DefaultFeatures();
 
 Features FeaturesFromEnv() {
   Features f = kDefaultFeatures;

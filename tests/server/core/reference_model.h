@@ -92,6 +92,9 @@ class Model {
     std::vector<Hold> holders;
     std::deque<Wait> queue;  // By seq.
     absl::Time delayed_until = absl::InfinitePast();
+    // The part of the delay that a lost EXCLUSIVE grant started: in the
+    // tree it blocks every mode; the rest blocks only EXCLUSIVE (item 9).
+    absl::Time excl_delayed_until = absl::InfinitePast();
   };
   struct Request {
     uint64_t session = 0;
@@ -217,6 +220,9 @@ class Model {
       if (key.delayed_until != absl::InfinitePast()) {
         t = std::min(t, key.delayed_until);
       }
+      if (key.excl_delayed_until != absl::InfinitePast()) {
+        t = std::min(t, key.excl_delayed_until);
+      }
     }
     for (const auto& [s, ss] : sessions_) {
       if (!ss.ended) t = std::min(t, ss.expires_at);
@@ -243,6 +249,11 @@ class Model {
         key.holders.erase(key.holders.begin() + i);
         GrantAll(out);
         break;
+      }
+      if (key.excl_delayed_until != absl::InfinitePast() &&
+          key.excl_delayed_until <= t) {
+        key.excl_delayed_until = absl::InfinitePast();
+        GrantAll(out);
       }
       if (key.delayed_until != absl::InfinitePast() &&
           key.delayed_until <= t) {
@@ -297,6 +308,10 @@ class Model {
   void StartDelay(Key& key, const Hold& h) {
     if (h.lock_delay <= absl::ZeroDuration()) return;
     key.delayed_until = std::max(key.delayed_until, now_ + h.lock_delay);
+    if (h.mode == LockMode::kExclusive) {
+      key.excl_delayed_until =
+          std::max(key.excl_delayed_until, now_ + h.lock_delay);
+    }
   }
 
   Outcome AcquireInto(const Request& r, std::vector<Completion>& out) {
@@ -446,7 +461,15 @@ class Model {
       const bool above = Below(k, name);
       const bool below = Below(name, k);
       if (!self && !above && !below) continue;
-      if ((self || f_.tree_delay) && key.delayed_until > now_) return false;
+      // A lock-delay: on the key itself it grants nothing; in the tree it
+      // blocks what would have conflicted with the lost grant (item 9).
+      if (self && key.delayed_until > now_) return false;
+      if (!self && f_.tree_delay) {
+        if (key.excl_delayed_until > now_) return false;
+        if (m == LockMode::kExclusive && key.delayed_until > now_) {
+          return false;
+        }
+      }
       for (const Hold& h : key.holders) {
         if (h.session != s && Conflict(m, h.mode)) return false;
       }
