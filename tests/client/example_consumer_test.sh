@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # Installs the build into a temporary prefix, builds examples/consumer
 # against it with find_package(taala), and runs it against a real taalad.
-#   example_consumer_test.sh BUILD_DIR SOURCE_DIR TAALAD
+#   example_consumer_test.sh BUILD_DIR SOURCE_DIR TAALAD [SANITIZER]
+# SANITIZER (the build's TAALA_SANITIZER): the installed libraries are
+# instrumented, so the consumer is linked with the same runtime.
 set -euo pipefail
-build_dir=$1 source_dir=$2 taalad=$3
+build_dir=$1 source_dir=$2 taalad=$3 sanitizer=${4:-}
+san_flags=()
+if [ -n "$sanitizer" ]; then
+  san_flags=(-DCMAKE_CXX_FLAGS="-fsanitize=$sanitizer"
+             -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=$sanitizer")
+fi
 work=$(mktemp -d)
 daemon=
 cleanup() {
@@ -14,7 +21,7 @@ trap cleanup EXIT
 
 cmake --install "$build_dir" --prefix "$work/prefix" > "$work/install.log"
 cmake -S "$source_dir/examples/consumer" -B "$work/consumer" -G Ninja \
-  -DCMAKE_PREFIX_PATH="$work/prefix" > "$work/configure.log" 2>&1 \
+  -DCMAKE_PREFIX_PATH="$work/prefix" "${san_flags[@]}" > "$work/configure.log" 2>&1 \
   || { cat "$work/configure.log"; exit 1; }
 cmake --build "$work/consumer" > "$work/build.log" 2>&1 \
   || { cat "$work/build.log"; exit 1; }
