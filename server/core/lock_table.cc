@@ -67,7 +67,7 @@ absl::StatusOr<SessionInfo> LockTable::CreateSession(
   const absl::Time expires = cmd.now + ttl;
   auto session = std::make_shared<Session>(cmd.session_id, cmd.client_name,
                                            cmd.labels, ttl, expires,
-                                           options_.max_undelivered_events);
+                                           options_.max_pending_events);
   if (!sessions_.Insert(std::move(session))) {
     return absl::AlreadyExistsError(
         absl::StrCat("session ", cmd.session_id, " already exists"));

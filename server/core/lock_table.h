@@ -82,7 +82,7 @@ class LockTable {
     // Longest lock-delay an acquire may ask for.
     absl::Duration max_lock_delay = absl::Hours(1);
     // Events kept for a session while no KeepAlive stream is attached.
-    size_t max_undelivered_events = 64;
+    size_t max_pending_events = 64;
     // High bits of every fencing token and session id: a new epoch per
     // daemon start (persisted in the data directory) keeps tokens and ids
     // from ever repeating across restarts. Must be < 2^24.
