@@ -154,5 +154,23 @@ TEST_F(LockTableTest, EventsArriveInSequenceOrderWhenPostedDuringAttach) {
   EXPECT_THAT(sink->keys, ::testing::ElementsAre("k1", "k2", "k3"));
 }
 
+TEST_F(LockTableTest,
+       ReleaseRequestsAreDeduplicated_FiveHundredTryLocksGiveTheHolderOne) {
+  const uint64_t holder = NewSession(absl::Hours(1));
+  const uint64_t asker = NewSession(absl::Hours(1));
+  auto sink = std::make_shared<RecordingSink>();
+  ASSERT_OK(table_.AttachSink(holder, sink));
+  MustAcquire(holder, "doc");
+  for (int i = 0; i < 500; ++i) {
+    AcquireCmd cmd = Cmd(asker, "doc");
+    cmd.request_release = true;
+    auto r = table_.Acquire(cmd, nullptr);
+    ASSERT_TRUE(r.has_value() && r->ok() && !(*r)->acquired);
+  }
+  EXPECT_EQ(
+      OfType(sink->events(), SessionEvent::Type::kReleaseRequested).size(),
+      1u);
+}
+
 }  // namespace
 }  // namespace taala
