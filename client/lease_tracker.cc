@@ -12,9 +12,12 @@ void LeaseTracker::StartStream() {
   sent_.clear();
 }
 
-void LeaseTracker::RecordSent(absl::Time now) { sent_.push_back(now); }
+uint64_t LeaseTracker::RecordSent(absl::Time now) {
+  sent_.push_back(now);
+  return ++last_sequence_;
+}
 
-void LeaseTracker::RecordAck() {
+void LeaseTracker::RecordAck(uint64_t /*request_sequence*/) {
   acked_on_stream_ = true;
   if (sent_.empty()) return;
   // The server renewed the lease no earlier than this request left.

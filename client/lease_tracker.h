@@ -2,6 +2,7 @@
 #define TAALA_CLIENT_LEASE_TRACKER_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 
 #include "absl/time/time.h"
@@ -29,12 +30,12 @@ class LeaseTracker {
   // A new KeepAlive stream: requests sent on an earlier stream will never be
   // acknowledged, and this stream has acknowledged nothing yet.
   void StartStream();
-  // A renewal request leaves now.
-  void RecordSent(absl::Time now);
+  // A renewal request leaves now. Returns its request sequence number.
+  uint64_t RecordSent(absl::Time now);
   // The server acknowledged one renewal: the oldest one still unacknowledged.
   // An acknowledgement with no request outstanding changes nothing but
   // acked_on_stream().
-  void RecordAck();
+  void RecordAck(uint64_t request_sequence = 0);
 
   // The server holds the lease at least until this instant.
   absl::Time confirmed_until() const { return confirmed_until_; }
@@ -54,6 +55,7 @@ class LeaseTracker {
   bool acked_on_stream_ = false;
   // Send times of requests not yet acknowledged, oldest first.
   std::deque<absl::Time> sent_;
+  uint64_t last_sequence_ = 0;
 };
 
 }  // namespace taala
