@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -181,6 +182,44 @@ TEST_F(LockTableTest,
   asked = OfType(sink->events(), SessionEvent::Type::kReleaseRequested);
   ASSERT_EQ(asked.size(), 2u);
   EXPECT_GT(asked[1].sequence, asked[0].sequence);
+}
+
+TEST_F(LockTableTest,
+       EventsArriveInSequenceOrderWhileStreamsAttachFromAnotherThread) {
+  const uint64_t holder = NewSession(absl::Hours(1));
+  const uint64_t asker = NewSession(absl::Hours(1));
+  constexpr int kKeys = 300;
+  for (int i = 0; i < kKeys; ++i) MustAcquire(holder, absl::StrCat("k", i));
+  std::vector<std::shared_ptr<RecordingSink>> sinks;
+  std::thread attacher([&] {
+    for (int i = 0; i < 100; ++i) {
+      auto sink = std::make_shared<RecordingSink>();
+      EXPECT_OK(table_.AttachSink(holder, sink));
+      sinks.push_back(std::move(sink));
+    }
+  });
+  for (int i = 0; i < kKeys; ++i) {
+    AcquireCmd cmd = Cmd(asker, absl::StrCat("k", i));
+    cmd.request_release = true;
+    ASSERT_TRUE(table_.Acquire(cmd, nullptr).has_value());
+  }
+  attacher.join();
+  // Every sink saw increasing sequences with no gap after its first.
+  for (const auto& sink : sinks) {
+    std::vector<SessionEvent> events = sink->events();
+    for (size_t i = 1; i < events.size(); ++i) {
+      ASSERT_EQ(events[i].sequence, events[i - 1].sequence + 1);
+    }
+  }
+  // Nothing was acknowledged: the next stream is sent all of them.
+  auto last = std::make_shared<RecordingSink>();
+  ASSERT_OK(table_.AttachSink(holder, last));
+  std::vector<SessionEvent> events = last->events();
+  ASSERT_EQ(events.size(), static_cast<size_t>(kKeys));
+  for (size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].sequence, i + 1);
+    EXPECT_EQ(events[i].key, absl::StrCat("k", i));
+  }
 }
 
 }  // namespace
