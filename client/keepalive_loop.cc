@@ -31,6 +31,10 @@ void KeepAliveLoop::Start() {
     Run();
     NotifyLost();
   });
+  event_thread_ = std::thread([this] {
+    event_tid_.store(std::this_thread::get_id());
+    RunEvents();
+  });
 }
 
 void KeepAliveLoop::Stop() {
@@ -41,6 +45,7 @@ void KeepAliveLoop::Stop() {
   }
   absl::MutexLock join_lock(&join_mu_);
   if (thread_.joinable()) thread_.join();
+  if (event_thread_.joinable()) event_thread_.join();
 }
 
 bool KeepAliveLoop::lost() const {
@@ -72,7 +77,8 @@ bool KeepAliveLoop::MarkClosed() {
 
 bool KeepAliveLoop::OnOwnThread() const {
   const std::thread::id self = std::this_thread::get_id();
-  return self == keepalive_tid_.load() || self == reader_tid_.load();
+  return self == keepalive_tid_.load() || self == reader_tid_.load() ||
+         self == event_tid_.load();
 }
 
 std::string KeepAliveLoop::NoConfirmationMessage() const {
@@ -140,7 +146,7 @@ bool KeepAliveLoop::WaitToReconnect(size_t endpoint, absl::Time until) {
 void KeepAliveLoop::Handle(const v1::KeepAliveResponse& msg) {
   if (msg.has_ttl_ms()) {
     absl::MutexLock lock(&mu_);
-    lease_.RecordAck();
+    lease_.RecordAck(msg.request_sequence());
     PublishConfirmedUntil(lease_.confirmed_until());
     return;
   }
@@ -149,8 +155,34 @@ void KeepAliveLoop::Handle(const v1::KeepAliveResponse& msg) {
   if (e.type() == v1::SessionEvent::SESSION_EXPIRED) {
     MarkLost(absl::NotFoundError(
         absl::StrCat("session ", id_, " expired: ", e.reason())));
-  } else if (callbacks_.on_event) {
-    callbacks_.on_event(e);
+    return;
+  }
+  absl::MutexLock lock(&mu_);
+  // A new stream resends what was not acknowledged: each event once. (An
+  // older server numbers nothing: sequence 0.)
+  if (e.sequence() != 0) {
+    if (e.sequence() <= received_sequence_) return;
+    received_sequence_ = e.sequence();
+  }
+  events_.push_back(e);
+}
+
+void KeepAliveLoop::RunEvents() {
+  while (true) {
+    v1::SessionEvent e;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || !events_.empty();
+      };
+      mu_.Await(absl::Condition(&ready));
+      if (stopping_) return;
+      e = std::move(events_.front());
+      events_.pop_front();
+    }
+    if (callbacks_.on_event) callbacks_.on_event(e);
+    absl::MutexLock lock(&mu_);
+    handled_sequence_ = std::max(handled_sequence_, e.sequence());
   }
 }
 
@@ -183,7 +215,8 @@ void KeepAliveLoop::Run() {
         absl::MutexLock lock(&mu_);
         if (stopping_ || lost_.load() || stream_broken_) break;
         if (lease_.Expired(now)) break;  // Lost; decided below.
-        lease_.RecordSent(now);
+        request.set_request_sequence(lease_.RecordSent(now));
+        request.set_acked_event_sequence(handled_sequence_);
         wait = lease_.NextWait(now);
       }
       if (!stream->Write(request)) break;

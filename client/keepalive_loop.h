@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <string>
 #include <thread>
@@ -19,11 +20,15 @@ namespace taala {
 
 // Keeps one session's lease alive: a thread that keeps a KeepAlive stream
 // open (reconnecting with backoff, failing over through the RpcCaller),
-// sends a renewal every third of the TTL, and a reader thread per stream
-// that turns acknowledgements into the confirmed end of the lease
-// (LeaseTracker) and hands server events up. It decides when the lease is
-// lost: the server said the session expired (NOT_FOUND), or no renewal was
-// confirmed for a whole TTL. Internal to taala_client.
+// sends a renewal every third of the TTL, a reader thread per stream that
+// turns acknowledgements into the confirmed end of the lease (LeaseTracker)
+// and queues server events, and an event thread that hands them up, so a
+// slow handler never delays the reading of acks. Events are handed up once
+// each (a stream resends the unacknowledged ones: duplicates are dropped by
+// sequence), and every renewal acknowledges the events handled so far. It
+// decides when the lease is lost: the server said the session expired
+// (NOT_FOUND), or no renewal was confirmed for a whole TTL. Internal to
+// taala_client.
 //
 // Thread safety: all public methods may be called concurrently. Callbacks
 // run on the loop's own threads, never under mu_. Lock order: mu_ before
@@ -33,7 +38,7 @@ class KeepAliveLoop {
  public:
   struct Callbacks {
     // A server event other than SESSION_EXPIRED (which the loop handles),
-    // on the reader thread.
+    // on the event thread, one at a time, in the server's order.
     std::function<void(const v1::SessionEvent&)> on_event;
     // Once, when the lease is lost; never after MarkClosed().
     std::function<void(const absl::Status&)> on_lost;
@@ -47,9 +52,9 @@ class KeepAliveLoop {
   KeepAliveLoop(const KeepAliveLoop&) = delete;
   KeepAliveLoop& operator=(const KeepAliveLoop&) = delete;
 
-  // Starts the keepalive thread. Call once.
+  // Starts the keepalive and event threads. Call once.
   void Start() ABSL_LOCKS_EXCLUDED(join_mu_);
-  // Stops the keepalive thread and waits for it. Idempotent.
+  // Stops the keepalive and event threads and waits for them. Idempotent.
   // REQUIRES: !OnOwnThread().
   void Stop() ABSL_LOCKS_EXCLUDED(mu_, join_mu_);
 
@@ -72,6 +77,8 @@ class KeepAliveLoop {
 
  private:
   void Run() ABSL_LOCKS_EXCLUDED(mu_);
+  // Hands queued events to on_event until stopping (event thread).
+  void RunEvents() ABSL_LOCKS_EXCLUDED(mu_);
   // One message from the stream (reader thread).
   void Handle(const v1::KeepAliveResponse& msg) ABSL_LOCKS_EXCLUDED(mu_);
   // Marks the session lost (first reason wins). on_lost runs when Run ends.
@@ -104,11 +111,18 @@ class KeepAliveLoop {
   grpc::ClientContext* stream_ctx_ ABSL_GUARDED_BY(mu_) = nullptr;
   // Acknowledged keepalives to the confirmed end of the lease.
   LeaseTracker lease_ ABSL_GUARDED_BY(mu_);
+  // Events received and not yet handed up, in sequence order.
+  std::deque<v1::SessionEvent> events_ ABSL_GUARDED_BY(mu_);
+  // The highest event sequence received, and handled (acknowledged).
+  uint64_t received_sequence_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t handled_sequence_ ABSL_GUARDED_BY(mu_) = 0;
 
   std::atomic<std::thread::id> keepalive_tid_{};
   std::atomic<std::thread::id> reader_tid_{};
-  absl::Mutex join_mu_;  // Serializes Start and joins of thread_.
+  std::atomic<std::thread::id> event_tid_{};
+  absl::Mutex join_mu_;  // Serializes Start and joins of the threads.
   std::thread thread_ ABSL_GUARDED_BY(join_mu_);
+  std::thread event_thread_ ABSL_GUARDED_BY(join_mu_);
 };
 
 }  // namespace taala

@@ -2,6 +2,7 @@
 #define TAALA_CLIENT_LEASE_TRACKER_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 
 #include "absl/time/time.h"
@@ -15,8 +16,10 @@ namespace taala {
 //
 // The rule: the server renews a lease for a whole TTL no earlier than the
 // renewal request left the client, so an acknowledged request sent at `t`
-// proves the lease until `t + ttl`. Acknowledgements are paired with requests
-// in order, oldest first, one per acknowledgement.
+// proves the lease until `t + ttl`. Each acknowledgement echoes the sequence
+// number of the request it answers; the server may coalesce acks, so one
+// answers every request up to the one it echoes. (An older server echoes
+// nothing, 0: its acks are paired with requests oldest first.)
 //
 // Thread safety: none; the owner serializes every call (KeepAliveLoop holds
 // its mutex).
@@ -29,12 +32,13 @@ class LeaseTracker {
   // A new KeepAlive stream: requests sent on an earlier stream will never be
   // acknowledged, and this stream has acknowledged nothing yet.
   void StartStream();
-  // A renewal request leaves now.
-  void RecordSent(absl::Time now);
-  // The server acknowledged one renewal: the oldest one still unacknowledged.
-  // An acknowledgement with no request outstanding changes nothing but
+  // A renewal request leaves now. Returns its request sequence number.
+  uint64_t RecordSent(absl::Time now);
+  // The server acknowledged the renewal numbered `request_sequence` (and so
+  // every earlier one); 0: the oldest one still unacknowledged. An
+  // acknowledgement of no request outstanding changes nothing but
   // acked_on_stream().
-  void RecordAck();
+  void RecordAck(uint64_t request_sequence = 0);
 
   // The server holds the lease at least until this instant.
   absl::Time confirmed_until() const { return confirmed_until_; }
@@ -52,8 +56,13 @@ class LeaseTracker {
   const absl::Duration ttl_;
   absl::Time confirmed_until_;
   bool acked_on_stream_ = false;
-  // Send times of requests not yet acknowledged, oldest first.
-  std::deque<absl::Time> sent_;
+  struct Sent {
+    uint64_t sequence;
+    absl::Time at;
+  };
+  // Requests not yet acknowledged, oldest first.
+  std::deque<Sent> sent_;
+  uint64_t last_sequence_ = 0;
 };
 
 }  // namespace taala

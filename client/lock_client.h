@@ -108,14 +108,16 @@ struct SessionOptions {
   // TTL. Must not block for long, and must not destroy
   // the Session (Close() from here returns FAILED_PRECONDITION).
   std::function<void(const absl::Status&)> on_lost;
-  // Called on a background thread of the session when the server revokes a
-  // grant (max hold time reached). Same rules as on_lost.
+  // Called on the session's event thread when the server revokes a grant
+  // (max hold time reached). Events are handed up one at a time, in order,
+  // each once; a slow handler delays later events but not keepalives. Must
+  // not destroy the Session.
   std::function<void(const std::string& key, uint64_t fencing_token,
                      const std::string& reason)>
       on_revoked;
-  // Called on a background thread of the session when another session waits
-  // for a key this session holds and asks for it (cooperative release).
-  // Same rules as on_lost.
+  // Called on the session's event thread when another session waits for a
+  // key this session holds and asks for it (cooperative release); once per
+  // grant until handled. Same rules as on_revoked.
   std::function<void(const std::string& key, uint64_t fencing_token,
                      uint64_t requester_session_id,
                      const std::string& requester_client_name)>

@@ -81,7 +81,7 @@ class Session::Impl {
  private:
   // A call's status as an absl::Status; NOT_FOUND ends the session.
   absl::Status Answered(const grpc::Status& status);
-  // A server event on the keepalive's reader thread.
+  // A server event, on the keepalive loop's event thread.
   void HandleEvent(const v1::SessionEvent& e) ABSL_LOCKS_EXCLUDED(mu_);
 
   RpcCaller* const client_;

@@ -59,6 +59,9 @@ ABSL_FLAG(int32_t, max_key_bytes, 1024, "Longest key, in bytes.");
 ABSL_FLAG(absl::Duration, max_lock_delay, absl::Hours(1),
           "Longest lock-delay an acquire may ask for (lock_delay_ms).");
 ABSL_FLAG(int32_t, max_key_segments, 32, "Most '/'-separated key segments.");
+ABSL_FLAG(int32_t, max_pending_events, 1024,
+          "Most unacknowledged events kept per session; a GRANT_REVOKED past "
+          "it ends the session (\"event backlog overflow\").");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(2),
           "On SIGTERM/SIGINT, after every wait and KeepAlive stream has been "
           "ended with UNAVAILABLE: how long in-flight calls and idle client "
@@ -179,6 +182,12 @@ int Run() {
       static_cast<size_t>(absl::GetFlag(FLAGS_max_key_bytes));
   options.key_limits.max_segments =
       static_cast<size_t>(absl::GetFlag(FLAGS_max_key_segments));
+
+  if (absl::GetFlag(FLAGS_max_pending_events) < 1) {
+    return Fail("--max_pending_events must be >= 1");
+  }
+  options.max_pending_events =
+      static_cast<size_t>(absl::GetFlag(FLAGS_max_pending_events));
 
   options.max_lock_delay = absl::GetFlag(FLAGS_max_lock_delay);
   if (options.max_lock_delay < absl::ZeroDuration()) {

@@ -27,11 +27,7 @@ void EffectsRunner::Run(Effects& effects, absl::Time now) {
       observer_->OnGrantRevoked(r.grant, r.reason);
     }
   }
-  for (auto& [sink, event] : effects.events) {
-    if (!sink->Deliver(event)) {
-      Redeliver(event.session_id, sink.get(), std::move(event));
-    }
-  }
+  for (const auto& mailbox : effects.events) mailbox->Flush();
   for (Effects::Completion& c : effects.completions) {
     std::optional<ReleaseCmd> undo;
     if (c.result.ok() && c.result->acquired) {
@@ -48,26 +44,10 @@ void EffectsRunner::Run(Effects& effects, absl::Time now) {
       Run(more, now);
     }
   }
-}
-
-void EffectsRunner::Redeliver(uint64_t session_id,
-                              const SessionEventSink* sink,
-                              SessionEvent event) {
-  std::shared_ptr<Session> session = sessions_->Find(session_id);
-  if (session == nullptr) return;  // Ended: nobody to tell.
-  Session& s = *session;
-  std::shared_ptr<SessionEventSink> detached;  // Destroyed outside the mutex.
-  std::shared_ptr<SessionEventSink> current;
-  {
-    absl::MutexLock lock(&s.mu);
-    if (s.ended) return;
-    current = s.mailbox.Bounce(sink, event, &detached);
-    if (current == nullptr) return;  // Kept for the next stream.
-  }
-  // A newer stream took over meanwhile: it gets the event now. Each failed
-  // sink is detached, so this ends.
-  if (!current->Deliver(event)) {
-    Redeliver(session_id, current.get(), std::move(event));
+  for (uint64_t session_id : effects.overflowed) {
+    Effects more;
+    host_->EndOverflowedInto(session_id, now, more);
+    Run(more, now);
   }
 }
 

@@ -63,7 +63,10 @@ struct Effects {
     uint64_t seq;
   };
   std::vector<Completion> completions;
-  std::vector<PendingEvent> events;
+  // Mailboxes with events for their sinks.
+  std::vector<std::shared_ptr<EventMailbox>> events;
+  // Sessions whose event backlog overflowed: they are ended.
+  std::vector<uint64_t> overflowed;
   std::vector<Expired> expired;
   std::vector<Revoked> revoked;
   std::vector<Recheck> recheck;
@@ -81,36 +84,33 @@ class EffectsHost {
   // retry has claimed it.
   virtual void ReleaseUndeliveredInto(const ReleaseCmd& cmd,
                                       Effects& effects) = 0;
+  // Ends a session whose event backlog overflowed.
+  virtual void EndOverflowedInto(uint64_t session_id, absl::Time now,
+                                 Effects& effects) = 0;
 
  protected:
   ~EffectsHost() = default;
 };
 
-// Runs batches. Thread safety: Run and Redeliver may be called
-// concurrently, and must be called with no table mutex held: they call
-// waiters, sinks and the observer, which may call back into the table. They
-// take a session's mutex (and its mailbox's) only briefly, one at a time.
+// Runs batches. Thread safety: Run may be called concurrently, and must be
+// called with no table mutex held: it calls waiters, sinks (through
+// EventMailbox::Flush) and the observer, which may call back into the
+// table. It takes a mailbox's mutex only briefly, one at a time.
 class EffectsRunner {
  public:
   // All must outlive the runner.
-  EffectsRunner(SessionRegistry* sessions, WaitForGraph* graph,
-                EffectsHost* host)
-      : sessions_(sessions), graph_(graph), host_(host) {}
+  EffectsRunner(WaitForGraph* graph, EffectsHost* host)
+      : graph_(graph), host_(host) {}
 
   void set_observer(TableObserver* observer) { observer_ = observer; }
 
   // Deadlock rechecks first, then observer notes (a log line about an expiry
   // or a revocation comes before anyone is told of it), then events, then
-  // completions (taking back grants nobody received).
+  // completions (taking back grants nobody received), then the ends of
+  // sessions whose event backlog overflowed.
   void Run(Effects& effects, absl::Time now);
 
-  // `sink` failed to deliver `event`: detach it and keep the event for the
-  // session's next stream, or hand it to a newer stream.
-  void Redeliver(uint64_t session_id, const SessionEventSink* sink,
-                 SessionEvent event);
-
  private:
-  SessionRegistry* const sessions_;
   WaitForGraph* const graph_;
   EffectsHost* const host_;
   TableObserver* observer_ = nullptr;

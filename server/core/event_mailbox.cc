@@ -1,26 +1,39 @@
 #include "server/core/event_mailbox.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace taala {
 namespace table_internal {
 
-void EventMailbox::Post(SessionEvent event, std::vector<PendingEvent>& out) {
+EventMailbox::Posted EventMailbox::Post(
+    SessionEvent event, std::vector<std::shared_ptr<EventMailbox>>& flush) {
   absl::MutexLock lock(&mu_);
-  if (sink_ != nullptr) {
-    out.push_back(PendingEvent{sink_, std::move(event)});
-    return;
+  Posted posted = Posted::kKept;
+  if (event.type == SessionEvent::Type::kReleaseRequested) {
+    auto it = release_asked_.find(event.key);
+    // The holder has not yet processed a request for this grant.
+    if (it != release_asked_.end() && it->second == event.token) {
+      return Posted::kDropped;
+    }
+    if (pending_.size() >= capacity_) return Posted::kDropped;  // Advisory.
+    release_asked_[event.key] = event.token;
+  } else if (event.type == SessionEvent::Type::kGrantRevoked &&
+             pending_.size() >= capacity_) {
+    // Kept all the same: a revocation is never dropped; the session ends.
+    posted = overflowed_ ? Posted::kKept : Posted::kOverflow;
+    overflowed_ = true;
   }
-  KeepLocked(std::move(event));
+  event.sequence = ++last_sequence_;
+  pending_.push_back(std::move(event));
+  if (sink_ != nullptr) flush.push_back(shared_from_this());
+  return posted;
 }
 
-std::deque<SessionEvent> EventMailbox::Attach(
-    std::shared_ptr<SessionEventSink> sink) {
-  std::deque<SessionEvent> backlog;
+void EventMailbox::Attach(std::shared_ptr<SessionEventSink> sink) {
   absl::MutexLock lock(&mu_);
   sink_ = std::move(sink);
-  backlog.swap(undelivered_);
-  return backlog;
+  sent_through_ = acked_;  // A new stream is sent everything unacknowledged.
 }
 
 std::shared_ptr<SessionEventSink> EventMailbox::Detach(
@@ -35,21 +48,63 @@ std::shared_ptr<SessionEventSink> EventMailbox::TakeSink() {
   return std::move(sink_);
 }
 
-std::shared_ptr<SessionEventSink> EventMailbox::Bounce(
-    const SessionEventSink* failed, SessionEvent& event,
-    std::shared_ptr<SessionEventSink>* detached) {
+void EventMailbox::Ack(uint64_t sequence) {
   absl::MutexLock lock(&mu_);
-  if (sink_.get() == failed) *detached = std::move(sink_);
-  if (sink_ == nullptr) {
-    KeepLocked(std::move(event));
-    return nullptr;
+  sequence = std::min(sequence, last_sequence_);
+  while (!pending_.empty() && pending_.front().sequence <= sequence) {
+    const SessionEvent& e = pending_.front();
+    if (e.type == SessionEvent::Type::kReleaseRequested) {
+      auto it = release_asked_.find(e.key);
+      if (it != release_asked_.end() && it->second == e.token) {
+        release_asked_.erase(it);  // A later request asks again.
+      }
+    }
+    pending_.pop_front();
   }
-  return sink_;
+  acked_ = std::max(acked_, sequence);
+  sent_through_ = std::max(sent_through_, acked_);
 }
 
-void EventMailbox::KeepLocked(SessionEvent event) {
-  undelivered_.push_back(std::move(event));
-  while (undelivered_.size() > capacity_) undelivered_.pop_front();
+void EventMailbox::Flush() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (flushing_) return;  // That thread sends ours too, in order.
+    flushing_ = true;
+  }
+  std::shared_ptr<SessionEventSink> sink;
+  std::vector<SessionEvent> batch;
+  bool broke = false;
+  while (true) {
+    std::shared_ptr<SessionEventSink> detached;  // Destroyed unlocked.
+    {
+      absl::MutexLock lock(&mu_);
+      // A sink whose stream is ending is detached; its events stay.
+      if (broke && sink_ == sink) detached = std::move(sink_);
+      broke = false;
+      batch.clear();
+      if (sink_ == nullptr || sent_through_ >= last_sequence_) {
+        flushing_ = false;
+        return;
+      }
+      sink = sink_;
+      // pending_ holds acked_ + 1 .. last_sequence_; acked_ <= sent_through_.
+      for (size_t i = sent_through_ - acked_; i < pending_.size(); ++i) {
+        batch.push_back(pending_[i]);
+      }
+      sent_through_ = last_sequence_;
+    }
+    for (const SessionEvent& e : batch) {
+      if (!sink->Deliver(e)) {
+        broke = true;
+        break;
+      }
+    }
+  }
+}
+
+size_t EventMailbox::pending() {
+  absl::MutexLock lock(&mu_);
+  return pending_.size();
 }
 
 }  // namespace table_internal

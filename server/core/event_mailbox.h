@@ -2,9 +2,21 @@
 #define TAALA_SERVER_CORE_EVENT_MAILBOX_H_
 
 // A session's events (grant revoked, release requested, session expired)
-// and where they go: the sink of its KeepAlive stream, or, while it has none,
-// a bounded backlog kept for the next stream. This is transport state, kept
-// apart from the session's locks.
+// and their delivery protocol, kept apart from the session's locks and from
+// any one transport (the KeepAlive stream today, a session stream later):
+//
+//  - every event kept gets the session's next sequence number (1, 2, ...);
+//  - an event stays in the mailbox until the client acknowledges it (Ack
+//    with the highest sequence it has processed), and every stream that
+//    attaches is sent all unacknowledged events, in sequence order, so a
+//    stream that breaks loses nothing; the client drops duplicates by
+//    sequence;
+//  - at most `capacity` events are kept. RELEASE_REQUESTED is coalesced per
+//    key and grant (one outstanding request per grant until it is
+//    acknowledged) and is advisory: with the mailbox full it is dropped.
+//    GRANT_REVOKED is never dropped: with the mailbox full it is kept and
+//    Post reports an overflow, and the table ends the session. SESSION_EXPIRED
+//    is always kept (it is the last event).
 
 #include <cstddef>
 #include <cstdint>
@@ -14,6 +26,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 
@@ -29,6 +42,8 @@ struct SessionEvent {
   // kReleaseRequested: who asks.
   uint64_t requester_session_id = 0;
   std::string requester_client_name;
+  // Set by the mailbox: the session's sequence number of this event.
+  uint64_t sequence = 0;
 };
 
 // Receives one session's events (the KeepAlive stream). Held by shared_ptr so
@@ -36,9 +51,10 @@ struct SessionEvent {
 class SessionEventSink {
  public:
   virtual ~SessionEventSink() = default;
-  // Never called under a table mutex. Returns false if the sink can no
-  // longer deliver (its stream is ending): the table then detaches it and
-  // keeps the event for the session's next stream.
+  // Never called under a table mutex; called for one session's events by one
+  // thread at a time, in sequence order. Returns false if the sink can no
+  // longer deliver (its stream is ending): the table then detaches it. The
+  // event stays unacknowledged either way, for the session's next stream.
   virtual bool Deliver(const SessionEvent& event) = 0;
   // The table is shutting down: end the stream with `status`.
   virtual void Close(const absl::Status& status) = 0;
@@ -46,51 +62,60 @@ class SessionEventSink {
 
 namespace table_internal {
 
-// An event on its way to a sink, delivered once no mutex is held.
-struct PendingEvent {
-  std::shared_ptr<SessionEventSink> sink;
-  SessionEvent event;
-};
-
-// One session's sink and undelivered backlog.
+// One session's sink and unacknowledged events.
 //
 // Thread safety: every method may be called concurrently. mu_ is a leaf: it
 // is taken under the session's mutex (which orders it against the session
-// ending) and nothing is taken under it. Sinks are never called here; a sink
-// handed back is released or called by the caller, outside every mutex.
-class EventMailbox {
+// ending) and nothing is taken under it. Sinks are called only by Flush,
+// with no mutex held, by one thread at a time.
+class EventMailbox : public std::enable_shared_from_this<EventMailbox> {
  public:
-  // Keeps at most `capacity` undelivered events (the oldest are dropped).
+  enum class Posted { kKept, kDropped, kOverflow };
+
   explicit EventMailbox(size_t capacity) : capacity_(capacity) {}
   EventMailbox(const EventMailbox&) = delete;
   EventMailbox& operator=(const EventMailbox&) = delete;
 
-  // With a sink attached, appends (sink, event) to `out` for delivery;
-  // otherwise keeps `event` in the backlog.
-  void Post(SessionEvent event, std::vector<PendingEvent>& out)
+  // Keeps `event` under the next sequence number (or coalesces or drops it,
+  // see above). With a sink attached, appends this mailbox to `flush`: the
+  // caller calls Flush once it holds no mutex. kOverflow (once): the
+  // mailbox is full of events that must not be dropped; end the session.
+  Posted Post(SessionEvent event,
+              std::vector<std::shared_ptr<EventMailbox>>& flush)
       ABSL_LOCKS_EXCLUDED(mu_);
-  // Makes `sink` the current sink and returns the backlog for it.
-  std::deque<SessionEvent> Attach(std::shared_ptr<SessionEventSink> sink)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  // Makes `sink` the current sink; every unacknowledged event is to be sent
+  // to it by the next Flush (call it once no mutex is held).
+  void Attach(std::shared_ptr<SessionEventSink> sink) ABSL_LOCKS_EXCLUDED(mu_);
   // Detaches `sink` if it is current; returns it (to be destroyed unlocked).
   std::shared_ptr<SessionEventSink> Detach(const SessionEventSink* sink)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Detaches whatever sink is current and returns it (shutdown).
   std::shared_ptr<SessionEventSink> TakeSink() ABSL_LOCKS_EXCLUDED(mu_);
-  // `failed` could not deliver `event`: detaches it if current (into
-  // `*detached`). Returns the newer sink to try, or null after keeping the
-  // event in the backlog.
-  std::shared_ptr<SessionEventSink> Bounce(
-      const SessionEventSink* failed, SessionEvent& event,
-      std::shared_ptr<SessionEventSink>* detached) ABSL_LOCKS_EXCLUDED(mu_);
+  // The client has processed every event up to `sequence`: forgets them.
+  void Ack(uint64_t sequence) ABSL_LOCKS_EXCLUDED(mu_);
+  // Sends the current sink every event it has not been sent, in sequence
+  // order. While one thread flushes, another's Flush returns at once and
+  // the first sends its events too. Call with no mutex held.
+  void Flush() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Events kept (unacknowledged).
+  size_t pending() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  void KeepLocked(SessionEvent event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-
   const size_t capacity_;
   absl::Mutex mu_;
   std::shared_ptr<SessionEventSink> sink_ ABSL_GUARDED_BY(mu_);
-  std::deque<SessionEvent> undelivered_ ABSL_GUARDED_BY(mu_);
+  // Unacknowledged events: sequences acked_ + 1 .. last_sequence_.
+  std::deque<SessionEvent> pending_ ABSL_GUARDED_BY(mu_);
+  uint64_t last_sequence_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t acked_ ABSL_GUARDED_BY(mu_) = 0;
+  // The highest sequence handed to the current sink.
+  uint64_t sent_through_ ABSL_GUARDED_BY(mu_) = 0;
+  bool flushing_ ABSL_GUARDED_BY(mu_) = false;
+  bool overflowed_ ABSL_GUARDED_BY(mu_) = false;
+  // Pending RELEASE_REQUESTED events: key -> the grant's token.
+  absl::flat_hash_map<std::string, uint64_t> release_asked_
+      ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace table_internal

@@ -67,7 +67,7 @@ absl::StatusOr<SessionInfo> LockTable::CreateSession(
   const absl::Time expires = cmd.now + ttl;
   auto session = std::make_shared<Session>(cmd.session_id, cmd.client_name,
                                            cmd.labels, ttl, expires,
-                                           options_.max_undelivered_events);
+                                           options_.max_pending_events);
   if (!sessions_.Insert(std::move(session))) {
     return absl::AlreadyExistsError(
         absl::StrCat("session ", cmd.session_id, " already exists"));
@@ -100,7 +100,6 @@ absl::Status LockTable::AttachSink(uint64_t session_id,
   if (session == nullptr) {
     return absl::NotFoundError(SessionNotFound(session_id));
   }
-  std::deque<SessionEvent> backlog;
   {
     Session& s = *session;
     absl::MutexLock lock(&s.mu);
@@ -109,13 +108,10 @@ absl::Status LockTable::AttachSink(uint64_t session_id,
     if (shutting_down_.load()) {
       return absl::UnavailableError("taalad is shutting down");
     }
-    backlog = s.mailbox.Attach(sink);
+    s.mailbox->Attach(std::move(sink));
   }
-  for (SessionEvent& e : backlog) {
-    if (!sink->Deliver(e)) {
-      runner_.Redeliver(session_id, sink.get(), std::move(e));
-    }
-  }
+  // Unacknowledged events, in sequence order, with any posted meanwhile.
+  session->mailbox->Flush();
   return absl::OkStatus();
 }
 
@@ -125,7 +121,12 @@ void LockTable::DetachSink(uint64_t session_id, const SessionEventSink* sink) {
   std::shared_ptr<SessionEventSink> old;  // Destroyed outside the mutex.
   Session& s = *session;
   absl::MutexLock lock(&s.mu);
-  old = s.mailbox.Detach(sink);
+  old = s.mailbox->Detach(sink);
+}
+
+void LockTable::AckEvents(uint64_t session_id, uint64_t sequence) {
+  std::shared_ptr<Session> session = sessions_.Find(session_id);
+  if (session != nullptr) session->mailbox->Ack(sequence);
 }
 
 absl::StatusOr<size_t> LockTable::CloseSession(const CloseSessionCmd& cmd) {
@@ -145,14 +146,14 @@ absl::StatusOr<size_t> LockTable::CloseSession(const CloseSessionCmd& cmd) {
 
 std::optional<LockTable::EndResult> LockTable::EndSession(
     const std::shared_ptr<Session>& session, bool expired, absl::Time now,
-    Effects& effects) {
+    Effects& effects, bool overflowed) {
   Session& s = *session;
   absl::flat_hash_map<std::string, uint64_t> held;
   absl::flat_hash_map<std::string, uint64_t> waiting;
   {
     absl::MutexLock lock(&s.mu);
     if (s.ended) return std::nullopt;
-    if (expired && s.expires_at > now) {
+    if (expired && !overflowed && s.expires_at > now) {
       // Renewed since the timer was armed: wait for the new deadline.
       timers_.Schedule(
           Timer{s.expires_at, Timer::Kind::kSessionExpiry, s.id, 0, ""});
@@ -162,13 +163,15 @@ std::optional<LockTable::EndResult> LockTable::EndSession(
     held.swap(s.held);
     waiting.swap(s.waiting);
     if (expired) {
-      s.mailbox.Post(SessionEvent{SessionEvent::Type::kSessionExpired, s.id,
-                                  "", 0,
-                                  absl::StrCat("session lease of ",
-                                               absl::ToInt64Milliseconds(s.ttl),
-                                               "ms ran out"),
-                                  0, ""},
-                     effects.events);
+      s.mailbox->Post(
+          SessionEvent{SessionEvent::Type::kSessionExpired, s.id, "", 0,
+                       overflowed ? std::string("event backlog overflow")
+                                  : absl::StrCat("session lease of ",
+                                                 absl::ToInt64Milliseconds(
+                                                     s.ttl),
+                                                 "ms ran out"),
+                       0, ""},
+          effects.events);
     }
   }
   sessions_.Erase(s.id);
@@ -242,7 +245,7 @@ std::optional<absl::StatusOr<AcquireResult>> LockTable::Acquire(
     for (const auto& [holder, token] : ask) {
       absl::MutexLock holder_lock(&holder->mu);
       if (holder->ended) continue;
-      holder->mailbox.Post(
+      holder->mailbox->Post(
           SessionEvent{SessionEvent::Type::kReleaseRequested, holder->id,
                        cmd.key, token,
                        absl::StrCat("session ", s.id, " (", s.client_name,
@@ -268,6 +271,15 @@ void LockTable::CancelWaitInto(const CancelWaitCmd& cmd, Effects& effects) {
   Shard& shard = ShardFor(cmd.key);
   absl::MutexLock lock(&shard.mu);
   shard.CancelWaitLocked(*session, cmd, effects);
+}
+
+void LockTable::EndOverflowedInto(uint64_t session_id, absl::Time now,
+                                  Effects& effects) {
+  std::shared_ptr<Session> session = sessions_.Find(session_id);
+  if (session == nullptr) return;
+  // Like an expiry (lock-delays apply: the client may not know yet), with
+  // SESSION_EXPIRED "event backlog overflow" as its last event.
+  EndSession(session, /*expired=*/true, now, effects, /*overflowed=*/true);
 }
 
 void LockTable::AbortWaitInto(uint64_t session_id, const std::string& key,
@@ -348,7 +360,7 @@ void LockTable::Shutdown() {
   for (const auto& session : sessions_.All()) {
     Session& s = *session;
     absl::MutexLock lock(&s.mu);
-    if (auto sink = s.mailbox.TakeSink()) sinks.push_back(std::move(sink));
+    if (auto sink = s.mailbox->TakeSink()) sinks.push_back(std::move(sink));
   }
   for (const auto& sink : sinks) {
     sink->Close(absl::UnavailableError("taalad is shutting down"));

@@ -81,8 +81,10 @@ class LockTable {
     size_t max_label_bytes = 256;
     // Longest lock-delay an acquire may ask for.
     absl::Duration max_lock_delay = absl::Hours(1);
-    // Events kept for a session while no KeepAlive stream is attached.
-    size_t max_undelivered_events = 64;
+    // Unacknowledged events kept per session (taalad --max_pending_events).
+    // RELEASE_REQUESTED past it is dropped; GRANT_REVOKED past it ends the
+    // session ("event backlog overflow").
+    size_t max_pending_events = 1024;
     // High bits of every fencing token and session id: a new epoch per
     // daemon start (persisted in the data directory) keeps tokens and ids
     // from ever repeating across restarts. Must be < 2^24.
@@ -112,11 +114,17 @@ class LockTable {
   absl::StatusOr<absl::Duration> KeepAlive(const KeepAliveCmd& cmd);
 
   // Routes the session's events to `sink` (replacing an earlier sink) and
-  // delivers the events that waited for one. NOT_FOUND as KeepAlive.
+  // sends it every unacknowledged event, in sequence order. NOT_FOUND as
+  // KeepAlive.
   [[nodiscard]] absl::Status AttachSink(
       uint64_t session_id, std::shared_ptr<SessionEventSink> sink);
-  // Stops routing to `sink` if it is still the session's sink.
+  // Stops routing to `sink` if it is still the session's sink. Its
+  // unacknowledged events wait for the session's next sink.
   void DetachSink(uint64_t session_id, const SessionEventSink* sink);
+  // The session's client has processed every event up to `sequence`
+  // (SessionEvent::sequence): they are forgotten. No-op for an unknown
+  // session. See event_mailbox.h for the protocol.
+  void AckEvents(uint64_t session_id, uint64_t sequence);
 
   // Releases every grant and cancels every wait. Returns the number of
   // grants released. NOT_FOUND: unknown or ended session.
@@ -211,6 +219,10 @@ class LockTable {
                                 Effects& effects) override {
       table_->ReleaseInto(cmd, effects, /*undelivered=*/true).IgnoreError();
     }
+    void EndOverflowedInto(uint64_t session_id, absl::Time now,
+                           Effects& effects) override {
+      table_->EndOverflowedInto(session_id, now, effects);
+    }
 
    private:
     LockTable* const table_;
@@ -222,10 +234,14 @@ class LockTable {
 
   // Ends a session: releases grants, cancels waits. `expired` adds the
   // SESSION_EXPIRED event. Returns released grants, or nullopt if the
-  // session had already ended (or, expiring, was renewed).
+  // session had already ended (or, expiring, was renewed). `overflowed`:
+  // ends it now, as expired, for an event backlog overflow.
   std::optional<EndResult> EndSession(const std::shared_ptr<Session>& session,
                                       bool expired, absl::Time now,
-                                      Effects& effects);
+                                      Effects& effects,
+                                      bool overflowed = false);
+  void EndOverflowedInto(uint64_t session_id, absl::Time now,
+                         Effects& effects);
   void CancelWaitInto(const CancelWaitCmd& cmd, Effects& effects);
   // `undelivered`: the release of a grant whose waiter left before the grant
   // reached it; skipped if the grant has been claimed by a retry.
@@ -242,7 +258,7 @@ class LockTable {
   WaitForGraph graph_;
   table_internal::SessionRegistry sessions_;
   Host host_{this};
-  table_internal::EffectsRunner runner_{&sessions_, &graph_, &host_};
+  table_internal::EffectsRunner runner_{&graph_, &host_};
   std::atomic<bool> shutting_down_{false};
   std::atomic<uint64_t> next_session_seq_{1};
   std::vector<std::unique_ptr<Shard>> shards_;  // Constant after construction.

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -38,12 +39,12 @@ namespace table_internal {
 struct Session {
   Session(uint64_t id_in, std::string name, Labels labels_in,
           absl::Duration ttl_in, absl::Time expires,
-          size_t max_undelivered_events)
+          size_t max_pending_events)
       : id(id_in),
         client_name(std::move(name)),
         labels(std::move(labels_in)),
         ttl(ttl_in),
-        mailbox(max_undelivered_events),
+        mailbox(std::make_shared<EventMailbox>(max_pending_events)),
         expires_at(expires) {}
 
   const uint64_t id;
@@ -52,7 +53,7 @@ struct Session {
   const absl::Duration ttl;
 
   // Events to the session's KeepAlive stream; its own leaf mutex.
-  EventMailbox mailbox;
+  const std::shared_ptr<EventMailbox> mailbox;
 
   absl::Mutex mu;
   absl::Time expires_at ABSL_GUARDED_BY(mu);

@@ -281,7 +281,7 @@ void Shard::RevokeLocked(const RevokeGrantCmd& cmd, Effects& effects) {
       auto it = s.held.find(cmd.key);
       if (it != s.held.end() && it->second == cmd.token) s.held.erase(it);
       if (!s.ended) {
-        s.mailbox.Post(
+        const EventMailbox::Posted posted = s.mailbox->Post(
             SessionEvent{SessionEvent::Type::kGrantRevoked, s.id, cmd.key,
                          cmd.token,
                          absl::StrCat(cmd.reason, " after holding ",
@@ -290,6 +290,9 @@ void Shard::RevokeLocked(const RevokeGrantCmd& cmd, Effects& effects) {
                                       "ms"),
                          0, ""},
             effects.events);
+        if (posted == EventMailbox::Posted::kOverflow) {
+          effects.overflowed.push_back(s.id);
+        }
       }
     }
     effects.revoked.push_back({std::move(grant), cmd.reason});

@@ -2,6 +2,7 @@
 
 #include <deque>
 #include <memory>
+#include <optional>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
@@ -16,11 +17,20 @@ namespace {
 // The shared half of a KeepAlive stream: the session's event sink and the
 // stream's write queue, one write in flight at a time (the shape of gRPC's
 // own health-watch reactor). Held by the reactor and by the lock table, so
-// events delivered after the stream ended are dropped safely.
+// events delivered after the stream ended are dropped safely. The pending
+// acknowledgement is written ahead of queued events; the events queued are
+// at most the session's unacknowledged ones (the table bounds them).
 class KeepAliveStream final : public SessionEventSink {
  public:
-  explicit KeepAliveStream(KeepAliveReactorBase* reactor)
-      : reactor_(reactor) {}
+  KeepAliveStream(KeepAliveReactorBase* reactor, LockTable* table)
+      : reactor_(reactor), table_(table) {}
+
+  // An older client that never acknowledges events: each counts as
+  // delivered once written. Call before the stream is attached.
+  void AckOnWrite(uint64_t session_id) {
+    absl::MutexLock lock(&mu_);
+    ack_on_write_session_ = session_id;
+  }
 
   bool Deliver(const SessionEvent& event) override {
     absl::MutexLock lock(&mu_);
@@ -44,30 +54,37 @@ class KeepAliveStream final : public SessionEventSink {
     FinishAfterWritesLocked(ToGrpcStatus(status));
   }
 
-  void Ack(uint64_t session_id, absl::Duration ttl) {
+  // Acknowledges the request numbered `request_sequence`. An ack not yet
+  // written is replaced (coalesced): it answers every request up to the
+  // newest, and a client that does not read cannot grow the queue.
+  void Ack(uint64_t session_id, absl::Duration ttl,
+           uint64_t request_sequence) {
     absl::MutexLock lock(&mu_);
-    // Acks not yet written are coalesced: a client that does not read its
-    // stream cannot grow the queue without bound.
-    if (!queue_.empty() && queue_.back().has_ttl_ms()) {
-      ToKeepAliveAck(session_id, ttl, &queue_.back());
-      return;
-    }
-    v1::KeepAliveResponse msg;
-    ToKeepAliveAck(session_id, ttl, &msg);
-    queue_.push_back(std::move(msg));
+    if (!ack_.has_value()) ack_.emplace();
+    ToKeepAliveAck(session_id, ttl, &*ack_);
+    ack_->set_request_sequence(request_sequence);
     MaybeWriteLocked();
   }
 
   void OnWriteDone(bool ok) {
-    absl::MutexLock lock(&mu_);
-    writing_ = false;
-    if (!ok) {
-      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED,
-                                "KeepAlive stream broken"));
-      return;
+    uint64_t written_event = 0;
+    uint64_t session_id = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      if (!ok) {
+        FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED,
+                                  "KeepAlive stream broken"));
+        return;
+      }
+      if (ack_on_write_session_ != 0 && in_flight_.has_event()) {
+        session_id = ack_on_write_session_;
+        written_event = in_flight_.event().sequence();
+      }
+      MaybeWriteLocked();
+      if (!writing_ && finish_pending_) FinishLocked(pending_status_);
     }
-    MaybeWriteLocked();
-    if (!writing_ && finish_pending_) FinishLocked(pending_status_);
+    if (written_event != 0) table_->AckEvents(session_id, written_event);
   }
 
   void FinishAfterWrites(const grpc::Status& status) {
@@ -93,11 +110,16 @@ class KeepAliveStream final : public SessionEventSink {
 
  private:
   void MaybeWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (writing_ || finish_called_ || reactor_ == nullptr || queue_.empty()) {
+    if (writing_ || finish_called_ || reactor_ == nullptr) return;
+    if (ack_.has_value()) {  // Acks go ahead of events.
+      in_flight_ = std::move(*ack_);
+      ack_.reset();
+    } else if (!queue_.empty()) {
+      in_flight_ = std::move(queue_.front());
+      queue_.pop_front();
+    } else {
       return;
     }
-    in_flight_ = std::move(queue_.front());
-    queue_.pop_front();
     writing_ = true;
     reactor_->StartWrite(&in_flight_);
   }
@@ -107,7 +129,9 @@ class KeepAliveStream final : public SessionEventSink {
     if (finish_pending_ || finish_called_) return;
     finish_pending_ = true;
     pending_status_ = status;
-    if (!writing_ && queue_.empty()) FinishLocked(status);
+    if (!writing_ && queue_.empty() && !ack_.has_value()) {
+      FinishLocked(status);
+    }
   }
 
   void FinishLocked(const grpc::Status& status)
@@ -119,7 +143,11 @@ class KeepAliveStream final : public SessionEventSink {
 
   absl::Mutex mu_;
   KeepAliveReactorBase* reactor_ ABSL_GUARDED_BY(mu_);  // Null after OnDone.
-  std::deque<v1::KeepAliveResponse> queue_ ABSL_GUARDED_BY(mu_);
+  LockTable* const table_;
+  // Nonzero: acknowledge this session's events as they are written.
+  uint64_t ack_on_write_session_ ABSL_GUARDED_BY(mu_) = 0;
+  std::optional<v1::KeepAliveResponse> ack_ ABSL_GUARDED_BY(mu_);
+  std::deque<v1::KeepAliveResponse> queue_ ABSL_GUARDED_BY(mu_);  // Events.
   v1::KeepAliveResponse in_flight_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finish_pending_ ABSL_GUARDED_BY(mu_) = false;
@@ -134,7 +162,7 @@ class KeepAliveReactor final : public KeepAliveReactorBase {
   KeepAliveReactor(LockTable* table, Clock* clock)
       : table_(table),
         clock_(clock),
-        stream_(std::make_shared<KeepAliveStream>(this)) {
+        stream_(std::make_shared<KeepAliveStream>(this, table)) {
     StartRead(&request_);
   }
 
@@ -153,7 +181,11 @@ class KeepAliveReactor final : public KeepAliveReactorBase {
     }
     absl::StatusOr<absl::Duration> ttl =
         table_->KeepAlive(KeepAliveCmd{id, clock_->Now()});
+    if (ttl.ok() && request_.has_acked_event_sequence()) {
+      table_->AckEvents(id, request_.acked_event_sequence());
+    }
     if (ttl.ok() && session_id_ == 0) {
+      if (!request_.has_acked_event_sequence()) stream_->AckOnWrite(id);
       absl::Status attached = table_->AttachSink(id, stream_);
       if (attached.ok()) {
         session_id_ = id;
@@ -165,7 +197,7 @@ class KeepAliveReactor final : public KeepAliveReactorBase {
       stream_->FinishAfterWrites(ToGrpcStatus(ttl.status()));
       return;
     }
-    stream_->Ack(id, *ttl);
+    stream_->Ack(id, *ttl, request_.request_sequence());
     if (!stream_->finishing()) StartRead(&request_);
   }
 

@@ -4,9 +4,13 @@
 // A session's KeepAlive stream: the reactor that reads keepalives and the
 // bounded writer behind it that sends acknowledgements and the session's
 // events, one write in flight at a time (the shape of gRPC's own
-// health-watch reactor). Unwritten acknowledgements are coalesced, so a
-// client that does not read cannot grow the queue without bound; events are
-// bounded by the table (undelivered ones wait there, not here).
+// health-watch reactor). The acknowledgement not yet written goes ahead of
+// queued events and is coalesced with newer ones (it echoes the newest
+// request_sequence), so a client that does not read cannot grow the queue;
+// events are bounded by the table, which keeps each until the client
+// acknowledges it (acked_event_sequence) and resends it on the next stream.
+// A client that never sends acked_event_sequence has each event
+// acknowledged once written.
 
 #include <grpcpp/support/server_callback.h>
 

@@ -79,7 +79,13 @@ grpc::ServerUnaryReactor* LockServiceImpl::KeepAliveOnce(
     v1::KeepAliveResponse* resp) {
   absl::StatusOr<absl::Duration> ttl =
       table_->KeepAlive(KeepAliveCmd{req->session_id(), clock_->Now()});
-  if (ttl.ok()) ToKeepAliveAck(req->session_id(), *ttl, resp);
+  if (ttl.ok()) {
+    if (req->has_acked_event_sequence()) {
+      table_->AckEvents(req->session_id(), req->acked_event_sequence());
+    }
+    ToKeepAliveAck(req->session_id(), *ttl, resp);
+    resp->set_request_sequence(req->request_sequence());
+  }
   return FinishNow(ctx, ttl.status());
 }
 

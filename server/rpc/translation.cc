@@ -187,6 +187,7 @@ void ToProto(const SessionEvent& event, v1::SessionEvent* out) {
   out->set_key(event.key);
   out->set_fencing_token(event.token);
   out->set_reason(event.reason);
+  out->set_sequence(event.sequence);
 }
 
 void ToProto(const LockDescription& d, absl::Time now,

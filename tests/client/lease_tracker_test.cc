@@ -79,5 +79,25 @@ TEST(LeaseTrackerTest, NextWaitIsAThirdOfTheTtlButNotPastTheConfirmedEnd) {
   EXPECT_EQ(lease.NextWait(kT0 + absl::Seconds(7)), absl::Seconds(2));
 }
 
+TEST(LeaseTrackerTest,
+     KeepaliveAcksArePairedByEcho_CoalescedAcksKeepTheConfirmedLease) {
+  // The server coalesced the acks of three requests into one, which echoes
+  // the newest: the lease is confirmed from that request's send time, and
+  // the older requests are answered by it too.
+  LeaseTracker lease(kTtl, kT0);
+  lease.StartStream();
+  lease.RecordSent(kT0 + absl::Seconds(1));
+  lease.RecordSent(kT0 + absl::Seconds(4));
+  const uint64_t third = lease.RecordSent(kT0 + absl::Seconds(7));
+  lease.RecordAck(third);
+  EXPECT_EQ(lease.confirmed_until(), kT0 + absl::Seconds(7) + kTtl);
+  EXPECT_EQ(lease.outstanding(), 0u);
+  // The next ack answers the next request, not a stale older one.
+  const uint64_t fourth = lease.RecordSent(kT0 + absl::Seconds(10));
+  lease.RecordAck(fourth);
+  EXPECT_EQ(lease.confirmed_until(), kT0 + absl::Seconds(10) + kTtl);
+  EXPECT_FALSE(lease.Expired(kT0 + absl::Seconds(18)));
+}
+
 }  // namespace
 }  // namespace taala
