@@ -123,5 +123,72 @@ TEST_F(AcquireSafetyTest, RetryWithTheSameModeStillTakesOverTheQueuePlace) {
   EXPECT_TRUE(second.granted());
 }
 
+// ---------------------------------------------------------------------------
+// Item 3: undo of an upgrade.
+
+TEST_F(AcquireSafetyTest, UndeliveredUpgradeIsUndoneToTheSharedGrantItReplaced) {
+  const uint64_t a = NewSession(), b = NewSession(), c = NewSession();
+  const uint64_t at = MustAcquireShared(a, "doc");
+  const uint64_t bt = MustAcquireShared(b, "doc");
+  LeavesOnDeliveryWaiter up;
+  ASSERT_FALSE(
+      table_.Acquire(Cmd(a, "doc", absl::InfiniteDuration()), &up).has_value());
+  RecordingWaiter reader;  // Behind the upgrade.
+  ASSERT_FALSE(table_
+                   .Acquire(WithMode(Cmd(c, "doc", absl::InfiniteDuration()),
+                                     LockMode::kShared),
+                            &reader)
+                   .has_value());
+  // b leaves: the upgrade is granted, but a's caller has gone.
+  ASSERT_OK(Release(b, "doc", bt));
+  ASSERT_TRUE(up.done());
+  ASSERT_OK(up.result());
+  // a keeps exactly the SHARED grant it had, with its old token.
+  std::vector<Held> holders = Holders("doc");
+  ASSERT_GE(holders.size(), 1u);
+  EXPECT_EQ(holders[0], (Held{a, at, LockMode::kShared}));
+  EXPECT_OK(table_.CheckFence("doc", at));
+  EXPECT_THAT(table_.CheckFence("doc", up.result()->grant.token),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  // The reader behind the undone upgrade is re-evaluated: it shares.
+  ASSERT_TRUE(reader.granted());
+  EXPECT_EQ(Holders("doc").size(), 2u);
+  EXPECT_OK(Release(a, "doc", at));
+  EXPECT_OK(Release(c, "doc", reader.token()));
+}
+
+class RecordingListener final : public MultiAcquireListener {
+ public:
+  void OnMultiAcquireDone(absl::StatusOr<MultiAcquireResult> result) override {
+    result_ = std::move(result);
+  }
+  bool timed_out() const {
+    return result_.has_value() && result_->ok() && !(*result_)->acquired;
+  }
+
+ private:
+  std::optional<absl::StatusOr<MultiAcquireResult>> result_;
+};
+
+TEST_F(AcquireSafetyTest, AcquireAllRollbackOfAnUpgradedKeyKeepsTheSharedGrant) {
+  const uint64_t s = NewSession(), other = NewSession();
+  const uint64_t st = MustAcquireShared(s, "a");
+  const uint64_t ot = MustAcquire(other, "b");
+  MultiAcquireCmd cmd;
+  cmd.session_id = s;
+  cmd.keys.push_back({"a", LockMode::kExclusive});  // An upgrade, at once.
+  cmd.keys.push_back({"b", LockMode::kExclusive});  // Waits, then times out.
+  cmd.deadline = clock_.Now() + absl::Seconds(1);
+  RecordingListener listener;
+  auto multi =
+      std::make_unique<MultiAcquire>(&table_, &clock_, std::move(cmd), &listener);
+  multi->Start();
+  Advance(absl::Seconds(2));
+  ASSERT_TRUE(listener.timed_out());
+  EXPECT_EQ(Holders("a"), (std::vector<Held>{{s, st, LockMode::kShared}}));
+  EXPECT_OK(Release(s, "a", st));
+  EXPECT_OK(Release(other, "b", ot));
+}
+
 }  // namespace
 }  // namespace taala
