@@ -190,5 +190,53 @@ TEST_F(AcquireSafetyTest, AcquireAllRollbackOfAnUpgradedKeyKeepsTheSharedGrant) 
   EXPECT_OK(Release(other, "b", ot));
 }
 
+// ---------------------------------------------------------------------------
+// Item 11: a lease that ran out is dead, even before the timers end it.
+
+TEST_F(AcquireSafetyTest, AcquireByASessionWhoseLeaseRanOutIsNotFound) {
+  const uint64_t a = NewSession(absl::Seconds(2));
+  clock_.Advance(absl::Seconds(2));  // Expired; the timers have not run.
+  auto r = table_.Acquire(Cmd(a, "doc"), nullptr);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_THAT(*r, StatusIs(absl::StatusCode::kNotFound,
+                           AllOf(HasSubstr(absl::StrCat(a)),
+                                 HasSubstr("\"doc\""))));
+  EXPECT_TRUE(Holders("doc").empty());
+}
+
+TEST_F(AcquireSafetyTest, WaitOfASessionWhoseLeaseRanOutIsNeverGranted) {
+  const uint64_t holder = NewSession(absl::Seconds(60));
+  const uint64_t a = NewSession(absl::Seconds(2));
+  const uint64_t ht = MustAcquire(holder, "doc");
+  RecordingWaiter w;
+  Wait(a, "doc", &w);
+  clock_.Advance(absl::Seconds(3));  // a's lease ran out; no timers ran.
+  ASSERT_OK(Release(holder, "doc", ht));
+  ASSERT_TRUE(w.done());
+  EXPECT_THAT(w.result(), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_TRUE(Holders("doc").empty());
+}
+
+TEST_F(AcquireSafetyTest, ReleaseOrCloseOfASessionWhoseLeaseRanOutEndsItAsExpired) {
+  const uint64_t a = NewSession(absl::Seconds(2));
+  const uint64_t b = NewSession(absl::Seconds(2));
+  AcquireCmd delayed = Cmd(a, "doc");
+  delayed.lock_delay = absl::Seconds(5);
+  auto r = table_.Acquire(delayed, nullptr);
+  ASSERT_TRUE(r.has_value() && r->ok() && (*r)->acquired);
+  clock_.Advance(absl::Seconds(2));
+  // Dead: the release is refused, and the session ends as the reaper would
+  // end it (its grant ends by expiry, so the lock-delay starts).
+  EXPECT_THAT(Release(a, "doc", (*r)->grant.token),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_TRUE(Holders("doc").empty());
+  absl::StatusOr<LockDescription> d = table_.Describe("doc", 10);
+  ASSERT_OK(d);
+  EXPECT_EQ(d->delayed_until, clock_.Now() + absl::Seconds(5));
+  EXPECT_THAT(table_.CloseSession(CloseSessionCmd{b, clock_.Now()}),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_EQ(table_.SessionCount(), 0u);
+}
+
 }  // namespace
 }  // namespace taala
