@@ -33,10 +33,15 @@ constexpr int kEpochShift = 40;
 LockTable::LockTable(Options options) : options_(std::move(options)) {
   TAALA_CHECK(options_.shards > 0);
   TAALA_CHECK(options_.token_epoch < (uint64_t{1} << (64 - kEpochShift)));
+  TAALA_CHECK(options_.first_counter_for_test > 0 &&
+              options_.first_counter_for_test < (uint64_t{1} << kEpochShift));
+  next_session_seq_.store(options_.first_counter_for_test);
   shards_.reserve(options_.shards);
   for (size_t i = 0; i < options_.shards; ++i) {
     shards_.push_back(std::make_unique<Shard>(
-        (options_.token_epoch << kEpochShift) + 1, &timers_, &graph_));
+        (options_.token_epoch << kEpochShift) +
+            options_.first_counter_for_test,
+        &timers_, &graph_));
   }
 }
 

@@ -87,6 +87,10 @@ class LockTable {
     // daemon start (persisted in the data directory) keeps tokens and ids
     // from ever repeating across restarts. Must be < 2^24.
     uint64_t token_epoch = 0;
+    // Tests only: where every shard's token counter and the session id
+    // counter start within the epoch (the low 40 bits), so that a test can
+    // reach the end of the counters. Must be in [1, 2^40).
+    uint64_t first_counter_for_test = 1;
   };
 
   explicit LockTable(Options options);
