@@ -321,5 +321,42 @@ TEST_F(CounterLimitTest, SessionIdsRunningOutAreRefusedNeverWrapIntoTheEpoch) {
   EXPECT_EQ(table_.SessionCount(), 2u);
 }
 
+// ---------------------------------------------------------------------------
+// Item 14: an upgrade wait without its SHARED grant has no priority.
+
+TEST_F(AcquireSafetyTest, UpgradeWaitWhoseSharedGrantWasReleasedEndsAndLosesPriority) {
+  const uint64_t a = NewSession(), b = NewSession(), w = NewSession();
+  const uint64_t at = MustAcquireShared(a, "doc");
+  const uint64_t bt = MustAcquireShared(b, "doc");
+  RecordingWaiter writer, up;
+  Wait(w, "doc", &writer);  // An earlier EXCLUSIVE waiter.
+  Wait(a, "doc", &up);      // a's upgrade, ahead of the writer.
+  ASSERT_OK(Release(a, "doc", at));
+  ASSERT_TRUE(up.done()) << "the upgrade kept its priority";
+  EXPECT_THAT(up.result(),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr("upgrade"), HasSubstr("\"doc\""))));
+  ASSERT_OK(Release(b, "doc", bt));
+  ASSERT_TRUE(writer.granted());
+}
+
+TEST_F(AcquireSafetyTest, UpgradeWaitWhoseSharedGrantWasRevokedEnds) {
+  const uint64_t a = NewSession(), b = NewSession(), w = NewSession();
+  auto ra = table_.Acquire(WithMode(Cmd(a, "doc", absl::ZeroDuration(),
+                                        absl::Seconds(1)),
+                                    LockMode::kShared),
+                           nullptr);
+  ASSERT_TRUE(ra.has_value() && ra->ok() && (*ra)->acquired);
+  const uint64_t bt = MustAcquireShared(b, "doc");
+  RecordingWaiter writer, up;
+  Wait(w, "doc", &writer);
+  Wait(a, "doc", &up);
+  Advance(absl::Seconds(1));  // a's SHARED grant is revoked (max hold).
+  ASSERT_TRUE(up.done());
+  EXPECT_THAT(up.result(), StatusIs(absl::StatusCode::kFailedPrecondition));
+  ASSERT_OK(Release(b, "doc", bt));
+  ASSERT_TRUE(writer.granted());
+}
+
 }  // namespace
 }  // namespace taala
