@@ -1,6 +1,7 @@
 // Shard: the requests that join or leave a key's queue (acquire, cancel,
 // abort). The rest of the shard is in shard.cc.
 
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -10,6 +11,17 @@
 
 namespace taala {
 namespace table_internal {
+namespace {
+
+// "SHARED", "EXCLUSIVE" or "a semaphore of size 3".
+std::string WaitName(LockMode mode, uint32_t semaphore_size) {
+  if (semaphore_size > 0) {
+    return absl::StrCat("a semaphore of size ", semaphore_size);
+  }
+  return LockModeName(mode);
+}
+
+}  // namespace
 
 std::optional<absl::StatusOr<AcquireResult>> Shard::AcquireLocked(
     Session& s, const std::shared_ptr<Session>& session,
@@ -64,6 +76,19 @@ std::optional<absl::StatusOr<AcquireResult>> Shard::AcquireLocked(
   auto own_wait = s.waiting.find(key);
   const bool already_waiting =
       own_wait != s.waiting.end() && state.waiters.count(own_wait->second) > 0;
+  if (already_waiting) {
+    // A retry takes over the waiting call's place only if it asks for the
+    // same thing: a grant in the mode the first call was queued for would
+    // not be what the retry's caller believes it holds.
+    const QueuedWaiter& queued = state.waiters.at(own_wait->second);
+    if (queued.mode != mode || queued.semaphore_size != sem) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "session ", s.id, " already waits for key ", Quote(key), " as ",
+          WaitName(queued.mode, queued.semaphore_size),
+          "; a retry must ask for the same, not ", WaitName(mode, sem),
+          " (cancel the first call, then acquire again)"));
+    }
+  }
   if (upgrade && !already_waiting && !state.waiters.empty()) {
     const QueuedWaiter& head = state.waiters.begin()->second;
     if (head.upgrade && head.session.get() != &s) {
