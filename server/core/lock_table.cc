@@ -292,6 +292,13 @@ absl::Status LockTable::Release(const ReleaseCmd& cmd) {
   return status;
 }
 
+absl::Status LockTable::UndoGrant(const ReleaseCmd& cmd) {
+  Effects effects;
+  absl::Status status = ReleaseInto(cmd, effects, /*undelivered=*/true);
+  runner_.Run(effects, cmd.now);
+  return status;
+}
+
 absl::Status LockTable::ReleaseInto(const ReleaseCmd& cmd, Effects& effects,
                                     bool undelivered) {
   TAALA_RETURN_IF_ERROR(ValidateKey(cmd.key, options_.key_limits));

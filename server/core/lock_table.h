@@ -145,6 +145,12 @@ class LockTable {
   // NOT_FOUND: unknown session. INVALID_ARGUMENT: malformed key.
   [[nodiscard]] absl::Status Release(const ReleaseCmd& cmd);
 
+  // Takes back a grant whose caller was never told of it (AcquireAll's
+  // rollback): an upgrade goes back to the SHARED grant it replaced, with
+  // that grant's token; any other grant is released. Skipped (OK) if a
+  // retry of the session has been told it holds the key. Errors as Release.
+  [[nodiscard]] absl::Status UndoGrant(const ReleaseCmd& cmd);
+
   // OK with the grant if `token` is the current grant of `key`;
   // FAILED_PRECONDITION otherwise. INVALID_ARGUMENT: malformed key.
   absl::StatusOr<Grant> CheckFence(absl::string_view key, uint64_t token);

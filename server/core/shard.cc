@@ -87,12 +87,18 @@ Grant Shard::MakeGrantLocked(const std::string& key, KeyState& state,
     }
   }
   if (holder == nullptr) {
-    state.holders.push_back(Holder{session, 0, mode, now, now, lock_delay});
+    state.holders.push_back(Holder{});
     holder = &state.holders.back();
+    holder->session = session;
     if (hierarchical) Hierarchy::Intent(keys, key, session.get(), mode, 1);
-  } else if (hierarchical && holder->mode != mode) {
-    Hierarchy::Intent(keys, key, session.get(), holder->mode, -1);
-    Hierarchy::Intent(keys, key, session.get(), mode, 1);
+  } else {
+    holder->upgraded_from =
+        Holder::Replaced{holder->token, holder->granted_at, holder->revoke_at,
+                         holder->lock_delay, holder->claimed};
+    if (hierarchical && holder->mode != mode) {
+      Hierarchy::Intent(keys, key, session.get(), holder->mode, -1);
+      Hierarchy::Intent(keys, key, session.get(), mode, 1);
+    }
   }
   holder->token = grant.token;
   holder->mode = mode;
@@ -209,6 +215,11 @@ std::optional<absl::Status> Shard::ReleaseLocked(const ReleaseCmd& cmd,
           ")"));
     }
     if (undelivered && h->claimed) return absl::OkStatus();
+    if (undelivered && h->upgraded_from.has_value()) {
+      UndoUpgradeLocked(cmd.key, state, *h, cmd.now);
+      ReevaluateLocked(cmd.key, cmd.now, effects);
+      return absl::OkStatus();
+    }
     std::shared_ptr<Session> owner =
         EraseHolderLocked(cmd.key, state, h, /*start_delay=*/false, cmd.now);
     {
@@ -221,6 +232,32 @@ std::optional<absl::Status> Shard::ReleaseLocked(const ReleaseCmd& cmd,
     return absl::OkStatus();
   }
   return std::nullopt;
+}
+
+void Shard::UndoUpgradeLocked(const std::string& key, KeyState& state,
+                              Holder& h, absl::Time now) {
+  // The client never learnt of the EXCLUSIVE token: the session keeps the
+  // SHARED grant it knows, with its old token, start and max hold. The
+  // EXCLUSIVE token is never issued again (tokens only grow).
+  const Holder::Replaced was = *h.upgraded_from;
+  if (key.find('/') != std::string::npos) {
+    Hierarchy::Intent(keys, key, h.session.get(), h.mode, -1);
+    Hierarchy::Intent(keys, key, h.session.get(), LockMode::kShared, 1);
+  }
+  h.token = was.token;
+  h.mode = LockMode::kShared;
+  h.granted_at = was.granted_at;
+  h.revoke_at = was.revoke_at;
+  h.lock_delay = was.lock_delay;
+  h.claimed = was.claimed;
+  h.upgraded_from.reset();
+  if (h.revoke_at != absl::InfiniteFuture()) {
+    timers_->Schedule(Timer{std::max(h.revoke_at, now), Timer::Kind::kMaxHold,
+                            h.session->id, h.token, key});
+  }
+  Session& s = *h.session;
+  absl::MutexLock session_lock(&s.mu);
+  if (!s.ended) s.held[key] = h.token;
 }
 
 absl::Status Shard::NotHolderLocked(const ReleaseCmd& cmd) {

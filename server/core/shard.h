@@ -77,8 +77,9 @@ class Shard {
 
   // Release of the key by cmd.session_id's grant. nullopt if that session
   // holds no grant of the key (see NotHolderLocked); else OK, or
-  // FAILED_PRECONDITION for another token. `undelivered`: skipped (OK) if
-  // the grant has been claimed by a retry.
+  // FAILED_PRECONDITION for another token. `undelivered` (a grant its
+  // caller never learnt of): skipped (OK) if the grant has been claimed by
+  // a retry; an upgrade goes back to the SHARED grant it replaced.
   std::optional<absl::Status> ReleaseLocked(const ReleaseCmd& cmd,
                                             bool undelivered, Effects& effects)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
@@ -120,6 +121,10 @@ class Shard {
                         absl::Duration max_hold, absl::Duration lock_delay,
                         bool upgrade, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Turns the upgraded holder `h` back into the SHARED grant it replaced
+  // (Holder::upgraded_from). REQUIRES: h.upgraded_from.
+  void UndoUpgradeLocked(const std::string& key, KeyState& state, Holder& h,
+                         absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // A holder's grant ended by expiry or revocation: start its lock-delay.
   void StartLockDelayLocked(const std::string& key, KeyState& state,
                             const Holder& holder, absl::Time now)
