@@ -139,8 +139,11 @@ absl::StatusOr<size_t> LockTable::CloseSession(const CloseSessionCmd& cmd) {
     return absl::NotFoundError(SessionNotFound(cmd.session_id));
   }
   Effects effects;
-  std::optional<EndResult> ended =
-      EndSession(session, /*expired=*/false, cmd.now, effects);
+  std::optional<EndResult> ended;
+  // A session whose lease ran out is dead: it ends as expired, not closed.
+  if (!EndIfLeaseRanOut(session, cmd.now, effects)) {
+    ended = EndSession(session, /*expired=*/false, cmd.now, effects);
+  }
   runner_.Run(effects, cmd.now);
   if (!ended.has_value()) {
     return absl::NotFoundError(SessionNotFound(cmd.session_id));
@@ -257,6 +260,11 @@ std::optional<absl::StatusOr<AcquireResult>> LockTable::Acquire(
     }
   }
   runner_.Run(effects, cmd.now);
+  if (outcome.has_value() && absl::IsNotFound(outcome->status())) {
+    Effects end;  // Refused as dead: end it as its expiry timer would.
+    EndIfLeaseRanOut(session, cmd.now, end);
+    runner_.Run(end, cmd.now);
+  }
   return outcome;
 }
 
@@ -287,7 +295,15 @@ void LockTable::AbortWaitInto(uint64_t session_id, const std::string& key,
 
 absl::Status LockTable::Release(const ReleaseCmd& cmd) {
   Effects effects;
-  absl::Status status = ReleaseInto(cmd, effects);
+  absl::Status status;
+  std::shared_ptr<Session> session = sessions_.Find(cmd.session_id);
+  if (session != nullptr && EndIfLeaseRanOut(session, cmd.now, effects)) {
+    // Its grants ended by expiry, as the timers would have ended them.
+    status = absl::NotFoundError(absl::StrCat(
+        SessionNotFound(cmd.session_id), "; releasing key ", Quote(cmd.key)));
+  } else {
+    status = ReleaseInto(cmd, effects);
+  }
   runner_.Run(effects, cmd.now);
   return status;
 }

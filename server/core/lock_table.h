@@ -236,6 +236,11 @@ class LockTable {
   std::optional<EndResult> EndSession(const std::shared_ptr<Session>& session,
                                       bool expired, absl::Time now,
                                       Effects& effects);
+  // True if the session has ended or its lease ran out by `now`; in the
+  // latter case it is ended now as its expiry timer would end it (its
+  // grants end by expiry: lock-delays start).
+  bool EndIfLeaseRanOut(const std::shared_ptr<Session>& session,
+                        absl::Time now, Effects& effects);
   void CancelWaitInto(const CancelWaitCmd& cmd, Effects& effects);
   // `undelivered`: the release of a grant whose waiter left before the grant
   // reached it; skipped if the grant has been claimed by a retry.

@@ -16,7 +16,7 @@ bool Shard::HeadReadyLocked(const std::string& key, KeyState& state,
   Session& s = *head.session;
   absl::MutexLock lock(&s.mu);
   // A head whose caller or session is gone is ready to be dropped.
-  return head.waiter->Gone() || s.ended ||
+  return head.waiter->Gone() || s.ended || s.expires_at <= now ||
          (Compatible(state, head.mode, head.semaphore_size, &s, head.upgrade,
                      now) &&
           Hierarchy::TreeAllows(keys, key, state, head.mode, &s,
@@ -42,7 +42,7 @@ void Shard::TakeHeadLocked(const std::string& key, KeyState& state,
                                            " was cancelled by the caller"))});
     return;
   }
-  if (s.ended) {
+  if (s.ended || s.expires_at <= now) {  // Ended, or its lease ran out.
     effects.completions.push_back(
         {next.waiter,
          absl::NotFoundError(absl::StrCat(SessionNotFound(s.id),

@@ -27,7 +27,8 @@ std::optional<absl::StatusOr<AcquireResult>> Shard::AcquireLocked(
     Session& s, const std::shared_ptr<Session>& session,
     const AcquireCmd& cmd, Waiter* waiter, Effects& effects,
     ReleaseAsks& ask) {
-  if (s.ended) {
+  // A lease that ran out is dead even before the timers end the session.
+  if (s.ended || s.expires_at <= cmd.now) {
     return absl::NotFoundError(absl::StrCat(SessionNotFound(s.id),
                                             "; acquiring key ",
                                             Quote(cmd.key)));
