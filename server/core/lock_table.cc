@@ -39,7 +39,7 @@ LockTable::LockTable(Options options) : options_(std::move(options)) {
   shards_.reserve(options_.shards);
   for (size_t i = 0; i < options_.shards; ++i) {
     shards_.push_back(std::make_unique<Shard>(
-        (options_.token_epoch << kEpochShift) +
+        i, (options_.token_epoch << kEpochShift) +
             options_.first_counter_for_test,
         &timers_, &graph_));
   }
@@ -48,8 +48,10 @@ LockTable::LockTable(Options options) : options_(std::move(options)) {
 LockTable::~LockTable() = default;
 
 uint64_t LockTable::NewSessionId() {
-  return (options_.token_epoch << kEpochShift) |
-         next_session_seq_.fetch_add(1, std::memory_order_relaxed);
+  const uint64_t seq = next_session_seq_.fetch_add(1, std::memory_order_relaxed);
+  // Never carry into the epoch bits: 0 (refused by CreateSession) instead.
+  if (seq > Shard::kCounterMask) return 0;
+  return (options_.token_epoch << kEpochShift) | seq;
 }
 
 LockTable::Shard& LockTable::ShardFor(absl::string_view key) {
@@ -61,6 +63,11 @@ absl::StatusOr<SessionInfo> LockTable::CreateSession(
     const CreateSessionCmd& cmd) {
   if (shutting_down_.load()) {
     return absl::UnavailableError("taalad is shutting down");
+  }
+  if (cmd.session_id == 0) {  // NewSessionId ran out.
+    return absl::ResourceExhaustedError(
+        "no session id left: this token epoch's 2^40 session ids are used "
+        "up; restart taalad to start a new token epoch");
   }
   TAALA_RETURN_IF_ERROR(ValidateSessionRequest(
       cmd, SessionLimits{options_.max_client_name_bytes, options_.max_labels,

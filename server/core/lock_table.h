@@ -104,11 +104,13 @@ class LockTable {
     runner_.set_observer(observer);
   }
 
-  // A fresh session id for CreateSessionCmd. Thread-safe.
+  // A fresh session id for CreateSessionCmd, or 0 once the 2^40 ids of the
+  // token epoch are used up (CreateSession refuses 0). Thread-safe.
   uint64_t NewSessionId();
 
   // OK: the session exists with the returned (clamped) lease.
   // INVALID_ARGUMENT: negative TTL, oversized name or labels.
+  // RESOURCE_EXHAUSTED: session id 0 (NewSessionId's ids are used up).
   // ALREADY_EXISTS: the id is taken. UNAVAILABLE: shutting down.
   absl::StatusOr<SessionInfo> CreateSession(const CreateSessionCmd& cmd);
 
@@ -130,7 +132,8 @@ class LockTable {
   // key's queue; `waiter->Complete` then gets the outcome exactly once. With
   // a null `waiter`, nullopt means "would wait" and nothing is queued.
   // Errors: INVALID_ARGUMENT (key, mode), NOT_FOUND (session),
-  // UNAVAILABLE (shutting down).
+  // UNAVAILABLE (shutting down), RESOURCE_EXHAUSTED (the shard's fencing
+  // tokens for this token epoch are used up).
   std::optional<absl::StatusOr<AcquireResult>> Acquire(const AcquireCmd& cmd,
                                                        Waiter* waiter);
 

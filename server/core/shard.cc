@@ -50,6 +50,10 @@ void Shard::TakeHeadLocked(const std::string& key, KeyState& state,
                                           Quote(key)))});
     return;
   }
+  if (absl::Status tokens = TokensLeftLocked(key); !tokens.ok()) {
+    effects.completions.push_back({next.waiter, std::move(tokens)});
+    return;
+  }
   AcquireResult result;
   result.acquired = true;
   result.grant = MakeGrantLocked(key, state, session, next.mode, next.max_hold,
@@ -62,6 +66,14 @@ void Shard::TakeHeadLocked(const std::string& key, KeyState& state,
   for (const auto& [other_key, other_seq] : s.waiting) {
     effects.recheck.push_back({s.id, other_key, other_seq});
   }
+}
+
+absl::Status Shard::TokensLeftLocked(const std::string& key) const {
+  if (next_token <= last_token_) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "key ", Quote(key), " not granted: shard ", index_,
+      " has used up the fencing tokens of its token epoch (2^40 grants); "
+      "restart taalad to start a new token epoch"));
 }
 
 Grant Shard::MakeGrantLocked(const std::string& key, KeyState& state,

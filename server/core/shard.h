@@ -47,9 +47,19 @@ class Shard {
   // kFirstWaitSeq, so a key's upgrades are always at the head of its queue.
   static constexpr uint64_t kFirstWaitSeq = uint64_t{1} << 62;
 
+  // The low bits of a token count grants within the token epoch (the high
+  // bits); the count must never carry into the epoch.
+  static constexpr uint64_t kCounterMask = (uint64_t{1} << 40) - 1;
+
   // `timers` and `graph` are the table's and must outlive the shard.
-  Shard(uint64_t first_token, TimerQueue* timers, WaitForGraph* graph)
-      : next_token(first_token), timers_(timers), graph_(graph) {}
+  // `index`: the shard's number, for messages.
+  Shard(size_t index, uint64_t first_token, TimerQueue* timers,
+        WaitForGraph* graph)
+      : next_token(first_token),
+        index_(index),
+        last_token_(first_token | kCounterMask),
+        timers_(timers),
+        graph_(graph) {}
 
   absl::Mutex mu;
   KeyMap keys ABSL_GUARDED_BY(mu);
@@ -144,6 +154,13 @@ class Shard {
   void ReevaluateLocked(const std::string& key, absl::Time now,
                         Effects& effects) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
+  // RESOURCE_EXHAUSTED for a grant of `key` once the epoch's tokens are
+  // used up (next_token > last_token_); OK otherwise.
+  absl::Status TokensLeftLocked(const std::string& key) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+
+  const size_t index_;
+  const uint64_t last_token_;  // The last token of the epoch.
   TimerQueue* const timers_;
   WaitForGraph* const graph_;
 };

@@ -111,6 +111,10 @@ std::optional<absl::StatusOr<AcquireResult>> Shard::AcquireLocked(
       Hierarchy::TreeAllows(
           keys, key, state, mode, &s,
           upgrade ? next_upgrade_seq : Hierarchy::kNewRequest)) {
+    if (absl::Status tokens = TokensLeftLocked(key); !tokens.ok()) {
+      if (state.empty()) keys.erase(kit);
+      return tokens;
+    }
     AcquireResult result;
     result.acquired = true;
     result.grant = MakeGrantLocked(key, state, session, mode, cmd.max_hold,
