@@ -1,5 +1,6 @@
 // Shard: the requests that join or leave a key's queue (acquire, cancel,
-// abort). The rest of the shard is in shard.cc.
+// abort, an upgrade that lost its SHARED grant). The rest of the shard is
+// in shard.cc.
 
 #include <string>
 #include <utility>
@@ -238,6 +239,25 @@ void Shard::AbortWaitLocked(Session& s, const std::string& key, uint64_t seq,
   }
   deadlocks_refused.fetch_add(1, std::memory_order_relaxed);
   ReevaluateLocked(key, now, effects);
+}
+
+void Shard::EndUpgradeWaitLocked(const std::string& key, KeyState& state,
+                                 Session& s, absl::string_view how,
+                                 Effects& effects) {
+  auto sw = s.waiting.find(key);
+  if (sw == s.waiting.end()) return;
+  auto wit = state.waiters.find(sw->second);
+  if (wit == state.waiters.end() || !wit->second.upgrade) return;
+  // Without its SHARED grant the wait is no upgrade: kept, it would jump
+  // ahead of earlier writers. Ended, its caller can queue again as one.
+  effects.completions.push_back(
+      {wit->second.waiter,
+       absl::FailedPreconditionError(absl::StrCat(
+           "upgrade of key ", Quote(key), " to EXCLUSIVE by session ", s.id,
+           " ended: the SHARED grant it would upgrade was ", how,
+           " while it waited; acquire the key again to queue as a writer"))});
+  EraseWaitLocked(key, state, wit);
+  s.waiting.erase(sw);
 }
 
 }  // namespace table_internal
