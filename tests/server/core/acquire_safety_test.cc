@@ -157,6 +157,36 @@ TEST_F(AcquireSafetyTest, UndeliveredUpgradeIsUndoneToTheSharedGrantItReplaced) 
   EXPECT_OK(Release(c, "doc", reader.token()));
 }
 
+TEST_F(AcquireSafetyTest, UndoneUpgradeBelowARootKeepsItsIntentionsAndMaxHold) {
+  const uint64_t a = NewSession(), b = NewSession(), w = NewSession();
+  auto ra = table_.Acquire(WithMode(Cmd(a, "db/t", absl::ZeroDuration(),
+                                        absl::Seconds(5)),
+                                    LockMode::kShared),
+                           nullptr);
+  ASSERT_TRUE(ra.has_value() && ra->ok() && (*ra)->acquired);
+  const uint64_t bt = MustAcquireShared(b, "db/t");
+  LeavesOnDeliveryWaiter up;
+  ASSERT_FALSE(table_.Acquire(Cmd(a, "db/t", absl::InfiniteDuration()), &up)
+                   .has_value());
+  ASSERT_OK(Release(b, "db/t", bt));
+  ASSERT_TRUE(up.done());
+  EXPECT_EQ(Holders("db/t"),
+            (std::vector<Held>{{a, (*ra)->grant.token, LockMode::kShared}}));
+  table_.CheckInvariantsForTest();
+  // A reader of the root shares with the restored SHARED grant below it; a
+  // writer of the root must wait.
+  auto root_read = table_.Acquire(WithMode(Cmd(b, "db"), LockMode::kShared),
+                                  nullptr);
+  ASSERT_TRUE(root_read.has_value() && root_read->ok());
+  EXPECT_TRUE((*root_read)->acquired);
+  auto root_write = table_.Acquire(Cmd(w, "db"), nullptr);
+  ASSERT_TRUE(root_write.has_value() && root_write->ok());
+  EXPECT_FALSE((*root_write)->acquired);
+  // The SHARED grant's max hold still applies after the undo.
+  Advance(absl::Seconds(5));
+  EXPECT_TRUE(Holders("db/t").empty());
+}
+
 class RecordingListener final : public MultiAcquireListener {
  public:
   void OnMultiAcquireDone(absl::StatusOr<MultiAcquireResult> result) override {
