@@ -354,7 +354,7 @@ TEST_F(CounterLimitTest, SessionIdsRunningOutAreRefusedNeverWrapIntoTheEpoch) {
 // ---------------------------------------------------------------------------
 // Item 14: an upgrade wait without its SHARED grant has no priority.
 
-TEST_F(AcquireSafetyTest, UpgradeWaitWhoseSharedGrantWasReleasedEndsAndLosesPriority) {
+TEST_F(AcquireSafetyTest, UpgradeWaitWhoseSharedGrantWasReleasedQueuesBehindEarlierWriters) {
   const uint64_t a = NewSession(), b = NewSession(), w = NewSession();
   const uint64_t at = MustAcquireShared(a, "doc");
   const uint64_t bt = MustAcquireShared(b, "doc");
@@ -362,16 +362,26 @@ TEST_F(AcquireSafetyTest, UpgradeWaitWhoseSharedGrantWasReleasedEndsAndLosesPrio
   Wait(w, "doc", &writer);  // An earlier EXCLUSIVE waiter.
   Wait(a, "doc", &up);      // a's upgrade, ahead of the writer.
   ASSERT_OK(Release(a, "doc", at));
-  ASSERT_TRUE(up.done()) << "the upgrade kept its priority";
-  EXPECT_THAT(up.result(),
-              StatusIs(absl::StatusCode::kFailedPrecondition,
-                       AllOf(HasSubstr("upgrade"), HasSubstr("\"doc\""))));
+  // a's wait is now an ordinary EXCLUSIVE wait at the back.
+  EXPECT_FALSE(up.done());
+  absl::StatusOr<LockDescription> d = table_.Describe("doc", 10);
+  ASSERT_OK(d);
+  ASSERT_EQ(d->waiters.size(), 2u);
+  EXPECT_EQ(d->waiters[0].session_id, w);
+  EXPECT_EQ(d->waiters[1].session_id, a);
   ASSERT_OK(Release(b, "doc", bt));
   ASSERT_TRUE(writer.granted());
+  EXPECT_FALSE(up.done()) << "the demoted wait jumped ahead of the writer";
+  ASSERT_OK(Release(w, "doc", writer.token()));
+  ASSERT_TRUE(up.granted());
+  EXPECT_EQ(up.result()->grant.mode, LockMode::kExclusive);
+  EXPECT_OK(Release(a, "doc", up.token()));
 }
 
-TEST_F(AcquireSafetyTest, UpgradeWaitWhoseSharedGrantWasRevokedEnds) {
-  const uint64_t a = NewSession(), b = NewSession(), w = NewSession();
+TEST_F(AcquireSafetyTest, UpgradeWaitWhoseSharedGrantWasRevokedQueuesBehindEarlierWriters) {
+  // Leases outlive the 30 s the test advances.
+  const uint64_t a = NewSession(absl::Minutes(5)), b = NewSession(absl::Minutes(5)),
+                 w = NewSession(absl::Minutes(5));
   auto ra = table_.Acquire(WithMode(Cmd(a, "doc", absl::ZeroDuration(),
                                         absl::Seconds(1)),
                                     LockMode::kShared),
@@ -380,12 +390,18 @@ TEST_F(AcquireSafetyTest, UpgradeWaitWhoseSharedGrantWasRevokedEnds) {
   const uint64_t bt = MustAcquireShared(b, "doc");
   RecordingWaiter writer, up;
   Wait(w, "doc", &writer);
-  Wait(a, "doc", &up);
+  Wait(a, "doc", &up, absl::Seconds(30));  // A timed upgrade wait.
   Advance(absl::Seconds(1));  // a's SHARED grant is revoked (max hold).
-  ASSERT_TRUE(up.done());
-  EXPECT_THAT(up.result(), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_FALSE(up.done());
   ASSERT_OK(Release(b, "doc", bt));
   ASSERT_TRUE(writer.granted());
+  EXPECT_FALSE(up.done()) << "the demoted wait jumped ahead of the writer";
+  // The demoted wait keeps its deadline: it times out as a normal answer.
+  Advance(absl::Seconds(29));
+  ASSERT_TRUE(up.done());
+  ASSERT_OK(up.result());
+  EXPECT_FALSE(up.result()->acquired);
+  EXPECT_OK(Release(w, "doc", writer.token()));
 }
 
 }  // namespace
