@@ -239,7 +239,7 @@ std::optional<absl::Status> Shard::ReleaseLocked(const ReleaseCmd& cmd,
       absl::MutexLock session_lock(&s.mu);
       auto it = s.held.find(cmd.key);
       if (it != s.held.end() && it->second == cmd.token) s.held.erase(it);
-      EndUpgradeWaitLocked(cmd.key, state, s, "released", effects);
+      DemoteUpgradeWaitLocked(cmd.key, state, s, effects);
     }
     ReevaluateLocked(cmd.key, cmd.now, effects);
     return absl::OkStatus();
@@ -300,9 +300,7 @@ void Shard::RevokeLocked(const RevokeGrantCmd& cmd, Effects& effects) {
       absl::MutexLock session_lock(&s.mu);
       auto it = s.held.find(cmd.key);
       if (it != s.held.end() && it->second == cmd.token) s.held.erase(it);
-      EndUpgradeWaitLocked(cmd.key, state, s,
-                           absl::StrCat("revoked (", cmd.reason, ")"),
-                           effects);
+      DemoteUpgradeWaitLocked(cmd.key, state, s, effects);
       if (!s.ended) {
         s.mailbox.Post(
             SessionEvent{SessionEvent::Type::kGrantRevoked, s.id, cmd.key,

@@ -145,12 +145,12 @@ class Shard {
       const std::string& key, KeyState& state,
       absl::InlinedVector<Holder, 1>::iterator h, bool start_delay,
       absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  // The SHARED grant of `s` on `key` has gone (`how`: "released",
-  // "revoked ..."): its upgrade wait, if any, loses its place at the head of
-  // the queue and ends with FAILED_PRECONDITION.
-  void EndUpgradeWaitLocked(const std::string& key, KeyState& state,
-                            Session& s, absl::string_view how,
-                            Effects& effects)
+  // The SHARED grant of `s` on `key` has gone (released or revoked): its
+  // upgrade wait, if any, loses its place at the head of the queue and
+  // becomes an ordinary EXCLUSIVE wait at the back (ABORTED if that wait
+  // would close a cycle).
+  void DemoteUpgradeWaitLocked(const std::string& key, KeyState& state,
+                               Session& s, Effects& effects)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu, s.mu);
   // Removes the wait `wit` from `key`'s queue and from the graph.
   void EraseWaitLocked(const std::string& key, KeyState& state,

@@ -1,9 +1,10 @@
 // Shard: the requests that join or leave a key's queue (acquire, cancel,
-// abort, an upgrade that lost its SHARED grant). The rest of the shard is
+// abort, demote an upgrade that lost its SHARED grant). The rest of the shard is
 // in shard.cc.
 
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "server/core/graph_sync.h"
@@ -241,23 +242,38 @@ void Shard::AbortWaitLocked(Session& s, const std::string& key, uint64_t seq,
   ReevaluateLocked(key, now, effects);
 }
 
-void Shard::EndUpgradeWaitLocked(const std::string& key, KeyState& state,
-                                 Session& s, absl::string_view how,
-                                 Effects& effects) {
+void Shard::DemoteUpgradeWaitLocked(const std::string& key, KeyState& state,
+                                     Session& s, Effects& effects) {
   auto sw = s.waiting.find(key);
   if (sw == s.waiting.end()) return;
   auto wit = state.waiters.find(sw->second);
   if (wit == state.waiters.end() || !wit->second.upgrade) return;
-  // Without its SHARED grant the wait is no upgrade: kept, it would jump
-  // ahead of earlier writers. Ended, its caller can queue again as one.
-  effects.completions.push_back(
-      {wit->second.waiter,
-       absl::FailedPreconditionError(absl::StrCat(
-           "upgrade of key ", Quote(key), " to EXCLUSIVE by session ", s.id,
-           " ended: the SHARED grant it would upgrade was ", how,
-           " while it waited; acquire the key again to queue as a writer"))});
+  // Without its SHARED grant the wait is no upgrade: kept at the head, it
+  // would jump ahead of earlier writers. It becomes an ordinary EXCLUSIVE
+  // wait at the back of the queue, with its deadline and caller.
+  QueuedWaiter w = std::move(wit->second);
   EraseWaitLocked(key, state, wit);
-  s.waiting.erase(sw);
+  w.upgrade = false;
+  const uint64_t seq = next_wait_seq;
+  std::vector<WaitForGraph::Step> cycle = graph_->AddWaitUnlessCycle(
+      WaitForGraph::Party{s.id, s.client_name, w.mode}, key, seq,
+      GraphHolders(keys, key, state));
+  if (!cycle.empty()) {  // As a writer at the back it would deadlock.
+    deadlocks_refused.fetch_add(1, std::memory_order_relaxed);
+    effects.completions.push_back(
+        {w.waiter, absl::AbortedError(DeadlockMessage(cycle))});
+    s.waiting.erase(sw);
+    return;
+  }
+  ++next_wait_seq;
+  sw->second = seq;
+  const absl::Time deadline = w.deadline;
+  auto added = state.waiters.emplace(seq, std::move(w)).first;
+  tree.Queued(key, state, added->second, 1);
+  if (deadline != absl::InfiniteFuture()) {
+    timers_->Schedule(
+        Timer{deadline, Timer::Kind::kWaitTimeout, s.id, seq, key});
+  }
 }
 
 }  // namespace table_internal
