@@ -10,12 +10,12 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "gmock/gmock.h"
-#include "gtest/gtest.h"
 #include "server/core/lock_table.h"
 #include "server/core/multi_acquire.h"
 #include "tests/server/core/lock_table_fixture.h"
 #include "tests/testing/status_matchers.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
 
 namespace taala {
 namespace {
@@ -30,24 +30,24 @@ using ::testing::HasSubstr;
 // A waiter whose caller is still there while the table decides, but has left
 // by the time the outcome is delivered (Complete returns false).
 class LeavesOnDeliveryWaiter final : public Waiter {
- public:
+public:
   bool Complete(absl::StatusOr<AcquireResult> result) override {
     result_ = std::move(result);
     return false;
   }
   bool Gone() const override { return false; }
   bool done() const { return result_.has_value(); }
-  const absl::StatusOr<AcquireResult>& result() const { return *result_; }
+  const absl::StatusOr<AcquireResult> &result() const { return *result_; }
 
- private:
+private:
   std::optional<absl::StatusOr<AcquireResult>> result_;
 };
 
 class AcquireSafetyTest : public LockTableTest {
- protected:
-  uint64_t MustAcquireShared(uint64_t session, const std::string& key) {
-    auto r = table_.Acquire(WithMode(Cmd(session, key), LockMode::kShared),
-                            nullptr);
+protected:
+  uint64_t MustAcquireShared(uint64_t session, const std::string &key) {
+    auto r =
+        table_.Acquire(WithMode(Cmd(session, key), LockMode::kShared), nullptr);
     EXPECT_TRUE(r.has_value() && r->ok() && (*r)->acquired);
     return r.has_value() && r->ok() ? (*r)->grant.token : 0;
   }
@@ -57,16 +57,17 @@ class AcquireSafetyTest : public LockTableTest {
     uint64_t session;
     uint64_t token;
     LockMode mode;
-    bool operator==(const Held& o) const {
+    bool operator==(const Held &o) const {
       return session == o.session && token == o.token && mode == o.mode;
     }
   };
-  std::vector<Held> Holders(const std::string& key) {
+  std::vector<Held> Holders(const std::string &key) {
     std::vector<Held> out;
     absl::StatusOr<LockDescription> d = table_.Describe(key, 10);
     EXPECT_OK(d);
-    if (!d.ok()) return out;
-    for (const HolderInfo& h : d->holders) {
+    if (!d.ok())
+      return out;
+    for (const HolderInfo &h : d->holders) {
       out.push_back({h.grant.session_id, h.grant.token, h.grant.mode});
     }
     return out;
@@ -92,12 +93,14 @@ TEST_F(AcquireSafetyTest, RetryWithAnotherModeWhileWaitingIsRefusedNamingBoth) {
                    &other_reading)
           .has_value());
   // r waits SHARED and now asks for EXCLUSIVE: refused, not merged.
-  auto retry = table_.Acquire(Cmd(r, "doc", absl::InfiniteDuration()), &writing);
+  auto retry =
+      table_.Acquire(Cmd(r, "doc", absl::InfiniteDuration()), &writing);
   ASSERT_TRUE(retry.has_value()) << "the retry was queued";
-  EXPECT_THAT(*retry, StatusIs(absl::StatusCode::kFailedPrecondition,
-                               AllOf(HasSubstr("SHARED"), HasSubstr("EXCLUSIVE"),
-                                     HasSubstr("\"doc\""),
-                                     HasSubstr(absl::StrCat(r)))));
+  EXPECT_THAT(
+      *retry,
+      StatusIs(absl::StatusCode::kFailedPrecondition,
+               AllOf(HasSubstr("SHARED"), HasSubstr("EXCLUSIVE"),
+                     HasSubstr("\"doc\""), HasSubstr(absl::StrCat(r)))));
   EXPECT_FALSE(writing.done());
   EXPECT_FALSE(reading.done()) << "the first call keeps its place";
   ASSERT_OK(Release(w, "doc", wt));
@@ -110,7 +113,7 @@ TEST_F(AcquireSafetyTest, RetryWithTheSameModeStillTakesOverTheQueuePlace) {
   const uint64_t w = NewSession(), r = NewSession();
   const uint64_t wt = MustAcquire(w, "doc");
   RecordingWaiter first, second;
-  auto shared = [&](RecordingWaiter* waiter) {
+  auto shared = [&](RecordingWaiter *waiter) {
     return table_.Acquire(
         WithMode(Cmd(r, "doc", absl::InfiniteDuration()), LockMode::kShared),
         waiter);
@@ -126,14 +129,15 @@ TEST_F(AcquireSafetyTest, RetryWithTheSameModeStillTakesOverTheQueuePlace) {
 // ---------------------------------------------------------------------------
 // Item 3: undo of an upgrade.
 
-TEST_F(AcquireSafetyTest, UndeliveredUpgradeIsUndoneToTheSharedGrantItReplaced) {
+TEST_F(AcquireSafetyTest,
+       UndeliveredUpgradeIsUndoneToTheSharedGrantItReplaced) {
   const uint64_t a = NewSession(), b = NewSession(), c = NewSession();
   const uint64_t at = MustAcquireShared(a, "doc");
   const uint64_t bt = MustAcquireShared(b, "doc");
   LeavesOnDeliveryWaiter up;
   ASSERT_FALSE(
       table_.Acquire(Cmd(a, "doc", absl::InfiniteDuration()), &up).has_value());
-  RecordingWaiter reader;  // Behind the upgrade.
+  RecordingWaiter reader; // Behind the upgrade.
   ASSERT_FALSE(table_
                    .Acquire(WithMode(Cmd(c, "doc", absl::InfiniteDuration()),
                                      LockMode::kShared),
@@ -159,10 +163,10 @@ TEST_F(AcquireSafetyTest, UndeliveredUpgradeIsUndoneToTheSharedGrantItReplaced) 
 
 TEST_F(AcquireSafetyTest, UndoneUpgradeBelowARootKeepsItsIntentionsAndMaxHold) {
   const uint64_t a = NewSession(), b = NewSession(), w = NewSession();
-  auto ra = table_.Acquire(WithMode(Cmd(a, "db/t", absl::ZeroDuration(),
-                                        absl::Seconds(5)),
-                                    LockMode::kShared),
-                           nullptr);
+  auto ra = table_.Acquire(
+      WithMode(Cmd(a, "db/t", absl::ZeroDuration(), absl::Seconds(5)),
+               LockMode::kShared),
+      nullptr);
   ASSERT_TRUE(ra.has_value() && ra->ok() && (*ra)->acquired);
   const uint64_t bt = MustAcquireShared(b, "db/t");
   LeavesOnDeliveryWaiter up;
@@ -175,8 +179,8 @@ TEST_F(AcquireSafetyTest, UndoneUpgradeBelowARootKeepsItsIntentionsAndMaxHold) {
   table_.CheckInvariantsForTest();
   // A reader of the root shares with the restored SHARED grant below it; a
   // writer of the root must wait.
-  auto root_read = table_.Acquire(WithMode(Cmd(b, "db"), LockMode::kShared),
-                                  nullptr);
+  auto root_read =
+      table_.Acquire(WithMode(Cmd(b, "db"), LockMode::kShared), nullptr);
   ASSERT_TRUE(root_read.has_value() && root_read->ok());
   EXPECT_TRUE((*root_read)->acquired);
   auto root_write = table_.Acquire(Cmd(w, "db"), nullptr);
@@ -188,7 +192,7 @@ TEST_F(AcquireSafetyTest, UndoneUpgradeBelowARootKeepsItsIntentionsAndMaxHold) {
 }
 
 class RecordingListener final : public MultiAcquireListener {
- public:
+public:
   void OnMultiAcquireDone(absl::StatusOr<MultiAcquireResult> result) override {
     result_ = std::move(result);
   }
@@ -196,22 +200,23 @@ class RecordingListener final : public MultiAcquireListener {
     return result_.has_value() && result_->ok() && !(*result_)->acquired;
   }
 
- private:
+private:
   std::optional<absl::StatusOr<MultiAcquireResult>> result_;
 };
 
-TEST_F(AcquireSafetyTest, AcquireAllRollbackOfAnUpgradedKeyKeepsTheSharedGrant) {
+TEST_F(AcquireSafetyTest,
+       AcquireAllRollbackOfAnUpgradedKeyKeepsTheSharedGrant) {
   const uint64_t s = NewSession(), other = NewSession();
   const uint64_t st = MustAcquireShared(s, "a");
   const uint64_t ot = MustAcquire(other, "b");
   MultiAcquireCmd cmd;
   cmd.session_id = s;
-  cmd.keys.push_back({"a", LockMode::kExclusive});  // An upgrade, at once.
-  cmd.keys.push_back({"b", LockMode::kExclusive});  // Waits, then times out.
+  cmd.keys.push_back({"a", LockMode::kExclusive}); // An upgrade, at once.
+  cmd.keys.push_back({"b", LockMode::kExclusive}); // Waits, then times out.
   cmd.deadline = clock_.Now() + absl::Seconds(1);
   RecordingListener listener;
-  auto multi =
-      std::make_unique<MultiAcquire>(&table_, &clock_, std::move(cmd), &listener);
+  auto multi = std::make_unique<MultiAcquire>(&table_, &clock_, std::move(cmd),
+                                              &listener);
   multi->Start();
   Advance(absl::Seconds(2));
   ASSERT_TRUE(listener.timed_out());
@@ -225,12 +230,12 @@ TEST_F(AcquireSafetyTest, AcquireAllRollbackOfAnUpgradedKeyKeepsTheSharedGrant) 
 
 TEST_F(AcquireSafetyTest, AcquireByASessionWhoseLeaseRanOutIsNotFound) {
   const uint64_t a = NewSession(absl::Seconds(2));
-  clock_.Advance(absl::Seconds(2));  // Expired; the timers have not run.
+  clock_.Advance(absl::Seconds(2)); // Expired; the timers have not run.
   auto r = table_.Acquire(Cmd(a, "doc"), nullptr);
   ASSERT_TRUE(r.has_value());
-  EXPECT_THAT(*r, StatusIs(absl::StatusCode::kNotFound,
-                           AllOf(HasSubstr(absl::StrCat(a)),
-                                 HasSubstr("\"doc\""))));
+  EXPECT_THAT(
+      *r, StatusIs(absl::StatusCode::kNotFound,
+                   AllOf(HasSubstr(absl::StrCat(a)), HasSubstr("\"doc\""))));
   EXPECT_TRUE(Holders("doc").empty());
 }
 
@@ -240,14 +245,15 @@ TEST_F(AcquireSafetyTest, WaitOfASessionWhoseLeaseRanOutIsNeverGranted) {
   const uint64_t ht = MustAcquire(holder, "doc");
   RecordingWaiter w;
   Wait(a, "doc", &w);
-  clock_.Advance(absl::Seconds(3));  // a's lease ran out; no timers ran.
+  clock_.Advance(absl::Seconds(3)); // a's lease ran out; no timers ran.
   ASSERT_OK(Release(holder, "doc", ht));
   ASSERT_TRUE(w.done());
   EXPECT_THAT(w.result(), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_TRUE(Holders("doc").empty());
 }
 
-TEST_F(AcquireSafetyTest, ReleaseOrCloseOfASessionWhoseLeaseRanOutEndsItAsExpired) {
+TEST_F(AcquireSafetyTest,
+       ReleaseOrCloseOfASessionWhoseLeaseRanOutEndsItAsExpired) {
   const uint64_t a = NewSession(absl::Seconds(2));
   const uint64_t b = NewSession(absl::Seconds(2));
   AcquireCmd delayed = Cmd(a, "doc");
@@ -283,7 +289,7 @@ LockTable::Options NearTheEnd() {
 }
 
 class CounterLimitTest : public ::testing::Test {
- protected:
+protected:
   uint64_t NewSession() {
     CreateSessionCmd cmd;
     cmd.session_id = table_.NewSessionId();
@@ -293,9 +299,9 @@ class CounterLimitTest : public ::testing::Test {
     EXPECT_OK(table_.CreateSession(cmd));
     return cmd.session_id;
   }
-  std::optional<absl::StatusOr<AcquireResult>> Acquire(
-      uint64_t s, const std::string& key, Waiter* w = nullptr,
-      absl::Duration wait = absl::ZeroDuration()) {
+  std::optional<absl::StatusOr<AcquireResult>>
+  Acquire(uint64_t s, const std::string &key, Waiter *w = nullptr,
+          absl::Duration wait = absl::ZeroDuration()) {
     AcquireCmd cmd;
     cmd.session_id = s;
     cmd.key = key;
@@ -310,7 +316,7 @@ class CounterLimitTest : public ::testing::Test {
 
 TEST_F(CounterLimitTest, TokensRunningOutAreRefusedNeverWrapIntoTheEpoch) {
   const uint64_t s = NewSession();
-  for (const char* key : {"k1", "k2"}) {
+  for (const char *key : {"k1", "k2"}) {
     auto r = Acquire(s, key);
     ASSERT_TRUE(r.has_value() && r->ok() && (*r)->acquired) << key;
     EXPECT_EQ((*r)->grant.token >> 40, kEpoch) << key;
@@ -327,12 +333,12 @@ TEST_F(CounterLimitTest, AQueuedWaiterIsRefusedWhenTokensRunOut) {
   const uint64_t s = NewSession(), t = NewSession();
   auto first = Acquire(s, "k1");
   ASSERT_TRUE(first.has_value() && first->ok());
-  auto last = Acquire(s, "k2");  // The last token of the epoch.
+  auto last = Acquire(s, "k2"); // The last token of the epoch.
   ASSERT_TRUE(last.has_value() && last->ok());
   test::RecordingWaiter w;
   ASSERT_FALSE(Acquire(t, "k2", &w, absl::InfiniteDuration()).has_value());
-  ASSERT_OK(table_.Release(
-      ReleaseCmd{s, "k2", (*last)->grant.token, clock_.Now()}));
+  ASSERT_OK(
+      table_.Release(ReleaseCmd{s, "k2", (*last)->grant.token, clock_.Now()}));
   ASSERT_TRUE(w.done());
   EXPECT_THAT(w.result(), StatusIs(absl::StatusCode::kResourceExhausted,
                                    HasSubstr("\"k2\"")));
@@ -340,27 +346,29 @@ TEST_F(CounterLimitTest, AQueuedWaiterIsRefusedWhenTokensRunOut) {
 }
 
 TEST_F(CounterLimitTest, SessionIdsRunningOutAreRefusedNeverWrapIntoTheEpoch) {
-  for (int i = 0; i < 2; ++i) EXPECT_EQ(NewSession() >> 40, kEpoch);
+  for (int i = 0; i < 2; ++i)
+    EXPECT_EQ(NewSession() >> 40, kEpoch);
   CreateSessionCmd cmd;
   cmd.session_id = table_.NewSessionId();
   cmd.ttl = absl::Seconds(10);
   cmd.now = clock_.Now();
-  EXPECT_THAT(table_.CreateSession(cmd),
-              StatusIs(absl::StatusCode::kResourceExhausted,
-                       HasSubstr("session id")));
+  EXPECT_THAT(
+      table_.CreateSession(cmd),
+      StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("session id")));
   EXPECT_EQ(table_.SessionCount(), 2u);
 }
 
 // ---------------------------------------------------------------------------
 // Item 14: an upgrade wait without its SHARED grant has no priority.
 
-TEST_F(AcquireSafetyTest, UpgradeWaitWhoseSharedGrantWasReleasedQueuesBehindEarlierWriters) {
+TEST_F(AcquireSafetyTest,
+       UpgradeWaitWhoseSharedGrantWasReleasedQueuesBehindEarlierWriters) {
   const uint64_t a = NewSession(), b = NewSession(), w = NewSession();
   const uint64_t at = MustAcquireShared(a, "doc");
   const uint64_t bt = MustAcquireShared(b, "doc");
   RecordingWaiter writer, up;
-  Wait(w, "doc", &writer);  // An earlier EXCLUSIVE waiter.
-  Wait(a, "doc", &up);      // a's upgrade, ahead of the writer.
+  Wait(w, "doc", &writer); // An earlier EXCLUSIVE waiter.
+  Wait(a, "doc", &up);     // a's upgrade, ahead of the writer.
   ASSERT_OK(Release(a, "doc", at));
   // a's wait is now an ordinary EXCLUSIVE wait at the back.
   EXPECT_FALSE(up.done());
@@ -378,20 +386,22 @@ TEST_F(AcquireSafetyTest, UpgradeWaitWhoseSharedGrantWasReleasedQueuesBehindEarl
   EXPECT_OK(Release(a, "doc", up.token()));
 }
 
-TEST_F(AcquireSafetyTest, UpgradeWaitWhoseSharedGrantWasRevokedQueuesBehindEarlierWriters) {
+TEST_F(AcquireSafetyTest,
+       UpgradeWaitWhoseSharedGrantWasRevokedQueuesBehindEarlierWriters) {
   // Leases outlive the 30 s the test advances.
-  const uint64_t a = NewSession(absl::Minutes(5)), b = NewSession(absl::Minutes(5)),
+  const uint64_t a = NewSession(absl::Minutes(5)),
+                 b = NewSession(absl::Minutes(5)),
                  w = NewSession(absl::Minutes(5));
-  auto ra = table_.Acquire(WithMode(Cmd(a, "doc", absl::ZeroDuration(),
-                                        absl::Seconds(1)),
-                                    LockMode::kShared),
-                           nullptr);
+  auto ra = table_.Acquire(
+      WithMode(Cmd(a, "doc", absl::ZeroDuration(), absl::Seconds(1)),
+               LockMode::kShared),
+      nullptr);
   ASSERT_TRUE(ra.has_value() && ra->ok() && (*ra)->acquired);
   const uint64_t bt = MustAcquireShared(b, "doc");
   RecordingWaiter writer, up;
   Wait(w, "doc", &writer);
-  Wait(a, "doc", &up, absl::Seconds(30));  // A timed upgrade wait.
-  Advance(absl::Seconds(1));  // a's SHARED grant is revoked (max hold).
+  Wait(a, "doc", &up, absl::Seconds(30)); // A timed upgrade wait.
+  Advance(absl::Seconds(1)); // a's SHARED grant is revoked (max hold).
   EXPECT_FALSE(up.done());
   ASSERT_OK(Release(b, "doc", bt));
   ASSERT_TRUE(writer.granted());
@@ -404,5 +414,26 @@ TEST_F(AcquireSafetyTest, UpgradeWaitWhoseSharedGrantWasRevokedQueuesBehindEarli
   EXPECT_OK(Release(w, "doc", writer.token()));
 }
 
-}  // namespace
-}  // namespace taala
+TEST_F(AcquireSafetyTest, DemotedUpgradeWaitThatWouldDeadlockIsAborted) {
+  const uint64_t a = NewSession(), b = NewSession(), w = NewSession();
+  const uint64_t at = MustAcquireShared(a, "doc");
+  const uint64_t bt = MustAcquireShared(b, "doc");
+  const uint64_t kt = MustAcquire(a, "k1");
+  RecordingWaiter writer, writer_k1, up;
+  Wait(w, "doc", &writer);   // w waits for a and b on doc ...
+  Wait(w, "k1", &writer_k1); // ... and for a on k1.
+  Wait(a, "doc", &up);       // a's upgrade waits for b only.
+  // a gives up its SHARED grant: as a writer behind w it would wait for w,
+  // which waits for a (k1). Refused as a deadlock, never left hanging.
+  ASSERT_OK(Release(a, "doc", at));
+  ASSERT_TRUE(up.done());
+  EXPECT_THAT(up.result(), StatusIs(absl::StatusCode::kAborted));
+  EXPECT_FALSE(writer.done());
+  ASSERT_OK(Release(b, "doc", bt));
+  EXPECT_TRUE(writer.granted());
+  ASSERT_OK(Release(a, "k1", kt));
+  EXPECT_TRUE(writer_k1.granted());
+}
+
+} // namespace
+} // namespace taala
