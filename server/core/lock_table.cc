@@ -48,7 +48,8 @@ LockTable::LockTable(Options options) : options_(std::move(options)) {
 LockTable::~LockTable() = default;
 
 uint64_t LockTable::NewSessionId() {
-  const uint64_t seq = next_session_seq_.fetch_add(1, std::memory_order_relaxed);
+  const uint64_t seq =
+      next_session_seq_.fetch_add(1, std::memory_order_relaxed);
   // Never carry into the epoch bits: 0 (refused by CreateSession) instead.
   if (seq > Shard::kCounterMask) return 0;
   return (options_.token_epoch << kEpochShift) | seq;

@@ -1,6 +1,6 @@
 // Shard: the requests that join or leave a key's queue (acquire, cancel,
-// abort, demote an upgrade that lost its SHARED grant). The rest of the shard is
-// in shard.cc.
+// abort, demote an upgrade that lost its SHARED grant). The rest of the shard
+// is in shard.cc.
 
 #include <string>
 #include <utility>
@@ -243,7 +243,7 @@ void Shard::AbortWaitLocked(Session& s, const std::string& key, uint64_t seq,
 }
 
 void Shard::DemoteUpgradeWaitLocked(const std::string& key, KeyState& state,
-                                     Session& s, Effects& effects) {
+                                    Session& s, Effects& effects) {
   auto sw = s.waiting.find(key);
   if (sw == s.waiting.end()) return;
   auto wit = state.waiters.find(sw->second);

@@ -10,12 +10,12 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
 #include "server/core/lock_table.h"
 #include "server/core/multi_acquire.h"
 #include "tests/server/core/lock_table_fixture.h"
 #include "tests/testing/status_matchers.h"
-#include "gmock/gmock.h"
-#include "gtest/gtest.h"
 
 namespace taala {
 namespace {
@@ -30,7 +30,7 @@ using ::testing::HasSubstr;
 // A waiter whose caller is still there while the table decides, but has left
 // by the time the outcome is delivered (Complete returns false).
 class LeavesOnDeliveryWaiter final : public Waiter {
-public:
+ public:
   bool Complete(absl::StatusOr<AcquireResult> result) override {
     result_ = std::move(result);
     return false;
@@ -39,12 +39,12 @@ public:
   bool done() const { return result_.has_value(); }
   const absl::StatusOr<AcquireResult> &result() const { return *result_; }
 
-private:
+ private:
   std::optional<absl::StatusOr<AcquireResult>> result_;
 };
 
 class AcquireSafetyTest : public LockTableTest {
-protected:
+ protected:
   uint64_t MustAcquireShared(uint64_t session, const std::string &key) {
     auto r =
         table_.Acquire(WithMode(Cmd(session, key), LockMode::kShared), nullptr);
@@ -65,8 +65,7 @@ protected:
     std::vector<Held> out;
     absl::StatusOr<LockDescription> d = table_.Describe(key, 10);
     EXPECT_OK(d);
-    if (!d.ok())
-      return out;
+    if (!d.ok()) return out;
     for (const HolderInfo &h : d->holders) {
       out.push_back({h.grant.session_id, h.grant.token, h.grant.mode});
     }
@@ -137,7 +136,7 @@ TEST_F(AcquireSafetyTest,
   LeavesOnDeliveryWaiter up;
   ASSERT_FALSE(
       table_.Acquire(Cmd(a, "doc", absl::InfiniteDuration()), &up).has_value());
-  RecordingWaiter reader; // Behind the upgrade.
+  RecordingWaiter reader;  // Behind the upgrade.
   ASSERT_FALSE(table_
                    .Acquire(WithMode(Cmd(c, "doc", absl::InfiniteDuration()),
                                      LockMode::kShared),
@@ -192,7 +191,7 @@ TEST_F(AcquireSafetyTest, UndoneUpgradeBelowARootKeepsItsIntentionsAndMaxHold) {
 }
 
 class RecordingListener final : public MultiAcquireListener {
-public:
+ public:
   void OnMultiAcquireDone(absl::StatusOr<MultiAcquireResult> result) override {
     result_ = std::move(result);
   }
@@ -200,7 +199,7 @@ public:
     return result_.has_value() && result_->ok() && !(*result_)->acquired;
   }
 
-private:
+ private:
   std::optional<absl::StatusOr<MultiAcquireResult>> result_;
 };
 
@@ -211,8 +210,8 @@ TEST_F(AcquireSafetyTest,
   const uint64_t ot = MustAcquire(other, "b");
   MultiAcquireCmd cmd;
   cmd.session_id = s;
-  cmd.keys.push_back({"a", LockMode::kExclusive}); // An upgrade, at once.
-  cmd.keys.push_back({"b", LockMode::kExclusive}); // Waits, then times out.
+  cmd.keys.push_back({"a", LockMode::kExclusive});  // An upgrade, at once.
+  cmd.keys.push_back({"b", LockMode::kExclusive});  // Waits, then times out.
   cmd.deadline = clock_.Now() + absl::Seconds(1);
   RecordingListener listener;
   auto multi = std::make_unique<MultiAcquire>(&table_, &clock_, std::move(cmd),
@@ -230,7 +229,7 @@ TEST_F(AcquireSafetyTest,
 
 TEST_F(AcquireSafetyTest, AcquireByASessionWhoseLeaseRanOutIsNotFound) {
   const uint64_t a = NewSession(absl::Seconds(2));
-  clock_.Advance(absl::Seconds(2)); // Expired; the timers have not run.
+  clock_.Advance(absl::Seconds(2));  // Expired; the timers have not run.
   auto r = table_.Acquire(Cmd(a, "doc"), nullptr);
   ASSERT_TRUE(r.has_value());
   EXPECT_THAT(
@@ -245,7 +244,7 @@ TEST_F(AcquireSafetyTest, WaitOfASessionWhoseLeaseRanOutIsNeverGranted) {
   const uint64_t ht = MustAcquire(holder, "doc");
   RecordingWaiter w;
   Wait(a, "doc", &w);
-  clock_.Advance(absl::Seconds(3)); // a's lease ran out; no timers ran.
+  clock_.Advance(absl::Seconds(3));  // a's lease ran out; no timers ran.
   ASSERT_OK(Release(holder, "doc", ht));
   ASSERT_TRUE(w.done());
   EXPECT_THAT(w.result(), StatusIs(absl::StatusCode::kNotFound));
@@ -289,7 +288,7 @@ LockTable::Options NearTheEnd() {
 }
 
 class CounterLimitTest : public ::testing::Test {
-protected:
+ protected:
   uint64_t NewSession() {
     CreateSessionCmd cmd;
     cmd.session_id = table_.NewSessionId();
@@ -299,9 +298,9 @@ protected:
     EXPECT_OK(table_.CreateSession(cmd));
     return cmd.session_id;
   }
-  std::optional<absl::StatusOr<AcquireResult>>
-  Acquire(uint64_t s, const std::string &key, Waiter *w = nullptr,
-          absl::Duration wait = absl::ZeroDuration()) {
+  std::optional<absl::StatusOr<AcquireResult>> Acquire(
+      uint64_t s, const std::string &key, Waiter *w = nullptr,
+      absl::Duration wait = absl::ZeroDuration()) {
     AcquireCmd cmd;
     cmd.session_id = s;
     cmd.key = key;
@@ -333,7 +332,7 @@ TEST_F(CounterLimitTest, AQueuedWaiterIsRefusedWhenTokensRunOut) {
   const uint64_t s = NewSession(), t = NewSession();
   auto first = Acquire(s, "k1");
   ASSERT_TRUE(first.has_value() && first->ok());
-  auto last = Acquire(s, "k2"); // The last token of the epoch.
+  auto last = Acquire(s, "k2");  // The last token of the epoch.
   ASSERT_TRUE(last.has_value() && last->ok());
   test::RecordingWaiter w;
   ASSERT_FALSE(Acquire(t, "k2", &w, absl::InfiniteDuration()).has_value());
@@ -346,8 +345,7 @@ TEST_F(CounterLimitTest, AQueuedWaiterIsRefusedWhenTokensRunOut) {
 }
 
 TEST_F(CounterLimitTest, SessionIdsRunningOutAreRefusedNeverWrapIntoTheEpoch) {
-  for (int i = 0; i < 2; ++i)
-    EXPECT_EQ(NewSession() >> 40, kEpoch);
+  for (int i = 0; i < 2; ++i) EXPECT_EQ(NewSession() >> 40, kEpoch);
   CreateSessionCmd cmd;
   cmd.session_id = table_.NewSessionId();
   cmd.ttl = absl::Seconds(10);
@@ -367,8 +365,8 @@ TEST_F(AcquireSafetyTest,
   const uint64_t at = MustAcquireShared(a, "doc");
   const uint64_t bt = MustAcquireShared(b, "doc");
   RecordingWaiter writer, up;
-  Wait(w, "doc", &writer); // An earlier EXCLUSIVE waiter.
-  Wait(a, "doc", &up);     // a's upgrade, ahead of the writer.
+  Wait(w, "doc", &writer);  // An earlier EXCLUSIVE waiter.
+  Wait(a, "doc", &up);      // a's upgrade, ahead of the writer.
   ASSERT_OK(Release(a, "doc", at));
   // a's wait is now an ordinary EXCLUSIVE wait at the back.
   EXPECT_FALSE(up.done());
@@ -400,8 +398,8 @@ TEST_F(AcquireSafetyTest,
   const uint64_t bt = MustAcquireShared(b, "doc");
   RecordingWaiter writer, up;
   Wait(w, "doc", &writer);
-  Wait(a, "doc", &up, absl::Seconds(30)); // A timed upgrade wait.
-  Advance(absl::Seconds(1)); // a's SHARED grant is revoked (max hold).
+  Wait(a, "doc", &up, absl::Seconds(30));  // A timed upgrade wait.
+  Advance(absl::Seconds(1));  // a's SHARED grant is revoked (max hold).
   EXPECT_FALSE(up.done());
   ASSERT_OK(Release(b, "doc", bt));
   ASSERT_TRUE(writer.granted());
@@ -420,9 +418,9 @@ TEST_F(AcquireSafetyTest, DemotedUpgradeWaitThatWouldDeadlockIsAborted) {
   const uint64_t bt = MustAcquireShared(b, "doc");
   const uint64_t kt = MustAcquire(a, "k1");
   RecordingWaiter writer, writer_k1, up;
-  Wait(w, "doc", &writer);   // w waits for a and b on doc ...
-  Wait(w, "k1", &writer_k1); // ... and for a on k1.
-  Wait(a, "doc", &up);       // a's upgrade waits for b only.
+  Wait(w, "doc", &writer);    // w waits for a and b on doc ...
+  Wait(w, "k1", &writer_k1);  // ... and for a on k1.
+  Wait(a, "doc", &up);        // a's upgrade waits for b only.
   // a gives up its SHARED grant: as a writer behind w it would wait for w,
   // which waits for a (k1). Refused as a deadlock, never left hanging.
   ASSERT_OK(Release(a, "doc", at));
@@ -435,5 +433,5 @@ TEST_F(AcquireSafetyTest, DemotedUpgradeWaitThatWouldDeadlockIsAborted) {
   EXPECT_TRUE(writer_k1.granted());
 }
 
-} // namespace
-} // namespace taala
+}  // namespace
+}  // namespace taala
