@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/container/btree_map.h"
@@ -41,6 +42,16 @@ struct Holder {
   // The max-hold timer (unarmed without a max hold); cancelled when the
   // grant ends.
   TimerId max_hold_timer{};
+  // For an upgraded grant: the SHARED grant it replaced, so that an upgrade
+  // its caller never learnt of is undone exactly (Shard::UndoUpgradeLocked).
+  struct Replaced {
+    uint64_t token = 0;
+    absl::Time granted_at;
+    absl::Time revoke_at;
+    absl::Duration lock_delay;
+    bool claimed = false;
+  };
+  std::optional<Replaced> upgraded_from;
 };
 
 struct QueuedWaiter {

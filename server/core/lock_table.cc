@@ -33,18 +33,26 @@ constexpr int kEpochShift = 40;
 LockTable::LockTable(Options options) : options_(std::move(options)) {
   TAALA_CHECK(options_.shards > 0);
   TAALA_CHECK(options_.token_epoch < (uint64_t{1} << (64 - kEpochShift)));
+  TAALA_CHECK(options_.first_counter_for_test > 0 &&
+              options_.first_counter_for_test < (uint64_t{1} << kEpochShift));
+  next_session_seq_.store(options_.first_counter_for_test);
   shards_.reserve(options_.shards);
   for (size_t i = 0; i < options_.shards; ++i) {
     shards_.push_back(std::make_unique<Shard>(
-        (options_.token_epoch << kEpochShift) + 1, &timers_, &graph_));
+        i, (options_.token_epoch << kEpochShift) +
+            options_.first_counter_for_test,
+        &timers_, &graph_));
   }
 }
 
 LockTable::~LockTable() = default;
 
 uint64_t LockTable::NewSessionId() {
-  return (options_.token_epoch << kEpochShift) |
-         next_session_seq_.fetch_add(1, std::memory_order_relaxed);
+  const uint64_t seq =
+      next_session_seq_.fetch_add(1, std::memory_order_relaxed);
+  // Never carry into the epoch bits: 0 (refused by CreateSession) instead.
+  if (seq > Shard::kCounterMask) return 0;
+  return (options_.token_epoch << kEpochShift) | seq;
 }
 
 LockTable::Shard& LockTable::ShardFor(absl::string_view key) {
@@ -56,6 +64,11 @@ absl::StatusOr<SessionInfo> LockTable::CreateSession(
     const CreateSessionCmd& cmd) {
   if (shutting_down_.load()) {
     return absl::UnavailableError("taalad is shutting down");
+  }
+  if (cmd.session_id == 0) {  // NewSessionId ran out.
+    return absl::ResourceExhaustedError(
+        "no session id left: this token epoch's 2^40 session ids are used "
+        "up; restart taalad to start a new token epoch");
   }
   TAALA_RETURN_IF_ERROR(ValidateSessionRequest(
       cmd, SessionLimits{options_.max_client_name_bytes, options_.max_labels,
@@ -135,8 +148,11 @@ absl::StatusOr<size_t> LockTable::CloseSession(const CloseSessionCmd& cmd) {
     return absl::NotFoundError(SessionNotFound(cmd.session_id));
   }
   Effects effects;
-  std::optional<EndResult> ended =
-      EndSession(session, /*expired=*/false, cmd.now, effects);
+  std::optional<EndResult> ended;
+  // A session whose lease ran out is dead: it ends as expired, not closed.
+  if (!EndIfLeaseRanOut(session, cmd.now, effects)) {
+    ended = EndSession(session, /*expired=*/false, cmd.now, effects);
+  }
   runner_.Run(effects, cmd.now);
   if (!ended.has_value()) {
     return absl::NotFoundError(SessionNotFound(cmd.session_id));
@@ -255,6 +271,11 @@ std::optional<absl::StatusOr<AcquireResult>> LockTable::Acquire(
     }
   }
   runner_.Run(effects, cmd.now);
+  if (outcome.has_value() && absl::IsNotFound(outcome->status())) {
+    Effects end;  // Refused as dead: end it as its expiry timer would.
+    EndIfLeaseRanOut(session, cmd.now, end);
+    runner_.Run(end, cmd.now);
+  }
   return outcome;
 }
 
@@ -294,7 +315,22 @@ void LockTable::AbortWaitInto(uint64_t session_id, const std::string& key,
 
 absl::Status LockTable::Release(const ReleaseCmd& cmd) {
   Effects effects;
-  absl::Status status = ReleaseInto(cmd, effects);
+  absl::Status status;
+  std::shared_ptr<Session> session = sessions_.Find(cmd.session_id);
+  if (session != nullptr && EndIfLeaseRanOut(session, cmd.now, effects)) {
+    // Its grants ended by expiry, as the timers would have ended them.
+    status = absl::NotFoundError(absl::StrCat(
+        SessionNotFound(cmd.session_id), "; releasing key ", Quote(cmd.key)));
+  } else {
+    status = ReleaseInto(cmd, effects);
+  }
+  runner_.Run(effects, cmd.now);
+  return status;
+}
+
+absl::Status LockTable::UndoGrant(const ReleaseCmd& cmd) {
+  Effects effects;
+  absl::Status status = ReleaseInto(cmd, effects, /*undelivered=*/true);
   runner_.Run(effects, cmd.now);
   return status;
 }

@@ -89,6 +89,10 @@ class LockTable {
     // daemon start (persisted in the data directory) keeps tokens and ids
     // from ever repeating across restarts. Must be < 2^24.
     uint64_t token_epoch = 0;
+    // Tests only: where every shard's token counter and the session id
+    // counter start within the epoch (the low 40 bits), so that a test can
+    // reach the end of the counters. Must be in [1, 2^40).
+    uint64_t first_counter_for_test = 1;
   };
 
   explicit LockTable(Options options);
@@ -102,11 +106,13 @@ class LockTable {
     runner_.set_observer(observer);
   }
 
-  // A fresh session id for CreateSessionCmd. Thread-safe.
+  // A fresh session id for CreateSessionCmd, or 0 once the 2^40 ids of the
+  // token epoch are used up (CreateSession refuses 0). Thread-safe.
   uint64_t NewSessionId();
 
   // OK: the session exists with the returned (clamped) lease.
   // INVALID_ARGUMENT: negative TTL, oversized name or labels.
+  // RESOURCE_EXHAUSTED: session id 0 (NewSessionId's ids are used up).
   // ALREADY_EXISTS: the id is taken. UNAVAILABLE: shutting down.
   absl::StatusOr<SessionInfo> CreateSession(const CreateSessionCmd& cmd);
 
@@ -134,7 +140,8 @@ class LockTable {
   // key's queue; `waiter->Complete` then gets the outcome exactly once. With
   // a null `waiter`, nullopt means "would wait" and nothing is queued.
   // Errors: INVALID_ARGUMENT (key, mode), NOT_FOUND (session),
-  // UNAVAILABLE (shutting down).
+  // UNAVAILABLE (shutting down), RESOURCE_EXHAUSTED (the shard's fencing
+  // tokens for this token epoch are used up).
   std::optional<absl::StatusOr<AcquireResult>> Acquire(const AcquireCmd& cmd,
                                                        Waiter* waiter);
 
@@ -148,6 +155,12 @@ class LockTable {
   // FAILED_PRECONDITION: not the holder, or the token is not the grant's.
   // NOT_FOUND: unknown session. INVALID_ARGUMENT: malformed key.
   [[nodiscard]] absl::Status Release(const ReleaseCmd& cmd);
+
+  // Takes back a grant whose caller was never told of it (AcquireAll's
+  // rollback): an upgrade goes back to the SHARED grant it replaced, with
+  // that grant's token; any other grant is released. Skipped (OK) if a
+  // retry of the session has been told it holds the key. Errors as Release.
+  [[nodiscard]] absl::Status UndoGrant(const ReleaseCmd& cmd);
 
   // OK with the grant if `token` is the current grant of `key`;
   // FAILED_PRECONDITION otherwise. INVALID_ARGUMENT: malformed key.
@@ -242,6 +255,11 @@ class LockTable {
                                       bool overflowed = false);
   void EndOverflowedInto(uint64_t session_id, absl::Time now,
                          Effects& effects);
+  // True if the session has ended or its lease ran out by `now`; in the
+  // latter case it is ended now as its expiry timer would end it (its
+  // grants end by expiry: lock-delays start).
+  bool EndIfLeaseRanOut(const std::shared_ptr<Session>& session,
+                        absl::Time now, Effects& effects);
   void CancelWaitInto(const CancelWaitCmd& cmd, Effects& effects);
   // `undelivered`: the release of a grant whose waiter left before the grant
   // reached it; skipped if the grant has been claimed by a retry.

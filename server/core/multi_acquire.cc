@@ -148,7 +148,8 @@ void MultiAcquire::RollBack() {
   for (size_t i = 0; i < next_; ++i) {
     const AcquireResult& r = grants_[steps_[i].index];
     if (r.already_held) continue;  // Held before this call: keep it.
-    table_->Release(ReleaseCmd{session_id_, r.grant.key, r.grant.token, now})
+    // Undone, not released: an upgraded key goes back to SHARED.
+    table_->UndoGrant(ReleaseCmd{session_id_, r.grant.key, r.grant.token, now})
         .IgnoreError();
   }
   next_ = 0;

@@ -16,7 +16,7 @@ bool Shard::HeadReadyLocked(const std::string& key, KeyState& state,
   Session& s = *head.session;
   absl::MutexLock lock(&s.mu);
   // A head whose caller or session is gone is ready to be dropped.
-  return head.waiter->Gone() || s.ended ||
+  return head.waiter->Gone() || s.ended || s.expires_at <= now ||
          (Compatible(state, head.mode, head.semaphore_size, &s, head.upgrade,
                      now) &&
           Hierarchy::TreeAllows(keys, key, state, head.mode, &s,
@@ -42,12 +42,16 @@ void Shard::TakeHeadLocked(const std::string& key, KeyState& state,
                                            " was cancelled by the caller"))});
     return;
   }
-  if (s.ended) {
+  if (s.ended || s.expires_at <= now) {  // Ended, or its lease ran out.
     effects.completions.push_back(
         {next.waiter,
          absl::NotFoundError(absl::StrCat(SessionNotFound(s.id),
                                           " while waiting for key ",
                                           Quote(key)))});
+    return;
+  }
+  if (absl::Status tokens = TokensLeftLocked(key); !tokens.ok()) {
+    effects.completions.push_back({next.waiter, std::move(tokens)});
     return;
   }
   AcquireResult result;
@@ -62,6 +66,14 @@ void Shard::TakeHeadLocked(const std::string& key, KeyState& state,
   for (const auto& [other_key, other_seq] : s.waiting) {
     effects.recheck.push_back({s.id, other_key, other_seq});
   }
+}
+
+absl::Status Shard::TokensLeftLocked(const std::string& key) const {
+  if (next_token <= last_token_) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "key ", Quote(key), " not granted: shard ", index_,
+      " has used up the fencing tokens of its token epoch (2^40 grants); "
+      "restart taalad to start a new token epoch"));
 }
 
 Grant Shard::MakeGrantLocked(const std::string& key, KeyState& state,
@@ -87,12 +99,18 @@ Grant Shard::MakeGrantLocked(const std::string& key, KeyState& state,
     }
   }
   if (holder == nullptr) {
-    state.holders.push_back(Holder{session, 0, mode, now, now, lock_delay});
+    state.holders.push_back(Holder{});
     holder = &state.holders.back();
+    holder->session = session;
     if (hierarchical) Hierarchy::Intent(keys, key, session.get(), mode, 1);
-  } else if (hierarchical && holder->mode != mode) {
-    Hierarchy::Intent(keys, key, session.get(), holder->mode, -1);
-    Hierarchy::Intent(keys, key, session.get(), mode, 1);
+  } else {
+    holder->upgraded_from =
+        Holder::Replaced{holder->token, holder->granted_at, holder->revoke_at,
+                         holder->lock_delay, holder->claimed};
+    if (hierarchical && holder->mode != mode) {
+      Hierarchy::Intent(keys, key, session.get(), holder->mode, -1);
+      Hierarchy::Intent(keys, key, session.get(), mode, 1);
+    }
   }
   holder->token = grant.token;
   holder->mode = mode;
@@ -239,6 +257,11 @@ std::optional<absl::Status> Shard::ReleaseLocked(const ReleaseCmd& cmd,
           ")"));
     }
     if (undelivered && h->claimed) return absl::OkStatus();
+    if (undelivered && h->upgraded_from.has_value()) {
+      UndoUpgradeLocked(cmd.key, state, *h, cmd.now);
+      ReevaluateLocked(cmd.key, cmd.now, effects);
+      return absl::OkStatus();
+    }
     std::shared_ptr<Session> owner =
         EraseHolderLocked(cmd.key, state, h, /*start_delay=*/false, cmd.now);
     {
@@ -246,11 +269,41 @@ std::optional<absl::Status> Shard::ReleaseLocked(const ReleaseCmd& cmd,
       absl::MutexLock session_lock(&s.mu);
       auto it = s.held.find(cmd.key);
       if (it != s.held.end() && it->second == cmd.token) s.held.erase(it);
+      DemoteUpgradeWaitLocked(cmd.key, state, s, effects);
     }
     ReevaluateLocked(cmd.key, cmd.now, effects);
     return absl::OkStatus();
   }
   return std::nullopt;
+}
+
+void Shard::UndoUpgradeLocked(const std::string& key, KeyState& state,
+                              Holder& h, absl::Time now) {
+  // The client never learnt of the EXCLUSIVE token: the session keeps the
+  // SHARED grant it knows, with its old token, start and max hold. The
+  // EXCLUSIVE token is never issued again (tokens only grow).
+  const Holder::Replaced was = *h.upgraded_from;
+  if (key.find('/') != std::string::npos) {
+    Hierarchy::Intent(keys, key, h.session.get(), h.mode, -1);
+    Hierarchy::Intent(keys, key, h.session.get(), LockMode::kShared, 1);
+  }
+  h.token = was.token;
+  h.mode = LockMode::kShared;
+  h.granted_at = was.granted_at;
+  h.revoke_at = was.revoke_at;
+  h.lock_delay = was.lock_delay;
+  h.claimed = was.claimed;
+  h.upgraded_from.reset();
+  // The EXCLUSIVE grant's max hold ends with it; the SHARED one's is back.
+  timers_->Cancel(h.max_hold_timer);
+  if (h.revoke_at != absl::InfiniteFuture()) {
+    h.max_hold_timer = timers_->Schedule(
+        Timer{std::max(h.revoke_at, now), Timer::Kind::kMaxHold,
+              h.session->id, h.token, key});
+  }
+  Session& s = *h.session;
+  absl::MutexLock session_lock(&s.mu);
+  if (!s.ended) s.held[key] = h.token;
 }
 
 absl::Status Shard::NotHolderLocked(const ReleaseCmd& cmd) {
@@ -280,6 +333,7 @@ void Shard::RevokeLocked(const RevokeGrantCmd& cmd, Effects& effects) {
       absl::MutexLock session_lock(&s.mu);
       auto it = s.held.find(cmd.key);
       if (it != s.held.end() && it->second == cmd.token) s.held.erase(it);
+      DemoteUpgradeWaitLocked(cmd.key, state, s, effects);
       if (!s.ended) {
         const EventMailbox::Posted posted = s.mailbox->Post(
             SessionEvent{SessionEvent::Type::kGrantRevoked, s.id, cmd.key,

@@ -47,9 +47,19 @@ class Shard {
   // kFirstWaitSeq, so a key's upgrades are always at the head of its queue.
   static constexpr uint64_t kFirstWaitSeq = uint64_t{1} << 62;
 
+  // The low bits of a token count grants within the token epoch (the high
+  // bits); the count must never carry into the epoch.
+  static constexpr uint64_t kCounterMask = (uint64_t{1} << 40) - 1;
+
   // `timers` and `graph` are the table's and must outlive the shard.
-  Shard(uint64_t first_token, TimerQueue* timers, WaitForGraph* graph)
-      : next_token(first_token), timers_(timers), graph_(graph) {}
+  // `index`: the shard's number, for messages.
+  Shard(size_t index, uint64_t first_token, TimerQueue* timers,
+        WaitForGraph* graph)
+      : next_token(first_token),
+        index_(index),
+        last_token_(first_token | kCounterMask),
+        timers_(timers),
+        graph_(graph) {}
 
   absl::Mutex mu;
   KeyMap keys ABSL_GUARDED_BY(mu);
@@ -77,8 +87,9 @@ class Shard {
 
   // Release of the key by cmd.session_id's grant. nullopt if that session
   // holds no grant of the key (see NotHolderLocked); else OK, or
-  // FAILED_PRECONDITION for another token. `undelivered`: skipped (OK) if
-  // the grant has been claimed by a retry.
+  // FAILED_PRECONDITION for another token. `undelivered` (a grant its
+  // caller never learnt of): skipped (OK) if the grant has been claimed by
+  // a retry; an upgrade goes back to the SHARED grant it replaced.
   std::optional<absl::Status> ReleaseLocked(const ReleaseCmd& cmd,
                                             bool undelivered, Effects& effects)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
@@ -125,6 +136,10 @@ class Shard {
   void ArmWaitTimerLocked(const std::string& key, uint64_t seq,
                           QueuedWaiter& w, uint64_t session_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Turns the upgraded holder `h` back into the SHARED grant it replaced
+  // (Holder::upgraded_from). REQUIRES: h.upgraded_from.
+  void UndoUpgradeLocked(const std::string& key, KeyState& state, Holder& h,
+                         absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // A holder's grant ended by expiry or revocation: start its lock-delay.
   void StartLockDelayLocked(const std::string& key, KeyState& state,
                             const Holder& holder, absl::Time now)
@@ -135,6 +150,13 @@ class Shard {
       const std::string& key, KeyState& state,
       absl::InlinedVector<Holder, 1>::iterator h, bool start_delay,
       absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // The SHARED grant of `s` on `key` has gone (released or revoked): its
+  // upgrade wait, if any, loses its place at the head of the queue and
+  // becomes an ordinary EXCLUSIVE wait at the back (ABORTED if that wait
+  // would close a cycle).
+  void DemoteUpgradeWaitLocked(const std::string& key, KeyState& state,
+                               Session& s, Effects& effects)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu, s.mu);
   // Removes the wait `wit` from `key`'s queue and from the graph.
   void EraseWaitLocked(const std::string& key, KeyState& state,
                        absl::btree_map<uint64_t, QueuedWaiter>::iterator wit)
@@ -144,6 +166,13 @@ class Shard {
   void ReevaluateLocked(const std::string& key, absl::Time now,
                         Effects& effects) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
+  // RESOURCE_EXHAUSTED for a grant of `key` once the epoch's tokens are
+  // used up (next_token > last_token_); OK otherwise.
+  absl::Status TokensLeftLocked(const std::string& key) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+
+  const size_t index_;
+  const uint64_t last_token_;  // The last token of the epoch.
   TimerQueue* const timers_;
   WaitForGraph* const graph_;
 };

@@ -1,7 +1,10 @@
 // Shard: the requests that join or leave a key's queue (acquire, cancel,
-// abort). The rest of the shard is in shard.cc.
+// abort, demote an upgrade that lost its SHARED grant). The rest of the shard
+// is in shard.cc.
 
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "server/core/graph_sync.h"
@@ -10,12 +13,24 @@
 
 namespace taala {
 namespace table_internal {
+namespace {
+
+// "SHARED", "EXCLUSIVE" or "a semaphore of size 3".
+std::string WaitName(LockMode mode, uint32_t semaphore_size) {
+  if (semaphore_size > 0) {
+    return absl::StrCat("a semaphore of size ", semaphore_size);
+  }
+  return LockModeName(mode);
+}
+
+}  // namespace
 
 std::optional<absl::StatusOr<AcquireResult>> Shard::AcquireLocked(
     Session& s, const std::shared_ptr<Session>& session,
     const AcquireCmd& cmd, Waiter* waiter, Effects& effects,
     ReleaseAsks& ask) {
-  if (s.ended) {
+  // A lease that ran out is dead even before the timers end the session.
+  if (s.ended || s.expires_at <= cmd.now) {
     return absl::NotFoundError(absl::StrCat(SessionNotFound(s.id),
                                             "; acquiring key ",
                                             Quote(cmd.key)));
@@ -64,6 +79,19 @@ std::optional<absl::StatusOr<AcquireResult>> Shard::AcquireLocked(
   auto own_wait = s.waiting.find(key);
   const bool already_waiting =
       own_wait != s.waiting.end() && state.waiters.count(own_wait->second) > 0;
+  if (already_waiting) {
+    // A retry takes over the waiting call's place only if it asks for the
+    // same thing: a grant in the mode the first call was queued for would
+    // not be what the retry's caller believes it holds.
+    const QueuedWaiter& queued = state.waiters.at(own_wait->second);
+    if (queued.mode != mode || queued.semaphore_size != sem) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "session ", s.id, " already waits for key ", Quote(key), " as ",
+          WaitName(queued.mode, queued.semaphore_size),
+          "; a retry must ask for the same, not ", WaitName(mode, sem),
+          " (cancel the first call, then acquire again)"));
+    }
+  }
   if (upgrade && !already_waiting && !state.waiters.empty()) {
     const QueuedWaiter& head = state.waiters.begin()->second;
     if (head.upgrade && head.session.get() != &s) {
@@ -85,6 +113,10 @@ std::optional<absl::StatusOr<AcquireResult>> Shard::AcquireLocked(
       Hierarchy::TreeAllows(
           keys, key, state, mode, &s,
           upgrade ? next_upgrade_seq : Hierarchy::kNewRequest, cmd.now)) {
+    if (absl::Status tokens = TokensLeftLocked(key); !tokens.ok()) {
+      if (state.empty()) keys.erase(kit);
+      return tokens;
+    }
     AcquireResult result;
     result.acquired = true;
     result.grant = MakeGrantLocked(key, state, session, mode, cmd.max_hold,
@@ -205,6 +237,42 @@ void Shard::AbortWaitLocked(Session& s, const std::string& key, uint64_t seq,
   }
   deadlocks_refused.fetch_add(1, std::memory_order_relaxed);
   ReevaluateLocked(key, now, effects);
+}
+
+void Shard::DemoteUpgradeWaitLocked(const std::string& key, KeyState& state,
+                                    Session& s, Effects& effects) {
+  auto sw = s.waiting.find(key);
+  if (sw == s.waiting.end()) return;
+  auto wit = state.waiters.find(sw->second);
+  if (wit == state.waiters.end() || !wit->second.upgrade) return;
+  // Without its SHARED grant the wait is no upgrade: kept at the head, it
+  // would jump ahead of earlier writers. It becomes an ordinary EXCLUSIVE
+  // wait at the back of the queue, with its deadline and caller.
+  QueuedWaiter w = std::move(wit->second);
+  EraseWaitLocked(key, state, wit);
+  w.upgrade = false;
+  // The SHARED grant that just ended may still be in the graph as a
+  // blocker of this tree's waiters: refresh before the cycle search, or a
+  // cycle through a grant that no longer exists is refused as a deadlock.
+  if (tree.has_waiting_keys()) SyncGraph(*graph_, keys, tree, key);
+  const uint64_t seq = next_wait_seq;
+  std::vector<WaitForGraph::Step> cycle = graph_->AddWaitUnlessCycle(
+      WaitForGraph::Party{s.id, s.client_name, w.mode}, key, seq,
+      GraphHolders(keys, key, state));
+  if (!cycle.empty()) {  // As a writer at the back it would deadlock.
+    deadlocks_refused.fetch_add(1, std::memory_order_relaxed);
+    effects.completions.push_back(
+        {w.waiter, absl::AbortedError(DeadlockMessage(cycle))});
+    s.waiting.erase(sw);
+    return;
+  }
+  ++next_wait_seq;
+  sw->second = seq;
+  auto added = state.waiters.emplace(seq, std::move(w)).first;
+  tree.Queued(key, state, added->second, 1);
+  // Its old timer went with its old place (EraseWaitLocked).
+  added->second.timeout_timer = TimerId();
+  ArmWaitTimerLocked(key, seq, added->second, s.id);
 }
 
 }  // namespace table_internal

@@ -36,6 +36,20 @@ size_t LockTable::RunDueTimers(absl::Time now) {
   return due.size();
 }
 
+bool LockTable::EndIfLeaseRanOut(const std::shared_ptr<Session>& session,
+                                 absl::Time now, Effects& effects) {
+  {
+    Session& s = *session;
+    absl::MutexLock lock(&s.mu);
+    if (s.ended) return true;
+    // A lease that ran out is never renewed (KeepAlive refuses it), so
+    // this answer holds until the session ends.
+    if (s.expires_at > now) return false;
+  }
+  EndSession(session, /*expired=*/true, now, effects);
+  return true;
+}
+
 void LockTable::ExpireSession(const ExpireSessionCmd& cmd, Effects& effects) {
   std::shared_ptr<Session> session = sessions_.Find(cmd.session_id);
   if (session == nullptr) return;

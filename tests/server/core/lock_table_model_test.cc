@@ -55,7 +55,12 @@ using ::taala::test::RecordingSink;
 //                            waits on makes it an ordinary wait at the back
 constexpr Features DefaultFeatures() {
   Features f;
+  f.retry_other_mode = true;
+  f.undo_upgrade = true;
+  f.release_request_dedupe = true;
   f.tree_delay = true;
+  f.expired_lease = true;
+  f.release_while_upgrading = true;
   return f;
 }
 constexpr Features kDefaultFeatures = DefaultFeatures();

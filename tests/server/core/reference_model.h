@@ -183,8 +183,8 @@ class Model {
     for (auto it = key.holders.begin(); it != key.holders.end(); ++it) {
       if (it->session != s) continue;
       key.holders.erase(it);
-      if (f_.release_while_upgrading) DemoteUpgrade(s, k);
       std::vector<Completion> out;
+      if (f_.release_while_upgrading) DemoteUpgrade(s, k, out);
       GrantAll(out);
       Run(out);
       return true;
@@ -245,8 +245,10 @@ class Model {
     for (auto& [name, key] : keys_) {
       for (size_t i = 0; i < key.holders.size(); ++i) {
         if (key.holders[i].revoke_at > t) continue;
+        const uint64_t holder = key.holders[i].session;
         StartDelay(key, key.holders[i]);
         key.holders.erase(key.holders.begin() + i);
+        if (f_.release_while_upgrading) DemoteUpgrade(holder, name, out);
         GrantAll(out);
         break;
       }
@@ -400,15 +402,26 @@ class Model {
 
   // Item 14's rule: a wait to upgrade a grant that was released meanwhile
   // is an ordinary wait, at the back of the queue.
-  void DemoteUpgrade(uint64_t s, const std::string& k) {
+  // Item 14: the SHARED grant under `s`'s upgrade wait on `k` is gone (a
+  // release or a revocation): the wait becomes an ordinary EXCLUSIVE wait
+  // at the back, or ABORTED if that place closes a cycle.
+  void DemoteUpgrade(uint64_t s, const std::string& k,
+                     std::vector<Completion>& out) {
     Key& key = keys_[k];
     for (auto it = key.queue.begin(); it != key.queue.end(); ++it) {
       if (it->session != s || !it->upgrade) continue;
       Wait w = *it;
       key.queue.erase(it);
       w.upgrade = false;
-      w.seq = next_seq_++;
+      w.seq = next_seq_;
       key.queue.push_back(w);
+      if (WaitsOnItself(s)) {
+        key.queue.pop_back();
+        waiting_.erase(s);
+        out.push_back(Completion{w.id, w.multi, Outcome::kAborted, s, k});
+        return;
+      }
+      ++next_seq_;
       return;
     }
   }
