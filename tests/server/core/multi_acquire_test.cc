@@ -252,6 +252,47 @@ TEST_F(MultiAcquireTest, RefusesAKeyListedTwice) {
   EXPECT_THAT(Holders("a"), IsEmpty());
 }
 
+// Issue 8 item 7: keys are ordered segment by segment (ancestors first,
+// subtrees contiguous), not bytewise: '-' and '.' sort below '/', so bytewise
+// "a" < "a-x" < "a/b" splits a's subtree and two callers can close a cycle.
+TEST_F(MultiAcquireTest,
+       KeysWithBytesBelowSlashAreOrderedBySegmentSoTwoCallersNeverCycle) {
+  const uint64_t reader = NewSession();
+  const uint64_t s1 = NewSession();
+  const uint64_t s2 = NewSession();
+  // A reader below "a": an EXCLUSIVE "a/b" must wait, a SHARED "a" need not.
+  AcquireCmd read;
+  read.session_id = reader;
+  read.key = "a/b";
+  read.mode = LockMode::kShared;
+  read.now = clock_.Now();
+  auto r = table_.Acquire(read, nullptr);
+  ASSERT_TRUE(r.has_value() && r->ok() && (*r)->acquired);
+
+  // Caller 1 lists {"a-x", "a/b"}; caller 2 {"a" SHARED, "a-x"}.
+  RecordingListener first;
+  MultiAcquireCmd c1;
+  c1.session_id = s1;
+  c1.keys = {{"a-x"}, {"a/b"}};
+  MultiAcquire m1(&table_, &clock_, std::move(c1), &first);
+  m1.Start();
+  EXPECT_FALSE(first.done());  // Waits for "a/b" behind the reader.
+  // Segment order takes "a/b" before "a-x": caller 1 holds nothing yet.
+  EXPECT_THAT(Holders("a-x"), IsEmpty());
+
+  MultiAcquireCmd c2;
+  c2.session_id = s2;
+  c2.keys = {{"a", LockMode::kShared}, {"a-x"}};
+  auto m2 = std::make_unique<MultiAcquire>(&table_, &clock_, std::move(c2),
+                                           &listener_);
+  m2->Start();
+  ASSERT_TRUE(listener_.done());
+  EXPECT_OK(listener_.result().status());  // Never ABORTED as a deadlock.
+  ASSERT_TRUE(listener_.acquired());
+  m1.Cancel();
+  ASSERT_TRUE(first.done());
+}
+
 TEST_F(MultiAcquireTest, AStepErrorEndsTheCall) {
   auto multi = Make(/*session=*/12345, {"a"}, absl::ZeroDuration());
   multi->Start();
