@@ -1439,17 +1439,25 @@ TEST_F(TaaladTest, AcquireAllWithKeysSortingBelowSlashNeverAborts) {
       const uint64_t session = CreateSession(30000, "subtree", stub.get());
       std::mt19937 rng(1000 + t);
       for (int i = 0; i < kIterations && other_errors == 0; ++i) {
-        // A random subset of two or more keys, in a random order.
+        // A random subset of two or more keys, in a random order. Not both
+        // "a" and "a/b" in one call: a session holding a key and asking for
+        // another in its subtree can meet a waiter it blocks queued ahead
+        // (FIFO across the tree), a cycle of its own that is not this test's.
         std::vector<std::string> subset = keys;
         std::shuffle(subset.begin(), subset.end(), rng);
         subset.resize(2 + rng() % (keys.size() - 1));
+        if (std::count(subset.begin(), subset.end(), "a") +
+                std::count(subset.begin(), subset.end(), "a/b") ==
+            2) {
+          subset.erase(std::find(subset.begin(), subset.end(), "a"));
+        }
         grpc::ClientContext ctx;
         ctx.set_deadline(Deadline());
         v1::AcquireAllResponse resp;
         grpc::Status s =
             stub->AcquireAll(&ctx, AllRequest(session, subset, -1), &resp);
         if (s.error_code() == grpc::StatusCode::ABORTED) {
-          aborted++;
+          if (aborted++ == 0) ADD_FAILURE() << s.error_message();
           continue;
         }
         if (!s.ok() || resp.result() != AcquireResponse::ACQUIRED) {
