@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/core/key.h"
 
 namespace taala {
 namespace {
@@ -32,8 +33,11 @@ std::vector<MultiAcquire::Step> MultiAcquire::SortedSteps(
   for (size_t i = 0; i < keys.size(); ++i) {
     steps.push_back({std::move(keys[i].key), keys[i].mode, i});
   }
-  std::sort(steps.begin(), steps.end(),
-            [](const Step& a, const Step& b) { return a.key < b.key; });
+  // Segment by segment, not bytewise: a key's subtree stays contiguous
+  // (bytewise, '-' and '.' put "a-x" between "a" and "a/b").
+  std::sort(steps.begin(), steps.end(), [](const Step& a, const Step& b) {
+    return KeyPathLess(a.key, b.key);
+  });
   return steps;
 }
 

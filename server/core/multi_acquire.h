@@ -2,8 +2,9 @@
 #define TAALA_SERVER_CORE_MULTI_ACQUIRE_H_
 
 // MultiAcquire is AcquireAll's sequencing, free of any transport: the keys
-// are taken one at a time in sorted (bytewise) order, one global order so
-// that AcquireAll callers cannot deadlock among themselves, each step an
+// are taken one at a time in path order (KeyPathLess: ancestors first, each
+// subtree contiguous), one global order so that AcquireAll callers cannot
+// deadlock among themselves, each step an
 // ordinary LockTable::Acquire with what is left of the wait. A step that
 // must wait queues the MultiAcquire itself as the key's Waiter. On a
 // timeout, an error or a cancel, the keys taken so far are released again
@@ -112,7 +113,7 @@ class MultiAcquire final : public Waiter {
   MultiAcquireListener* const listener_;
   // Constant after construction.
   const uint64_t session_id_;
-  const std::vector<Step> steps_;  // Sorted by key.
+  const std::vector<Step> steps_;  // In KeyPathLess order.
   const absl::Time deadline_;
   const absl::Duration max_hold_;
   const absl::Duration lock_delay_;
