@@ -101,6 +101,10 @@ void MultiAcquire::Run() {
     std::optional<absl::StatusOr<AcquireResult>> outcome =
         table_->Acquire(cmd, this);
     if (!outcome.has_value()) {
+      if (step_queued_hook_) {
+        std::function<void()> hook = step_queued_hook_;
+        hook();
+      }
       // Queued: Complete() goes on. A cancel that came before the wait was
       // queued found nothing to cancel: cancel it now.
       // Known race, kept as it was (a fix belongs to its own issue): by now

@@ -21,7 +21,9 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -89,6 +91,13 @@ class MultiAcquire final : public Waiter {
   // long as *this lives.
   void Cancel();
 
+  // Test only, set before Start: called on the thread that queued a step
+  // right after LockTable::Acquire returned "queued", standing in for
+  // another thread that grants the step meanwhile.
+  void SetStepQueuedHookForTest(std::function<void()> hook) {
+    step_queued_hook_ = std::move(hook);
+  }
+
   // Waiter, for the step that waits.
   bool Complete(absl::StatusOr<AcquireResult> result) override;
   bool Gone() const override;
@@ -117,6 +126,8 @@ class MultiAcquire final : public Waiter {
   const absl::Time deadline_;
   const absl::Duration max_hold_;
   const absl::Duration lock_delay_;
+
+  std::function<void()> step_queued_hook_;  // Test only.
 
   std::atomic<bool> gone_{false};
   // Steps are taken one at a time (Run, or Complete of the one waiting

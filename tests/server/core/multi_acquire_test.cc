@@ -293,6 +293,50 @@ TEST_F(MultiAcquireTest,
   ASSERT_TRUE(first.done());
 }
 
+// Owns the call and destroys it as soon as it ends, as the AcquireAll
+// reactor does (gRPC deletes it after Finish).
+class DestroyingListener final : public MultiAcquireListener {
+ public:
+  void OnMultiAcquireDone(absl::StatusOr<MultiAcquireResult> result) override {
+    EXPECT_FALSE(result_.has_value()) << "done twice";
+    result_ = std::move(result);
+    multi.reset();
+  }
+  std::unique_ptr<MultiAcquire> multi;
+  std::optional<absl::StatusOr<MultiAcquireResult>> result_;
+};
+
+// Issue 8 item 10: a step queued from one thread can be granted by another,
+// which finishes the call, whose owner then destroys it, before the queuing
+// thread has left Run. Run must not touch the call after that (ASan: a
+// heap-use-after-free without the fix).
+TEST_F(MultiAcquireTest, StepGrantedAndCallDestroyedBeforeItsQueuerReturns) {
+  const uint64_t s = NewSession();
+  const uint64_t other = NewSession();
+  const uint64_t token = MustAcquire(other, "b");
+  DestroyingListener owner;
+  MultiAcquireCmd cmd;
+  cmd.session_id = s;
+  cmd.keys = {{"a"}, {"b"}};
+  owner.multi = std::make_unique<MultiAcquire>(&table_, &clock_,
+                                               std::move(cmd), &owner);
+  int hooked = 0;
+  owner.multi->SetStepQueuedHookForTest([&] {
+    ++hooked;
+    // "Another thread": the holder releases, the step is granted, the call
+    // ends and its owner may destroy it.
+    EXPECT_OK(Release(other, "b", token));
+  });
+  owner.multi->Start();
+  EXPECT_EQ(hooked, 1);
+  ASSERT_TRUE(owner.result_.has_value());
+  ASSERT_OK(owner.result_->status());
+  EXPECT_TRUE((*owner.result_)->acquired);
+  EXPECT_EQ(owner.multi, nullptr);
+  EXPECT_THAT(Holders("a"), ElementsAre(s));
+  EXPECT_THAT(Holders("b"), ElementsAre(s));
+}
+
 TEST_F(MultiAcquireTest, AStepErrorEndsTheCall) {
   auto multi = Make(/*session=*/12345, {"a"}, absl::ZeroDuration());
   multi->Start();
