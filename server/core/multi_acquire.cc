@@ -97,6 +97,7 @@ void MultiAcquire::Run() {
     {
       absl::MutexLock lock(&mu_);
       waiting_on_ = &step.key;
+      ++in_step_;
     }
     std::optional<absl::StatusOr<AcquireResult>> outcome =
         table_->Acquire(cmd, this);
@@ -105,14 +106,16 @@ void MultiAcquire::Run() {
         std::function<void()> hook = step_queued_hook_;
         hook();
       }
-      // Queued: Complete() goes on. A cancel that came before the wait was
-      // queued found nothing to cancel: cancel it now.
-      // Known race, kept as it was (a fix belongs to its own issue): by now
-      // Complete() may have run on another thread and ended the call, and
-      // the listener may have destroyed *this.
+      // Queued: Complete() goes on, perhaps already on another thread, and
+      // may end the call; while this thread is in the step (in_step_) the
+      // outcome waits for LeaveStep, so *this is still alive here. A cancel
+      // that came before the wait was queued found nothing to cancel:
+      // cancel it now.
       if (gone_.load()) CancelWaitOn(step.key);
-      return;
+      LeaveStep();
+      return;  // *this may be gone.
     }
+    if (LeaveStep()) return;
     {
       absl::MutexLock lock(&mu_);
       waiting_on_ = nullptr;
@@ -162,7 +165,28 @@ void MultiAcquire::RollBack() {
   next_ = 0;
 }
 
+bool MultiAcquire::LeaveStep() {
+  std::optional<absl::StatusOr<MultiAcquireResult>> outcome;
+  {
+    absl::MutexLock lock(&mu_);
+    if (--in_step_ > 0 || !outcome_.has_value()) return false;
+    outcome.swap(outcome_);
+  }
+  // Last touch of *this: the listener may destroy it.
+  listener_->OnMultiAcquireDone(*std::move(outcome));
+  return true;
+}
+
 void MultiAcquire::Done(absl::StatusOr<MultiAcquireResult> result) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (in_step_ > 0) {
+      // A thread that queued a step is still in Run: it delivers the
+      // outcome as it leaves (LeaveStep), so *this outlives its reads.
+      outcome_ = std::move(result);
+      return;
+    }
+  }
   // Last touch of *this: the listener may destroy it.
   listener_->OnMultiAcquireDone(std::move(result));
 }

@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -115,7 +116,13 @@ class MultiAcquire final : public Waiter {
   bool Take(const absl::StatusOr<AcquireResult>& result);
   void CancelWaitOn(const std::string& key);
   void RollBack();
+  // Ends the call: tells the listener now, or, if a thread is still inside
+  // a step (in_step_), leaves the outcome for that thread's LeaveStep.
   void Done(absl::StatusOr<MultiAcquireResult> result);
+  // A thread leaves the step it entered in Run. If it is the last one in
+  // and the call has ended meanwhile, it tells the listener and returns true
+  // (*this may be gone).
+  bool LeaveStep();
 
   LockTable* const table_;
   Clock* const clock_;
@@ -137,6 +144,13 @@ class MultiAcquire final : public Waiter {
   // The key this call waits for, for Cancel (another thread).
   absl::Mutex mu_;
   const std::string* waiting_on_ ABSL_GUARDED_BY(mu_) = nullptr;
+  // Threads between entering a step in Run (before LockTable::Acquire) and
+  // leaving it: once a step is queued, another thread may grant it and end
+  // the call before the queuing thread is done reading *this. While one is
+  // in, the outcome waits here.
+  int in_step_ ABSL_GUARDED_BY(mu_) = 0;
+  std::optional<absl::StatusOr<MultiAcquireResult>> outcome_
+      ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace taala
