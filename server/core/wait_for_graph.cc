@@ -69,6 +69,7 @@ std::vector<WaitForGraph::Step> WaitForGraph::AddWaitUnlessCycle(
 
 std::vector<WaitForGraph::Step> WaitForGraph::FindCycleLocked(
     const Party& waiter, const std::string& key, uint64_t seq) {
+  if (search_hook_) search_hook_();
   const KeyWaits& k = keys_.at(key);
   // Depth-first search from the new wait's blockers: can they reach the
   // waiter? pred[x] = (the session that waits for x, the key it waits on).

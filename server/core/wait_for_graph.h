@@ -2,7 +2,9 @@
 #define TAALA_SERVER_CORE_WAIT_FOR_GRAPH_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -80,6 +82,13 @@ class WaitForGraph {
   std::vector<Edge> Edges(size_t max_edges, bool* truncated)
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Test only: called at the start of every cycle search.
+  void SetSearchHookForTest(std::function<void()> hook)
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    search_hook_ = std::move(hook);
+  }
+
   // Number of keys with waits (for tests).
   size_t KeyCountForTest() ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -113,6 +122,7 @@ class WaitForGraph {
   // session that holds none of them and waits for nothing else cannot close
   // a cycle: no search is needed (the common case, however long the queue).
   absl::flat_hash_map<uint64_t, int> holder_refs_ ABSL_GUARDED_BY(mu_);
+  std::function<void()> search_hook_ ABSL_GUARDED_BY(mu_);  // Test only.
 };
 
 namespace table_internal {

@@ -1478,6 +1478,30 @@ TEST_F(TaaladTest, AcquireAllWithKeysSortingBelowSlashNeverAborts) {
   EXPECT_EQ(aborted.load(), 0) << "AcquireAll calls refused as deadlocks";
 }
 
+// Issue 8 item 13: GetWaitForGraph's max_edges is capped at 10,000 (the
+// listing runs under the graph's one mutex); 0 takes the default.
+TEST_F(TaaladTest, WaitForGraphMaxEdgesAboveTheCapIsInvalidArgument) {
+  for (uint32_t ok : {0u, 1u, 10000u}) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline());
+    v1::GetWaitForGraphRequest req;
+    req.set_max_edges(ok);
+    v1::GetWaitForGraphResponse resp;
+    EXPECT_TRUE(stub_->GetWaitForGraph(&ctx, req, &resp).ok()) << ok;
+  }
+  for (uint32_t too_many : {10001u, 4000000000u}) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline());
+    v1::GetWaitForGraphRequest req;
+    req.set_max_edges(too_many);
+    v1::GetWaitForGraphResponse resp;
+    grpc::Status s = stub_->GetWaitForGraph(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << too_many;
+    EXPECT_THAT(s.error_message(), HasSubstr("max_edges"));
+    EXPECT_THAT(s.error_message(), HasSubstr("10000"));
+  }
+}
+
 TEST_F(TaaladTest, AcquireAllIsAllOrNothing) {
   const uint64_t holder = CreateSession();
   const uint64_t all = CreateSession();
