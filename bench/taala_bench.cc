@@ -517,7 +517,7 @@ std::string CpuText(double cpu_us_per_pair) {
 //   queued_search  the same by a second session that holds kOtherKey, on
 //                  which one more session waits: the server's wait-for graph
 //                  then searches for a cycle through every holder and waiter
-//                  ahead (server/core/wait_for_graph.cc AddWaitUnlessCycle).
+//                  ahead (server/core/wait_for_graph.cc CycleThrough).
 // Each must return OK with TIMED_OUT; anything else is an error, as is a
 // parked call that ends before the phase does or a queue that is not n long
 // at the end. Then the parked calls are cancelled and every session closed.
