@@ -1,11 +1,14 @@
 #include "server/core/multi_acquire.h"
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/core/lock_table.h"
@@ -335,6 +338,37 @@ TEST_F(MultiAcquireTest, StepGrantedAndCallDestroyedBeforeItsQueuerReturns) {
   EXPECT_EQ(owner.multi, nullptr);
   EXPECT_THAT(Holders("a"), ElementsAre(s));
   EXPECT_THAT(Holders("b"), ElementsAre(s));
+}
+
+// Item 10 with real threads: the holder of the key the call waits for
+// lets go on another thread while Start is still queuing it.
+TEST_F(MultiAcquireTest, StepGrantedOnAnotherThreadDuringStartIsSafe) {
+  const uint64_t s = NewSession();
+  const uint64_t other = NewSession();
+  for (int i = 0; i < 500; ++i) {
+    const std::string a = absl::StrCat("a", i), b = absl::StrCat("b", i);
+    const uint64_t token = MustAcquire(other, b);
+    DestroyingListener owner;
+    MultiAcquireCmd cmd;
+    cmd.session_id = s;
+    cmd.keys = {{a}, {b}};
+    owner.multi = std::make_unique<MultiAcquire>(&table_, &clock_,
+                                                 std::move(cmd), &owner);
+    MultiAcquire* multi = owner.multi.get();
+    std::atomic<bool> go{false};
+    std::thread releaser([&] {
+      while (!go.load()) {
+      }
+      EXPECT_OK(Release(other, b, token));
+    });
+    go.store(true);
+    multi->Start();  // *multi may be destroyed before this returns.
+    releaser.join();
+    ASSERT_TRUE(owner.result_.has_value()) << i;
+    ASSERT_OK(owner.result_->status());
+    ASSERT_TRUE((*owner.result_)->acquired);
+    EXPECT_THAT(Holders(b), ElementsAre(s));
+  }
 }
 
 // Found while testing issue 8 item 7, NOT fixed here (it is the queue rule
