@@ -172,6 +172,47 @@ TEST_F(LockTableTest, WaitForEdgesNameWaiterHolderAndKey) {
   EXPECT_TRUE(table_.WaitForEdges(100, &truncated).empty());
 }
 
+// Issue 8 item 13 (api.md): each waiter's edge ahead goes to the nearest
+// conflicting waiter ahead of it: any waiter for an EXCLUSIVE one, the
+// nearest EXCLUSIVE one for a SHARED one.
+TEST_F(LockTableTest, WaitForEdgesGoToTheNearestConflictingWaiterAhead) {
+  const uint64_t a = NewSession(), b = NewSession(), c = NewSession(),
+                 d = NewSession(), e = NewSession(), f = NewSession();
+  MustAcquire(a, "k");
+  RecordingWaiter wb, wc, wd, we, wf;
+  auto wait = [&](uint64_t s, LockMode mode, RecordingWaiter* w) {
+    ASSERT_FALSE(
+        table_
+            .Acquire(WithMode(Cmd(s, "k", absl::InfiniteDuration()), mode), w)
+            .has_value());
+  };
+  wait(b, LockMode::kExclusive, &wb);
+  wait(c, LockMode::kShared, &wc);
+  wait(d, LockMode::kShared, &wd);
+  wait(e, LockMode::kExclusive, &we);
+  wait(f, LockMode::kShared, &wf);
+  bool truncated = true;
+  std::map<uint64_t, uint64_t> ahead;
+  int holder_edges = 0;
+  for (const auto& edge : table_.WaitForEdges(100, &truncated)) {
+    if (edge.queued_ahead) {
+      EXPECT_TRUE(ahead.emplace(edge.waiter.session, edge.blocker.session)
+                      .second);
+    } else {
+      EXPECT_EQ(edge.blocker.session, a);
+      ++holder_edges;
+    }
+  }
+  EXPECT_FALSE(truncated);
+  EXPECT_EQ(holder_edges, 5);
+  EXPECT_EQ(ahead, (std::map<uint64_t, uint64_t>{
+                       {c, b}, {d, b}, {e, d}, {f, e}}));
+  bool cut = false;
+  EXPECT_EQ(table_.WaitForEdges(3, &cut).size(), 3u);
+  EXPECT_TRUE(cut);
+  table_.Shutdown();
+}
+
 // ---------------------------------------------------------------------------
 // Issue 8 item 13: the cycle search runs outside the shard mutex.
 
