@@ -80,7 +80,10 @@ ABSL_FLAG(std::string, endpoint, "",
 ABSL_FLAG(std::string, key_layout, "spread",
           "spread: client i locks \"c<i>/bench\" (first segments differ, so "
           "clients mostly land in different shards). one_shard: "
-          "\"bench/c<i>\" (one first segment: every client in one shard).");
+          "\"bench/c<i>\" (one first segment: every client in one shard). "
+          "beside_waiters: \"waiters/c<i>\", in the shard of the key that "
+          "--scenario=waiters queues on (run both against one --endpoint to "
+          "time uncontended pairs beside its cycle searches).");
 ABSL_FLAG(int32_t, key_depth, 0,
           "0: the --key_layout key above. N >= 1: a key of N '/'-separated "
           "segments: spread \"c<i>\", \"c<i>/a\", ... \"c<i>/a/b/c\" "
@@ -123,6 +126,7 @@ struct Config {
   std::vector<std::string> backends;
   std::string endpoint;
   bool one_shard = false;
+  std::string one_shard_segment = "bench";  // beside_waiters: "waiters".
   int key_depth = 0;  // 0: the legacy layouts.
   absl::Duration rpc_timeout;
   std::vector<int> waiter_counts;  // --scenario=waiters.
@@ -165,11 +169,13 @@ struct RunControl {
 
 std::string KeyFor(int index, const Config& config) {
   if (config.key_depth == 0) {
-    return config.one_shard ? absl::StrCat("bench/c", index)
-                            : absl::StrCat("c", index, "/bench");
+    return config.one_shard
+               ? absl::StrCat(config.one_shard_segment, "/c", index)
+               : absl::StrCat("c", index, "/bench");
   }
-  std::string key = config.one_shard ? absl::StrCat("bench/c", index)
-                                     : absl::StrCat("c", index);
+  std::string key = config.one_shard
+                        ? absl::StrCat(config.one_shard_segment, "/c", index)
+                        : absl::StrCat("c", index);
   int depth = config.one_shard ? 2 : 1;
   for (char c = 'a'; depth < config.key_depth; ++c, ++depth) {
     absl::StrAppend(&key, "/", std::string(1, c));
@@ -517,7 +523,7 @@ std::string CpuText(double cpu_us_per_pair) {
 //   queued_search  the same by a second session that holds kOtherKey, on
 //                  which one more session waits: the server's wait-for graph
 //                  then searches for a cycle through every holder and waiter
-//                  ahead (server/core/wait_for_graph.cc AddWaitUnlessCycle).
+//                  ahead (server/core/wait_for_graph.cc CycleThrough).
 // Each must return OK with TIMED_OUT; anything else is an error, as is a
 // parked call that ends before the phase does or a queue that is not n long
 // at the end. Then the parked calls are cancelled and every session closed.
@@ -971,11 +977,14 @@ int Run(const std::vector<std::string>& args) {
   config.endpoint = absl::GetFlag(FLAGS_endpoint);
   config.rpc_timeout = absl::GetFlag(FLAGS_rpc_timeout);
   const std::string layout = absl::GetFlag(FLAGS_key_layout);
-  if (layout != "spread" && layout != "one_shard") {
-    std::fprintf(stderr, "--key_layout: must be spread or one_shard\n");
+  if (layout != "spread" && layout != "one_shard" &&
+      layout != "beside_waiters") {
+    std::fprintf(stderr,
+                 "--key_layout: must be spread, one_shard or beside_waiters\n");
     return 2;
   }
-  config.one_shard = layout == "one_shard";
+  config.one_shard = layout != "spread";
+  if (layout == "beside_waiters") config.one_shard_segment = "waiters";
   config.key_depth = absl::GetFlag(FLAGS_key_depth);
   if (config.key_depth < 0 || config.key_depth > 27 ||
       (config.one_shard && config.key_depth == 1)) {

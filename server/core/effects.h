@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,10 @@ struct Effects {
   std::vector<Expired> expired;
   std::vector<Revoked> revoked;
   std::vector<Recheck> recheck;
+  // The wait an Acquire just queued, if it may close a cycle: the acquiring
+  // thread searches once the shard mutex is released and, on a cycle,
+  // refuses the acquire (LockTable::Acquire).
+  std::optional<Recheck> new_wait;
 };
 
 // The commands a batch can set off, done by the table: the runner reaches

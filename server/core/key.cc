@@ -1,5 +1,6 @@
 #include "server/core/key.h"
 
+#include <algorithm>
 #include <cstdint>
 
 #include "absl/strings/str_cat.h"
@@ -85,6 +86,18 @@ absl::Status ValidateKey(absl::string_view key, const KeyLimits& limits) {
 absl::string_view FirstSegment(absl::string_view key) {
   const size_t slash = key.find('/');
   return slash == absl::string_view::npos ? key : key.substr(0, slash);
+}
+
+bool KeyPathLess(absl::string_view a, absl::string_view b) {
+  const size_t n = std::min(a.size(), b.size());
+  for (size_t i = 0; i < n; ++i) {
+    if (a[i] == b[i]) continue;
+    // The segment that ends here is a prefix of the other's: it comes first.
+    if (a[i] == '/') return true;
+    if (b[i] == '/') return false;
+    return static_cast<uint8_t>(a[i]) < static_cast<uint8_t>(b[i]);
+  }
+  return a.size() < b.size();
 }
 
 namespace table_internal {

@@ -28,6 +28,13 @@ bool IsValidUtf8(absl::string_view s);
 // first segment share a shard, so a path's whole tree lives in one shard.
 absl::string_view FirstSegment(absl::string_view key);
 
+// The order of keys as paths, segment by segment: "a" < "a/b" < "a/b/c" <
+// "a-x" < "a.b/c" < "b". An ancestor comes before its descendants and a
+// key's subtree is contiguous, whatever bytes (such as '-' or '.', which sort
+// below '/') its segments hold. Bytewise within a segment. A strict weak
+// order (it is bytewise order with '/' ranked below every other byte).
+bool KeyPathLess(absl::string_view a, absl::string_view b);
+
 // Key-path helpers for the table's rooms.
 namespace table_internal {
 

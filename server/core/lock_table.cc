@@ -242,22 +242,42 @@ std::optional<absl::StatusOr<AcquireResult>> LockTable::Acquire(
   Session& s = *session;
   Effects effects;
   std::optional<absl::StatusOr<AcquireResult>> outcome;
+  Shard& shard = ShardFor(cmd.key);
+  // Holders asked to release (cmd.request_release) are told once the
+  // requester's own mutex is released: two session mutexes are never held
+  // together.
+  ReleaseAsks ask;
   {
-    Shard& shard = ShardFor(cmd.key);
     absl::MutexLock lock(&shard.mu);
-    // Holders asked to release (cmd.request_release) are told once the
-    // requester's own mutex is released: two session mutexes are never held
-    // together.
-    ReleaseAsks ask;
-    {
-      absl::MutexLock session_lock(&s.mu);
-      if (shutting_down_.load()) {
-        outcome = absl::UnavailableError(absl::StrCat(
-            "taalad is shutting down; key ", Quote(cmd.key), " not acquired"));
-      } else {
-        outcome = shard.AcquireLocked(s, session, cmd, waiter, effects, ask);
+    absl::MutexLock session_lock(&s.mu);
+    if (shutting_down_.load()) {
+      outcome = absl::UnavailableError(absl::StrCat(
+          "taalad is shutting down; key ", Quote(cmd.key), " not acquired"));
+    } else {
+      outcome = shard.AcquireLocked(s, session, cmd, waiter, effects, ask);
+    }
+  }
+  if (effects.new_wait.has_value()) {
+    // The cycle search, outside the shard mutex (on a long queue it takes a
+    // while). A wait found on a cycle is refused here and now: the caller is
+    // answered ABORTED, never left waiting.
+    const Effects::Recheck w = *std::move(effects.new_wait);
+    effects.new_wait.reset();
+    std::vector<WaitForGraph::Step> cycle =
+        graph_.CycleThrough(w.session_id, w.key, w.seq);
+    if (!cycle.empty()) {
+      const std::string why = table_internal::DeadlockMessage(cycle);
+      absl::MutexLock lock(&shard.mu);
+      // False if it was granted, ended or taken over by a retry meanwhile:
+      // its waiter hears of that.
+      if (shard.AbortWaitLocked(s, w.key, w.seq, why, cmd.now, effects,
+                                waiter)) {
+        outcome = absl::AbortedError(why);
+        ask.clear();  // A refused acquire asks nobody to release.
       }
     }
+  }
+  {
     for (const auto& [holder, token] : ask) {
       absl::MutexLock holder_lock(&holder->mu);
       if (holder->ended) continue;

@@ -203,6 +203,7 @@ class LockTable {
                                                bool* truncated) {
     return graph_.Edges(max_edges, truncated);
   }
+  WaitForGraph& wait_for_graph_for_test() { return graph_; }
   size_t SessionCount();
   size_t KeyCount();
 

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/core/key.h"
 
 namespace taala {
 namespace {
@@ -32,8 +33,11 @@ std::vector<MultiAcquire::Step> MultiAcquire::SortedSteps(
   for (size_t i = 0; i < keys.size(); ++i) {
     steps.push_back({std::move(keys[i].key), keys[i].mode, i});
   }
-  std::sort(steps.begin(), steps.end(),
-            [](const Step& a, const Step& b) { return a.key < b.key; });
+  // Segment by segment, not bytewise: a key's subtree stays contiguous
+  // (bytewise, '-' and '.' put "a-x" between "a" and "a/b").
+  std::sort(steps.begin(), steps.end(), [](const Step& a, const Step& b) {
+    return KeyPathLess(a.key, b.key);
+  });
   return steps;
 }
 
@@ -93,18 +97,25 @@ void MultiAcquire::Run() {
     {
       absl::MutexLock lock(&mu_);
       waiting_on_ = &step.key;
+      ++in_step_;
     }
     std::optional<absl::StatusOr<AcquireResult>> outcome =
         table_->Acquire(cmd, this);
     if (!outcome.has_value()) {
-      // Queued: Complete() goes on. A cancel that came before the wait was
-      // queued found nothing to cancel: cancel it now.
-      // Known race, kept as it was (a fix belongs to its own issue): by now
-      // Complete() may have run on another thread and ended the call, and
-      // the listener may have destroyed *this.
+      if (step_queued_hook_) {
+        std::function<void()> hook = step_queued_hook_;
+        hook();
+      }
+      // Queued: Complete() goes on, perhaps already on another thread, and
+      // may end the call; while this thread is in the step (in_step_) the
+      // outcome waits for LeaveStep, so *this is still alive here. A cancel
+      // that came before the wait was queued found nothing to cancel:
+      // cancel it now.
       if (gone_.load()) CancelWaitOn(step.key);
-      return;
+      LeaveStep();
+      return;  // *this may be gone.
     }
+    if (LeaveStep()) return;
     {
       absl::MutexLock lock(&mu_);
       waiting_on_ = nullptr;
@@ -155,7 +166,28 @@ void MultiAcquire::RollBack() {
   next_ = 0;
 }
 
+bool MultiAcquire::LeaveStep() {
+  std::optional<absl::StatusOr<MultiAcquireResult>> outcome;
+  {
+    absl::MutexLock lock(&mu_);
+    if (--in_step_ > 0 || !outcome_.has_value()) return false;
+    outcome.swap(outcome_);
+  }
+  // Last touch of *this: the listener may destroy it.
+  listener_->OnMultiAcquireDone(*std::move(outcome));
+  return true;
+}
+
 void MultiAcquire::Done(absl::StatusOr<MultiAcquireResult> result) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (in_step_ > 0) {
+      // A thread that queued a step is still in Run: it delivers the
+      // outcome as it leaves (LeaveStep), so *this outlives its reads.
+      outcome_ = std::move(result);
+      return;
+    }
+  }
   // Last touch of *this: the listener may destroy it.
   listener_->OnMultiAcquireDone(std::move(result));
 }

@@ -2,8 +2,9 @@
 #define TAALA_SERVER_CORE_MULTI_ACQUIRE_H_
 
 // MultiAcquire is AcquireAll's sequencing, free of any transport: the keys
-// are taken one at a time in sorted (bytewise) order, one global order so
-// that AcquireAll callers cannot deadlock among themselves, each step an
+// are taken one at a time in path order (KeyPathLess: ancestors first, each
+// subtree contiguous), one global order so that AcquireAll callers cannot
+// deadlock among themselves, each step an
 // ordinary LockTable::Acquire with what is left of the wait. A step that
 // must wait queues the MultiAcquire itself as the key's Waiter. On a
 // timeout, an error or a cancel, the keys taken so far are released again
@@ -20,7 +21,10 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -88,6 +92,13 @@ class MultiAcquire final : public Waiter {
   // long as *this lives.
   void Cancel();
 
+  // Test only, set before Start: called on the thread that queued a step
+  // right after LockTable::Acquire returned "queued", standing in for
+  // another thread that grants the step meanwhile.
+  void SetStepQueuedHookForTest(std::function<void()> hook) {
+    step_queued_hook_ = std::move(hook);
+  }
+
   // Waiter, for the step that waits.
   bool Complete(absl::StatusOr<AcquireResult> result) override;
   bool Gone() const override;
@@ -105,17 +116,25 @@ class MultiAcquire final : public Waiter {
   bool Take(const absl::StatusOr<AcquireResult>& result);
   void CancelWaitOn(const std::string& key);
   void RollBack();
+  // Ends the call: tells the listener now, or, if a thread is still inside
+  // a step (in_step_), leaves the outcome for that thread's LeaveStep.
   void Done(absl::StatusOr<MultiAcquireResult> result);
+  // A thread leaves the step it entered in Run. If it is the last one in
+  // and the call has ended meanwhile, it tells the listener and returns true
+  // (*this may be gone).
+  bool LeaveStep();
 
   LockTable* const table_;
   Clock* const clock_;
   MultiAcquireListener* const listener_;
   // Constant after construction.
   const uint64_t session_id_;
-  const std::vector<Step> steps_;  // Sorted by key.
+  const std::vector<Step> steps_;  // In KeyPathLess order.
   const absl::Time deadline_;
   const absl::Duration max_hold_;
   const absl::Duration lock_delay_;
+
+  std::function<void()> step_queued_hook_;  // Test only.
 
   std::atomic<bool> gone_{false};
   // Steps are taken one at a time (Run, or Complete of the one waiting
@@ -125,6 +144,13 @@ class MultiAcquire final : public Waiter {
   // The key this call waits for, for Cancel (another thread).
   absl::Mutex mu_;
   const std::string* waiting_on_ ABSL_GUARDED_BY(mu_) = nullptr;
+  // Threads between entering a step in Run (before LockTable::Acquire) and
+  // leaving it: once a step is queued, another thread may grant it and end
+  // the call before the queuing thread is done reading *this. While one is
+  // in, the outcome waits here.
+  int in_step_ ABSL_GUARDED_BY(mu_) = 0;
+  std::optional<absl::StatusOr<MultiAcquireResult>> outcome_
+      ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace taala

@@ -81,9 +81,13 @@ class Shard {
   void CancelWaitLocked(Session& s, const CancelWaitCmd& cmd, Effects& effects)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Ends `s`'s wait at `seq` on `key` with ABORTED (`why`): a deadlock.
-  void AbortWaitLocked(Session& s, const std::string& key, uint64_t seq,
+  // Its waiter is completed, unless it is `answered`: then this returns
+  // true and the caller answers it ABORTED itself. No-op if the wait is no
+  // longer queued.
+  bool AbortWaitLocked(Session& s, const std::string& key, uint64_t seq,
                        const std::string& why, absl::Time now,
-                       Effects& effects) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+                       Effects& effects, const Waiter* answered = nullptr)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
   // Release of the key by cmd.session_id's grant. nullopt if that session
   // holds no grant of the key (see NotHolderLocked); else OK, or

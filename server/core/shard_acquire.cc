@@ -162,16 +162,12 @@ std::optional<absl::StatusOr<AcquireResult>> Shard::AcquireLocked(
     seq = upgrade ? next_upgrade_seq : next_wait_seq;
     // A queued first semaphore user fixes the size already.
     if (sem > 0) state.limit = sem;
-    if (sem == 0) {
-      std::vector<WaitForGraph::Step> cycle = graph_->AddWaitUnlessCycle(
-          WaitForGraph::Party{s.id, s.client_name, mode}, key, seq,
-          GraphHolders(keys, key, state));
-      if (!cycle.empty()) {
-        deadlocks_refused.fetch_add(1, std::memory_order_relaxed);
-        ask.clear();  // A refused acquire asks nobody to release.
-        if (state.empty()) keys.erase(kit);
-        return absl::AbortedError(DeadlockMessage(cycle));
-      }
+    // The cycle search, if one is needed, runs once the shard mutex is
+    // released (LockTable::Acquire): a long queue makes it slow.
+    if (sem == 0 && graph_->AddWait(
+                        WaitForGraph::Party{s.id, s.client_name, mode}, key,
+                        seq, GraphHolders(keys, key, state))) {
+      effects.new_wait = Effects::Recheck{s.id, key, seq};
     }
     (upgrade ? next_upgrade_seq : next_wait_seq)++;
     auto [wit, added] = state.waiters.emplace(
@@ -218,25 +214,30 @@ void Shard::CancelWaitLocked(Session& s, const CancelWaitCmd& cmd,
   ReevaluateLocked(cmd.key, cmd.now, effects);
 }
 
-void Shard::AbortWaitLocked(Session& s, const std::string& key, uint64_t seq,
+bool Shard::AbortWaitLocked(Session& s, const std::string& key, uint64_t seq,
                             const std::string& why, absl::Time now,
-                            Effects& effects) {
+                            Effects& effects, const Waiter* answered) {
   auto kit = keys.find(key);
-  if (kit == keys.end()) return;
+  if (kit == keys.end()) return false;
   KeyState& state = kit->second;
+  bool ours = false;
   {
     absl::MutexLock session_lock(&s.mu);
     auto sw = s.waiting.find(key);
-    if (sw == s.waiting.end() || sw->second != seq) return;
+    if (sw == s.waiting.end() || sw->second != seq) return false;
     auto wit = state.waiters.find(seq);
-    if (wit == state.waiters.end()) return;
-    effects.completions.push_back({wit->second.waiter,
-                                   absl::AbortedError(why)});
+    if (wit == state.waiters.end()) return false;
+    ours = wit->second.waiter == answered;
+    if (!ours) {
+      effects.completions.push_back({wit->second.waiter,
+                                     absl::AbortedError(why)});
+    }
     EraseWaitLocked(key, state, wit);
     s.waiting.erase(sw);
   }
   deadlocks_refused.fetch_add(1, std::memory_order_relaxed);
   ReevaluateLocked(key, now, effects);
+  return ours;
 }
 
 void Shard::DemoteUpgradeWaitLocked(const std::string& key, KeyState& state,
@@ -252,19 +253,15 @@ void Shard::DemoteUpgradeWaitLocked(const std::string& key, KeyState& state,
   EraseWaitLocked(key, state, wit);
   w.upgrade = false;
   // The SHARED grant that just ended may still be in the graph as a
-  // blocker of this tree's waiters: refresh before the cycle search, or a
-  // cycle through a grant that no longer exists is refused as a deadlock.
+  // blocker of this tree's waiters: refresh it, or the search finds a
+  // cycle through a grant that no longer exists.
   if (tree.has_waiting_keys()) SyncGraph(*graph_, keys, tree, key);
   const uint64_t seq = next_wait_seq;
-  std::vector<WaitForGraph::Step> cycle = graph_->AddWaitUnlessCycle(
-      WaitForGraph::Party{s.id, s.client_name, w.mode}, key, seq,
-      GraphHolders(keys, key, state));
-  if (!cycle.empty()) {  // As a writer at the back it would deadlock.
-    deadlocks_refused.fetch_add(1, std::memory_order_relaxed);
-    effects.completions.push_back(
-        {w.waiter, absl::AbortedError(DeadlockMessage(cycle))});
-    s.waiting.erase(sw);
-    return;
+  // As a writer at the back it may close a cycle: searched once the shard
+  // mutex is released (EffectsRunner), and ABORTED if so.
+  if (graph_->AddWait(WaitForGraph::Party{s.id, s.client_name, w.mode}, key,
+                      seq, GraphHolders(keys, key, state))) {
+    effects.recheck.push_back({s.id, key, seq});
   }
   ++next_wait_seq;
   sw->second = seq;

@@ -43,32 +43,23 @@ void WaitForGraph::BlockersLocked(absl::string_view key, const KeyWaits& k,
   }
 }
 
-std::vector<WaitForGraph::Step> WaitForGraph::AddWaitUnlessCycle(
-    const Party& waiter, const std::string& key, uint64_t seq,
-    std::vector<Party> holders) {
+bool WaitForGraph::AddWait(const Party& waiter, const std::string& key,
+                           uint64_t seq, std::vector<Party> holders) {
   absl::MutexLock lock(&mu_);
-  KeyWaits& k = keys_[key];  // Holders are current whatever we decide.
+  KeyWaits& k = keys_[key];
   SetHoldersLocked(k, std::move(holders));
-  if (!holder_refs_.contains(waiter.session) &&
-      !waits_.contains(waiter.session)) {
-    // Nobody can be waiting for this session: no cycle through it.
-    k.queue.emplace(seq, waiter);
-    waits_[waiter.session].emplace_back(key, seq);
-    return {};
-  }
-
-  std::vector<Step> cycle = FindCycleLocked(waiter, key, seq);
-  if (!cycle.empty()) {
-    if (k.queue.empty()) EraseKeyLocked(keys_.find(key));
-    return cycle;
-  }
+  // Nobody can be waiting for a session that holds no key with waits and
+  // waits for nothing else: no cycle through it (decided before it joins).
+  const bool may_cycle = holder_refs_.contains(waiter.session) ||
+                         waits_.contains(waiter.session);
   k.queue.emplace(seq, waiter);
   waits_[waiter.session].emplace_back(key, seq);
-  return {};
+  return may_cycle;
 }
 
 std::vector<WaitForGraph::Step> WaitForGraph::FindCycleLocked(
     const Party& waiter, const std::string& key, uint64_t seq) {
+  if (search_hook_) search_hook_();
   const KeyWaits& k = keys_.at(key);
   // Depth-first search from the new wait's blockers: can they reach the
   // waiter? pred[x] = (the session that waits for x, the key it waits on).
@@ -153,7 +144,11 @@ std::vector<WaitForGraph::Step> WaitForGraph::CycleThrough(
     return {};
   }
   const Party waiter = qit->second;
-  return FindCycleLocked(waiter, key, seq);
+  std::vector<Step> cycle = FindCycleLocked(waiter, key, seq);
+  // Out of the graph at once: a concurrent search for another wait on this
+  // cycle no longer finds it, so only this wait is refused.
+  if (!cycle.empty()) RemoveWaitLocked(key, seq);
+  return cycle;
 }
 
 void WaitForGraph::SetHolders(const std::string& key,
@@ -180,6 +175,10 @@ void WaitForGraph::EraseKeyLocked(
 
 void WaitForGraph::RemoveWait(const std::string& key, uint64_t seq) {
   absl::MutexLock lock(&mu_);
+  RemoveWaitLocked(key, seq);
+}
+
+void WaitForGraph::RemoveWaitLocked(const std::string& key, uint64_t seq) {
   auto kit = keys_.find(key);
   if (kit == keys_.end()) return;
   auto qit = kit->second.queue.find(seq);
@@ -198,41 +197,56 @@ void WaitForGraph::RemoveWait(const std::string& key, uint64_t seq) {
   if (list.empty()) waits_.erase(wit);
 }
 
+namespace {
+
+// The nearest waiter so far, and the nearest of another session than it:
+// between them, the nearest of any session but one's own. Linear, where a
+// walk back through the queue per waiter was quadratic.
+struct Nearest {
+  const WaitForGraph::Party* last = nullptr;
+  const WaitForGraph::Party* last_other = nullptr;
+
+  const WaitForGraph::Party* For(uint64_t session) const {
+    return last != nullptr && last->session != session ? last : last_other;
+  }
+  void Add(const WaitForGraph::Party* w) {
+    if (last != nullptr && last->session != w->session) last_other = last;
+    last = w;
+  }
+};
+
+}  // namespace
+
 std::vector<WaitForGraph::Edge> WaitForGraph::Edges(size_t max_edges,
                                                     bool* truncated) {
   absl::MutexLock lock(&mu_);
   std::vector<Edge> edges;
   *truncated = false;
+  auto add = [&](Edge edge) {
+    if (edges.size() == max_edges) {
+      *truncated = true;
+      return false;
+    }
+    edges.push_back(std::move(edge));
+    return true;
+  };
   for (const auto& [key, k] : keys_) {
-    const Party* ahead = nullptr;  // Nearest waiter ahead, any mode.
-    std::vector<const Party*> queued;
+    // The nearest conflicting waiter ahead: for an EXCLUSIVE waiter any
+    // waiter, for a SHARED one an EXCLUSIVE waiter (the rest are reached
+    // through it).
+    Nearest any, exclusive;
     for (const auto& [seq, w] : k.queue) {
       for (const Party& h : k.holders) {
-        if (h.session != w.session && Conflict(w.mode, h.mode)) {
-          if (edges.size() == max_edges) {
-            *truncated = true;
-            return edges;
-          }
-          edges.push_back(Edge{w, h, key, false});
-        }
-      }
-      // The nearest conflicting waiter ahead (the rest are reached through
-      // it).
-      for (auto it = queued.rbegin(); it != queued.rend(); ++it) {
-        if ((*it)->session != w.session && Conflict(w.mode, (*it)->mode)) {
-          ahead = *it;
-          break;
-        }
-      }
-      if (ahead != nullptr) {
-        if (edges.size() == max_edges) {
-          *truncated = true;
+        if (h.session != w.session && Conflict(w.mode, h.mode) &&
+            !add(Edge{w, h, key, false})) {
           return edges;
         }
-        edges.push_back(Edge{w, *ahead, key, true});
-        ahead = nullptr;
       }
-      queued.push_back(&w);
+      const Party* ahead = (w.mode == LockMode::kExclusive ? any : exclusive)
+                               .For(w.session);
+      if (ahead != nullptr && !add(Edge{w, *ahead, key, true})) return edges;
+      any.Add(&w);
+      if (w.mode == LockMode::kExclusive) exclusive.Add(&w);
     }
   }
   return edges;

@@ -2,7 +2,9 @@
 #define TAALA_SERVER_CORE_WAIT_FOR_GRAPH_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -25,7 +27,8 @@ namespace taala {
 // leaves first, so a cycle through one is not necessarily a deadlock.
 //
 // Thread safety: every method may be called concurrently. mu_ is a leaf
-// lock: the lock table calls in with a shard mutex held.
+// lock: the lock table calls in with a shard mutex held, except for
+// CycleThrough (the search), which it calls with no table mutex held.
 class WaitForGraph {
  public:
   struct Party {
@@ -50,18 +53,22 @@ class WaitForGraph {
     bool queued_ahead = false;  // Blocker waits ahead in the queue.
   };
 
-  // If `waiter` waiting for `key` (queue position `seq`) would close a
-  // cycle, returns it (first step: the new wait) and adds nothing.
-  // Otherwise records the wait and `holders` as the key's holders, and
-  // returns an empty vector.
-  std::vector<Step> AddWaitUnlessCycle(const Party& waiter,
-                                       const std::string& key, uint64_t seq,
-                                       std::vector<Party> holders)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  // Records that `waiter` waits for `key` at queue position `seq`, and
+  // `holders` as the key's holders. Cheap: no search. Returns true if the
+  // wait may close a cycle (its session holds a key others wait for, or
+  // waits elsewhere): the caller then calls CycleThrough once its shard
+  // mutex is released. False: nobody can be waiting for this session, so
+  // no cycle goes through the new wait.
+  bool AddWait(const Party& waiter, const std::string& key, uint64_t seq,
+               std::vector<Party> holders) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // If the wait of `session` at `seq` on `key` (already in the graph) is on
-  // a cycle, returns it. A grant can close a cycle: to a session that also
-  // waits elsewhere, in a tree (see docs/design.md).
+  // If the wait of `session` at `seq` on `key` (in the graph) is on a
+  // cycle, removes it from the graph and returns the cycle (first step: that
+  // wait); the caller then ends the wait with ABORTED. Searches run one at a
+  // time and a found wait leaves at once, so of waits that close one cycle
+  // concurrently exactly one is found on it. A new wait (AddWait) or a
+  // grant can close a cycle: a grant to a session that also waits
+  // elsewhere, in a tree (see docs/design.md).
   std::vector<Step> CycleThrough(uint64_t session, const std::string& key,
                                  uint64_t seq) ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -75,10 +82,18 @@ class WaitForGraph {
       ABSL_LOCKS_EXCLUDED(mu_);
 
   // The current edges: each waiter to its conflicting holders and to the
-  // nearest conflicting waiter ahead of it. At most `max_edges`; `truncated`
-  // says if more were left out.
+  // nearest conflicting waiter ahead of it in the key's queue (the others
+  // ahead are reached through that one). At most `max_edges`; `truncated`
+  // says if more were left out. Linear in the waits listed.
   std::vector<Edge> Edges(size_t max_edges, bool* truncated)
       ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Test only: called at the start of every cycle search.
+  void SetSearchHookForTest(std::function<void()> hook)
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    search_hook_ = std::move(hook);
+  }
 
   // Number of keys with waits (for tests).
   size_t KeyCountForTest() ABSL_LOCKS_EXCLUDED(mu_);
@@ -99,6 +114,8 @@ class WaitForGraph {
   std::vector<Step> FindCycleLocked(const Party& waiter,
                                     const std::string& key, uint64_t seq)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RemoveWaitLocked(const std::string& key, uint64_t seq)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetHoldersLocked(KeyWaits& k, std::vector<Party> holders)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EraseKeyLocked(absl::flat_hash_map<std::string, KeyWaits>::iterator it)
@@ -113,13 +130,14 @@ class WaitForGraph {
   // session that holds none of them and waits for nothing else cannot close
   // a cycle: no search is needed (the common case, however long the queue).
   absl::flat_hash_map<uint64_t, int> holder_refs_ ABSL_GUARDED_BY(mu_);
+  std::function<void()> search_hook_ ABSL_GUARDED_BY(mu_);  // Test only.
 };
 
 namespace table_internal {
 
 // "deadlock: session 5 (a) waits for key "x", held by session 6 (b), which
 // waits for key "y", held by session 5 (a); refusing ..." (a cycle of
-// WaitForGraph::AddWaitUnlessCycle or CycleThrough, for error messages).
+// WaitForGraph::CycleThrough, for error messages).
 std::string DeadlockMessage(const std::vector<WaitForGraph::Step>& cycle);
 
 }  // namespace table_internal

@@ -192,9 +192,11 @@ grpc::ServerUnaryReactor* LockServiceImpl::AcquireAll(
 grpc::ServerUnaryReactor* LockServiceImpl::GetWaitForGraph(
     grpc::CallbackServerContext* ctx, const v1::GetWaitForGraphRequest* req,
     v1::GetWaitForGraphResponse* resp) {
+  absl::StatusOr<uint32_t> max_edges = MaxEdges(req->max_edges());
+  if (!max_edges.ok()) return FinishNow(ctx, max_edges.status());
   bool truncated = false;
   for (const WaitForGraph::Edge& e :
-       table_->WaitForEdges(MaxEdges(req->max_edges()), &truncated)) {
+       table_->WaitForEdges(*max_edges, &truncated)) {
     ToProto(e, resp->add_edges());
   }
   resp->set_truncated(truncated);

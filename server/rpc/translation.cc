@@ -1,7 +1,6 @@
 #include "server/rpc/translation.h"
 
 #include <algorithm>
-#include <limits>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -113,8 +112,15 @@ uint32_t MaxWaiters(uint32_t requested) {
   return Limit(requested, 1000, 100000);
 }
 
-uint32_t MaxEdges(uint32_t requested) {
-  return Limit(requested, 10000, std::numeric_limits<uint32_t>::max());
+absl::StatusOr<uint32_t> MaxEdges(uint32_t requested) {
+  // The listing holds the wait-for graph's one mutex: bounded.
+  constexpr uint32_t kMaxEdges = 10000;
+  if (requested > kMaxEdges) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_edges: ", requested, " exceeds the limit of ",
+                     kMaxEdges, " (0 takes ", kMaxEdges, ")"));
+  }
+  return requested == 0 ? kMaxEdges : requested;
 }
 
 absl::StatusOr<uint64_t> FromSessionPageToken(const std::string& token) {

@@ -48,7 +48,9 @@ ReleaseCmd ToReleaseCmd(v1::ReleaseRequest* req, absl::Time now);
 // to it.
 uint32_t PageSize(uint32_t requested);    // 100, at most 1000.
 uint32_t MaxWaiters(uint32_t requested);  // DescribeLock: 1000, at most 100000.
-uint32_t MaxEdges(uint32_t requested);    // GetWaitForGraph: 10000, no maximum.
+// GetWaitForGraph: 0 takes 10000; above 10000 is INVALID_ARGUMENT, naming
+// the cap (the listing holds the wait-for graph's mutex).
+absl::StatusOr<uint32_t> MaxEdges(uint32_t requested);
 
 // ListSessions' page token is the last session id of the previous page, in
 // decimal; "" is the first page (0). INVALID_ARGUMENT for anything else.

@@ -1423,6 +1423,85 @@ TEST_F(TaaladTest, AcquireAllInRandomOrdersNeverDeadlocksOrOverlaps) {
   EXPECT_EQ(overlaps.load(), 0);
 }
 
+// Issue 8 item 7: '-' and '.' sort below '/', so a bytewise order splits a
+// key's subtree ("a" < "a-x" < "a/b") and two AcquireAll callers can each
+// hold what the other waits for. Ordered segment by segment, none of these
+// calls is ever refused as a deadlock.
+TEST_F(TaaladTest, AcquireAllWithKeysSortingBelowSlashNeverAborts) {
+  constexpr int kThreads = 6;
+  constexpr int kIterations = 300;
+  const std::vector<std::string> keys = {"a", "a-x", "a/b", "a.b/c"};
+  std::atomic<int> aborted{0}, other_errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      auto stub = NewStub(100 + t);
+      const uint64_t session = CreateSession(30000, "subtree", stub.get());
+      std::mt19937 rng(1000 + t);
+      for (int i = 0; i < kIterations && other_errors == 0; ++i) {
+        // A random subset of two or more keys, in a random order. Not both
+        // "a" and "a/b" in one call: a session holding a key and asking for
+        // another in its subtree can meet a waiter it blocks queued ahead
+        // (FIFO across the tree), a cycle of its own that is not this test's.
+        std::vector<std::string> subset = keys;
+        std::shuffle(subset.begin(), subset.end(), rng);
+        subset.resize(2 + rng() % (keys.size() - 1));
+        if (std::count(subset.begin(), subset.end(), "a") +
+                std::count(subset.begin(), subset.end(), "a/b") ==
+            2) {
+          subset.erase(std::find(subset.begin(), subset.end(), "a"));
+        }
+        grpc::ClientContext ctx;
+        ctx.set_deadline(Deadline());
+        v1::AcquireAllResponse resp;
+        grpc::Status s =
+            stub->AcquireAll(&ctx, AllRequest(session, subset, -1), &resp);
+        if (s.error_code() == grpc::StatusCode::ABORTED) {
+          if (aborted++ == 0) ADD_FAILURE() << s.error_message();
+          continue;
+        }
+        if (!s.ok() || resp.result() != AcquireResponse::ACQUIRED) {
+          ADD_FAILURE() << "AcquireAll: " << s.error_message();
+          other_errors++;
+          return;
+        }
+        for (const v1::Grant& g : resp.grants()) {
+          if (!Release(session, g.key(), g.fencing_token(), stub.get()).ok()) {
+            other_errors++;
+          }
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(other_errors.load(), 0);
+  EXPECT_EQ(aborted.load(), 0) << "AcquireAll calls refused as deadlocks";
+}
+
+// Issue 8 item 13: GetWaitForGraph's max_edges is capped at 10,000 (the
+// listing runs under the graph's one mutex); 0 takes the default.
+TEST_F(TaaladTest, WaitForGraphMaxEdgesAboveTheCapIsInvalidArgument) {
+  for (uint32_t ok : {0u, 1u, 10000u}) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline());
+    v1::GetWaitForGraphRequest req;
+    req.set_max_edges(ok);
+    v1::GetWaitForGraphResponse resp;
+    EXPECT_TRUE(stub_->GetWaitForGraph(&ctx, req, &resp).ok()) << ok;
+  }
+  for (uint32_t too_many : {10001u, 4000000000u}) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline());
+    v1::GetWaitForGraphRequest req;
+    req.set_max_edges(too_many);
+    v1::GetWaitForGraphResponse resp;
+    grpc::Status s = stub_->GetWaitForGraph(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << too_many;
+    EXPECT_THAT(s.error_message(), HasSubstr("max_edges"));
+    EXPECT_THAT(s.error_message(), HasSubstr("10000"));
+  }
+}
+
 TEST_F(TaaladTest, AcquireAllIsAllOrNothing) {
   const uint64_t holder = CreateSession();
   const uint64_t all = CreateSession();

@@ -1,6 +1,8 @@
 #include "server/core/key.h"
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -71,6 +73,21 @@ TEST(ValidateKeyTest, RefusesControlCharacters) {
 TEST(FirstSegmentTest, IsThePartBeforeTheFirstSlash) {
   EXPECT_EQ(FirstSegment("a/b/c"), "a");
   EXPECT_EQ(FirstSegment("flat"), "flat");
+}
+
+// Issue 8 item 7: AcquireAll's global order.
+TEST(KeyPathLessTest, OrdersSegmentBySegmentAncestorsFirstSubtreesContiguous) {
+  // Bytewise: "a" < "a-x" < "a.b/c" < "a/b" splits a's subtree.
+  const std::vector<std::string> want = {"a",     "a/b",   "a/b/c", "a/b-c",
+                                         "a/b0",  "a-x",   "a.b/c", "ab",
+                                         "b",     "\xc3\xa9"};
+  std::vector<std::string> got = want;
+  std::reverse(got.begin(), got.end());
+  std::sort(got.begin(), got.end(), KeyPathLess);
+  EXPECT_EQ(got, want);
+  for (const std::string& k : want) EXPECT_FALSE(KeyPathLess(k, k)) << k;
+  EXPECT_TRUE(KeyPathLess("a/b", "a-x"));
+  EXPECT_FALSE(KeyPathLess("a-x", "a/b"));
 }
 
 }  // namespace

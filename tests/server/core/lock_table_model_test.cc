@@ -56,6 +56,7 @@ using ::taala::test::RecordingSink;
 constexpr Features DefaultFeatures() {
   Features f;
   f.retry_other_mode = true;
+  f.segment_order = true;
   f.undo_upgrade = true;
   f.release_request_dedupe = true;
   f.tree_delay = true;

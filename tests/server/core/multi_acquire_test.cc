@@ -1,11 +1,14 @@
 #include "server/core/multi_acquire.h"
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/core/lock_table.h"
@@ -250,6 +253,152 @@ TEST_F(MultiAcquireTest, RefusesAKeyListedTwice) {
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("\"a\" is listed twice")));
   EXPECT_THAT(Holders("a"), IsEmpty());
+}
+
+// Issue 8 item 7: keys are ordered segment by segment (ancestors first,
+// subtrees contiguous), not bytewise: '-' and '.' sort below '/', so bytewise
+// "a" < "a-x" < "a/b" splits a's subtree and two callers can close a cycle.
+TEST_F(MultiAcquireTest,
+       KeysWithBytesBelowSlashAreOrderedBySegmentSoTwoCallersNeverCycle) {
+  const uint64_t reader = NewSession();
+  const uint64_t s1 = NewSession();
+  const uint64_t s2 = NewSession();
+  // A reader below "a": an EXCLUSIVE "a/b" must wait, a SHARED "a" need not.
+  AcquireCmd read;
+  read.session_id = reader;
+  read.key = "a/b";
+  read.mode = LockMode::kShared;
+  read.now = clock_.Now();
+  auto r = table_.Acquire(read, nullptr);
+  ASSERT_TRUE(r.has_value() && r->ok() && (*r)->acquired);
+
+  // Caller 1 lists {"a-x", "a/b"}; caller 2 {"a" SHARED, "a-x"}.
+  RecordingListener first;
+  MultiAcquireCmd c1;
+  c1.session_id = s1;
+  c1.keys = {{"a-x"}, {"a/b"}};
+  MultiAcquire m1(&table_, &clock_, std::move(c1), &first);
+  m1.Start();
+  EXPECT_FALSE(first.done());  // Waits for "a/b" behind the reader.
+  // Segment order takes "a/b" before "a-x": caller 1 holds nothing yet.
+  EXPECT_THAT(Holders("a-x"), IsEmpty());
+
+  MultiAcquireCmd c2;
+  c2.session_id = s2;
+  c2.keys = {{"a", LockMode::kShared}, {"a-x"}};
+  auto m2 = std::make_unique<MultiAcquire>(&table_, &clock_, std::move(c2),
+                                           &listener_);
+  m2->Start();
+  ASSERT_TRUE(listener_.done());
+  EXPECT_OK(listener_.result().status());  // Never ABORTED as a deadlock.
+  ASSERT_TRUE(listener_.acquired());
+  m1.Cancel();
+  ASSERT_TRUE(first.done());
+}
+
+// Owns the call and destroys it as soon as it ends, as the AcquireAll
+// reactor does (gRPC deletes it after Finish).
+class DestroyingListener final : public MultiAcquireListener {
+ public:
+  void OnMultiAcquireDone(absl::StatusOr<MultiAcquireResult> result) override {
+    EXPECT_FALSE(result_.has_value()) << "done twice";
+    result_ = std::move(result);
+    multi.reset();
+  }
+  std::unique_ptr<MultiAcquire> multi;
+  std::optional<absl::StatusOr<MultiAcquireResult>> result_;
+};
+
+// Issue 8 item 10: a step queued from one thread can be granted by another,
+// which finishes the call, whose owner then destroys it, before the queuing
+// thread has left Run. Run must not touch the call after that (ASan: a
+// heap-use-after-free without the fix).
+TEST_F(MultiAcquireTest, StepGrantedAndCallDestroyedBeforeItsQueuerReturns) {
+  const uint64_t s = NewSession();
+  const uint64_t other = NewSession();
+  const uint64_t token = MustAcquire(other, "b");
+  DestroyingListener owner;
+  MultiAcquireCmd cmd;
+  cmd.session_id = s;
+  cmd.keys = {{"a"}, {"b"}};
+  owner.multi = std::make_unique<MultiAcquire>(&table_, &clock_,
+                                               std::move(cmd), &owner);
+  int hooked = 0;
+  owner.multi->SetStepQueuedHookForTest([&] {
+    ++hooked;
+    // "Another thread": the holder releases, the step is granted, the call
+    // ends and its owner may destroy it.
+    EXPECT_OK(Release(other, "b", token));
+  });
+  owner.multi->Start();
+  EXPECT_EQ(hooked, 1);
+  ASSERT_TRUE(owner.result_.has_value());
+  ASSERT_OK(owner.result_->status());
+  EXPECT_TRUE((*owner.result_)->acquired);
+  EXPECT_EQ(owner.multi, nullptr);
+  EXPECT_THAT(Holders("a"), ElementsAre(s));
+  EXPECT_THAT(Holders("b"), ElementsAre(s));
+}
+
+// Item 10 with real threads: the holder of the key the call waits for
+// lets go on another thread while Start is still queuing it.
+TEST_F(MultiAcquireTest, StepGrantedOnAnotherThreadDuringStartIsSafe) {
+  const uint64_t s = NewSession();
+  const uint64_t other = NewSession();
+  for (int i = 0; i < 500; ++i) {
+    const std::string a = absl::StrCat("a", i), b = absl::StrCat("b", i);
+    const uint64_t token = MustAcquire(other, b);
+    DestroyingListener owner;
+    MultiAcquireCmd cmd;
+    cmd.session_id = s;
+    cmd.keys = {{a}, {b}};
+    owner.multi = std::make_unique<MultiAcquire>(&table_, &clock_,
+                                                 std::move(cmd), &owner);
+    MultiAcquire* multi = owner.multi.get();
+    std::atomic<bool> go{false};
+    std::thread releaser([&] {
+      while (!go.load()) {
+      }
+      EXPECT_OK(Release(other, b, token));
+    });
+    go.store(true);
+    multi->Start();  // *multi may be destroyed before this returns.
+    releaser.join();
+    ASSERT_TRUE(owner.result_.has_value()) << i;
+    ASSERT_OK(owner.result_->status());
+    ASSERT_TRUE((*owner.result_)->acquired);
+    EXPECT_THAT(Holders(b), ElementsAre(s));
+  }
+}
+
+// Found while testing issue 8 item 7, NOT fixed here (it is the queue rule
+// of server/core/shard_acquire.cc and hierarchy.cc, not the call's order):
+// a call that takes "a" and then "a/b" queues on "a/b" behind a waiter that
+// its own grant of "a" blocks (FIFO across the tree), a cycle it closes by
+// itself; it is refused ABORTED. A waiter that cannot be granted before
+// this session lets go should not hold it back. Enable once fixed.
+TEST_F(MultiAcquireTest,
+       DISABLED_AncestorThenDescendantNeverWaitsBehindAWaiterItBlocks) {
+  const uint64_t z = NewSession(), y = NewSession(), x = NewSession();
+  const uint64_t token = MustAcquire(z, "a");
+  auto multi = Make(x, {"a", "a/b"}, absl::InfiniteDuration());
+  multi->Start();  // Waits for "a".
+  AcquireCmd below;
+  below.session_id = y;
+  below.key = "a/b";
+  below.wait_timeout = absl::InfiniteDuration();
+  below.now = clock_.Now();
+  class Parked final : public Waiter {
+   public:
+    bool Complete(absl::StatusOr<AcquireResult>) override { return true; }
+    bool Gone() const override { return false; }
+  } parked;
+  ASSERT_FALSE(table_.Acquire(below, &parked).has_value());
+  ASSERT_OK(Release(z, "a", token));  // x gets "a", then asks "a/b".
+  ASSERT_TRUE(listener_.done());
+  EXPECT_OK(listener_.result().status());
+  EXPECT_TRUE(listener_.acquired());
+  table_.Shutdown();
 }
 
 TEST_F(MultiAcquireTest, AStepErrorEndsTheCall) {
