@@ -11,13 +11,12 @@ EventMailbox::Posted EventMailbox::Post(
   absl::MutexLock lock(&mu_);
   Posted posted = Posted::kKept;
   if (event.type == SessionEvent::Type::kReleaseRequested) {
-    auto it = release_asked_.find(event.key);
     // The holder has not yet processed a request for this grant.
-    if (it != release_asked_.end() && it->second == event.token) {
+    if (release_asked_.contains({event.key, event.token})) {
       return Posted::kDropped;
     }
     if (pending_.size() >= capacity_) return Posted::kDropped;  // Advisory.
-    release_asked_[event.key] = event.token;
+    release_asked_.insert({event.key, event.token});
   } else if (event.type == SessionEvent::Type::kGrantRevoked &&
              pending_.size() >= capacity_) {
     // Kept all the same: a revocation is never dropped; the session ends.
@@ -54,10 +53,7 @@ void EventMailbox::Ack(uint64_t sequence) {
   while (!pending_.empty() && pending_.front().sequence <= sequence) {
     const SessionEvent& e = pending_.front();
     if (e.type == SessionEvent::Type::kReleaseRequested) {
-      auto it = release_asked_.find(e.key);
-      if (it != release_asked_.end() && it->second == e.token) {
-        release_asked_.erase(it);  // A later request asks again.
-      }
+      release_asked_.erase({e.key, e.token});  // A later request asks again.
     }
     pending_.pop_front();
   }

@@ -23,10 +23,11 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 
@@ -113,8 +114,11 @@ class EventMailbox : public std::enable_shared_from_this<EventMailbox> {
   uint64_t sent_through_ ABSL_GUARDED_BY(mu_) = 0;
   bool flushing_ ABSL_GUARDED_BY(mu_) = false;
   bool overflowed_ ABSL_GUARDED_BY(mu_) = false;
-  // Pending RELEASE_REQUESTED events: key -> the grant's token.
-  absl::flat_hash_map<std::string, uint64_t> release_asked_
+  // Pending RELEASE_REQUESTED events, by key and the grant's token. A set,
+  // not one token per key: an undone upgrade gives the session back an
+  // older token, which may still have a request pending. Bounded by the
+  // backlog: each entry is a pending event, erased when it is acknowledged.
+  absl::flat_hash_set<std::pair<std::string, uint64_t>> release_asked_
       ABSL_GUARDED_BY(mu_);
 };
 
