@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -52,7 +53,8 @@ bool Conflicts(v1::LockMode a, v1::LockMode b) {
 
 struct Counts {
   std::atomic<int64_t> grants{0}, timeouts{0}, aborts{0}, cancels{0},
-      retries{0}, disconnects{0}, all_grants{0}, violations{0}, errors{0};
+      retries{0}, disconnects{0}, all_grants{0}, violations{0}, errors{0},
+      mode_conflicts{0};
 };
 
 // What the clients believe they hold, and the highest fencing token an
@@ -235,6 +237,17 @@ class Client {
       case grpc::StatusCode::CANCELLED:
         counts_->cancels++;
         break;
+      case grpc::StatusCode::FAILED_PRECONDITION:
+        // A call whose client deadline just passed can still be queued on
+        // the server for a moment; a next call for the key in another mode
+        // in that moment is refused (issue 8, item 1), never granted
+        // beside the old one. Expected; anything else is an error.
+        if (absl::StrContains(s.error_message(),
+                              "a retry must ask for the same")) {
+          counts_->mode_conflicts++;
+          break;
+        }
+        [[fallthrough]];
       default:
         counts_->errors++;
         ADD_FAILURE() << "client " << id_ << ": " << s.error_code() << " "
@@ -417,7 +430,8 @@ TEST(StressTest, ManyClientsOnATreeOfKeysNeverBreakFencingOrExclusion) {
             << counts.all_grants << "), timeouts " << counts.timeouts
             << ", aborts " << counts.aborts << ", cancels " << counts.cancels
             << ", retries " << counts.retries << ", disconnects "
-            << counts.disconnects << ", errors " << counts.errors
+            << counts.disconnects << ", mode conflicts "
+            << counts.mode_conflicts << ", errors " << counts.errors
             << ", violations " << counts.violations << std::endl;
   EXPECT_EQ(counts.violations.load(), 0);
   EXPECT_EQ(counts.errors.load(), 0);

@@ -1,0 +1,186 @@
+// LockTable's session commands: create, renew, attach and detach a stream,
+// acknowledge events, close, and end (expiry, close, backlog overflow).
+// Part of the facade (server/core/lock_table.h); split from lock_table.cc
+// to keep each file short.
+
+#include <algorithm>
+#include <deque>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/core/check.h"
+#include "server/core/lock_table.h"
+#include "server/core/shard.h"
+#include "server/core/status_macros.h"
+
+namespace taala {
+
+using table_internal::Quote;
+using table_internal::SessionLimits;
+using table_internal::SessionNotFound;
+using table_internal::ValidateSessionRequest;
+
+absl::StatusOr<SessionInfo> LockTable::CreateSession(
+    const CreateSessionCmd& cmd) {
+  if (shutting_down_.load()) {
+    return absl::UnavailableError("taalad is shutting down");
+  }
+  if (cmd.session_id == 0) {  // NewSessionId ran out.
+    return absl::ResourceExhaustedError(
+        "no session id left: this token epoch's 2^40 session ids are used "
+        "up; restart taalad to start a new token epoch");
+  }
+  TAALA_RETURN_IF_ERROR(ValidateSessionRequest(
+      cmd, SessionLimits{options_.max_client_name_bytes, options_.max_labels,
+                         options_.max_label_bytes}));
+  absl::Duration ttl =
+      cmd.ttl == absl::ZeroDuration() ? options_.default_session_ttl : cmd.ttl;
+  ttl = std::max(options_.min_session_ttl,
+                 std::min(options_.max_session_ttl, ttl));
+  const absl::Time expires = cmd.now + ttl;
+  auto session = std::make_shared<Session>(cmd.session_id, cmd.client_name,
+                                           cmd.labels, ttl, expires,
+                                           options_.max_pending_events);
+  if (!sessions_.Insert(std::move(session))) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("session ", cmd.session_id, " already exists"));
+  }
+  timers_.Schedule(
+      Timer{expires, Timer::Kind::kSessionExpiry, cmd.session_id, 0, ""});
+  return SessionInfo{cmd.session_id, cmd.client_name, ttl, expires};
+}
+
+absl::StatusOr<absl::Duration> LockTable::KeepAlive(const KeepAliveCmd& cmd) {
+  std::shared_ptr<Session> session = sessions_.Find(cmd.session_id);
+  if (session == nullptr) {
+    return absl::NotFoundError(SessionNotFound(cmd.session_id));
+  }
+  Session& s = *session;
+  absl::MutexLock lock(&s.mu);
+  if (s.ended || s.expires_at <= cmd.now) {
+    // A lease that has run out stays out, even before the reaper ends it.
+    return absl::NotFoundError(SessionNotFound(cmd.session_id));
+  }
+  // The expiry timer is not touched: when it fires it sees the new deadline
+  // and re-arms itself.
+  s.expires_at = std::max(s.expires_at, cmd.now + s.ttl);
+  return s.ttl;
+}
+
+absl::Status LockTable::AttachSink(uint64_t session_id,
+                                   std::shared_ptr<SessionEventSink> sink) {
+  std::shared_ptr<Session> session = sessions_.Find(session_id);
+  if (session == nullptr) {
+    return absl::NotFoundError(SessionNotFound(session_id));
+  }
+  {
+    Session& s = *session;
+    absl::MutexLock lock(&s.mu);
+    if (s.ended) return absl::NotFoundError(SessionNotFound(session_id));
+    // Checked under s.mu: Shutdown sets the flag before it collects sinks.
+    if (shutting_down_.load()) {
+      return absl::UnavailableError("taalad is shutting down");
+    }
+    s.mailbox->Attach(std::move(sink));
+  }
+  // Unacknowledged events, in sequence order, with any posted meanwhile.
+  session->mailbox->Flush();
+  return absl::OkStatus();
+}
+
+void LockTable::DetachSink(uint64_t session_id, const SessionEventSink* sink) {
+  std::shared_ptr<Session> session = sessions_.Find(session_id);
+  if (session == nullptr) return;
+  std::shared_ptr<SessionEventSink> old;  // Destroyed outside the mutex.
+  Session& s = *session;
+  absl::MutexLock lock(&s.mu);
+  old = s.mailbox->Detach(sink);
+}
+
+void LockTable::AckEvents(uint64_t session_id, uint64_t sequence) {
+  std::shared_ptr<Session> session = sessions_.Find(session_id);
+  if (session != nullptr) session->mailbox->Ack(sequence);
+}
+
+absl::StatusOr<size_t> LockTable::CloseSession(const CloseSessionCmd& cmd) {
+  std::shared_ptr<Session> session = sessions_.Find(cmd.session_id);
+  if (session == nullptr) {
+    return absl::NotFoundError(SessionNotFound(cmd.session_id));
+  }
+  Effects effects;
+  std::optional<EndResult> ended;
+  // A session whose lease ran out is dead: it ends as expired, not closed.
+  if (!EndIfLeaseRanOut(session, cmd.now, effects)) {
+    ended = EndSession(session, /*expired=*/false, cmd.now, effects);
+  }
+  runner_.Run(effects, cmd.now);
+  if (!ended.has_value()) {
+    return absl::NotFoundError(SessionNotFound(cmd.session_id));
+  }
+  return ended->released;
+}
+
+std::optional<LockTable::EndResult> LockTable::EndSession(
+    const std::shared_ptr<Session>& session, bool expired, absl::Time now,
+    Effects& effects, bool overflowed) {
+  Session& s = *session;
+  absl::flat_hash_map<std::string, uint64_t> held;
+  absl::flat_hash_map<std::string, uint64_t> waiting;
+  {
+    absl::MutexLock lock(&s.mu);
+    if (s.ended) return std::nullopt;
+    if (expired && !overflowed && s.expires_at > now) {
+      // Renewed since the timer was armed: wait for the new deadline.
+      timers_.Schedule(
+          Timer{s.expires_at, Timer::Kind::kSessionExpiry, s.id, 0, ""});
+      return std::nullopt;
+    }
+    s.ended = true;
+    held.swap(s.held);
+    waiting.swap(s.waiting);
+    if (expired) {
+      s.mailbox->Post(
+          SessionEvent{SessionEvent::Type::kSessionExpired, s.id, "", 0,
+                       overflowed ? std::string("event backlog overflow")
+                                  : absl::StrCat("session lease of ",
+                                                 absl::ToInt64Milliseconds(
+                                                     s.ttl),
+                                                 "ms ran out"),
+                       0, ""},
+          effects.events);
+    }
+  }
+  sessions_.Erase(s.id);
+
+  EndResult result;
+  for (const auto& [key, seq] : waiting) {
+    absl::Status why = absl::NotFoundError(
+        absl::StrCat("session ", s.id, (expired ? " expired" : " was closed"),
+                     " while waiting for key ", Quote(key)));
+    Shard& shard = ShardFor(key);
+    absl::MutexLock lock(&shard.mu);
+    result.cancelled_waits +=
+        shard.DropWaitLocked(key, seq, std::move(why), now, effects);
+  }
+  for (const auto& [key, token] : held) {
+    Shard& shard = ShardFor(key);
+    absl::MutexLock lock(&shard.mu);
+    result.released +=
+        shard.DropGrantLocked(key, &s, token, expired, now, effects);
+  }
+  if (expired) {
+    effects.expired.push_back({s.id, s.client_name, result});
+  }
+  return result;
+}
+
+void LockTable::EndOverflowedInto(uint64_t session_id, absl::Time now,
+                                  Effects& effects) {
+  std::shared_ptr<Session> session = sessions_.Find(session_id);
+  if (session == nullptr) return;
+  // Like an expiry (lock-delays apply: the client may not know yet), with
+  // SESSION_EXPIRED "event backlog overflow" as its last event.
+  EndSession(session, /*expired=*/true, now, effects, /*overflowed=*/true);
+}
+
+}  // namespace taala

@@ -1,0 +1,130 @@
+// Shard: the ways a grant ends at its holder's word or by revocation
+// (release, the undo of an undelivered upgrade, revoke), and the refusal of
+// a release by a session that is not the holder. The rest of the shard is in
+// shard.cc and shard_acquire.cc.
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/core/key.h"
+#include "server/core/shard.h"
+
+namespace taala {
+namespace table_internal {
+
+std::optional<absl::Status> Shard::ReleaseLocked(const ReleaseCmd& cmd,
+                                                 bool undelivered,
+                                                 Effects& effects) {
+  auto kit = keys.find(cmd.key);
+  if (kit == keys.end()) return std::nullopt;
+  KeyState& state = kit->second;
+  for (auto h = state.holders.begin(); h != state.holders.end(); ++h) {
+    if (h->session->id != cmd.session_id) continue;
+    if (h->token != cmd.token) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "fencing token ", cmd.token, " is not session ", cmd.session_id,
+          "'s grant of key ", Quote(cmd.key), " (its token is ", h->token,
+          ")"));
+    }
+    if (undelivered && h->claimed) return absl::OkStatus();
+    if (undelivered && h->upgraded_from.has_value()) {
+      UndoUpgradeLocked(cmd.key, state, *h, cmd.now);
+      ReevaluateLocked(cmd.key, cmd.now, effects);
+      return absl::OkStatus();
+    }
+    std::shared_ptr<Session> owner =
+        EraseHolderLocked(cmd.key, state, h, /*start_delay=*/false, cmd.now);
+    {
+      Session& s = *owner;
+      absl::MutexLock session_lock(&s.mu);
+      auto it = s.held.find(cmd.key);
+      if (it != s.held.end() && it->second == cmd.token) s.held.erase(it);
+      DemoteUpgradeWaitLocked(cmd.key, state, s, effects);
+    }
+    ReevaluateLocked(cmd.key, cmd.now, effects);
+    return absl::OkStatus();
+  }
+  return std::nullopt;
+}
+
+void Shard::UndoUpgradeLocked(const std::string& key, KeyState& state,
+                              Holder& h, absl::Time now) {
+  // The client never learnt of the EXCLUSIVE token: the session keeps the
+  // SHARED grant it knows, with its old token, start and max hold. The
+  // EXCLUSIVE token is never issued again (tokens only grow).
+  const Holder::Replaced was = *h.upgraded_from;
+  if (key.find('/') != std::string::npos) {
+    Hierarchy::Intent(keys, key, h.session.get(), h.mode, -1);
+    Hierarchy::Intent(keys, key, h.session.get(), LockMode::kShared, 1);
+  }
+  h.token = was.token;
+  h.mode = LockMode::kShared;
+  h.granted_at = was.granted_at;
+  h.revoke_at = was.revoke_at;
+  h.lock_delay = was.lock_delay;
+  h.claimed = was.claimed;
+  h.upgraded_from.reset();
+  // The EXCLUSIVE grant's max hold ends with it; the SHARED one's is back.
+  timers_->Cancel(h.max_hold_timer);
+  if (h.revoke_at != absl::InfiniteFuture()) {
+    h.max_hold_timer = timers_->Schedule(
+        Timer{std::max(h.revoke_at, now), Timer::Kind::kMaxHold,
+              h.session->id, h.token, key});
+  }
+  Session& s = *h.session;
+  absl::MutexLock session_lock(&s.mu);
+  if (!s.ended) s.held[key] = h.token;
+}
+
+absl::Status Shard::NotHolderLocked(const ReleaseCmd& cmd) {
+  auto kit = keys.find(cmd.key);
+  if (kit == keys.end() || kit->second.holders.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("session ", cmd.session_id, " does not hold key ",
+                     Quote(cmd.key), " (the key is free)"));
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "session ", cmd.session_id, " does not hold key ", Quote(cmd.key),
+      " (held by session ", kit->second.holders.front().session->id, ")"));
+}
+
+void Shard::RevokeLocked(const RevokeGrantCmd& cmd, Effects& effects) {
+  auto kit = keys.find(cmd.key);
+  if (kit == keys.end()) return;
+  KeyState& state = kit->second;
+  for (auto h = state.holders.begin(); h != state.holders.end(); ++h) {
+    if (h->token != cmd.token || h->session->id != cmd.session_id) continue;
+    Grant grant{kit->first, cmd.session_id, h->token,
+                h->mode,    h->granted_at,  h->revoke_at};
+    std::shared_ptr<Session> owner =
+        EraseHolderLocked(kit->first, state, h, /*start_delay=*/true, cmd.now);
+    {
+      Session& s = *owner;
+      absl::MutexLock session_lock(&s.mu);
+      auto it = s.held.find(cmd.key);
+      if (it != s.held.end() && it->second == cmd.token) s.held.erase(it);
+      DemoteUpgradeWaitLocked(cmd.key, state, s, effects);
+      if (!s.ended) {
+        const EventMailbox::Posted posted = s.mailbox->Post(
+            SessionEvent{SessionEvent::Type::kGrantRevoked, s.id, cmd.key,
+                         cmd.token,
+                         absl::StrCat(cmd.reason, " after holding ",
+                                      absl::ToInt64Milliseconds(
+                                          cmd.now - grant.granted_at),
+                                      "ms"),
+                         0, ""},
+            effects.events);
+        if (posted == EventMailbox::Posted::kOverflow) {
+          effects.overflowed.push_back(s.id);
+        }
+      }
+    }
+    effects.revoked.push_back({std::move(grant), cmd.reason});
+    ReevaluateLocked(cmd.key, cmd.now, effects);
+    return;
+  }
+}
+
+}  // namespace table_internal
+}  // namespace taala
