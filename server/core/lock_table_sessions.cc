@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <deque>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "server/core/check.h"
@@ -152,8 +154,16 @@ std::optional<LockTable::EndResult> LockTable::EndSession(
   }
   sessions_.Erase(s.id);
 
+  // In key order, never the hash map's: which waiter is served first must
+  // not depend on a per-process hash seed (replay and standbys must agree).
+  std::vector<std::pair<std::string, uint64_t>> waits(waiting.begin(),
+                                                      waiting.end());
+  std::vector<std::pair<std::string, uint64_t>> grants(held.begin(),
+                                                       held.end());
+  std::sort(waits.begin(), waits.end());
+  std::sort(grants.begin(), grants.end());
   EndResult result;
-  for (const auto& [key, seq] : waiting) {
+  for (const auto& [key, seq] : waits) {
     absl::Status why = absl::NotFoundError(
         absl::StrCat("session ", s.id, (expired ? " expired" : " was closed"),
                      " while waiting for key ", Quote(key)));
@@ -162,7 +172,7 @@ std::optional<LockTable::EndResult> LockTable::EndSession(
     result.cancelled_waits +=
         shard.DropWaitLocked(key, seq, std::move(why), now, effects);
   }
-  for (const auto& [key, token] : held) {
+  for (const auto& [key, token] : grants) {
     Shard& shard = ShardFor(key);
     absl::MutexLock lock(&shard.mu);
     result.released +=
