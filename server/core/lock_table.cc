@@ -172,7 +172,9 @@ absl::Status LockTable::Release(const ReleaseCmd& cmd) {
   Effects effects;
   absl::Status status;
   std::shared_ptr<Session> session = sessions_.Find(cmd.session_id);
-  if (session != nullptr && EndIfLeaseRanOut(session, cmd.now, effects)) {
+  // The common case, a live lease, costs no session mutex here.
+  if (session != nullptr && !session->LeaseCertainlyLiveAt(cmd.now) &&
+      EndIfLeaseRanOut(session, cmd.now, effects)) {
     // Its grants ended by expiry, as the timers would have ended them.
     status = absl::NotFoundError(absl::StrCat(
         SessionNotFound(cmd.session_id), "; releasing key ", Quote(cmd.key)));

@@ -66,6 +66,8 @@ absl::StatusOr<absl::Duration> LockTable::KeepAlive(const KeepAliveCmd& cmd) {
   // The expiry timer is not touched: when it fires it sees the new deadline
   // and re-arms itself.
   s.expires_at = std::max(s.expires_at, cmd.now + s.ttl);
+  s.expires_at_hint_ns.store(absl::ToUnixNanos(s.expires_at),
+                             std::memory_order_relaxed);
   return s.ttl;
 }
 

@@ -4,6 +4,7 @@
 // One session: its constant identity, its lease, and the indexes of the keys
 // it holds and waits on (the shards hold the grants and waits themselves).
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -45,7 +46,16 @@ struct Session {
         labels(std::move(labels_in)),
         ttl(ttl_in),
         mailbox(std::make_shared<EventMailbox>(max_pending_events)),
+        expires_at_hint_ns(absl::ToUnixNanos(expires)),
         expires_at(expires) {}
+
+  // True if the lease certainly has not run out by `now`, read without the
+  // mutex: a lease only grows, so the hint is never past expires_at. False
+  // means "look under the mutex" (it may have run out, or the session ended).
+  bool LeaseCertainlyLiveAt(absl::Time now) const {
+    return expires_at_hint_ns.load(std::memory_order_relaxed) >
+           absl::ToUnixNanos(now);
+  }
 
   const uint64_t id;
   const std::string client_name;
@@ -54,6 +64,9 @@ struct Session {
 
   // Events to the session's KeepAlive stream; its own leaf mutex.
   const std::shared_ptr<EventMailbox> mailbox;
+
+  // expires_at for LeaseCertainlyLiveAt; stored whenever expires_at grows.
+  std::atomic<int64_t> expires_at_hint_ns;
 
   absl::Mutex mu;
   absl::Time expires_at ABSL_GUARDED_BY(mu);
