@@ -206,6 +206,34 @@ TEST_F(EventResendTest,
   FinishCleanly(*stream);
 }
 
+// Found by review2: an acknowledgement is "every event up to N has been
+// processed", but the server took it for events it had never sent to any
+// stream: a revocation kept while the session had no stream was forgotten
+// unsent when the next stream's first keepalive acked a number past it (a
+// client that carries its ack counter over from an earlier session, or a
+// corrupt one), and the client never learnt that it lost the key.
+TEST_F(EventResendTest,
+       EventsAreNeverLost_AnAckBeyondWhatWasSentDoesNotDropUnsentEvents) {
+  const uint64_t a = CreateSession();
+  const uint64_t token = AcquireHeldFor(a, "db", 100);
+  AwaitFree("db");  // Revoked and kept: the session has no stream yet.
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline());
+  auto stream = stub_->KeepAlive(&ctx);
+  ASSERT_TRUE(stream->Write(Ka(a, 1000, 1)));  // Nothing was ever sent.
+  const uint64_t second = AcquireHeldFor(a, "db2", 100);
+  v1::SessionEvent e = NextEvent(*stream, 1);
+  EXPECT_EQ(e.type(), v1::SessionEvent::GRANT_REVOKED);
+  EXPECT_EQ(e.key(), "db") << "the unsent revocation was dropped";
+  EXPECT_EQ(e.fencing_token(), token);
+  if (e.key() == "db") {
+    v1::SessionEvent next = NextEvent(*stream, 1);
+    EXPECT_EQ(next.key(), "db2");
+    EXPECT_EQ(next.fencing_token(), second);
+  }
+  FinishCleanly(*stream);
+}
+
 TEST_F(EventResendTest,
        EventsAreNeverLost_AThousandRevocationsToAnUnreadStreamAllArrive) {
   const uint64_t a = CreateSession();
