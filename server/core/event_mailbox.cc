@@ -35,6 +35,11 @@ void EventMailbox::Attach(std::shared_ptr<SessionEventSink> sink) {
   sent_through_ = acked_;  // A new stream is sent everything unacknowledged.
 }
 
+bool EventMailbox::HasSink() {
+  absl::MutexLock lock(&mu_);
+  return sink_ != nullptr;
+}
+
 std::shared_ptr<SessionEventSink> EventMailbox::Detach(
     const SessionEventSink* sink) {
   absl::MutexLock lock(&mu_);

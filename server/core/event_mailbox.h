@@ -87,6 +87,8 @@ class EventMailbox : public std::enable_shared_from_this<EventMailbox> {
   // Makes `sink` the current sink; every unacknowledged event is to be sent
   // to it by the next Flush (call it once no mutex is held).
   void Attach(std::shared_ptr<SessionEventSink> sink) ABSL_LOCKS_EXCLUDED(mu_);
+  // True if a sink is attached.
+  bool HasSink() ABSL_LOCKS_EXCLUDED(mu_);
   // Detaches `sink` if it is current; returns it (to be destroyed unlocked).
   std::shared_ptr<SessionEventSink> Detach(const SessionEventSink* sink)
       ABSL_LOCKS_EXCLUDED(mu_);
