@@ -35,6 +35,11 @@ void EventMailbox::Attach(std::shared_ptr<SessionEventSink> sink) {
   sent_through_ = acked_;  // A new stream is sent everything unacknowledged.
 }
 
+bool EventMailbox::HasSink() {
+  absl::MutexLock lock(&mu_);
+  return sink_ != nullptr;
+}
+
 std::shared_ptr<SessionEventSink> EventMailbox::Detach(
     const SessionEventSink* sink) {
   absl::MutexLock lock(&mu_);
@@ -49,7 +54,8 @@ std::shared_ptr<SessionEventSink> EventMailbox::TakeSink() {
 
 void EventMailbox::Ack(uint64_t sequence) {
   absl::MutexLock lock(&mu_);
-  sequence = std::min(sequence, last_sequence_);
+  // Only events some stream was sent can have been processed.
+  sequence = std::min(sequence, handed_through_);
   while (!pending_.empty() && pending_.front().sequence <= sequence) {
     const SessionEvent& e = pending_.front();
     if (e.type == SessionEvent::Type::kReleaseRequested) {
@@ -88,6 +94,7 @@ void EventMailbox::Flush() {
         batch.push_back(pending_[i]);
       }
       sent_through_ = last_sequence_;
+      handed_through_ = std::max(handed_through_, last_sequence_);
     }
     for (const SessionEvent& e : batch) {
       if (!sink->Deliver(e)) {

@@ -87,12 +87,15 @@ class EventMailbox : public std::enable_shared_from_this<EventMailbox> {
   // Makes `sink` the current sink; every unacknowledged event is to be sent
   // to it by the next Flush (call it once no mutex is held).
   void Attach(std::shared_ptr<SessionEventSink> sink) ABSL_LOCKS_EXCLUDED(mu_);
+  // True if a sink is attached.
+  bool HasSink() ABSL_LOCKS_EXCLUDED(mu_);
   // Detaches `sink` if it is current; returns it (to be destroyed unlocked).
   std::shared_ptr<SessionEventSink> Detach(const SessionEventSink* sink)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Detaches whatever sink is current and returns it (shutdown).
   std::shared_ptr<SessionEventSink> TakeSink() ABSL_LOCKS_EXCLUDED(mu_);
-  // The client has processed every event up to `sequence`: forgets them.
+  // The client has processed every event up to `sequence`: forgets them
+  // (never one no stream has been sent: a larger ack counts as the last sent).
   void Ack(uint64_t sequence) ABSL_LOCKS_EXCLUDED(mu_);
   // Sends the current sink every event it has not been sent, in sequence
   // order. While one thread flushes, another's Flush returns at once and
@@ -112,6 +115,9 @@ class EventMailbox : public std::enable_shared_from_this<EventMailbox> {
   uint64_t acked_ ABSL_GUARDED_BY(mu_) = 0;
   // The highest sequence handed to the current sink.
   uint64_t sent_through_ ABSL_GUARDED_BY(mu_) = 0;
+  // The highest sequence ever handed to any sink: a client cannot have
+  // processed a later one, so an ack beyond it forgets nothing unsent.
+  uint64_t handed_through_ ABSL_GUARDED_BY(mu_) = 0;
   bool flushing_ ABSL_GUARDED_BY(mu_) = false;
   bool overflowed_ ABSL_GUARDED_BY(mu_) = false;
   // Pending RELEASE_REQUESTED events, by key and the grant's token. A set,

@@ -121,9 +121,12 @@ class LockTable {
 
   // Routes the session's events to `sink` (replacing an earlier sink) and
   // sends it every unacknowledged event, in sequence order. NOT_FOUND as
-  // KeepAlive.
-  [[nodiscard]] absl::Status AttachSink(
-      uint64_t session_id, std::shared_ptr<SessionEventSink> sink);
+  // KeepAlive. `only_if_none`: only if the session has no sink now (a
+  // stream of the session that renews it takes the events back after a
+  // newer stream ended); OK either way.
+  [[nodiscard]] absl::Status AttachSink(uint64_t session_id,
+                                        std::shared_ptr<SessionEventSink> sink,
+                                        bool only_if_none = false);
   // Stops routing to `sink` if it is still the session's sink. Its
   // unacknowledged events wait for the session's next sink.
   void DetachSink(uint64_t session_id, const SessionEventSink* sink);

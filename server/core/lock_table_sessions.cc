@@ -72,7 +72,8 @@ absl::StatusOr<absl::Duration> LockTable::KeepAlive(const KeepAliveCmd& cmd) {
 }
 
 absl::Status LockTable::AttachSink(uint64_t session_id,
-                                   std::shared_ptr<SessionEventSink> sink) {
+                                   std::shared_ptr<SessionEventSink> sink,
+                                   bool only_if_none) {
   std::shared_ptr<Session> session = sessions_.Find(session_id);
   if (session == nullptr) {
     return absl::NotFoundError(SessionNotFound(session_id));
@@ -85,6 +86,7 @@ absl::Status LockTable::AttachSink(uint64_t session_id,
     if (shutting_down_.load()) {
       return absl::UnavailableError("taalad is shutting down");
     }
+    if (only_if_none && s.mailbox->HasSink()) return absl::OkStatus();
     s.mailbox->Attach(std::move(sink));
   }
   // Unacknowledged events, in sequence order, with any posted meanwhile.

@@ -197,6 +197,11 @@ class KeepAliveReactor final : public KeepAliveReactorBase {
       stream_->FinishAfterWrites(ToGrpcStatus(ttl.status()));
       return;
     }
+    if (session_id_ != 0 && !stream_->finishing()) {
+      // A newer stream of the session took the events and has ended: this
+      // one, still renewing the session, takes them back.
+      table_->AttachSink(id, stream_, /*only_if_none=*/true).IgnoreError();
+    }
     stream_->Ack(id, *ttl, request_.request_sequence());
     if (!stream_->finishing()) StartRead(&request_);
   }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "taala/v1/lock_service.grpc.pb.h"
@@ -204,6 +205,76 @@ TEST_F(EventResendTest,
   if (e.fencing_token() != second) e = NextEvent(*stream, 0);
   EXPECT_EQ(e.fencing_token(), second);
   FinishCleanly(*stream);
+}
+
+// Found by review2: an acknowledgement is "every event up to N has been
+// processed", but the server took it for events it had never sent to any
+// stream: a revocation kept while the session had no stream was forgotten
+// unsent when the next stream's first keepalive acked a number past it (a
+// client that carries its ack counter over from an earlier session, or a
+// corrupt one), and the client never learnt that it lost the key.
+TEST_F(EventResendTest,
+       EventsAreNeverLost_AnAckBeyondWhatWasSentDoesNotDropUnsentEvents) {
+  const uint64_t a = CreateSession();
+  const uint64_t token = AcquireHeldFor(a, "db", 100);
+  AwaitFree("db");  // Revoked and kept: the session has no stream yet.
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline());
+  auto stream = stub_->KeepAlive(&ctx);
+  ASSERT_TRUE(stream->Write(Ka(a, 1000, 1)));  // Nothing was ever sent.
+  const uint64_t second = AcquireHeldFor(a, "db2", 100);
+  v1::SessionEvent e = NextEvent(*stream, 1);
+  EXPECT_EQ(e.type(), v1::SessionEvent::GRANT_REVOKED);
+  EXPECT_EQ(e.key(), "db") << "the unsent revocation was dropped";
+  EXPECT_EQ(e.fencing_token(), token);
+  if (e.key() == "db") {
+    v1::SessionEvent next = NextEvent(*stream, 1);
+    EXPECT_EQ(next.key(), "db2");
+    EXPECT_EQ(next.fencing_token(), second);
+  }
+  FinishCleanly(*stream);
+}
+
+// Found by review2: with two KeepAlive streams of one session open, the
+// newer is the event sink; once it ends, the older one, still renewing the
+// lease every keepalive, was never made the sink again: the session lived
+// on while its revocations piled up unsent (until the backlog overflowed),
+// and the client holding the revoked keys never heard of it.
+TEST_F(EventResendTest,
+       EventsAreNeverLost_AStreamStillKeepingTheSessionAliveGetsItsEvents) {
+  const uint64_t a = CreateSession();
+  grpc::ClientContext ctx_a;
+  ctx_a.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(10));
+  auto older = stub_->KeepAlive(&ctx_a);
+  ASSERT_TRUE(older->Write(Ka(a, 0, 1)));
+  v1::KeepAliveResponse msg;
+  ASSERT_TRUE(older->Read(&msg));
+  {
+    grpc::ClientContext ctx_b;
+    ctx_b.set_deadline(Deadline());
+    auto newer = stub_->KeepAlive(&ctx_b);
+    ASSERT_TRUE(newer->Write(Ka(a, 0, 1)));
+    ASSERT_TRUE(newer->Read(&msg));
+    FinishCleanly(*newer);
+  }
+  const uint64_t token = AcquireHeldFor(a, "db", 100);
+  // Still here, still renewing (for up to 5 s): the revocation must come.
+  bool got = false;
+  for (uint64_t seq = 2; seq < 52 && !got; ++seq) {
+    ASSERT_TRUE(older->Write(Ka(a, 0, seq)));
+    do {
+      ASSERT_TRUE(older->Read(&msg));
+      if (msg.has_event()) {
+        got = true;
+        EXPECT_EQ(msg.event().fencing_token(), token);
+      }
+    } while (!got && msg.request_sequence() != seq);
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_TRUE(got) << "the revocation never came to the live stream";
+  ctx_a.TryCancel();
+  older->Finish().IgnoreError();
 }
 
 TEST_F(EventResendTest,

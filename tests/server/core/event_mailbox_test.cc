@@ -33,7 +33,14 @@ TEST(EventMailboxTest, ReleaseRequestsAreDeduplicatedPerTokenNotJustTheLast) {
             EventMailbox::Posted::kDropped);
   EXPECT_EQ(mailbox->Post(ReleaseRequest("k", 9), flush),
             EventMailbox::Posted::kDropped);
-  // Acknowledged: a later request for the grant asks again.
+  // Sent and acknowledged: a later request for the grant asks again. (An
+  // ack counts only for events some stream was sent.)
+  struct Taker : SessionEventSink {
+    bool Deliver(const SessionEvent&) override { return true; }
+    void Close(const absl::Status&) override {}
+  };
+  mailbox->Attach(std::make_shared<Taker>());
+  mailbox->Flush();
   mailbox->Ack(2);
   EXPECT_EQ(mailbox->Post(ReleaseRequest("k", 7), flush),
             EventMailbox::Posted::kKept);
