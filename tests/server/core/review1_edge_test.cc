@@ -1,8 +1,14 @@
 // Edge cases found in review (review1 branch): waits left hanging on a
 // cycle, and other safety rules at the edges of the tree.
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -51,6 +57,84 @@ TEST_F(Review1EdgeTest, SharedWaitBehindASharedWaiterItBlocksIsNotLeftHanging) {
   EXPECT_TRUE(wx.done()) << "x waits behind y, and y waits for x: deadlock";
   if (wx.done() && !wx.result().ok()) {
     EXPECT_THAT(wx.result(), StatusIs(absl::StatusCode::kAborted));
+  }
+  table_.Shutdown();
+}
+
+// A waiter whose caller leaves while its grant is being delivered: Complete
+// waits until the session has begun to end (it is gone from the registry)
+// and then reports the grant undelivered, so the table undoes it.
+class LeavesWhileSessionEndsWaiter final : public Waiter {
+ public:
+  LeavesWhileSessionEndsWaiter(LockTable* table, size_t sessions_before)
+      : table_(table), before_(sessions_before) {}
+  bool Complete(absl::StatusOr<AcquireResult> result) override {
+    granted_ = result.ok() && result->acquired;
+    called_.store(true);
+    while (table_->SessionCount() >= before_) std::this_thread::yield();
+    return false;
+  }
+  bool Gone() const override { return false; }
+  bool called() const { return called_.load(); }
+  bool granted() const { return granted_; }
+
+ private:
+  LockTable* const table_;
+  const size_t before_;
+  std::atomic<bool> called_{false};
+  bool granted_ = false;
+};
+
+// An upgrade is granted (a new EXCLUSIVE token) and its caller leaves before
+// it is delivered, while the session is ending on another thread: EndSession
+// has already taken the session's held map (with the EXCLUSIVE token) when
+// the undo turns the grant back into the SHARED one with the old token.
+// EndSession then drops "the grant with the EXCLUSIVE token", finds none, and
+// the SHARED grant of a session that no longer exists stays on the key
+// forever: nobody can ever take the key EXCLUSIVE again.
+TEST_F(Review1EdgeTest, UpgradeUndoneWhileItsSessionEndsLeavesNoOrphanGrant) {
+  for (int round = 0; round < 5; ++round) {
+    const uint64_t s = NewSession(absl::Hours(1));
+    const uint64_t b = NewSession(absl::Hours(1));
+    const std::string key = absl::StrCat("k", round);
+    auto shared = [&](uint64_t session) {
+      auto r = table_.Acquire(WithMode(Cmd(session, key), LockMode::kShared),
+                              nullptr);
+      EXPECT_TRUE(r.has_value() && r->ok() && (*r)->acquired);
+      return r.has_value() && r->ok() ? (*r)->grant.token : 0;
+    };
+    shared(s);
+    const uint64_t b_token = shared(b);
+    // Many other waits of s: ending it takes a while before it reaches its
+    // grants.
+    std::vector<std::unique_ptr<RecordingWaiter>> others;
+    for (int i = 0; i < 2000; ++i) {
+      const std::string other = absl::StrCat("o", round, "-", i);
+      MustAcquire(b, other);
+      others.push_back(std::make_unique<RecordingWaiter>());
+      Wait(s, other, others.back().get());
+    }
+    LeavesWhileSessionEndsWaiter upgrade(&table_, table_.SessionCount());
+    ASSERT_FALSE(table_.Acquire(
+                           WithMode(Cmd(s, key, absl::InfiniteDuration()),
+                                    LockMode::kExclusive),
+                           &upgrade)
+                     .has_value());
+    std::thread granter([&] { EXPECT_OK(Release(b, key, b_token)); });
+    std::thread closer([&] {
+      while (!upgrade.called()) std::this_thread::yield();
+      EXPECT_OK(table_.CloseSession(CloseSessionCmd{s, clock_.Now()}));
+    });
+    granter.join();
+    closer.join();
+    ASSERT_TRUE(upgrade.granted());
+    absl::StatusOr<LockDescription> d = table_.Describe(key, 10);
+    ASSERT_OK(d);
+    EXPECT_TRUE(d->holders.empty())
+        << "round " << round << ": session " << s
+        << " has ended but still holds " << key << " with token "
+        << d->holders.front().grant.token;
+    ASSERT_OK(table_.CloseSession(CloseSessionCmd{b, clock_.Now()}));
   }
   table_.Shutdown();
 }
