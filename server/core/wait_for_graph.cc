@@ -34,12 +34,14 @@ void WaitForGraph::BlockersLocked(absl::string_view key, const KeyWaits& k,
       }
     }
   }
+  // Every waiter ahead on the key, whatever its mode: a queue is granted
+  // from its head only, so a waiter never goes before one ahead of it. (A
+  // compatible waiter ahead is not always blocked by what blocks this one:
+  // in a tree a session never waits for its own grants, so a SHARED head
+  // may wait for the very session queued behind it.)
   for (auto it = k.queue.lower_bound(from);
        it != k.queue.end() && it->first < seq; ++it) {
-    if (it->second.session != waiter.session &&
-        Conflict(waiter.mode, it->second.mode)) {
-      out->push_back(&it->second);
-    }
+    if (it->second.session != waiter.session) out->push_back(&it->second);
   }
 }
 

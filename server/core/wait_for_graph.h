@@ -19,7 +19,7 @@ namespace taala {
 // The wait-for graph between sessions, kept only for keys that have waiters
 // (an uncontended acquire or release never touches it). A waiting session
 // waits for every holder of the key whose mode conflicts with its own, and
-// for every waiter ahead of it in the key's FIFO queue whose mode conflicts
+// for every waiter ahead of it in the key's FIFO queue, whatever its mode
 // (head-of-line: it cannot be granted before them). A wait that would close
 // a cycle is a deadlock: nobody in the cycle can ever be granted.
 //

@@ -442,7 +442,8 @@ class Model {
 
   // Sessions that block `s` waiting for `k` in mode `m` at queue position
   // `seq`: conflicting holders of the key, of its ancestors and of keys
-  // below it; conflicting waiters ahead in its queue and its ancestors'.
+  // below it; every waiter ahead in its queue (granted from the head only)
+  // and conflicting waiters ahead in its ancestors'.
   std::vector<uint64_t> Blockers(const std::string& k, uint64_t s, LockMode m,
                                  uint64_t seq) {
     std::vector<uint64_t> out;
@@ -455,7 +456,7 @@ class Model {
       }
       if (self || above) {
         for (const Wait& w : key.queue) {
-          if (w.seq < seq && w.session != s && Conflict(m, w.mode)) {
+          if (w.seq < seq && w.session != s && (self || Conflict(m, w.mode))) {
             out.push_back(w.session);
           }
         }
