@@ -24,7 +24,7 @@ using ::taala::test::RecordingWaiter;
 using ::taala::test::StatusIs;
 using ::taala::test::WithMode;
 
-class Review1EdgeTest : public LockTableTest {
+class ReviewEdgeTest : public LockTableTest {
  protected:
   void WaitShared(uint64_t session, const std::string& key,
                   RecordingWaiter* w) {
@@ -46,7 +46,7 @@ class Review1EdgeTest : public LockTableTest {
 // SHARED, so the wait-for graph draws no edge from x to y and the cycle is
 // never found: x's call hangs forever (a wait left on a cycle). It must be
 // granted or refused ABORTED at once.
-TEST_F(Review1EdgeTest, SharedWaitBehindASharedWaiterItBlocksIsNotLeftHanging) {
+TEST_F(ReviewEdgeTest, SharedWaitBehindASharedWaiterItBlocksIsNotLeftHanging) {
   const uint64_t x = NewSession(), y = NewSession();
   const uint64_t token = MustAcquire(x, "a");
   ASSERT_NE(token, 0u);
@@ -92,7 +92,7 @@ class LeavesWhileSessionEndsWaiter final : public Waiter {
 // EndSession then drops "the grant with the EXCLUSIVE token", finds none, and
 // the SHARED grant of a session that no longer exists stays on the key
 // forever: nobody can ever take the key EXCLUSIVE again.
-TEST_F(Review1EdgeTest, UpgradeUndoneWhileItsSessionEndsLeavesNoOrphanGrant) {
+TEST_F(ReviewEdgeTest, UpgradeUndoneWhileItsSessionEndsLeavesNoOrphanGrant) {
   for (int round = 0; round < 5; ++round) {
     const uint64_t s = NewSession(absl::Hours(1));
     const uint64_t b = NewSession(absl::Hours(1));
