@@ -35,6 +35,25 @@ std::string ReadFile(const std::string& path) {
   return s.str();
 }
 
+// Starts `argv` (argv[0] the binary) with stdout and stderr to `log_path`.
+// Returns the child's pid, or -1 if fork failed.
+pid_t Spawn(std::vector<std::string> argv, const std::string& log_path) {
+  const pid_t pid = fork();
+  if (pid != 0) return pid;
+  // The daemon dies with the test, even if the test is killed.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  const int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd >= 0) {
+    dup2(fd, 1);
+    dup2(fd, 2);
+  }
+  std::vector<char*> cargv;
+  for (std::string& a : argv) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  execv(cargv[0], cargv.data());
+  _exit(127);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<TaaladProcess>> TaaladProcess::Start(
@@ -56,23 +75,8 @@ absl::StatusOr<std::unique_ptr<TaaladProcess>> TaaladProcess::Start(
   // Abort on any lock-order inversion in the real daemon.
   argv.push_back("--check_lock_order");
 
-  const pid_t pid = fork();
+  const pid_t pid = Spawn(argv, p->log_path_);
   if (pid < 0) return absl::InternalError("fork failed");
-  if (pid == 0) {
-    // The daemon dies with the test, even if the test is killed.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    const int fd = open(p->log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                        0644);
-    if (fd >= 0) {
-      dup2(fd, 1);
-      dup2(fd, 2);
-    }
-    std::vector<char*> cargv;
-    for (std::string& a : argv) cargv.push_back(a.data());
-    cargv.push_back(nullptr);
-    execv(cargv[0], cargv.data());
-    _exit(127);
-  }
   p->pid_ = pid;
   // Wait for the port file (written once the daemon serves).
   for (int i = 0; i < 2000; ++i) {
@@ -142,21 +146,8 @@ absl::StatusOr<TaaladExit> RunTaaladToExit(std::vector<std::string> args,
   if (dir.empty()) return absl::InternalError("mkdtemp failed");
   const std::string log_path = dir + "/taalad.log";
   args.insert(args.begin(), TAALAD_PATH);
-  const pid_t pid = fork();
+  const pid_t pid = Spawn(args, log_path);
   if (pid < 0) return absl::InternalError("fork failed");
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    const int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd >= 0) {
-      dup2(fd, 1);
-      dup2(fd, 2);
-    }
-    std::vector<char*> cargv;
-    for (std::string& a : args) cargv.push_back(a.data());
-    cargv.push_back(nullptr);
-    execv(cargv[0], cargv.data());
-    _exit(127);
-  }
   TaaladExit result;
   int status = 0;
   bool done = false;
