@@ -97,6 +97,50 @@ bool IsLoopback(const std::string& listen) {
          (ntohl(v4.s_addr) >> 24) == 127;
 }
 
+// One daemon per port across both loopback families: a taalad on
+// 127.0.0.1:P binds (without listening, so clients that try it are refused
+// at once) [::1]:P too, and the reverse, so that a second taalad cannot
+// serve the other family on the same port while clients dialling
+// "localhost:P" reach either. Returns the guard socket (-1 if none is
+// needed or the other family does not exist here), or an error message if
+// the other address is in use.
+absl::StatusOr<int> ClaimOtherLoopback(const std::string& listen, int port) {
+  const std::string host = listen.substr(0, listen.rfind(':'));
+  sockaddr_storage addr = {};
+  socklen_t len = 0;
+  std::string other;
+  if (host == "[::1]") {
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<uint16_t>(port));
+    v4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    len = sizeof(*v4);
+    other = absl::StrCat("127.0.0.1:", port);
+  } else if (IsLoopback(listen) && host != "localhost") {
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&addr);
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<uint16_t>(port));
+    v6->sin6_addr = in6addr_loopback;
+    len = sizeof(*v6);
+    other = absl::StrCat("[::1]:", port);
+  } else {
+    return -1;  // localhost: gRPC binds every address it resolves to.
+  }
+  const int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;  // No such family here: nobody can serve it.
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
+    const int err = errno;
+    close(fd);
+    if (err == EADDRINUSE) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot listen on ", listen, ": address in use on the other "
+          "loopback address ", other, " (is another taalad serving there?)"));
+    }
+    return -1;  // E.g. IPv6 disabled: nobody can serve it either.
+  }
+  return fd;
+}
+
 int Fail(const std::string& message) {
   spdlog::critical("{}", message);
   return 1;
@@ -249,6 +293,11 @@ int Run() {
     return Fail(absl::StrCat("cannot listen on ", listen, ": ",
                              WhyCannotListen(listen)));
   }
+  absl::StatusOr<int> guard = ClaimOtherLoopback(listen, port);
+  if (!guard.ok()) {
+    server->Shutdown();
+    return Fail(std::string(guard.status().message()));
+  }
   timers.Start();
   const std::string host = listen.substr(0, listen.rfind(':'));
   spdlog::info(
@@ -268,6 +317,7 @@ int Run() {
   server->Shutdown(absl::ToChronoTime(absl::Now() +
                                       absl::GetFlag(FLAGS_drain_timeout)));
   timers.Stop();
+  if (*guard >= 0) close(*guard);
   spdlog::info("taalad stopped");
   return 0;
 }

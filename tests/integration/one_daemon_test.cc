@@ -57,11 +57,9 @@ TEST(OneDaemonTest, AHostNameStartingWith127IsNotTakenForLoopback) {
 // other loopback address ([::1] beside 127.0.0.1) on the same port serves
 // its own lock table there. A client that dials "localhost:PORT" (which
 // resolves to both on most systems) may reach either daemon, and two
-// clients can then both hold one key. Disabled: refusing it needs taalad
-// to claim the port on both loopback families (or a per-port lock file),
-// a design decision for the maintainers.
-TEST(OneDaemonTest,
-     DISABLED_SecondDaemonOnTheOtherLoopbackFamilySamePortExits) {
+// clients can then both hold one key. taalad claims the port on the other
+// loopback family too (bound, not listening).
+TEST(OneDaemonTest, SecondDaemonOnTheOtherLoopbackFamilySamePortExits) {
   auto first = TaaladProcess::Start();
   ASSERT_TRUE(first.ok()) << first.status();
   auto second = RunTaaladToExit(

@@ -66,8 +66,13 @@ class TaaladTest : public ::testing::Test {
     grpc::ChannelArguments args;
     // Distinct arguments give distinct connections.
     args.SetInt("taala.test.channel", channel_id);
-    return LockService::NewStub(grpc::CreateCustomChannel(
-        daemon_->address(), grpc::InsecureChannelCredentials(), args));
+    std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(
+        daemon_->address(), grpc::InsecureChannelCredentials(), args);
+    // Connected before the first call: under load a first connect attempt
+    // can fail, and a call that does not wait for ready fails with it.
+    EXPECT_TRUE(channel->WaitForConnected(Deadline()))
+        << "channel " << channel_id << " did not connect";
+    return LockService::NewStub(channel);
   }
 
   uint64_t CreateSession(int64_t ttl_ms = 10000, const std::string& name = "t",
