@@ -52,8 +52,11 @@ class EventResendTest : public ::testing::Test {
     auto started = test::TaaladProcess::Start(std::move(args), "");
     ASSERT_TRUE(started.ok()) << started.status();
     daemon_ = std::move(*started);
-    stub_ = LockService::NewStub(grpc::CreateChannel(
-        daemon_->address(), grpc::InsecureChannelCredentials()));
+    std::shared_ptr<grpc::Channel> channel = grpc::CreateChannel(
+        daemon_->address(), grpc::InsecureChannelCredentials());
+    // Connected before the first call (a first connect can fail under load).
+    ASSERT_TRUE(channel->WaitForConnected(Deadline()));
+    stub_ = LockService::NewStub(channel);
   }
   void SetUp() override { StartDaemon({}); }
   void TearDown() override {

@@ -167,6 +167,9 @@ class Client {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() +
                      std::chrono::seconds(30));
+    // A new connection's first attempt can fail under load; the daemon is
+    // up, so wait for it rather than count a transport error.
+    ctx.set_wait_for_ready(true);
     v1::CreateSessionRequest req;
     req.set_ttl_ms(10000);
     req.set_client_name(absl::StrCat("stress-", id_));
