@@ -184,11 +184,13 @@ class KeepAliveReactor final : public KeepAliveReactorBase {
     if (ttl.ok() && request_.has_acked_event_sequence()) {
       table_->AckEvents(id, request_.acked_event_sequence());
     }
+    bool just_attached = false;
     if (ttl.ok() && session_id_ == 0) {
       if (!request_.has_acked_event_sequence()) stream_->AckOnWrite(id);
       absl::Status attached = table_->AttachSink(id, stream_);
       if (attached.ok()) {
         session_id_ = id;
+        just_attached = true;
       } else {
         ttl = attached;
       }
@@ -197,7 +199,7 @@ class KeepAliveReactor final : public KeepAliveReactorBase {
       stream_->FinishAfterWrites(ToGrpcStatus(ttl.status()));
       return;
     }
-    if (session_id_ != 0 && !stream_->finishing()) {
+    if (!just_attached && !stream_->finishing()) {
       // A newer stream of the session took the events and has ended: this
       // one, still renewing the session, takes them back.
       table_->AttachSink(id, stream_, /*only_if_none=*/true).IgnoreError();
