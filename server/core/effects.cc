@@ -3,11 +3,22 @@
 #include <optional>
 #include <utility>
 
-
 namespace taala {
 namespace table_internal {
 
 void EffectsRunner::Run(Effects& effects, absl::Time now) {
+  const uint64_t lsn = log_->LastLsn();
+  if (!log_->IsDurable(lsn)) {
+    log_->WhenDurable(lsn, [this, batch = std::move(effects), now]() mutable {
+      RunNow(batch, now);
+    });
+    effects = Effects();
+    return;
+  }
+  RunNow(effects, now);
+}
+
+void EffectsRunner::RunNow(Effects& effects, absl::Time now) {
   for (const Effects::Recheck& r : effects.recheck) {
     std::vector<WaitForGraph::Step> cycle =
         graph_->CycleThrough(r.session_id, r.key, r.seq);

@@ -18,6 +18,7 @@
 #include "server/core/event_mailbox.h"
 #include "server/core/grant.h"
 #include "server/core/session_registry.h"
+#include "server/core/transition.h"
 #include "server/core/wait_for_graph.h"
 
 namespace taala {
@@ -103,21 +104,28 @@ class EffectsHost {
 // table. It takes a mailbox's mutex only briefly, one at a time.
 class EffectsRunner {
  public:
-  // All must outlive the runner.
-  EffectsRunner(WaitForGraph* graph, EffectsHost* host)
-      : graph_(graph), host_(host) {}
+  // All must outlive the runner. Nothing a batch decided is made known
+  // (waiters completed, events sent, observer told) before every record
+  // appended to `log` so far is durable.
+  EffectsRunner(WaitForGraph* graph, EffectsHost* host, TransitionLog* log)
+      : graph_(graph), host_(host), log_(log) {}
 
   void set_observer(TableObserver* observer) { observer_ = observer; }
 
   // Deadlock rechecks first, then observer notes (a log line about an expiry
   // or a revocation comes before anyone is told of it), then events, then
   // completions (taking back grants nobody received), then the ends of
-  // sessions whose event backlog overflowed.
+  // sessions whose event backlog overflowed. If the log's records are not
+  // all durable yet, the batch is moved into a callback the log runs once
+  // they are (on the log's thread): `effects` is left empty.
   void Run(Effects& effects, absl::Time now);
 
  private:
+  void RunNow(Effects& effects, absl::Time now);
+
   WaitForGraph* const graph_;
   EffectsHost* const host_;
+  TransitionLog* const log_;
   TableObserver* observer_ = nullptr;
 };
 

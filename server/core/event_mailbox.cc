@@ -24,6 +24,17 @@ EventMailbox::Posted EventMailbox::Post(
     overflowed_ = true;
   }
   event.sequence = ++last_sequence_;
+  Transition t;
+  t.type = TransitionType::kEventPosted;
+  t.session_id = event.session_id;
+  t.key = event.key;
+  t.token = event.token;
+  t.event_sequence = event.sequence;
+  t.event_type = static_cast<uint8_t>(event.type);
+  t.text = event.reason;
+  t.requester_session_id = event.requester_session_id;
+  t.requester_client_name = event.requester_client_name;
+  event.lsn = log_->Append(t);
   pending_.push_back(std::move(event));
   if (sink_ != nullptr) flush.push_back(shared_from_this());
   return posted;
@@ -90,11 +101,18 @@ void EventMailbox::Flush() {
       }
       sink = sink_;
       // pending_ holds acked_ + 1 .. last_sequence_; acked_ <= sent_through_.
+      // An event whose record is not durable yet waits, and so do the ones
+      // after it: the Flush of the command that posted it sends them.
       for (size_t i = sent_through_ - acked_; i < pending_.size(); ++i) {
+        if (!log_->IsDurable(pending_[i].lsn)) break;
         batch.push_back(pending_[i]);
       }
-      sent_through_ = last_sequence_;
-      handed_through_ = std::max(handed_through_, last_sequence_);
+      if (batch.empty()) {
+        flushing_ = false;
+        return;
+      }
+      sent_through_ = batch.back().sequence;
+      handed_through_ = std::max(handed_through_, sent_through_);
     }
     for (const SessionEvent& e : batch) {
       if (!sink->Deliver(e)) {
@@ -103,6 +121,35 @@ void EventMailbox::Flush() {
       }
     }
   }
+}
+
+void EventMailbox::Restore(std::vector<SessionEvent> events,
+                           uint64_t last_sequence) {
+  absl::MutexLock lock(&mu_);
+  pending_.clear();
+  release_asked_.clear();
+  for (SessionEvent& e : events) {
+    if (e.type == SessionEvent::Type::kReleaseRequested) {
+      release_asked_.insert({e.key, e.token});
+    }
+    pending_.push_back(std::move(e));
+  }
+  last_sequence_ = last_sequence;
+  acked_ = pending_.empty() ? last_sequence : pending_.front().sequence - 1;
+  sent_through_ = acked_;
+  // The client may have been sent (and processed) any of them: its ack on
+  // its next stream is believed up to the last.
+  handed_through_ = last_sequence;
+}
+
+std::vector<SessionEvent> EventMailbox::PendingEvents() {
+  absl::MutexLock lock(&mu_);
+  return std::vector<SessionEvent>(pending_.begin(), pending_.end());
+}
+
+uint64_t EventMailbox::last_sequence() {
+  absl::MutexLock lock(&mu_);
+  return last_sequence_;
 }
 
 size_t EventMailbox::pending() {

@@ -30,6 +30,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "server/core/transition.h"
 
 namespace taala {
 
@@ -45,6 +46,9 @@ struct SessionEvent {
   std::string requester_client_name;
   // Set by the mailbox: the session's sequence number of this event.
   uint64_t sequence = 0;
+  // Set by the mailbox: the LSN of the event's kEventPosted record. The
+  // event is sent only once that record is durable.
+  uint64_t lsn = 0;
 };
 
 // Receives one session's events (the KeepAlive stream). Held by shared_ptr so
@@ -73,7 +77,10 @@ class EventMailbox : public std::enable_shared_from_this<EventMailbox> {
  public:
   enum class Posted { kKept, kDropped, kOverflow };
 
-  explicit EventMailbox(size_t capacity) : capacity_(capacity) {}
+  // Every event kept is recorded in `log` (a kEventPosted transition) under
+  // the mailbox's mutex, with its sequence number. `log` must outlive it.
+  EventMailbox(size_t capacity, TransitionLog* log)
+      : capacity_(capacity), log_(log) {}
   EventMailbox(const EventMailbox&) = delete;
   EventMailbox& operator=(const EventMailbox&) = delete;
 
@@ -97,16 +104,27 @@ class EventMailbox : public std::enable_shared_from_this<EventMailbox> {
   // The client has processed every event up to `sequence`: forgets them
   // (never one no stream has been sent: a larger ack counts as the last sent).
   void Ack(uint64_t sequence) ABSL_LOCKS_EXCLUDED(mu_);
+  // A restarted server's mailbox: `events` (oldest first, as recorded) are
+  // unacknowledged as far as it knows, and the next event follows
+  // `last_sequence`. Their records are in the log already. Call before any
+  // other method.
+  void Restore(std::vector<SessionEvent> events, uint64_t last_sequence)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Sends the current sink every event it has not been sent, in sequence
-  // order. While one thread flushes, another's Flush returns at once and
+  // order, as far as their records are durable (the rest wait for a later
+  // Flush). While one thread flushes, another's Flush returns at once and
   // the first sends its events too. Call with no mutex held.
   void Flush() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Events kept (unacknowledged).
   size_t pending() ABSL_LOCKS_EXCLUDED(mu_);
+  // Copies of them, oldest first, and the last sequence given out.
+  std::vector<SessionEvent> PendingEvents() ABSL_LOCKS_EXCLUDED(mu_);
+  uint64_t last_sequence() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   const size_t capacity_;
+  TransitionLog* const log_;
   absl::Mutex mu_;
   std::shared_ptr<SessionEventSink> sink_ ABSL_GUARDED_BY(mu_);
   // Unacknowledged events: sequences acked_ + 1 .. last_sequence_.

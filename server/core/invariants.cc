@@ -28,7 +28,7 @@ void LockTable::CheckInvariantsForTest() {
       size_t exclusive = 0;
       for (const Holder& h : state.holders) {
         if (h.mode == LockMode::kExclusive) ++exclusive;
-        TAALA_CHECK(h.token < shard.next_token);
+        TAALA_CHECK(h.token != 0 && h.token <= log_->LastLsn());
         Session& s = *h.session;
         absl::MutexLock session_lock(&s.mu);
         if (!s.ended) {

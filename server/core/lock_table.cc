@@ -22,35 +22,29 @@ using table_internal::ReleaseAsks;
 using table_internal::SessionNotFound;
 using table_internal::ValidateListArgs;
 
-namespace {
-
-constexpr int kEpochShift = 40;
-
-}  // namespace
-
-LockTable::LockTable(Options options) : options_(std::move(options)) {
+LockTable::LockTable(Options options)
+    : options_(std::move(options)),
+      own_log_(options_.log == nullptr ? std::make_unique<MemoryLog>()
+                                       : nullptr),
+      log_(options_.log != nullptr ? options_.log : own_log_.get()) {
   TAALA_CHECK(options_.shards > 0);
-  TAALA_CHECK(options_.token_epoch < (uint64_t{1} << (64 - kEpochShift)));
-  TAALA_CHECK(options_.first_counter_for_test > 0 &&
-              options_.first_counter_for_test < (uint64_t{1} << kEpochShift));
-  next_session_seq_.store(options_.first_counter_for_test);
   shards_.reserve(options_.shards);
   for (size_t i = 0; i < options_.shards; ++i) {
-    shards_.push_back(std::make_unique<Shard>(
-        i, (options_.token_epoch << kEpochShift) +
-            options_.first_counter_for_test,
-        &timers_, &graph_));
+    shards_.push_back(std::make_unique<Shard>(log_, options_.wall_offset,
+                                              &timers_, &graph_));
   }
 }
 
 LockTable::~LockTable() = default;
 
-uint64_t LockTable::NewSessionId() {
-  const uint64_t seq =
-      next_session_seq_.fetch_add(1, std::memory_order_relaxed);
-  // Never carry into the epoch bits: 0 (refused by CreateSession) instead.
-  if (seq > Shard::kCounterMask) return 0;
-  return (options_.token_epoch << kEpochShift) | seq;
+uint64_t LockTable::NewSessionId() { return log_->TakeNumber(); }
+
+void LockTable::RefuseGrantsUntil(absl::Time until) {
+  grants_refused_until_ns_.store(absl::ToUnixNanos(until));
+}
+
+absl::Time LockTable::grants_refused_until() const {
+  return absl::FromUnixNanos(grants_refused_until_ns_.load());
 }
 
 LockTable::Shard& LockTable::ShardFor(absl::string_view key) {
@@ -97,6 +91,15 @@ std::optional<absl::StatusOr<AcquireResult>> LockTable::Acquire(
     if (shutting_down_.load()) {
       outcome = absl::UnavailableError(absl::StrCat(
           "taalad is shutting down; key ", Quote(cmd.key), " not acquired"));
+    } else if (absl::ToUnixNanos(cmd.now) <
+               grants_refused_until_ns_.load(std::memory_order_relaxed)) {
+      outcome = absl::UnavailableError(absl::StrCat(
+          "taalad restarted after an unclean stop without fsync durability: "
+          "no grants for another ",
+          absl::ToInt64Milliseconds(grants_refused_until() - cmd.now),
+          " ms, so that no holder of the previous run still believes it "
+          "holds a key; key ",
+          Quote(cmd.key), " not acquired"));
     } else {
       outcome = shard.AcquireLocked(s, session, cmd, waiter, effects, ask);
     }
@@ -256,7 +259,8 @@ void LockTable::Shutdown() {
     if (auto sink = s.mailbox->TakeSink()) sinks.push_back(std::move(sink));
   }
   for (const auto& sink : sinks) {
-    sink->Close(absl::UnavailableError("taalad is shutting down"));
+    sink->Close(absl::UnavailableError(
+        "taalad is restarting; your session is kept"));
   }
   timers_.Wake();
 }

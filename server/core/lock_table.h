@@ -23,7 +23,9 @@
 // own mutex; sessions each have their own mutex. Lock order:
 //   Shard::mu  ->  Session::mu  ->  leaves
 // where the leaves are EventMailbox's, TimerQueue's and WaitForGraph's
-// mutexes and the SessionRegistry's shard mutexes. At most one shard mutex
+// mutexes and the SessionRegistry's shard mutexes, and below them all the
+// TransitionLog's (records are appended under the mutexes that order the
+// changes they describe; transition.h). At most one shard mutex
 // and one session mutex are held at a time. Callbacks (Waiter::Complete,
 // SessionEventSink, TableObserver) are never run while any table mutex is
 // held, so they may call back into the table.
@@ -33,7 +35,7 @@
 //  2. A key's queue waits only on a head that cannot be granted: it is held
 //     in a conflicting mode, or in a lock-delay (a release hands over).
 //  3. Fencing tokens of a key strictly increase with every grant, and never
-//     repeat across restarts given a new token epoch (Options::token_epoch).
+//     repeat across restarts: a token is the LSN of its grant's record.
 //  4. A session's `held` and `waiting` indexes match the shards exactly.
 //  5. A waiter is completed exactly once, by whoever removed it from a queue.
 
@@ -42,6 +44,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -52,6 +55,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "server/core/commands.h"
+#include "server/core/durable_state.h"
 #include "server/core/effects.h"
 #include "server/core/event_mailbox.h"
 #include "server/core/grant.h"
@@ -61,6 +65,7 @@
 #include "server/core/session.h"
 #include "server/core/session_registry.h"
 #include "server/core/timer_queue.h"
+#include "server/core/transition.h"
 #include "server/core/wait_for_graph.h"
 
 namespace taala {
@@ -85,14 +90,13 @@ class LockTable {
     // RELEASE_REQUESTED past it is dropped; GRANT_REVOKED past it ends the
     // session ("event backlog overflow").
     size_t max_pending_events = 1024;
-    // High bits of every fencing token and session id: a new epoch per
-    // daemon start (persisted in the data directory) keeps tokens and ids
-    // from ever repeating across restarts. Must be < 2^24.
-    uint64_t token_epoch = 0;
-    // Tests only: where every shard's token counter and the session id
-    // counter start within the epoch (the low 40 bits), so that a test can
-    // reach the end of the counters. Must be in [1, 2^40).
-    uint64_t first_counter_for_test = 1;
+    // Where every transition is recorded (the write-ahead log); must outlive
+    // the table. Null: the table keeps its own MemoryLog (LSNs from 1).
+    // Fencing tokens and session ids are numbers from the log's sequence.
+    TransitionLog* log = nullptr;
+    // Records carry wall-clock times: the table's (monotonic) time plus
+    // this offset (taalad: the wall clock minus the steady clock at start).
+    absl::Duration wall_offset;
   };
 
   explicit LockTable(Options options);
@@ -106,13 +110,32 @@ class LockTable {
     runner_.set_observer(observer);
   }
 
-  // A fresh session id for CreateSessionCmd, or 0 once the 2^40 ids of the
-  // token epoch are used up (CreateSession refuses 0). Thread-safe.
+  // A fresh session id for CreateSessionCmd: a number from the log's
+  // sequence, so never one used before, across restarts too. Thread-safe.
   uint64_t NewSessionId();
+  TransitionLog& log() { return *log_; }
+
+  // Recovery (lock_table_restore.cc). Call before any other command, with
+  // the table's log open: restores `state`'s sessions (when
+  // `restore_sessions`; each lease restarts: expires = now + its TTL +
+  // `grace`), their grants, tokens and recent events, and the lock-delays
+  // still running. Max holds and lock-delays count wall-clock time across
+  // the downtime: any that fell due fire at the first RunDueTimers. A grant
+  // whose session is not restored ends now, as by expiry (its lock-delay
+  // starts), and that is recorded. Waiters are not state: none is restored.
+  void Restore(const DurableState& state, absl::Time now, absl::Duration grace,
+               bool restore_sessions);
+  // The table's durable view (the same shape recovery folds the log into).
+  // Consistent only while no command runs (tests; a clean shutdown).
+  DurableState ExportState();
+  // Refuses every grant (UNAVAILABLE) until `until`: after an unclean stop
+  // without fsync, no holder of the previous run may still believe it holds
+  // a key. Sessions may be created meanwhile.
+  void RefuseGrantsUntil(absl::Time until);
+  absl::Time grants_refused_until() const;
 
   // OK: the session exists with the returned (clamped) lease.
-  // INVALID_ARGUMENT: negative TTL, oversized name or labels.
-  // RESOURCE_EXHAUSTED: session id 0 (NewSessionId's ids are used up).
+  // INVALID_ARGUMENT: negative TTL, oversized name or labels, session id 0.
   // ALREADY_EXISTS: the id is taken. UNAVAILABLE: shutting down.
   absl::StatusOr<SessionInfo> CreateSession(const CreateSessionCmd& cmd);
 
@@ -143,8 +166,8 @@ class LockTable {
   // key's queue; `waiter->Complete` then gets the outcome exactly once. With
   // a null `waiter`, nullopt means "would wait" and nothing is queued.
   // Errors: INVALID_ARGUMENT (key, mode), NOT_FOUND (session),
-  // UNAVAILABLE (shutting down), RESOURCE_EXHAUSTED (the shard's fencing
-  // tokens for this token epoch are used up).
+  // UNAVAILABLE (shutting down, or grants refused after an unclean restart:
+  // RefuseGrantsUntil).
   std::optional<absl::StatusOr<AcquireResult>> Acquire(const AcquireCmd& cmd,
                                                        Waiter* waiter);
 
@@ -194,8 +217,9 @@ class LockTable {
   // Returns how many timers fired.
   size_t RunDueTimers(absl::Time now);
 
-  // Ends every wait with UNAVAILABLE, closes every event sink, and refuses
-  // new sessions and acquires. Sessions and grants stay (for a clean restart
+  // Ends every wait with UNAVAILABLE, closes every event sink with
+  // UNAVAILABLE "restarting; your session is kept", and refuses new
+  // sessions and acquires. Sessions and grants stay (for a clean restart
   // they are what the log restores).
   void Shutdown();
 
@@ -276,13 +300,16 @@ class LockTable {
                         Effects& effects);
 
   const Options options_;
+  std::unique_ptr<TransitionLog> own_log_;  // When options_.log is null.
+  TransitionLog* const log_;
   TimerQueue timers_;
   WaitForGraph graph_;
   table_internal::SessionRegistry sessions_;
   Host host_{this};
-  table_internal::EffectsRunner runner_{&graph_, &host_};
+  table_internal::EffectsRunner runner_{&graph_, &host_, log_};
   std::atomic<bool> shutting_down_{false};
-  std::atomic<uint64_t> next_session_seq_{1};
+  std::atomic<int64_t> grants_refused_until_ns_{
+      std::numeric_limits<int64_t>::min()};
   std::vector<std::unique_ptr<Shard>> shards_;  // Constant after construction.
 };
 

@@ -27,10 +27,8 @@ absl::StatusOr<SessionInfo> LockTable::CreateSession(
   if (shutting_down_.load()) {
     return absl::UnavailableError("taalad is shutting down");
   }
-  if (cmd.session_id == 0) {  // NewSessionId ran out.
-    return absl::ResourceExhaustedError(
-        "no session id left: this token epoch's 2^40 session ids are used "
-        "up; restart taalad to start a new token epoch");
+  if (cmd.session_id == 0) {
+    return absl::InvalidArgumentError("session id 0 is not a session id");
   }
   TAALA_RETURN_IF_ERROR(ValidateSessionRequest(
       cmd, SessionLimits{options_.max_client_name_bytes, options_.max_labels,
@@ -42,10 +40,24 @@ absl::StatusOr<SessionInfo> LockTable::CreateSession(
   const absl::Time expires = cmd.now + ttl;
   auto session = std::make_shared<Session>(cmd.session_id, cmd.client_name,
                                            cmd.labels, ttl, expires,
-                                           options_.max_pending_events);
-  if (!sessions_.Insert(std::move(session))) {
-    return absl::AlreadyExistsError(
-        absl::StrCat("session ", cmd.session_id, " already exists"));
+                                           options_.max_pending_events, log_);
+  {
+    // Recorded under the session's mutex: no grant to it (recorded under
+    // it too) can come first in the log.
+    Session& s = *session;
+    absl::MutexLock lock(&s.mu);
+    if (!sessions_.Insert(session)) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("session ", cmd.session_id, " already exists"));
+    }
+    Transition t;
+    t.type = TransitionType::kSessionCreated;
+    t.session_id = s.id;
+    t.client_name = s.client_name;
+    t.labels = s.labels;
+    t.ttl = ttl;
+    t.wall = cmd.now + options_.wall_offset;
+    log_->Append(t);
   }
   timers_.Schedule(
       Timer{expires, Timer::Kind::kSessionExpiry, cmd.session_id, 0, ""});
@@ -155,6 +167,14 @@ std::optional<LockTable::EndResult> LockTable::EndSession(
                        0, ""},
           effects.events);
     }
+    // After its last event: the session ends with this record.
+    Transition t;
+    t.type = TransitionType::kSessionEnded;
+    t.session_id = s.id;
+    t.reason = overflowed ? EndReason::kOverflowed
+                          : (expired ? EndReason::kExpired : EndReason::kClosed);
+    t.wall = now + options_.wall_offset;
+    log_->Append(t);
   }
   sessions_.Erase(s.id);
 
@@ -180,7 +200,11 @@ std::optional<LockTable::EndResult> LockTable::EndSession(
     Shard& shard = ShardFor(key);
     absl::MutexLock lock(&shard.mu);
     result.released +=
-        shard.DropGrantLocked(key, &s, token, expired, now, effects);
+        shard.DropGrantLocked(key, &s, token,
+                              overflowed ? EndReason::kOverflowed
+                              : expired  ? EndReason::kExpired
+                                         : EndReason::kClosed,
+                              now, effects);
   }
   if (expired) {
     effects.expired.push_back({s.id, s.client_name, result});

@@ -40,12 +40,12 @@ namespace table_internal {
 struct Session {
   Session(uint64_t id_in, std::string name, Labels labels_in,
           absl::Duration ttl_in, absl::Time expires,
-          size_t max_pending_events)
+          size_t max_pending_events, TransitionLog* log)
       : id(id_in),
         client_name(std::move(name)),
         labels(std::move(labels_in)),
         ttl(ttl_in),
-        mailbox(std::make_shared<EventMailbox>(max_pending_events)),
+        mailbox(std::make_shared<EventMailbox>(max_pending_events, log)),
         expires_at_hint_ns(absl::ToUnixNanos(expires)),
         expires_at(expires) {}
 

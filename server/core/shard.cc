@@ -50,15 +50,11 @@ void Shard::TakeHeadLocked(const std::string& key, KeyState& state,
                                           Quote(key)))});
     return;
   }
-  if (absl::Status tokens = TokensLeftLocked(key); !tokens.ok()) {
-    effects.completions.push_back({next.waiter, std::move(tokens)});
-    return;
-  }
   AcquireResult result;
   result.acquired = true;
+  if (next.semaphore_size > 0) state.limit = next.semaphore_size;
   result.grant = MakeGrantLocked(key, state, session, next.mode, next.max_hold,
                                  next.lock_delay, next.upgrade, now);
-  if (next.semaphore_size > 0) state.limit = next.semaphore_size;
   s.held[key] = result.grant.token;
   effects.completions.push_back({next.waiter, std::move(result)});
   // The session now blocks whoever conflicts with its new grant; if it also
@@ -68,12 +64,16 @@ void Shard::TakeHeadLocked(const std::string& key, KeyState& state,
   }
 }
 
-absl::Status Shard::TokensLeftLocked(const std::string& key) const {
-  if (next_token <= last_token_) return absl::OkStatus();
-  return absl::ResourceExhaustedError(absl::StrCat(
-      "key ", Quote(key), " not granted: shard ", index_,
-      " has used up the fencing tokens of its token epoch (2^40 grants); "
-      "restart taalad to start a new token epoch"));
+void Shard::RecordGrantEndedLocked(const std::string& key, const Holder& h,
+                                   EndReason reason, absl::Time now) {
+  Transition t;
+  t.type = TransitionType::kGrantEnded;
+  t.key = key;
+  t.session_id = h.session->id;
+  t.token = h.token;
+  t.reason = reason;
+  t.wall = now + wall_offset_;
+  log_->Append(t);
 }
 
 Grant Shard::MakeGrantLocked(const std::string& key, KeyState& state,
@@ -81,14 +81,28 @@ Grant Shard::MakeGrantLocked(const std::string& key, KeyState& state,
                              LockMode mode, absl::Duration max_hold,
                              absl::Duration lock_delay, bool upgrade,
                              absl::Time now) {
+  Transition record;
+  record.type = TransitionType::kGrantMade;
+  record.key = key;
+  record.session_id = session->id;
+  record.mode = mode;
+  record.semaphore_size = state.limit;  // Set by the caller for a semaphore.
+  const absl::Time revoke_at = max_hold > absl::ZeroDuration()
+                                  ? now + max_hold
+                                  : absl::InfiniteFuture();
+  // Zero for none (an infinite max hold is none).
+  record.max_hold = revoke_at == absl::InfiniteFuture() ? absl::ZeroDuration()
+                                                        : revoke_at - now;
+  record.lock_delay = lock_delay;
+  record.upgrade = upgrade;
+  record.wall = now + wall_offset_;
   Grant grant;
   grant.key = key;
   grant.session_id = session->id;
-  grant.token = next_token++;
+  grant.token = log_->Append(record);  // A token is its grant's LSN.
   grant.mode = mode;
   grant.granted_at = now;
-  grant.revoke_at = max_hold > absl::ZeroDuration() ? now + max_hold
-                                                    : absl::InfiniteFuture();
+  grant.revoke_at = revoke_at;
   Holder* holder = nullptr;
   const bool hierarchical = key.find('/') != std::string::npos;
   if (upgrade) {
@@ -140,6 +154,12 @@ void Shard::StartLockDelayLocked(const std::string& key, KeyState& state,
                                  const Holder& holder, absl::Time now) {
   if (holder.lock_delay <= absl::ZeroDuration()) return;
   const absl::Time until = now + holder.lock_delay;
+  Transition record;
+  record.type = TransitionType::kLockDelayStarted;
+  record.key = key;
+  record.mode = holder.mode;
+  record.wall = until + wall_offset_;
+  log_->Append(record);
   // The delay covers the lost grant's tree: its ancestors learn of it.
   Hierarchy::DelayBelow(keys, key, holder.mode, until);
   bool later = false;  // Does the delay end after every one running here?
@@ -171,15 +191,25 @@ void Shard::EndLockDelayLocked(const std::string& key, absl::Time now,
       ended = true;
     }
   }
+  if (!ended) return;
+  Transition record;
+  record.type = TransitionType::kLockDelayEnded;
+  record.key = key;
+  record.wall = now + wall_offset_;
+  log_->Append(record);
   // Serves the key, its ancestors and the keys below it.
-  if (ended) ReevaluateLocked(key, now, effects);
+  ReevaluateLocked(key, now, effects);
 }
 
 std::shared_ptr<Session> Shard::EraseHolderLocked(
     const std::string& key, KeyState& state,
-    absl::InlinedVector<Holder, 1>::iterator h, bool start_delay,
+    absl::InlinedVector<Holder, 1>::iterator h, EndReason reason,
     absl::Time now) {
-  if (start_delay) StartLockDelayLocked(key, state, *h, now);
+  RecordGrantEndedLocked(key, *h, reason, now);
+  if (reason == EndReason::kExpired || reason == EndReason::kRevoked ||
+      reason == EndReason::kOverflowed) {
+    StartLockDelayLocked(key, state, *h, now);
+  }
   Hierarchy::Intent(keys, key, h->session.get(), h->mode, -1);
   timers_->Cancel(h->max_hold_timer);
   std::shared_ptr<Session> owner = std::move(h->session);
@@ -257,7 +287,7 @@ bool Shard::DropWaitLocked(const std::string& key, uint64_t seq,
 }
 
 bool Shard::DropGrantLocked(const std::string& key, const Session* s,
-                            uint64_t token, bool expired, absl::Time now,
+                            uint64_t token, EndReason reason, absl::Time now,
                             Effects& effects) {
   auto kit = keys.find(key);
   if (kit == keys.end()) return false;
@@ -270,7 +300,7 @@ bool Shard::DropGrantLocked(const std::string& key, const Session* s,
   (void)token;
   for (auto h = state.holders.begin(); h != state.holders.end(); ++h) {
     if (h->session.get() == s) {
-      EraseHolderLocked(kit->first, state, h, expired, now);
+      EraseHolderLocked(kit->first, state, h, reason, now);
       dropped = true;
       break;
     }

@@ -26,12 +26,14 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/core/commands.h"
+#include "server/core/durable_state.h"
 #include "server/core/effects.h"
 #include "server/core/grant.h"
 #include "server/core/hierarchy.h"
 #include "server/core/key_state.h"
 #include "server/core/session.h"
 #include "server/core/timer_queue.h"
+#include "server/core/transition.h"
 #include "server/core/wait_for_graph.h"
 
 namespace taala {
@@ -47,24 +49,20 @@ class Shard {
   // kFirstWaitSeq, so a key's upgrades are always at the head of its queue.
   static constexpr uint64_t kFirstWaitSeq = uint64_t{1} << 62;
 
-  // The low bits of a token count grants within the token epoch (the high
-  // bits); the count must never carry into the epoch.
-  static constexpr uint64_t kCounterMask = (uint64_t{1} << 40) - 1;
-
-  // `timers` and `graph` are the table's and must outlive the shard.
-  // `index`: the shard's number, for messages.
-  Shard(size_t index, uint64_t first_token, TimerQueue* timers,
+  // `log`, `timers` and `graph` are the table's and must outlive the
+  // shard. Every change to a key is recorded in `log` (transition.h) under
+  // mu; a grant's token is the LSN of its record. Records carry wall-clock
+  // times: the table's time plus `wall_offset`.
+  Shard(TransitionLog* log, absl::Duration wall_offset, TimerQueue* timers,
         WaitForGraph* graph)
-      : next_token(first_token),
-        index_(index),
-        last_token_(first_token | kCounterMask),
+      : log_(log),
+        wall_offset_(wall_offset),
         timers_(timers),
         graph_(graph) {}
 
   absl::Mutex mu;
   KeyMap keys ABSL_GUARDED_BY(mu);
   Hierarchy tree ABSL_GUARDED_BY(mu);
-  uint64_t next_token ABSL_GUARDED_BY(mu);
   uint64_t next_wait_seq ABSL_GUARDED_BY(mu) = kFirstWaitSeq;
   uint64_t next_upgrade_seq ABSL_GUARDED_BY(mu) = 1;
   // Waits refused or aborted as deadlocks here. Read without mu.
@@ -112,11 +110,35 @@ class Shard {
   bool DropWaitLocked(const std::string& key, uint64_t seq, absl::Status why,
                       absl::Time now, Effects& effects)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  // Likewise for its grant `token` of `key`; `expired` starts its
-  // lock-delay. True if the grant was still held.
+  // Likewise for its grant `token` of `key`, ended for `reason` (kClosed,
+  // kExpired or kOverflowed; the last two start its lock-delay). True if the
+  // grant was still held.
   bool DropGrantLocked(const std::string& key, const Session* s,
-                       uint64_t token, bool expired, absl::Time now,
+                       uint64_t token, EndReason reason, absl::Time now,
                        Effects& effects) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Recovery (shard_restore.cc). Installs a restored grant of `key` for
+  // `s` (its intentions, max-hold timer, the session's index), with its
+  // times already on the table's clock. REQUIRES: no waiters anywhere yet.
+  void RestoreGrantLocked(const std::string& key,
+                          const std::shared_ptr<Session>& s, uint64_t token,
+                          LockMode mode, uint32_t semaphore_size,
+                          absl::Time granted_at, absl::Time revoke_at,
+                          absl::Duration lock_delay, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Restores the lock-delays running on `key` (table clock; InfinitePast:
+  // none) and arms the timer that ends them.
+  void RestoreDelaysLocked(const std::string& key, absl::Time delayed_until,
+                           absl::Time exclusive_delay_until, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // A restored grant whose session was not restored ends now, as by expiry:
+  // recorded, with its lock-delay (`lock_delay` from now) if it has one.
+  void EndOrphanGrantLocked(const std::string& key, uint64_t session_id,
+                            uint64_t token, LockMode mode,
+                            absl::Duration lock_delay, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Adds this shard's keys to `out` (LockTable::ExportState).
+  void ExportLocked(DurableState& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+
   // Completes every wait with UNAVAILABLE (shutdown).
   void FailAllWaitsLocked(Effects& effects) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
@@ -148,11 +170,12 @@ class Shard {
   void StartLockDelayLocked(const std::string& key, KeyState& state,
                             const Holder& holder, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  // Removes the holder `h` of `key` (its intentions too; a lock-delay if
-  // `start_delay`) and returns its session.
+  // Removes the holder `h` of `key` (its intentions too), records why its
+  // grant ended, starts its lock-delay if it ended by expiry or revocation,
+  // and returns its session.
   std::shared_ptr<Session> EraseHolderLocked(
       const std::string& key, KeyState& state,
-      absl::InlinedVector<Holder, 1>::iterator h, bool start_delay,
+      absl::InlinedVector<Holder, 1>::iterator h, EndReason reason,
       absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // The SHARED grant of `s` on `key` has gone (released or revoked): its
   // upgrade wait, if any, loses its place at the head of the queue and
@@ -170,13 +193,13 @@ class Shard {
   void ReevaluateLocked(const std::string& key, absl::Time now,
                         Effects& effects) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
-  // RESOURCE_EXHAUSTED for a grant of `key` once the epoch's tokens are
-  // used up (next_token > last_token_); OK otherwise.
-  absl::Status TokensLeftLocked(const std::string& key) const
+  // Appends the kGrantEnded record of `h`'s grant of `key`.
+  void RecordGrantEndedLocked(const std::string& key, const Holder& h,
+                              EndReason reason, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
-  const size_t index_;
-  const uint64_t last_token_;  // The last token of the epoch.
+  TransitionLog* const log_;
+  const absl::Duration wall_offset_;
   TimerQueue* const timers_;
   WaitForGraph* const graph_;
 };

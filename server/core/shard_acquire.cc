@@ -113,15 +113,11 @@ std::optional<absl::StatusOr<AcquireResult>> Shard::AcquireLocked(
       Hierarchy::TreeAllows(
           keys, key, state, mode, &s,
           upgrade ? next_upgrade_seq : Hierarchy::kNewRequest, cmd.now)) {
-    if (absl::Status tokens = TokensLeftLocked(key); !tokens.ok()) {
-      if (state.empty()) keys.erase(kit);
-      return tokens;
-    }
     AcquireResult result;
     result.acquired = true;
+    if (sem > 0) state.limit = sem;
     result.grant = MakeGrantLocked(key, state, session, mode, cmd.max_hold,
                                    cmd.lock_delay, upgrade, cmd.now);
-    if (sem > 0) state.limit = sem;
     s.held[key] = result.grant.token;
     if (tree.has_waiting_keys()) SyncGraph(*graph_, keys, tree, key);
     for (const auto& [other_key, other_seq] : s.waiting) {

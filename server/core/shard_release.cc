@@ -29,12 +29,16 @@ std::optional<absl::Status> Shard::ReleaseLocked(const ReleaseCmd& cmd,
     }
     if (undelivered && h->claimed) return absl::OkStatus();
     if (undelivered && h->upgraded_from.has_value()) {
+      // UndoUpgradeLocked records the grant it restores.
       UndoUpgradeLocked(cmd.key, state, *h, cmd.now);
       ReevaluateLocked(cmd.key, cmd.now, effects);
       return absl::OkStatus();
     }
     std::shared_ptr<Session> owner =
-        EraseHolderLocked(cmd.key, state, h, /*start_delay=*/false, cmd.now);
+        EraseHolderLocked(cmd.key, state, h,
+                          undelivered ? EndReason::kUndone
+                                      : EndReason::kReleased,
+                          cmd.now);
     {
       Session& s = *owner;
       absl::MutexLock session_lock(&s.mu);
@@ -65,6 +69,18 @@ void Shard::UndoUpgradeLocked(const std::string& key, KeyState& state,
   h.lock_delay = was.lock_delay;
   h.claimed = was.claimed;
   h.upgraded_from.reset();
+  Transition record;
+  record.type = TransitionType::kGrantRestored;
+  record.key = key;
+  record.session_id = h.session->id;
+  record.token = h.token;
+  record.mode = h.mode;
+  record.max_hold = h.revoke_at == absl::InfiniteFuture()
+                        ? absl::ZeroDuration()
+                        : h.revoke_at - h.granted_at;
+  record.lock_delay = h.lock_delay;
+  record.wall = h.granted_at + wall_offset_;
+  log_->Append(record);
   // The EXCLUSIVE grant's max hold ends with it; the SHARED one's is back.
   timers_->Cancel(h.max_hold_timer);
   if (h.revoke_at != absl::InfiniteFuture()) {
@@ -98,7 +114,7 @@ void Shard::RevokeLocked(const RevokeGrantCmd& cmd, Effects& effects) {
     Grant grant{kit->first, cmd.session_id, h->token,
                 h->mode,    h->granted_at,  h->revoke_at};
     std::shared_ptr<Session> owner =
-        EraseHolderLocked(kit->first, state, h, /*start_delay=*/true, cmd.now);
+        EraseHolderLocked(kit->first, state, h, EndReason::kRevoked, cmd.now);
     {
       Session& s = *owner;
       absl::MutexLock session_lock(&s.mu);

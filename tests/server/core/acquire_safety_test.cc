@@ -274,86 +274,35 @@ TEST_F(AcquireSafetyTest,
 }
 
 // ---------------------------------------------------------------------------
-// Item 12: the 40-bit counters never carry into the epoch bits.
+// Item 12 (superseded by the write-ahead log): tokens and session ids are
+// numbers of the log's sequence, 64 bits wide, so there is no per-shard
+// counter to run out or to carry into other bits.
 
-constexpr uint64_t kEpoch = 5;
-constexpr uint64_t kCounterEnd = uint64_t{1} << 40;
-
-LockTable::Options NearTheEnd() {
+TEST(LogNumbersTest, TokensAndSessionIdsAreTheLogsNumbersAboveItsStart) {
+  constexpr uint64_t kFirst = (uint64_t{5} << 40) + 17;
+  MemoryLog log(kFirst);
   LockTable::Options options;
-  options.shards = 1;
-  options.token_epoch = kEpoch;
-  options.first_counter_for_test = kCounterEnd - 2;
-  return options;
-}
-
-class CounterLimitTest : public ::testing::Test {
- protected:
-  uint64_t NewSession() {
-    CreateSessionCmd cmd;
-    cmd.session_id = table_.NewSessionId();
-    cmd.client_name = "test";
-    cmd.ttl = absl::Seconds(10);
-    cmd.now = clock_.Now();
-    EXPECT_OK(table_.CreateSession(cmd));
-    return cmd.session_id;
-  }
-  std::optional<absl::StatusOr<AcquireResult>> Acquire(
-      uint64_t s, const std::string &key, Waiter *w = nullptr,
-      absl::Duration wait = absl::ZeroDuration()) {
+  options.log = &log;
+  LockTable table(options);
+  test::FakeClock clock;
+  const uint64_t s = table.NewSessionId();
+  EXPECT_GE(s, kFirst);
+  ASSERT_OK(table.CreateSession({s, "c", {}, absl::Seconds(10), clock.Now()}));
+  uint64_t last = s;
+  for (const char *key : {"k1", "k2", "a/b", "k1"}) {
     AcquireCmd cmd;
     cmd.session_id = s;
     cmd.key = key;
-    cmd.wait_timeout = wait;
-    cmd.now = clock_.Now();
-    return table_.Acquire(cmd, w);
-  }
-
-  test::FakeClock clock_;
-  LockTable table_{NearTheEnd()};
-};
-
-TEST_F(CounterLimitTest, TokensRunningOutAreRefusedNeverWrapIntoTheEpoch) {
-  const uint64_t s = NewSession();
-  for (const char *key : {"k1", "k2"}) {
-    auto r = Acquire(s, key);
+    cmd.now = clock.Now();
+    auto r = table.Acquire(cmd, nullptr);
     ASSERT_TRUE(r.has_value() && r->ok() && (*r)->acquired) << key;
-    EXPECT_EQ((*r)->grant.token >> 40, kEpoch) << key;
+    if ((*r)->already_held) continue;
+    // Across keys and shards too: one sequence.
+    EXPECT_GT((*r)->grant.token, last) << key;
+    last = (*r)->grant.token;
   }
-  auto third = Acquire(s, "k3");
-  ASSERT_TRUE(third.has_value());
-  EXPECT_THAT(*third, StatusIs(absl::StatusCode::kResourceExhausted,
-                               AllOf(HasSubstr("\"k3\""), HasSubstr("shard"),
-                                     HasSubstr("token"))));
-  table_.CheckInvariantsForTest();
-}
-
-TEST_F(CounterLimitTest, AQueuedWaiterIsRefusedWhenTokensRunOut) {
-  const uint64_t s = NewSession(), t = NewSession();
-  auto first = Acquire(s, "k1");
-  ASSERT_TRUE(first.has_value() && first->ok());
-  auto last = Acquire(s, "k2");  // The last token of the epoch.
-  ASSERT_TRUE(last.has_value() && last->ok());
-  test::RecordingWaiter w;
-  ASSERT_FALSE(Acquire(t, "k2", &w, absl::InfiniteDuration()).has_value());
-  ASSERT_OK(
-      table_.Release(ReleaseCmd{s, "k2", (*last)->grant.token, clock_.Now()}));
-  ASSERT_TRUE(w.done());
-  EXPECT_THAT(w.result(), StatusIs(absl::StatusCode::kResourceExhausted,
-                                   HasSubstr("\"k2\"")));
-  table_.CheckInvariantsForTest();
-}
-
-TEST_F(CounterLimitTest, SessionIdsRunningOutAreRefusedNeverWrapIntoTheEpoch) {
-  for (int i = 0; i < 2; ++i) EXPECT_EQ(NewSession() >> 40, kEpoch);
-  CreateSessionCmd cmd;
-  cmd.session_id = table_.NewSessionId();
-  cmd.ttl = absl::Seconds(10);
-  cmd.now = clock_.Now();
-  EXPECT_THAT(
-      table_.CreateSession(cmd),
-      StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("session id")));
-  EXPECT_EQ(table_.SessionCount(), 2u);
+  EXPECT_EQ(log.LastLsn(), last);
+  table.CheckInvariantsForTest();
 }
 
 // ---------------------------------------------------------------------------

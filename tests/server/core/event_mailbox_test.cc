@@ -23,7 +23,8 @@ SessionEvent ReleaseRequest(const std::string& key, uint64_t token) {
 // still pending must not be sent again because a request for the upgraded
 // token came in between.
 TEST(EventMailboxTest, ReleaseRequestsAreDeduplicatedPerTokenNotJustTheLast) {
-  auto mailbox = std::make_shared<EventMailbox>(16);
+  MemoryLog log;
+  auto mailbox = std::make_shared<EventMailbox>(16, &log);
   std::vector<std::shared_ptr<EventMailbox>> flush;
   EXPECT_EQ(mailbox->Post(ReleaseRequest("k", 7), flush),
             EventMailbox::Posted::kKept);

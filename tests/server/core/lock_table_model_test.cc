@@ -32,6 +32,7 @@
 #include "server/core/multi_acquire.h"
 #include "tests/server/core/lock_table_fixture.h"
 #include "tests/server/core/reference_model.h"
+#include "tests/server/core/replay_check.h"
 #include "tests/testing/fake_clock.h"
 
 namespace taala {
@@ -168,14 +169,18 @@ absl::Duration Jitter(std::mt19937_64& rng) {
 class SeedRun {
  public:
   SeedRun(uint64_t seed, Features f, std::vector<std::string>* log)
-      : rng_(seed), f_(f), model_(f), log_(log), table_(Options()) {
+      : rng_(seed), f_(f), model_(f), log_(log), table_(Options(&wal_)) {
+    tap_.Attach(wal_);
     model_.set_now(clock_.Now());
     for (int i = 0; i < 6; ++i) sessions_.push_back(NewSession());
   }
   ~SeedRun() { table_.Shutdown(); }
 
   std::string Go(int steps) {
+    // The snapshot of the replay check, at a random point of the run.
+    const int snapshot_at = static_cast<int>(Rand(steps));
     for (step_ = 0; step_ < steps && failure_.empty(); ++step_) {
+      if (step_ == snapshot_at) tap_.Snapshot();
       Step();
       if (failure_.empty()) Compare();
       for (uint64_t& s : sessions_) {
@@ -183,13 +188,21 @@ class SeedRun {
       }
     }
     if (failure_.empty()) table_.CheckInvariantsForTest();
+    if (failure_.empty()) {
+      // The transition records reproduce the table (issue 9).
+      std::string replay = tap_.Check(table_, clock_.Now());
+      if (!replay.empty()) Fail(replay);
+    }
     return failure_;
   }
 
  private:
-  static LockTable::Options Options() {
+  static LockTable::Options Options(TransitionLog* log) {
     LockTable::Options o;
     o.shards = 4;
+    o.log = log;
+    // Records carry wall-clock times: any offset from the fake clock.
+    o.wall_offset = absl::Hours(24 * 365 * 50);
     return o;
   }
 
@@ -631,6 +644,8 @@ class SeedRun {
   std::map<std::pair<uint64_t, std::string>, std::map<uint64_t, int>> asks_;
   std::map<std::pair<uint64_t, std::string>, uint64_t> tokens_;
   test::FakeClock clock_;
+  MemoryLog wal_;
+  test::FoldingTap tap_{Options(nullptr).max_pending_events};
   LockTable table_;
   std::vector<uint64_t> sessions_;
 };

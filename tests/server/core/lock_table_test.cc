@@ -55,9 +55,10 @@ TEST_F(LockTableTest, TokensOfAKeyStrictlyIncrease) {
   EXPECT_EQ(table_.KeyCount(), 0u);  // Freed keys cost nothing.
 }
 
-TEST_F(LockTableTest, TokensCarryTheEpochInTheirHighBits) {
+TEST_F(LockTableTest, TokensContinueAboveTheLogsStart) {
+  MemoryLog log(uint64_t{7} << 40);
   LockTable::Options options;
-  options.token_epoch = 7;
+  options.log = &log;
   LockTable table(options);
   const uint64_t id = table.NewSessionId();
   EXPECT_EQ(id >> 40, 7u);
@@ -65,6 +66,7 @@ TEST_F(LockTableTest, TokensCarryTheEpochInTheirHighBits) {
   auto r = table.Acquire(Cmd(id, "k"), nullptr);
   ASSERT_TRUE(r.has_value());
   ASSERT_OK(*r);
+  EXPECT_GT((*r)->grant.token, id);
   EXPECT_EQ((*r)->grant.token >> 40, 7u);
 }
 

@@ -1,0 +1,100 @@
+// LockTable: recovery from durable state, and the export of the same view
+// of a live table. Part of the facade (server/core/lock_table.h).
+
+#include <algorithm>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "server/core/lock_table.h"
+#include "server/core/shard.h"
+
+namespace taala {
+
+void LockTable::Restore(const DurableState& state, absl::Time now,
+                        absl::Duration grace, bool restore_sessions) {
+  const absl::Duration offset = options_.wall_offset;
+  if (restore_sessions) {
+    for (const auto& [id, d] : state.sessions) {
+      // The lease restarts: renewals were never recorded, and a live client
+      // needs the time to reconnect.
+      const absl::Time expires = now + d.ttl + grace;
+      auto session = std::make_shared<Session>(id, d.client_name, d.labels,
+                                               d.ttl, expires,
+                                               options_.max_pending_events,
+                                               log_);
+      std::vector<SessionEvent> events;
+      for (const DurableEvent& e : d.events) {
+        SessionEvent event{static_cast<SessionEvent::Type>(e.type),
+                           id,
+                           e.key,
+                           e.token,
+                           e.text,
+                           e.requester_session_id,
+                           e.requester_client_name,
+                           e.sequence,
+                           /*lsn=*/0};
+        events.push_back(std::move(event));
+      }
+      session->mailbox->Restore(std::move(events), d.last_event_sequence);
+      sessions_.Insert(std::move(session));
+      timers_.Schedule(Timer{expires, Timer::Kind::kSessionExpiry, id, 0, ""});
+    }
+  }
+  for (const auto& [key, k] : state.keys) {
+    Shard& shard = ShardFor(key);
+    absl::MutexLock lock(&shard.mu);
+    shard.RestoreDelaysLocked(
+        key,
+        k.delayed_until == absl::InfinitePast() ? k.delayed_until
+                                                : k.delayed_until - offset,
+        k.exclusive_delay_until == absl::InfinitePast()
+            ? k.exclusive_delay_until
+            : k.exclusive_delay_until - offset,
+        now);
+    for (const DurableGrant& g : k.holders) {
+      std::shared_ptr<Session> session = sessions_.Find(g.session_id);
+      if (session == nullptr) {
+        shard.EndOrphanGrantLocked(key, g.session_id, g.token, g.mode,
+                                   g.lock_delay, now);
+        continue;
+      }
+      const absl::Time granted_at = g.granted_at - offset;
+      const absl::Time revoke_at = g.max_hold > absl::ZeroDuration()
+                                       ? granted_at + g.max_hold
+                                       : absl::InfiniteFuture();
+      shard.RestoreGrantLocked(key, session, g.token, g.mode,
+                               g.semaphore_size, granted_at, revoke_at,
+                               g.lock_delay, now);
+    }
+  }
+}
+
+DurableState LockTable::ExportState() {
+  DurableState out;
+  out.lsn = log_->LastLsn();
+  out.max_events = options_.max_pending_events;
+  for (auto& shard : shards_) {
+    absl::MutexLock lock(&shard->mu);
+    shard->ExportLocked(out);
+  }
+  for (const std::shared_ptr<Session>& session : sessions_.All()) {
+    Session& s = *session;
+    DurableSession d;
+    d.id = s.id;
+    d.client_name = s.client_name;
+    d.labels = s.labels;
+    d.ttl = s.ttl;
+    for (const SessionEvent& e : s.mailbox->PendingEvents()) {
+      d.events.push_back(DurableEvent{e.sequence, static_cast<uint8_t>(e.type),
+                                      e.key, e.token, e.reason,
+                                      e.requester_session_id,
+                                      e.requester_client_name});
+    }
+    d.last_event_sequence = s.mailbox->last_sequence();
+    out.sessions.emplace(d.id, std::move(d));
+  }
+  return out;
+}
+
+}  // namespace taala
