@@ -101,8 +101,10 @@ absl::Status LockTable::AttachSink(uint64_t session_id,
     if (only_if_none && s.mailbox->HasSink()) return absl::OkStatus();
     s.mailbox->Attach(std::move(sink));
   }
-  // Unacknowledged events, in sequence order, with any posted meanwhile.
-  session->mailbox->Flush();
+  // Unacknowledged events, in sequence order, with any posted meanwhile, as
+  // soon as their records are durable.
+  log_->WhenDurable(log_->LastLsn(),
+                    [mailbox = session->mailbox] { mailbox->Flush(); });
   return absl::OkStatus();
 }
 

@@ -6,6 +6,7 @@
 
 #include "server/core/multi_acquire.h"
 #include "server/rpc/acquire_reactor.h"
+#include "server/rpc/durable_finish.h"
 #include "server/rpc/grpc_status.h"
 #include "server/rpc/raw_request.h"
 #include "server/rpc/translation.h"
@@ -21,6 +22,7 @@ class AcquireAllReactor final : public grpc::ServerUnaryReactor,
   AcquireAllReactor(LockTable* table, Clock* clock, MultiAcquireCmd cmd,
                     grpc::ByteBuffer* raw_resp)
       : clock_(clock),
+        log_(&table->log()),
         raw_resp_(raw_resp),
         multi_(table, clock, std::move(cmd), this) {}
 
@@ -37,7 +39,7 @@ class AcquireAllReactor final : public grpc::ServerUnaryReactor,
       ToProto(*result, clock_->Now(), &resp);
       SerializeResponse(resp, raw_resp_);
     }
-    Finish(ToGrpcStatus(result.status()));
+    FinishWhenDurable(*log_, this, ToGrpcStatus(result.status()));
   }
 
   void OnCancel() override { multi_.Cancel(); }
@@ -46,6 +48,7 @@ class AcquireAllReactor final : public grpc::ServerUnaryReactor,
 
  private:
   Clock* const clock_;
+  TransitionLog* const log_;
   grpc::ByteBuffer* const raw_resp_;
   MultiAcquire multi_;
 };

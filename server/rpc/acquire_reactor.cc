@@ -4,6 +4,7 @@
 #include <optional>
 #include <utility>
 
+#include "server/rpc/durable_finish.h"
 #include "server/rpc/grpc_status.h"
 #include "server/rpc/raw_request.h"
 #include "server/rpc/translation.h"
@@ -62,7 +63,7 @@ class AcquireReactor final : public grpc::ServerUnaryReactor, public Waiter {
       ToProto(*result, clock_->Now(), &resp);
       SerializeResponse(resp, raw_resp_);
     }
-    Finish(ToGrpcStatus(result.status()));
+    FinishWhenDurable(table_->log(), this, ToGrpcStatus(result.status()));
   }
 
   LockTable* const table_;

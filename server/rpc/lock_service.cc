@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "server/rpc/acquire_reactor.h"
+#include "server/rpc/durable_finish.h"
 #include "server/rpc/event_stream.h"
 #include "server/rpc/grpc_status.h"
 #include "server/rpc/raw_request.h"
@@ -12,27 +13,33 @@
 namespace taala {
 namespace {
 
-grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx,
+// Every reply waits until the records of what it reports are durable
+// (durable_finish.h): even a refusal may report state that a crash before
+// the fsync would undo.
+grpc::ServerUnaryReactor* FinishNow(TransitionLog& log,
+                                    grpc::CallbackServerContext* ctx,
                                     const absl::Status& status) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
+  FinishWhenDurable(log, reactor, ToGrpcStatus(status));
   return reactor;
 }
 
 // Finishes a raw-bytes call: `resp` is serialized into `out` when OK.
-grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx,
+grpc::ServerUnaryReactor* FinishNow(TransitionLog& log,
+                                    grpc::CallbackServerContext* ctx,
                                     const absl::Status& status,
                                     const google::protobuf::Message& resp,
                                     grpc::ByteBuffer* out) {
   if (status.ok()) SerializeResponse(resp, out);
-  return FinishNow(ctx, status);
+  return FinishNow(log, ctx, status);
 }
 
 // Serves a unary call whose request arrives as raw bytes: parses it, runs
 // `handle(&request, &response)` and finishes with its status, sending the
 // response when OK.
 template <typename Request, typename Response, typename Handler>
-grpc::ServerUnaryReactor* ServeRaw(grpc::CallbackServerContext* ctx,
+grpc::ServerUnaryReactor* ServeRaw(TransitionLog& log,
+                                   grpc::CallbackServerContext* ctx,
                                    const grpc::ByteBuffer* raw,
                                    grpc::ByteBuffer* raw_resp,
                                    Handler handle) {
@@ -40,7 +47,7 @@ grpc::ServerUnaryReactor* ServeRaw(grpc::CallbackServerContext* ctx,
   Response resp;
   absl::Status status = ParseRequest(*raw, &req);
   if (status.ok()) status = handle(&req, &resp);
-  return FinishNow(ctx, status, resp, raw_resp);
+  return FinishNow(log, ctx, status, resp, raw_resp);
 }
 
 // Fills `out` from `result` (as of `now`) when OK; returns its status.
@@ -60,7 +67,7 @@ grpc::ServerUnaryReactor* LockServiceImpl::CreateSession(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
     grpc::ByteBuffer* raw_resp) {
   return ServeRaw<v1::CreateSessionRequest, v1::CreateSessionResponse>(
-      ctx, raw, raw_resp, [this](auto* req, auto* resp) {
+      table_->log(), ctx, raw, raw_resp, [this](auto* req, auto* resp) {
         const uint64_t id = table_->NewSessionId();
         absl::StatusOr<SessionInfo> info =
             table_->CreateSession(ToCreateSessionCmd(*req, id, clock_->Now()));
@@ -86,7 +93,7 @@ grpc::ServerUnaryReactor* LockServiceImpl::KeepAliveOnce(
     ToKeepAliveAck(req->session_id(), *ttl, resp);
     resp->set_request_sequence(req->request_sequence());
   }
-  return FinishNow(ctx, ttl.status());
+  return FinishNow(table_->log(), ctx, ttl.status());
 }
 
 grpc::ServerUnaryReactor* LockServiceImpl::CloseSession(
@@ -97,7 +104,7 @@ grpc::ServerUnaryReactor* LockServiceImpl::CloseSession(
   if (released.ok()) {
     resp->set_released_grants(static_cast<uint32_t>(*released));
   }
-  return FinishNow(ctx, released.status());
+  return FinishNow(table_->log(), ctx, released.status());
 }
 
 grpc::ServerUnaryReactor* LockServiceImpl::Acquire(
@@ -105,10 +112,10 @@ grpc::ServerUnaryReactor* LockServiceImpl::Acquire(
     grpc::ByteBuffer* raw_resp) {
   v1::AcquireRequest req;
   if (absl::Status s = ParseRequest(*raw, &req); !s.ok()) {
-    return FinishNow(ctx, s);
+    return FinishNow(table_->log(), ctx, s);
   }
   absl::StatusOr<AcquireCmd> cmd = ToAcquireCmd(&req, clock_->Now());
-  if (!cmd.ok()) return FinishNow(ctx, cmd.status());
+  if (!cmd.ok()) return FinishNow(table_->log(), ctx, cmd.status());
   // Fast path: answered at once (granted, held, try-lock, error) without a
   // reactor of our own.
   std::optional<absl::StatusOr<AcquireResult>> outcome =
@@ -116,7 +123,7 @@ grpc::ServerUnaryReactor* LockServiceImpl::Acquire(
   if (outcome.has_value()) {
     v1::AcquireResponse resp;
     if (outcome->ok()) ToProto(**outcome, cmd->now, &resp);
-    return FinishNow(ctx, outcome->status(), resp, raw_resp);
+    return FinishNow(table_->log(), ctx, outcome->status(), resp, raw_resp);
   }
   return StartAcquireReactor(table_, clock_, *std::move(cmd), raw_resp);
 }
@@ -125,7 +132,7 @@ grpc::ServerUnaryReactor* LockServiceImpl::Release(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
     grpc::ByteBuffer* raw_resp) {
   return ServeRaw<v1::ReleaseRequest, v1::ReleaseResponse>(
-      ctx, raw, raw_resp, [this](auto* req, auto* /*resp*/) {
+      table_->log(), ctx, raw, raw_resp, [this](auto* req, auto* /*resp*/) {
         return table_->Release(ToReleaseCmd(req, clock_->Now()));
       });
 }
@@ -134,7 +141,7 @@ grpc::ServerUnaryReactor* LockServiceImpl::CheckFence(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
     grpc::ByteBuffer* raw_resp) {
   return ServeRaw<v1::CheckFenceRequest, v1::CheckFenceResponse>(
-      ctx, raw, raw_resp, [this](auto* req, auto* resp) {
+      table_->log(), ctx, raw, raw_resp, [this](auto* req, auto* resp) {
         return Answer(table_->CheckFence(req->key(), req->fencing_token()),
                       clock_->Now(), resp->mutable_grant());
       });
@@ -144,7 +151,7 @@ grpc::ServerUnaryReactor* LockServiceImpl::DescribeLock(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
     grpc::ByteBuffer* raw_resp) {
   return ServeRaw<v1::DescribeLockRequest, v1::DescribeLockResponse>(
-      ctx, raw, raw_resp, [this](auto* req, auto* resp) {
+      table_->log(), ctx, raw, raw_resp, [this](auto* req, auto* resp) {
         return Answer(
             table_->Describe(req->key(), MaxWaiters(req->max_waiters())),
             clock_->Now(), resp);
@@ -155,7 +162,7 @@ grpc::ServerUnaryReactor* LockServiceImpl::ListLocks(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
     grpc::ByteBuffer* raw_resp) {
   return ServeRaw<v1::ListLocksRequest, v1::ListLocksResponse>(
-      ctx, raw, raw_resp, [this](auto* req, auto* resp) {
+      table_->log(), ctx, raw, raw_resp, [this](auto* req, auto* resp) {
         return Answer(table_->ListLocks(req->prefix(), req->page_token(),
                                         PageSize(req->page_size())),
                       clock_->Now(), resp);
@@ -166,7 +173,7 @@ grpc::ServerUnaryReactor* LockServiceImpl::ListSessions(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
     grpc::ByteBuffer* raw_resp) {
   return ServeRaw<v1::ListSessionsRequest, v1::ListSessionsResponse>(
-      ctx, raw, raw_resp, [this](auto* req, auto* resp) {
+      table_->log(), ctx, raw, raw_resp, [this](auto* req, auto* resp) {
         absl::StatusOr<uint64_t> after =
             FromSessionPageToken(req->page_token());
         if (!after.ok()) return after.status();
@@ -181,11 +188,11 @@ grpc::ServerUnaryReactor* LockServiceImpl::AcquireAll(
     grpc::ByteBuffer* raw_resp) {
   v1::AcquireAllRequest req;
   if (absl::Status s = ParseRequest(*raw, &req); !s.ok()) {
-    return FinishNow(ctx, s);
+    return FinishNow(table_->log(), ctx, s);
   }
   absl::StatusOr<MultiAcquireCmd> cmd =
       ToMultiAcquireCmd(&req, table_->options().key_limits, clock_->Now());
-  if (!cmd.ok()) return FinishNow(ctx, cmd.status());
+  if (!cmd.ok()) return FinishNow(table_->log(), ctx, cmd.status());
   return StartAcquireAllReactor(table_, clock_, *std::move(cmd), raw_resp);
 }
 
@@ -193,7 +200,7 @@ grpc::ServerUnaryReactor* LockServiceImpl::GetWaitForGraph(
     grpc::CallbackServerContext* ctx, const v1::GetWaitForGraphRequest* req,
     v1::GetWaitForGraphResponse* resp) {
   absl::StatusOr<uint32_t> max_edges = MaxEdges(req->max_edges());
-  if (!max_edges.ok()) return FinishNow(ctx, max_edges.status());
+  if (!max_edges.ok()) return FinishNow(table_->log(), ctx, max_edges.status());
   bool truncated = false;
   for (const WaitForGraph::Edge& e :
        table_->WaitForEdges(*max_edges, &truncated)) {
@@ -201,7 +208,7 @@ grpc::ServerUnaryReactor* LockServiceImpl::GetWaitForGraph(
   }
   resp->set_truncated(truncated);
   resp->set_deadlocks_refused(table_->deadlocks_refused());
-  return FinishNow(ctx, absl::OkStatus());
+  return FinishNow(table_->log(), ctx, absl::OkStatus());
 }
 
 }  // namespace taala
