@@ -406,15 +406,58 @@ int RunHealth(const Invocation& inv) {
                                        "SERVICE_UNKNOWN"};
   const std::string name =
       value < 4 ? kNames[value] : absl::StrCat("STATUS_", value);
+  // The daemon's durability and recovery (an older taalad has no such rpc:
+  // only the serving status is shown then).
+  v1::GetServerStatusResponse server;
+  bool have_server = false;
+  {
+    auto stub = NewStub(inv);
+    grpc::ClientContext sctx;
+    SetDeadline(inv, &sctx);
+    have_server =
+        stub->GetServerStatus(&sctx, v1::GetServerStatusRequest(), &server)
+            .ok();
+  }
+  const v1::ServerStatus& st = server.status();
   if (inv.json) {
     JsonWriter w;
     w.BeginObject()
         .Key("endpoint").String(inv.endpoint)
-        .Key("status").String(name)
-        .EndObject();
+        .Key("status").String(name);
+    if (have_server) {
+      w.Key("durability").String(st.durability())
+          .Key("grants_refused_for_ms").Int(st.grants_refused_for_ms())
+          .Key("previous_stop_clean").Bool(st.previous_stop_clean())
+          .Key("sessions_restored").Uint(st.sessions_restored())
+          .Key("grants_restored").Uint(st.grants_restored())
+          .Key("records_replayed").Uint(st.records_replayed())
+          .Key("recovery_ms").Int(st.recovery_ms())
+          .Key("last_lsn").Uint(st.last_lsn())
+          .Key("sessions").Uint(st.sessions())
+          .Key("keys").Uint(st.keys())
+          .Key("wal_records").Uint(st.wal_records())
+          .Key("wal_fsyncs").Uint(st.wal_fsyncs())
+          .Key("wal_bytes").Uint(st.wal_bytes());
+    }
+    w.EndObject();
     Print(w.str() + "\n");
   } else {
     Print(absl::StrCat(TerminalSafe(inv.endpoint), "  ", name, "\n"));
+    if (have_server) {
+      Print(absl::StrCat(
+          "  durability ", TerminalSafe(st.durability()), "; ", st.sessions(),
+          " sessions, ", st.keys(), " keys; last LSN ", st.last_lsn(), "\n",
+          "  recovered ", st.sessions_restored(), " sessions and ",
+          st.grants_restored(), " grants in ", st.recovery_ms(), " ms (",
+          st.records_replayed(), " log records after the snapshot at LSN ",
+          st.snapshot_lsn(), "); previous stop ",
+          st.previous_stop_clean() ? "clean" : "UNCLEAN", "\n"));
+      if (st.grants_refused_for_ms() > 0) {
+        Print(absl::StrCat("  GRANTS REFUSED for another ",
+                           st.grants_refused_for_ms(),
+                           " ms (unclean stop without fsync durability)\n"));
+      }
+    }
   }
   return value == 1 ? kExitOk : kExitUnavailable;
 }

@@ -211,4 +211,20 @@ grpc::ServerUnaryReactor* LockServiceImpl::GetWaitForGraph(
   return FinishNow(table_->log(), ctx, absl::OkStatus());
 }
 
+grpc::ServerUnaryReactor* LockServiceImpl::GetServerStatus(
+    grpc::CallbackServerContext* ctx, const v1::GetServerStatusRequest* req,
+    v1::GetServerStatusResponse* resp) {
+  v1::ServerStatus* status = resp->mutable_status();
+  if (status_source_) status_source_(status);
+  const absl::Time now = clock_->Now();
+  const absl::Time refused_until = table_->grants_refused_until();
+  status->set_grants_refused_for_ms(
+      refused_until > now ? absl::ToInt64Milliseconds(refused_until - now)
+                          : 0);
+  status->set_last_lsn(table_->log().LastLsn());
+  status->set_sessions(table_->SessionCount());
+  status->set_keys(table_->KeyCount());
+  return FinishNow(table_->log(), ctx, absl::OkStatus());
+}
+
 }  // namespace taala

@@ -3,6 +3,9 @@
 
 #include <grpcpp/support/byte_buffer.h>
 
+#include <functional>
+#include <utility>
+
 #include "server/core/clock.h"
 #include "server/core/lock_table.h"
 #include "taala/v1/lock_service.grpc.pb.h"
@@ -20,6 +23,7 @@ namespace taala {
 // INVALID_ARGUMENT naming the field rather than gRPC's bare UNIMPLEMENTED.
 // Thread safety: gRPC calls it concurrently; all state is in the table.
 using LockServiceBase = v1::LockService::WithRawCallbackMethod_AcquireAll<
+    v1::LockService::WithCallbackMethod_GetServerStatus<
     v1::LockService::WithCallbackMethod_GetWaitForGraph<
     v1::LockService::WithRawCallbackMethod_CreateSession<
     v1::LockService::WithRawCallbackMethod_Acquire<
@@ -32,7 +36,7 @@ using LockServiceBase = v1::LockService::WithRawCallbackMethod_AcquireAll<
                                 v1::LockService::WithCallbackMethod_KeepAliveOnce<
                                     v1::LockService::
                                         WithCallbackMethod_CloseSession<
-                                            v1::LockService::Service>>>>>>>>>>>>;
+                                            v1::LockService::Service>>>>>>>>>>>>>;
 
 class LockServiceImpl final : public LockServiceBase {
  public:
@@ -41,6 +45,7 @@ class LockServiceImpl final : public LockServiceBase {
 
   using LockServiceBase::Acquire;
   using LockServiceBase::AcquireAll;
+  using LockServiceBase::GetServerStatus;
   using LockServiceBase::GetWaitForGraph;
   using LockServiceBase::CheckFence;
   using LockServiceBase::CloseSession;
@@ -55,6 +60,14 @@ class LockServiceImpl final : public LockServiceBase {
   grpc::ServerUnaryReactor* AcquireAll(grpc::CallbackServerContext* ctx,
                                        const grpc::ByteBuffer* raw,
                                        grpc::ByteBuffer* raw_resp) override;
+  // Fills what the table does not know (durability, recovery, the log's
+  // counts). Set before serving; may be called concurrently.
+  void set_status_source(std::function<void(v1::ServerStatus*)> source) {
+    status_source_ = std::move(source);
+  }
+  grpc::ServerUnaryReactor* GetServerStatus(
+      grpc::CallbackServerContext* ctx, const v1::GetServerStatusRequest* req,
+      v1::GetServerStatusResponse* resp) override;
   grpc::ServerUnaryReactor* GetWaitForGraph(
       grpc::CallbackServerContext* ctx, const v1::GetWaitForGraphRequest* req,
       v1::GetWaitForGraphResponse* resp) override;
@@ -91,6 +104,7 @@ class LockServiceImpl final : public LockServiceBase {
  private:
   LockTable* const table_;
   Clock* const clock_;
+  std::function<void(v1::ServerStatus*)> status_source_;
 };
 
 }  // namespace taala
