@@ -12,7 +12,9 @@
 #include <cstring>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <memory>
 #include <string>
 
@@ -27,11 +29,15 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "server/core/clock.h"
 #include "server/core/data_dir_lock.h"
 #include "server/core/lock_table.h"
-#include "server/core/token_epoch.h"
+#include "server/listen_address.h"
+#include "server/wal/dump.h"
+#include "server/wal/recovery.h"
+#include "server/wal/wal.h"
 #include "server/rpc/lock_service.h"
 #include "server/rpc/logging_observer.h"
 #include "server/rpc/timer_loop.h"
@@ -45,9 +51,23 @@ ABSL_FLAG(bool, insecure_allow_remote, false,
 ABSL_FLAG(std::string, port_file, "",
           "If set, the chosen port is written to this file once serving.");
 ABSL_FLAG(std::string, data_dir, "taala-data",
-          "Data directory (created if missing). Holds the token epoch that "
-          "keeps fencing tokens from repeating across restarts, and a LOCK "
-          "file: one daemon per data directory.");
+          "Data directory (created if missing): the write-ahead log "
+          "(wal/), snapshots (snapshot/), the LSN reservation that keeps "
+          "fencing tokens from ever repeating, and a LOCK file: one daemon "
+          "per data directory.");
+ABSL_FLAG(std::string, durability, "fsync",
+          "fsync: a reply leaves only once its records are on disk (group "
+          "commit); nothing acknowledged is lost by a crash. async: records "
+          "are written and fsynced in the background; after a crash no "
+          "session is restored and grants are refused for the longest "
+          "session TTL. none: no log; as async, and only a clean stop "
+          "(SIGTERM) keeps state.");
+ABSL_FLAG(absl::Duration, restart_grace, absl::Seconds(5),
+          "After a restart every restored session's lease runs for its own "
+          "TTL plus this, so that live clients can reconnect.");
+ABSL_FLAG(std::string, dump_wal, "",
+          "Print the snapshot and write-ahead log of this data directory, "
+          "one record a line, and exit (changes nothing).");
 ABSL_FLAG(int32_t, shards, 64,
           "Lock table shards (by hash of a key's first path segment).");
 ABSL_FLAG(absl::Duration, min_session_ttl, absl::Seconds(1),
@@ -78,122 +98,9 @@ ABSL_FLAG(std::string, log_level, "info",
 namespace taala {
 namespace {
 
-// True if `listen` ("host:port") names a loopback address: "localhost", an
-// IPv4 literal in 127.0.0.0/8 or the IPv6 literal [::1]. A host name that
-// merely starts with "127." may resolve anywhere, so it is not.
-bool IsLoopback(const std::string& listen) {
-  const size_t colon = listen.rfind(':');
-  if (colon == std::string::npos) return false;
-  std::string host = listen.substr(0, colon);
-  if (host == "localhost") return true;
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    in6_addr v6;
-    return inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(),
-                     &v6) == 1 &&
-           IN6_IS_ADDR_LOOPBACK(&v6);
-  }
-  in_addr v4;
-  return inet_pton(AF_INET, host.c_str(), &v4) == 1 &&
-         (ntohl(v4.s_addr) >> 24) == 127;
-}
-
-// One daemon per port across both loopback families: a taalad on
-// 127.0.0.1:P binds (without listening, so clients that try it are refused
-// at once) [::1]:P too, and the reverse, so that a second taalad cannot
-// serve the other family on the same port while clients dialling
-// "localhost:P" reach either. Returns the guard socket (-1 if none is
-// needed or the other family does not exist here), or an error message if
-// the other address is in use.
-absl::StatusOr<int> ClaimOtherLoopback(const std::string& listen, int port) {
-  const std::string host = listen.substr(0, listen.rfind(':'));
-  sockaddr_storage addr = {};
-  socklen_t len = 0;
-  std::string other;
-  if (host == "[::1]") {
-    auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(static_cast<uint16_t>(port));
-    v4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    len = sizeof(*v4);
-    other = absl::StrCat("127.0.0.1:", port);
-  } else if (IsLoopback(listen) && host != "localhost") {
-    auto* v6 = reinterpret_cast<sockaddr_in6*>(&addr);
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(static_cast<uint16_t>(port));
-    v6->sin6_addr = in6addr_loopback;
-    len = sizeof(*v6);
-    other = absl::StrCat("[::1]:", port);
-  } else {
-    return -1;  // localhost: gRPC binds every address it resolves to.
-  }
-  const int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;  // No such family here: nobody can serve it.
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
-    const int err = errno;
-    close(fd);
-    if (err == EADDRINUSE) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "cannot listen on ", listen, ": address in use on the other "
-          "loopback address ", other, " (is another taalad serving there?)"));
-    }
-    return -1;  // E.g. IPv6 disabled: nobody can serve it either.
-  }
-  return fd;
-}
-
 int Fail(const std::string& message) {
   spdlog::critical("{}", message);
   return 1;
-}
-
-bool WritePortFile(const std::string& path, int port) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << port << "\n";
-    if (!out.good()) return false;
-  }
-  return std::rename(tmp.c_str(), path.c_str()) == 0;
-}
-
-// Why gRPC could not listen on `listen` ("host:port"): binds a probe socket
-// the way gRPC does and names the error ("address in use" when another
-// process serves there).
-std::string WhyCannotListen(const std::string& listen) {
-  const size_t colon = listen.rfind(':');
-  if (colon == std::string::npos) return "no port in the address";
-  std::string host = listen.substr(0, colon);
-  const std::string port = listen.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  addrinfo hints = {};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE;
-  addrinfo* addrs = nullptr;
-  if (const int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(),
-                                 port.c_str(), &hints, &addrs);
-      rc != 0) {
-    return absl::StrCat("cannot resolve it: ", gai_strerror(rc));
-  }
-  std::string why = "gRPC refused it";
-  for (addrinfo* a = addrs; a != nullptr; a = a->ai_next) {
-    const int fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
-    if (fd < 0) continue;
-    const int on = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-    if (bind(fd, a->ai_addr, a->ai_addrlen) != 0) {
-      why = errno == EADDRINUSE
-                ? "address in use (is another taalad serving there?)"
-                : std::strerror(errno);
-      close(fd);
-      break;
-    }
-    close(fd);
-  }
-  freeaddrinfo(addrs);
-  return why;
 }
 
 int Run() {
@@ -252,20 +159,96 @@ int Run() {
     return Fail("--max_lock_delay must not be negative");
   }
 
+  absl::StatusOr<wal::Durability> durability =
+      wal::ParseDurability(absl::GetFlag(FLAGS_durability));
+  if (!durability.ok()) {
+    return Fail(absl::StrCat("--durability: ", durability.status().message()));
+  }
+  const absl::Duration restart_grace = absl::GetFlag(FLAGS_restart_grace);
+  if (restart_grace < absl::ZeroDuration()) {
+    return Fail("--restart_grace must not be negative");
+  }
+
   const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
   // Held until Run returns: one daemon per data directory.
   absl::StatusOr<DataDirLock> dir_lock = DataDirLock::Acquire(data_dir);
   if (!dir_lock.ok()) return Fail(std::string(dir_lock.status().message()));
-  absl::StatusOr<uint64_t> epoch = NextTokenEpoch(data_dir);
-  if (!epoch.ok()) return Fail(std::string(epoch.status().message()));
-  // Until the write-ahead log is wired in: LSNs above every earlier start.
-  MemoryLog log((*epoch << 40) + 1);
-  options.log = &log;
+
+  // Recovery: the snapshot, then the log after it.
+  const absl::Time recovery_start = absl::Now();
+  wal::WalOptions wal_options;
+  wal_options.dir = data_dir;
+  wal_options.durability = *durability;
+  wal_options.max_events = options.max_pending_events;
+  absl::StatusOr<wal::Recovered> recovered =
+      wal::Recover(wal_options, options.max_session_ttl);
+  if (!recovered.ok()) return Fail(std::string(recovered.status().message()));
+  for (const std::string& warning : recovered->warnings) {
+    spdlog::warn("{}", warning);
+  }
+  absl::StatusOr<std::unique_ptr<wal::Wal>> log =
+      wal::Wal::Open(wal_options, *recovered);
+  if (!log.ok()) return Fail(std::string(log.status().message()));
+  wal::Wal& wal = **log;
+  wal.Start();
+  options.log = &wal;
+  // Records carry wall-clock times; the table runs on the steady clock.
+  options.wall_offset = absl::Now() - RealClock()->Now();
 
   LockTable table(options);
+  table.Restore(recovered->state, RealClock()->Now(), restart_grace,
+                recovered->restore_sessions);
+  const absl::Duration recovery_time = absl::Now() - recovery_start;
+  size_t grants_restored = 0;
+  for (const auto& [key, k] : recovered->state.keys) {
+    grants_restored += k.holders.size();
+  }
+  const size_t sessions_restored =
+      recovered->restore_sessions ? recovered->state.sessions.size() : 0;
+  if (!recovered->restore_sessions) grants_restored = 0;
+  spdlog::info(
+      "recovered {} sessions and {} grants in {} ({} log records after the "
+      "snapshot at LSN {}; previous stop {}, {} mode); next LSN {}",
+      sessions_restored, grants_restored, absl::FormatDuration(recovery_time),
+      recovered->records_replayed, recovered->snapshot_lsn,
+      recovered->previous_clean ? "clean" : "unclean",
+      wal::DurabilityName(recovered->previous_mode), recovered->next_lsn);
+  if (recovered->refuse_grants_for > absl::ZeroDuration()) {
+    table.RefuseGrantsUntil(RealClock()->Now() + recovered->refuse_grants_for);
+    spdlog::warn(
+        "the previous run stopped uncleanly in {} mode: its sessions are not "
+        "restored and grants are refused for {} (the longest session TTL it "
+        "granted), so that none of its holders still believes it holds a key",
+        wal::DurabilityName(recovered->previous_mode),
+        absl::FormatDuration(recovered->refuse_grants_for));
+  }
+
   LoggingObserver observer;
   table.set_observer(&observer);
   LockServiceImpl service(&table, RealClock());
+  service.set_session_ttl_hook([&wal](absl::Duration ttl) {
+    absl::Status s = wal.NoteSessionTtl(ttl);
+    if (!s.ok()) {
+      // As for any failed write to the data directory: stop.
+      spdlog::critical("{}", s.message());
+      std::_Exit(1);
+    }
+    return s;
+  });
+  const wal::Recovered& rec = *recovered;
+  service.set_status_source([&, durability = *durability](v1::ServerStatus* st) {
+    st->set_durability(wal::DurabilityName(durability));
+    st->set_sessions_restored(sessions_restored);
+    st->set_grants_restored(grants_restored);
+    st->set_records_replayed(rec.records_replayed);
+    st->set_snapshot_lsn(rec.snapshot_lsn);
+    st->set_recovery_ms(absl::ToInt64Milliseconds(recovery_time));
+    st->set_previous_stop_clean(rec.previous_clean);
+    const wal::Wal::Stats stats = wal.stats();
+    st->set_wal_records(stats.records);
+    st->set_wal_fsyncs(stats.fsyncs);
+    st->set_wal_bytes(stats.bytes_written);
+  });
   TimerLoop timers(&table, RealClock());
 
   // Signals are taken by sigwait below; gRPC's threads inherit the mask.
@@ -303,8 +286,8 @@ int Run() {
   timers.Start();
   const std::string host = listen.substr(0, listen.rfind(':'));
   spdlog::info(
-      "taalad listening on {}:{} (data dir {}, token epoch {}, {} shards)",
-      host, port, data_dir, *epoch, options.shards);
+      "taalad listening on {}:{} (data dir {}, durability {}, {} shards)",
+      host, port, data_dir, wal::DurabilityName(*durability), options.shards);
   const std::string port_file = absl::GetFlag(FLAGS_port_file);
   if (!port_file.empty() && !WritePortFile(port_file, port)) {
     return Fail(absl::StrCat("cannot write --port_file ", port_file));
@@ -320,7 +303,23 @@ int Run() {
                                       absl::GetFlag(FLAGS_drain_timeout)));
   timers.Stop();
   if (*guard >= 0) close(*guard);
-  spdlog::info("taalad stopped");
+  // Nothing appends any more but work waiting for durability (which may
+  // append in turn, say the undo of a grant nobody received): let it drain.
+  for (uint64_t lsn = 0; lsn != wal.LastLsn();) {
+    lsn = wal.LastLsn();
+    absl::Notification drained;
+    wal.WhenDurable(lsn, [&drained] { drained.Notify(); });
+    drained.WaitForNotification();
+  }
+  // The final snapshot: a clean stop restores everything, in every mode.
+  const DurableState final_state = table.ExportState();
+  if (absl::Status closed = wal.Close(&final_state); !closed.ok()) {
+    return Fail(absl::StrCat("cannot write the final snapshot: ",
+                             closed.message()));
+  }
+  spdlog::info("taalad stopped (snapshot at LSN {}: {} sessions, {} keys)",
+               final_state.lsn, final_state.sessions.size(),
+               final_state.keys.size());
   return 0;
 }
 
@@ -332,5 +331,13 @@ int main(int argc, char** argv) {
       "taalad: the taala distributed lock service.\n"
       "Usage: taalad [--listen=127.0.0.1:7070] [--data_dir=taala-data] ...");
   absl::ParseCommandLine(argc, argv);
+  if (const std::string dir = absl::GetFlag(FLAGS_dump_wal); !dir.empty()) {
+    absl::Status dumped = taala::wal::DumpWal(dir, std::cout);
+    if (!dumped.ok()) {
+      std::cerr << "taalad --dump_wal: " << dumped.message() << "\n";
+      return 1;
+    }
+    return 0;
+  }
   return taala::Run();
 }

@@ -71,8 +71,12 @@ grpc::ServerUnaryReactor* LockServiceImpl::CreateSession(
         const uint64_t id = table_->NewSessionId();
         absl::StatusOr<SessionInfo> info =
             table_->CreateSession(ToCreateSessionCmd(*req, id, clock_->Now()));
-        if (info.ok()) ToProto(*info, resp);
-        return info.status();
+        if (!info.ok()) return info.status();
+        if (session_ttl_hook_) {
+          if (absl::Status s = session_ttl_hook_(info->ttl); !s.ok()) return s;
+        }
+        ToProto(*info, resp);
+        return absl::OkStatus();
       });
 }
 

@@ -65,6 +65,12 @@ class LockServiceImpl final : public LockServiceBase {
   void set_status_source(std::function<void(v1::ServerStatus*)> source) {
     status_source_ = std::move(source);
   }
+  // Called with every new session's TTL before its reply leaves (taalad
+  // persists the longest one: the grant window after an unclean stop). An
+  // error fails the call. Set before serving.
+  void set_session_ttl_hook(std::function<absl::Status(absl::Duration)> hook) {
+    session_ttl_hook_ = std::move(hook);
+  }
   grpc::ServerUnaryReactor* GetServerStatus(
       grpc::CallbackServerContext* ctx, const v1::GetServerStatusRequest* req,
       v1::GetServerStatusResponse* resp) override;
@@ -105,6 +111,7 @@ class LockServiceImpl final : public LockServiceBase {
   LockTable* const table_;
   Clock* const clock_;
   std::function<void(v1::ServerStatus*)> status_source_;
+  std::function<absl::Status(absl::Duration)> session_ttl_hook_;
 };
 
 }  // namespace taala

@@ -1,0 +1,38 @@
+#ifndef TAALA_SERVER_LISTEN_ADDRESS_H_
+#define TAALA_SERVER_LISTEN_ADDRESS_H_
+
+// taalad's listening address: what counts as loopback, one daemon per port
+// across both loopback families, why a port could not be had, and the port
+// file.
+
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace taala {
+
+// True if `listen` ("host:port") names a loopback address: "localhost", an
+// IPv4 literal in 127.0.0.0/8 or the IPv6 literal [::1]. A host name that
+// merely starts with "127." may resolve anywhere, so it is not.
+bool IsLoopback(const std::string& listen);
+
+// One daemon per port across both loopback families: a taalad on
+// 127.0.0.1:P binds (without listening, so clients that try it are refused
+// at once) [::1]:P too, and the reverse, so that a second taalad cannot
+// serve the other family on the same port while clients dialling
+// "localhost:P" reach either. Returns the guard socket (-1 if none is
+// needed or the other family does not exist here), or an error message if
+// the other address is in use.
+absl::StatusOr<int> ClaimOtherLoopback(const std::string& listen, int port);
+
+// Why gRPC could not listen on `listen` ("host:port"): binds a probe socket
+// the way gRPC does and names the error ("address in use" when another
+// process serves there).
+std::string WhyCannotListen(const std::string& listen);
+
+// Writes `port` to `path` (through a temporary file and a rename).
+bool WritePortFile(const std::string& path, int port);
+
+}  // namespace taala
+
+#endif  // TAALA_SERVER_LISTEN_ADDRESS_H_
