@@ -53,10 +53,14 @@ std::string TokenEpochPath(const std::string& dir) {
   return dir + "/token_epoch";
 }
 
-std::string SegmentHeader() {
+uint32_t SegmentChainValue(uint64_t previous_last_lsn) {
+  return static_cast<uint32_t>(previous_last_lsn & 0xFFFFFFFFu);
+}
+
+std::string SegmentHeader(uint64_t previous_last_lsn) {
   std::string h(kSegmentMagic, 8);
   PutFixed32(&h, kSegmentVersion);
-  PutFixed32(&h, 0);
+  PutFixed32(&h, SegmentChainValue(previous_last_lsn));
   return h;
 }
 

@@ -11,8 +11,13 @@
 //   <dir>/token_epoch                      today's format (adopted once)
 //
 // A segment starts with a 16-byte header: "TAALAWAL", u32 LE format version
-// (kSegmentVersion), u32 reserved (0). Then frames: u32 LE payload length,
-// u32 LE CRC32C of the payload, the payload (record_codec.h).
+// (kSegmentVersion), u32 LE low 32 bits of the LSN of the last record
+// written before this segment (0: none). Then frames: u32 LE payload
+// length, u32 LE CRC32C of the payload, the payload (record_codec.h).
+// The third header field chains the segments: a segment that lost whole
+// records at its end (cut at a frame boundary) is caught because the next
+// segment's header names a later last record. Not caught: whole frames cut
+// out of the middle of a segment (LSN gaps are legal: TakeNumber).
 //
 // Errors name the file and the errno text.
 
@@ -42,7 +47,8 @@ std::string RunStatePath(const std::string& dir);
 std::string TokenEpochPath(const std::string& dir);
 
 // The segment header, and one frame around `payload` appended to `*out`.
-std::string SegmentHeader();
+std::string SegmentHeader(uint64_t previous_last_lsn);
+uint32_t SegmentChainValue(uint64_t previous_last_lsn);
 void AppendFrame(absl::string_view payload, std::string* out);
 
 // "<what> <path>: <strerror(errno)>" as an UnavailableError.

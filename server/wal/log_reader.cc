@@ -52,20 +52,27 @@ class Reader {
         ListNumbered(WalDir(dir_), ".log");
     if (!firsts.ok()) return firsts.status();
     firsts_ = std::move(*firsts);
+    std::string previous_path, previous_data;
     for (size_t i = 0; i < firsts_.size(); ++i) {
       const std::string path = SegmentPath(dir_, firsts_[i]);
       absl::StatusOr<std::string> data = ReadFile(path);
       if (!data.ok()) return data.status();
+      if (i > 0 && data->size() >= kSegmentHeaderSize &&
+          DecodeFixed32(data->data() + 12) !=
+              SegmentChainValue(result_.last_lsn)) {
+        // The segment before lost records at its end: bad from its end.
+        return BadFrame(i - 1, previous_path, previous_data,
+                        previous_data.size());
+      }
       ++result_.segments;
       size_t bad_at = 0;
       absl::StatusOr<bool> good = ReadSegment(path, *data, &bad_at);
       if (!good.ok()) return good.status();
       if (!*good) {
-        if (absl::Status s = BadFrame(i, path, *data, bad_at); !s.ok()) {
-          return s;
-        }
-        break;
+        return BadFrame(i, path, *data, bad_at);
       }
+      previous_path = path;
+      previous_data = std::move(*data);
     }
     return std::move(result_);
   }
@@ -109,7 +116,7 @@ class Reader {
   }
 
   // Segment `i` is bad from `bad_at`: a corrupt middle or a torn tail.
-  absl::Status BadFrame(size_t i, const std::string& path,
+  absl::StatusOr<LogReadResult> BadFrame(size_t i, const std::string& path,
                         absl::string_view data, size_t bad_at) {
     uint64_t lsn = 0;
     size_t found = FindValidFrame(data, bad_at + 1, result_.last_lsn, &lsn);
@@ -147,14 +154,19 @@ class Reader {
           options_.repair ? "removed " : "would remove ", later_path, " (",
           size, " bytes, no valid record) after the torn tail"));
     }
-    if (!options_.repair) return absl::OkStatus();
-    absl::Status s = bad_at < kSegmentHeaderSize ? RemoveFile(path)
-                                                 : TruncateFile(path, bad_at);
+    if (!options_.repair) return std::move(result_);
+    absl::Status s;
+    if (bad_at < kSegmentHeaderSize) {
+      s = RemoveFile(path);
+    } else if (bad_at < data.size()) {
+      s = TruncateFile(path, bad_at);
+    }
     if (!s.ok()) return s;
     for (const auto& entry : later) {
       if (s = RemoveFile(entry.first); !s.ok()) return s;
     }
-    return FsyncDir(WalDir(dir_));
+    if (s = FsyncDir(WalDir(dir_)); !s.ok()) return s;
+    return std::move(result_);
   }
 
   const std::string dir_;

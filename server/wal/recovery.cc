@@ -112,6 +112,7 @@ absl::StatusOr<Recovered> Recover(const WalOptions& options,
       });
   if (!log.ok()) return log.status();
   for (std::string& w : log->warnings) r.warnings.push_back(std::move(w));
+  r.last_log_lsn = log->last_lsn;
 
   absl::StatusOr<uint64_t> reserved = NumberOrZero(ReservationPath(dir));
   if (!reserved.ok()) return reserved.status();

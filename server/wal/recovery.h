@@ -37,6 +37,9 @@ struct Recovered {
   bool restore_sessions = true;
   absl::Duration refuse_grants_for;
   uint64_t snapshot_lsn = 0;  // 0: no snapshot.
+  // The LSN of the log's last valid record (0: none); the next segment's
+  // header chains to it (files.h).
+  uint64_t last_log_lsn = 0;
   uint64_t records_replayed = 0;
   std::vector<std::string> warnings;
 };

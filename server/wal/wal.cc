@@ -52,7 +52,8 @@ Wal::Wal(const WalOptions& options, const Recovered& recovered)
       last_lsn_(recovered.next_lsn - 1),
       taken_lsn_(recovered.next_lsn - 1),
       reserved_(recovered.next_lsn - 1),
-      durable_lsn_(recovered.next_lsn - 1) {}
+      durable_lsn_(recovered.next_lsn - 1),
+      last_written_lsn_(recovered.last_log_lsn) {}
 
 absl::StatusOr<std::unique_ptr<Wal>> Wal::Open(const WalOptions& options,
                                                const Recovered& recovered) {
@@ -125,6 +126,7 @@ uint64_t Wal::Append(const Transition& t) {
   ++records_;
   if (failed_ || !log_files_) return lsn;  // Nothing more will be written.
   if (buffer_.empty()) buffer_first_lsn_ = lsn;
+  buffer_last_lsn_ = lsn;
   const size_t start = buffer_.size();
   buffer_.append(kFrameHeaderSize, '\0');
   EncodeTransitionAs(t, lsn, &buffer_);
@@ -231,16 +233,12 @@ absl::Status Wal::Close(const DurableState* final_state) {
 
 absl::Status Wal::RemoveCoveredSegments(uint64_t lsn) {
   // A segment's records are below the next segment's first LSN; the last
-  // one's are at most last_written_lsn_, or (written by an earlier run)
-  // below this run's first LSN.
+  // one's are at most last_written_lsn_ (this run's or the recovered log's
+  // last record). Called with the writer thread stopped or not started.
   absl::StatusOr<std::vector<uint64_t>> firsts =
       ListNumbered(WalDir(options_.dir), ".log");
   if (!firsts.ok()) return firsts.status();
-  uint64_t last_record;
-  {
-    absl::MutexLock lock(&mu_);
-    last_record = last_written_lsn_ != 0 ? last_written_lsn_ : taken_lsn_;
-  }
+  const uint64_t last_record = last_written_lsn_;
   bool removed = false;
   for (size_t i = 0; i < firsts->size(); ++i) {
     const uint64_t end = i + 1 < firsts->size() ? (*firsts)[i + 1] - 1

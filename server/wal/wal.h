@@ -136,6 +136,7 @@ class Wal final : public TransitionLog {
   uint64_t reserved_ ABSL_GUARDED_BY(mu_);   // Durable reservation.
   std::string buffer_ ABSL_GUARDED_BY(mu_);
   uint64_t buffer_first_lsn_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t buffer_last_lsn_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t records_ ABSL_GUARDED_BY(mu_) = 0;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;  // No more Appends.
@@ -162,7 +163,7 @@ class Wal final : public TransitionLog {
   uint64_t segment_size_ = 0;
   uint64_t bytes_since_snapshot_ = 0;
   uint64_t total_written_ = 0;
-  uint64_t last_written_lsn_ = 0;
+  uint64_t last_written_lsn_;  // The last record written (or recovered).
 };
 
 }  // namespace taala::wal

@@ -27,7 +27,7 @@ bool Wal::WriterHasWorkLocked() const {
 void Wal::WriterLoop() {
   while (true) {
     std::string batch;
-    uint64_t first = 0, upto = 0, renew_to = 0;
+    uint64_t first = 0, last_record = 0, upto = 0, renew_to = 0;
     bool renew = false, stop = false;
     {
       absl::MutexLock lock(&mu_);
@@ -36,6 +36,7 @@ void Wal::WriterLoop() {
       batch.swap(buffer_);
       first = buffer_first_lsn_;
       buffer_first_lsn_ = 0;
+      last_record = buffer_last_lsn_;
       upto = taken_lsn_ = last_lsn_;
       renew = NeedRenewalLocked() && !stopping_;
       renew_to = last_lsn_ + options_.reserve_block;
@@ -52,7 +53,7 @@ void Wal::WriterLoop() {
     if (!batch.empty()) {
       absl::Status s = WriteBatch(batch, first);
       if (!s.ok()) return Fatal(std::string(s.message()));
-      last_written_lsn_ = upto;
+      last_written_lsn_ = last_record;
     }
     Publish(upto);
     if (snapshotter_ && !batch.empty()) snapshotter_->Feed(std::move(batch));
@@ -92,7 +93,7 @@ absl::Status Wal::StartSegment(uint64_t first_lsn) {
   fd_ = ::open(segment_path_.c_str(),
                O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0640);
   if (fd_ < 0) return ErrnoError("cannot create log segment", segment_path_);
-  const std::string header = SegmentHeader();
+  const std::string header = SegmentHeader(last_written_lsn_);
   absl::Status s = WriteAll(segment_path_, header.data(), header.size());
   if (s.ok()) s = Sync(segment_path_);
   if (s.ok()) s = FsyncDir(WalDir(options_.dir));
