@@ -8,10 +8,16 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
+#include <utility>
 
+#include "absl/status/statusor.h"
+#include "gtest/gtest.h"
 #include "absl/time/time.h"
 #include "server/core/transition.h"
+#include "server/wal/recovery.h"
+#include "server/wal/wal.h"
 
 namespace taala::test {
 
@@ -70,6 +76,36 @@ inline Transition GrantEnded(const std::string& key, uint64_t session_id,
   t.reason = EndReason::kReleased;
   t.wall = TestWall(2);
   return t;
+}
+
+// Recover, Open and Start, as taalad does. Null (with a test failure) on
+// error.
+inline std::unique_ptr<wal::Wal> OpenWal(
+    const wal::WalOptions& options,
+    absl::Duration max_ttl = absl::Minutes(1)) {
+  absl::StatusOr<wal::Recovered> r = wal::Recover(options, max_ttl);
+  if (!r.ok()) {
+    ADD_FAILURE() << r.status();
+    return nullptr;
+  }
+  absl::StatusOr<std::unique_ptr<wal::Wal>> w = wal::Wal::Open(options, *r);
+  if (!w.ok()) {
+    ADD_FAILURE() << w.status();
+    return nullptr;
+  }
+  (*w)->Start();
+  return std::move(*w);
+}
+
+// Appends `t` and folds it (with its LSN) into `model`.
+inline uint64_t AppendTo(TransitionLog& log, Transition t,
+                         DurableState* model) {
+  t.lsn = log.Append(t);
+  if (t.type == TransitionType::kGrantMade) t.token = t.lsn;
+  if (model != nullptr && !model->Apply(t)) {
+    ADD_FAILURE() << "model rejects " << TransitionToString(t);
+  }
+  return t.lsn;
 }
 
 }  // namespace taala::test
