@@ -53,6 +53,7 @@ Wal::Wal(const WalOptions& options, const Recovered& recovered)
       taken_lsn_(recovered.next_lsn - 1),
       reserved_(recovered.next_lsn - 1),
       durable_lsn_(recovered.next_lsn - 1),
+      published_lsn_(recovered.next_lsn - 1),
       last_written_lsn_(recovered.last_log_lsn) {}
 
 absl::StatusOr<std::unique_ptr<Wal>> Wal::Open(const WalOptions& options,
@@ -268,13 +269,21 @@ Wal::Stats Wal::stats() const {
 }
 
 void Wal::FlushForTest() {
-  std::pair<Wal*, uint64_t> arg(this, LastLsn());
+  std::pair<Wal*, uint64_t> arg(this, 0);
+  {
+    absl::MutexLock lock(&mu_);
+    // Outside fsync mode only records make the writer publish.
+    arg.second = options_.durability == Durability::kFsync ? last_lsn_
+                 : log_files_                              ? buffer_last_lsn_
+                                                           : 0;
+  }
   {
     absl::MutexLock lock(&durable_mu_);
     durable_mu_.Await(absl::Condition(
-        +[](std::pair<Wal*, uint64_t>* a) {
-          return a->first->durable_lsn_.load() >= a->second;
-        },
+        +[](std::pair<Wal*, uint64_t>* a)
+            ABSL_EXCLUSIVE_LOCKS_REQUIRED(a->first->durable_mu_) {
+              return a->first->published_lsn_ >= a->second;
+            },
         &arg));
   }
   if (snapshotter_) snapshotter_->WaitIdle();

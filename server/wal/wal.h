@@ -74,7 +74,8 @@ class Wal final : public TransitionLog {
   Wal& operator=(const Wal&) = delete;
 
   // Launches the writer and snapshot threads. Appends before Start are
-  // buffered.
+  // buffered (at most reserve_block numbers: the reservation is renewed by
+  // the writer).
   void Start();
 
   uint64_t Append(const Transition& t) override ABSL_LOCKS_EXCLUDED(mu_);
@@ -100,8 +101,8 @@ class Wal final : public TransitionLog {
 
   Stats stats() const ABSL_LOCKS_EXCLUDED(stats_mu_);
 
-  // Waits until everything appended so far is written and folded into the
-  // snapshot thread's state.
+  // Waits until everything appended so far is written, its callbacks have
+  // run and it is folded into the snapshot thread's state.
   void FlushForTest() ABSL_LOCKS_EXCLUDED(mu_, durable_mu_);
   // A crash: stops the threads without writing the buffer, a clean marker or
   // anything else.
@@ -149,6 +150,8 @@ class Wal final : public TransitionLog {
   std::atomic<uint64_t> durable_lsn_;
   std::multimap<uint64_t, absl::AnyInvocable<void()>> callbacks_
       ABSL_GUARDED_BY(durable_mu_);
+  // Durable, and the callbacks due then have run (FlushForTest).
+  uint64_t published_lsn_ ABSL_GUARDED_BY(durable_mu_);
 
   mutable absl::Mutex stats_mu_;
   Stats stats_ ABSL_GUARDED_BY(stats_mu_);

@@ -20,8 +20,12 @@ bool Wal::NeedRenewalLocked() const {
 }
 
 bool Wal::WriterHasWorkLocked() const {
+  // Numbers without records need a pass only where someone may wait for
+  // them (fsync mode); none mode wakes only to renew the reservation.
   return abandon_ || failed_ || stopping_ || !buffer_.empty() ||
-         last_lsn_ > taken_lsn_ || NeedRenewalLocked();
+         (options_.durability == Durability::kFsync &&
+          last_lsn_ > taken_lsn_) ||
+         NeedRenewalLocked();
 }
 
 void Wal::WriterLoop() {
@@ -55,17 +59,23 @@ void Wal::WriterLoop() {
       if (!s.ok()) return Fatal(std::string(s.message()));
       last_written_lsn_ = last_record;
     }
-    Publish(upto);
+    // Fed before publishing, so that whoever sees the batch durable finds
+    // it queued for the snapshot thread (FlushForTest relies on it).
     if (snapshotter_ && !batch.empty()) snapshotter_->Feed(std::move(batch));
+    Publish(upto);
     if (stop) return;
   }
 }
 
 absl::Status Wal::WriteBatch(const std::string& batch, uint64_t first_lsn) {
-  const bool snapshot_due = snapshotter_ != nullptr && fd_ >= 0 &&
-                            bytes_since_snapshot_ >=
-                                options_.snapshot_every_bytes;
-  if (fd_ < 0 || segment_size_ >= options_.segment_bytes || snapshot_due) {
+  const bool full = fd_ >= 0 && segment_size_ >= options_.segment_bytes;
+  // A segment that fills up more than half way to the next snapshot takes
+  // the snapshot with it, so that segments do not pile up between them.
+  const bool snapshot_due =
+      snapshotter_ != nullptr && fd_ >= 0 &&
+      (bytes_since_snapshot_ >= options_.snapshot_every_bytes ||
+       (full && bytes_since_snapshot_ >= options_.snapshot_every_bytes / 2));
+  if (fd_ < 0 || full || snapshot_due) {
     if (absl::Status s = StartSegment(first_lsn); !s.ok()) return s;
     if (snapshot_due) {
       // The snapshot covers everything before this segment; the snapshot
@@ -163,6 +173,8 @@ void Wal::Publish(uint64_t lsn) {
     callbacks_.erase(callbacks_.begin(), end);
   }
   for (auto& fn : due) fn();  // In LSN order, outside every mutex.
+  absl::MutexLock lock(&durable_mu_);
+  if (lsn > published_lsn_) published_lsn_ = lsn;
 }
 
 void Wal::Fatal(const std::string& message) {
