@@ -76,6 +76,7 @@ absl::StatusOr<std::unique_ptr<Wal>> Wal::Open(const WalOptions& options,
     state.lsn = recovered.next_lsn - 1;
     if (s = WriteSnapshot(dir, state, state.lsn, false); !s.ok()) return s;
     if (s = wal->RemoveCoveredSegments(state.lsn); !s.ok()) return s;
+    if (s = PruneSnapshots(dir, 2); !s.ok()) return s;
   }
   const uint64_t reserved = recovered.next_lsn - 1 + opts.reserve_block;
   s = WriteFileDurably(ReservationPath(dir), absl::StrCat(reserved, "\n"));
