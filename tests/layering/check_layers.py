@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Checks the shape of the source tree (issue 7, the rooms):
 
-- includes point downward only: server/core never includes server/rpc,
-  client never includes server, common includes only common;
+- includes point downward only: server/core never includes server/rpc
+  or server/wal, server/wal never includes server/rpc or client, client
+  never includes server, common includes only common;
 - no include circle among the project's own files;
 - no file in server/, client/ or common/ over MAX_LINES lines.
 
@@ -20,6 +21,9 @@ FORBIDDEN = [
     ("server/core/", "server/rpc/"),
     ("server/core/", "client/"),
     ("server/rpc/", "client/"),
+    ("server/core/", "server/wal/"),
+    ("server/wal/", "server/rpc/"),
+    ("server/wal/", "client/"),
     ("client/", "server/"),
     ("common/", "server/"),
     ("common/", "client/"),

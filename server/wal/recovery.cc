@@ -1,0 +1,160 @@
+#include "server/wal/recovery.h"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "server/wal/files.h"
+#include "server/wal/log_reader.h"
+#include "server/wal/snapshot_file.h"
+
+namespace taala::wal {
+namespace {
+
+constexpr uint64_t kMaxEpoch = (uint64_t{1} << 24) - 1;
+
+// "<mode> running" | "<mode> clean" -> previous_mode, previous_clean.
+absl::Status ParseRunState(const std::string& path, const std::string& text,
+                           Recovered* r) {
+  std::vector<absl::string_view> parts = absl::StrSplit(
+      absl::StripAsciiWhitespace(text), ' ', absl::SkipEmpty());
+  if (parts.size() == 2) {
+    absl::StatusOr<Durability> mode = ParseDurability(parts[0]);
+    if (mode.ok() && (parts[1] == "running" || parts[1] == "clean")) {
+      r->previous_mode = *mode;
+      r->previous_clean = parts[1] == "clean";
+      return absl::OkStatus();
+    }
+  }
+  return absl::DataLossError(absl::StrCat(
+      path, " is corrupt (expected \"<fsync|async|none> <running|clean>\", "
+            "found \"", absl::StripAsciiWhitespace(text), "\")"));
+}
+
+// The number in `path`, or 0 if there is no such file.
+absl::StatusOr<uint64_t> NumberOrZero(const std::string& path) {
+  absl::StatusOr<uint64_t> n = ReadNumberFile(path);
+  if (absl::IsNotFound(n.status())) return 0;
+  return n;
+}
+
+void DropSessions(DurableState* state) {
+  state->sessions.clear();
+  for (auto it = state->keys.begin(); it != state->keys.end();) {
+    it->second.holders.clear();
+    if (it->second.empty()) {
+      it = state->keys.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<Recovered> Recover(const WalOptions& options,
+                                  absl::Duration max_session_ttl_flag) {
+  const std::string& dir = options.dir;
+  Recovered r;
+  r.previous_mode = options.durability;
+  r.state.max_events = options.max_events;
+
+  absl::StatusOr<std::vector<uint64_t>> snaps =
+      ListNumbered(SnapshotDir(dir), ".snap");
+  if (!snaps.ok()) return snaps.status();
+  absl::StatusOr<std::vector<uint64_t>> segments =
+      ListNumbered(WalDir(dir), ".log");
+  if (!segments.ok()) return segments.status();
+  const bool has_log_state = !snaps->empty() || !segments->empty() ||
+                             FileExists(ReservationPath(dir)) ||
+                             FileExists(RunStatePath(dir));
+
+  absl::StatusOr<std::string> run_state = ReadFile(RunStatePath(dir));
+  if (run_state.ok()) {
+    absl::Status s = ParseRunState(RunStatePath(dir), *run_state, &r);
+    if (!s.ok()) return s;
+  } else if (!absl::IsNotFound(run_state.status())) {
+    return run_state.status();
+  } else if (has_log_state) {
+    r.previous_clean = false;
+    r.previous_mode = Durability::kFsync;
+    r.warnings.push_back(absl::StrCat(
+        RunStatePath(dir),
+        " is missing: treating the previous run as an unclean fsync run"));
+  }
+
+  if (!snaps->empty()) {
+    const uint64_t lsn = snaps->back();
+    absl::StatusOr<Snapshot> snap = ReadSnapshot(SnapshotPath(dir, lsn), lsn);
+    if (!snap.ok()) return snap.status();
+    r.state = std::move(snap->state);
+    r.state.max_events = options.max_events;
+    r.snapshot_lsn = snap->lsn;
+  }
+
+  LogReadOptions read_options;
+  read_options.after_lsn = r.snapshot_lsn;
+  read_options.repair = true;
+  absl::StatusOr<LogReadResult> log =
+      ReadLog(dir, read_options, [&r](const Transition& t) -> absl::Status {
+        if (!r.state.Apply(t)) {
+          return absl::DataLossError(absl::StrCat(
+              "refusing to start: the log record with LSN ", t.lsn, " (",
+              TransitionToString(t),
+              ") does not fit the state before it; the log is not this "
+              "state's history"));
+        }
+        ++r.records_replayed;
+        return absl::OkStatus();
+      });
+  if (!log.ok()) return log.status();
+  for (std::string& w : log->warnings) r.warnings.push_back(std::move(w));
+  r.last_log_lsn = log->last_lsn;
+
+  absl::StatusOr<uint64_t> reserved = NumberOrZero(ReservationPath(dir));
+  if (!reserved.ok()) return reserved.status();
+  r.next_lsn = std::max({*reserved, log->last_lsn, r.snapshot_lsn,
+                         r.state.lsn}) + 1;
+
+  absl::StatusOr<uint64_t> epoch = ReadNumberFile(TokenEpochPath(dir));
+  if (epoch.ok()) {
+    if (*epoch >= kMaxEpoch) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          TokenEpochPath(dir), ": epoch ", *epoch, " leaves no LSN space"));
+    }
+    const uint64_t floor = (*epoch + 1) << 40;
+    if (r.next_lsn < floor) r.next_lsn = floor;
+    if (!has_log_state) {
+      // Today's format: no log, so nothing of the old run survives.
+      r.previous_mode = Durability::kNone;
+      r.previous_clean = false;
+      r.warnings.push_back(absl::StrCat(
+          "adopted the data directory of a taalad without a log (",
+          TokenEpochPath(dir), " holds epoch ", *epoch,
+          "): LSNs, tokens and session ids start at ", r.next_lsn));
+    }
+  } else if (!absl::IsNotFound(epoch.status())) {
+    return epoch.status();
+  }
+
+  if (!r.previous_clean && r.previous_mode != Durability::kFsync) {
+    // The log may miss grants that clients were told of: forget every
+    // session and grant, and wait out the leases the old run may have given.
+    r.restore_sessions = false;
+    DropSessions(&r.state);
+    absl::StatusOr<uint64_t> ttl_ms = NumberOrZero(SessionTtlPath(dir));
+    if (!ttl_ms.ok()) return ttl_ms.status();
+    r.refuse_grants_for =
+        std::min(absl::Milliseconds(static_cast<int64_t>(*ttl_ms)),
+                 max_session_ttl_flag);
+  } else {
+    r.restore_sessions = true;
+    r.refuse_grants_for = absl::ZeroDuration();
+  }
+  return r;
+}
+
+}  // namespace taala::wal

@@ -1,0 +1,295 @@
+#include "server/wal/wal.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "server/core/check.h"
+#include "server/wal/coding.h"
+#include "server/wal/crc32c.h"
+#include "server/wal/files.h"
+#include "server/wal/record_codec.h"
+#include "server/wal/snapshot_file.h"
+
+namespace taala::wal {
+namespace {
+
+void DefaultOnFatal(const std::string& message) {
+  std::fprintf(stderr, "taalad: write-ahead log failed: %s\n",
+               message.c_str());
+  std::fflush(stderr);
+  ::_exit(1);
+}
+
+}  // namespace
+
+absl::StatusOr<Durability> ParseDurability(absl::string_view text) {
+  if (text == "fsync") return Durability::kFsync;
+  if (text == "async") return Durability::kAsync;
+  if (text == "none") return Durability::kNone;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "durability must be fsync, async or none, not \"", text, "\""));
+}
+
+const char* DurabilityName(Durability d) {
+  switch (d) {
+    case Durability::kFsync:
+      return "fsync";
+    case Durability::kAsync:
+      return "async";
+    case Durability::kNone:
+      return "none";
+  }
+  return "unknown";
+}
+
+Wal::Wal(const WalOptions& options, const Recovered& recovered)
+    : options_(options),
+      log_files_(options.durability != Durability::kNone),
+      last_lsn_(recovered.next_lsn - 1),
+      taken_lsn_(recovered.next_lsn - 1),
+      reserved_(recovered.next_lsn - 1),
+      durable_lsn_(recovered.next_lsn - 1),
+      published_lsn_(recovered.next_lsn - 1),
+      last_written_lsn_(recovered.last_log_lsn) {}
+
+absl::StatusOr<std::unique_ptr<Wal>> Wal::Open(const WalOptions& options,
+                                               const Recovered& recovered) {
+  WalOptions opts = options;
+  if (!opts.on_fatal) opts.on_fatal = DefaultOnFatal;
+  if (opts.reserve_block < 2) opts.reserve_block = 2;
+  if (recovered.next_lsn == 0) {
+    return absl::InvalidArgumentError("next_lsn must be at least 1");
+  }
+  auto wal = std::unique_ptr<Wal>(new Wal(opts, recovered));
+  const std::string& dir = opts.dir;
+  absl::Status s = MakeDir(dir);
+  if (s.ok() && wal->log_files_) s = MakeDir(WalDir(dir));
+  if (!s.ok()) return s;
+  DurableState state = recovered.state;
+  state.max_events = opts.max_events;
+  if (!recovered.restore_sessions) {
+    // The old log holds sessions this state dropped: supersede it.
+    state.lsn = recovered.next_lsn - 1;
+    if (s = WriteSnapshot(dir, state, state.lsn, false); !s.ok()) return s;
+    if (s = wal->RemoveCoveredSegments(state.lsn); !s.ok()) return s;
+    if (s = PruneSnapshots(dir, 2); !s.ok()) return s;
+  }
+  const uint64_t reserved = recovered.next_lsn - 1 + opts.reserve_block;
+  s = WriteFileDurably(ReservationPath(dir), absl::StrCat(reserved, "\n"));
+  if (s.ok()) {
+    s = WriteFileDurably(RunStatePath(dir),
+                         absl::StrCat(DurabilityName(opts.durability),
+                                      " running\n"));
+  }
+  if (!s.ok()) return s;
+  absl::StatusOr<uint64_t> ttl = ReadNumberFile(SessionTtlPath(dir));
+  if (ttl.ok()) {
+    absl::MutexLock lock(&wal->ttl_mu_);
+    wal->persisted_ttl_ms_ = static_cast<int64_t>(*ttl);
+  } else if (!absl::IsNotFound(ttl.status())) {
+    return ttl.status();
+  }
+  {
+    absl::MutexLock lock(&wal->mu_);
+    wal->reserved_ = reserved;
+  }
+  if (wal->log_files_) {
+    wal->snapshotter_ = std::make_unique<Snapshotter>(dir, std::move(state),
+                                                      opts.on_fatal);
+  }
+  return wal;
+}
+
+Wal::~Wal() { Shutdown(/*drain=*/true); }
+
+void Wal::Start() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (started_ || closed_) return;
+    started_ = true;
+  }
+  if (snapshotter_) snapshotter_->Start();
+  writer_ = std::thread([this] { WriterLoop(); });
+}
+
+uint64_t Wal::Append(const Transition& t) {
+  absl::MutexLock lock(&mu_);
+  TAALA_CHECK(!closed_);  // REQUIRES: not closed.
+  mu_.Await(absl::Condition(
+      +[](Wal* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->mu_) {
+        return w->last_lsn_ < w->reserved_ || w->failed_ || w->abandon_;
+      },
+      this));
+  const uint64_t lsn = ++last_lsn_;
+  ++records_;
+  if (failed_ || !log_files_) return lsn;  // Nothing more will be written.
+  if (buffer_.empty()) buffer_first_lsn_ = lsn;
+  buffer_last_lsn_ = lsn;
+  const size_t start = buffer_.size();
+  buffer_.append(kFrameHeaderSize, '\0');
+  EncodeTransitionAs(t, lsn, &buffer_);
+  const absl::string_view payload =
+      absl::string_view(buffer_).substr(start + kFrameHeaderSize);
+  EncodeFixed32(&buffer_[start], static_cast<uint32_t>(payload.size()));
+  EncodeFixed32(&buffer_[start + 4], Crc32c(payload));
+  return lsn;
+}
+
+uint64_t Wal::TakeNumber() {
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(
+      +[](Wal* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->mu_) {
+        return w->last_lsn_ < w->reserved_ || w->failed_ || w->abandon_;
+      },
+      this));
+  return ++last_lsn_;
+}
+
+uint64_t Wal::LastLsn() const {
+  absl::MutexLock lock(&mu_);
+  return last_lsn_;
+}
+
+void Wal::WhenDurable(uint64_t lsn, absl::AnyInvocable<void()> fn) {
+  if (IsDurable(lsn)) {
+    fn();
+    return;
+  }
+  {
+    absl::MutexLock lock(&durable_mu_);
+    if (durable_lsn_.load(std::memory_order_acquire) < lsn) {
+      callbacks_.emplace(lsn, std::move(fn));
+      return;
+    }
+  }
+  fn();
+}
+
+bool Wal::IsDurable(uint64_t lsn) const {
+  return options_.durability != Durability::kFsync ||
+         durable_lsn_.load(std::memory_order_acquire) >= lsn;
+}
+
+absl::Status Wal::NoteSessionTtl(absl::Duration ttl) {
+  const int64_t ms = absl::ToInt64Milliseconds(absl::Ceil(ttl, absl::Milliseconds(1)));
+  absl::MutexLock lock(&ttl_mu_);
+  if (ms <= persisted_ttl_ms_) return absl::OkStatus();
+  absl::Status s =
+      WriteFileDurably(SessionTtlPath(options_.dir), absl::StrCat(ms, "\n"));
+  if (s.ok()) persisted_ttl_ms_ = ms;
+  return s;
+}
+
+void Wal::Shutdown(bool drain) {
+  bool started;
+  {
+    absl::MutexLock lock(&mu_);
+    closed_ = true;
+    stopping_ = true;
+    if (!drain) abandon_ = true;
+    started = started_;
+    started_ = true;  // A later Start does nothing.
+  }
+  if (writer_.joinable()) {
+    writer_.join();
+  } else if (!started && drain) {
+    WriterLoop();  // Never started: drain on this thread.
+  }
+  if (snapshotter_) snapshotter_->Stop();
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+    segment_path_.clear();
+  }
+}
+
+absl::Status Wal::Close(const DurableState* final_state) {
+  {
+    absl::MutexLock lock(&mu_);
+    TAALA_CHECK(!closed_);  // REQUIRES: Close at most once.
+  }
+  Shutdown(/*drain=*/true);
+  {
+    absl::MutexLock lock(&mu_);
+    if (failed_) {
+      return absl::UnavailableError(
+          "the write-ahead log failed earlier; the run is not clean");
+    }
+  }
+  const std::string& dir = options_.dir;
+  if (final_state != nullptr) {
+    absl::Status s = WriteSnapshot(dir, *final_state, final_state->lsn, true);
+    if (s.ok()) s = RemoveCoveredSegments(final_state->lsn);
+    if (s.ok()) s = PruneSnapshots(dir, 2);
+    if (!s.ok()) return s;
+  }
+  if (!log_files_ && final_state == nullptr) return absl::OkStatus();
+  return WriteFileDurably(
+      RunStatePath(dir),
+      absl::StrCat(DurabilityName(options_.durability), " clean\n"));
+}
+
+absl::Status Wal::RemoveCoveredSegments(uint64_t lsn) {
+  // A segment's records are below the next segment's first LSN; the last
+  // one's are at most last_written_lsn_ (this run's or the recovered log's
+  // last record). Called with the writer thread stopped or not started.
+  absl::StatusOr<std::vector<uint64_t>> firsts =
+      ListNumbered(WalDir(options_.dir), ".log");
+  if (!firsts.ok()) return firsts.status();
+  const uint64_t last_record = last_written_lsn_;
+  bool removed = false;
+  for (size_t i = 0; i < firsts->size(); ++i) {
+    const uint64_t end = i + 1 < firsts->size() ? (*firsts)[i + 1] - 1
+                                                : last_record;
+    if (end > lsn) break;
+    const std::string path = SegmentPath(options_.dir, (*firsts)[i]);
+    if (absl::Status s = RemoveFile(path); !s.ok()) return s;
+    removed = true;
+  }
+  return removed ? FsyncDir(WalDir(options_.dir)) : absl::OkStatus();
+}
+
+Wal::Stats Wal::stats() const {
+  Stats s;
+  {
+    absl::MutexLock lock(&stats_mu_);
+    s = stats_;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    s.records = records_;
+  }
+  if (snapshotter_) s.snapshots = snapshotter_->snapshots_written();
+  s.records_per_fsync =
+      s.fsyncs == 0 ? 0 : static_cast<double>(s.records) / s.fsyncs;
+  return s;
+}
+
+void Wal::FlushForTest() {
+  std::pair<Wal*, uint64_t> arg(this, 0);
+  {
+    absl::MutexLock lock(&mu_);
+    // Outside fsync mode only records make the writer publish.
+    arg.second = options_.durability == Durability::kFsync ? last_lsn_
+                 : log_files_                              ? buffer_last_lsn_
+                                                           : 0;
+  }
+  {
+    absl::MutexLock lock(&durable_mu_);
+    durable_mu_.Await(absl::Condition(
+        +[](std::pair<Wal*, uint64_t>* a)
+            ABSL_EXCLUSIVE_LOCKS_REQUIRED(a->first->durable_mu_) {
+              return a->first->published_lsn_ >= a->second;
+            },
+        &arg));
+  }
+  if (snapshotter_) snapshotter_->WaitIdle();
+}
+
+void Wal::AbandonForTest() { Shutdown(/*drain=*/false); }
+
+}  // namespace taala::wal
