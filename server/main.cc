@@ -230,7 +230,7 @@ int Run() {
     absl::Status s = wal.NoteSessionTtl(ttl);
     if (!s.ok()) {
       // As for any failed write to the data directory: stop.
-      spdlog::critical("{}", s.message());
+      spdlog::critical("{}", std::string(s.message()));
       std::_Exit(1);
     }
     return s;

@@ -28,16 +28,17 @@ constexpr absl::Duration kTtl = absl::Seconds(60);
 
 class SessionLossTest : public test::ClientFixture {
  protected:
-  // Stops the daemon and starts another on the same port and data directory
-  // (a restart: sessions do not survive it). `while_down` runs in between.
+  // Stops the daemon and starts another on the same port with a fresh data
+  // directory: a daemon that lost the session's state (a restart on the
+  // same data directory keeps sessions since the write-ahead log).
+  // `while_down` runs in between.
   template <typename F>
   void Restart(F while_down) {
     const int port = daemon_->port();
-    const std::string data_dir = daemon_->data_dir();
-    old_ = std::move(daemon_);  // Keeps the data directory until the end.
+    old_ = std::move(daemon_);
     ASSERT_EQ(old_->Stop(), 0);
     while_down();
-    Start({"--listen=127.0.0.1:" + std::to_string(port)}, data_dir);
+    Start({"--listen=127.0.0.1:" + std::to_string(port)});
   }
 
   // Opens the circuit breaker: calls fail while the daemon is down.

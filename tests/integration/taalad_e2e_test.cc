@@ -614,14 +614,24 @@ TEST_F(TaaladTest, ShutdownEndsWaitsWithUnavailableAndExitsCleanly) {
   EXPECT_EQ(wb.status.error_code(), grpc::StatusCode::UNAVAILABLE);
 }
 
-TEST_F(TaaladTest, TokensNeverRepeatAcrossRestarts) {
+TEST_F(TaaladTest, ACleanRestartKeepsSessionsAndGrantsAndTokensNeverRepeat) {
   const uint64_t a = CreateSession();
   const uint64_t before = MustAcquire(a, "k");
   const std::string data_dir = daemon_->data_dir();
   ASSERT_EQ(daemon_->Stop(), 0);
   StartDaemon({}, data_dir);
+  // The holder still holds its key, with its token.
+  EXPECT_EQ(MustAcquire(a, "k"), before);
   const uint64_t b = CreateSession();
   EXPECT_NE(a, b);
+  grpc::ClientContext ctx;
+  AcquireRequest req;
+  req.set_session_id(b);
+  req.set_key("k");
+  AcquireResponse resp;
+  ASSERT_TRUE(stub_->Acquire(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.result(), AcquireResponse::TIMED_OUT);
+  ASSERT_TRUE(Release(a, "k", before).ok());
   EXPECT_GT(MustAcquire(b, "k"), before);
 }
 

@@ -10,6 +10,9 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -26,6 +29,37 @@ std::string MakeTempDir() {
       absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/taalad_test_XXXXXX");
   if (mkdtemp(pattern.data()) == nullptr) return "";
   return pattern;
+}
+
+// Data directories of live TaaladProcess objects, with how many use each: a
+// test that restarts a daemon on its data directory starts the new daemon
+// before it drops the old object, so the directory goes with its last
+// user. Only directories this file created (a default data dir) are
+// removed.
+struct DataDirs {
+  std::mutex mu;
+  std::map<std::string, int> users;
+  std::set<std::string> created;
+};
+DataDirs& Dirs() {
+  static DataDirs* dirs = new DataDirs();
+  return *dirs;
+}
+void UseDataDir(const std::string& dir, bool created) {
+  DataDirs& d = Dirs();
+  std::lock_guard<std::mutex> lock(d.mu);
+  ++d.users[dir];
+  if (created) d.created.insert(dir);
+}
+void DropDataDir(const std::string& dir) {
+  DataDirs& d = Dirs();
+  std::lock_guard<std::mutex> lock(d.mu);
+  if (--d.users[dir] > 0) return;
+  d.users.erase(dir);
+  if (d.created.erase(dir) > 0) {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
+  }
 }
 
 std::string ReadFile(const std::string& path) {
@@ -62,7 +96,8 @@ absl::StatusOr<std::unique_ptr<TaaladProcess>> TaaladProcess::Start(
   const std::string dir = MakeTempDir();
   if (dir.empty()) return absl::InternalError("mkdtemp failed");
   p->temp_dir_ = dir;
-  p->data_dir_ = data_dir.empty() ? dir + "/data" : data_dir;
+  p->data_dir_ = data_dir.empty() ? dir + "-data" : data_dir;
+  UseDataDir(p->data_dir_, data_dir.empty());
   p->log_path_ = dir + "/taalad.log";
   const std::string port_file = dir + "/port";
 
@@ -106,6 +141,7 @@ TaaladProcess::~TaaladProcess() {
   }
   std::error_code ignored;
   std::filesystem::remove_all(temp_dir_, ignored);
+  DropDataDir(data_dir_);
 }
 
 int TaaladProcess::Stop(int timeout_ms) {

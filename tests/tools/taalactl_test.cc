@@ -403,11 +403,13 @@ TEST_F(TaalactlTest, DescribeListSessionsAndHealthPrintTablesAndJson) {
   EXPECT_THAT(r.out, HasSubstr("STATE  held, 1 waiter\n"));
   EXPECT_THAT(r.out, HasSubstr("SESSION"));
   EXPECT_THAT(r.out, HasSubstr("HELD FOR"));
-  EXPECT_THAT(r.out, HasSubstr(absl::StrCat(worker_id, "  worker-7  ",
-                                            token_text, "  EXCLUSIVE  ")));
+  EXPECT_THAT(r.out, testing::ContainsRegex(absl::StrCat(
+                         "\n", worker_id, " +worker-7 +", token_text,
+                         " +EXCLUSIVE  ")));
   EXPECT_THAT(r.out, HasSubstr("WAITERS (queue order)\n"));
   EXPECT_THAT(r.out, HasSubstr("WAITED FOR"));
-  EXPECT_THAT(r.out, HasSubstr(absl::StrCat("1  ", queued, "  queued  EXCLUSIVE  ")));
+  EXPECT_THAT(r.out, testing::ContainsRegex(absl::StrCat(
+                         "\n1  ", queued, " +queued +EXCLUSIVE  ")));
   EXPECT_THAT(r.out, HasSubstr("until cancelled"));
 
   r = Run({"--json", "describe", "app/a"});
@@ -453,8 +455,9 @@ TEST_F(TaalactlTest, DescribeListSessionsAndHealthPrintTablesAndJson) {
   ASSERT_EQ(lines.size(), 4u) << r.out;  // Header, two keys, "".
   EXPECT_THAT(lines[0], HasSubstr("KEY    SESSION"));
   EXPECT_THAT(lines[0], HasSubstr("WAITERS"));
-  EXPECT_THAT(lines[1], HasSubstr(absl::StrCat("app/a  ", worker_id,
-                                               "  worker-7  ", token_text)));
+  EXPECT_THAT(lines[1], testing::ContainsRegex(absl::StrCat(
+                            "^app/a  ", worker_id, " +worker-7 +",
+                            token_text, " ")));
   EXPECT_THAT(lines[1], testing::EndsWith("  1"));
   EXPECT_THAT(lines[2], testing::StartsWith("app/b  "));
   EXPECT_THAT(lines[2], testing::EndsWith("  0"));
@@ -487,7 +490,8 @@ TEST_F(TaalactlTest, DescribeListSessionsAndHealthPrintTablesAndJson) {
   ASSERT_EQ(r.code, 0) << r;
   EXPECT_THAT(r.out, HasSubstr("SESSION"));
   EXPECT_THAT(r.out, HasSubstr("EXPIRES IN"));
-  EXPECT_THAT(r.out, HasSubstr(absl::StrCat(worker_id, "  worker-7  30s")));
+  EXPECT_THAT(r.out, testing::ContainsRegex(
+                         absl::StrCat("\n", worker_id, " +worker-7 +30s")));
   EXPECT_THAT(r.out, HasSubstr("host=h1,team=payments"));
 
   r = Run({"sessions", "--json"});
@@ -508,13 +512,20 @@ TEST_F(TaalactlTest, DescribeListSessionsAndHealthPrintTablesAndJson) {
   // health
   r = Run({"health"});
   EXPECT_EQ(r.code, 0) << r;
-  EXPECT_EQ(r.out, absl::StrCat(daemon_->address(), "  SERVING\n"));
+  EXPECT_THAT(r.out,
+              testing::StartsWith(absl::StrCat(daemon_->address(),
+                                               "  SERVING\n  durability fsync; ")));
+  EXPECT_THAT(r.out, HasSubstr("previous stop clean"));
+  EXPECT_THAT(r.out, Not(HasSubstr("GRANTS REFUSED")));
   r = Run({"health", "--json"});
   EXPECT_EQ(r.code, 0) << r;
   j = JsonReader::Parse(r.out);
   ASSERT_TRUE(j.has_value()) << r.out;
   EXPECT_EQ((*j)["status"].text, "SERVING");
   EXPECT_EQ((*j)["endpoint"].text, daemon_->address());
+  EXPECT_EQ((*j)["durability"].text, "fsync");
+  EXPECT_EQ((*j)["grants_refused_for_ms"].as_int(), 0);
+  EXPECT_TRUE((*j)["previous_stop_clean"].boolean);
 
   // deadlocks: the queued session waits for the worker on app/a.
   r = Run({"deadlocks"});
