@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "server/wal/recovery.h"
 #include "server/wal/wal.h"
+#include "tests/server/wal/log_files_util.h"
 #include "tests/server/wal/wal_test_util.h"
 #include "tests/testing/status_matchers.h"
 
@@ -131,6 +132,36 @@ TEST(ReviewDurabilityTest, CallbackThatAppendsDoesNotDeadlockTheWriter) {
               "Append waits for a reservation renewal only the writer does";
   }
   wal->FlushForTest();
+}
+
+// Claim 5: a corrupt middle refuses start; never a silent loss. The writer
+// starts a segment only after the previous batch was written and fsynced
+// (WriteBatch -> StartSegment), and the new segment's header chains to the
+// last LSN written before it. So a bad frame in a segment that is followed
+// by another one cannot be a torn write: it is corruption of acknowledged,
+// fsynced records (here bit rot in the last record, LSN 5, of a full
+// segment). If the later segment holds no valid record (the daemon was
+// killed right after rotating: header only), log_reader.cc BadFrame finds
+// no valid frame after the bad one, calls it a "torn tail", cuts LSN 5 off
+// and deletes the later segment, although that segment's header says the
+// log reached LSN 5.
+TEST(ReviewDurabilityTest, BadLastFrameBeforeAnEmptyLaterSegmentIsNotATornTail) {
+  TempDir dir;
+  const std::string first = test::WriteSegment(dir.path(), 1, test::Frames(1, 5));
+  std::string bytes = test::ReadRaw(first);
+  bytes[bytes.size() - 2] ^= 0x20;  // One flipped bit inside record 5.
+  test::WriteRaw(first, bytes);
+  // Rotated after record 5 (chained to it), then killed before the next
+  // batch reached the file.
+  test::WriteSegment(dir.path(), 6, "");
+  test::ReadBack back = test::ReadAll(dir.path(), /*repair=*/true);
+  EXPECT_FALSE(back.result.ok())
+      << "fsynced record 5 (the next segment's header chains to it) was cut "
+         "off as a torn tail; lsns read: "
+      << back.lsns.size() << "; warnings: "
+      << (back.result.ok() && !back.result->warnings.empty()
+              ? back.result->warnings[0]
+              : std::string());
 }
 
 }  // namespace
