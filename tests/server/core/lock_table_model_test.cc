@@ -805,7 +805,7 @@ TEST(LockTableModelTest, RandomOperationsAgreeWithAReferenceModel) {
 // original would have (except for waiters, which die with the daemon, and
 // leases, which restart with a grace).
 TEST(LockTableModelTest, RandomOperationsAcrossRestartsAgreeWithAReferenceModel) {
-  RunSeeds(EnvInt("TAALA_MODEL_RESTART_SEEDS", 200),
+  RunSeeds(EnvInt("TAALA_MODEL_RESTART_SEEDS", 150),
            EnvInt("TAALA_MODEL_RESTARTS_PER_MILLE", 8));
 }
 
