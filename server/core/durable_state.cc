@@ -124,7 +124,9 @@ bool DurableState::Apply(const Transition& t) {
     }
     case TransitionType::kEventPosted: {
       auto sit = sessions.find(t.session_id);
-      if (sit == sessions.end()) return false;
+      // The last event of a session (SESSION_EXPIRED) follows its end: an
+      // ended session's events are not state.
+      if (sit == sessions.end()) break;
       DurableSession& s = sit->second;
       s.events.push_back(DurableEvent{t.event_sequence, t.event_type, t.key,
                                       t.token, t.text, t.requester_session_id,

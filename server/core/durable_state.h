@@ -85,6 +85,8 @@ struct DurableState {
   // already holds them). Returns false, changing nothing, if the record
   // does not fit the state (a grant of an unknown session, the end of a
   // grant that is not held, ...): a log that is not this state's history.
+  // An event of a session that has ended is skipped (its SESSION_EXPIRED
+  // is recorded after its end).
   bool Apply(const Transition& t);
 
   bool operator==(const DurableState& o) const;

@@ -158,6 +158,17 @@ std::optional<LockTable::EndResult> LockTable::EndSession(
     s.ended = true;
     held.swap(s.held);
     waiting.swap(s.waiting);
+    // The end is recorded before its SESSION_EXPIRED event, whose own
+    // record comes after it: a mailbox sends an event only once the event's
+    // record is durable, so a client is never told of an end that a crash
+    // could undo. (Replay ignores an event of an ended session.)
+    Transition t;
+    t.type = TransitionType::kSessionEnded;
+    t.session_id = s.id;
+    t.reason = overflowed ? EndReason::kOverflowed
+                          : (expired ? EndReason::kExpired : EndReason::kClosed);
+    t.wall = now + options_.wall_offset;
+    log_->Append(t);
     if (expired) {
       s.mailbox->Post(
           SessionEvent{SessionEvent::Type::kSessionExpired, s.id, "", 0,
@@ -169,14 +180,6 @@ std::optional<LockTable::EndResult> LockTable::EndSession(
                        0, ""},
           effects.events);
     }
-    // After its last event: the session ends with this record.
-    Transition t;
-    t.type = TransitionType::kSessionEnded;
-    t.session_id = s.id;
-    t.reason = overflowed ? EndReason::kOverflowed
-                          : (expired ? EndReason::kExpired : EndReason::kClosed);
-    t.wall = now + options_.wall_offset;
-    log_->Append(t);
   }
   sessions_.Erase(s.id);
 

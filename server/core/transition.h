@@ -30,8 +30,9 @@ namespace taala {
 enum class TransitionType : uint8_t {
   // session_id, client_name, labels, ttl, wall (created at).
   kSessionCreated = 1,
-  // session_id, reason (kClosed, kExpired or kOverflowed), wall. Its grants
-  // end in the kGrantEnded records that follow.
+  // session_id, reason (kClosed, kExpired or kOverflowed), wall. Its
+  // SESSION_EXPIRED event (kEventPosted) and the kGrantEnded records of its
+  // grants follow.
   kSessionEnded = 2,
   // key, session_id, token (== lsn), mode, semaphore_size, max_hold,
   // lock_delay, wall (granted at), upgrade (the session's SHARED grant of

@@ -20,6 +20,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -168,13 +169,16 @@ absl::Duration Jitter(std::mt19937_64& rng) {
 // receives every operation.
 class SeedRun {
  public:
-  SeedRun(uint64_t seed, Features f, std::vector<std::string>* log)
-      : rng_(seed), f_(f), model_(f), log_(log), table_(Options(&wal_)) {
-    tap_.Attach(wal_);
+  SeedRun(uint64_t seed, Features f, std::vector<std::string>* log,
+          int restart_per_mille = 0)
+      : restart_per_mille_(restart_per_mille), rng_(seed), f_(f), model_(f), log_(log), wal_(std::make_unique<MemoryLog>()), table_(std::make_unique<LockTable>(Options(wal_.get()))) {
+    tap_.Attach(*wal_);
     model_.set_now(clock_.Now());
     for (int i = 0; i < 6; ++i) sessions_.push_back(NewSession());
   }
-  ~SeedRun() { table_.Shutdown(); }
+  ~SeedRun() { table_->Shutdown(); }
+
+  int restarts() const { return restarts_; }
 
   std::string Go(int steps) {
     // The snapshot of the replay check, at a random point of the run.
@@ -187,10 +191,10 @@ class SeedRun {
         if (model_.Ended(s)) s = NewSession();
       }
     }
-    if (failure_.empty()) table_.CheckInvariantsForTest();
+    if (failure_.empty()) table_->CheckInvariantsForTest();
     if (failure_.empty()) {
       // The transition records reproduce the table (issue 9).
-      std::string replay = tap_.Check(table_, clock_.Now());
+      std::string replay = tap_.Check(*table_, clock_.Now());
       if (!replay.empty()) Fail(replay);
     }
     return failure_;
@@ -231,7 +235,7 @@ class SeedRun {
       }
       absl::StrAppend(&line, "]");
       if (mk.delayed_until > model_.now()) absl::StrAppend(&line, " delayed");
-      absl::StatusOr<LockDescription> d = table_.Describe(k, 100);
+      absl::StatusOr<LockDescription> d = table_->Describe(k, 100);
       if (d.ok()) {
         absl::StrAppend(&line, " | table holders [");
         for (const auto& h : d->holders) {
@@ -252,21 +256,25 @@ class SeedRun {
 
   uint64_t NewSession() {
     CreateSessionCmd cmd;
-    cmd.session_id = table_.NewSessionId();
+    cmd.session_id = table_->NewSessionId();
     cmd.client_name = "model";
     cmd.ttl = absl::Seconds(30) + Jitter(rng_);
     cmd.now = clock_.Now();
-    absl::StatusOr<SessionInfo> info = table_.CreateSession(cmd);
+    absl::StatusOr<SessionInfo> info = table_->CreateSession(cmd);
     if (!info.ok()) Fail(info.status().ToString());
     model_.AddSession(cmd.session_id, info.ok() ? info->ttl : cmd.ttl);
     auto sink = std::make_shared<RecordingSink>();
-    if (!table_.AttachSink(cmd.session_id, sink).ok()) Fail("AttachSink");
+    if (!table_->AttachSink(cmd.session_id, sink).ok()) Fail("AttachSink");
     sinks_[cmd.session_id] = sink;
     Log(absl::StrCat("new session ", cmd.session_id));
     return cmd.session_id;
   }
 
   void Step() {
+    if (restart_per_mille_ > 0 &&
+        static_cast<int>(Rand(1000)) < restart_per_mille_) {
+      return Restart();
+    }
     const uint64_t s = sessions_[Rand(sessions_.size())];
     const std::string& k = kKeys[Rand(kKeys.size())];
     const int op = Rand(100);
@@ -281,7 +289,7 @@ class SeedRun {
     } else if (op < 85) {
       const bool ok = model_.KeepAlive(s);
       Log(absl::StrCat("keepalive ", s));
-      if (table_.KeepAlive(KeepAliveCmd{s, clock_.Now()}).ok() != ok) {
+      if (table_->KeepAlive(KeepAliveCmd{s, clock_.Now()}).ok() != ok) {
         Fail(absl::StrCat("keepalive of session ", s, ": model says ", ok));
       }
     } else if (op < 93) {
@@ -339,7 +347,7 @@ class SeedRun {
     cmd.request_release = request_release;
     cmd.now = clock_.Now();
     auto w = std::make_unique<ModelWaiter>(r.leaving);
-    auto got = table_.Acquire(cmd, w.get());
+    auto got = table_->Acquire(cmd, w.get());
     if (want == Outcome::kQueued) {
       if (got.has_value()) {
         Fail(absl::StrCat("acquire #", r.id, " of ", k, " by session ", s,
@@ -378,7 +386,7 @@ class SeedRun {
     Log(absl::StrCat("release s", s, " ", k));
     const bool want = model_.Release(s, k);
     auto t = tokens_.find({s, k});
-    const absl::Status st = table_.Release(
+    const absl::Status st = table_->Release(
         ReleaseCmd{s, k, t == tokens_.end() ? 0 : t->second, clock_.Now()});
     if (st.ok() != want) {
       Fail(absl::StrCat("release of ", k, " by session ", s,
@@ -399,7 +407,7 @@ class SeedRun {
       multis_[id]->op->Cancel();
       return;
     }
-    table_.CancelWait(CancelWaitCmd{s, k, 0, waiters_[id].get(),
+    table_->CancelWait(CancelWaitCmd{s, k, 0, waiters_[id].get(),
                                     CancelReason::kCancelled, clock_.Now()});
   }
 
@@ -439,7 +447,7 @@ class SeedRun {
     const absl::Duration max_hold = cmd.max_hold;
     auto m = std::make_unique<ModelMulti>();
     m->session = s;
-    m->op = std::make_unique<MultiAcquire>(&table_, &clock_, std::move(cmd),
+    m->op = std::make_unique<MultiAcquire>(table_.get(), &clock_, std::move(cmd),
                                            m.get());
     ModelMulti* raw = m.get();
     multis_[id] = std::move(m);
@@ -451,6 +459,57 @@ class SeedRun {
     int n = 0;
     for (const std::string& k : kKeys) n += model_.HoldOf(s, k) != nullptr;
     return n;
+  }
+
+  // taalad crashes and recovers: a new table restored from what the log
+  // holds (the fold of every record so far), after a downtime (no timers
+  // run) and with a grace for the leases. The old table's callers die with
+  // it (the model drops their waits); the clients reattach their streams
+  // and, as the client library does, drop events they have seen.
+  void Restart() {
+    const absl::Duration down =
+        Rand(2) == 0 ? absl::ZeroDuration()
+                     : absl::Milliseconds(Rand(20000)) + Jitter(rng_);
+    const absl::Duration grace = absl::Seconds(Rand(6));
+    Log(absl::StrCat("restart after ", absl::FormatDuration(down),
+                     " down, grace ", absl::FormatDuration(grace)));
+    ++restarts_;
+    const DurableState state = tap_.Fold();  // The crash: the log as it is.
+    wal_->set_tap(nullptr);
+    for (auto& [id, w] : waiters_) graveyard_.push_back(std::move(w));
+    waiters_.clear();
+    for (auto& [id, m] : multis_) old_multis_.push_back(std::move(m));
+    multis_.clear();
+    table_->Shutdown();  // Its callers get UNAVAILABLE (not compared).
+    const uint64_t next_lsn = wal_->LastLsn() + 1;
+    old_tables_.push_back(std::move(table_));
+    old_wals_.push_back(std::move(wal_));
+    clock_.Advance(down);
+    model_.set_now(clock_.Now());
+    model_.Restart(grace);
+    model_.outcomes().clear();
+    wal_ = std::make_unique<MemoryLog>(next_lsn);
+    tap_.Attach(*wal_);
+    table_ = std::make_unique<LockTable>(Options(wal_.get()));
+    table_->Restore(state, clock_.Now(), grace, /*restore_sessions=*/true);
+    table_->CheckInvariantsForTest();
+    // A client that retries learns its grants' tokens (already held).
+    tokens_.clear();
+    for (const auto& [k, dk] : state.keys) {
+      for (const DurableGrant& g : dk.holders) tokens_[{g.session_id, k}] = g.token;
+    }
+    for (const auto& [id, ds] : state.sessions) {
+      if (model_.Ended(id)) {
+        Fail(absl::StrCat("session ", id, " restored, ended in the model"));
+        return;
+      }
+      auto sink = std::make_shared<RecordingSink>();
+      if (!table_->AttachSink(id, sink).ok()) Fail("AttachSink after restart");
+      sinks_[id] = sink;
+      seen_events_[id] = 0;
+    }
+    // What fell due during the downtime fires at recovery.
+    Advance(absl::ZeroDuration());
   }
 
   // Steps from timer to timer up to `d` ahead, as a reaper would.
@@ -477,13 +536,13 @@ class SeedRun {
         Acquire(expiring[0], kKeys[Rand(kKeys.size())], /*try_only=*/true,
                 false);
       }
-      table_.RunDueTimers(t);
+      table_->RunDueTimers(t);
       model_.RunTimers(t);
       Collect();
     }
     clock_.Advance(target - clock_.Now());
     model_.set_now(target);
-    table_.RunDueTimers(target);
+    table_->RunDueTimers(target);
   }
 
   // Waits and AcquireAlls that ended, against the model's.
@@ -569,7 +628,7 @@ class SeedRun {
     if (!failure_.empty()) return;
     // Holders, queues and lock-delays, in order.
     for (const std::string& k : kKeys) {
-      absl::StatusOr<LockDescription> d = table_.Describe(k, 100);
+      absl::StatusOr<LockDescription> d = table_->Describe(k, 100);
       if (!d.ok()) return Fail(d.status().ToString());
       Model::Key& mk = model_.key(k);
       std::map<uint64_t, LockMode> want, have;
@@ -602,6 +661,30 @@ class SeedRun {
       std::vector<SessionEvent> events = sink->events();
       for (size_t i = seen_events_[s]; i < events.size(); ++i) {
         const SessionEvent& e = events[i];
+        auto& seen = events_seen_[s];
+        const std::tuple<int, std::string, uint64_t> what{
+            static_cast<int>(e.type), e.key, e.token};
+        auto old = seen.find(e.sequence);
+        if (old != seen.end()) {
+          // Sent again (a new stream): the client drops it by sequence. It
+          // must be the very event it saw under that sequence.
+          if (old->second != what) {
+            return Fail(absl::StrCat(
+                "session ", s, " event sequence ", e.sequence,
+                " reused: first type ", std::get<0>(old->second), " key ",
+                std::get<1>(old->second), " token ", std::get<2>(old->second),
+                ", now type ", std::get<0>(what), " key ", e.key, " token ",
+                e.token));
+          }
+          continue;
+        }
+        if (!seen.empty() && e.sequence < seen.rbegin()->first) {
+          return Fail(absl::StrCat("session ", s, " new event sequence ",
+                                   e.sequence, " below one already seen (",
+                                   seen.rbegin()->first,
+                                   "): the client drops it"));
+        }
+        seen.emplace(e.sequence, what);
         if (e.type != SessionEvent::Type::kReleaseRequested) continue;
         const int n = ++asks_[{s, e.key}][e.token];
         if (n > 1 && f_.release_request_dedupe) {
@@ -627,6 +710,7 @@ class SeedRun {
     }
   }
 
+  const int restart_per_mille_;
   std::mt19937_64 rng_;
   const Features f_;
   Model model_;
@@ -644,25 +728,38 @@ class SeedRun {
   std::map<std::pair<uint64_t, std::string>, std::map<uint64_t, int>> asks_;
   std::map<std::pair<uint64_t, std::string>, uint64_t> tokens_;
   test::FakeClock clock_;
-  MemoryLog wal_;
+  std::unique_ptr<MemoryLog> wal_;
   test::FoldingTap tap_{Options(nullptr).max_pending_events};
-  LockTable table_;
+  std::unique_ptr<LockTable> table_;
+  // Tables (and their logs and callers) of the runs before a restart.
+  std::vector<std::unique_ptr<MemoryLog>> old_wals_;
+  std::vector<std::unique_ptr<LockTable>> old_tables_;
+  std::vector<std::unique_ptr<ModelMulti>> old_multis_;
+  // Per session: every event seen, by sequence (type, key, token), as a
+  // client sees them: a sequence it has seen is a duplicate it drops.
+  std::map<uint64_t, std::map<uint64_t, std::tuple<int, std::string, uint64_t>>>
+      events_seen_;
+  int restarts_ = 0;
   std::vector<uint64_t> sessions_;
 };
 
-TEST(LockTableModelTest, RandomOperationsAgreeWithAReferenceModel) {
+// Runs seeds against the model; `restart_per_mille`: chance per step that
+// taalad crashes and the run goes on against a table restored from the log.
+void RunSeeds(int default_seeds, int restart_per_mille) {
   const Features f = FeaturesFromEnv();
   const int steps = EnvInt("TAALA_MODEL_STEPS", 1000);
   const int one = EnvInt("TAALA_MODEL_SEED", 0);
   const bool long_tests = std::getenv("TAALA_LONG_TESTS") != nullptr;
-  const int seeds = EnvInt("TAALA_MODEL_SEEDS", long_tests ? 5000 : 500);
+  const int seeds = EnvInt("TAALA_MODEL_SEEDS", long_tests ? 10 * default_seeds : default_seeds);
   const int first = one != 0 ? one : 1;
   const int last = one != 0 ? one : seeds;
+  int restarts = 0;
   for (int seed = first; seed <= last; ++seed) {
     std::string failure;
     {
-      SeedRun run(seed, f, nullptr);
+      SeedRun run(seed, f, nullptr, restart_per_mille);
       failure = run.Go(steps);
+      restarts += run.restarts();
     }
     if (failure.empty()) continue;
     // Replay with the operations logged (the run is deterministic).
@@ -672,7 +769,7 @@ TEST(LockTableModelTest, RandomOperationsAgreeWithAReferenceModel) {
     int attempt = 1;
     for (; attempt <= 20; ++attempt) {
       log.clear();
-      SeedRun run(seed, f, &log);
+      SeedRun run(seed, f, &log, restart_per_mille);
       if (!run.Go(steps).empty()) break;
     }
     const size_t from = one != 0 || log.size() <= 40 ? 0 : log.size() - 40;
@@ -684,6 +781,7 @@ TEST(LockTableModelTest, RandomOperationsAgreeWithAReferenceModel) {
                                                                : "failed only on attempt ",
                                                   attempt > 20 ? "" : absl::StrCat(attempt)))
                   << "\nreplay: TAALA_MODEL_SEED=" << seed
+                  << (restart_per_mille > 0 ? absl::StrCat(" TAALA_MODEL_RESTARTS_PER_MILLE=", restart_per_mille) : "")
                   << " TAALA_MODEL_STEPS=" << steps
                   << (std::getenv("TAALA_MODEL_FEATURES") != nullptr
                           ? absl::StrCat(" TAALA_MODEL_FEATURES=",
@@ -693,6 +791,22 @@ TEST(LockTableModelTest, RandomOperationsAgreeWithAReferenceModel) {
                   << absl::StrJoin(tail, "\n  ");
     return;
   }
+  if (restart_per_mille > 0) EXPECT_GT(restarts, 0) << "no restart ran";
+  if (std::getenv("TAALA_MODEL_VERBOSE") != nullptr) {
+    printf("%d restarts over seeds %d..%d\n", restarts, first, last);
+  }
+}
+
+TEST(LockTableModelTest, RandomOperationsAgreeWithAReferenceModel) {
+  RunSeeds(500, 0);
+}
+
+// The same, with restarts: after each, the restored table must go on as the
+// original would have (except for waiters, which die with the daemon, and
+// leases, which restart with a grace).
+TEST(LockTableModelTest, RandomOperationsAcrossRestartsAgreeWithAReferenceModel) {
+  RunSeeds(EnvInt("TAALA_MODEL_RESTART_SEEDS", 150),
+           EnvInt("TAALA_MODEL_RESTARTS_PER_MILLE", 8));
 }
 
 }  // namespace

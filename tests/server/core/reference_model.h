@@ -212,6 +212,20 @@ class Model {
     RunMulti(id);
   }
 
+  // taalad crashed and recovered (LockTable::Restore): every wait and
+  // AcquireAll in flight died with its RPC (its caller sees UNAVAILABLE, no
+  // outcome here); grants an AcquireAll had taken so far stay, as their
+  // records do; every live session's lease restarts at now + ttl + grace.
+  // Call with now set to the instant of recovery.
+  void Restart(absl::Duration grace) {
+    for (auto& [name, key] : keys_) key.queue.clear();
+    waiting_.clear();
+    multis_.clear();
+    for (auto& [s, ss] : sessions_) {
+      if (!ss.ended) ss.expires_at = now_ + ss.ttl + grace;
+    }
+  }
+
   // The next instant a timer changes something, or InfiniteFuture.
   absl::Time NextEvent() const {
     absl::Time t = absl::InfiniteFuture();

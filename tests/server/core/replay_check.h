@@ -72,6 +72,11 @@ class FoldingTap {
     restored.Shutdown();
     return diff;
   }
+  // The fold so far: what recovery would restore after a crash now.
+  DurableState Fold() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return fold_;
+  }
   size_t records() {
     std::lock_guard<std::mutex> lock(mu_);
     return records_;
