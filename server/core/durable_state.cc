@@ -35,7 +35,8 @@ bool DurableEvent::operator==(const DurableEvent& o) const {
 bool DurableSession::operator==(const DurableSession& o) const {
   return id == o.id && client_name == o.client_name && labels == o.labels &&
          ttl == o.ttl && events == o.events &&
-         last_event_sequence == o.last_event_sequence;
+         last_event_sequence == o.last_event_sequence &&
+         overflowed == o.overflowed;
 }
 
 bool DurableGrant::operator==(const DurableGrant& o) const {
@@ -133,6 +134,7 @@ bool DurableState::Apply(const Transition& t) {
                                       t.requester_client_name});
       while (s.events.size() > max_events) s.events.pop_front();
       s.last_event_sequence = t.event_sequence;
+      if (t.reason == EndReason::kOverflowed) s.overflowed = true;
       break;
     }
     default:

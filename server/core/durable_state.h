@@ -45,6 +45,10 @@ struct DurableSession {
   std::deque<DurableEvent> events;
   // The sequence of the session's last event (0: none).
   uint64_t last_event_sequence = 0;
+  // Its event backlog overflowed (a GRANT_REVOKED found it full): the
+  // session was being ended, and a restore ends it (its oldest events may
+  // be gone from `events`, which keeps only max_events).
+  bool overflowed = false;
   bool operator==(const DurableSession& o) const;
 };
 

@@ -15,10 +15,10 @@ EventMailbox::Posted EventMailbox::Post(
     if (release_asked_.contains({event.key, event.token})) {
       return Posted::kDropped;
     }
-    if (pending_.size() >= capacity_) return Posted::kDropped;  // Advisory.
+    if (Counted() >= capacity_) return Posted::kDropped;  // Advisory.
     release_asked_.insert({event.key, event.token});
   } else if (event.type == SessionEvent::Type::kGrantRevoked &&
-             pending_.size() >= capacity_) {
+             Counted() >= capacity_) {
     // Kept all the same: a revocation is never dropped; the session ends.
     posted = overflowed_ ? Posted::kKept : Posted::kOverflow;
     overflowed_ = true;
@@ -34,6 +34,8 @@ EventMailbox::Posted EventMailbox::Post(
   t.text = event.reason;
   t.requester_session_id = event.requester_session_id;
   t.requester_client_name = event.requester_client_name;
+  // The backlog overflowed: the session is about to end (restore ends it).
+  if (posted == Posted::kOverflow) t.reason = EndReason::kOverflowed;
   event.lsn = log_->Append(t);
   pending_.push_back(std::move(event));
   if (sink_ != nullptr) flush.push_back(shared_from_this());
@@ -73,6 +75,7 @@ void EventMailbox::Ack(uint64_t sequence) {
       release_asked_.erase({e.key, e.token});  // A later request asks again.
     }
     pending_.pop_front();
+    if (restored_ > 0) --restored_;
   }
   acked_ = std::max(acked_, sequence);
   sent_through_ = std::max(sent_through_, acked_);
@@ -128,12 +131,12 @@ void EventMailbox::Restore(std::vector<SessionEvent> events,
   absl::MutexLock lock(&mu_);
   pending_.clear();
   release_asked_.clear();
-  for (SessionEvent& e : events) {
-    if (e.type == SessionEvent::Type::kReleaseRequested) {
-      release_asked_.insert({e.key, e.token});
-    }
-    pending_.push_back(std::move(e));
-  }
+  // The client may have acknowledged any of them already (acks are not
+  // recorded): they count against nothing — neither the capacity (a full
+  // restored backlog must not end the session at the first new event) nor
+  // the release-request dedupe (a new request for the same grant is sent).
+  for (SessionEvent& e : events) pending_.push_back(std::move(e));
+  restored_ = pending_.size();
   last_sequence_ = last_sequence;
   acked_ = pending_.empty() ? last_sequence : pending_.front().sequence - 1;
   sent_through_ = acked_;
@@ -145,6 +148,11 @@ void EventMailbox::Restore(std::vector<SessionEvent> events,
 std::vector<SessionEvent> EventMailbox::PendingEvents() {
   absl::MutexLock lock(&mu_);
   return std::vector<SessionEvent>(pending_.begin(), pending_.end());
+}
+
+bool EventMailbox::overflowed() {
+  absl::MutexLock lock(&mu_);
+  return overflowed_;
 }
 
 uint64_t EventMailbox::last_sequence() {

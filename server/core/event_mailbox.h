@@ -121,6 +121,8 @@ class EventMailbox : public std::enable_shared_from_this<EventMailbox> {
   // Copies of them, oldest first, and the last sequence given out.
   std::vector<SessionEvent> PendingEvents() ABSL_LOCKS_EXCLUDED(mu_);
   uint64_t last_sequence() ABSL_LOCKS_EXCLUDED(mu_);
+  // True once a GRANT_REVOKED found the backlog full (the session ends).
+  bool overflowed() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   const size_t capacity_;
@@ -137,6 +139,12 @@ class EventMailbox : public std::enable_shared_from_this<EventMailbox> {
   // processed a later one, so an ack beyond it forgets nothing unsent.
   uint64_t handed_through_ ABSL_GUARDED_BY(mu_) = 0;
   bool flushing_ ABSL_GUARDED_BY(mu_) = false;
+  // Events at the front of pending_ restored after a restart (Restore), not
+  // acknowledged since: they do not count against the capacity.
+  size_t restored_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t Counted() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return pending_.size() - restored_;
+  }
   bool overflowed_ ABSL_GUARDED_BY(mu_) = false;
   // Pending RELEASE_REQUESTED events, by key and the grant's token. A set,
   // not one token per key: an undone upgrade gives the session back an

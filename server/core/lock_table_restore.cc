@@ -68,6 +68,16 @@ void LockTable::Restore(const DurableState& state, absl::Time now,
                                g.lock_delay, now);
     }
   }
+  if (!restore_sessions) return;
+  // A session whose event backlog overflowed was being ended (its oldest
+  // unacknowledged events may not have been kept): end it now, as the
+  // previous run was about to.
+  for (const auto& [id, d] : state.sessions) {
+    if (!d.overflowed) continue;
+    Effects effects;
+    EndOverflowedInto(id, now, effects);
+    runner_.Run(effects, now);
+  }
 }
 
 DurableState LockTable::ExportState() {
@@ -92,6 +102,7 @@ DurableState LockTable::ExportState() {
                                       e.requester_client_name});
     }
     d.last_event_sequence = s.mailbox->last_sequence();
+    d.overflowed = s.mailbox->overflowed();
     out.sessions.emplace(d.id, std::move(d));
   }
   return out;

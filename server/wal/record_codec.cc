@@ -170,6 +170,7 @@ std::string EncodeSnapshotBody(const DurableState& state) {
     PutString(&out, s.client_name);
     PutLabels(&out, s.labels);
     PutDuration(&out, s.ttl);
+    PutVarint(&out, s.overflowed ? 1 : 0);  // Flags.
     PutVarint(&out, s.last_event_sequence);
     PutVarint(&out, s.events.size());
     for (const DurableEvent& e : s.events) {
@@ -204,12 +205,14 @@ std::string EncodeSnapshotBody(const DurableState& state) {
 namespace {
 
 bool GetSession(Decoder& d, DurableSession* s) {
-  uint64_t n, type;
+  uint64_t n, type, flags;
   if (!d.GetVarint(&s->id) || !d.GetString(&s->client_name) ||
       !GetLabels(d, &s->labels) || !d.GetDuration(&s->ttl) ||
-      !d.GetVarint(&s->last_event_sequence) || !d.GetVarint(&n)) {
+      !d.GetBounded(1, &flags) || !d.GetVarint(&s->last_event_sequence) ||
+      !d.GetVarint(&n)) {
     return false;
   }
+  s->overflowed = flags != 0;
   for (uint64_t i = 0; i < n; ++i) {
     DurableEvent e;
     if (!d.GetVarint(&e.sequence) || !d.GetBounded(0xFF, &type) ||
