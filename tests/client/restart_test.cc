@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <iostream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -47,6 +48,15 @@ enum class How { kKill9, kSigterm };
 
 class RestartTestBase : public test::ClientFixture {
  protected:
+  void TearDown() override {
+    if (HasFailure()) {
+      for (const auto& old : old_) {
+        std::cerr << "---- earlier taalad's log ----\n" << old->Log();
+      }
+    }
+    ClientFixture::TearDown();
+  }
+
   // Ends taalad (SIGKILL or SIGTERM) and starts another on the same data
   // directory and port; `while_down` runs in between. The old process
   // object stays (and with it the data directory) until the test ends.
@@ -252,18 +262,22 @@ class RestartTest : public RestartTestBase {
       ASSERT_FALSE(done.HasBeenNotified())
           << "B's lock() returned " << what << ": " << b_status;
     };
-    wait_for("before the restart");
-    Restart(how, [] { absl::SleepFor(absl::Milliseconds(500)); });
+    ASSERT_NO_FATAL_FAILURE(wait_for("before the restart"));
+    ASSERT_NO_FATAL_FAILURE(
+        Restart(how, [] { absl::SleepFor(absl::Milliseconds(500)); }));
     // B's waiting Acquire died with the old daemon: the client asks again.
-    wait_for("after the restart");
+    ASSERT_NO_FATAL_FAILURE(wait_for("after the restart"));
 
     EXPECT_TRUE(a.owns_lock());
     EXPECT_EQ(a.fencing_token(), a_token);
-    // A's client saw the daemon down; calls fail fast (by design, see
-    // docs/client.md) until its circuit breaker lets a probe through.
+    // A's client saw the daemon down: until its channel has reconnected
+    // (gRPC's reconnect backoff, up to 1 s) and its circuit breaker lets a
+    // probe through, its calls fail fast (by design, see docs/client.md),
+    // and an unlock() would leave the grant to the session's end.
     const absl::Time give_up = absl::Now() + kPatience;
-    while (client_a->circuit_state() == CircuitState::kOpen) {
-      ASSERT_LT(absl::Now(), give_up) << "A's circuit stays open";
+    while (!client_a->CheckHealth().ok() ||
+           client_a->circuit_state() == CircuitState::kOpen) {
+      ASSERT_LT(absl::Now(), give_up) << "A's client does not reconnect";
       absl::SleepFor(absl::Milliseconds(50));
     }
     a.unlock();
@@ -301,7 +315,8 @@ TEST_F(RestartTest, AHolderKeepsItsLockAcrossKillNine) {
   OwnershipWatch watch(*session, lock);
   absl::SleepFor(absl::Milliseconds(300));
 
-  Restart(How::kKill9, [] { absl::SleepFor(absl::Milliseconds(500)); });
+  ASSERT_NO_FATAL_FAILURE(
+      Restart(How::kKill9, [] { absl::SleepFor(absl::Milliseconds(500)); }));
 
   // The new daemon restored the grant.
   const v1::DescribeLockResponse d = Describe("restart/holder");
@@ -309,7 +324,7 @@ TEST_F(RestartTest, AHolderKeepsItsLockAcrossKillNine) {
   EXPECT_EQ(d.holders(0).grant().session_id(), session->id());
   EXPECT_EQ(d.holders(0).grant().fencing_token(), token);
   // The client's keepalive reconnects and renews the restored lease.
-  ExpectRenewed(session->id());
+  ASSERT_NO_FATAL_FAILURE(ExpectRenewed(session->id()));
   absl::SleepFor(absl::Seconds(2));
 
   watch.Stop();
@@ -371,19 +386,19 @@ TEST_F(RestartTest, SessionKeptAcrossACleanRestart) {
 
   OwnershipWatch watch(*session, lock);
   absl::SleepFor(absl::Milliseconds(300));
-  Restart(How::kSigterm, [&] {
+  ASSERT_NO_FATAL_FAILURE(Restart(How::kSigterm, [&] {
     while (raw->Read(&ack)) {
     }
     const grpc::Status end = raw->Finish();
     EXPECT_EQ(end.error_code(), grpc::StatusCode::UNAVAILABLE);
     EXPECT_THAT(end.error_message(), HasSubstr("your session is kept"));
-  });
+  }));
 
   const v1::DescribeLockResponse d = Describe("restart/clean");
   ASSERT_EQ(d.holders_size(), 1);
   EXPECT_EQ(d.holders(0).grant().session_id(), session->id());
   EXPECT_EQ(d.holders(0).grant().fencing_token(), token);
-  ExpectRenewed(session->id());
+  ASSERT_NO_FATAL_FAILURE(ExpectRenewed(session->id()));
   // The session works: a new key, and the held one stays held.
   Lock other(*session, "restart/clean-2");
   EXPECT_TRUE(other.try_lock());
