@@ -58,6 +58,8 @@ namespace taala {
 struct RetryPolicy {
   // Attempts per call, the first included. Only UNAVAILABLE (server down or
   // unreachable, circuit open) is retried; every taala call is safe to retry.
+  // An Acquire that waits (wait > 0) is retried past this, with this
+  // backoff, while its wait and its session last (see docs/client.md).
   int max_attempts = 4;
   absl::Duration initial_backoff = absl::Milliseconds(50);
   absl::Duration max_backoff = absl::Seconds(2);

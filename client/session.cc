@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -73,6 +74,38 @@ absl::Status Session::Impl::Answered(const grpc::Status& status) {
     keys_.End(s);
   }
   return s;
+}
+
+bool WaitDied(const grpc::Status& status) {
+  // UNAVAILABLE: the server is down, or ended the wait as it shut down.
+  // CANCELLED: the call was cut (a server going away resets its streams),
+  // unless the server says a newer Acquire of the session took its place.
+  return status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+         (status.error_code() == grpc::StatusCode::CANCELLED &&
+          !absl::StrContains(status.error_message(), "superseded"));
+}
+
+bool Session::Impl::AwaitServer(absl::Duration* backoff, absl::Time until) {
+  // Like the keepalive's reconnect: a channel that is down is watched in
+  // short slices and the call goes again as soon as it connects (a
+  // restarted server); a connected one (a server refusing while it shuts
+  // down) gets the backoff.
+  const size_t endpoint = client_->current();
+  const bool down = !client_->Connected(endpoint);
+  const absl::Time end =
+      std::min(until, absl::Now() + client_->Jitter(*backoff));
+  *backoff = client_->NextBackoff(*backoff);
+  constexpr absl::Duration kSlice = absl::Milliseconds(100);
+  while (!lost()) {
+    const absl::Duration rest = end - absl::Now();
+    if (rest <= absl::ZeroDuration()) return absl::Now() < until;
+    if (down && client_->WaitForConnected(endpoint, std::min(kSlice, rest))) {
+      *backoff = client_->options().retry.initial_backoff;
+      return !lost();
+    }
+    if (!down) absl::SleepFor(std::min(kSlice, rest));
+  }
+  return false;
 }
 
 bool OutcomeUnknown(const absl::Status& status) {
@@ -138,20 +171,35 @@ absl::StatusOr<Session::Impl::Answer> Session::Impl::AcquireOnServer(
   req.set_lock_delay_ms(DurationToMs(options.lock_delay));
   req.set_request_release(options.request_release);
   const absl::Time give_up = absl::Now() + options.wait;
+  auto left = [&] {
+    return options.wait == absl::InfiniteDuration()
+               ? absl::InfiniteDuration()
+               : std::max(absl::ZeroDuration(), give_up - absl::Now());
+  };
   v1::AcquireResponse resp;
   Answer answer;
-  grpc::Status status =
-      client->Call([&](v1::LockService::Stub& stub, grpc::ClientContext* ctx) {
-        ++answer.attempts;
-        // A retry waits only for what is left of the wait.
-        const absl::Duration left =
-            options.wait == absl::InfiniteDuration()
-                ? absl::InfiniteDuration()
-                : std::max(absl::ZeroDuration(), give_up - absl::Now());
-        req.set_wait_timeout_ms(DurationToMs(left));
-        SetTimeout(ctx, left + client->options().call_timeout);
-        return stub.Acquire(ctx, req, &resp);
-      });
+  absl::Duration backoff = client->options().retry.initial_backoff;
+  grpc::Status status;
+  while (true) {
+    status = client->Call(
+        [&](v1::LockService::Stub& stub, grpc::ClientContext* ctx) {
+          ++answer.attempts;
+          // A retry waits only for what is left of the wait.
+          req.set_wait_timeout_ms(DurationToMs(left()));
+          SetTimeout(ctx, left() + client->options().call_timeout);
+          return stub.Acquire(ctx, req, &resp);
+        });
+    // A waiting Acquire whose server went away (crashed or restarting: the
+    // wait died with it) asks again, past the retry policy, for as long as
+    // the wait and the session last: a restarted server keeps the session.
+    if (!WaitDied(status) || options.wait <= absl::ZeroDuration() ||
+        !AwaitServer(&backoff, give_up)) {
+      break;
+    }
+  }
+  if (WaitDied(status) && lost()) {
+    return lost_status();  // Why the waiting stopped.
+  }
   if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
     // The server did not answer within the wait plus call_timeout. It may
     // have granted the key (the session then holds it until released or

@@ -52,7 +52,9 @@ class Session::Impl {
   KeyTable& keys() { return keys_; }
 
   // Acquire and Release as the server answers them, retried per the
-  // client's policy. `options.wait` is the whole wait.
+  // client's policy. `options.wait` is the whole wait; a waiting Acquire
+  // whose wait died with its server (WaitDied) asks again for as long as
+  // the wait and the session last.
   absl::StatusOr<Answer> AcquireOnServer(absl::string_view key,
                                          const AcquireOptions& options);
   absl::Status ReleaseOnServer(const LockGrant& grant);
@@ -79,6 +81,10 @@ class Session::Impl {
   bool MarkClosed();
 
  private:
+  // After an UNAVAILABLE answer to a waiting Acquire: waits `*backoff`
+  // (then grows it), or less once a channel that was down connects. False
+  // if the session is lost or `until` has passed: stop retrying.
+  bool AwaitServer(absl::Duration* backoff, absl::Time until);
   // A call's status as an absl::Status; NOT_FOUND ends the session.
   absl::Status Answered(const grpc::Status& status);
   // A server event, on the keepalive loop's event thread.
@@ -94,6 +100,11 @@ class Session::Impl {
   // Last: destroyed (and its threads stopped) first.
   KeepAliveLoop keepalive_;
 };
+
+// A waiting Acquire ended without an answer from a working server: the
+// server is down or went away (UNAVAILABLE, or CANCELLED other than "a newer
+// Acquire superseded it"). Asking again is safe.
+bool WaitDied(const grpc::Status& status);
 
 // No answer came (the server may have acted on the call): UNAVAILABLE,
 // DEADLINE_EXCEEDED, UNKNOWN or CANCELLED.

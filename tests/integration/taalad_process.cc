@@ -161,6 +161,13 @@ int TaaladProcess::Stop(int timeout_ms) {
   return -1;
 }
 
+void TaaladProcess::Kill() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
 int TaaladProcess::ThreadCount() const {
   std::ifstream in(absl::StrCat("/proc/", pid_, "/status"));
   std::string line;

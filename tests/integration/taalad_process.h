@@ -30,6 +30,9 @@ class TaaladProcess {
   // Sends SIGTERM and waits; returns the exit status (-1 if killed by a
   // signal or still running after `timeout_ms`, when it is SIGKILLed).
   int Stop(int timeout_ms = 20000);
+  // Sends SIGKILL (a crash: no shutdown, no final snapshot) and waits for
+  // the process. The data dir stays for a restart on it.
+  void Kill();
   // The daemon's current thread count, from /proc/<pid>/status.
   int ThreadCount() const;
   // Everything the daemon has logged so far.
