@@ -70,17 +70,24 @@ absl::StatusOr<absl::Duration> LockTable::KeepAlive(const KeepAliveCmd& cmd) {
     return absl::NotFoundError(SessionNotFound(cmd.session_id));
   }
   Session& s = *session;
-  absl::MutexLock lock(&s.mu);
-  if (s.ended || s.expires_at <= cmd.now) {
-    // A lease that has run out stays out, even before the reaper ends it.
-    return absl::NotFoundError(SessionNotFound(cmd.session_id));
+  {
+    absl::MutexLock lock(&s.mu);
+    if (!s.ended && s.expires_at > cmd.now) {
+      // The expiry timer is not touched: when it fires it sees the new
+      // deadline and re-arms itself.
+      s.expires_at = std::max(s.expires_at, cmd.now + s.ttl);
+      s.expires_at_hint_ns.store(absl::ToUnixNanos(s.expires_at),
+                                 std::memory_order_relaxed);
+      return s.ttl;
+    }
   }
-  // The expiry timer is not touched: when it fires it sees the new deadline
-  // and re-arms itself.
-  s.expires_at = std::max(s.expires_at, cmd.now + s.ttl);
-  s.expires_at_hint_ns.store(absl::ToUnixNanos(s.expires_at),
-                             std::memory_order_relaxed);
-  return s.ttl;
+  // A lease that has run out stays out, even before the reaper ends it: it
+  // ends now (and that is recorded before the answer leaves), so that a
+  // restart cannot bring back a session its client was told is gone.
+  Effects effects;
+  EndIfLeaseRanOut(session, cmd.now, effects);
+  runner_.Run(effects, cmd.now);
+  return absl::NotFoundError(SessionNotFound(cmd.session_id));
 }
 
 absl::Status LockTable::AttachSink(uint64_t session_id,

@@ -196,7 +196,13 @@ class KeepAliveReactor final : public KeepAliveReactorBase {
       }
     }
     if (!ttl.ok()) {
-      stream_->FinishAfterWrites(ToGrpcStatus(ttl.status()));
+      // NOT_FOUND may report the session's end that this call just
+      // recorded (a lease that ran out): it leaves once that is durable.
+      TransitionLog& log = table_->log();
+      log.WhenDurable(log.LastLsn(),
+                      [stream = stream_, status = ToGrpcStatus(ttl.status())] {
+                        stream->FinishAfterWrites(status);
+                      });
       return;
     }
     if (!just_attached && !stream_->finishing()) {

@@ -488,6 +488,13 @@ class SeedRun {
     model_.set_now(clock_.Now());
     model_.Restart(grace);
     model_.outcomes().clear();
+    // Acknowledgements are not recorded, so a restored mailbox cannot tell
+    // which release requests its client already has: it forgets its dedupe
+    // (a repeated advisory request is harmless; a dropped one is lost). A
+    // grant asked before the restart may be asked once more after it.
+    for (auto& [sk, tokens] : asks_) {
+      for (auto& [token, n] : tokens) n = 0;
+    }
     wal_ = std::make_unique<MemoryLog>(next_lsn);
     tap_.Attach(*wal_);
     table_ = std::make_unique<LockTable>(Options(wal_.get()));
