@@ -299,6 +299,8 @@ TEST(CrashTest, AcknowledgedGrantsSurviveKillNineAndNoKeyHasTwoHolders) {
           },
           &gate));
     }
+    // A new connection: one to the killed daemon may not be known dead yet.
+    stub = test::RestartableStub(address, 200 + k);
     CheckTable(stub.get(), &model, k);
     for (const auto& s : sessions) {
       grpc::Status st = test::KeepAliveOnce(stub.get(), s.load());
@@ -331,7 +333,114 @@ TEST(CrashTest, AcknowledgedGrantsSurviveKillNineAndNoKeyHasTwoHolders) {
   EXPECT_GT(model.new_grants, iterations);
 }
 
-// The async test is in crash_async_test.cc.
+// Load for the async test: try-locks and releases on the shared keys until
+// the daemon dies; returns the highest token acknowledged.
+void AsyncLoad(const std::string& address, int id,
+               std::vector<uint64_t>* sessions, uint64_t* max_token) {
+  auto stub = test::RestartableStub(address, id + 1);
+  uint64_t session = 0;
+  if (!test::CreateSession(stub.get(), 2000, &session).ok()) return;
+  sessions->push_back(session);
+  std::mt19937 rng(id);
+  auto last_renewal = Clock::now();
+  while (true) {
+    if (Clock::now() - last_renewal > std::chrono::milliseconds(300)) {
+      if (!test::KeepAliveOnce(stub.get(), session).ok()) return;
+      last_renewal = Clock::now();
+    }
+    const std::string key = KeyName(static_cast<int>(rng() % kKeys));
+    AcquireResponse resp;
+    if (!test::Acquire(stub.get(), session, key, 0, &resp).ok()) return;
+    if (resp.result() != AcquireResponse::ACQUIRED) continue;
+    const uint64_t token = resp.grant().fencing_token();
+    *max_token = std::max(*max_token, token);
+    if (!test::Release(stub.get(), session, key, token).ok()) return;
+  }
+}
+
+TEST(CrashTest, AsyncModeKillNineNeverRepeatsTokensAndHonoursTheWindow) {
+  constexpr int kIterations = 10;
+  constexpr int64_t kTtlMs = 2000;
+  const uint32_t seed = Seed();
+  std::mt19937 rng(seed);
+  Daemon daemon({"--durability=async", "--max_session_ttl=2s",
+                 "--default_session_ttl=1s", "--min_session_ttl=100ms"});
+  ASSERT_TRUE(daemon.ok());
+  const std::string address = daemon.address();
+  auto stub = test::RestartableStub(address, 200);
+  uint64_t floor = 0;  // Every token acknowledged so far.
+  int windows_seen = 0;
+  for (int k = 1; k <= kIterations && !::testing::Test::HasFailure(); ++k) {
+    // Load on the daemon, killed at a random moment of it.
+    constexpr int kClients = 3;
+    std::vector<std::vector<uint64_t>> sessions(kClients);
+    std::vector<uint64_t> max_tokens(kClients, 0);
+    std::vector<std::thread> clients;
+    for (int c = 0; c < kClients; ++c) {
+      clients.emplace_back(AsyncLoad, address, c, &sessions[c],
+                           &max_tokens[c]);
+    }
+    Pause(50 + static_cast<int>(rng() % 351));
+    daemon.Kill();
+    for (auto& c : clients) c.join();  // Each ends at its first error.
+    for (uint64_t t : max_tokens) floor = std::max(floor, t);
+
+    const auto restarted = Clock::now();
+    ASSERT_TRUE(daemon.Restart());
+    // A new connection: one to the killed daemon may not be known dead yet.
+    stub = test::RestartableStub(address, 200 + k);
+    v1::ServerStatus status;
+    grpc::Status got = test::ServerStatus(stub.get(), &status);
+    ASSERT_TRUE(got.ok()) << "restart " << k << ": " << got.error_code() << " " << got.error_message();
+    const auto window = std::chrono::milliseconds(kTtlMs);
+    const bool early = Clock::now() - restarted < window;
+    EXPECT_EQ(status.durability(), "async");
+    EXPECT_FALSE(status.previous_stop_clean());
+    EXPECT_EQ(status.sessions_restored(), 0u);
+    EXPECT_LE(status.grants_refused_for_ms(), kTtlMs);
+    // Zero only if this client was too slow to see the window.
+    if (early) EXPECT_GT(status.grants_refused_for_ms(), 0) << "restart " << k;
+    for (const auto& list : sessions) {
+      for (uint64_t s : list) {
+        grpc::Status st = test::KeepAliveOnce(stub.get(), s);
+        EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND)
+            << "session " << s << " of the killed run: " << st.error_message();
+      }
+    }
+    // A new session may not get a key during the window.
+    uint64_t fresh = 0;
+    ASSERT_TRUE(test::CreateSession(stub.get(), kTtlMs, &fresh).ok());
+    AcquireResponse resp;
+    grpc::Status refused = test::Acquire(stub.get(), fresh, KeyName(0), 0, &resp);
+    if (refused.ok()) {
+      EXPECT_GE(Clock::now() - restarted, window)
+          << "a grant inside the window after restart " << k;
+    } else {
+      ++windows_seen;
+      EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE);
+      EXPECT_THAT(refused.error_message(), HasSubstr("unclean stop"));
+    }
+    // After the window: grants again, above every token of before.
+    while (true) {
+      ASSERT_TRUE(test::KeepAliveOnce(stub.get(), fresh).ok());
+      ASSERT_TRUE(test::ServerStatus(stub.get(), &status).ok());
+      if (status.grants_refused_for_ms() == 0) break;
+      Pause(100);
+    }
+    for (int i = 0; i < kKeys; ++i) {
+      grpc::Status st = test::Acquire(stub.get(), fresh, KeyName(i), 0, &resp);
+      ASSERT_TRUE(st.ok()) << st.error_message();
+      ASSERT_EQ(resp.result(), AcquireResponse::ACQUIRED) << KeyName(i);
+      EXPECT_GT(resp.grant().fencing_token(), floor) << "restart " << k;
+      floor = std::max(floor, resp.grant().fencing_token());
+      ASSERT_TRUE(test::Release(stub.get(), fresh, KeyName(i),
+                                resp.grant().fencing_token()).ok());
+    }
+  }
+  std::cerr << windows_seen << " of " << kIterations
+            << " restarts had the refusal seen by a client\n";
+  EXPECT_GT(windows_seen, 0);
+}
 
 }  // namespace
 }  // namespace taala
