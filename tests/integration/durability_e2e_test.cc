@@ -6,12 +6,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -253,13 +255,34 @@ TEST_F(DurabilityTest, FailedLogFsyncStopsTheDaemonNamingTheSegment) {
 TEST_F(DurabilityTest, DataDirOfTheFormatBeforeTheLogIsAdopted) {
   std::string dir = ::testing::TempDir() + "taala_old_format_XXXXXX";
   ASSERT_NE(mkdtemp(dir.data()), nullptr);
-  std::filesystem::create_directories(dir);
   { std::ofstream(dir + "/token_epoch") << "7\n"; }
-  StartDaemon({}, dir);
-  const uint64_t s = NewSession();
-  EXPECT_GE(s, uint64_t{8} << 40);  // Above every number of epoch 7.
-  EXPECT_GT(MustAcquire(s, "old/k"), uint64_t{8} << 40);
+  // The old daemon's holders may still believe they hold their keys for as
+  // long as its sessions' leases (unknown: at most --max_session_ttl).
+  constexpr int64_t kMaxTtlMs = 3000;
+  const auto started = std::chrono::steady_clock::now();
+  StartDaemon({"--max_session_ttl=3s", "--default_session_ttl=1s"}, dir);
   EXPECT_THAT(daemon_->Log(), HasSubstr("adopted"));
+  const uint64_t s = NewSession(kMaxTtlMs);
+  EXPECT_GE(s, uint64_t{8} << 40);  // Above every number of epoch 7.
+  v1::ServerStatus status;
+  ASSERT_TRUE(test::ServerStatus(stub_.get(), &status).ok());
+  AcquireResponse resp;
+  grpc::Status early = test::Acquire(stub_.get(), s, "old/k", 0, &resp);
+  if (std::chrono::steady_clock::now() - started <
+      std::chrono::milliseconds(kMaxTtlMs)) {
+    // (Only if this client was not too slow to be inside the window.)
+    EXPECT_GT(status.grants_refused_for_ms(), 0);
+    EXPECT_EQ(early.error_code(), grpc::StatusCode::UNAVAILABLE)
+        << "a grant while a holder of the adopted run may still hold it";
+    EXPECT_THAT(early.error_message(), HasSubstr("unclean stop"));
+  }
+  while (true) {
+    ASSERT_TRUE(test::KeepAliveOnce(stub_.get(), s).ok());
+    ASSERT_TRUE(test::ServerStatus(stub_.get(), &status).ok());
+    if (status.grants_refused_for_ms() == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_GT(MustAcquire(s, "old/k"), uint64_t{8} << 40);
   daemon_.reset();
   std::error_code ignored;
   std::filesystem::remove_all(dir, ignored);
