@@ -118,8 +118,11 @@ absl::StatusOr<std::unique_ptr<TaaladProcess>> TaaladProcess::Start(
     int status = 0;
     if (waitpid(pid, &status, WNOHANG) == pid) {
       p->pid_ = -1;
-      return absl::InternalError(
-          absl::StrCat("taalad exited during start:\n", p->Log()));
+      return absl::InternalError(absl::StrCat(
+          "taalad exited during start (",
+          WIFEXITED(status) ? absl::StrCat("exit status ", WEXITSTATUS(status))
+                            : absl::StrCat("signal ", WTERMSIG(status)),
+          "):\n", p->Log()));
     }
     std::string text = ReadFile(port_file);
     int port = 0;
