@@ -96,7 +96,7 @@ TEST_F(DurabilityTest, TornTailIsCutWithAWarningAndEarlierStateSurvives) {
   const uint64_t s = NewSession();
   const uint64_t ta = MustAcquire(s, "torn/a");
   const uint64_t tb = MustAcquire(s, "torn/b");
-  MustAcquire(s, "torn/c");  // The last record: the one torn below.
+  const uint64_t tc = MustAcquire(s, "torn/c");  // The record torn below.
   const std::string dir = daemon_->data_dir();
   daemon_->Kill();
   const std::string segment = LastSegment();
@@ -115,7 +115,33 @@ TEST_F(DurabilityTest, TornTailIsCutWithAWarningAndEarlierStateSurvives) {
   // The torn grant was cut off: the key is free, and a new grant's token is
   // above every token issued before.
   EXPECT_THAT(Holders("torn/c"), ::testing::IsEmpty());
-  EXPECT_GT(MustAcquire(s, "torn/c"), tb);
+  const uint64_t tc2 = MustAcquire(s, "torn/c");
+  EXPECT_GT(tc2, tc);  // Tokens never repeat, not even a lost one.
+
+  // The repaired log goes on: more records, another kill -9, all there.
+  const uint64_t closed = NewSession();
+  const uint64_t td = MustAcquire(closed, "torn/d");
+  ASSERT_TRUE(test::Release(stub_.get(), s, "torn/a", ta).ok());
+  {
+    grpc::ClientContext ctx;
+    v1::CloseSessionRequest req;
+    req.set_session_id(closed);
+    v1::CloseSessionResponse resp;
+    ASSERT_TRUE(stub_->CloseSession(&ctx, req, &resp).ok());
+  }
+  const uint64_t te = MustAcquire(s, "torn/e");
+  EXPECT_GT(td, tc2);
+  daemon_->Kill();
+  StartDaemon({}, dir);
+  EXPECT_THAT(daemon_->Log(), Not(HasSubstr("torn")));
+  EXPECT_TRUE(test::KeepAliveOnce(stub_.get(), s).ok());
+  EXPECT_EQ(test::KeepAliveOnce(stub_.get(), closed).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(Holders("torn/a"), ::testing::IsEmpty());
+  EXPECT_THAT(Holders("torn/b"), ::testing::ElementsAre(Pair(s, tb)));
+  EXPECT_THAT(Holders("torn/c"), ::testing::ElementsAre(Pair(s, tc2)));
+  EXPECT_THAT(Holders("torn/d"), ::testing::IsEmpty());
+  EXPECT_THAT(Holders("torn/e"), ::testing::ElementsAre(Pair(s, te)));
 }
 
 TEST_F(DurabilityTest, CorruptMiddleRefusesToStartNamingTheFile) {
