@@ -231,6 +231,38 @@ TEST_F(DurabilityTest, SigtermEndsKeepAliveStreamAndTheSessionIsKept) {
   EXPECT_THAT(Holders("term/k"), ::testing::ElementsAre(Pair(s, t)));
 }
 
+TEST_F(DurabilityTest, NoneModeKeepsStateOnlyAcrossACleanStop) {
+  const std::vector<std::string> flags = {
+      "--durability=none", "--max_session_ttl=1500ms",
+      "--default_session_ttl=1s"};
+  StartDaemon(flags);
+  const uint64_t s = NewSession(1500);
+  const uint64_t t = MustAcquire(s, "none/k");
+  const std::string dir = daemon_->data_dir();
+  ASSERT_EQ(daemon_->Stop(), 0);
+  StartDaemon(flags, dir);
+  EXPECT_TRUE(test::KeepAliveOnce(stub_.get(), s).ok());
+  EXPECT_THAT(Holders("none/k"), ::testing::ElementsAre(Pair(s, t)));
+  const uint64_t t2 = MustAcquire(s, "none/k2");
+  daemon_->Kill();
+  StartDaemon(flags, dir);
+  EXPECT_EQ(test::KeepAliveOnce(stub_.get(), s).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  v1::ServerStatus status;
+  ASSERT_TRUE(test::ServerStatus(stub_.get(), &status).ok());
+  EXPECT_EQ(status.durability(), "none");
+  EXPECT_LE(status.grants_refused_for_ms(), 1500);
+  const uint64_t s2 = NewSession(1500);
+  while (true) {
+    ASSERT_TRUE(test::KeepAliveOnce(stub_.get(), s2).ok());
+    ASSERT_TRUE(test::ServerStatus(stub_.get(), &status).ok());
+    if (status.grants_refused_for_ms() == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_THAT(Holders("none/k"), ::testing::IsEmpty());
+  EXPECT_GT(MustAcquire(s2, "none/k"), t2);
+}
+
 // Acquires distinct keys until one is not acknowledged; returns how many
 // were.
 int AcquireUntilRefused(v1::LockService::Stub* stub, uint64_t session) {
