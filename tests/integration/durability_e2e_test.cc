@@ -263,6 +263,73 @@ TEST_F(DurabilityTest, NoneModeKeepsStateOnlyAcrossACleanStop) {
   EXPECT_GT(MustAcquire(s2, "none/k"), t2);
 }
 
+TEST_F(DurabilityTest, RevokeEventAndLockDelaySurviveKillNine) {
+  StartDaemon();
+  // A grant revoked by its max hold time: the event waits for its session.
+  const uint64_t s = NewSession(20000);
+  AcquireResponse resp;
+  {
+    grpc::ClientContext ctx;
+    v1::AcquireRequest req;
+    req.set_session_id(s);
+    req.set_key("ev/k");
+    req.set_max_hold_ms(200);
+    ASSERT_TRUE(stub_->Acquire(&ctx, req, &resp).ok());
+    ASSERT_EQ(resp.result(), AcquireResponse::ACQUIRED);
+  }
+  const uint64_t revoked = resp.grant().fencing_token();
+  // A session that is left to expire while holding a key with a lock-delay.
+  const uint64_t lost = NewSession(1000);
+  {
+    grpc::ClientContext ctx;
+    v1::AcquireRequest req;
+    req.set_session_id(lost);
+    req.set_key("delay/k");
+    req.set_lock_delay_ms(60000);
+    ASSERT_TRUE(stub_->Acquire(&ctx, req, &resp).ok());
+    ASSERT_EQ(resp.result(), AcquireResponse::ACQUIRED);
+  }
+  while (!Holders("ev/k").empty() || !Holders("delay/k").empty()) {
+    ASSERT_TRUE(test::KeepAliveOnce(stub_.get(), s).ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const std::string dir = daemon_->data_dir();
+  daemon_->Kill();
+  StartDaemon({}, dir);
+
+  v1::DescribeLockResponse described;
+  ASSERT_TRUE(test::Describe(stub_.get(), "delay/k", &described).ok());
+  EXPECT_GT(described.lock_delay_remaining_ms(), 0);
+  EXPECT_EQ(test::Acquire(stub_.get(), s, "delay/k", 0, &resp).error_code(),
+            grpc::StatusCode::OK);
+  EXPECT_EQ(resp.result(), AcquireResponse::TIMED_OUT) << "lock-delay lost";
+  EXPECT_EQ(test::KeepAliveOnce(stub_.get(), lost).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+
+  // The unacknowledged GRANT_REVOKED is sent again on the next stream.
+  grpc::ClientContext ctx;
+  auto stream = stub_->KeepAlive(&ctx);
+  v1::KeepAliveRequest ka;
+  ka.set_session_id(s);
+  ka.set_acked_event_sequence(0);
+  ka.set_request_sequence(1);
+  ASSERT_TRUE(stream->Write(ka));
+  bool got_event = false;
+  v1::KeepAliveResponse msg;
+  for (int i = 0; i < 2 && stream->Read(&msg); ++i) {
+    if (msg.has_event()) {
+      got_event = true;
+      EXPECT_EQ(msg.event().type(), v1::SessionEvent::GRANT_REVOKED);
+      EXPECT_EQ(msg.event().key(), "ev/k");
+      EXPECT_EQ(msg.event().fencing_token(), revoked);
+      EXPECT_EQ(msg.event().sequence(), 1u);
+      break;
+    }
+  }
+  EXPECT_TRUE(got_event);
+  ctx.TryCancel();
+}
+
 // Acquires distinct keys until one is not acknowledged; returns how many
 // were.
 int AcquireUntilRefused(v1::LockService::Stub* stub, uint64_t session) {
