@@ -2,6 +2,7 @@
 // restart seen from a KeepAlive stream, failing disks (fault injection) and
 // a data directory of the format before the log.
 
+#include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -328,6 +330,33 @@ TEST_F(DurabilityTest, RevokeEventAndLockDelaySurviveKillNine) {
   }
   EXPECT_TRUE(got_event);
   ctx.TryCancel();
+}
+
+TEST_F(DurabilityTest, KillNineDuringTheCleanStopLosesNothing) {
+  StartDaemon();
+  const std::string dir = daemon_->data_dir();
+  const uint64_t s = NewSession(20000);
+  std::map<std::string, uint64_t> held;
+  for (int round = 0; round < 10; ++round) {
+    for (int i = 0; i < 5; ++i) {
+      const std::string key = absl::StrCat("stop/", round, "/", i);
+      held[key] = MustAcquire(s, key);
+    }
+    const std::string gone = absl::StrCat("stop/", round, "/0");
+    ASSERT_TRUE(test::Release(stub_.get(), s, gone, held[gone]).ok());
+    held.erase(gone);
+    // SIGTERM, then kill -9 somewhere in the drain or the final snapshot.
+    ::kill(daemon_->pid(), SIGTERM);
+    std::this_thread::sleep_for(std::chrono::milliseconds(round * 25));
+    daemon_->Kill();
+    StartDaemon({}, dir);
+    ASSERT_TRUE(test::KeepAliveOnce(stub_.get(), s).ok()) << "round " << round;
+    for (const auto& [key, token] : held) {
+      EXPECT_THAT(Holders(key), ::testing::ElementsAre(Pair(s, token)))
+          << key << " round " << round;
+    }
+    EXPECT_THAT(Holders(gone), ::testing::IsEmpty()) << gone;
+  }
 }
 
 // Acquires distinct keys until one is not acknowledged; returns how many
