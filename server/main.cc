@@ -226,7 +226,7 @@ int Run() {
     spdlog::warn(
         "the previous run stopped uncleanly in {} mode: its sessions are not "
         "restored and grants are refused for {} (the longest session TTL it "
-        "granted), so that none of its holders still believes it holds a key",
+        "may have granted), so that none of its holders still believes it holds a key",
         wal::DurabilityName(recovered->previous_mode),
         absl::FormatDuration(recovered->refuse_grants_for));
   }
