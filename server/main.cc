@@ -92,6 +92,11 @@ ABSL_FLAG(bool, check_lock_order, false,
           "lock-order graph and abort on a potential deadlock. Debian's "
           "Abseil does this by default at a large cost to throughput; the "
           "test suite turns it on.");
+ABSL_FLAG(int64_t, fault_wal_fail_write_after_bytes, -1,
+          "For tests (fault injection): log writes fail with ENOSPC once "
+          "this many bytes have been written. -1: never.");
+ABSL_FLAG(bool, fault_wal_fail_fsync, false,
+          "For tests (fault injection): every log fsync fails with EIO.");
 ABSL_FLAG(std::string, log_level, "info",
           "trace, debug, info, warn, error, critical or off.");
 
@@ -180,6 +185,9 @@ int Run() {
   wal_options.dir = data_dir;
   wal_options.durability = *durability;
   wal_options.max_events = options.max_pending_events;
+  wal_options.fail_write_after_bytes =
+      absl::GetFlag(FLAGS_fault_wal_fail_write_after_bytes);
+  wal_options.fail_fsync = absl::GetFlag(FLAGS_fault_wal_fail_fsync);
   absl::StatusOr<wal::Recovered> recovered =
       wal::Recover(wal_options, options.max_session_ttl);
   if (!recovered.ok()) return Fail(std::string(recovered.status().message()));
@@ -218,7 +226,7 @@ int Run() {
     spdlog::warn(
         "the previous run stopped uncleanly in {} mode: its sessions are not "
         "restored and grants are refused for {} (the longest session TTL it "
-        "granted), so that none of its holders still believes it holds a key",
+        "may have granted), so that none of its holders still believes it holds a key",
         wal::DurabilityName(recovered->previous_mode),
         absl::FormatDuration(recovered->refuse_grants_for));
   }

@@ -119,6 +119,9 @@ absl::StatusOr<Recovered> Recover(const WalOptions& options,
   r.next_lsn = std::max({*reserved, log->last_lsn, r.snapshot_lsn,
                          r.state.lsn}) + 1;
 
+  // The old format kept no session TTLs: its holders may believe they hold
+  // their keys for as long as any lease it could give.
+  bool ttls_unknown = false;
   absl::StatusOr<uint64_t> epoch = ReadNumberFile(TokenEpochPath(dir));
   if (epoch.ok()) {
     if (*epoch >= kMaxEpoch) {
@@ -131,6 +134,7 @@ absl::StatusOr<Recovered> Recover(const WalOptions& options,
       // Today's format: no log, so nothing of the old run survives.
       r.previous_mode = Durability::kNone;
       r.previous_clean = false;
+      ttls_unknown = true;
       r.warnings.push_back(absl::StrCat(
           "adopted the data directory of a taalad without a log (",
           TokenEpochPath(dir), " holds epoch ", *epoch,
@@ -148,8 +152,10 @@ absl::StatusOr<Recovered> Recover(const WalOptions& options,
     absl::StatusOr<uint64_t> ttl_ms = NumberOrZero(SessionTtlPath(dir));
     if (!ttl_ms.ok()) return ttl_ms.status();
     r.refuse_grants_for =
-        std::min(absl::Milliseconds(static_cast<int64_t>(*ttl_ms)),
-                 max_session_ttl_flag);
+        ttls_unknown
+            ? max_session_ttl_flag
+            : std::min(absl::Milliseconds(static_cast<int64_t>(*ttl_ms)),
+                       max_session_ttl_flag);
   } else {
     r.restore_sessions = true;
     r.refuse_grants_for = absl::ZeroDuration();

@@ -16,7 +16,9 @@
 // miss grants the clients were told of, so sessions and grants are dropped
 // (lock-delays kept) and grants are refused for the longest session TTL
 // ever granted (at most `max_session_ttl_flag`): by then every lease the
-// old run gave out has run out.
+// old run gave out has run out. An adopted token_epoch directory counts as
+// an unclean none-mode run whose longest TTL is unknown: the window is
+// `max_session_ttl_flag`.
 
 #include <cstdint>
 #include <string>

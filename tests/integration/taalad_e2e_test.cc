@@ -88,6 +88,23 @@ class TaaladTest : public ::testing::Test {
     return resp.session_id();
   }
 
+  // Renews `session` if `*last` is 2 s ago or more: a client that runs
+  // for a while keeps its session alive, however slow the machine.
+  bool RenewIfDue(LockService::Stub* stub, uint64_t session,
+                  std::chrono::steady_clock::time_point* last) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - *last < std::chrono::seconds(2)) return true;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline());
+    v1::KeepAliveRequest req;
+    req.set_session_id(session);
+    v1::KeepAliveResponse resp;
+    grpc::Status s = stub->KeepAliveOnce(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << "session " << session << ": " << s.error_message();
+    *last = now;
+    return s.ok();
+  }
+
   grpc::Status Acquire(uint64_t session, const std::string& key,
                        int64_t wait_ms, AcquireResponse* resp,
                        int64_t max_hold_ms = 0,
@@ -196,7 +213,12 @@ TEST_F(TaaladTest, ThirtyTwoClientsNeverOverlapAndTokensIncrease) {
     clients.emplace_back([&, c] {
       auto stub = NewStub(c % 8);
       const uint64_t session = CreateSession(10000, "client", stub.get());
+      auto renewed = std::chrono::steady_clock::now();
       for (int i = 0; i < kCycles; ++i) {
+        if (!RenewIfDue(stub.get(), session, &renewed)) {
+          failures++;
+          return;
+        }
         AcquireResponse resp;
         grpc::Status s = Acquire(session, "hot", -1, &resp, 0, stub.get());
         if (!s.ok() || resp.result() != AcquireResponse::ACQUIRED) {
@@ -1402,9 +1424,14 @@ TEST_F(TaaladTest, AcquireAllInRandomOrdersNeverDeadlocksOrOverlaps) {
     threads.emplace_back([&, t] {
       auto stub = NewStub(t);
       const uint64_t session = CreateSession(30000, "all", stub.get());
+      auto renewed = std::chrono::steady_clock::now();
       std::mt19937 rng(t);
       std::vector<std::string> order = keys;
       for (int i = 0; i < kIterations && failures == 0; ++i) {
+        if (!RenewIfDue(stub.get(), session, &renewed)) {
+          failures++;
+          return;
+        }
         std::shuffle(order.begin(), order.end(), rng);
         grpc::ClientContext ctx;
         ctx.set_deadline(Deadline());
@@ -1452,8 +1479,13 @@ TEST_F(TaaladTest, AcquireAllWithKeysSortingBelowSlashNeverAborts) {
     threads.emplace_back([&, t] {
       auto stub = NewStub(100 + t);
       const uint64_t session = CreateSession(30000, "subtree", stub.get());
+      auto renewed = std::chrono::steady_clock::now();
       std::mt19937 rng(1000 + t);
       for (int i = 0; i < kIterations && other_errors == 0; ++i) {
+        if (!RenewIfDue(stub.get(), session, &renewed)) {
+          other_errors++;
+          return;
+        }
         // A random subset of two or more keys, in a random order. Not both
         // "a" and "a/b" in one call: a session holding a key and asking for
         // another in its subtree can meet a waiter it blocks queued ahead

@@ -118,8 +118,11 @@ absl::StatusOr<std::unique_ptr<TaaladProcess>> TaaladProcess::Start(
     int status = 0;
     if (waitpid(pid, &status, WNOHANG) == pid) {
       p->pid_ = -1;
-      return absl::InternalError(
-          absl::StrCat("taalad exited during start:\n", p->Log()));
+      return absl::InternalError(absl::StrCat(
+          "taalad exited during start (",
+          WIFEXITED(status) ? absl::StrCat("exit status ", WEXITSTATUS(status))
+                            : absl::StrCat("signal ", WTERMSIG(status)),
+          "):\n", p->Log()));
     }
     std::string text = ReadFile(port_file);
     int port = 0;
@@ -161,11 +164,42 @@ int TaaladProcess::Stop(int timeout_ms) {
   return -1;
 }
 
+absl::StatusOr<std::unique_ptr<TaaladProcess>> TaaladProcess::StartOnPort(
+    int port, std::vector<std::string> args, std::string data_dir,
+    int timeout_ms) {
+  // Later flags win: this overrides Start's --listen=127.0.0.1:0.
+  args.push_back(absl::StrCat("--listen=127.0.0.1:", port));
+  const auto give_up = std::chrono::steady_clock::now() +
+                       std::chrono::milliseconds(timeout_ms);
+  while (true) {
+    absl::StatusOr<std::unique_ptr<TaaladProcess>> p = Start(args, data_dir);
+    if (p.ok() || std::chrono::steady_clock::now() >= give_up ||
+        p.status().message().find("cannot listen") == std::string::npos) {
+      return p;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
 void TaaladProcess::Kill() {
   if (pid_ <= 0) return;
   kill(pid_, SIGKILL);
   waitpid(pid_, nullptr, 0);
   pid_ = -1;
+}
+
+int TaaladProcess::WaitForExit(int timeout_ms) {
+  if (pid_ <= 0) return -1;
+  for (int waited = 0; waited <= timeout_ms; waited += 10) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  Kill();
+  return -1;
 }
 
 int TaaladProcess::ThreadCount() const {

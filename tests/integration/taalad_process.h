@@ -20,6 +20,11 @@ class TaaladProcess {
   // `data_dir` empty: a fresh temporary directory.
   static absl::StatusOr<std::unique_ptr<TaaladProcess>> Start(
       std::vector<std::string> args = {}, std::string data_dir = "");
+  // Start on 127.0.0.1:`port` (a restart on the port of a daemon that just
+  // died), retrying while the port is not yet free, up to `timeout_ms`.
+  static absl::StatusOr<std::unique_ptr<TaaladProcess>> StartOnPort(
+      int port, std::vector<std::string> args, std::string data_dir,
+      int timeout_ms = 30000);
   ~TaaladProcess();  // Stops the daemon (SIGKILL if still running).
 
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
@@ -30,9 +35,12 @@ class TaaladProcess {
   // Sends SIGTERM and waits; returns the exit status (-1 if killed by a
   // signal or still running after `timeout_ms`, when it is SIGKILLed).
   int Stop(int timeout_ms = 20000);
-  // Sends SIGKILL (a crash: no shutdown, no final snapshot) and waits for
-  // the process. The data dir stays for a restart on it.
+  // A crash: SIGKILL, then reaps the process. The data directory stays.
   void Kill();
+  // Waits up to `timeout_ms` for the daemon to exit by itself; returns its
+  // exit status (-1 if killed by a signal, or still running after the
+  // timeout, when it is SIGKILLed).
+  int WaitForExit(int timeout_ms = 30000);
   // The daemon's current thread count, from /proc/<pid>/status.
   int ThreadCount() const;
   // Everything the daemon has logged so far.

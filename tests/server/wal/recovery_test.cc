@@ -115,6 +115,8 @@ TEST(RecoveryTest, AdoptsTodaysTokenEpochFile) {
   ASSERT_EQ(r->warnings.size(), 1u);
   EXPECT_THAT(r->warnings[0], HasSubstr("adopted"));
   EXPECT_THAT(r->warnings[0], HasSubstr("epoch 7"));
+  // The old daemon's leases are unknown: the longest one it could give.
+  EXPECT_EQ(r->refuse_grants_for, absl::Minutes(1));
   // The next run continues above it, without another warning.
   auto wal = OpenWal(Options(dir));
   ASSERT_NE(wal, nullptr);
