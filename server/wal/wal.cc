@@ -113,6 +113,7 @@ void Wal::Start() {
     started_ = true;
   }
   if (snapshotter_) snapshotter_->Start();
+  callback_thread_ = std::thread([this] { CallbackLoop(); });
   writer_ = std::thread([this] { WriterLoop(); });
 }
 
@@ -155,13 +156,17 @@ uint64_t Wal::LastLsn() const {
 }
 
 void Wal::WhenDurable(uint64_t lsn, absl::AnyInvocable<void()> fn) {
-  if (IsDurable(lsn)) {
+  // Outside fsync mode everything is durable at once and nothing is queued.
+  if (options_.durability != Durability::kFsync ||
+      published_lsn_.load(std::memory_order_acquire) >= lsn) {
     fn();
     return;
   }
   {
     absl::MutexLock lock(&durable_mu_);
-    if (durable_lsn_.load(std::memory_order_acquire) < lsn) {
+    if (published_lsn_.load(std::memory_order_relaxed) < lsn) {
+      // Durable but not yet published: the callback thread is running the
+      // callbacks before it, and runs this one after them.
       callbacks_.emplace(lsn, std::move(fn));
       return;
     }
@@ -198,6 +203,18 @@ void Wal::Shutdown(bool drain) {
     writer_.join();
   } else if (!started && drain) {
     WriterLoop();  // Never started: drain on this thread.
+  }
+  // The writer has published its last LSN: the callbacks due run, then the
+  // callback thread ends. Those for LSNs never made durable stay queued and
+  // are dropped with the log.
+  {
+    absl::MutexLock lock(&durable_mu_);
+    stop_callbacks_ = true;
+  }
+  if (callback_thread_.joinable()) {
+    callback_thread_.join();
+  } else if (!started && drain) {
+    CallbackLoop();
   }
   if (snapshotter_) snapshotter_->Stop();
   if (fd_ >= 0) {
@@ -283,7 +300,8 @@ void Wal::FlushForTest() {
     durable_mu_.Await(absl::Condition(
         +[](std::pair<Wal*, uint64_t>* a)
             ABSL_EXCLUSIVE_LOCKS_REQUIRED(a->first->durable_mu_) {
-              return a->first->published_lsn_ >= a->second;
+              return a->first->published_lsn_.load(
+                         std::memory_order_relaxed) >= a->second;
             },
         &arg));
   }

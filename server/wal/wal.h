@@ -6,10 +6,13 @@
 //
 // Append assigns the next LSN and frames the record into an in-memory
 // buffer under one leaf mutex (mu_): no file I/O there. One writer thread
-// swaps the buffer out, writes it to the current segment, fsyncs, publishes
-// the durable LSN and runs the WhenDurable callbacks that are due, in LSN
-// order, outside every mutex (group commit: one fsync serves everything
-// appended while the previous one ran; no batching delay). A snapshot
+// swaps the buffer out, writes it to the current segment, fsyncs and
+// publishes the durable LSN (group commit: one fsync serves everything
+// appended while the previous one ran; no batching delay). A callback
+// thread runs the WhenDurable callbacks that are due, in LSN order, outside
+// every mutex: a callback may Append (the table's deferred effects do) and
+// so wait for a reservation renewal, which only the writer does; and the
+// writer starts the next fsync without waiting for replies to finish. A snapshot
 // thread (snapshotter.h) folds the written batches into a shadow state and
 // turns them into snapshots, after which old segments go.
 //
@@ -23,7 +26,8 @@
 //
 // Thread safety: every TransitionLog method, NoteSessionTtl and stats may
 // be called concurrently. Lock order: callers' mutexes > mu_ (leaf);
-// durable_mu_, stats_mu_ and ttl_mu_ are leaves never held with mu_.
+// durable_mu_, stats_mu_ and ttl_mu_ are leaves never held with mu_. No
+// thread of the log runs a callback while holding any mutex.
 
 #include <atomic>
 #include <cstdint>
@@ -73,7 +77,7 @@ class Wal final : public TransitionLog {
   Wal(const Wal&) = delete;
   Wal& operator=(const Wal&) = delete;
 
-  // Launches the writer and snapshot threads. Appends before Start are
+  // Launches the writer, callback and snapshot threads. Appends before Start are
   // buffered (at most reserve_block numbers: the reservation is renewed by
   // the writer).
   void Start();
@@ -81,6 +85,8 @@ class Wal final : public TransitionLog {
   uint64_t Append(const Transition& t) override ABSL_LOCKS_EXCLUDED(mu_);
   uint64_t TakeNumber() override ABSL_LOCKS_EXCLUDED(mu_);
   uint64_t LastLsn() const override ABSL_LOCKS_EXCLUDED(mu_);
+  // At once on this thread if `lsn` is durable and the callbacks due up to
+  // it have run (so callbacks keep LSN order); else on the callback thread.
   void WhenDurable(uint64_t lsn, absl::AnyInvocable<void()> fn) override
       ABSL_LOCKS_EXCLUDED(durable_mu_);
   bool IsDurable(uint64_t lsn) const override;
@@ -95,7 +101,8 @@ class Wal final : public TransitionLog {
   // `final_state` is given, writes it as a clean snapshot at its lsn and
   // removes the segments it covers (in every mode), and marks the run clean
   // (in none mode only with a final state: without one nothing on disk
-  // holds this run's state). Callbacks for LSNs never issued are dropped.
+  // holds this run's state). The callbacks due by then run (on the callback
+  // thread, which Close joins); callbacks for LSNs never issued are dropped.
   [[nodiscard]] absl::Status Close(const DurableState* final_state)
       ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -123,6 +130,11 @@ class Wal final : public TransitionLog {
                         size_t size);
   absl::Status Sync(const std::string& path);
   void Publish(uint64_t lsn) ABSL_LOCKS_EXCLUDED(durable_mu_);
+  // The callback thread: runs the callbacks due, in LSN order, outside every
+  // mutex, then advances published_lsn_; returns once stop_callbacks_ is
+  // set and nothing is due.
+  void CallbackLoop() ABSL_LOCKS_EXCLUDED(durable_mu_);
+  bool CallbacksHaveWorkLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(durable_mu_);
   void Fatal(const std::string& message) ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status RemoveCoveredSegments(uint64_t lsn);
 
@@ -130,6 +142,7 @@ class Wal final : public TransitionLog {
   const bool log_files_;  // False in none mode.
   std::unique_ptr<Snapshotter> snapshotter_;  // Null in none mode.
   std::thread writer_;
+  std::thread callback_thread_;
 
   mutable absl::Mutex mu_;  // The append buffer: a leaf.
   uint64_t last_lsn_ ABSL_GUARDED_BY(mu_);
@@ -150,8 +163,10 @@ class Wal final : public TransitionLog {
   std::atomic<uint64_t> durable_lsn_;
   std::multimap<uint64_t, absl::AnyInvocable<void()>> callbacks_
       ABSL_GUARDED_BY(durable_mu_);
-  // Durable, and the callbacks due then have run (FlushForTest).
-  uint64_t published_lsn_ ABSL_GUARDED_BY(durable_mu_);
+  // Durable, and the callbacks due then have run (FlushForTest, and
+  // WhenDurable's at-once path). Written under durable_mu_.
+  std::atomic<uint64_t> published_lsn_;
+  bool stop_callbacks_ ABSL_GUARDED_BY(durable_mu_) = false;
 
   mutable absl::Mutex stats_mu_;
   Stats stats_ ABSL_GUARDED_BY(stats_mu_);
