@@ -215,12 +215,20 @@ int Run() {
       wal::DurabilityName(recovered->previous_mode), recovered->next_lsn);
   if (recovered->refuse_grants_for > absl::ZeroDuration()) {
     table.RefuseGrantsUntil(RealClock()->Now() + recovered->refuse_grants_for);
-    spdlog::warn(
-        "the previous run stopped uncleanly in {} mode: its sessions are not "
-        "restored and grants are refused for {} (the longest session TTL it "
-        "granted), so that none of its holders still believes it holds a key",
-        wal::DurabilityName(recovered->previous_mode),
-        absl::FormatDuration(recovered->refuse_grants_for));
+    if (!recovered->restore_sessions) {
+      spdlog::warn(
+          "the previous run stopped uncleanly in {} mode: its sessions are "
+          "not restored and grants are refused for {} (the longest session "
+          "TTL granted), so that none of its holders still believes it holds "
+          "a key",
+          wal::DurabilityName(recovered->previous_mode),
+          absl::FormatDuration(recovered->refuse_grants_for));
+    } else {
+      spdlog::warn(
+          "grants are refused for {} more: the refusal window that an earlier "
+          "unclean stop started ({}/grants_refused_until) has not run out",
+          absl::FormatDuration(recovered->refuse_grants_for), data_dir);
+    }
   }
 
   LoggingObserver observer;

@@ -49,6 +49,9 @@ std::string SessionTtlPath(const std::string& dir) {
   return dir + "/max_session_ttl";
 }
 std::string RunStatePath(const std::string& dir) { return dir + "/run_state"; }
+std::string GrantsRefusedUntilPath(const std::string& dir) {
+  return dir + "/grants_refused_until";
+}
 std::string TokenEpochPath(const std::string& dir) {
   return dir + "/token_epoch";
 }

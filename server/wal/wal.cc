@@ -78,6 +78,16 @@ absl::StatusOr<std::unique_ptr<Wal>> Wal::Open(const WalOptions& options,
     if (s = wal->RemoveCoveredSegments(state.lsn); !s.ok()) return s;
     if (s = PruneSnapshots(dir, 2); !s.ok()) return s;
   }
+  if (recovered.refuse_grants_for > absl::ZeroDuration()) {
+    absl::Time until = recovered.refuse_grants_until;
+    if (until == absl::InfinitePast()) {
+      until = absl::Now() + recovered.refuse_grants_for;
+    }
+    int64_t ms = absl::ToUnixMillis(until);
+    if (absl::FromUnixMillis(ms) < until) ++ms;  // Round up.
+    s = WriteFileDurably(GrantsRefusedUntilPath(dir), absl::StrCat(ms, "\n"));
+    if (!s.ok()) return s;
+  }
   const uint64_t reserved = recovered.next_lsn - 1 + opts.reserve_block;
   s = WriteFileDurably(ReservationPath(dir), absl::StrCat(reserved, "\n"));
   if (s.ok()) {

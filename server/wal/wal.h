@@ -68,7 +68,9 @@ class Wal final : public TransitionLog {
   // run "<mode> running" (all durably), starting at recovered.next_lsn with
   // recovered.state as the snapshot thread's state. If recovery dropped the
   // sessions (!restore_sessions), first writes that state as a snapshot
-  // that supersedes the old log, which it removes.
+  // that supersedes the old log, which it removes. If grants are refused
+  // (refuse_grants_for > 0), first persists the window's end
+  // (<dir>/grants_refused_until) so that later starts keep refusing.
   static absl::StatusOr<std::unique_ptr<Wal>> Open(const WalOptions& options,
                                                    const Recovered& recovered);
   // Stops the threads, flushing what was appended, without marking the run
