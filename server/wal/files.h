@@ -76,6 +76,11 @@ absl::StatusOr<uint64_t> ReadNumberFile(const std::string& path);
 absl::StatusOr<std::vector<uint64_t>> ListNumbered(const std::string& dir,
                                                    absl::string_view suffix);
 absl::Status RemoveFile(const std::string& path);
+// Removes the temporary files a crash in WriteFileDurably can leave in the
+// data directory `dir`: every "*.tmp" in snapshot/, and "<name>.tmp" of the
+// files named above. Returns the paths removed.
+absl::StatusOr<std::vector<std::string>> RemoveStaleTempFiles(
+    const std::string& dir);
 // Cuts `path` to `size` bytes and fsyncs it.
 absl::Status TruncateFile(const std::string& path, uint64_t size);
 

@@ -69,6 +69,12 @@ absl::StatusOr<std::unique_ptr<Wal>> Wal::Open(const WalOptions& options,
   absl::Status s = MakeDir(dir);
   if (s.ok() && wal->log_files_) s = MakeDir(WalDir(dir));
   if (!s.ok()) return s;
+  // Left by a crash while writing one (a snapshot's can be large).
+  if (absl::StatusOr<std::vector<std::string>> stale =
+          RemoveStaleTempFiles(dir);
+      !stale.ok()) {
+    return stale.status();
+  }
   DurableState state = recovered.state;
   state.max_events = opts.max_events;
   if (!recovered.restore_sessions) {

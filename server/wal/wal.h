@@ -64,7 +64,8 @@ class Wal final : public TransitionLog {
     absl::Duration fsync_max;
   };
 
-  // Creates the directories, writes a fresh LSN reservation and marks the
+  // Creates the directories, removes stale temporary files (files.h's
+  // RemoveStaleTempFiles), writes a fresh LSN reservation and marks the
   // run "<mode> running" (all durably), starting at recovered.next_lsn with
   // recovered.state as the snapshot thread's state. If recovery dropped the
   // sessions (!restore_sessions), first writes that state as a snapshot

@@ -144,6 +144,29 @@ TEST(WalTest, AnAppenderHoldingAMutexACallbackWantsDoesNotDeadlock) {
   wal->FlushForTest();
 }
 
+// A crash while a file was being written durably leaves its temporary
+// file (a snapshot's can be tens of MB): Open removes those, and nothing
+// else.
+TEST(WalTest, OpenRemovesStaleTempFiles) {
+  TempDir dir;
+  std::filesystem::create_directories(SnapshotDir(dir.path()));
+  const std::string snap_tmp = SnapshotPath(dir.path(), 42) + ".tmp";
+  const std::string reserved_tmp = ReservationPath(dir.path()) + ".tmp";
+  const std::string run_state_tmp = RunStatePath(dir.path()) + ".tmp";
+  const std::string foreign = dir.path() + "/notes.tmp";  // Not ours.
+  for (const std::string& path :
+       {snap_tmp, reserved_tmp, run_state_tmp, foreign}) {
+    test::WriteRaw(path, std::string(4096, 'x'));
+  }
+  auto wal = OpenWal(Options(dir));
+  ASSERT_NE(wal, nullptr);
+  EXPECT_FALSE(std::filesystem::exists(snap_tmp));
+  EXPECT_FALSE(std::filesystem::exists(reserved_tmp));
+  EXPECT_FALSE(std::filesystem::exists(run_state_tmp));
+  EXPECT_TRUE(std::filesystem::exists(foreign));
+  ASSERT_OK(wal->Close(nullptr));
+}
+
 // Many threads append and wait for durability, like acquire replies: every
 // callback runs exactly once, and fsyncs are shared.
 TEST(WalTest, GroupCommitSharesFsyncsAcrossThreads) {
