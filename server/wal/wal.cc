@@ -58,6 +58,23 @@ Wal::Wal(const WalOptions& options, const Recovered& recovered)
 
 absl::StatusOr<std::unique_ptr<Wal>> Wal::Open(const WalOptions& options,
                                                const Recovered& recovered) {
+  Recovered copy = recovered;
+  absl::StatusOr<std::unique_ptr<Wal>> wal = Open(options, std::move(copy));
+  if (wal.ok()) (*wal)->DoneWithRecoveredState();
+  return wal;
+}
+
+void Wal::DoneWithRecoveredState() {
+  TAALA_CHECK(!recovered_state_done_);  // REQUIRES: once.
+  recovered_state_done_ = true;
+  if (snapshotter_) {
+    snapshotter_->SetBase(std::move(recovered_state_));
+  }
+  recovered_state_ = DurableState();
+}
+
+absl::StatusOr<std::unique_ptr<Wal>> Wal::Open(const WalOptions& options,
+                                               Recovered&& recovered) {
   WalOptions opts = options;
   if (!opts.on_fatal) opts.on_fatal = DefaultOnFatal;
   if (opts.reserve_block < 2) opts.reserve_block = 2;
@@ -75,7 +92,9 @@ absl::StatusOr<std::unique_ptr<Wal>> Wal::Open(const WalOptions& options,
       !stale.ok()) {
     return stale.status();
   }
-  DurableState state = recovered.state;
+  // Moved, not copied: a million-key state took a tenth of a restart.
+  DurableState& state = wal->recovered_state_;
+  state = std::move(recovered.state);
   state.max_events = opts.max_events;
   if (!recovered.restore_sessions) {
     // The old log holds sessions this state dropped: supersede it.
@@ -114,8 +133,7 @@ absl::StatusOr<std::unique_ptr<Wal>> Wal::Open(const WalOptions& options,
     wal->reserved_ = reserved;
   }
   if (wal->log_files_) {
-    wal->snapshotter_ = std::make_unique<Snapshotter>(dir, std::move(state),
-                                                      opts.on_fatal);
+    wal->snapshotter_ = std::make_unique<Snapshotter>(dir, opts.on_fatal);
   }
   return wal;
 }

@@ -72,8 +72,22 @@ class Wal final : public TransitionLog {
   // that supersedes the old log, which it removes. If grants are refused
   // (refuse_grants_for > 0), first persists the window's end
   // (<dir>/grants_refused_until) so that later starts keep refusing.
+  //
+  // This overload takes the recovered state over without copying it:
+  // restore the table from recovered_state(), then call
+  // DoneWithRecoveredState(), which hands it to the snapshot thread (that
+  // folds nothing before). The const overload copies the state and does
+  // both at once.
+  static absl::StatusOr<std::unique_ptr<Wal>> Open(const WalOptions& options,
+                                                   Recovered&& recovered);
   static absl::StatusOr<std::unique_ptr<Wal>> Open(const WalOptions& options,
                                                    const Recovered& recovered);
+  // The recovered state (its lsn and max_events as the log sees them),
+  // until DoneWithRecoveredState. Read it on one thread only.
+  const DurableState& recovered_state() const { return recovered_state_; }
+  // Hands the recovered state to the snapshot thread (in none mode: frees
+  // it). Call once, after Open(Recovered&&).
+  void DoneWithRecoveredState();
   // Stops the threads, flushing what was appended, without marking the run
   // clean (use Close for that).
   ~Wal() override;
@@ -143,6 +157,8 @@ class Wal final : public TransitionLog {
 
   const WalOptions options_;
   const bool log_files_;  // False in none mode.
+  DurableState recovered_state_;  // Until DoneWithRecoveredState.
+  bool recovered_state_done_ = false;
   std::unique_ptr<Snapshotter> snapshotter_;  // Null in none mode.
   std::thread writer_;
   std::thread callback_thread_;
