@@ -194,8 +194,19 @@ int Run() {
   for (const std::string& warning : recovered->warnings) {
     spdlog::warn("{}", warning);
   }
+  // What the status and the log lines need; the state itself goes to the
+  // log (no copy), restores the table and then belongs to the snapshot
+  // thread (nothing here keeps it for the daemon's life).
+  const uint64_t records_replayed = recovered->records_replayed;
+  const uint64_t snapshot_lsn = recovered->snapshot_lsn;
+  const uint64_t next_lsn = recovered->next_lsn;
+  const bool previous_clean = recovered->previous_clean;
+  const wal::Durability previous_mode = recovered->previous_mode;
+  const bool restore_sessions = recovered->restore_sessions;
+  const absl::Duration refuse_grants_for = recovered->refuse_grants_for;
   absl::StatusOr<std::unique_ptr<wal::Wal>> log =
-      wal::Wal::Open(wal_options, *recovered);
+      wal::Wal::Open(wal_options, std::move(*recovered));
+  recovered = absl::StatusOr<wal::Recovered>();  // Nothing left in it.
   if (!log.ok()) return Fail(std::string(log.status().message()));
   wal::Wal& wal = **log;
   wal.Start();
@@ -204,31 +215,42 @@ int Run() {
   options.wall_offset = absl::Now() - RealClock()->Now();
 
   LockTable table(options);
-  table.Restore(recovered->state, RealClock()->Now(), restart_grace,
-                recovered->restore_sessions);
-  const absl::Duration recovery_time = absl::Now() - recovery_start;
   size_t grants_restored = 0;
-  for (const auto& [key, k] : recovered->state.keys) {
-    grants_restored += k.holders.size();
+  size_t sessions_restored = 0;
+  {
+    const DurableState& state = wal.recovered_state();
+    table.Restore(state, RealClock()->Now(), restart_grace, restore_sessions);
+    if (restore_sessions) {
+      for (const auto& [key, k] : state.keys) {
+        grants_restored += k.holders.size();
+      }
+      sessions_restored = state.sessions.size();
+    }
   }
-  const size_t sessions_restored =
-      recovered->restore_sessions ? recovered->state.sessions.size() : 0;
-  if (!recovered->restore_sessions) grants_restored = 0;
+  wal.DoneWithRecoveredState();
+  const absl::Duration recovery_time = absl::Now() - recovery_start;
   spdlog::info(
       "recovered {} sessions and {} grants in {} ({} log records after the "
       "snapshot at LSN {}; previous stop {}, {} mode); next LSN {}",
       sessions_restored, grants_restored, absl::FormatDuration(recovery_time),
-      recovered->records_replayed, recovered->snapshot_lsn,
-      recovered->previous_clean ? "clean" : "unclean",
-      wal::DurabilityName(recovered->previous_mode), recovered->next_lsn);
-  if (recovered->refuse_grants_for > absl::ZeroDuration()) {
-    table.RefuseGrantsUntil(RealClock()->Now() + recovered->refuse_grants_for);
-    spdlog::warn(
-        "the previous run stopped uncleanly in {} mode: its sessions are not "
-        "restored and grants are refused for {} (the longest session TTL it "
-        "may have granted), so that none of its holders still believes it holds a key",
-        wal::DurabilityName(recovered->previous_mode),
-        absl::FormatDuration(recovered->refuse_grants_for));
+      records_replayed, snapshot_lsn, previous_clean ? "clean" : "unclean",
+      wal::DurabilityName(previous_mode), next_lsn);
+  if (refuse_grants_for > absl::ZeroDuration()) {
+    table.RefuseGrantsUntil(RealClock()->Now() + refuse_grants_for);
+    if (!restore_sessions) {
+      spdlog::warn(
+          "the previous run stopped uncleanly in {} mode: its sessions are "
+          "not restored and grants are refused for {} (the longest session "
+          "TTL it may have granted), so that none of its holders still "
+          "believes it holds a key",
+          wal::DurabilityName(previous_mode),
+          absl::FormatDuration(refuse_grants_for));
+    } else {
+      spdlog::warn(
+          "grants are refused for {} more: the refusal window that an earlier "
+          "unclean stop started ({}/grants_refused_until) has not run out",
+          absl::FormatDuration(refuse_grants_for), data_dir);
+    }
   }
 
   LoggingObserver observer;
@@ -243,15 +265,14 @@ int Run() {
     }
     return s;
   });
-  const wal::Recovered& rec = *recovered;
   service.set_status_source([&, durability = *durability](v1::ServerStatus* st) {
     st->set_durability(wal::DurabilityName(durability));
     st->set_sessions_restored(sessions_restored);
     st->set_grants_restored(grants_restored);
-    st->set_records_replayed(rec.records_replayed);
-    st->set_snapshot_lsn(rec.snapshot_lsn);
+    st->set_records_replayed(records_replayed);
+    st->set_snapshot_lsn(snapshot_lsn);
     st->set_recovery_ms(absl::ToInt64Milliseconds(recovery_time));
-    st->set_previous_stop_clean(rec.previous_clean);
+    st->set_previous_stop_clean(previous_clean);
     const wal::Wal::Stats stats = wal.stats();
     st->set_wal_records(stats.records);
     st->set_wal_fsyncs(stats.fsyncs);

@@ -49,6 +49,9 @@ std::string SessionTtlPath(const std::string& dir) {
   return dir + "/max_session_ttl";
 }
 std::string RunStatePath(const std::string& dir) { return dir + "/run_state"; }
+std::string GrantsRefusedUntilPath(const std::string& dir) {
+  return dir + "/grants_refused_until";
+}
 std::string TokenEpochPath(const std::string& dir) {
   return dir + "/token_epoch";
 }
@@ -191,6 +194,45 @@ absl::Status RemoveFile(const std::string& path) {
     return ErrnoError("cannot remove", path);
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> RemoveStaleTempFiles(
+    const std::string& dir) {
+  std::vector<std::string> removed;
+  const std::string snapshots = SnapshotDir(dir);
+  std::vector<std::string> in_snapshots;
+  if (DIR* d = ::opendir(snapshots.c_str())) {
+    while (struct dirent* e = ::readdir(d)) {
+      absl::string_view name = e->d_name;
+      if (absl::EndsWith(name, ".tmp")) {
+        in_snapshots.push_back(absl::StrCat(snapshots, "/", name));
+      }
+    }
+    ::closedir(d);
+  } else if (errno != ENOENT) {
+    return ErrnoError("cannot list", snapshots);
+  }
+  for (const std::string& path : in_snapshots) {
+    if (absl::Status s = RemoveFile(path); !s.ok()) return s;
+    removed.push_back(path);
+  }
+  if (!in_snapshots.empty()) {
+    if (absl::Status s = FsyncDir(snapshots); !s.ok()) return s;
+  }
+  bool top = false;
+  for (const std::string& file :
+       {ReservationPath(dir), SessionTtlPath(dir), RunStatePath(dir),
+        GrantsRefusedUntilPath(dir), TokenEpochPath(dir)}) {
+    const std::string tmp = file + ".tmp";
+    if (!FileExists(tmp)) continue;
+    if (absl::Status s = RemoveFile(tmp); !s.ok()) return s;
+    removed.push_back(tmp);
+    top = true;
+  }
+  if (top) {
+    if (absl::Status s = FsyncDir(dir); !s.ok()) return s;
+  }
+  return removed;
 }
 
 absl::Status TruncateFile(const std::string& path, uint64_t size) {

@@ -8,6 +8,8 @@
 //   <dir>/lsn_reserved                     highest LSN that may have been issued
 //   <dir>/max_session_ttl                  longest session TTL granted (ms)
 //   <dir>/run_state                        "<mode> running" | "<mode> clean"
+//   <dir>/grants_refused_until             end of a grant refusal window
+//                                          (unix ms, wall clock)
 //   <dir>/token_epoch                      today's format (adopted once)
 //
 // A segment starts with a 16-byte header: "TAALAWAL", u32 LE format version
@@ -44,6 +46,7 @@ std::string SnapshotPath(const std::string& dir, uint64_t lsn);
 std::string ReservationPath(const std::string& dir);
 std::string SessionTtlPath(const std::string& dir);
 std::string RunStatePath(const std::string& dir);
+std::string GrantsRefusedUntilPath(const std::string& dir);
 std::string TokenEpochPath(const std::string& dir);
 
 // The segment header, and one frame around `payload` appended to `*out`.
@@ -73,6 +76,11 @@ absl::StatusOr<uint64_t> ReadNumberFile(const std::string& path);
 absl::StatusOr<std::vector<uint64_t>> ListNumbered(const std::string& dir,
                                                    absl::string_view suffix);
 absl::Status RemoveFile(const std::string& path);
+// Removes the temporary files a crash in WriteFileDurably can leave in the
+// data directory `dir`: every "*.tmp" in snapshot/, and "<name>.tmp" of the
+// files named above. Returns the paths removed.
+absl::StatusOr<std::vector<std::string>> RemoveStaleTempFiles(
+    const std::string& dir);
 // Cuts `path` to `size` bytes and fsyncs it.
 absl::Status TruncateFile(const std::string& path, uint64_t size);
 

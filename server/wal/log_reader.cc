@@ -58,18 +58,24 @@ class Reader {
       absl::StatusOr<std::string> data = ReadFile(path);
       if (!data.ok()) return data.status();
       if (i > 0 && data->size() >= kSegmentHeaderSize &&
+          absl::string_view(*data).substr(0, 8) ==
+              absl::string_view(kSegmentMagic, 8) &&
           DecodeFixed32(data->data() + 12) !=
               SegmentChainValue(result_.last_lsn)) {
-        // The segment before lost records at its end: bad from its end.
-        return BadFrame(i - 1, previous_path, previous_data,
-                        previous_data.size());
+        // The segment before lost records at its end, after they were
+        // fsynced (this one was started only then).
+        return CorruptBeforeLater(previous_path, previous_data.size(), path);
       }
       ++result_.segments;
       size_t bad_at = 0;
       absl::StatusOr<bool> good = ReadSegment(path, *data, &bad_at);
       if (!good.ok()) return good.status();
       if (!*good) {
-        return BadFrame(i, path, *data, bad_at);
+        if (i + 1 < firsts_.size()) {
+          return CorruptBeforeLater(path, bad_at,
+                                    SegmentPath(dir_, firsts_[i + 1]));
+        }
+        return BadFrame(path, *data, bad_at);
       }
       previous_path = path;
       previous_data = std::move(*data);
@@ -115,46 +121,45 @@ class Reader {
     return true;
   }
 
-  // Segment `i` is bad from `bad_at`: a corrupt middle or a torn tail.
-  absl::StatusOr<LogReadResult> BadFrame(size_t i, const std::string& path,
-                        absl::string_view data, size_t bad_at) {
+  // `path` is bad from `bad_at` (its end: records lost there), and `later`
+  // exists. The writer starts a segment only after everything before it
+  // was written and fsynced, so this is no torn write: acknowledged records
+  // are damaged.
+  absl::Status CorruptBeforeLater(const std::string& path, size_t bad_at,
+                                  const std::string& later) {
+    return absl::DataLossError(absl::StrCat(
+        "refusing to start: ", path, " is corrupt in the middle at offset ",
+        bad_at, " (after LSN ", result_.last_lsn,
+        "): it was written and fsynced before the later segment ", later,
+        " was started, so this is not a torn tail; acknowledged records "
+        "would be lost"));
+  }
+
+  // The last segment is bad from `bad_at`: a corrupt middle or a torn tail.
+  absl::StatusOr<LogReadResult> BadFrame(const std::string& path,
+                                         absl::string_view data,
+                                         size_t bad_at) {
     uint64_t lsn = 0;
-    size_t found = FindValidFrame(data, bad_at + 1, result_.last_lsn, &lsn);
-    std::string found_in = path;
-    std::vector<std::pair<std::string, uint64_t>> later;  // Path, size.
-    for (size_t j = i + 1; j < firsts_.size(); ++j) {
-      const std::string later_path = SegmentPath(dir_, firsts_[j]);
-      absl::StatusOr<std::string> later_data = ReadFile(later_path);
-      if (!later_data.ok()) return later_data.status();
-      later.emplace_back(later_path, later_data->size());
-      if (found != absl::string_view::npos) break;
-      found = FindValidFrame(*later_data, 0, result_.last_lsn, &lsn);
-      found_in = later_path;
-    }
+    const size_t found =
+        FindValidFrame(data, bad_at + 1, result_.last_lsn, &lsn);
     if (found != absl::string_view::npos) {
       return absl::DataLossError(absl::StrCat(
           "refusing to start: ", path, " is corrupt in the middle at offset ",
           bad_at, " (after LSN ", result_.last_lsn,
           "); records after it would be lost (a valid record with LSN ", lsn,
-          " follows at ", found_in, " offset ", found, ")"));
+          " follows at offset ", found, ")"));
     }
     result_.torn_tail = true;
     const uint64_t cut = data.size() - bad_at;
-    if (options_.repair) {
-      result_.warnings.push_back(absl::StrCat("cut off a torn tail of ", path,
-                                              " at offset ", bad_at, " (",
-                                              cut, " bytes)"));
-    } else {
+    if (!options_.repair) {
       result_.warnings.push_back(absl::StrCat("torn tail of ", path,
                                               " at offset ", bad_at, " (",
                                               cut, " bytes), left in place"));
+      return std::move(result_);
     }
-    for (const auto& [later_path, size] : later) {
-      result_.warnings.push_back(absl::StrCat(
-          options_.repair ? "removed " : "would remove ", later_path, " (",
-          size, " bytes, no valid record) after the torn tail"));
-    }
-    if (!options_.repair) return std::move(result_);
+    result_.warnings.push_back(absl::StrCat("cut off a torn tail of ", path,
+                                            " at offset ", bad_at, " (", cut,
+                                            " bytes)"));
     absl::Status s;
     if (bad_at < kSegmentHeaderSize) {
       s = RemoveFile(path);
@@ -162,9 +167,6 @@ class Reader {
       s = TruncateFile(path, bad_at);
     }
     if (!s.ok()) return s;
-    for (const auto& entry : later) {
-      if (s = RemoveFile(entry.first); !s.ok()) return s;
-    }
     if (s = FsyncDir(WalDir(dir_)); !s.ok()) return s;
     return std::move(result_);
   }

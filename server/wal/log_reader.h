@@ -5,15 +5,19 @@
 //
 // A bad frame (short header, length past the end of the file or over
 // kMaxPayload, CRC mismatch, a payload that does not decode, or an LSN not
-// above the previous record's) ends the good part of the log. What follows
-// decides what it is:
-//  - a torn tail: no valid record with a higher LSN follows anywhere (in
-//    this segment, scanning byte by byte, or in a later one). Reported as a
-//    warning naming the file and offset; with `repair`, the file is cut
-//    there and the later segments are removed.
-//  - a corrupt middle: some valid record with a higher LSN follows. Its
-//    records would be lost, so reading fails with a DataLossError naming the
-//    file and offset.
+// above the previous record's) ends the good part of the log. The writer
+// starts a segment only after everything before it was written and fsynced,
+// so a bad frame in a segment that is not the last one, or a segment that
+// lost records at its end (the next one's header chains past its last
+// record), is a corrupt middle whatever follows. In the last segment, what
+// follows decides what it is:
+//  - a torn tail: no valid record with a higher LSN follows in the segment
+//    (scanning byte by byte). Reported as a warning naming the file and
+//    offset; with `repair`, the file is cut there (removed if its header is
+//    bad).
+//  - a corrupt middle: some valid record with a higher LSN follows.
+// A corrupt middle's records would be lost, so reading fails with a
+// DataLossError naming the file and offset.
 // A segment whose header has a newer format version fails reading with a
 // FailedPreconditionError naming the file and both versions.
 //

@@ -257,18 +257,25 @@ bool DecodeSnapshotBody(absl::string_view body, DurableState* out) {
     return false;
   }
   out->max_events = static_cast<size_t>(max_events);
+  // Both maps were written in key order: each entry goes at the end
+  // (amortized O(1), no descent with key compares); one out of order or
+  // repeated is corrupt.
   for (uint64_t i = 0; i < n; ++i) {
     DurableSession s;
     if (!GetSession(d, &s)) return false;
     const uint64_t id = s.id;
-    if (!out->sessions.emplace(id, std::move(s)).second) return false;
+    if (!out->sessions.empty() && out->sessions.rbegin()->first >= id) {
+      return false;
+    }
+    out->sessions.emplace_hint(out->sessions.end(), id, std::move(s));
   }
   if (!d.GetVarint(&n)) return false;
   for (uint64_t i = 0; i < n; ++i) {
     std::string name;
     DurableKey k;
     if (!d.GetString(&name) || !GetKey(d, &k)) return false;
-    if (!out->keys.emplace(std::move(name), std::move(k)).second) return false;
+    if (!out->keys.empty() && out->keys.rbegin()->first >= name) return false;
+    out->keys.emplace_hint(out->keys.end(), std::move(name), std::move(k));
   }
   return d.done();
 }

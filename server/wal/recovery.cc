@@ -160,6 +160,19 @@ absl::StatusOr<Recovered> Recover(const WalOptions& options,
     r.restore_sessions = true;
     r.refuse_grants_for = absl::ZeroDuration();
   }
+  // A window an earlier recovery started runs to its end, whatever the
+  // runs since then did (a clean stop or a crash inside it).
+  const absl::Time now = absl::Now();
+  absl::StatusOr<uint64_t> until_ms = NumberOrZero(GrantsRefusedUntilPath(dir));
+  if (!until_ms.ok()) return until_ms.status();
+  const absl::Time persisted =
+      absl::FromUnixMillis(static_cast<int64_t>(*until_ms));
+  if (persisted - now > r.refuse_grants_for) {
+    r.refuse_grants_for = persisted - now;
+  }
+  if (r.refuse_grants_for > absl::ZeroDuration()) {
+    r.refuse_grants_until = std::max(now + r.refuse_grants_for, persisted);
+  }
   return r;
 }
 

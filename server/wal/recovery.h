@@ -18,7 +18,10 @@
 // ever granted (at most `max_session_ttl_flag`): by then every lease the
 // old run gave out has run out. An adopted token_epoch directory counts as
 // an unclean none-mode run whose longest TTL is unknown: the window is
-// `max_session_ttl_flag`.
+// `max_session_ttl_flag`. Wal::Open persists the window's end
+// (<dir>/grants_refused_until, wall clock), and every later recovery
+// refuses grants until at least then, however the runs in between stopped
+// (a clean stop or a crash in any mode inside the window does not end it).
 
 #include <cstdint>
 #include <string>
@@ -37,7 +40,10 @@ struct Recovered {
   bool previous_clean = true;
   Durability previous_mode = Durability::kFsync;
   bool restore_sessions = true;
+  // Grants are refused for this long from recovery, until
+  // refuse_grants_until (wall clock; InfinitePast: no window).
   absl::Duration refuse_grants_for;
+  absl::Time refuse_grants_until = absl::InfinitePast();
   uint64_t snapshot_lsn = 0;  // 0: no snapshot.
   // The LSN of the log's last valid record (0: none); the next segment's
   // header chains to it (files.h).

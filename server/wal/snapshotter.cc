@@ -11,15 +11,20 @@
 
 namespace taala::wal {
 
-Snapshotter::Snapshotter(std::string dir, DurableState initial,
+Snapshotter::Snapshotter(std::string dir,
                          std::function<void(const std::string&)> on_fatal)
-    : dir_(std::move(dir)),
-      on_fatal_(std::move(on_fatal)),
-      state_(std::move(initial)) {}
+    : dir_(std::move(dir)), on_fatal_(std::move(on_fatal)) {}
 
 Snapshotter::~Snapshotter() { Stop(); }
 
 void Snapshotter::Start() { thread_ = std::thread([this] { Loop(); }); }
+
+void Snapshotter::SetBase(DurableState base) {
+  absl::MutexLock lock(&mu_);
+  // The thread reads state_ only after it has seen has_base_ under mu_.
+  state_ = std::move(base);
+  has_base_ = true;
+}
 
 void Snapshotter::Feed(std::string batch) {
   absl::MutexLock lock(&mu_);
@@ -64,7 +69,7 @@ void Snapshotter::Loop() {
       busy_ = false;
       mu_.Await(absl::Condition(
           +[](Snapshotter* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu_) {
-            return s->stop_ || !s->queue_.empty();
+            return s->stop_ || (s->has_base_ && !s->queue_.empty());
           },
           this));
       if (stop_) return;

@@ -7,8 +7,13 @@
 // the writer's request writes that state as a snapshot, removes the log
 // segments it covers and keeps at most two snapshots.
 //
-// Thread safety: Feed, SnapshotBefore, WaitIdle and Stop may be called from
-// any thread; the shadow state belongs to the snapshot thread.
+// The shadow state's base (the recovered state) may be given after Start
+// (SetBase): the thread folds nothing before it has it, so the table can be
+// restored from the same state first and it is moved, never copied.
+//
+// Thread safety: Feed, SnapshotBefore, SetBase, WaitIdle and Stop may be
+// called from any thread; the shadow state belongs to the snapshot thread
+// once SetBase has handed it over.
 
 #include <cstdint>
 #include <deque>
@@ -28,13 +33,16 @@ class Snapshotter {
  public:
   // `on_fatal` gets a message naming the file when a snapshot cannot be
   // written, or the LSN of a record the shadow state rejects.
-  Snapshotter(std::string dir, DurableState initial,
+  Snapshotter(std::string dir,
               std::function<void(const std::string&)> on_fatal);
   ~Snapshotter();  // Stops.
   Snapshotter(const Snapshotter&) = delete;
   Snapshotter& operator=(const Snapshotter&) = delete;
 
   void Start();
+  // The state the batches fed apply to. Call once; WaitIdle waits for it
+  // if anything was fed.
+  void SetBase(DurableState base) ABSL_LOCKS_EXCLUDED(mu_);
   // A batch of frames the writer wrote.
   void Feed(std::string batch) ABSL_LOCKS_EXCLUDED(mu_);
   // After the batches fed so far: snapshot, then remove every segment whose
@@ -59,12 +67,14 @@ class Snapshotter {
 
   const std::string dir_;
   const std::function<void(const std::string&)> on_fatal_;
-  DurableState state_;  // The snapshot thread's own.
+  // The snapshot thread's own once has_base_ (set under mu_).
+  DurableState state_;
   std::thread thread_;
 
   mutable absl::Mutex mu_;
   std::deque<Item> queue_ ABSL_GUARDED_BY(mu_);
   bool busy_ ABSL_GUARDED_BY(mu_) = false;
+  bool has_base_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t written_ ABSL_GUARDED_BY(mu_) = 0;
 };

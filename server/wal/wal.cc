@@ -58,6 +58,23 @@ Wal::Wal(const WalOptions& options, const Recovered& recovered)
 
 absl::StatusOr<std::unique_ptr<Wal>> Wal::Open(const WalOptions& options,
                                                const Recovered& recovered) {
+  Recovered copy = recovered;
+  absl::StatusOr<std::unique_ptr<Wal>> wal = Open(options, std::move(copy));
+  if (wal.ok()) (*wal)->DoneWithRecoveredState();
+  return wal;
+}
+
+void Wal::DoneWithRecoveredState() {
+  TAALA_CHECK(!recovered_state_done_);  // REQUIRES: once.
+  recovered_state_done_ = true;
+  if (snapshotter_) {
+    snapshotter_->SetBase(std::move(recovered_state_));
+  }
+  recovered_state_ = DurableState();
+}
+
+absl::StatusOr<std::unique_ptr<Wal>> Wal::Open(const WalOptions& options,
+                                               Recovered&& recovered) {
   WalOptions opts = options;
   if (!opts.on_fatal) opts.on_fatal = DefaultOnFatal;
   if (opts.reserve_block < 2) opts.reserve_block = 2;
@@ -69,7 +86,15 @@ absl::StatusOr<std::unique_ptr<Wal>> Wal::Open(const WalOptions& options,
   absl::Status s = MakeDir(dir);
   if (s.ok() && wal->log_files_) s = MakeDir(WalDir(dir));
   if (!s.ok()) return s;
-  DurableState state = recovered.state;
+  // Left by a crash while writing one (a snapshot's can be large).
+  if (absl::StatusOr<std::vector<std::string>> stale =
+          RemoveStaleTempFiles(dir);
+      !stale.ok()) {
+    return stale.status();
+  }
+  // Moved, not copied: a million-key state took a tenth of a restart.
+  DurableState& state = wal->recovered_state_;
+  state = std::move(recovered.state);
   state.max_events = opts.max_events;
   if (!recovered.restore_sessions) {
     // The old log holds sessions this state dropped: supersede it.
@@ -77,6 +102,16 @@ absl::StatusOr<std::unique_ptr<Wal>> Wal::Open(const WalOptions& options,
     if (s = WriteSnapshot(dir, state, state.lsn, false); !s.ok()) return s;
     if (s = wal->RemoveCoveredSegments(state.lsn); !s.ok()) return s;
     if (s = PruneSnapshots(dir, 2); !s.ok()) return s;
+  }
+  if (recovered.refuse_grants_for > absl::ZeroDuration()) {
+    absl::Time until = recovered.refuse_grants_until;
+    if (until == absl::InfinitePast()) {
+      until = absl::Now() + recovered.refuse_grants_for;
+    }
+    int64_t ms = absl::ToUnixMillis(until);
+    if (absl::FromUnixMillis(ms) < until) ++ms;  // Round up.
+    s = WriteFileDurably(GrantsRefusedUntilPath(dir), absl::StrCat(ms, "\n"));
+    if (!s.ok()) return s;
   }
   const uint64_t reserved = recovered.next_lsn - 1 + opts.reserve_block;
   s = WriteFileDurably(ReservationPath(dir), absl::StrCat(reserved, "\n"));
@@ -98,8 +133,7 @@ absl::StatusOr<std::unique_ptr<Wal>> Wal::Open(const WalOptions& options,
     wal->reserved_ = reserved;
   }
   if (wal->log_files_) {
-    wal->snapshotter_ = std::make_unique<Snapshotter>(dir, std::move(state),
-                                                      opts.on_fatal);
+    wal->snapshotter_ = std::make_unique<Snapshotter>(dir, opts.on_fatal);
   }
   return wal;
 }
@@ -113,6 +147,7 @@ void Wal::Start() {
     started_ = true;
   }
   if (snapshotter_) snapshotter_->Start();
+  callback_thread_ = std::thread([this] { CallbackLoop(); });
   writer_ = std::thread([this] { WriterLoop(); });
 }
 
@@ -155,13 +190,17 @@ uint64_t Wal::LastLsn() const {
 }
 
 void Wal::WhenDurable(uint64_t lsn, absl::AnyInvocable<void()> fn) {
-  if (IsDurable(lsn)) {
+  // Outside fsync mode everything is durable at once and nothing is queued.
+  if (options_.durability != Durability::kFsync ||
+      published_lsn_.load(std::memory_order_acquire) >= lsn) {
     fn();
     return;
   }
   {
     absl::MutexLock lock(&durable_mu_);
-    if (durable_lsn_.load(std::memory_order_acquire) < lsn) {
+    if (published_lsn_.load(std::memory_order_relaxed) < lsn) {
+      // Durable but not yet published: the callback thread is running the
+      // callbacks before it, and runs this one after them.
       callbacks_.emplace(lsn, std::move(fn));
       return;
     }
@@ -198,6 +237,18 @@ void Wal::Shutdown(bool drain) {
     writer_.join();
   } else if (!started && drain) {
     WriterLoop();  // Never started: drain on this thread.
+  }
+  // The writer has published its last LSN: the callbacks due run, then the
+  // callback thread ends. Those for LSNs never made durable stay queued and
+  // are dropped with the log.
+  {
+    absl::MutexLock lock(&durable_mu_);
+    stop_callbacks_ = true;
+  }
+  if (callback_thread_.joinable()) {
+    callback_thread_.join();
+  } else if (!started && drain) {
+    CallbackLoop();
   }
   if (snapshotter_) snapshotter_->Stop();
   if (fd_ >= 0) {
@@ -283,7 +334,8 @@ void Wal::FlushForTest() {
     durable_mu_.Await(absl::Condition(
         +[](std::pair<Wal*, uint64_t>* a)
             ABSL_EXCLUSIVE_LOCKS_REQUIRED(a->first->durable_mu_) {
-              return a->first->published_lsn_ >= a->second;
+              return a->first->published_lsn_.load(
+                         std::memory_order_relaxed) >= a->second;
             },
         &arg));
   }

@@ -6,10 +6,13 @@
 //
 // Append assigns the next LSN and frames the record into an in-memory
 // buffer under one leaf mutex (mu_): no file I/O there. One writer thread
-// swaps the buffer out, writes it to the current segment, fsyncs, publishes
-// the durable LSN and runs the WhenDurable callbacks that are due, in LSN
-// order, outside every mutex (group commit: one fsync serves everything
-// appended while the previous one ran; no batching delay). A snapshot
+// swaps the buffer out, writes it to the current segment, fsyncs and
+// publishes the durable LSN (group commit: one fsync serves everything
+// appended while the previous one ran; no batching delay). A callback
+// thread runs the WhenDurable callbacks that are due, in LSN order, outside
+// every mutex: a callback may Append (the table's deferred effects do) and
+// so wait for a reservation renewal, which only the writer does; and the
+// writer starts the next fsync without waiting for replies to finish. A snapshot
 // thread (snapshotter.h) folds the written batches into a shadow state and
 // turns them into snapshots, after which old segments go.
 //
@@ -23,7 +26,8 @@
 //
 // Thread safety: every TransitionLog method, NoteSessionTtl and stats may
 // be called concurrently. Lock order: callers' mutexes > mu_ (leaf);
-// durable_mu_, stats_mu_ and ttl_mu_ are leaves never held with mu_.
+// durable_mu_, stats_mu_ and ttl_mu_ are leaves never held with mu_. No
+// thread of the log runs a callback while holding any mutex.
 
 #include <atomic>
 #include <cstdint>
@@ -60,20 +64,37 @@ class Wal final : public TransitionLog {
     absl::Duration fsync_max;
   };
 
-  // Creates the directories, writes a fresh LSN reservation and marks the
+  // Creates the directories, removes stale temporary files (files.h's
+  // RemoveStaleTempFiles), writes a fresh LSN reservation and marks the
   // run "<mode> running" (all durably), starting at recovered.next_lsn with
   // recovered.state as the snapshot thread's state. If recovery dropped the
   // sessions (!restore_sessions), first writes that state as a snapshot
-  // that supersedes the old log, which it removes.
+  // that supersedes the old log, which it removes. If grants are refused
+  // (refuse_grants_for > 0), first persists the window's end
+  // (<dir>/grants_refused_until) so that later starts keep refusing.
+  //
+  // This overload takes the recovered state over without copying it:
+  // restore the table from recovered_state(), then call
+  // DoneWithRecoveredState(), which hands it to the snapshot thread (that
+  // folds nothing before). The const overload copies the state and does
+  // both at once.
+  static absl::StatusOr<std::unique_ptr<Wal>> Open(const WalOptions& options,
+                                                   Recovered&& recovered);
   static absl::StatusOr<std::unique_ptr<Wal>> Open(const WalOptions& options,
                                                    const Recovered& recovered);
+  // The recovered state (its lsn and max_events as the log sees them),
+  // until DoneWithRecoveredState. Read it on one thread only.
+  const DurableState& recovered_state() const { return recovered_state_; }
+  // Hands the recovered state to the snapshot thread (in none mode: frees
+  // it). Call once, after Open(Recovered&&).
+  void DoneWithRecoveredState();
   // Stops the threads, flushing what was appended, without marking the run
   // clean (use Close for that).
   ~Wal() override;
   Wal(const Wal&) = delete;
   Wal& operator=(const Wal&) = delete;
 
-  // Launches the writer and snapshot threads. Appends before Start are
+  // Launches the writer, callback and snapshot threads. Appends before Start are
   // buffered (at most reserve_block numbers: the reservation is renewed by
   // the writer).
   void Start();
@@ -81,6 +102,8 @@ class Wal final : public TransitionLog {
   uint64_t Append(const Transition& t) override ABSL_LOCKS_EXCLUDED(mu_);
   uint64_t TakeNumber() override ABSL_LOCKS_EXCLUDED(mu_);
   uint64_t LastLsn() const override ABSL_LOCKS_EXCLUDED(mu_);
+  // At once on this thread if `lsn` is durable and the callbacks due up to
+  // it have run (so callbacks keep LSN order); else on the callback thread.
   void WhenDurable(uint64_t lsn, absl::AnyInvocable<void()> fn) override
       ABSL_LOCKS_EXCLUDED(durable_mu_);
   bool IsDurable(uint64_t lsn) const override;
@@ -95,7 +118,8 @@ class Wal final : public TransitionLog {
   // `final_state` is given, writes it as a clean snapshot at its lsn and
   // removes the segments it covers (in every mode), and marks the run clean
   // (in none mode only with a final state: without one nothing on disk
-  // holds this run's state). Callbacks for LSNs never issued are dropped.
+  // holds this run's state). The callbacks due by then run (on the callback
+  // thread, which Close joins); callbacks for LSNs never issued are dropped.
   [[nodiscard]] absl::Status Close(const DurableState* final_state)
       ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -123,13 +147,21 @@ class Wal final : public TransitionLog {
                         size_t size);
   absl::Status Sync(const std::string& path);
   void Publish(uint64_t lsn) ABSL_LOCKS_EXCLUDED(durable_mu_);
+  // The callback thread: runs the callbacks due, in LSN order, outside every
+  // mutex, then advances published_lsn_; returns once stop_callbacks_ is
+  // set and nothing is due.
+  void CallbackLoop() ABSL_LOCKS_EXCLUDED(durable_mu_);
+  bool CallbacksHaveWorkLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(durable_mu_);
   void Fatal(const std::string& message) ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status RemoveCoveredSegments(uint64_t lsn);
 
   const WalOptions options_;
   const bool log_files_;  // False in none mode.
+  DurableState recovered_state_;  // Until DoneWithRecoveredState.
+  bool recovered_state_done_ = false;
   std::unique_ptr<Snapshotter> snapshotter_;  // Null in none mode.
   std::thread writer_;
+  std::thread callback_thread_;
 
   mutable absl::Mutex mu_;  // The append buffer: a leaf.
   uint64_t last_lsn_ ABSL_GUARDED_BY(mu_);
@@ -150,8 +182,10 @@ class Wal final : public TransitionLog {
   std::atomic<uint64_t> durable_lsn_;
   std::multimap<uint64_t, absl::AnyInvocable<void()>> callbacks_
       ABSL_GUARDED_BY(durable_mu_);
-  // Durable, and the callbacks due then have run (FlushForTest).
-  uint64_t published_lsn_ ABSL_GUARDED_BY(durable_mu_);
+  // Durable, and the callbacks due then have run (FlushForTest, and
+  // WhenDurable's at-once path). Written under durable_mu_.
+  std::atomic<uint64_t> published_lsn_;
+  bool stop_callbacks_ ABSL_GUARDED_BY(durable_mu_) = false;
 
   mutable absl::Mutex stats_mu_;
   Stats stats_ ABSL_GUARDED_BY(stats_mu_);

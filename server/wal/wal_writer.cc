@@ -1,6 +1,6 @@
-// The Wal's writer thread: group commit, segment rotation, reservation
-// renewal. Everything here except the mutex-guarded hand-offs is the writer
-// thread's own state.
+// The Wal's writer thread (group commit, segment rotation, reservation
+// renewal) and its callback thread. Everything the writer touches here
+// except the mutex-guarded hand-offs is the writer thread's own state.
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -160,21 +160,48 @@ absl::Status Wal::Sync(const std::string& path) {
 }
 
 void Wal::Publish(uint64_t lsn) {
-  std::vector<absl::AnyInvocable<void()>> due;
-  {
-    absl::MutexLock lock(&durable_mu_);
-    if (lsn > durable_lsn_.load(std::memory_order_relaxed)) {
-      durable_lsn_.store(lsn, std::memory_order_release);
-    }
-    auto end = callbacks_.upper_bound(lsn);
-    for (auto it = callbacks_.begin(); it != end; ++it) {
-      due.push_back(std::move(it->second));
-    }
-    callbacks_.erase(callbacks_.begin(), end);
-  }
-  for (auto& fn : due) fn();  // In LSN order, outside every mutex.
+  // The callback thread runs what is due: the writer goes on to the next
+  // batch at once, and a callback that appends never waits for it.
   absl::MutexLock lock(&durable_mu_);
-  if (lsn > published_lsn_) published_lsn_ = lsn;
+  if (lsn > durable_lsn_.load(std::memory_order_relaxed)) {
+    durable_lsn_.store(lsn, std::memory_order_release);
+  }
+}
+
+bool Wal::CallbacksHaveWorkLocked() const {
+  const uint64_t durable = durable_lsn_.load(std::memory_order_relaxed);
+  return stop_callbacks_ ||
+         published_lsn_.load(std::memory_order_relaxed) < durable ||
+         (!callbacks_.empty() && callbacks_.begin()->first <= durable);
+}
+
+void Wal::CallbackLoop() {
+  while (true) {
+    std::vector<absl::AnyInvocable<void()>> due;
+    uint64_t upto = 0;
+    {
+      absl::MutexLock lock(&durable_mu_);
+      durable_mu_.Await(
+          absl::Condition(this, &Wal::CallbacksHaveWorkLocked));
+      upto = durable_lsn_.load(std::memory_order_relaxed);
+      auto end = callbacks_.upper_bound(upto);
+      for (auto it = callbacks_.begin(); it != end; ++it) {
+        due.push_back(std::move(it->second));
+      }
+      callbacks_.erase(callbacks_.begin(), end);
+      if (due.empty()) {
+        // Everything due up to `upto` has run (a callback queued while the
+        // last ones ran would have been taken above).
+        if (upto > published_lsn_.load(std::memory_order_relaxed)) {
+          published_lsn_.store(upto, std::memory_order_release);
+        }
+        if (stop_callbacks_) return;
+        continue;
+      }
+    }
+    for (auto& fn : due) fn();  // In LSN order, outside every mutex.
+    due.clear();  // Destroyed outside every mutex too.
+  }
 }
 
 void Wal::Fatal(const std::string& message) {

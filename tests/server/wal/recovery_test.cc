@@ -173,6 +173,43 @@ TEST(RecoveryTest, UncleanAsyncOrNoneStopDropsSessionsAndRefusesGrants) {
   }
 }
 
+// The refusal window's end is persisted by Wal::Open and outlives the runs
+// inside it (clean or not, in any mode); once past, it is ignored.
+TEST(RecoveryTest, APersistedRefusalWindowRunsToItsEnd) {
+  TempDir dir;
+  {
+    auto wal = OpenWal(Options(dir));
+    ASSERT_NE(wal, nullptr);
+    ASSERT_OK(wal->Close(nullptr));
+  }
+  const std::string path = GrantsRefusedUntilPath(dir.path());
+  const int64_t now_ms = absl::ToUnixMillis(absl::Now());
+  ASSERT_OK(WriteFileDurably(path, absl::StrCat(now_ms + 60000, "\n")));
+  absl::StatusOr<Recovered> r = Recover(Options(dir), absl::Minutes(1));
+  ASSERT_OK(r);
+  EXPECT_TRUE(r->previous_clean);
+  EXPECT_TRUE(r->restore_sessions);  // Only the window carries over.
+  EXPECT_GT(r->refuse_grants_for, absl::Seconds(50));
+  EXPECT_LE(r->refuse_grants_for, absl::Seconds(60));
+  EXPECT_EQ(r->refuse_grants_until, absl::FromUnixMillis(now_ms + 60000));
+  // Open keeps the same end (it does not slide).
+  {
+    absl::StatusOr<std::unique_ptr<Wal>> w = Wal::Open(Options(dir), *r);
+    ASSERT_OK(w);
+    (*w)->Start();
+    ASSERT_OK((*w)->Close(nullptr));
+  }
+  absl::StatusOr<std::string> text = ReadFile(path);
+  ASSERT_OK(text);
+  EXPECT_EQ(*text, absl::StrCat(now_ms + 60000, "\n"));
+
+  ASSERT_OK(WriteFileDurably(path, absl::StrCat(now_ms - 1000, "\n")));
+  absl::StatusOr<Recovered> past = Recover(Options(dir), absl::Minutes(1));
+  ASSERT_OK(past);
+  EXPECT_EQ(past->refuse_grants_for, absl::ZeroDuration());
+  EXPECT_EQ(past->refuse_grants_until, absl::InfinitePast());
+}
+
 TEST(RecoveryTest, NoPersistedTtlMeansNoRefusalWindow) {
   TempDir dir;
   auto wal = OpenWal(Options(dir, Durability::kAsync));

@@ -90,6 +90,83 @@ TEST(WalTest, WhenDurableCallbacksRunOnceInLsnOrder) {
   EXPECT_EQ(ran, lsns);
 }
 
+// The writer does not run callbacks: while one is still running (a reply
+// being sent), later records are written, fsynced and published.
+TEST(WalTest, TheWriterCommitsWhileACallbackRuns) {
+  TempDir dir;
+  auto wal = OpenWal(Options(dir));
+  ASSERT_NE(wal, nullptr);
+  absl::Notification entered, release;
+  wal->WhenDurable(wal->Append(SessionCreated(1)), [&entered, &release] {
+    entered.Notify();
+    release.WaitForNotification();
+  });
+  ASSERT_TRUE(entered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  const uint64_t later = wal->Append(SessionCreated(2));
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (!wal->IsDurable(later) && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  EXPECT_TRUE(wal->IsDurable(later));
+  bool ran = false;
+  wal->WhenDurable(later, [&ran] { ran = true; });
+  EXPECT_FALSE(ran) << "ran before the callback before it finished";
+  release.Notify();
+  wal->FlushForTest();
+  EXPECT_TRUE(ran);
+}
+
+// The cycle through a table mutex: a thread holding a shard mutex appends
+// past the reservation (and waits for the writer to renew it) while a
+// callback waits for that mutex. The writer must not be the one running
+// the callback.
+TEST(WalTest, AnAppenderHoldingAMutexACallbackWantsDoesNotDeadlock) {
+  TempDir dir;
+  WalOptions o = Options(dir);
+  o.reserve_block = 4;
+  auto wal = OpenWal(o);
+  ASSERT_NE(wal, nullptr);
+  absl::Mutex shard_mu;
+  auto done = std::make_shared<absl::Notification>();
+  {
+    absl::MutexLock lock(&shard_mu);
+    wal->WhenDurable(wal->Append(SessionCreated(1)), [&shard_mu, done] {
+      absl::MutexLock l(&shard_mu);
+      done->Notify();
+    });
+    absl::SleepFor(absl::Milliseconds(20));  // Let the callback wait.
+    for (int i = 0; i < 8; ++i) wal->Append(SessionCreated(10 + i));
+  }
+  if (!done->WaitForNotificationWithTimeout(absl::Seconds(10))) {
+    (void)wal.release();  // Stuck: never join it.
+    FAIL() << "deadlock through the mutex";
+  }
+  wal->FlushForTest();
+}
+
+// A crash while a file was being written durably leaves its temporary
+// file (a snapshot's can be tens of MB): Open removes those, and nothing
+// else.
+TEST(WalTest, OpenRemovesStaleTempFiles) {
+  TempDir dir;
+  std::filesystem::create_directories(SnapshotDir(dir.path()));
+  const std::string snap_tmp = SnapshotPath(dir.path(), 42) + ".tmp";
+  const std::string reserved_tmp = ReservationPath(dir.path()) + ".tmp";
+  const std::string run_state_tmp = RunStatePath(dir.path()) + ".tmp";
+  const std::string foreign = dir.path() + "/notes.tmp";  // Not ours.
+  for (const std::string& path :
+       {snap_tmp, reserved_tmp, run_state_tmp, foreign}) {
+    test::WriteRaw(path, std::string(4096, 'x'));
+  }
+  auto wal = OpenWal(Options(dir));
+  ASSERT_NE(wal, nullptr);
+  EXPECT_FALSE(std::filesystem::exists(snap_tmp));
+  EXPECT_FALSE(std::filesystem::exists(reserved_tmp));
+  EXPECT_FALSE(std::filesystem::exists(run_state_tmp));
+  EXPECT_TRUE(std::filesystem::exists(foreign));
+  ASSERT_OK(wal->Close(nullptr));
+}
+
 // Many threads append and wait for durability, like acquire replies: every
 // callback runs exactly once, and fsyncs are shared.
 TEST(WalTest, GroupCommitSharesFsyncsAcrossThreads) {
