@@ -38,9 +38,11 @@ struct Known {
 // Claim (operations.md, "Durability and restarts"): SIGTERM drains and
 // writes a final snapshot; taalad exits 0 within about --drain_timeout, and
 // the next start restores every grant a client was told of.
-TEST(Rev2RestartTest, SigtermUnderLoadExitsPromptlyAndRestoresAcknowledged) {
+class Rev2SigtermTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Rev2SigtermTest, UnderLoadExitsPromptlyAndRestoresAcknowledged) {
   const std::string data_dir = TempDataDir();
-  const std::vector<std::string> args = {"--durability=fsync",
+  const std::vector<std::string> args = {"--durability=" + GetParam(),
                                          "--drain_timeout=2s"};
   auto d = TaaladProcess::Start(args, data_dir);
   ASSERT_TRUE(d.ok()) << d.status();
@@ -136,6 +138,98 @@ TEST(Rev2RestartTest, SigtermUnderLoadExitsPromptlyAndRestoresAcknowledged) {
     }
   }
   EXPECT_GT(checked, 10);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, Rev2SigtermTest,
+                         ::testing::Values("fsync", "async", "none"));
+
+// Thousands of sessions, each holding a key, then kill -9 (fsync): all are
+// restored and live through the restart grace.
+TEST(Rev2RestartTest, ThousandsOfSessionsSurviveKill9) {
+  const std::string data_dir = TempDataDir();
+  const std::vector<std::string> args = {"--durability=fsync",
+                                         "--restart_grace=5s"};
+  auto d = TaaladProcess::Start(args, data_dir);
+  ASSERT_TRUE(d.ok()) << d.status();
+  const int port = (*d)->port();
+  constexpr int kThreads = 8, kPer = 300;
+  std::vector<std::vector<std::pair<uint64_t, uint64_t>>> held(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      auto stub = RestartableStub((*d)->address(), t + 1);
+      for (int i = 0; i < kPer; ++i) {
+        uint64_t s = 0;
+        if (!CreateSession(stub.get(), 3000, &s).ok()) return;
+        AcquireResponse resp;
+        const std::string key = "many/" + std::to_string(s);
+        if (!Acquire(stub.get(), s, key, 0, &resp).ok()) return;
+        held[t].push_back({s, resp.grant().fencing_token()});
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  (*d)->Kill();
+  d->reset();
+  auto d2 = TaaladProcess::StartOnPort(port, args, data_dir);
+  ASSERT_TRUE(d2.ok()) << d2.status();
+  auto stub = RestartableStub((*d2)->address(), 99);
+  v1::ServerStatus st;
+  ASSERT_TRUE(ServerStatus(stub.get(), &st).ok());
+  EXPECT_EQ(st.sessions_restored(), kThreads * kPer) << (*d2)->Log();
+  EXPECT_EQ(st.grants_restored(), kThreads * kPer);
+  int bad = 0;
+  for (int t = 0; t < kThreads; ++t) {
+    for (auto [s, token] : held[t]) {
+      if (!KeepAliveOnce(stub.get(), s).ok()) ++bad;
+      v1::DescribeLockResponse resp;
+      ASSERT_TRUE(Describe(stub.get(), "many/" + std::to_string(s), &resp).ok());
+      if (resp.holders_size() != 1 ||
+          resp.holders(0).grant().fencing_token() != token) {
+        ++bad;
+      }
+    }
+  }
+  EXPECT_EQ(bad, 0) << (*d2)->Log();
+}
+
+// A release carrying a token from before a restart, of a key re-granted to
+// the same session after it, must not end the new grant.
+TEST(Rev2RestartTest, StaleTokenFromBeforeARestartDoesNotReleaseTheNewGrant) {
+  const std::string data_dir = TempDataDir();
+  const std::vector<std::string> args = {"--durability=fsync"};
+  auto d = TaaladProcess::Start(args, data_dir);
+  ASSERT_TRUE(d.ok()) << d.status();
+  const int port = (*d)->port();
+  uint64_t s = 0;
+  uint64_t old_token = 0;
+  const std::string key = std::string("a-.") + "/b";
+  {
+    auto stub = RestartableStub((*d)->address(), 1);
+    ASSERT_TRUE(CreateSession(stub.get(), 60000, &s).ok());
+    AcquireResponse resp;
+    ASSERT_TRUE(Acquire(stub.get(), s, key, 0, &resp).ok());
+    old_token = resp.grant().fencing_token();
+    AcquireResponse r2;
+    ASSERT_TRUE(Acquire(stub.get(), s, "a!", 0, &r2).ok());
+  }
+  ASSERT_EQ((*d)->Stop(), 0);
+  d->reset();
+  auto d2 = TaaladProcess::StartOnPort(port, args, data_dir);
+  ASSERT_TRUE(d2.ok()) << d2.status();
+  auto stub = RestartableStub((*d2)->address(), 2);
+  ASSERT_TRUE(Release(stub.get(), s, key, old_token).ok());
+  AcquireResponse resp;
+  ASSERT_TRUE(Acquire(stub.get(), s, key, 0, &resp).ok());
+  ASSERT_EQ(resp.result(), AcquireResponse::ACQUIRED);
+  EXPECT_GT(resp.grant().fencing_token(), old_token);
+  EXPECT_FALSE(Release(stub.get(), s, key, old_token).ok());
+  v1::DescribeLockResponse desc;
+  ASSERT_TRUE(Describe(stub.get(), key, &desc).ok());
+  ASSERT_EQ(desc.holders_size(), 1);
+  EXPECT_EQ(desc.holders(0).grant().fencing_token(), resp.grant().fencing_token());
+  ASSERT_TRUE(Describe(stub.get(), "a!", &desc).ok());
+  EXPECT_EQ(desc.holders_size(), 1);
 }
 
 // A hostile client: a KeepAlive stream that attaches and then never reads,

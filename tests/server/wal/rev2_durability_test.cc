@@ -99,5 +99,41 @@ TEST(Rev2DurabilityTest, ClockSetBackADayDoesNotRefuseGrantsForADay) {
       << r2->refuse_grants_for;
 }
 
+// Claim (operations.md: the window is "the longest session TTL granted in
+// the previous run"). max_session_ttl only ever rises, across runs and
+// clean stops: one CreateSession with ttl_ms near --max_session_ttl (a
+// hostile or mistaken client, its session closed at once) in any earlier
+// run makes every later unclean async/none stop refuse every grant for
+// that long (1 h by default), though the crashed run only granted 10 s
+// leases.
+TEST(Rev2DurabilityTest, OneLongSessionInAnEarlierRunStretchesEveryLaterWindow) {
+  TempDir dir;
+  {
+    // Run 1: a client asks for a 1 h lease (and closes it); clean stop.
+    auto wal = OpenWal(Options(dir, Durability::kAsync), absl::Hours(1));
+    ASSERT_NE(wal, nullptr);
+    ASSERT_OK(wal->NoteSessionTtl(absl::Hours(1)));
+    ASSERT_OK(wal->Close(nullptr));
+  }
+  {
+    // Run 2: only 10 s leases; crash.
+    auto wal = OpenWal(Options(dir, Durability::kAsync), absl::Hours(1));
+    ASSERT_NE(wal, nullptr);
+    AppendTo(*wal, SessionCreated(100), nullptr);  // TTL 10 s.
+    AppendTo(*wal, GrantMade("k", 100), nullptr);
+    ASSERT_OK(wal->NoteSessionTtl(absl::Seconds(10)));
+    wal->FlushForTest();
+    wal->AbandonForTest();
+  }
+  absl::StatusOr<Recovered> r =
+      Recover(Options(dir, Durability::kAsync), absl::Hours(1));
+  ASSERT_OK(r);
+  ASSERT_FALSE(r->restore_sessions);
+  EXPECT_LE(r->refuse_grants_for, absl::Seconds(10))
+      << "the crashed run granted only 10 s leases, but grants are refused "
+         "for "
+      << r->refuse_grants_for;
+}
+
 }  // namespace
 }  // namespace taala::wal
