@@ -7,15 +7,13 @@ namespace taala {
 namespace table_internal {
 
 void EffectsRunner::Run(Effects& effects, absl::Time now) {
-  const uint64_t lsn = log_->LastLsn();
-  if (!log_->IsDurable(lsn)) {
-    log_->WhenDurable(lsn, [this, batch = std::move(effects), now]() mutable {
-      RunNow(batch, now);
-    });
-    effects = Effects();
-    return;
-  }
-  RunNow(effects, now);
+  // Through the log in every case, so that batches run in LSN order: the
+  // log runs it here and now when nothing before it still waits.
+  log_->WhenDurable(log_->LastLsn(),
+                    [this, batch = std::move(effects), now]() mutable {
+                      RunNow(batch, now);
+                    });
+  effects = Effects();
 }
 
 void EffectsRunner::RunNow(Effects& effects, absl::Time now) {

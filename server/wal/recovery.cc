@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "server/wal/files.h"
@@ -39,6 +40,34 @@ absl::StatusOr<uint64_t> NumberOrZero(const std::string& path) {
   absl::StatusOr<uint64_t> n = ReadNumberFile(path);
   if (absl::IsNotFound(n.status())) return 0;
   return n;
+}
+
+struct RefusalWindow {
+  absl::Time end = absl::InfinitePast();
+  absl::Duration length;
+};
+
+// <dir>/grants_refused_until: "END_MS LENGTH_MS" (wall clock, unix ms).
+// A file with the end alone (an earlier build) is bounded by `fallback`.
+absl::StatusOr<RefusalWindow> ReadRefusalWindow(const std::string& path,
+                                                absl::Duration fallback) {
+  absl::StatusOr<std::string> text = ReadFile(path);
+  if (absl::IsNotFound(text.status())) return RefusalWindow{};
+  if (!text.ok()) return text.status();
+  std::vector<absl::string_view> parts = absl::StrSplit(
+      absl::StripAsciiWhitespace(*text), ' ', absl::SkipEmpty());
+  int64_t end_ms = 0, length_ms = 0;
+  if (parts.empty() || parts.size() > 2 ||
+      !absl::SimpleAtoi(parts[0], &end_ms) ||
+      (parts.size() == 2 && !absl::SimpleAtoi(parts[1], &length_ms))) {
+    return absl::DataLossError(absl::StrCat(
+        path, " is corrupt (expected \"END_MS LENGTH_MS\"); refusing to "
+              "start, since the grant window after an unclean stop could be "
+              "cut short"));
+  }
+  return RefusalWindow{absl::FromUnixMillis(end_ms),
+                       parts.size() == 2 ? absl::Milliseconds(length_ms)
+                                         : fallback};
 }
 
 void DropSessions(DurableState* state) {
@@ -151,27 +180,32 @@ absl::StatusOr<Recovered> Recover(const WalOptions& options,
     DropSessions(&r.state);
     absl::StatusOr<uint64_t> ttl_ms = NumberOrZero(SessionTtlPath(dir));
     if (!ttl_ms.ok()) return ttl_ms.status();
+    // The previous run's own longest lease (it was at most that run's
+    // --max_session_ttl); a lower flag now must not shorten the wait.
     r.refuse_grants_for =
-        ttls_unknown
-            ? max_session_ttl_flag
-            : std::min(absl::Milliseconds(static_cast<int64_t>(*ttl_ms)),
-                       max_session_ttl_flag);
+        ttls_unknown ? max_session_ttl_flag
+                     : absl::Milliseconds(static_cast<int64_t>(*ttl_ms));
   } else {
     r.restore_sessions = true;
     r.refuse_grants_for = absl::ZeroDuration();
   }
+  r.refuse_window = r.refuse_grants_for;
   // A window an earlier recovery started runs to its end, whatever the
-  // runs since then did (a clean stop or a crash inside it).
+  // runs since then did (a clean stop or a crash inside it). What is left
+  // of it is at most its own length: a wall clock set back (or a damaged
+  // file) cannot stretch it.
   const absl::Time now = absl::Now();
-  absl::StatusOr<uint64_t> until_ms = NumberOrZero(GrantsRefusedUntilPath(dir));
-  if (!until_ms.ok()) return until_ms.status();
-  const absl::Time persisted =
-      absl::FromUnixMillis(static_cast<int64_t>(*until_ms));
-  if (persisted - now > r.refuse_grants_for) {
-    r.refuse_grants_for = persisted - now;
+  absl::StatusOr<RefusalWindow> earlier =
+      ReadRefusalWindow(GrantsRefusedUntilPath(dir), max_session_ttl_flag);
+  if (!earlier.ok()) return earlier.status();
+  const absl::Duration left =
+      std::min(earlier->end - now, earlier->length);
+  if (left > r.refuse_grants_for) {
+    r.refuse_grants_for = left;
+    r.refuse_window = earlier->length;
   }
   if (r.refuse_grants_for > absl::ZeroDuration()) {
-    r.refuse_grants_until = std::max(now + r.refuse_grants_for, persisted);
+    r.refuse_grants_until = now + r.refuse_grants_for;
   }
   return r;
 }

@@ -44,6 +44,9 @@ struct Recovered {
   // refuse_grants_until (wall clock; InfinitePast: no window).
   absl::Duration refuse_grants_for;
   absl::Time refuse_grants_until = absl::InfinitePast();
+  // The whole window's length as first computed (persisted beside its end,
+  // so that a clock set back cannot stretch what is left beyond it).
+  absl::Duration refuse_window;
   uint64_t snapshot_lsn = 0;  // 0: no snapshot.
   // The LSN of the log's last valid record (0: none); the next segment's
   // header chains to it (files.h).

@@ -1,5 +1,6 @@
 #include "server/wal/wal.h"
 
+#include <algorithm>
 #include <unistd.h>
 
 #include <cstdio>
@@ -110,7 +111,14 @@ absl::StatusOr<std::unique_ptr<Wal>> Wal::Open(const WalOptions& options,
     }
     int64_t ms = absl::ToUnixMillis(until);
     if (absl::FromUnixMillis(ms) < until) ++ms;  // Round up.
-    s = WriteFileDurably(GrantsRefusedUntilPath(dir), absl::StrCat(ms, "\n"));
+    const absl::Duration window = std::max(recovered.refuse_window,
+                                           recovered.refuse_grants_for);
+    s = WriteFileDurably(
+        GrantsRefusedUntilPath(dir),
+        absl::StrCat(ms, " ",
+                     absl::ToInt64Milliseconds(absl::Ceil(
+                         window, absl::Milliseconds(1))),
+                     "\n"));
     if (!s.ok()) return s;
   }
   const uint64_t reserved = recovered.next_lsn - 1 + opts.reserve_block;
@@ -121,12 +129,21 @@ absl::StatusOr<std::unique_ptr<Wal>> Wal::Open(const WalOptions& options,
                                       " running\n"));
   }
   if (!s.ok()) return s;
-  absl::StatusOr<uint64_t> ttl = ReadNumberFile(SessionTtlPath(dir));
-  if (ttl.ok()) {
+  // The longest lease of THIS run starts as the longest restored one: a
+  // long session of an earlier run that has ended must not stretch the
+  // window after a crash of this one. (Any window still due is carried by
+  // grants_refused_until, written above.)
+  int64_t longest_ms = 0;
+  for (const auto& [id, session] : state.sessions) {
+    longest_ms = std::max(longest_ms,
+                          absl::ToInt64Milliseconds(absl::Ceil(
+                              session.ttl, absl::Milliseconds(1))));
+  }
+  s = WriteFileDurably(SessionTtlPath(dir), absl::StrCat(longest_ms, "\n"));
+  if (!s.ok()) return s;
+  {
     absl::MutexLock lock(&wal->ttl_mu_);
-    wal->persisted_ttl_ms_ = static_cast<int64_t>(*ttl);
-  } else if (!absl::IsNotFound(ttl.status())) {
-    return ttl.status();
+    wal->persisted_ttl_ms_ = longest_ms;
   }
   {
     absl::MutexLock lock(&wal->mu_);
