@@ -23,9 +23,10 @@ namespace taala::bench {
 
 class NoopLockService final : public v1::LockService::CallbackService {
  public:
-  // `id_base` is added to session ids and fencing tokens. taalad puts its
-  // token epoch in the high bits (epoch << 40): 0 matches an in-process
-  // LockTable with default options, 1 << 40 a real taalad.
+  // `id_base` is added to session ids and fencing tokens, so that replies
+  // have the size of a real backend's: 0 matches an in-process LockTable
+  // (LSNs from 1), 1 << 40 a taalad whose data directory was adopted from
+  // the format before the log (its LSNs start above 1 << 40).
   explicit NoopLockService(uint64_t id_base = 0) : id_base_(id_base) {}
 
   grpc::ServerUnaryReactor* CreateSession(

@@ -1,8 +1,8 @@
 // File: server/core/data_dir_lock.h
 // -----------------------------------------------------------------------------
 // One daemon per data directory. Two daemons sharing one directory would
-// each believe its state is the only state (token epochs today, the
-// write-ahead log later), so the first takes an exclusive flock on
+// each believe its state is the only state (two writers of one
+// write-ahead log), so the first takes an exclusive flock on
 // `<data_dir>/LOCK` and keeps it for its whole life; the file holds its pid
 // so the second can say who is in the way. The lock is the flock, not the
 // file: it ends with the process however the process ends, and a LOCK file
