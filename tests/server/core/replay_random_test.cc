@@ -10,7 +10,7 @@
 // log. (lock_table_model_test.cc checks the table's answers against a model
 // and folds its records too, without semaphores.)
 //
-//   TAALA_REPLAY_SEEDS=N   seeds 1..N (default 300; TAALA_LONG_TESTS: 3,000)
+//   TAALA_REPLAY_SEEDS=N   seeds 1..N (default 1,000; TAALA_LONG_TESTS: 20,000)
 //   TAALA_REPLAY_SEED=n    seed n alone
 
 #include <cstdlib>
@@ -196,7 +196,7 @@ class ReplayRun {
 TEST(ReplayRandomTest, RecordsReproduceTheTableAndARestoredTable) {
   const bool long_tests = std::getenv("TAALA_LONG_TESTS") != nullptr;
   const int one = EnvInt("TAALA_REPLAY_SEED", 0);
-  const int seeds = EnvInt("TAALA_REPLAY_SEEDS", long_tests ? 3000 : 300);
+  const int seeds = EnvInt("TAALA_REPLAY_SEEDS", long_tests ? 20000 : 1000);
   for (int seed = one != 0 ? one : 1; seed <= (one != 0 ? one : seeds);
        ++seed) {
     ReplayRun run(seed);
