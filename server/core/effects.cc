@@ -7,6 +7,11 @@ namespace taala {
 namespace table_internal {
 
 void EffectsRunner::Run(Effects& effects, absl::Time now) {
+  if (effects.completions.empty() && effects.events.empty() &&
+      effects.overflowed.empty() && effects.expired.empty() &&
+      effects.revoked.empty() && effects.recheck.empty()) {
+    return;  // Nothing to make known (the common uncontended command).
+  }
   // Through the log in every case, so that batches run in LSN order: the
   // log runs it here and now when nothing before it still waits.
   log_->WhenDurable(log_->LastLsn(),
