@@ -14,6 +14,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/core/lock_table.h"
+#include "tests/server/core/gated_log.h"
 #include "tests/server/core/lock_table_fixture.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/status_matchers.h"
@@ -26,63 +27,6 @@ using ::taala::test::RecordingSink;
 using ::taala::test::RecordingWaiter;
 using ::testing::HasSubstr;
 
-// A log whose records become durable only when the test says so.
-class GatedLog final : public TransitionLog {
- public:
-  uint64_t Append(const Transition& t) override {
-    absl::MutexLock lock(&mu_);
-    records_.push_back(t);
-    records_.back().lsn = ++last_;
-    return last_;
-  }
-  uint64_t TakeNumber() override {
-    absl::MutexLock lock(&mu_);
-    return ++last_;
-  }
-  uint64_t LastLsn() const override {
-    absl::MutexLock lock(&mu_);
-    return last_;
-  }
-  void WhenDurable(uint64_t lsn, absl::AnyInvocable<void()> fn) override {
-    {
-      absl::MutexLock lock(&mu_);
-      if (lsn > durable_) {
-        waiting_.push_back({lsn, std::move(fn)});
-        return;
-      }
-    }
-    fn();
-  }
-  bool IsDurable(uint64_t lsn) const override {
-    absl::MutexLock lock(&mu_);
-    return lsn <= durable_;
-  }
-  // Everything appended so far is durable: runs the callbacks waiting.
-  void MakeDurable() {
-    std::vector<absl::AnyInvocable<void()>> run;
-    {
-      absl::MutexLock lock(&mu_);
-      durable_ = last_;
-      while (!waiting_.empty() && waiting_.front().first <= durable_) {
-        run.push_back(std::move(waiting_.front().second));
-        waiting_.pop_front();
-      }
-    }
-    for (auto& fn : run) fn();
-  }
-  std::vector<Transition> records() {
-    absl::MutexLock lock(&mu_);
-    return records_;
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  uint64_t last_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t durable_ ABSL_GUARDED_BY(mu_) = 0;
-  std::vector<Transition> records_ ABSL_GUARDED_BY(mu_);
-  std::deque<std::pair<uint64_t, absl::AnyInvocable<void()>>> waiting_
-      ABSL_GUARDED_BY(mu_);
-};
 
 constexpr absl::Duration kWall = absl::Hours(24 * 365 * 56);
 
@@ -119,7 +63,7 @@ class DurabilityCoreTest : public ::testing::Test {
 };
 
 TEST_F(DurabilityCoreTest, AHandedOverGrantIsDeliveredOnlyOnceItsRecordIsDurable) {
-  GatedLog log;
+  test::GatedLog log;
   LockTable table(Options(&log));
   const uint64_t a = NewSession(table), b = NewSession(table);
   const uint64_t token = MustAcquire(table, Cmd(a, "k"));
@@ -138,7 +82,7 @@ TEST_F(DurabilityCoreTest, AHandedOverGrantIsDeliveredOnlyOnceItsRecordIsDurable
 }
 
 TEST_F(DurabilityCoreTest, AnEventIsSentOnlyOnceItsRecordIsDurableEvenToANewStream) {
-  GatedLog log;
+  test::GatedLog log;
   LockTable table(Options(&log));
   const uint64_t a = NewSession(table, absl::Minutes(1));
   AcquireCmd cmd = Cmd(a, "k");
@@ -269,7 +213,7 @@ TEST_F(DurabilityCoreTest, AGrantWhoseSessionIsNotRestoredEndsWithItsLockDelay) 
   state.sessions.clear();  // Its session ended in a record that was lost.
   table.Shutdown();
 
-  GatedLog log2;
+  test::GatedLog log2;
   LockTable restored(Options(&log2));
   restored.Restore(state, clock_.Now(), absl::Seconds(5), true);
   const std::vector<Transition> records = log2.records();

@@ -9,6 +9,7 @@
 #include "gtest/gtest.h"
 #include "server/core/durable_state.h"
 #include "server/core/lock_table.h"
+#include "tests/server/core/gated_log.h"
 #include "tests/server/core/lock_table_fixture.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/status_matchers.h"
@@ -19,79 +20,6 @@ namespace {
 using ::taala::test::FakeClock;
 using ::taala::test::RecordingSink;
 
-// A log made durable up to an LSN the test names, as the Wal's group commit
-// does: its writer publishes whatever prefix was appended when it swapped
-// the buffer, which may fall between two Appends of one critical section.
-class PrefixLog final : public TransitionLog {
- public:
-  uint64_t Append(const Transition& t) override {
-    absl::MutexLock lock(&mu_);
-    records_.push_back(t);
-    records_.back().lsn = ++last_;
-    return last_;
-  }
-  uint64_t TakeNumber() override {
-    absl::MutexLock lock(&mu_);
-    return ++last_;
-  }
-  uint64_t LastLsn() const override {
-    absl::MutexLock lock(&mu_);
-    return last_;
-  }
-  void WhenDurable(uint64_t lsn, absl::AnyInvocable<void()> fn) override {
-    {
-      absl::MutexLock lock(&mu_);
-      if (lsn > durable_) {
-        waiting_.push_back({lsn, std::move(fn)});
-        return;
-      }
-    }
-    fn();
-  }
-  bool IsDurable(uint64_t lsn) const override {
-    absl::MutexLock lock(&mu_);
-    return lsn <= durable_;
-  }
-  void MakeDurableThrough(uint64_t lsn) {
-    std::vector<absl::AnyInvocable<void()>> run;
-    {
-      absl::MutexLock lock(&mu_);
-      durable_ = lsn;
-      for (auto it = waiting_.begin(); it != waiting_.end();) {
-        if (it->first <= durable_) {
-          run.push_back(std::move(it->second));
-          it = waiting_.erase(it);
-        } else {
-          ++it;
-        }
-      }
-    }
-    for (auto& fn : run) fn();
-  }
-  void MakeDurable() { MakeDurableThrough(LastLsn()); }
-  std::vector<Transition> records() {
-    absl::MutexLock lock(&mu_);
-    return records_;
-  }
-  // What a crash now leaves: the durable prefix, replayed.
-  DurableState Replay() {
-    absl::MutexLock lock(&mu_);
-    DurableState d;
-    for (const Transition& t : records_) {
-      if (t.lsn > durable_) break;
-      EXPECT_TRUE(d.Apply(t)) << TransitionToString(t);
-    }
-    return d;
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  uint64_t last_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t durable_ ABSL_GUARDED_BY(mu_) = 0;
-  std::vector<Transition> records_ ABSL_GUARDED_BY(mu_);
-  std::deque<std::pair<uint64_t, absl::AnyInvocable<void()>>> waiting_
-      ABSL_GUARDED_BY(mu_);
-};
 
 constexpr absl::Duration kWall = absl::Hours(24 * 365 * 56);
 
@@ -114,7 +42,7 @@ LockTable::Options Options(TransitionLog* log) {
 // crash at that moment restores the session and its grant.
 TEST(ReviewDurabilityCoreTest, SessionExpiredIsNotDeliveredBeforeTheEndIsDurable) {
   FakeClock clock;
-  PrefixLog log;
+  test::GatedLog log;
   LockTable table(Options(&log));
   const uint64_t a = table.NewSessionId();
   ASSERT_OK(table.CreateSession({a, "c", {}, absl::Seconds(10), clock.Now()}));

@@ -22,18 +22,12 @@ using test::AppendTo;
 using test::GrantEnded;
 using test::GrantMade;
 using test::OpenWal;
+using test::Options;
 using test::SessionCreated;
 using test::StatusIs;
 using test::TempDir;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
-
-WalOptions Options(const TempDir& dir, Durability d = Durability::kFsync) {
-  WalOptions o;
-  o.dir = dir.path();
-  o.durability = d;
-  return o;
-}
 
 // Two sessions, a held grant and a lock-delay.
 DurableState Populate(Wal& wal) {

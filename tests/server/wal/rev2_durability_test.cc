@@ -20,26 +20,14 @@ namespace {
 using test::AppendTo;
 using test::GrantMade;
 using test::OpenWal;
+using test::Options;
 using test::SessionCreated;
 using test::TempDir;
-
-WalOptions Options(const TempDir& dir, Durability d) {
-  WalOptions o;
-  o.dir = dir.path();
-  o.durability = d;
-  return o;
-}
 
 // An async run (started with --max_session_ttl=1h) grants "k" to a client
 // under a 30 min lease, then crashes (kill -9).
 void CrashedAsyncRunWithALongLease(const TempDir& dir) {
-  auto wal = OpenWal(Options(dir, Durability::kAsync), absl::Hours(1));
-  ASSERT_NE(wal, nullptr);
-  AppendTo(*wal, SessionCreated(7), nullptr);
-  AppendTo(*wal, GrantMade("k", 7), nullptr);
-  ASSERT_OK(wal->NoteSessionTtl(absl::Minutes(30)));
-  wal->FlushForTest();
-  wal->AbandonForTest();
+  test::CrashedAsyncRunWithAGrant(dir, absl::Minutes(30), absl::Hours(1));
 }
 
 // Claim (recovery.h, operations.md): after an unclean async stop grants are

@@ -20,26 +20,14 @@ namespace {
 using test::AppendTo;
 using test::GrantMade;
 using test::OpenWal;
+using test::Options;
 using test::SessionCreated;
 using test::TempDir;
-
-WalOptions Options(const TempDir& dir, Durability d) {
-  WalOptions o;
-  o.dir = dir.path();
-  o.durability = d;
-  return o;
-}
 
 // An async run in which a client was granted "k" under a 30 s session
 // lease, then a crash (kill -9).
 void CrashedAsyncRunWithAGrant(const TempDir& dir) {
-  auto wal = OpenWal(Options(dir, Durability::kAsync));
-  ASSERT_NE(wal, nullptr);
-  AppendTo(*wal, SessionCreated(7), nullptr);
-  AppendTo(*wal, GrantMade("k", 7), nullptr);
-  ASSERT_OK(wal->NoteSessionTtl(absl::Seconds(30)));
-  wal->FlushForTest();
-  wal->AbandonForTest();
+  test::CrashedAsyncRunWithAGrant(dir, absl::Seconds(30));
 }
 
 // Claim 6: after an unclean async stop, grants are refused for the longest

@@ -19,16 +19,10 @@ namespace {
 
 using test::AppendTo;
 using test::OpenWal;
+using test::Options;
 using test::SessionCreated;
 using test::TempDir;
 using ::testing::HasSubstr;
-
-WalOptions Options(const TempDir& dir, Durability d = Durability::kFsync) {
-  WalOptions o;
-  o.dir = dir.path();
-  o.durability = d;
-  return o;
-}
 
 TEST(WalTest, ParseDurability) {
   EXPECT_THAT(ParseDurability("fsync"), test::IsOkAndHolds(Durability::kFsync));

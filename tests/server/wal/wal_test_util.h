@@ -13,11 +13,12 @@
 #include <utility>
 
 #include "absl/status/statusor.h"
-#include "gtest/gtest.h"
 #include "absl/time/time.h"
+#include "gtest/gtest.h"
 #include "server/core/transition.h"
 #include "server/wal/recovery.h"
 #include "server/wal/wal.h"
+#include "tests/testing/status_matchers.h"
 
 namespace taala::test {
 
@@ -78,6 +79,15 @@ inline Transition GrantEnded(const std::string& key, uint64_t session_id,
   return t;
 }
 
+// Options for a Wal in `dir` (a TempDir) with durability `d`.
+inline wal::WalOptions Options(const TempDir& dir,
+                        wal::Durability d = wal::Durability::kFsync) {
+  wal::WalOptions o;
+  o.dir = dir.path();
+  o.durability = d;
+  return o;
+}
+
 // Recover, Open and Start, as taalad does. Null (with a test failure) on
 // error.
 inline std::unique_ptr<wal::Wal> OpenWal(
@@ -106,6 +116,19 @@ inline uint64_t AppendTo(TransitionLog& log, Transition t,
     ADD_FAILURE() << "model rejects " << TransitionToString(t);
   }
   return t.lsn;
+}
+
+// An async run (its --max_session_ttl `flag`) in which session 7 was
+// granted "k" under a lease of `ttl`, then a crash (kill -9).
+inline void CrashedAsyncRunWithAGrant(const TempDir& dir, absl::Duration ttl,
+                                      absl::Duration flag = absl::Minutes(1)) {
+  auto wal = OpenWal(Options(dir, wal::Durability::kAsync), flag);
+  ASSERT_NE(wal, nullptr);
+  AppendTo(*wal, SessionCreated(7), nullptr);
+  AppendTo(*wal, GrantMade("k", 7), nullptr);
+  ASSERT_OK(wal->NoteSessionTtl(ttl));
+  wal->FlushForTest();
+  wal->AbandonForTest();
 }
 
 }  // namespace taala::test
