@@ -20,7 +20,13 @@ namespace taala {
 inline void FinishWhenDurable(TransitionLog& log,
                               grpc::ServerUnaryReactor* reactor,
                               grpc::Status status) {
-  log.WhenDurable(log.LastLsn(), [reactor, status = std::move(status)] {
+  const uint64_t lsn = log.LastLsn();
+  // Already durable (always, outside fsync mode): no callback to allocate.
+  if (log.IsDurable(lsn)) {
+    reactor->Finish(status);
+    return;
+  }
+  log.WhenDurable(lsn, [reactor, status = std::move(status)] {
     reactor->Finish(status);
   });
 }

@@ -51,6 +51,7 @@ Wal::Wal(const WalOptions& options, const Recovered& recovered)
     : options_(options),
       log_files_(options.durability != Durability::kNone),
       last_lsn_(recovered.next_lsn - 1),
+      issued_lsn_(recovered.next_lsn - 1),
       taken_lsn_(recovered.next_lsn - 1),
       reserved_(recovered.next_lsn - 1),
       durable_lsn_(recovered.next_lsn - 1),
@@ -177,6 +178,7 @@ uint64_t Wal::Append(const Transition& t) {
       },
       this));
   const uint64_t lsn = ++last_lsn_;
+  issued_lsn_.store(lsn, std::memory_order_release);
   ++records_;
   if (failed_ || !log_files_) return lsn;  // Nothing more will be written.
   if (buffer_.empty()) buffer_first_lsn_ = lsn;
@@ -198,12 +200,12 @@ uint64_t Wal::TakeNumber() {
         return w->last_lsn_ < w->reserved_ || w->failed_ || w->abandon_;
       },
       this));
+  issued_lsn_.store(last_lsn_ + 1, std::memory_order_release);
   return ++last_lsn_;
 }
 
 uint64_t Wal::LastLsn() const {
-  absl::MutexLock lock(&mu_);
-  return last_lsn_;
+  return issued_lsn_.load(std::memory_order_acquire);
 }
 
 void Wal::WhenDurable(uint64_t lsn, absl::AnyInvocable<void()> fn) {

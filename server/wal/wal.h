@@ -165,6 +165,9 @@ class Wal final : public TransitionLog {
 
   mutable absl::Mutex mu_;  // The append buffer: a leaf.
   uint64_t last_lsn_ ABSL_GUARDED_BY(mu_);
+  // last_lsn_, stored under mu_ whenever it grows and read without it
+  // (LastLsn: every reply asks, and mu_ is the append path's mutex).
+  std::atomic<uint64_t> issued_lsn_;
   uint64_t taken_lsn_ ABSL_GUARDED_BY(mu_);  // Handed to the writer.
   uint64_t reserved_ ABSL_GUARDED_BY(mu_);   // Durable reservation.
   std::string buffer_ ABSL_GUARDED_BY(mu_);
