@@ -60,13 +60,8 @@ void PutString(std::string* out, absl::string_view s) {
 }
 
 void PutTime(std::string* out, absl::Time t) {
-  if (t == absl::InfinitePast()) return PutSigned(out, kPastSentinel);
-  if (t == absl::InfiniteFuture()) return PutSigned(out, kFutureSentinel);
-  int64_t ns = absl::ToUnixNanos(t);
-  // Keep finite times off the sentinels.
-  if (ns == kPastSentinel) ++ns;
-  if (ns == kFutureSentinel) --ns;
-  PutSigned(out, ns);
+  // Since the epoch; the infinite times are the infinite durations.
+  PutDuration(out, t - absl::UnixEpoch());
 }
 
 void PutDuration(std::string* out, absl::Duration d) {
@@ -110,15 +105,9 @@ bool Decoder::GetString(std::string* s) {
 }
 
 bool Decoder::GetTime(absl::Time* t) {
-  int64_t ns;
-  if (!GetSigned(&ns)) return false;
-  if (ns == kPastSentinel) {
-    *t = absl::InfinitePast();
-  } else if (ns == kFutureSentinel) {
-    *t = absl::InfiniteFuture();
-  } else {
-    *t = absl::FromUnixNanos(ns);
-  }
+  absl::Duration since_epoch;
+  if (!GetDuration(&since_epoch)) return false;
+  *t = absl::UnixEpoch() + since_epoch;
   return true;
 }
 
