@@ -244,5 +244,30 @@ TEST_F(DurabilityCoreTest, GrantsAreRefusedDuringTheWindowSessionsAreNot) {
   table.Shutdown();
 }
 
+
+TEST_F(DurabilityCoreTest, AWaiterThatLeavesDuringTheFsyncGetsNoGrantAndTheKeyMovesOn) {
+  test::GatedLog log;
+  LockTable table(Options(&log));
+  const uint64_t a = NewSession(table), b = NewSession(table),
+                 c = NewSession(table);
+  const uint64_t token = MustAcquire(table, Cmd(a, "k"));
+  RecordingWaiter leaves, next;
+  ASSERT_FALSE(table.Acquire(Cmd(b, "k", absl::InfiniteDuration()), &leaves));
+  ASSERT_FALSE(table.Acquire(Cmd(c, "k", absl::InfiniteDuration()), &next));
+  log.MakeDurable();
+  ASSERT_OK(table.Release(ReleaseCmd{a, "k", token, clock_.Now()}));
+  // b is granted "k" under the mutex; its caller leaves while the record is
+  // on its way to disk.
+  leaves.set_gone();
+  log.MakeDurable();  // Delivery fails: the grant is taken back ...
+  ASSERT_TRUE(leaves.done());
+  EXPECT_FALSE(next.done());
+  log.MakeDurable();  // ... and, once that is durable, c gets the key.
+  ASSERT_TRUE(next.granted());
+  EXPECT_GT(next.token(), leaves.token());
+  table.CheckInvariantsForTest();
+  table.Shutdown();
+}
+
 }  // namespace
 }  // namespace taala
