@@ -22,7 +22,13 @@ namespace taala {
 // server/rpc/raw_request.h, so a string that is not UTF-8 gets
 // INVALID_ARGUMENT naming the field rather than gRPC's bare UNIMPLEMENTED.
 // Thread safety: gRPC calls it concurrently; all state is in the table.
-using LockServiceBase = v1::LockService::WithRawCallbackMethod_AcquireAll<
+using LockServiceBase =
+    v1::LockService::WithRawCallbackMethod_GetLockStats<
+    v1::LockService::WithCallbackMethod_GetLeakSuspects<
+    v1::LockService::WithCallbackMethod_GetContention<
+    v1::LockService::WithCallbackMethod_GetRecentDeadlocks<
+    v1::LockService::WithCallbackMethod_GetMetrics<
+    v1::LockService::WithRawCallbackMethod_AcquireAll<
     v1::LockService::WithCallbackMethod_GetServerStatus<
     v1::LockService::WithCallbackMethod_GetWaitForGraph<
     v1::LockService::WithRawCallbackMethod_CreateSession<
@@ -36,7 +42,7 @@ using LockServiceBase = v1::LockService::WithRawCallbackMethod_AcquireAll<
                                 v1::LockService::WithCallbackMethod_KeepAliveOnce<
                                     v1::LockService::
                                         WithCallbackMethod_CloseSession<
-                                            v1::LockService::Service>>>>>>>>>>>>>;
+                                            v1::LockService::Service>>>>>>>>>>>>>>>>>>;
 
 class LockServiceImpl final : public LockServiceBase {
  public:
@@ -46,6 +52,11 @@ class LockServiceImpl final : public LockServiceBase {
   using LockServiceBase::Acquire;
   using LockServiceBase::AcquireAll;
   using LockServiceBase::GetServerStatus;
+  using LockServiceBase::GetContention;
+  using LockServiceBase::GetLeakSuspects;
+  using LockServiceBase::GetLockStats;
+  using LockServiceBase::GetMetrics;
+  using LockServiceBase::GetRecentDeadlocks;
   using LockServiceBase::GetWaitForGraph;
   using LockServiceBase::CheckFence;
   using LockServiceBase::CloseSession;
@@ -71,6 +82,29 @@ class LockServiceImpl final : public LockServiceBase {
   void set_session_ttl_hook(std::function<absl::Status(absl::Duration)> hook) {
     session_ttl_hook_ = std::move(hook);
   }
+  // Fills what the table does not know into GetMetrics' reply (the log's
+  // fsync latency and batch sizes, calls in flight). Set before serving; may
+  // be called concurrently.
+  void set_metrics_source(std::function<void(v1::Metrics*)> source) {
+    metrics_source_ = std::move(source);
+  }
+  // Observability (observability_rpcs.cc).
+  grpc::ServerUnaryReactor* GetLockStats(grpc::CallbackServerContext* ctx,
+                                         const grpc::ByteBuffer* raw,
+                                         grpc::ByteBuffer* raw_resp) override;
+  grpc::ServerUnaryReactor* GetLeakSuspects(
+      grpc::CallbackServerContext* ctx, const v1::GetLeakSuspectsRequest* req,
+      v1::GetLeakSuspectsResponse* resp) override;
+  grpc::ServerUnaryReactor* GetContention(
+      grpc::CallbackServerContext* ctx, const v1::GetContentionRequest* req,
+      v1::GetContentionResponse* resp) override;
+  grpc::ServerUnaryReactor* GetRecentDeadlocks(
+      grpc::CallbackServerContext* ctx,
+      const v1::GetRecentDeadlocksRequest* req,
+      v1::GetRecentDeadlocksResponse* resp) override;
+  grpc::ServerUnaryReactor* GetMetrics(grpc::CallbackServerContext* ctx,
+                                       const v1::GetMetricsRequest* req,
+                                       v1::GetMetricsResponse* resp) override;
   grpc::ServerUnaryReactor* GetServerStatus(
       grpc::CallbackServerContext* ctx, const v1::GetServerStatusRequest* req,
       v1::GetServerStatusResponse* resp) override;
@@ -111,6 +145,7 @@ class LockServiceImpl final : public LockServiceBase {
   LockTable* const table_;
   Clock* const clock_;
   std::function<void(v1::ServerStatus*)> status_source_;
+  std::function<void(v1::Metrics*)> metrics_source_;
   std::function<absl::Status(absl::Duration)> session_ttl_hook_;
 };
 
