@@ -7,6 +7,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -24,6 +25,35 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
+
+// Every line of `log` as a JSON object with exactly time, level and
+// message (a failed expectation for any line that is not).
+std::vector<google::protobuf::Struct> JsonLines(const std::string& log) {
+  std::vector<google::protobuf::Struct> objects;
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    google::protobuf::Struct object;
+    const auto s = google::protobuf::util::JsonStringToMessage(line, &object);
+    EXPECT_TRUE(s.ok()) << s.ToString() << ": " << line;
+    if (!s.ok()) continue;
+    const auto& f = object.fields();
+    EXPECT_EQ(f.size(), 3u) << line;
+    if (f.size() != 3 || !f.count("time") || !f.count("level") ||
+        !f.count("message")) {
+      ADD_FAILURE() << "want time, level and message: " << line;
+      continue;
+    }
+    EXPECT_THAT(f.at("time").string_value(),
+                ::testing::MatchesRegex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:"
+                                        "[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z"));
+    EXPECT_THAT(f.at("level").string_value(),
+                ::testing::AnyOf("trace", "debug", "info", "warning", "error",
+                                 "critical"));
+    EXPECT_FALSE(f.at("message").string_value().empty());
+    objects.push_back(std::move(object));
+  }
+  return objects;
+}
 
 TEST(TaaladCliTest, HelpListsTheDaemonsFlags) {
   auto run = test::RunTaaladToExit({"--help"}, 10000);
@@ -73,28 +103,34 @@ TEST(TaaladCliTest, JsonLogLinesParseAsJson) {
   }
   ASSERT_EQ((*daemon)->Stop(), 0);
   const std::string log = (*daemon)->Log();
-  std::istringstream lines(log);
   int parsed = 0;
   bool saw_name = false;
-  for (std::string line; std::getline(lines, line);) {
-    google::protobuf::Struct object;
-    const auto s = google::protobuf::util::JsonStringToMessage(line, &object);
-    ASSERT_TRUE(s.ok()) << s.ToString() << ": " << line;
-    const auto& f = object.fields();
-    ASSERT_EQ(f.size(), 3u) << line;
-    EXPECT_THAT(f.at("time").string_value(),
-                ::testing::MatchesRegex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:"
-                                        "[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z"));
-    EXPECT_THAT(f.at("level").string_value(),
-                ::testing::AnyOf("trace", "debug", "info", "warning", "error",
-                                 "critical"));
-    EXPECT_FALSE(f.at("message").string_value().empty());
-    saw_name = saw_name || absl::StrContains(f.at("message").string_value(),
-                                             name);
+  for (const google::protobuf::Struct& object : JsonLines(log)) {
+    saw_name = saw_name ||
+               absl::StrContains(object.fields().at("message").string_value(),
+                                 name);
     ++parsed;
   }
   EXPECT_GE(parsed, 3) << log;  // Recovery, listening, expiry, stop at least.
   EXPECT_TRUE(saw_name) << log;
+}
+
+// Also the line of a daemon that must stop: a failed log fsync.
+TEST(TaaladCliTest, AFatalLogErrorIsAJsonLineToo) {
+  auto daemon = test::TaaladProcess::Start(
+      {"--log_format=json", "--fault_wal_fail_fsync"});
+  ASSERT_TRUE(daemon.ok()) << daemon.status();
+  auto stub = test::RestartableStub((*daemon)->address());
+  test::LabelledSession(stub.get(), "doomed", {});  // Its fsync fails.
+  EXPECT_EQ((*daemon)->WaitForExit(), 1);
+  bool fatal = false;
+  for (const google::protobuf::Struct& object : JsonLines((*daemon)->Log())) {
+    fatal = fatal ||
+            (object.fields().at("level").string_value() == "critical" &&
+             absl::StrContains(object.fields().at("message").string_value(),
+                               "write-ahead log failed"));
+  }
+  EXPECT_TRUE(fatal) << (*daemon)->Log();
 }
 
 }  // namespace
