@@ -161,7 +161,8 @@ async function locks() {
       }
     }
     fill('locks-body', rows, 8, 'no lock is held');
-    $('locks-count').textContent = '(' + rows.length + ' grants' +
+    $('locks-count').textContent = '(' + rows.length +
+        (rows.length === 1 ? ' grant' : ' grants') +
         (l.nextPageToken ? ', first 1000 keys' : '') + ')';
     setError('locks-error', null);
     await waiters(contended);
