@@ -1,5 +1,6 @@
 #include "server/daemon_cli.h"
 
+#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -72,6 +73,12 @@ absl::Status SetUpLogging() {
   }
   spdlog::set_level(level);
   return absl::OkStatus();
+}
+
+void LogFatalLogErrorAndExit(const std::string& message) {
+  spdlog::critical("write-ahead log failed: {}", message);
+  spdlog::default_logger()->flush();
+  std::_Exit(1);
 }
 
 }  // namespace taala

@@ -5,6 +5,8 @@
 // --version ("taalad 0.1.0 (commit ...)"), and the log flags (--log_level,
 // --log_format).
 
+#include <string>
+
 #include "absl/status/status.h"
 
 namespace taala {
@@ -15,6 +17,11 @@ void ParseDaemonCommandLine(int argc, char** argv);
 // Applies --log_level and --log_format to spdlog's default logger.
 // InvalidArgument naming the flag for an unknown value.
 absl::Status SetUpLogging();
+
+// The write-ahead log's on_fatal: logs "write-ahead log failed: <message>"
+// (critical, through the logger, so --log_format=json stays one object a
+// line) and exits with status 1 at once.
+[[noreturn]] void LogFatalLogErrorAndExit(const std::string& message);
 
 }  // namespace taala
 

@@ -191,12 +191,7 @@ int Run() {
   wal_options.fail_write_after_bytes =
       absl::GetFlag(FLAGS_fault_wal_fail_write_after_bytes);
   wal_options.fail_fsync = absl::GetFlag(FLAGS_fault_wal_fail_fsync);
-  wal_options.on_fatal = [](const std::string& message) {
-    // Through the logger, so that --log_format=json stays one object a line.
-    spdlog::critical("write-ahead log failed: {}", message);
-    spdlog::default_logger()->flush();
-    std::_Exit(1);
-  };
+  wal_options.on_fatal = LogFatalLogErrorAndExit;
   absl::StatusOr<wal::Recovered> recovered =
       wal::Recover(wal_options, options.max_session_ttl);
   if (!recovered.ok()) return Fail(std::string(recovered.status().message()));
