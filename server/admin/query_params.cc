@@ -5,6 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/utf8.h"
 
 namespace taala::admin {
 namespace {
@@ -31,6 +32,11 @@ absl::StatusOr<QueryParams> QueryParams::Parse(
               ? std::string("; this endpoint takes none")
               : absl::StrCat("; this endpoint takes ",
                              absl::StrJoin(allowed, ", "))));
+    }
+    // Before anything reaches a proto3 string field (which must be UTF-8).
+    if (!IsWholeUtf8(value)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "query parameter \"", name, "\": not valid UTF-8"));
     }
     if (!q.values_.emplace(name, value).second) {
       return absl::InvalidArgumentError(

@@ -2,8 +2,8 @@
 #define TAALA_SERVER_ADMIN_QUERY_PARAMS_H_
 
 // An HTTP query string's parameters, checked against what an endpoint
-// accepts: an unknown name, a name given twice or a malformed value is an
-// InvalidArgument naming the parameter (the listener answers 400 with it).
+// accepts: an unknown name, a name given twice, a value that is not UTF-8 or
+// a malformed value is an InvalidArgument naming the parameter (the listener answers 400 with it).
 // An absent parameter leaves the output as it was (the request's default).
 
 #include <cstdint>

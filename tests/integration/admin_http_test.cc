@@ -346,7 +346,8 @@ TEST_F(AdminHttpTest, BadQueryParametersAre400WithAMessage) {
            {"/api/v1/contention?limit=-3", "limit"},
            {"/api/v1/status?verbose=1", "verbose"},
            {"/metrics?x=1", "x"},
-           {"/api/v1/waitgraph?max_edges=99999999999", "max_edges"}}) {
+           {"/api/v1/waitgraph?max_edges=99999999999", "max_edges"},
+           {"/api/v1/locks?prefix=%FF", "not valid UTF-8"}}) {
     test::HttpReply r = Get(path);
     EXPECT_EQ(r.status, 400) << path << r.body;
     google::protobuf::Struct error;

@@ -237,6 +237,8 @@ TEST(QueryParamsTest, KnownNamesOnceWithWellFormedValues) {
   EXPECT_THAT(
       QueryParams::Parse({{"n", "1"}, {"n", "2"}}, {"n"}).status().message(),
       HasSubstr("given twice"));
+  EXPECT_THAT(QueryParams::Parse({{"n", "\xff"}}, {"n"}).status().message(),
+              HasSubstr("not valid UTF-8"));
   q = QueryParams::Parse({{"b", "maybe"}, {"n", "-1"}}, {"b", "n"});
   ASSERT_TRUE(q.ok());
   EXPECT_FALSE(q->Bool("b", &b).ok());
