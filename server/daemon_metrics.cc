@@ -1,45 +1,17 @@
 #include "server/daemon_metrics.h"
 
-#include <grpcpp/server_builder.h>
-#include <grpcpp/support/server_interceptor.h>
+#include <grpc/grpc.h>
+#include <grpc/support/alloc.h>
 
-#include <functional>
 #include <memory>
-#include <thread>
-#include <utility>
-#include <vector>
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
 
 namespace taala {
 namespace {
-
-// One per call: created when the call starts, destroyed when gRPC is done
-// with it.
-class CountingInterceptor final : public grpc::experimental::Interceptor {
- public:
-  explicit CountingInterceptor(InFlightCalls* calls) : calls_(calls) {
-    calls_->Add(1);
-  }
-  ~CountingInterceptor() override { calls_->Add(-1); }
-  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
-    methods->Proceed();
-  }
-
- private:
-  InFlightCalls* const calls_;
-};
-
-class CountingFactory final
-    : public grpc::experimental::ServerInterceptorFactoryInterface {
- public:
-  explicit CountingFactory(InFlightCalls* calls) : calls_(calls) {}
-  grpc::experimental::Interceptor* CreateServerInterceptor(
-      grpc::experimental::ServerRpcInfo* info) override {
-    return new CountingInterceptor(calls_);
-  }
-
- private:
-  InFlightCalls* const calls_;
-};
 
 void ToProto(const wal::FixedHistogram::Snapshot& s, double scale,
              v1::Histogram* out) {
@@ -53,28 +25,42 @@ void ToProto(const wal::FixedHistogram::Snapshot& s, double scale,
   out->set_sum(static_cast<double>(s.sum) * scale);
 }
 
+// A channelz counter: an int64 in proto3 JSON (a string), absent when 0.
+int64_t Counter(const google::protobuf::Struct& data, const char* name) {
+  auto it = data.fields().find(name);
+  int64_t n = 0;
+  if (it == data.fields().end() ||
+      !absl::SimpleAtoi(it->second.string_value(), &n)) {
+    return 0;
+  }
+  return n;
+}
+
 }  // namespace
 
-void InFlightCalls::InstallOn(grpc::ServerBuilder* builder) {
-  std::vector<std::unique_ptr<
-      grpc::experimental::ServerInterceptorFactoryInterface>>
-      creators;
-  creators.push_back(std::make_unique<CountingFactory>(this));
-  builder->experimental().SetInterceptorCreators(std::move(creators));
-}
-
-void InFlightCalls::Add(int64_t delta) {
-  // A call may end on another thread than it started on: the slots' sum is
-  // what counts, not any one slot.
-  static thread_local const size_t slot =
-      std::hash<std::thread::id>()(std::this_thread::get_id()) % kSlots;
-  slots_[slot].value.fetch_add(delta, std::memory_order_relaxed);
-}
-
-uint64_t InFlightCalls::Count() const {
-  int64_t sum = 0;
-  for (const Slot& s : slots_) sum += s.value.load(std::memory_order_relaxed);
-  return sum > 0 ? static_cast<uint64_t>(sum) : 0;
+uint64_t GrpcCallsInFlight() {
+  // The channelz "GetServersResponse" as JSON: {"server":[{"data":
+  // {"callsStarted":"4","callsSucceeded":"3",...}},...],"end":true}. A call
+  // is counted started when the server accepts it and succeeded or failed
+  // when its final status is settled.
+  std::unique_ptr<char, void (*)(void*)> json(grpc_channelz_get_servers(0),
+                                              gpr_free);
+  if (json == nullptr) return 0;
+  google::protobuf::Struct servers;
+  if (!google::protobuf::util::JsonStringToMessage(json.get(), &servers).ok()) {
+    return 0;
+  }
+  int64_t in_flight = 0;
+  auto list = servers.fields().find("server");
+  if (list == servers.fields().end()) return 0;
+  for (const google::protobuf::Value& server : list->second.list_value().values()) {
+    auto data = server.struct_value().fields().find("data");
+    if (data == server.struct_value().fields().end()) continue;
+    const google::protobuf::Struct& d = data->second.struct_value();
+    in_flight += Counter(d, "callsStarted") - Counter(d, "callsSucceeded") -
+                 Counter(d, "callsFailed");
+  }
+  return in_flight > 0 ? static_cast<uint64_t>(in_flight) : 0;
 }
 
 void FillWalMetrics(const wal::Wal::Stats& stats, v1::Metrics* metrics) {

@@ -284,10 +284,9 @@ int Run() {
     st->set_version(
         absl::StrCat(TaalaVersion(), " (commit ", TaalaGitCommit(), ")"));
   });
-  InFlightCalls in_flight;
-  service.set_metrics_source([&wal, &in_flight](v1::Metrics* m) {
+  service.set_metrics_source([&wal](v1::Metrics* m) {
     FillWalMetrics(wal.stats(), m);
-    m->set_in_flight_calls(in_flight.Count());
+    m->set_in_flight_calls(GrpcCallsInFlight());
   });
   TimerLoop timers(&table, RealClock());
 
@@ -304,7 +303,6 @@ int Run() {
   int port = 0;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service);
-  in_flight.InstallOn(&builder);
   // One daemon per port: with SO_REUSEPORT (gRPC's default) a second taalad
   // binds the same port and the kernel splits clients between two
   // independent lock tables, so two of them could hold one key.

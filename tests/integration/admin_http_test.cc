@@ -8,6 +8,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -157,6 +158,13 @@ TEST_F(AdminHttpTest, MetricsParseStrictlyAndCountersMoveWithAcquires) {
   }
   ASSERT_TRUE(test::Release(stub_.get(), s, "metrics/held", held).ok());
   waiter.reset();
+  // The waiting call is over: only the scrape's own call is in flight.
+  double in_flight = -1;
+  for (int i = 0; i < 3000 && in_flight != 1; ++i) {
+    in_flight = Scrape().Get("taala_in_flight_calls");
+    if (in_flight != 1) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(in_flight, 1);
   if (stats) {
     const PromExposition after = Scrape();
     EXPECT_EQ(after.Get("taala_acquires_total", {{"outcome", "acquired"}}) -
