@@ -33,11 +33,10 @@ bool Listed(const KeyState& st, const ListLocksFilter& filter,
   }
   if (filter.contended_only && st.waiters.empty()) return false;
   if (filter.held_longer_than > absl::ZeroDuration()) {
-    bool old_enough = false;
-    for (const Holder& h : st.holders) {
-      old_enough = old_enough || h.granted_at < held_before;
-    }
-    if (!old_enough) return false;
+    // The oldest grant decides: any one held long enough.
+    return std::any_of(
+        st.holders.begin(), st.holders.end(),
+        [&](const Holder& h) { return h.granted_at < held_before; });
   }
   return true;
 }
