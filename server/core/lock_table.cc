@@ -225,9 +225,10 @@ absl::StatusOr<LockDescription> LockTable::Describe(absl::string_view key,
 
 absl::StatusOr<LockPage> LockTable::ListLocks(absl::string_view prefix,
                                               absl::string_view after,
-                                              size_t limit) {
+                                              size_t limit,
+                                              const ListLocksFilter& filter) {
   TAALA_RETURN_IF_ERROR(
-      ValidateListArgs(prefix, after, options_.key_limits.max_bytes));
+      ValidateListArgs(prefix, after, filter, options_.key_limits.max_bytes));
   std::vector<Shard*> shards;
   if (absl::StrContains(prefix, '/')) {
     // Every matching key has the prefix's first segment: one shard.
@@ -235,7 +236,7 @@ absl::StatusOr<LockPage> LockTable::ListLocks(absl::string_view prefix,
   } else {
     for (auto& shard : shards_) shards.push_back(shard.get());
   }
-  return ListLocksIn(shards, prefix, after, limit);
+  return ListLocksIn(shards, prefix, after, limit, filter);
 }
 
 SessionPage LockTable::ListSessions(uint64_t after, size_t limit) {

@@ -192,21 +192,27 @@ class LockTable {
   // FAILED_PRECONDITION otherwise. INVALID_ARGUMENT: malformed key.
   absl::StatusOr<Grant> CheckFence(absl::string_view key, uint64_t token);
 
-  // Holders and (at most `max_waiters`) waiters of `key`, in queue order.
+  // Holders and (at most `max_waiters`) waiters of `key`, in queue order,
+  // and the holders of its ancestors and of keys below it that keep it from
+  // an EXCLUSIVE grant (LockDescription). One shard mutex, no session's;
+  // while something below the key is held, the key's whole shard is read.
   absl::StatusOr<LockDescription> Describe(absl::string_view key,
                                            size_t max_waiters);
 
-  // Keys that start with `prefix` (bytewise) and sort after `after` ("" =
-  // from the first key), in key order, at most `limit` (> 0) of them, with
-  // their holders and queue lengths. Each shard's mutex is held only while
-  // that shard's candidates are picked and copied out, so the listing is not
-  // a snapshot of the whole table; no session mutex is taken. A prefix that
-  // contains '/' names its first segment in full and reads one shard only.
+  // Keys that start with `prefix` (bytewise), sort after `after` ("" =
+  // from the first key) and pass `filter`, in key order, at most `limit`
+  // (> 0) of them, with their holders and queue lengths. A page is short
+  // only when no more keys match (`next_after` is then unset). Each shard's
+  // mutex is held only while that shard's candidates are picked and copied
+  // out, so the listing is not a snapshot of the whole table; no session
+  // mutex is taken. A prefix that contains '/' names its first segment in
+  // full and reads one shard only.
   // INVALID_ARGUMENT: `prefix` or `after` is not valid UTF-8 or is longer
-  // than the key limit (the message names the field as "prefix" or
-  // "page_token").
+  // than the key limit, or filter.held_longer_than is negative (the message
+  // names the field as "prefix", "page_token" or "held_longer_than_ms").
   absl::StatusOr<LockPage> ListLocks(absl::string_view prefix,
-                                     absl::string_view after, size_t limit);
+                                     absl::string_view after, size_t limit,
+                                     const ListLocksFilter& filter = {});
 
   // Live sessions with ids above `after`, in id order, at most `limit`
   // (> 0). Takes each session map shard's mutex to pick candidates, then each

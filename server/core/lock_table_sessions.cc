@@ -54,7 +54,7 @@ absl::StatusOr<SessionInfo> LockTable::CreateSession(
     t.type = TransitionType::kSessionCreated;
     t.session_id = s.id;
     t.client_name = s.client_name;
-    t.labels = s.labels;
+    t.labels = *s.labels;
     t.ttl = ttl;
     t.wall = cmd.now + options_.wall_offset;
     log_->Append(t);

@@ -662,6 +662,13 @@ class SeedRun {
                                  ", table ",
                                  absl::FormatTime(d->delayed_until)));
       }
+      if (std::string why = CompareBlockers(k, *d); !why.empty()) {
+        return Fail(why);
+      }
+    }
+    // Every other step: a listing reads every shard.
+    if (step_ % 2 == 0) {
+      if (std::string why = CompareListings(); !why.empty()) return Fail(why);
     }
     // Release requests: one per asked grant.
     for (auto& [s, sink] : sinks_) {
@@ -715,6 +722,118 @@ class SeedRun {
       }
       return Fail("release requests to a grant the model never asked");
     }
+  }
+
+  // Issue 10's introspection against the model: a filtered listing, page by
+  // page, is the filter applied to the model's keys. The filter and page
+  // size follow the step, not the seed's generator, so seeds replay the
+  // same operations as before.
+  std::string CompareListings() {
+    static constexpr absl::Duration kAges[] = {
+        absl::ZeroDuration(), absl::Seconds(1), absl::Seconds(5),
+        absl::Seconds(20)};
+    ListLocksFilter filter;
+    filter.contended_only = step_ % 4 == 2;
+    filter.held_longer_than = kAges[(step_ / 4) % 4];
+    filter.now = clock_.Now();
+    const size_t page_size = 1 + step_ % 3;
+    std::vector<std::string> want, have;
+    for (const std::string& k : kKeys) {
+      const Model::Key& mk = model_.key(k);
+      if (mk.holders.empty() && mk.queue.empty() &&
+          mk.delayed_until == absl::InfinitePast()) {
+        continue;
+      }
+      if (filter.contended_only && mk.queue.empty()) continue;
+      if (filter.held_longer_than > absl::ZeroDuration() &&
+          std::none_of(
+              mk.holders.begin(), mk.holders.end(), [&](const Model::Hold& h) {
+                return filter.now - h.granted_at > filter.held_longer_than;
+              })) {
+        continue;
+      }
+      want.push_back(k);
+    }
+    std::sort(want.begin(), want.end());
+    std::string after;
+    for (int pages = 0;; ++pages) {
+      absl::StatusOr<LockPage> page =
+          table_->ListLocks("", after, page_size, filter);
+      if (!page.ok()) return page.status().ToString();
+      for (const LockSummary& l : page->locks) have.push_back(l.key);
+      if (!page->next_after.has_value()) break;
+      if (page->locks.size() != page_size || pages > 100) {
+        return absl::StrCat("a page of ", page->locks.size(), " of ", page_size,
+                            " keys before the last");
+      }
+      after = *page->next_after;
+    }
+    if (want != have) {
+      return absl::StrCat(
+          "ListLocks (contended ", filter.contended_only, ", held longer than ",
+          absl::FormatDuration(filter.held_longer_than), ", pages of ",
+          page_size, "): model [", absl::StrJoin(want, " "), "], table [",
+          absl::StrJoin(have, " "), "]");
+    }
+    return "";
+  }
+
+  // `d` (the table's Describe of `k`) names as tree blockers the model's
+  // holders of k's ancestors (nearest first) and of the keys below it (in
+  // key order).
+  std::string CompareBlockers(const std::string& k, const LockDescription& d) {
+    // As "key:session", each key's holders sorted (their order within a key
+    // is the table's own).
+    auto model_holders = [&](const std::string& key,
+                             std::vector<std::string>& out) {
+      std::vector<std::string> one;
+      for (const Model::Hold& h : model_.key(key).holders) {
+        one.push_back(absl::StrCat(key, ":", h.session));
+      }
+      std::sort(one.begin(), one.end());
+      out.insert(out.end(), one.begin(), one.end());
+    };
+    auto shown = [](const std::vector<HolderInfo>& blockers) {
+      std::vector<std::string> out;
+      for (size_t i = 0; i < blockers.size();) {
+        size_t j = i;
+        for (; j < blockers.size() &&
+               blockers[j].grant.key == blockers[i].grant.key;
+             ++j) {
+          out.push_back(absl::StrCat(blockers[j].grant.key, ":",
+                                     blockers[j].grant.session_id));
+        }
+        std::sort(out.begin() + i, out.end());
+        i = j;
+      }
+      return out;
+    };
+    std::vector<std::string> ancestors;  // Nearest first.
+    for (const std::string& a : kKeys) {
+      if (IsAncestor(a, k)) ancestors.push_back(a);
+    }
+    std::sort(ancestors.rbegin(), ancestors.rend());
+    std::vector<std::string> below_keys;  // In key order.
+    for (const std::string& b : kKeys) {
+      if (IsAncestor(k, b)) below_keys.push_back(b);
+    }
+    std::sort(below_keys.begin(), below_keys.end());
+    std::vector<std::string> above, below;
+    for (const std::string& a : ancestors) model_holders(a, above);
+    for (const std::string& b : below_keys) model_holders(b, below);
+    const std::vector<std::string> have_above = shown(d.blocked_from_above);
+    const std::vector<std::string> have_below = shown(d.blocked_from_below);
+    if (above == have_above && below == have_below) return "";
+    return absl::StrCat("blockers of ", k, ": model above [",
+                        absl::StrJoin(above, " "), "] below [",
+                        absl::StrJoin(below, " "), "], table above [",
+                        absl::StrJoin(have_above, " "), "] below [",
+                        absl::StrJoin(have_below, " "), "]");
+  }
+
+  // True if `a` is a proper ancestor of `k` ("s" of "s/a/x", not of "s-1").
+  static bool IsAncestor(const std::string& a, const std::string& k) {
+    return k.size() > a.size() && k[a.size()] == '/' && absl::StartsWith(k, a);
   }
 
   const int restart_per_mille_;
