@@ -113,9 +113,13 @@ double QuantileSketch::Quantile(double q) const {
   q = std::clamp(q, 0.0, 1.0);
   const double rank = q * static_cast<double>(total - 1);
   const uint64_t below = static_cast<uint64_t>(std::floor(rank));
-  const double lower = ValueAtRank(below);
+  // The extremes are exact.
+  auto at = [&](uint64_t r) {
+    return r == 0 ? min_ : r + 1 == total ? max_ : ValueAtRank(r);
+  };
+  const double lower = at(below);
   if (below + 1 >= total) return lower;
-  const double upper = ValueAtRank(below + 1);
+  const double upper = at(below + 1);
   return lower + (upper - lower) * (rank - static_cast<double>(below));
 }
 

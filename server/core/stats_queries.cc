@@ -85,9 +85,22 @@ LockStats LockStatsIn(TableStats* stats, const std::vector<Shard*>& shards,
       out.figures.Merge(shard->stats->all);
     }
   } else {
+    // A configured prefix has figures of its own; else a prefix that is
+    // exactly a first segment and '/' is that segment's tree; else the
+    // tracked keys under it, summed.
+    const std::vector<std::string>& configured = stats->prefixes();
+    auto it = std::find(configured.begin(), configured.end(), prefix);
     const size_t slash = prefix.find('/');
-    if (slash == prefix.size() - 1) {
-      // Exactly a first segment and '/': that segment's tree.
+    if (it != configured.end()) {
+      out.source = "prefix";
+      const size_t index = static_cast<size_t>(it - configured.begin());
+      for (Shard* shard : shards) {
+        absl::MutexLock lock(&shard->mu);
+        if (shard->stats->prefixes[index] != nullptr) {
+          out.figures.Merge(*shard->stats->prefixes[index]);
+        }
+      }
+    } else if (slash == prefix.size() - 1) {
       Shard& shard = shard_for(prefix);
       absl::MutexLock lock(&shard.mu);
       const SpaceSaving<Figures>::Entry* e =
@@ -99,18 +112,7 @@ LockStats LockStatsIn(TableStats* stats, const std::vector<Shard*>& shards,
         out.error_bound = e->error;
       }
     }
-    const std::vector<std::string>& configured = stats->prefixes();
-    auto it = std::find(configured.begin(), configured.end(), prefix);
-    if (out.source.empty() && it != configured.end()) {
-      out.source = "prefix";
-      const size_t index = static_cast<size_t>(it - configured.begin());
-      for (Shard* shard : shards) {
-        absl::MutexLock lock(&shard->mu);
-        if (shard->stats->prefixes[index] != nullptr) {
-          out.figures.Merge(*shard->stats->prefixes[index]);
-        }
-      }
-    } else if (out.source.empty()) {
+    if (out.source.empty()) {
       // The tracked keys under it, summed.
       out.source = "prefix";
       stats->keys().ForEach([&](const KeyTopK::Entry& e) {

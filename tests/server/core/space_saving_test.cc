@@ -6,6 +6,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -59,11 +60,9 @@ TEST(SpaceSavingTest, EveryNameAboveNOverKIsTrackedUnderAnyOrder) {
   // Zipf-like: name i occurs about N / (i + 1) / H times.
   SpaceSaving<Nothing> top(100);
   std::mt19937_64 rng(11);
-  std::discrete_distribution<int> zipf([] {
-    std::vector<double> w(5000);
-    for (size_t i = 0; i < w.size(); ++i) w[i] = 1.0 / (i + 1);
-    return w;
-  }());
+  std::vector<double> weights(5000);
+  for (size_t i = 0; i < weights.size(); ++i) weights[i] = 1.0 / (i + 1);
+  std::discrete_distribution<int> zipf(weights.begin(), weights.end());
   std::map<int, uint64_t> truth;
   const int n = 500000;
   for (int i = 0; i < n; ++i) {

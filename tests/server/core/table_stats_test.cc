@@ -171,7 +171,8 @@ TEST_F(StatsTest, SourcesKeySegmentPrefixAllAndUntracked) {
   EXPECT_EQ(sum.source, "prefix");
   EXPECT_EQ(sum.keys, 2u);
   EXPECT_EQ(sum.figures.hold.count(), 2u);
-  // Configured prefixes: the longest match counts.
+  // Configured prefixes (before segments): the longest match counts.
+  EXPECT_EQ(Stats("", "cfg/").source, "prefix");
   EXPECT_EQ(Stats("", "cfg/").figures.acquires.acquired, 1u);
   EXPECT_EQ(Stats("", "cfg/deep/").figures.acquires.acquired, 1u);
   EXPECT_EQ(Stats("", "cfg/deep/").keys, 0u);
@@ -245,7 +246,8 @@ TEST_F(StatsTest, ContentionByWaitersAndByWaitTime) {
   EXPECT_EQ(r.by_wait_time[0].waits_in_window, 1u);
   EXPECT_EQ(r.by_wait_time[0].waiters, 1u);
   EXPECT_EQ(r.window, absl::Minutes(5));
-  Advance(absl::Minutes(6));  // Out of the window (and c timed out).
+  Advance(absl::Minutes(1));  // c times out.
+  Advance(absl::Minutes(6));  // Out of the window.
   EXPECT_TRUE(table_->GetContention(10, clock_.Now()).by_wait_time.empty());
 }
 
