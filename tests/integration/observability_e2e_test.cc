@@ -5,6 +5,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <cstdio>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -321,6 +323,10 @@ TEST_F(ObservabilityTest, SixtyHoldsOf400msSuggestAMaxHoldOf540To690ms) {
   EXPECT_GE(k.suggested_max_hold().value_ms(), 540);
   EXPECT_LE(k.suggested_max_hold().value_ms(), 690);
   EXPECT_EQ(k.suggested_max_hold().samples(), 60u);
+  std::printf("60 holds of 400 +- 40 ms: p95 hold %.1f ms, suggested max hold "
+              "%lld ms\n",
+              k.hold().p95_ms(),
+              static_cast<long long>(k.suggested_max_hold().value_ms()));
 }
 
 TEST_F(ObservabilityTest, WithStatsOffTheRpcsAnswerEmptyFigures) {

@@ -661,7 +661,7 @@ class SeedRun {
       ++seen_.failed;
     }
   }
-  static std::string Show(const AcquireCounts& c) {
+  static std::string ShowCounts(const AcquireCounts& c) {
     return absl::StrCat("acquired ", c.acquired, " (after wait ",
                         c.acquired_after_wait, "), timed out ", c.timed_out,
                         ", cancelled ", c.cancelled, ", deadlock ",
@@ -685,8 +685,8 @@ class SeedRun {
                                holders, " holders, ", waiters, " waiters"));
     }
     if (no_multi_ && !(m.acquires == seen_)) {
-      return Fail(absl::StrCat("stats outcomes: ", Show(m.acquires),
-                               "; the test saw ", Show(seen_)));
+      return Fail(absl::StrCat("stats outcomes: ", ShowCounts(m.acquires),
+                               "; the test saw ", ShowCounts(seen_)));
     }
   }
 
