@@ -370,9 +370,9 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--mutex_deadlock_detection=false") == 0) {
       detection = false;
     } else if (std::strcmp(argv[i], "--stats=false") == 0) {
-      g_stats = false;
+      taala::g_stats = false;
     } else if (std::strcmp(argv[i], "--stats=true") == 0) {
-      g_stats = true;
+      taala::g_stats = true;
     } else if (std::strcmp(argv[i], "--mutex_deadlock_detection=true") != 0) {
       argv[kept++] = argv[i];
     }
@@ -383,7 +383,7 @@ int main(int argc, char** argv) {
   }
   benchmark::AddCustomContext("mutex_deadlock_detection",
                               detection ? "library default" : "off");
-  benchmark::AddCustomContext("stats", g_stats ? "on" : "off");
+  benchmark::AddCustomContext("stats", taala::g_stats ? "on" : "off");
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
