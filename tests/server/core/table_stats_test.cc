@@ -13,7 +13,9 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/core/durable_state.h"
 #include "server/core/lock_table.h"
+#include "server/core/transition.h"
 #include "tests/server/core/lock_table_fixture.h"
 #include "tests/testing/fake_clock.h"
 
@@ -279,6 +281,22 @@ TEST_F(StatsTest, DeadlockRefusalsAreKeptWithTheirCycles) {
   EXPECT_EQ(Stats("x").figures.acquires.deadlock, 1u);
   EXPECT_EQ(table_->GetMetrics().deadlock_refusals, 1u);
   (void)r;
+}
+
+// Observer-only records feed the statistics and never reach the log or the
+// durable state (which replay folds the log into).
+TEST(ObserverOnlyRecordsTest, TheLogAndTheDurableStateRefuseThem) {
+  for (TransitionType type :
+       {TransitionType::kWaitStarted, TransitionType::kWaitEnded,
+        TransitionType::kDeadlockRefused, TransitionType::kAcquireRefused}) {
+    Transition t;
+    t.type = type;
+    t.key = "k";
+    EXPECT_TRUE(IsObserverOnly(type));
+    EXPECT_DEATH(MemoryLog().Append(t), "IsObserverOnly");
+    EXPECT_DEATH(DurableState().Apply(t), "IsObserverOnly");
+  }
+  EXPECT_FALSE(IsObserverOnly(TransitionType::kGrantMade));
 }
 
 class StatsOffTest : public StatsTest {
