@@ -37,7 +37,15 @@ void QuantileSketch::Add(double seconds) {
     ++zeros_;
     return;
   }
-  AddToBucket(IndexOf(seconds), 1);
+  // One record's time goes into several sketches in a row (its key's, its
+  // segment's, the shard's): its logarithm is taken once.
+  thread_local double last_seconds = -1;
+  thread_local int last_index = 0;
+  if (seconds != last_seconds) {
+    last_index = IndexOf(seconds);
+    last_seconds = seconds;
+  }
+  AddToBucket(last_index, 1);
 }
 
 void QuantileSketch::AddToBucket(int index, uint64_t n) {

@@ -18,6 +18,11 @@ bool IsAcquireCall(const Transition& t) {
          t.type == TransitionType::kAcquireRefused;
 }
 
+// Seconds as a double, without absl's exact (and slower) division.
+double Seconds(absl::Duration d) {
+  return static_cast<double>(absl::ToInt64Nanoseconds(d)) * 1e-9;
+}
+
 int64_t MinuteOf(absl::Time wall) {
   return absl::ToUnixSeconds(wall) / 60 -
          (absl::ToUnixSeconds(wall) < 0 ? 1 : 0);
@@ -86,7 +91,7 @@ void Figures::Observe(const Transition& t) {
       break;
     case TransitionType::kWaitEnded: {
       acquires.Count(t.outcome, /*after_wait=*/true);
-      const double seconds = absl::ToDoubleSeconds(t.waited);
+      const double seconds = Seconds(t.waited);
       wait.Add(seconds);
       const int64_t minute = MinuteOf(t.wall);
       Slot& slot = window[static_cast<size_t>(
@@ -99,7 +104,7 @@ void Figures::Observe(const Transition& t) {
     case TransitionType::kGrantEnded:
       if (t.never_held) break;
       if (t.reason != EndReason::kUndone) {
-        hold.Add(absl::ToDoubleSeconds(t.held));
+        hold.Add(Seconds(t.held));
       }
       if (t.reason == EndReason::kRevoked) ++revocations;
       if (t.reason == EndReason::kExpired ||
@@ -202,7 +207,7 @@ void TableStats::Observe(ShardStats& shard, const Transition& t) {
       if (t.never_held) break;
       --shard.held;
       if (t.reason != EndReason::kUndone) {
-        shard.hold_histogram.Add(absl::ToDoubleSeconds(t.held));
+        shard.hold_histogram.Add(Seconds(t.held));
       }
       if (t.reason == EndReason::kReleased || t.reason == EndReason::kClosed) {
         ++shard.releases;
@@ -219,7 +224,7 @@ void TableStats::Observe(ShardStats& shard, const Transition& t) {
     case TransitionType::kWaitEnded:
       --shard.waiters;
       shard.acquires.Count(t.outcome, /*after_wait=*/true);
-      shard.wait_histogram.Add(absl::ToDoubleSeconds(t.waited));
+      shard.wait_histogram.Add(Seconds(t.waited));
       break;
     case TransitionType::kAcquireRefused:
       shard.acquires.Count(t.outcome, false);
