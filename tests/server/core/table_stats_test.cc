@@ -8,6 +8,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -297,6 +298,57 @@ TEST(ObserverOnlyRecordsTest, TheLogAndTheDurableStateRefuseThem) {
     EXPECT_DEATH(DurableState().Apply(t), "IsObserverOnly");
   }
   EXPECT_FALSE(IsObserverOnly(TransitionType::kGrantMade));
+}
+
+// What the observer (taalad's LoggingObserver) hears: deadlock refusals
+// with their message, and waits that ended past the slow-wait threshold.
+class NotedObserver final : public TableObserver {
+ public:
+  void OnDeadlockRefused(uint64_t session_id, absl::string_view client_name,
+                         absl::string_view key,
+                         absl::string_view message) override {
+    deadlocks.push_back(absl::StrCat(session_id, " ", client_name, " ", key,
+                                     ": ", message));
+  }
+  void OnSlowWait(uint64_t session_id, absl::string_view client_name,
+                  absl::string_view key, absl::Duration waited,
+                  AcquireOutcome outcome) override {
+    slow.push_back(absl::StrCat(client_name, " ", key, " ",
+                                absl::FormatDuration(waited), " ",
+                                AcquireOutcomeName(outcome)));
+  }
+  std::vector<std::string> deadlocks;
+  std::vector<std::string> slow;
+};
+
+TEST_F(StatsTest, TheObserverHearsOfDeadlocksAndSlowWaits) {
+  NotedObserver observer;
+  table_->set_observer(&observer);
+  const uint64_t a = NewSession("alpha");
+  const uint64_t b = NewSession("beta");
+  const uint64_t token = Take(a, "x");
+  Take(b, "y");
+  RecordingWaiter quick, slow, refused;
+  EXPECT_FALSE(table_->Acquire(Cmd(b, "x", absl::Minutes(1)), &slow));
+  Advance(absl::Seconds(6));  // Past the default 5 s.
+  auto r = table_->Acquire(Cmd(a, "y", absl::Minutes(1)), &refused);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status().code(), absl::StatusCode::kAborted);
+  ASSERT_EQ(observer.deadlocks.size(), 1u);
+  EXPECT_THAT(observer.deadlocks[0],
+              ::testing::HasSubstr("alpha y: deadlock: session"));
+  Give(a, "x", token);
+  ASSERT_TRUE(slow.granted());
+  ASSERT_EQ(observer.slow.size(), 1u);
+  EXPECT_EQ(observer.slow[0], "beta x 6s acquired");
+  // A short wait is not slow.
+  const uint64_t c = NewSession("gamma");
+  EXPECT_FALSE(table_->Acquire(Cmd(c, "x", absl::Minutes(1)), &quick));
+  Advance(absl::Seconds(1));
+  table_->CancelWait(CancelWaitCmd{c, "x", 0, &quick, CancelReason::kCancelled,
+                                   clock_.Now()});
+  EXPECT_EQ(observer.slow.size(), 1u);
+  table_->set_observer(nullptr);
 }
 
 class StatsOffTest : public StatsTest {
