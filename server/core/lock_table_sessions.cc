@@ -58,6 +58,7 @@ absl::StatusOr<SessionInfo> LockTable::CreateSession(
     t.ttl = ttl;
     t.wall = cmd.now + options_.wall_offset;
     log_->Append(t);
+    if (stats_ != nullptr) stats_->ObserveSession(t);
   }
   timers_.Schedule(
       Timer{expires, Timer::Kind::kSessionExpiry, cmd.session_id, 0, ""});
@@ -176,6 +177,7 @@ std::optional<LockTable::EndResult> LockTable::EndSession(
                           : (expired ? EndReason::kExpired : EndReason::kClosed);
     t.wall = now + options_.wall_offset;
     log_->Append(t);
+    if (stats_ != nullptr) stats_->ObserveSession(t);
     if (expired) {
       s.mailbox->Post(
           SessionEvent{SessionEvent::Type::kSessionExpired, s.id, "", 0,
