@@ -30,6 +30,7 @@
 #include "server/daemon_cli.h"
 #include "server/daemon_metrics.h"
 #include "server/listen_address.h"
+#include "server/stats_flags.h"
 #include "server/wal/dump.h"
 #include "server/wal/recovery.h"
 #include "server/wal/wal.h"
@@ -165,6 +166,9 @@ int Run() {
   options.max_lock_delay = absl::GetFlag(FLAGS_max_lock_delay);
   if (options.max_lock_delay < absl::ZeroDuration()) {
     return Fail("--max_lock_delay must not be negative");
+  }
+  if (absl::Status s = ApplyStatsFlags(&options); !s.ok()) {
+    return Fail(std::string(s.message()));
   }
 
   absl::StatusOr<wal::Durability> durability =
