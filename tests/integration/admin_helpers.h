@@ -114,16 +114,6 @@ inline bool AwaitWaiters(v1::LockService::Stub* stub, const std::string& key,
   return false;
 }
 
-// True once the statistics RPCs are served (they answer UNIMPLEMENTED until
-// their statistics land).
-inline bool StatisticsServed(v1::LockService::Stub* stub) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(DeadlineIn(std::chrono::seconds(10)));
-  v1::GetLockStatsResponse resp;
-  return stub->GetLockStats(&ctx, v1::GetLockStatsRequest(), &resp)
-             .error_code() != grpc::StatusCode::UNIMPLEMENTED;
-}
-
 }  // namespace taala::test
 
 #endif  // TAALA_TESTS_INTEGRATION_ADMIN_HELPERS_H_

@@ -99,23 +99,13 @@ std::string Element(const std::string& dom, const std::string& open_tag,
                                                  : end - at);
 }
 
-bool TaaladHasFlag(const std::string& flag) {
-  auto run = test::RunTaaladToExit({"--help"}, 10000);
-  return run.ok() && absl::StrContains(run->output, flag + " (");
-}
-
 TEST(DashboardBrowserTest, ShowsTheKeyItsHolderTheWaiterAndTheSuspect) {
   const std::string chromium = FindChromium();
   if (chromium.empty()) {
     GTEST_SKIP() << "chromium is not installed (scripts/install-deps.sh "
                     "installs it): the dashboard is not checked in a browser";
   }
-  // --leak_threshold comes with the statistics; without it there can be no
-  // suspect yet, and that part is left out (said below).
-  const bool leaks = TaaladHasFlag("--leak_threshold");
-  std::vector<std::string> args;
-  if (leaks) args.push_back("--leak_threshold=1s");
-  auto daemon = test::TaaladProcess::Start(args);
+  auto daemon = test::TaaladProcess::Start({"--leak_threshold=1s"});
   ASSERT_TRUE(daemon.ok()) << daemon.status();
   auto stub = test::RestartableStub((*daemon)->address());
 
@@ -129,7 +119,7 @@ TEST(DashboardBrowserTest, ShowsTheKeyItsHolderTheWaiterAndTheSuspect) {
   ASSERT_EQ(acquired.result(), v1::AcquireResponse::ACQUIRED);
   test::BackgroundWaiter waiter(stub.get(), other, kKey);
   ASSERT_TRUE(test::AwaitWaiters(stub.get(), kKey, 1));
-  if (leaks) {
+  {
     // Held past the 1 s threshold: a suspect.
     bool suspect = false;
     for (int i = 0; i < 300 && !suspect; ++i) {
@@ -190,16 +180,16 @@ TEST(DashboardBrowserTest, ShowsTheKeyItsHolderTheWaiterAndTheSuspect) {
       << dom;
   EXPECT_THAT(dom, HasSubstr("id=\"health-score\""));
   EXPECT_THAT(dom, HasSubstr("<svg"));  // The wait and hold charts.
-  if (leaks) {
-    const std::string suspect_row = Element(
-        dom, absl::StrCat("<tr class=\"suspect\" ", key_attr), "</tr>");
-    EXPECT_THAT(suspect_row,
-                HasSubstr("<td class=\"holder\">dash-holder</td>"))
-        << dom;
-  } else {
-    std::cerr << "taalad has no --leak_threshold yet (statistics not "
-                 "landed): the leak suspect is not checked\n";
-  }
+  const std::string suspect_row = Element(
+      dom, absl::StrCat("<tr class=\"suspect\" ", key_attr), "</tr>");
+  EXPECT_THAT(suspect_row, HasSubstr("<td class=\"holder\">dash-holder</td>"))
+      << dom;
+  EXPECT_THAT(suspect_row, HasSubstr("host=dash-host, pid=4242"));
+  // Top contention names the key with its waiter.
+  EXPECT_THAT(Element(dom, absl::StrCat("<tr class=\"contended-row\" ",
+                                        key_attr),
+                      "</tr>"),
+              HasSubstr(absl::StrCat("<td class=\"key\">", kKey)));
 
   std::vector<std::string> shot = common;
   const std::string png = std::string(TAALA_BUILD_DIR) + "/dashboard.png";
