@@ -74,8 +74,12 @@ TEST(TaaladCliTest, VersionPrintsTheVersionAndTheCommit) {
   ASSERT_TRUE(run.ok()) << run.status();
   EXPECT_TRUE(run->exited);
   EXPECT_EQ(run->exit_code, 0);
-  EXPECT_EQ(run->output, absl::StrCat("taalad ", TaalaVersion(), " (commit ",
-                                      TaalaGitCommit(), ")\n"));
+  // The commit this tree was built from (a test binary linked at another
+  // commit than taalad would print another one: the form is what counts).
+  EXPECT_THAT(run->output,
+              ::testing::MatchesRegex(absl::StrCat(
+                  "taalad ", TaalaVersion(),
+                  " \\(commit ([0-9a-f]{12}(-dirty)?|unknown)\\)\n")));
   EXPECT_THAT(run->output, Not(HasSubstr("Debug build")));
 }
 
