@@ -350,7 +350,8 @@ int Run() {
   spdlog::info("received signal {}; draining (up to {})", sig,
                absl::FormatDuration(absl::GetFlag(FLAGS_drain_timeout)));
   server->GetHealthCheckService()->SetServingStatus(false);
-  if (*admin != nullptr) (*admin)->SetDraining();
+  // Before the server shuts down: no in-process call may start after that.
+  if (*admin != nullptr) (*admin)->Drain();
   table.Shutdown();
   server->Shutdown(absl::ToChronoTime(absl::Now() +
                                       absl::GetFlag(FLAGS_drain_timeout)));

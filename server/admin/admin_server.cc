@@ -227,6 +227,9 @@ AdminServer::~AdminServer() {
 
 int AdminServer::port() const { return impl_->port; }
 
-void AdminServer::SetDraining() { impl_->draining.store(true); }
+void AdminServer::Drain() {
+  impl_->draining.store(true);
+  impl_->calls.Close();
+}
 
 }  // namespace taala::admin

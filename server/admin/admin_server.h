@@ -46,8 +46,12 @@ class AdminServer {
   ~AdminServer();  // Stops serving and joins the threads.
 
   int port() const;
-  // From now on /readyz answers 503 (the daemon is stopping).
-  void SetDraining();
+  // The daemon is stopping: from now on /readyz answers 503 and no page
+  // calls the LockService any more (their sources read as UNAVAILABLE);
+  // returns once the calls under way have finished. Call it before the
+  // gRPC server shuts down, which must not be given a new in-process call.
+  // The listener keeps serving until destroyed.
+  void Drain();
 
  private:
   struct Impl;

@@ -35,11 +35,35 @@ LockServiceCalls::LockServiceCalls(std::shared_ptr<grpc::Channel> channel,
 
 LockServiceCalls::~LockServiceCalls() = default;
 
+bool LockServiceCalls::Enter() {
+  absl::MutexLock lock(&mu_);
+  if (closed_) return false;
+  ++calls_;
+  return true;
+}
+
+void LockServiceCalls::Leave() {
+  absl::MutexLock lock(&mu_);
+  --calls_;
+}
+
+void LockServiceCalls::Close() {
+  absl::MutexLock lock(&mu_);
+  closed_ = true;
+  mu_.Await(absl::Condition(
+      +[](int* calls) { return *calls == 0; }, &calls_));
+}
+
 #define TAALA_ADMIN_CALL(Name)                                            \
   absl::Status LockServiceCalls::Name(const v1::Name##Request& req,       \
                                       v1::Name##Response* resp) {         \
-    return Call(stub_->stub.get(), &v1::LockService::Stub::Name, deadline_, \
-                req, resp);                                               \
+    if (!Enter()) {                                                       \
+      return absl::UnavailableError("taalad is shutting down");           \
+    }                                                                     \
+    absl::Status s = Call(stub_->stub.get(), &v1::LockService::Stub::Name, \
+                          deadline_, req, resp);                          \
+    Leave();                                                              \
+    return s;                                                             \
   }
 
 TAALA_ADMIN_CALL(GetServerStatus)

@@ -7,11 +7,18 @@
 // has a deadline and returns gRPC's status as an absl::Status (same codes).
 // No gRPC type in this header: the channel is only declared.
 //
-// Thread safety: every method may be called concurrently.
+// Close() ends the calls: gRPC must not be given a new in-process call once
+// its server shuts down (a call created then crashes inside gRPC 1.51), so
+// taalad closes this before it shuts the server down.
+//
+// Thread safety: every method may be called concurrently. mu_ is a leaf,
+// never held during a call.
 
 #include <memory>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "taala/v1/lock_service.pb.h"
 
@@ -26,6 +33,10 @@ class LockServiceCalls {
   LockServiceCalls(std::shared_ptr<grpc::Channel> channel,
                    absl::Duration deadline);
   ~LockServiceCalls();
+
+  // From now on every call answers UNAVAILABLE without reaching the
+  // channel; returns once the calls under way have finished.
+  void Close() ABSL_LOCKS_EXCLUDED(mu_);
 
   absl::Status GetServerStatus(const v1::GetServerStatusRequest& req,
                                v1::GetServerStatusResponse* resp);
@@ -50,8 +61,15 @@ class LockServiceCalls {
 
  private:
   struct Stub;
+  // Counts the call in (false: closed) and out.
+  bool Enter() ABSL_LOCKS_EXCLUDED(mu_);
+  void Leave() ABSL_LOCKS_EXCLUDED(mu_);
+
   std::unique_ptr<Stub> stub_;
   const absl::Duration deadline_;
+  absl::Mutex mu_;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  int calls_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace taala::admin
