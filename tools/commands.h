@@ -23,6 +23,11 @@ int RunSessions(const Invocation& inv);
 int RunDeadlocks(const Invocation& inv);
 int RunHealth(const Invocation& inv);
 
+// tools/observe_commands.cc: the statistics the daemon keeps.
+int RunLeaks(const Invocation& inv);
+int RunContention(const Invocation& inv);
+int RunStats(const Invocation& inv);
+
 }  // namespace taala::tools
 
 #endif  // TAALA_TOOLS_COMMANDS_H_

@@ -1,10 +1,13 @@
 #include "tools/taalactl_args.h"
 
+#include <cmath>
 #include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 
 namespace taala::tools {
 namespace {
@@ -12,22 +15,50 @@ namespace {
 struct OptionSpec {
   const char* name;
   bool takes_value;
-  const char* only_for;  // A command, or null: every command.
+  const char* only_for;  // Commands separated by ',', or null: every command.
 };
 
 constexpr OptionSpec kOptions[] = {
-    {"endpoint", true, nullptr}, {"json", false, nullptr},
-    {"timeout", true, nullptr},  {"help", false, nullptr},
-    {"wait", true, "lock"},      {"ttl", true, "lock"},
-    {"shared", false, "lock"},   {"semaphore", true, "lock"},
-    {"limit", true, "list"},
+    {"endpoint", true, nullptr},
+    {"json", false, nullptr},
+    {"timeout", true, nullptr},
+    {"help", false, nullptr},
+    {"version", false, nullptr},
+    {"wait", true, "lock"},
+    {"ttl", true, "lock"},
+    {"shared", false, "lock"},
+    {"semaphore", true, "lock"},
+    {"limit", true, "list,contention,leaks,deadlocks"},
+    {"held-longer-than", true, "list,leaks"},
+    {"contended", false, "list"},
+    {"p99-factor", true, "leaks"},
+    {"prefix", false, "stats"},
 };
+
+constexpr const char* kCommands[] = {"lock",      "describe",   "list",
+                                     "sessions",  "deadlocks",  "health",
+                                     "leaks",     "contention", "stats"};
+
+bool IsCommand(absl::string_view name) {
+  for (const char* c : kCommands) {
+    if (name == c) return true;
+  }
+  return false;
+}
 
 const OptionSpec* FindOption(absl::string_view name) {
   for (const OptionSpec& spec : kOptions) {
     if (name == spec.name) return &spec;
   }
   return nullptr;
+}
+
+bool AllowedFor(const OptionSpec& spec, absl::string_view command) {
+  if (spec.only_for == nullptr) return true;
+  for (absl::string_view c : absl::StrSplit(spec.only_for, ',')) {
+    if (c == command) return true;
+  }
+  return false;
 }
 
 absl::Status Usage(absl::string_view message) {
@@ -58,21 +89,37 @@ Commands:
             Take KEY, run COMMAND with TAALA_KEY and TAALA_FENCING_TOKEN in
             its environment while keeping the session alive, release KEY when
             it exits, and exit with its status. Exits 75 without running
-            COMMAND if KEY is not acquired within --wait.
-  describe KEY        Holders and waiters (in queue order) of KEY.
-  list [PREFIX]       Held keys starting with PREFIX (all keys if none).
+            COMMAND if KEY is not acquired within --wait (naming its holder).
+  describe KEY        Holders (with labels) and waiters (in queue order) of
+                      KEY, and holders above or below it in the key tree that
+                      keep it from being granted.
+  list [--held-longer-than D] [--contended] [PREFIX]
+                      Held keys starting with PREFIX (all keys if none).
   sessions            Live sessions.
   deadlocks           The wait-for graph (who waits for whom, on which key)
-                      and how many acquires were refused as deadlocks.
+                      and the recent acquires refused as deadlocks, with
+                      their cycles.
+  leaks [--held-longer-than D] [--p99-factor F]
+                      Grants that look leaked: held longer than D, or F times
+                      longer than their key's p99 hold.
+  contention [--limit N]
+                      The most contended keys: by waiters now, and by time
+                      waited over the recent window.
+  stats [--prefix] [KEY | PREFIX/]
+                      Acquire outcomes, wait and hold percentiles,
+                      revocations, expiries, deadlock refusals, and the
+                      suggested max hold and wait timeout of a key, or of a
+                      prefix (ends in '/', or --prefix); every key if none.
   health              The server's health (exit 0 when SERVING).
-  help                This text.
+  help [COMMAND]      This text, or COMMAND's (also: taalactl COMMAND --help).
 
 Options (before or after COMMAND):
-  --endpoint HOST:PORT  taalad to talk to (default: $TAALA_ENDPOINT, else
-                        127.0.0.1:7070)
-  --json                One JSON object on stdout instead of tables
+  --endpoint HOST[:PORT]  taalad to talk to (default: $TAALA_ENDPOINT, else
+                        127.0.0.1:7070; port 7070 if none is given)
+  --json                The response as proto3 JSON (docs/taalactl.md)
   --timeout D           Deadline of each call that does not wait for a lock
                         (default 5s)
+  --version             Print the version and git commit, and exit
   --wait D              lock: how long to wait for KEY (default inf; 0 = try
                         once)
   --ttl D               lock: session lease, renewed in the background
@@ -82,24 +129,149 @@ Options (before or after COMMAND):
                         exclusive holder
   --semaphore N         lock: KEY is a semaphore of N slots: up to N runs hold
                         it at once (every user of KEY must give the same N)
-  --limit N             list: at most N keys (default 0 = all)
+  --limit N             list: at most N keys (default 0 = all); contention,
+                        leaks, deadlocks: at most N entries (default: the
+                        server's)
+  --held-longer-than D  list: only keys held longer than D; leaks: the age
+                        threshold (default: taalad's --leak_threshold)
+  --contended           list: only keys with waiters
+  --p99-factor F        leaks: suspect a grant held F times its key's p99 hold
+                        (default: taalad's --leak_p99_factor)
+  --prefix              stats: the argument is a prefix
 Durations: 500ms, 10s, 2m, 1h30m, inf.
 
 Exit status: 0 success; 1 error; 64 usage error; 69 server unavailable;
 75 lock not acquired within --wait; lock: COMMAND's status (128+N if it was
-killed by signal N; 126/127 if it could not be run).
+killed by signal N; 126/127 if it could not be run); health: 69 unless
+SERVING.
 )";
+}
+
+const char* CommandUsageText(const std::string& command) {
+  if (command == "lock") {
+    return R"(Usage: taalactl lock [--wait D] [--ttl D] [--shared | --semaphore N]
+                     KEY [--] COMMAND [ARGS...]
+
+Take KEY, run COMMAND with TAALA_KEY and TAALA_FENCING_TOKEN in its
+environment while keeping the session alive, release KEY when COMMAND exits,
+and exit with its status. If KEY is not acquired within --wait, COMMAND is not
+run, the holder is named on stderr, and the exit status is 75.
+
+  --wait D         how long to wait for KEY (default inf; 0 = try once)
+  --ttl D          session lease, renewed in the background (default 10s)
+  --shared         take KEY in SHARED mode (readers hold it together)
+  --semaphore N    KEY is a semaphore of N slots
+
+Exit status: COMMAND's (128+N if killed by signal N; 126 cannot run, 127 not
+found); 75 not acquired; 69 server unavailable; 64 usage error; 1 error.
+)";
+  }
+  if (command == "describe") {
+    return R"(Usage: taalactl describe KEY
+
+Holders of KEY (session, client, labels such as host and pid, token, mode,
+held for), its waiters in queue order, and the holders of keys above it
+(ancestors) or below it in the key tree that keep it from being granted.
+--json prints the DescribeLockResponse.
+
+Exit status: 0; 69 server unavailable; 64 usage error; 1 error.
+)";
+  }
+  if (command == "list") {
+    return R"(Usage: taalactl list [--held-longer-than D] [--contended] [--limit N] [PREFIX]
+
+Held keys starting with PREFIX (all keys if none), sorted by key, with their
+holders and queue lengths.
+
+  --held-longer-than D  only keys whose oldest grant is older than D
+  --contended           only keys with at least one waiter
+  --limit N             at most N keys (default 0 = all)
+
+--json prints one ListLocksResponse with every page's locks; next_page_token
+is set when --limit cut the listing short.
+Exit status: 0; 69 server unavailable; 64 usage error; 1 error.
+)";
+  }
+  if (command == "sessions") {
+    return R"(Usage: taalactl sessions
+
+Live sessions: id, client name, lease, time left, held and awaited keys,
+labels. --json prints one ListSessionsResponse with every page's sessions.
+Exit status: 0; 69 server unavailable; 64 usage error; 1 error.
+)";
+  }
+  if (command == "deadlocks") {
+    return R"(Usage: taalactl deadlocks [--limit N]
+
+The wait-for graph now (who waits for whom, on which key), how many acquires
+were refused as deadlocks since the daemon started, and the most recent
+refusals (at most N, newest first) with the cycle each would have closed.
+--json prints {"wait_for_graph": GetWaitForGraphResponse,
+"recent": GetRecentDeadlocksResponse}.
+Exit status: 0; 69 server unavailable; 64 usage error; 1 error.
+)";
+  }
+  if (command == "health") {
+    return R"(Usage: taalactl health
+
+The server's serving status, durability, recovery and log counts.
+--json prints {"endpoint", "status", "server": ServerStatus}.
+Exit status: 0 when SERVING; 69 otherwise or unreachable; 64 usage error;
+1 error.
+)";
+  }
+  if (command == "leaks") {
+    return R"(Usage: taalactl leaks [--held-longer-than D] [--p99-factor F] [--limit N]
+
+Grants that look leaked, oldest first: held longer than D, or longer than F
+times their key's own p99 hold (keys with at least 20 hold samples), with
+the holder's session, client name, labels (host, pid) and age.
+
+  --held-longer-than D  age threshold (default: taalad's --leak_threshold)
+  --p99-factor F        factor of the key's p99 hold (default: taalad's
+                        --leak_p99_factor)
+  --limit N             at most N suspects (default 100)
+
+--json prints the GetLeakSuspectsResponse.
+Exit status: 0 (with or without suspects); 69 server unavailable; 64 usage
+error; 1 error (also: a taalad without statistics).
+)";
+  }
+  if (command == "contention") {
+    return R"(Usage: taalactl contention [--limit N]
+
+The most contended keys: by current queue length (with holders and the
+longest current wait), and by total time waited over the recent window.
+
+  --limit N   at most N keys in each list (default 10, at most 100)
+
+--json prints the GetContentionResponse.
+Exit status: 0; 69 server unavailable; 64 usage error; 1 error.
+)";
+  }
+  if (command == "stats") {
+    return R"(Usage: taalactl stats [--prefix] [KEY | PREFIX/]
+
+Statistics of one key, of a prefix (an argument ending in '/', or any
+argument with --prefix), or of every key (no argument): acquires by outcome,
+wait and hold p50/p95/p99/max, revocations, expiries, deadlock refusals, and
+the suggested max hold and wait timeout with their sample counts and source
+(or why there is none).
+
+--json prints the GetLockStatsResponse.
+Exit status: 0; 69 server unavailable; 64 usage error; 1 error.
+)";
+  }
+  return nullptr;
 }
 
 absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args,
                                      const char* env_endpoint) {
   Invocation inv;
-  if (env_endpoint != nullptr && env_endpoint[0] != '\0') {
-    inv.endpoint = env_endpoint;
-  }
   std::vector<std::pair<const OptionSpec*, std::string>> options;
   std::vector<std::string> positional;
   bool help = false;
+  bool version = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (arg == "--") {
@@ -135,6 +307,10 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args,
         help = true;
         continue;
       }
+      if (name == "version") {
+        version = true;
+        continue;
+      }
       options.emplace_back(spec, std::move(value));
       continue;
     }
@@ -148,28 +324,43 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args,
       break;
     }
   }
-  if (help || (!positional.empty() && positional[0] == "help")) {
+  const bool help_command = !positional.empty() && positional[0] == "help";
+  if (help || help_command) {
     inv.command = "help";
+    // `taalactl lock --help`, `taalactl help lock`.
+    const size_t topic = help_command ? 1 : 0;
+    if (positional.size() > topic) {
+      if (!IsCommand(positional[topic])) {
+        return Usage(absl::StrCat("unknown command \"", positional[topic],
+                                  "\""));
+      }
+      inv.help_topic = positional[topic];
+    }
+    return inv;
+  }
+  if (version || (!positional.empty() && positional[0] == "version")) {
+    inv.command = "version";
     return inv;
   }
   if (positional.empty()) return Usage("missing COMMAND");
   inv.command = positional[0];
   positional.erase(positional.begin());
-  if (inv.command != "lock" && inv.command != "describe" &&
-      inv.command != "list" && inv.command != "sessions" &&
-      inv.command != "deadlocks" && inv.command != "health") {
+  if (!IsCommand(inv.command)) {
     return Usage(absl::StrCat("unknown command \"", inv.command, "\""));
   }
 
+  std::string endpoint;
+  bool prefix_flag = false;
   for (const auto& [spec, value] : options) {
     const std::string name = spec->name;
-    if (spec->only_for != nullptr && inv.command != spec->only_for) {
-      return Usage(absl::StrCat("--", name, " is only for taalactl ",
-                                spec->only_for));
+    if (!AllowedFor(*spec, inv.command)) {
+      return Usage(absl::StrCat(
+          "--", name, " is only for taalactl ",
+          absl::StrReplaceAll(spec->only_for, {{",", ", "}})));
     }
     if (name == "endpoint") {
       if (value.empty()) return Usage("--endpoint: must not be empty");
-      inv.endpoint = value;
+      endpoint = value;
     } else if (name == "json") {
       inv.json = true;
     } else if (name == "timeout" || name == "ttl") {
@@ -183,8 +374,19 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args,
       absl::StatusOr<absl::Duration> d = ParseDurationFlag(name, value);
       if (!d.ok()) return d.status();
       inv.wait = *d;
+    } else if (name == "held-longer-than") {
+      absl::StatusOr<absl::Duration> d = ParseDurationFlag(name, value);
+      if (!d.ok()) return d.status();
+      if (*d == absl::InfiniteDuration()) {
+        return Usage("--held-longer-than: must be finite");
+      }
+      inv.held_longer_than = *d;
     } else if (name == "shared") {
       inv.shared = true;
+    } else if (name == "contended") {
+      inv.contended = true;
+    } else if (name == "prefix") {
+      prefix_flag = true;
     } else if (name == "semaphore") {
       if (!absl::SimpleAtoi(value, &inv.semaphore) || inv.semaphore == 0) {
         return Usage(absl::StrCat("--semaphore: \"", value,
@@ -195,8 +397,15 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args,
         return Usage(absl::StrCat("--limit: \"", value,
                                   "\" is not a non-negative number"));
       }
+    } else if (name == "p99-factor") {
+      if (!absl::SimpleAtod(value, &inv.p99_factor) ||
+          !std::isfinite(inv.p99_factor) || inv.p99_factor < 0) {
+        return Usage(absl::StrCat("--p99-factor: \"", value,
+                                  "\" is not a non-negative number"));
+      }
     }
   }
+  inv.endpoint = ResolveEndpoint(endpoint, env_endpoint);
 
   if (inv.shared && inv.semaphore > 0) {
     return Usage("--shared and --semaphore exclude each other (a semaphore "
@@ -213,6 +422,17 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args,
   } else if (inv.command == "list") {
     if (positional.size() > 1) return Usage("list: at most one PREFIX");
     if (!positional.empty()) inv.prefix = positional[0];
+  } else if (inv.command == "stats") {
+    if (positional.size() > 1) {
+      return Usage("stats: at most one KEY or PREFIX");
+    }
+    if (positional.empty()) {
+      if (prefix_flag) return Usage("stats: --prefix needs a PREFIX");
+    } else if (prefix_flag || absl::EndsWith(positional[0], "/")) {
+      inv.prefix = positional[0];
+    } else {
+      inv.key = positional[0];
+    }
   } else if (!positional.empty()) {
     return Usage(absl::StrCat(inv.command, ": takes no arguments (got \"",
                               positional[0], "\")"));
