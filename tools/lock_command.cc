@@ -163,10 +163,12 @@ struct PendingAcquire {
 
 // "session 12 (client \"x\", host=h1,pid=42) for 3.2s".
 std::string HolderText(const v1::Holder& h) {
-  return absl::StrCat("session ", h.grant().session_id(), " (client ",
-                      Quote(TerminalSafe(h.client_name())), ", ",
-                      LabelsText(h.labels()), ") ", ModeName(h.grant().mode()),
-                      " for ", FormatMs(h.grant().held_for_ms()));
+  return absl::StrCat(
+      "session ", h.grant().session_id(), " (client ",
+      Quote(TerminalSafe(h.client_name())),
+      h.labels().empty() ? "" : absl::StrCat(", ", LabelsText(h.labels())),
+      ") ", ModeName(h.grant().mode()), " for ",
+      FormatMs(h.grant().held_for_ms()));
 }
 
 // Who keeps inv.key from being granted, as DescribeLock says now: its

@@ -237,6 +237,16 @@ class TaalactlTest : public ::testing::Test {
     return resp.session_id();
   }
 
+  void CloseSession(uint64_t session) {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    v1::CloseSessionRequest req;
+    req.set_session_id(session);
+    v1::CloseSessionResponse resp;
+    grpc::Status s = stub_->CloseSession(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+  }
+
   uint64_t MustAcquire(uint64_t session, const std::string& key) {
     grpc::ClientContext ctx;
     SetDeadline(&ctx);
