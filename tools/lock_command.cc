@@ -172,8 +172,9 @@ std::string HolderText(const v1::Holder& h) {
 }
 
 // Who keeps inv.key from being granted, as DescribeLock says now: its
-// holders, else holders above or below it in the key tree; empty if the
-// answer names nobody (the holder left meanwhile) or the call fails.
+// holders ("is held by ...") and holders above or below it in the key tree
+// ("is blocked by ..."); empty if the answer names nobody (the holder left
+// meanwhile) or the call fails.
 std::string WhoHolds(const Invocation& inv) {
   auto stub = NewStub(inv);
   grpc::ClientContext ctx;
@@ -183,17 +184,26 @@ std::string WhoHolds(const Invocation& inv) {
   req.set_max_waiters(1);
   v1::DescribeLockResponse resp;
   if (!stub->DescribeLock(&ctx, req, &resp).ok()) return "";
-  std::vector<std::string> parts;
-  for (const v1::Holder& h : resp.holders()) parts.push_back(HolderText(h));
+  std::vector<std::string> holders;
+  for (const v1::Holder& h : resp.holders()) holders.push_back(HolderText(h));
+  std::vector<std::string> blockers;
   for (const v1::TreeBlocker& b : resp.blocked_from_above()) {
-    parts.push_back(absl::StrCat(HolderText(b.holder()), " on ancestor ",
-                                 Quote(TerminalSafe(b.key()))));
+    blockers.push_back(absl::StrCat(HolderText(b.holder()), " on ancestor ",
+                                    Quote(TerminalSafe(b.key()))));
   }
   for (const v1::TreeBlocker& b : resp.blocked_from_below()) {
-    parts.push_back(absl::StrCat(HolderText(b.holder()), " on ",
-                                 Quote(TerminalSafe(b.key())), " below it"));
+    blockers.push_back(absl::StrCat(HolderText(b.holder()), " on ",
+                                    Quote(TerminalSafe(b.key())), " below it"));
   }
-  return absl::StrJoin(parts, "; ");
+  std::string out;
+  if (!holders.empty()) {
+    out = absl::StrCat("by ", absl::StrJoin(holders, "; "));
+  }
+  if (!blockers.empty()) {
+    absl::StrAppend(&out, out.empty() ? "" : ", and ", "blocked by ",
+                    absl::StrJoin(blockers, "; "));
+  }
+  return out;
 }
 
 }  // namespace
@@ -300,13 +310,15 @@ int RunLock(const Invocation& inv) {
       held_by = "is held EXCLUSIVE, or an EXCLUSIVE request waits for it";
     }
     // Who, as of now: the on-call engineer's next question.
-    const std::string holders = WhoHolds(inv);
-    if (!holders.empty()) {
+    const std::string who = WhoHolds(inv);
+    if (absl::StartsWith(who, "by ")) {
       held_by = absl::StrCat(
           inv.semaphore > 0 ? absl::StrCat("has all ", inv.semaphore,
                                            " of its semaphore slots held")
                             : std::string("is held"),
-          " by ", holders);
+          " ", who);
+    } else if (!who.empty()) {
+      held_by = absl::StrCat("is ", who);  // "is blocked by ...".
     }
     Warn(absl::StrCat("key ", Quote(inv.key), " ", held_by,
                       "; not acquired ",

@@ -132,8 +132,10 @@ TEST_F(TaalactlTest, NotAcquiredNamesTheHolder) {
   MustAcquire(holder, "tree");
   r = Run({"lock", "--wait", "50ms", "tree/leaf", "--", "true"});
   EXPECT_EQ(r.code, 75) << r;
-  EXPECT_THAT(r.err, HasSubstr(absl::StrCat("session ", holder)));
-  EXPECT_THAT(r.err, HasSubstr("on ancestor \"tree\""));
+  EXPECT_THAT(r.err, HasSubstr(absl::StrCat(
+                         "\"tree/leaf\" is blocked by session ", holder,
+                         " (client \"billing-worker\", host=h1,pid=4242)")));
+  EXPECT_THAT(r.err, HasSubstr("on ancestor \"tree\"; not acquired within"));
 }
 
 TEST_F(TaalactlTest, DescribeShowsTreeBlockersAndHolderLabels) {
