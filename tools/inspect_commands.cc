@@ -1,4 +1,4 @@
-// describe, list, sessions, deadlocks, health: one or a few read-only calls
+// describe, list, sessions, health: one or a few read-only calls
 // on the generated stub (and the standard health service), printed as tables
 // or as one proto3 JSON object (tools/proto_json.h).
 
@@ -265,85 +265,6 @@ int RunSessions(const Invocation& inv) {
                   s.labels().empty() ? "" : LabelsText(s.labels())});
   }
   Print(table.Render());
-  return kExitOk;
-}
-
-int RunDeadlocks(const Invocation& inv) {
-  auto stub = NewStub(inv);
-  DeadlocksOutput output;
-  {
-    grpc::ClientContext ctx;
-    SetDeadline(inv, &ctx);
-    grpc::Status status = stub->GetWaitForGraph(
-        &ctx, v1::GetWaitForGraphRequest(), output.mutable_wait_for_graph());
-    if (!status.ok()) return Fail(inv, "GetWaitForGraph", status);
-  }
-  // The recent refusals: a taalad without them (UNIMPLEMENTED) still shows
-  // its graph.
-  {
-    grpc::ClientContext ctx;
-    SetDeadline(inv, &ctx);
-    v1::GetRecentDeadlocksRequest req;
-    req.set_limit(static_cast<uint32_t>(std::min<size_t>(inv.limit, 100)));
-    v1::GetRecentDeadlocksResponse recent;
-    grpc::Status status = stub->GetRecentDeadlocks(&ctx, req, &recent);
-    if (status.ok()) {
-      *output.mutable_recent() = std::move(recent);
-    } else if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
-      output.set_recent_error(absl::StrCat(
-          "this taalad does not keep recent deadlocks: ",
-          status.error_message()));
-    } else {
-      return Fail(inv, "GetRecentDeadlocks", status);
-    }
-  }
-  if (inv.json) return PrintJson(output);
-
-  const v1::GetWaitForGraphResponse& graph = output.wait_for_graph();
-  std::string out = absl::StrCat("deadlocks refused since start: ",
-                                 graph.deadlocks_refused(), "\n");
-  if (graph.edges().empty()) {
-    absl::StrAppend(&out, "nobody waits\n");
-  } else {
-    TextTable table({"WAITER", "CLIENT", "MODE", "WAITS FOR", "KEY",
-                     "BLOCKER", "CLIENT", "MODE"});
-    for (const v1::WaitForEdge& e : graph.edges()) {
-      table.AddRow({absl::StrCat(e.waiter_session_id()),
-                    e.waiter_client_name(), ModeName(e.waiter_mode()),
-                    e.queued_ahead() ? "queued ahead" : "holder", e.key(),
-                    absl::StrCat(e.blocker_session_id()),
-                    e.blocker_client_name(), ModeName(e.blocker_mode())});
-    }
-    absl::StrAppend(&out, table.Render());
-    if (graph.truncated()) absl::StrAppend(&out, "(truncated)\n");
-  }
-  if (!output.has_recent()) {
-    absl::StrAppend(&out, "\nrecent refusals: ",
-                    TerminalSafe(output.recent_error()), "\n");
-  } else if (output.recent().deadlocks().empty()) {
-    absl::StrAppend(&out, "\nno recent deadlock refusals\n");
-  } else {
-    absl::StrAppend(&out, "\nRECENT REFUSALS (newest first)\n");
-    for (const v1::DeadlockRefusal& d : output.recent().deadlocks()) {
-      absl::StrAppend(
-          &out,
-          absl::FormatTime("%Y-%m-%d %H:%M:%E3S UTC",
-                           absl::FromUnixMillis(d.at_unix_ms()),
-                           absl::UTCTimeZone()),
-          "  session ", d.session_id(), " (", TerminalSafe(d.client_name()),
-          ") refused on key \"", TerminalSafe(d.key()), "\"; cycle:\n");
-      for (const v1::WaitForEdge& e : d.cycle()) {
-        absl::StrAppend(
-            &out, "  ", e.waiter_session_id(), " (",
-            TerminalSafe(e.waiter_client_name()), ") ",
-            ModeName(e.waiter_mode()), " waits for ", e.blocker_session_id(),
-            " (", TerminalSafe(e.blocker_client_name()), ") ",
-            e.queued_ahead() ? "queued ahead on" : "holding", " \"",
-            TerminalSafe(e.key()), "\" ", ModeName(e.blocker_mode()), "\n");
-      }
-    }
-  }
-  Print(out);
   return kExitOk;
 }
 
