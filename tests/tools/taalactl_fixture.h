@@ -289,15 +289,25 @@ class TaalactlTest : public ::testing::Test {
 };
 
 // A waiting Acquire on the callback API.
+// A test that stops early (a failed ASSERT) cancels the call on the way out,
+// so the callback never runs on a destroyed object.
 struct AsyncAcquire {
   grpc::ClientContext ctx;
   v1::AcquireRequest req;
   v1::AcquireResponse resp;
   grpc::Status status;
   absl::Notification done;
+  bool started = false;
+
+  ~AsyncAcquire() {
+    if (!started) return;
+    ctx.TryCancel();
+    done.WaitForNotification();
+  }
 
   void Start(v1::LockService::Stub* stub, uint64_t session,
              const std::string& key) {
+    started = true;
     req.set_session_id(session);
     req.set_key(key);
     req.set_wait_timeout_ms(-1);
