@@ -25,6 +25,9 @@
 //                        ahead (server/core/wait_for_graph.cc).
 //   TryLockHeld          a try-lock of the held key (never queues).
 //
+// --stats=false (before Google Benchmark's flags) builds every table with
+// statistics off (LockTable::Options::stats), to measure what they cost.
+//
 // --mutex_deadlock_detection=false (before Google Benchmark's own flags are
 // parsed) turns off Abseil's Mutex deadlock detection, which Debian's libabsl
 // (built without NDEBUG) leaves on by default.
@@ -57,11 +60,20 @@ namespace {
 
 constexpr int kMaxThreads = 4;  // The largest ThreadRange below.
 
+// --stats: tables keep statistics (the default) or not.
+bool g_stats = true;
+
+LockTable::Options TableOptions() {
+  LockTable::Options options;
+  options.stats = g_stats;
+  return options;
+}
+
 // The time of every command.
 const absl::Time kNow = absl::UnixEpoch() + absl::Hours(24);
 
 struct Env {
-  Env() : table(LockTable::Options{}) {
+  Env() : table(TableOptions()) {
     for (int i = 0; i < kMaxThreads; ++i) {
       CreateSessionCmd cmd;
       cmd.session_id = table.NewSessionId();
@@ -177,7 +189,7 @@ AcquireCmd AcquireOf(uint64_t session, const std::string& key,
 struct QueueEnv {
   QueueEnv(int waiters, bool search)
       : parked(static_cast<size_t>(waiters)),
-        table(std::make_unique<LockTable>(LockTable::Options{})) {
+        table(std::make_unique<LockTable>(TableOptions())) {
     const uint64_t holder = NewSession(*table, "holder");
     ok = holder != 0 && Granted(AcquireOf(holder, kKey, absl::ZeroDuration()));
     for (int i = 0; ok && i < waiters; ++i) {
@@ -357,6 +369,10 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--mutex_deadlock_detection=false") == 0) {
       detection = false;
+    } else if (std::strcmp(argv[i], "--stats=false") == 0) {
+      taala::g_stats = false;
+    } else if (std::strcmp(argv[i], "--stats=true") == 0) {
+      taala::g_stats = true;
     } else if (std::strcmp(argv[i], "--mutex_deadlock_detection=true") != 0) {
       argv[kept++] = argv[i];
     }
@@ -367,6 +383,7 @@ int main(int argc, char** argv) {
   }
   benchmark::AddCustomContext("mutex_deadlock_detection",
                               detection ? "library default" : "off");
+  benchmark::AddCustomContext("stats", taala::g_stats ? "on" : "off");
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

@@ -74,6 +74,9 @@ ABSL_FLAG(int32_t, repeat, 1,
 ABSL_FLAG(std::vector<std::string>, backends,
           std::vector<std::string>({"taala", "noop"}),
           "Backends to measure, among taala and noop.");
+ABSL_FLAG(bool, stats, true,
+          "The in-process taala table keeps statistics (taalad --stats); "
+          "false measures what they cost.");
 ABSL_FLAG(std::string, endpoint, "",
           "If set (host:port), the taala backend is this running taalad "
           "instead of an in-process server. noop stays in-process.");
@@ -1077,7 +1080,9 @@ int Run(const std::vector<std::string>& args) {
   // The servers live for the whole run (both idle while the other is
   // measured). Declaration order is destruction order in reverse: servers
   // go before the services and the table they call.
-  LockTable table{LockTable::Options{}};
+  LockTable::Options table_options;
+  table_options.stats = absl::GetFlag(FLAGS_stats);
+  LockTable table{table_options};
   LockServiceImpl taala_service(&table, RealClock());
   TimerLoop timers(&table, RealClock());
   // Ids and tokens of the size taala's replies carry (see the class).

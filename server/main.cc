@@ -35,6 +35,7 @@
 #include "server/core/data_dir_lock.h"
 #include "server/core/lock_table.h"
 #include "server/listen_address.h"
+#include "server/stats_flags.h"
 #include "server/wal/dump.h"
 #include "server/wal/recovery.h"
 #include "server/wal/wal.h"
@@ -162,6 +163,9 @@ int Run() {
   options.max_lock_delay = absl::GetFlag(FLAGS_max_lock_delay);
   if (options.max_lock_delay < absl::ZeroDuration()) {
     return Fail("--max_lock_delay must not be negative");
+  }
+  if (absl::Status s = ApplyStatsFlags(&options); !s.ok()) {
+    return Fail(std::string(s.message()));
   }
 
   absl::StatusOr<wal::Durability> durability =

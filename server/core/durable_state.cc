@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/core/check.h"
 
 namespace taala {
 namespace {
@@ -55,6 +56,8 @@ bool DurableState::operator==(const DurableState& o) const {
 }
 
 bool DurableState::Apply(const Transition& t) {
+  // Observer-only records are never state (transition.h).
+  TAALA_CHECK(!IsObserverOnly(t.type));
   if (t.lsn != 0 && t.lsn <= lsn) return true;  // In the snapshot already.
   switch (t.type) {
     case TransitionType::kSessionCreated: {

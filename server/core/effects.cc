@@ -9,7 +9,8 @@ namespace table_internal {
 void EffectsRunner::Run(Effects& effects, absl::Time now) {
   if (effects.completions.empty() && effects.events.empty() &&
       effects.overflowed.empty() && effects.expired.empty() &&
-      effects.revoked.empty() && effects.recheck.empty()) {
+      effects.revoked.empty() && effects.recheck.empty() &&
+      effects.deadlocks.empty() && effects.slow_waits.empty()) {
     return;  // Nothing to make known (the common uncontended command).
   }
   // Through the log in every case, so that batches run in LSN order: the
@@ -28,7 +29,7 @@ void EffectsRunner::RunNow(Effects& effects, absl::Time now) {
     if (cycle.empty()) continue;
     Effects more;
     host_->AbortWaitInto(r.session_id, r.key, r.seq, DeadlockMessage(cycle),
-                         now, more);
+                         cycle, now, more);
     Run(more, now);
   }
   effects.recheck.clear();
@@ -39,6 +40,14 @@ void EffectsRunner::RunNow(Effects& effects, absl::Time now) {
     }
     for (const auto& r : effects.revoked) {
       observer_->OnGrantRevoked(r.grant, r.reason);
+    }
+    for (const auto& d : effects.deadlocks) {
+      observer_->OnDeadlockRefused(d.session_id, d.client_name, d.key,
+                                   d.message);
+    }
+    for (const auto& w : effects.slow_waits) {
+      observer_->OnSlowWait(w.session_id, w.client_name, w.key, w.waited,
+                            w.outcome);
     }
   }
   for (const auto& mailbox : effects.events) mailbox->Flush();

@@ -33,6 +33,16 @@ class TableObserver {
                                 size_t released_grants,
                                 size_t cancelled_waits) {}
   virtual void OnGrantRevoked(const Grant& grant, absl::string_view reason) {}
+  // An acquire of `key` by the session was refused (or its wait aborted)
+  // as a deadlock; `message` is the ABORTED message, with the cycle.
+  virtual void OnDeadlockRefused(uint64_t session_id,
+                                 absl::string_view client_name,
+                                 absl::string_view key,
+                                 absl::string_view message) {}
+  // A wait ended after the table's slow-wait threshold or more.
+  virtual void OnSlowWait(uint64_t session_id, absl::string_view client_name,
+                          absl::string_view key, absl::Duration waited,
+                          AcquireOutcome outcome) {}
 };
 
 namespace table_internal {
@@ -72,6 +82,22 @@ struct Effects {
   std::vector<Expired> expired;
   std::vector<Revoked> revoked;
   std::vector<Recheck> recheck;
+  // For the observer's log: deadlock refusals and slow waits.
+  struct Deadlock {
+    uint64_t session_id;
+    std::string client_name;
+    std::string key;
+    std::string message;
+  };
+  struct SlowWait {
+    uint64_t session_id;
+    std::string client_name;
+    std::string key;
+    absl::Duration waited;
+    AcquireOutcome outcome;
+  };
+  std::vector<Deadlock> deadlocks;
+  std::vector<SlowWait> slow_waits;
   // The wait an Acquire just queued, if it may close a cycle: the acquiring
   // thread searches once the shard mutex is released and, on a cycle,
   // refuses the acquire (LockTable::Acquire).
@@ -82,9 +108,10 @@ struct Effects {
 // back through this interface, not through the table's header.
 class EffectsHost {
  public:
-  // Ends a wait that a grant put on a cycle with ABORTED (`why`).
+  // Ends a wait that a grant put on `cycle` with ABORTED (`why`).
   virtual void AbortWaitInto(uint64_t session_id, const std::string& key,
                              uint64_t seq, const std::string& why,
+                             const std::vector<WaitForGraph::Step>& cycle,
                              absl::Time now, Effects& effects) = 0;
   // Takes back a grant whose waiter left before it was delivered, unless a
   // retry has claimed it.

@@ -64,6 +64,10 @@ class Hierarchy {
   absl::InlinedVector<std::string, 1> RelatedKeys(const std::string& key) const;
 
   bool has_waiting_keys() const { return !waiting_keys_.empty(); }
+  // Keys with waiters, sorted (contention views).
+  const absl::btree_set<std::string, std::less<>>& waiting_keys() const {
+    return waiting_keys_;
+  }
   // Every queue was emptied (shutdown).
   void ClearWaitingKeys() { waiting_keys_.clear(); }
 

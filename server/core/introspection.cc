@@ -1,5 +1,6 @@
 #include "server/core/introspection.h"
 
+#include <algorithm>
 #include <memory>
 #include <utility>
 
@@ -14,10 +15,72 @@ namespace table_internal {
 namespace {
 
 HolderInfo ToHolderInfo(const std::string& key, const Holder& h) {
-  // A session's id and name are constant: no session mutex needed.
+  // A session's id, name and labels are constant: no session mutex needed
+  // (the labels' pointer is copied, not the map).
   return HolderInfo{
       Grant{key, h.session->id, h.token, h.mode, h.granted_at, h.revoke_at},
-      h.session->client_name};
+      h.session->client_name, h.session->labels};
+}
+
+// Whether `state` is a key a listing shows at all (not only intentions of
+// keys below it) and passes `filter`; `held_before` is filter.now minus
+// filter.held_longer_than.
+bool Listed(const KeyState& st, const ListLocksFilter& filter,
+            absl::Time held_before) {
+  if (st.holders.empty() && st.waiters.empty() &&
+      st.delayed_until == absl::InfinitePast()) {
+    return false;  // Only intentions of keys below: not itself in use.
+  }
+  if (filter.contended_only && st.waiters.empty()) return false;
+  if (filter.held_longer_than > absl::ZeroDuration()) {
+    // The oldest grant decides: any one held long enough.
+    return std::any_of(
+        st.holders.begin(), st.holders.end(),
+        [&](const Holder& h) { return h.granted_at < held_before; });
+  }
+  return true;
+}
+
+// Describe's tree blockers of `key` (see LockDescription). Every grant
+// conflicts with an EXCLUSIVE acquire, so every holder of an ancestor or of
+// a key below is one.
+void TreeBlockersLocked(const KeyMap& keys, const std::string& key,
+                        LockDescription& d) {
+  const auto ancestors = Ancestors(key);
+  for (auto a = ancestors.rbegin(); a != ancestors.rend(); ++a) {
+    auto it = keys.find(*a);
+    if (it == keys.end()) continue;
+    for (const Holder& h : it->second.holders) {
+      if (Conflict(LockMode::kExclusive, h.mode)) {
+        d.blocked_from_above.push_back(ToHolderInfo(it->first, h));
+      }
+    }
+  }
+  // A grant below leaves an intention on the key: without one, nothing
+  // below is held and the shard need not be read.
+  auto self = keys.find(key);
+  if (self == keys.end() || self->second.below.empty()) return;
+  using Entry = std::pair<const std::string, KeyState>;
+  std::vector<const Entry*> below;
+  for (const Entry& entry : keys) {
+    if (!entry.second.holders.empty() && IsBelow(entry.first, key)) {
+      below.push_back(&entry);
+    }
+  }
+  auto by_key = [](const Entry* a, const Entry* b) {
+    return a->first < b->first;
+  };
+  // Each key has a holder: the first kMaxBlockersBelow keys are enough.
+  KeepSmallest(below, kMaxBlockersBelow, by_key);
+  std::sort(below.begin(), below.end(), by_key);
+  for (const Entry* entry : below) {
+    for (const Holder& h : entry->second.holders) {
+      if (d.blocked_from_below.size() == kMaxBlockersBelow) return;
+      if (Conflict(LockMode::kExclusive, h.mode)) {
+        d.blocked_from_below.push_back(ToHolderInfo(entry->first, h));
+      }
+    }
+  }
 }
 
 }  // namespace
@@ -50,6 +113,8 @@ LockDescription DescribeIn(Shard& shard, absl::string_view key,
   LockDescription d;
   d.key = std::string(key);
   absl::MutexLock lock(&shard.mu);
+  // A tree's keys share the shard: its mutex covers the blockers too.
+  TreeBlockersLocked(shard.keys, d.key, d);
   auto kit = shard.keys.find(key);
   if (kit == shard.keys.end()) return d;
   const KeyState& state = kit->second;
@@ -67,8 +132,13 @@ LockDescription DescribeIn(Shard& shard, absl::string_view key,
   return d;
 }
 
-absl::Status ValidateListArgs(absl::string_view prefix,
-                              absl::string_view after, size_t max_bytes) {
+absl::Status ValidateListArgs(absl::string_view prefix, absl::string_view after,
+                              const ListLocksFilter& filter, size_t max_bytes) {
+  if (filter.held_longer_than < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("held_longer_than_ms: must not be negative (got ",
+                     absl::ToInt64Milliseconds(filter.held_longer_than), ")"));
+  }
   for (const auto& [field, value] :
        {std::pair<const char*, absl::string_view>{"prefix", prefix},
         std::pair<const char*, absl::string_view>{"page_token", after}}) {
@@ -87,9 +157,13 @@ absl::Status ValidateListArgs(absl::string_view prefix,
 
 LockPage ListLocksIn(const std::vector<Shard*>& shards,
                      absl::string_view prefix, absl::string_view after,
-                     size_t limit) {
+                     size_t limit, const ListLocksFilter& filter) {
   LockPage page;
   if (limit == 0) return page;
+  const absl::Time held_before = filter.now - filter.held_longer_than;
+  // Every shard's keys after `after` are all read, and the filter applies
+  // as they are read: a page holds the first `limit` MATCHING keys, never
+  // fewer while more follow, and the next page starts after its last key.
   // One more than the page holds tells whether another page follows.
   const size_t want = limit + 1;
   std::vector<LockSummary> found;  // The first `want` keys so far, sorted.
@@ -106,12 +180,8 @@ LockPage ListLocksIn(const std::vector<Shard*>& shards,
       for (const Entry& entry : shard->keys) {
         const std::string& key = entry.first;
         if (key <= after || !absl::StartsWith(key, prefix)) continue;
-        const KeyState& st = entry.second;
-        if (st.holders.empty() && st.waiters.empty() &&
-            st.delayed_until == absl::InfinitePast()) {
-          continue;  // Only intentions of keys below: not itself in use.
-        }
         if (found.size() == want && key >= found.back().key) continue;
+        if (!Listed(entry.second, filter, held_before)) continue;
         matches.push_back(&entry);
       }
       KeepSmallest(matches, want, [](const Entry* a, const Entry* b) {
@@ -163,7 +233,7 @@ SessionPage ListSessionsIn(SessionRegistry& sessions, uint64_t after,
     }
     summary.session_id = s.id;
     summary.client_name = s.client_name;
-    summary.labels = s.labels;
+    summary.labels = *s.labels;
     summary.ttl = s.ttl;
     page.sessions.push_back(std::move(summary));
   }

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,6 +29,9 @@ namespace taala {
 struct HolderInfo {
   Grant grant;
   std::string client_name;
+  // The holder session's labels (host, pid, ...): the session's own
+  // constant map, shared rather than copied. Null only if default-built.
+  std::shared_ptr<const Labels> labels;
 };
 
 struct WaiterInfo {
@@ -45,6 +49,30 @@ struct LockDescription {
   std::vector<HolderInfo> holders;
   std::vector<WaiterInfo> waiters;  // Queue order; may be truncated.
   size_t waiter_count = 0;
+  // Hierarchy: grants of other keys of the tree that conflict with an
+  // EXCLUSIVE acquire of `key` (every grant does), so that a key that looks
+  // free may still not be granted. Each holder's grant.key names its key.
+  // Holders of `key`'s ancestors, nearest ancestor first ...
+  std::vector<HolderInfo> blocked_from_above;
+  // ... and of keys strictly below `key`, in key order (bytewise), at most
+  // kMaxBlockersBelow.
+  std::vector<HolderInfo> blocked_from_below;
+};
+
+// The most holders of keys below a key that Describe lists.
+inline constexpr size_t kMaxBlockersBelow = 100;
+
+// What a ListLocks page keeps besides the prefix; every condition set must
+// hold.
+struct ListLocksFilter {
+  // > 0: only keys whose oldest current grant has been held longer than
+  // this at `now` (a key with only waiters does not match). Negative:
+  // INVALID_ARGUMENT.
+  absl::Duration held_longer_than = absl::ZeroDuration();
+  // Only keys with at least one waiter.
+  bool contended_only = false;
+  // The instant held_longer_than is measured at.
+  absl::Time now = absl::InfinitePast();
 };
 
 // One key of a listing (ListLocks): its holders and queue length.
@@ -88,13 +116,15 @@ absl::StatusOr<Grant> CheckFenceIn(Shard& shard, absl::string_view key,
 LockDescription DescribeIn(Shard& shard, absl::string_view key,
                            size_t max_waiters);
 // INVALID_ARGUMENT: `prefix` or `after` ("page_token") is not valid UTF-8
-// or longer than `max_bytes`.
+// or longer than `max_bytes`, or filter.held_longer_than is negative
+// ("held_longer_than_ms").
 [[nodiscard]] absl::Status ValidateListArgs(absl::string_view prefix,
                                             absl::string_view after,
+                                            const ListLocksFilter& filter,
                                             size_t max_bytes);
 LockPage ListLocksIn(const std::vector<Shard*>& shards,
                      absl::string_view prefix, absl::string_view after,
-                     size_t limit);
+                     size_t limit, const ListLocksFilter& filter);
 SessionPage ListSessionsIn(SessionRegistry& sessions, uint64_t after,
                            size_t limit);
 

@@ -23,6 +23,17 @@ void LockTable::CheckInvariantsForTest() {
   for (auto& shard_ptr : shards_) {
     Shard& shard = *shard_ptr;
     absl::MutexLock lock(&shard.mu);
+    int64_t holders = 0;
+    int64_t waiters = 0;
+    for (const auto& [key, state] : shard.keys) {
+      holders += static_cast<int64_t>(state.holders.size());
+      waiters += static_cast<int64_t>(state.waiters.size());
+    }
+    if (shard.stats != nullptr) {
+      // 6. The statistics' gauges count exactly the grants and waits held.
+      TAALA_CHECK(shard.stats->held == holders);
+      TAALA_CHECK(shard.stats->waiters == waiters);
+    }
     for (const auto& [key, state] : shard.keys) {
       TAALA_CHECK(!state.empty());
       size_t exclusive = 0;

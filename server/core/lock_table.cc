@@ -26,12 +26,16 @@ LockTable::LockTable(Options options)
     : options_(std::move(options)),
       own_log_(options_.log == nullptr ? std::make_unique<MemoryLog>()
                                        : nullptr),
-      log_(options_.log != nullptr ? options_.log : own_log_.get()) {
+      log_(options_.log != nullptr ? options_.log : own_log_.get()),
+      stats_(options_.stats ? std::make_unique<TableStats>(
+                                  options_.stats_prefixes, options_.shards)
+                            : nullptr) {
   TAALA_CHECK(options_.shards > 0);
   shards_.reserve(options_.shards);
   for (size_t i = 0; i < options_.shards; ++i) {
-    shards_.push_back(std::make_unique<Shard>(log_, options_.wall_offset,
-                                              &timers_, &graph_));
+    shards_.push_back(std::make_unique<Shard>(
+        log_, options_.wall_offset, &timers_, &graph_, stats_.get(),
+        options_.slow_wait_threshold));
   }
 }
 
@@ -117,8 +121,8 @@ std::optional<absl::StatusOr<AcquireResult>> LockTable::Acquire(
       absl::MutexLock lock(&shard.mu);
       // False if it was granted, ended or taken over by a retry meanwhile:
       // its waiter hears of that.
-      if (shard.AbortWaitLocked(s, w.key, w.seq, why, cmd.now, effects,
-                                waiter)) {
+      if (shard.AbortWaitLocked(s, w.key, w.seq, why, cycle, cmd.now,
+                                effects, waiter)) {
         outcome = absl::AbortedError(why);
         ask.clear();  // A refused acquire asks nobody to release.
       }
@@ -163,12 +167,13 @@ void LockTable::CancelWaitInto(const CancelWaitCmd& cmd, Effects& effects) {
 
 void LockTable::AbortWaitInto(uint64_t session_id, const std::string& key,
                               uint64_t seq, const std::string& why,
+                              const std::vector<WaitForGraph::Step>& cycle,
                               absl::Time now, Effects& effects) {
   std::shared_ptr<Session> session = sessions_.Find(session_id);
   if (session == nullptr) return;
   Shard& shard = ShardFor(key);
   absl::MutexLock lock(&shard.mu);
-  shard.AbortWaitLocked(*session, key, seq, why, now, effects);
+  shard.AbortWaitLocked(*session, key, seq, why, cycle, now, effects);
 }
 
 absl::Status LockTable::Release(const ReleaseCmd& cmd) {
@@ -225,9 +230,10 @@ absl::StatusOr<LockDescription> LockTable::Describe(absl::string_view key,
 
 absl::StatusOr<LockPage> LockTable::ListLocks(absl::string_view prefix,
                                               absl::string_view after,
-                                              size_t limit) {
+                                              size_t limit,
+                                              const ListLocksFilter& filter) {
   TAALA_RETURN_IF_ERROR(
-      ValidateListArgs(prefix, after, options_.key_limits.max_bytes));
+      ValidateListArgs(prefix, after, filter, options_.key_limits.max_bytes));
   std::vector<Shard*> shards;
   if (absl::StrContains(prefix, '/')) {
     // Every matching key has the prefix's first segment: one shard.
@@ -235,7 +241,7 @@ absl::StatusOr<LockPage> LockTable::ListLocks(absl::string_view prefix,
   } else {
     for (auto& shard : shards_) shards.push_back(shard.get());
   }
-  return ListLocksIn(shards, prefix, after, limit);
+  return ListLocksIn(shards, prefix, after, limit, filter);
 }
 
 SessionPage LockTable::ListSessions(uint64_t after, size_t limit) {

@@ -23,7 +23,10 @@
 // own mutex; sessions each have their own mutex. Lock order:
 //   Shard::mu  ->  Session::mu  ->  leaves
 // where the leaves are EventMailbox's, TimerQueue's and WaitForGraph's
-// mutexes and the SessionRegistry's shard mutexes, and below them all the
+// mutexes, the SessionRegistry's shard mutexes, and the statistics' KeyTopK
+// stripe mutexes and recent-deadlocks mutex (table_stats.h: taken under a
+// shard mutex as a record feeds them, or alone by the queries), and below
+// them all the
 // TransitionLog's (records are appended under the mutexes that order the
 // changes they describe; transition.h). At most one shard mutex
 // and one session mutex are held at a time. Callbacks (Waiter::Complete,
@@ -38,6 +41,8 @@
 //     repeat across restarts: a token is the LSN of its grant's record.
 //  4. A session's `held` and `waiting` indexes match the shards exactly.
 //  5. A waiter is completed exactly once, by whoever removed it from a queue.
+//  6. Each shard's statistics gauges (held grants, queued waits) equal its
+//     holders and waiters.
 
 #ifndef TAALA_SERVER_CORE_LOCK_TABLE_H_
 #define TAALA_SERVER_CORE_LOCK_TABLE_H_
@@ -64,6 +69,7 @@
 #include "server/core/lock_mode.h"
 #include "server/core/session.h"
 #include "server/core/session_registry.h"
+#include "server/core/stats_queries.h"
 #include "server/core/timer_queue.h"
 #include "server/core/transition.h"
 #include "server/core/wait_for_graph.h"
@@ -97,6 +103,18 @@ class LockTable {
     // Records carry wall-clock times: the table's (monotonic) time plus
     // this offset (taalad: the wall clock minus the steady clock at start).
     absl::Duration wall_offset;
+    // Statistics (table_stats.h; taalad --stats). Off: nothing is recorded
+    // and the statistics queries answer empty figures.
+    bool stats = true;
+    // Prefixes with figures of their own (the longest match counts).
+    std::vector<std::string> stats_prefixes;
+    // A wait that ends after this long or longer is told to the observer
+    // (OnSlowWait). Zero: never.
+    absl::Duration slow_wait_threshold = absl::Seconds(5);
+    // GetLeakSuspects' defaults (a request's zero): held longer than this,
+    // or longer than this factor times the key's p99 hold.
+    absl::Duration leak_threshold = absl::Minutes(10);
+    double leak_p99_factor = 10;
   };
 
   explicit LockTable(Options options);
@@ -192,21 +210,27 @@ class LockTable {
   // FAILED_PRECONDITION otherwise. INVALID_ARGUMENT: malformed key.
   absl::StatusOr<Grant> CheckFence(absl::string_view key, uint64_t token);
 
-  // Holders and (at most `max_waiters`) waiters of `key`, in queue order.
+  // Holders and (at most `max_waiters`) waiters of `key`, in queue order,
+  // and the holders of its ancestors and of keys below it that keep it from
+  // an EXCLUSIVE grant (LockDescription). One shard mutex, no session's;
+  // while something below the key is held, the key's whole shard is read.
   absl::StatusOr<LockDescription> Describe(absl::string_view key,
                                            size_t max_waiters);
 
-  // Keys that start with `prefix` (bytewise) and sort after `after` ("" =
-  // from the first key), in key order, at most `limit` (> 0) of them, with
-  // their holders and queue lengths. Each shard's mutex is held only while
-  // that shard's candidates are picked and copied out, so the listing is not
-  // a snapshot of the whole table; no session mutex is taken. A prefix that
-  // contains '/' names its first segment in full and reads one shard only.
+  // Keys that start with `prefix` (bytewise), sort after `after` ("" =
+  // from the first key) and pass `filter`, in key order, at most `limit`
+  // (> 0) of them, with their holders and queue lengths. A page is short
+  // only when no more keys match (`next_after` is then unset). Each shard's
+  // mutex is held only while that shard's candidates are picked and copied
+  // out, so the listing is not a snapshot of the whole table; no session
+  // mutex is taken. A prefix that contains '/' names its first segment in
+  // full and reads one shard only.
   // INVALID_ARGUMENT: `prefix` or `after` is not valid UTF-8 or is longer
-  // than the key limit (the message names the field as "prefix" or
-  // "page_token").
+  // than the key limit, or filter.held_longer_than is negative (the message
+  // names the field as "prefix", "page_token" or "held_longer_than_ms").
   absl::StatusOr<LockPage> ListLocks(absl::string_view prefix,
-                                     absl::string_view after, size_t limit);
+                                     absl::string_view after, size_t limit,
+                                     const ListLocksFilter& filter = {});
 
   // Live sessions with ids above `after`, in id order, at most `limit`
   // (> 0). Takes each session map shard's mutex to pick candidates, then each
@@ -222,6 +246,23 @@ class LockTable {
   // sessions and acquires. Sessions and grants stay (for a clean restart
   // they are what the log restores).
   void Shutdown();
+
+  // Statistics (stats_queries.h, lock_table_stats.cc); empty figures when
+  // options().stats is off. GetLockStats: a key, a prefix, or (both empty)
+  // every key; INVALID_ARGUMENT if both are set or one is malformed.
+  absl::StatusOr<LockStats> GetLockStats(absl::string_view key,
+                                         absl::string_view prefix);
+  // Grants held longer than `held_longer_than` (zero: the option's), or
+  // longer than max(1 s, `p99_factor` (zero: the option's) x their key's
+  // p99 hold) for a key tracked with 20 hold samples or more; oldest first,
+  // at most `limit`.
+  LeakReport GetLeakSuspects(absl::Duration held_longer_than,
+                             double p99_factor, size_t limit, absl::Time now);
+  // At most `limit` keys by current waiters and by wait time in the window.
+  ContentionReport GetContention(size_t limit, absl::Time now);
+  // The last deadlock refusals, newest first; `total` since start.
+  std::vector<DeadlockRecord> RecentDeadlocks(size_t limit, uint64_t* total);
+  TableMetrics GetMetrics();
 
   // Counts for introspection and tests.
   uint64_t deadlocks_refused() const;
@@ -252,9 +293,10 @@ class LockTable {
    public:
     explicit Host(LockTable* table) : table_(table) {}
     void AbortWaitInto(uint64_t session_id, const std::string& key,
-                       uint64_t seq, const std::string& why, absl::Time now,
-                       Effects& effects) override {
-      table_->AbortWaitInto(session_id, key, seq, why, now, effects);
+                       uint64_t seq, const std::string& why,
+                       const std::vector<WaitForGraph::Step>& cycle,
+                       absl::Time now, Effects& effects) override {
+      table_->AbortWaitInto(session_id, key, seq, why, cycle, now, effects);
     }
     void ReleaseUndeliveredInto(const ReleaseCmd& cmd,
                                 Effects& effects) override {
@@ -270,8 +312,9 @@ class LockTable {
   };
   // Ends a wait that a grant put on a cycle with ABORTED (`why`).
   void AbortWaitInto(uint64_t session_id, const std::string& key,
-                     uint64_t seq, const std::string& why, absl::Time now,
-                     Effects& effects);
+                     uint64_t seq, const std::string& why,
+                     const std::vector<WaitForGraph::Step>& cycle,
+                     absl::Time now, Effects& effects);
 
   // Ends a session: releases grants, cancels waits. `expired` adds the
   // SESSION_EXPIRED event. Returns released grants, or nullopt if the
@@ -302,6 +345,8 @@ class LockTable {
   const Options options_;
   std::unique_ptr<TransitionLog> own_log_;  // When options_.log is null.
   TransitionLog* const log_;
+  // Null when statistics are off. Declared before the shards that feed it.
+  const std::unique_ptr<TableStats> stats_;
   TimerQueue timers_;
   WaitForGraph graph_;
   table_internal::SessionRegistry sessions_;

@@ -117,7 +117,7 @@ DurableState LockTable::ExportState() {
     DurableSession d;
     d.id = s.id;
     d.client_name = s.client_name;
-    d.labels = s.labels;
+    d.labels = *s.labels;
     d.ttl = s.ttl;
     for (const SessionEvent& e : s.mailbox->PendingEvents()) {
       d.events.push_back(DurableEvent{e.sequence, static_cast<uint8_t>(e.type),

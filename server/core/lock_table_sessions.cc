@@ -54,10 +54,11 @@ absl::StatusOr<SessionInfo> LockTable::CreateSession(
     t.type = TransitionType::kSessionCreated;
     t.session_id = s.id;
     t.client_name = s.client_name;
-    t.labels = s.labels;
+    t.labels = *s.labels;
     t.ttl = ttl;
     t.wall = cmd.now + options_.wall_offset;
     log_->Append(t);
+    if (stats_ != nullptr) stats_->ObserveSession(t);
   }
   timers_.Schedule(
       Timer{expires, Timer::Kind::kSessionExpiry, cmd.session_id, 0, ""});
@@ -176,6 +177,7 @@ std::optional<LockTable::EndResult> LockTable::EndSession(
                           : (expired ? EndReason::kExpired : EndReason::kClosed);
     t.wall = now + options_.wall_offset;
     log_->Append(t);
+    if (stats_ != nullptr) stats_->ObserveSession(t);
     if (expired) {
       s.mailbox->Post(
           SessionEvent{SessionEvent::Type::kSessionExpired, s.id, "", 0,

@@ -1,10 +1,22 @@
 #include "server/core/session.h"
 
+#include <memory>
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "server/core/key.h"
 
 namespace taala {
 namespace table_internal {
+
+std::shared_ptr<const Labels> SharedLabels(Labels labels) {
+  if (labels.empty()) {
+    static const std::shared_ptr<const Labels>* const kEmpty =
+        new std::shared_ptr<const Labels>(std::make_shared<const Labels>());
+    return *kEmpty;
+  }
+  return std::make_shared<const Labels>(std::move(labels));
+}
 
 std::string SessionNotFound(uint64_t session_id) {
   return absl::StrCat("session ", session_id,

@@ -32,6 +32,10 @@ struct SessionInfo {
 
 namespace table_internal {
 
+// `labels` as a shared constant; one shared empty map for the many sessions
+// without labels (no allocation).
+std::shared_ptr<const Labels> SharedLabels(Labels labels);
+
 // Thread safety: identity fields are constant after construction and read
 // without a mutex; the lease and the indexes are protected by mu. Lock
 // order: a shard's mutex, then mu (two sessions' mutexes are never held
@@ -39,11 +43,11 @@ namespace table_internal {
 // queue's, the wait-for graph's).
 struct Session {
   Session(uint64_t id_in, std::string name, Labels labels_in,
-          absl::Duration ttl_in, absl::Time expires,
-          size_t max_pending_events, TransitionLog* log)
+          absl::Duration ttl_in, absl::Time expires, size_t max_pending_events,
+          TransitionLog* log)
       : id(id_in),
         client_name(std::move(name)),
-        labels(std::move(labels_in)),
+        labels(SharedLabels(std::move(labels_in))),
         ttl(ttl_in),
         mailbox(std::make_shared<EventMailbox>(max_pending_events, log)),
         expires_at_hint_ns(absl::ToUnixNanos(expires)),
@@ -59,7 +63,9 @@ struct Session {
 
   const uint64_t id;
   const std::string client_name;
-  const Labels labels;
+  // Shared, and never null: introspection copies the pointer, not the map,
+  // under a shard's mutex (a holder's labels need no session mutex).
+  const std::shared_ptr<const Labels> labels;
   const absl::Duration ttl;
 
   // Events to the session's KeepAlive stream; its own leaf mutex.

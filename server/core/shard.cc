@@ -35,6 +35,7 @@ void Shard::TakeHeadLocked(const std::string& key, KeyState& state,
   auto wit = s.waiting.find(key);
   if (wit != s.waiting.end() && wit->second == seq) s.waiting.erase(wit);
   if (next.waiter->Gone()) {
+    RecordWaitEndedLocked(key, next, AcquireOutcome::kCancelled, now, effects);
     effects.completions.push_back(
         {next.waiter,
          absl::CancelledError(absl::StrCat("acquire of key ", Quote(key),
@@ -43,6 +44,7 @@ void Shard::TakeHeadLocked(const std::string& key, KeyState& state,
     return;
   }
   if (s.ended || s.expires_at <= now) {  // Ended, or its lease ran out.
+    RecordWaitEndedLocked(key, next, AcquireOutcome::kFailed, now, effects);
     effects.completions.push_back(
         {next.waiter,
          absl::NotFoundError(absl::StrCat(SessionNotFound(s.id),
@@ -54,7 +56,9 @@ void Shard::TakeHeadLocked(const std::string& key, KeyState& state,
   result.acquired = true;
   if (next.semaphore_size > 0) state.limit = next.semaphore_size;
   result.grant = MakeGrantLocked(key, state, session, next.mode, next.max_hold,
-                                 next.lock_delay, next.upgrade, now);
+                                 next.lock_delay, next.upgrade,
+                                 /*after_wait=*/true, now);
+  RecordWaitEndedLocked(key, next, AcquireOutcome::kAcquired, now, effects);
   s.held[key] = result.grant.token;
   effects.completions.push_back({next.waiter, std::move(result)});
   // The session now blocks whoever conflicts with its new grant; if it also
@@ -64,23 +68,11 @@ void Shard::TakeHeadLocked(const std::string& key, KeyState& state,
   }
 }
 
-void Shard::RecordGrantEndedLocked(const std::string& key, const Holder& h,
-                                   EndReason reason, absl::Time now) {
-  Transition t;
-  t.type = TransitionType::kGrantEnded;
-  t.key = key;
-  t.session_id = h.session->id;
-  t.token = h.token;
-  t.reason = reason;
-  t.wall = now + wall_offset_;
-  log_->Append(t);
-}
-
 Grant Shard::MakeGrantLocked(const std::string& key, KeyState& state,
                              const std::shared_ptr<Session>& session,
                              LockMode mode, absl::Duration max_hold,
                              absl::Duration lock_delay, bool upgrade,
-                             absl::Time now) {
+                             bool after_wait, absl::Time now) {
   Transition record;
   record.type = TransitionType::kGrantMade;
   record.key = key;
@@ -95,11 +87,12 @@ Grant Shard::MakeGrantLocked(const std::string& key, KeyState& state,
                                                         : revoke_at - now;
   record.lock_delay = lock_delay;
   record.upgrade = upgrade;
+  record.after_wait = after_wait;
   record.wall = now + wall_offset_;
   Grant grant;
   grant.key = key;
   grant.session_id = session->id;
-  grant.token = log_->Append(record);  // A token is its grant's LSN.
+  grant.token = RecordLocked(record);  // A token is its grant's LSN.
   grant.mode = mode;
   grant.granted_at = now;
   grant.revoke_at = revoke_at;
@@ -159,7 +152,7 @@ void Shard::StartLockDelayLocked(const std::string& key, KeyState& state,
   record.key = key;
   record.mode = holder.mode;
   record.wall = until + wall_offset_;
-  log_->Append(record);
+  RecordLocked(record);
   // The delay covers the lost grant's tree: its ancestors learn of it.
   Hierarchy::DelayBelow(keys, key, holder.mode, until);
   bool later = false;  // Does the delay end after every one running here?
@@ -196,7 +189,7 @@ void Shard::EndLockDelayLocked(const std::string& key, absl::Time now,
   record.type = TransitionType::kLockDelayEnded;
   record.key = key;
   record.wall = now + wall_offset_;
-  log_->Append(record);
+  RecordLocked(record);
   // Serves the key, its ancestors and the keys below it.
   ReevaluateLocked(key, now, effects);
 }
@@ -280,6 +273,8 @@ bool Shard::DropWaitLocked(const std::string& key, uint64_t seq,
   KeyState& state = kit->second;
   auto wit = state.waiters.find(seq);
   if (wit == state.waiters.end()) return false;
+  RecordWaitEndedLocked(key, wit->second, AcquireOutcome::kFailed, now,
+                        effects);
   effects.completions.push_back({wit->second.waiter, std::move(why)});
   EraseWaitLocked(key, state, wit);
   ReevaluateLocked(key, now, effects);
@@ -313,6 +308,9 @@ void Shard::FailAllWaitsLocked(Effects& effects) {
   for (auto kit = keys.begin(); kit != keys.end();) {
     KeyState& state = kit->second;
     for (auto& [seq, w] : state.waiters) {
+      // Shutdown knows no time: counted as failed, with no time waited.
+      RecordWaitEndedLocked(kit->first, w, AcquireOutcome::kFailed,
+                            w.enqueued_at, effects);
       graph_->RemoveWait(kit->first, seq);
       timers_->Cancel(w.timeout_timer);
       Session& s = *w.session;

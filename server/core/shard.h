@@ -32,6 +32,7 @@
 #include "server/core/hierarchy.h"
 #include "server/core/key_state.h"
 #include "server/core/session.h"
+#include "server/core/table_stats.h"
 #include "server/core/timer_queue.h"
 #include "server/core/transition.h"
 #include "server/core/wait_for_graph.h"
@@ -49,16 +50,23 @@ class Shard {
   // kFirstWaitSeq, so a key's upgrades are always at the head of its queue.
   static constexpr uint64_t kFirstWaitSeq = uint64_t{1} << 62;
 
-  // `log`, `timers` and `graph` are the table's and must outlive the
-  // shard. Every change to a key is recorded in `log` (transition.h) under
-  // mu; a grant's token is the LSN of its record. Records carry wall-clock
-  // times: the table's time plus `wall_offset`.
+  // `log`, `timers`, `graph` and `stats` are the table's and must outlive
+  // the shard. Every change to a key is recorded in `log` (transition.h)
+  // under mu; a grant's token is the LSN of its record. Records carry
+  // wall-clock times: the table's time plus `wall_offset`. Every record,
+  // logged or observer-only, also feeds `stats` (null: statistics are off).
+  // A wait that ends after `slow_wait` or more (zero: never) is noted for
+  // the observer (Effects::slow_waits).
   Shard(TransitionLog* log, absl::Duration wall_offset, TimerQueue* timers,
-        WaitForGraph* graph)
-      : log_(log),
+        WaitForGraph* graph, TableStats* stats = nullptr,
+        absl::Duration slow_wait = absl::ZeroDuration())
+      : stats(stats != nullptr ? stats->NewShardStats() : nullptr),
+        log_(log),
         wall_offset_(wall_offset),
         timers_(timers),
-        graph_(graph) {}
+        graph_(graph),
+        table_stats_(stats),
+        slow_wait_(slow_wait) {}
 
   absl::Mutex mu;
   KeyMap keys ABSL_GUARDED_BY(mu);
@@ -67,6 +75,8 @@ class Shard {
   uint64_t next_upgrade_seq ABSL_GUARDED_BY(mu) = 1;
   // Waits refused or aborted as deadlocks here. Read without mu.
   std::atomic<uint64_t> deadlocks_refused{0};
+  // This shard's statistics (table_stats.h); null when they are off.
+  const std::unique_ptr<ShardStats> stats ABSL_PT_GUARDED_BY(mu);
 
   // The body of Acquire (shard_acquire.cc), for the session `s` (==
   // *session; NOT_FOUND if it has ended). Returns the outcome, or nullopt
@@ -82,9 +92,12 @@ class Shard {
   // Its waiter is completed, unless it is `answered`: then this returns
   // true and the caller answers it ABORTED itself. No-op if the wait is no
   // longer queued.
+  // `cycle` is the cycle it would close (for the statistics and the log).
   bool AbortWaitLocked(Session& s, const std::string& key, uint64_t seq,
-                       const std::string& why, absl::Time now,
-                       Effects& effects, const Waiter* answered = nullptr)
+                       const std::string& why,
+                       const std::vector<WaitForGraph::Step>& cycle,
+                       absl::Time now, Effects& effects,
+                       const Waiter* answered = nullptr)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
   // Release of the key by cmd.session_id's grant. nullopt if that session
@@ -152,10 +165,11 @@ class Shard {
                       Effects& effects) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Adds a holder (or, for an upgrade, turns the session's SHARED grant
   // into an EXCLUSIVE one with a new token) and arms its max hold timer.
+  // `after_wait`: it ends a wait (the queue's head).
   Grant MakeGrantLocked(const std::string& key, KeyState& state,
                         const std::shared_ptr<Session>& s, LockMode mode,
                         absl::Duration max_hold, absl::Duration lock_delay,
-                        bool upgrade, absl::Time now)
+                        bool upgrade, bool after_wait, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // (Re)arms the timeout of `s`'s wait `w` at `seq` on `key` for its
   // deadline, cancelling the timer of the call it took over (shard.cc).
@@ -193,6 +207,31 @@ class Shard {
   void ReevaluateLocked(const std::string& key, absl::Time now,
                         Effects& effects) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
+  // The one funnel of this shard's records: a logged one is appended to the
+  // log (its LSN is returned and set in `t`); an observer-only one
+  // (IsObserverOnly) is not (0). Either way it then feeds the statistics.
+  uint64_t RecordLocked(Transition& t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Records that `w`'s wait on `key` ended with `outcome` (kWaitEnded) and,
+  // if it was slow, notes it for the log.
+  void RecordWaitEndedLocked(const std::string& key, const QueuedWaiter& w,
+                             AcquireOutcome outcome, absl::Time now,
+                             Effects& effects)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Records that `s` joined `key`'s queue (kWaitStarted).
+  void RecordWaitStartedLocked(const std::string& key, const Session& s,
+                               LockMode mode, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Records an acquire answered at once with no grant (kAcquireRefused).
+  void RecordRefusedLocked(const std::string& key, const Session& s,
+                           AcquireOutcome outcome, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Records a deadlock refusal (kDeadlockRefused) and notes it for the log.
+  void RecordDeadlockLocked(const std::string& key, const Session& s,
+                            const std::string& why,
+                            std::vector<WaitForGraph::Step> cycle,
+                            absl::Time now, Effects& effects)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+
   // Appends the kGrantEnded record of `h`'s grant of `key`.
   void RecordGrantEndedLocked(const std::string& key, const Holder& h,
                               EndReason reason, absl::Time now)
@@ -202,6 +241,8 @@ class Shard {
   const absl::Duration wall_offset_;
   TimerQueue* const timers_;
   WaitForGraph* const graph_;
+  TableStats* const table_stats_;
+  const absl::Duration slow_wait_;
 };
 
 }  // namespace table_internal

@@ -95,13 +95,19 @@ std::optional<absl::StatusOr<AcquireResult>> Shard::AcquireLocked(
   if (upgrade && !already_waiting && !state.waiters.empty()) {
     const QueuedWaiter& head = state.waiters.begin()->second;
     if (head.upgrade && head.session.get() != &s) {
-      deadlocks_refused.fetch_add(1, std::memory_order_relaxed);
-      return absl::AbortedError(absl::StrCat(
+      std::string why = absl::StrCat(
           "deadlock: sessions ", head.session->id, " (",
           head.session->client_name, ") and ", s.id, " (", s.client_name,
           ") both hold key ", Quote(key),
           " SHARED and wait to upgrade to EXCLUSIVE; refusing session ", s.id,
-          "'s upgrade"));
+          "'s upgrade");
+      // Each waits for the other's SHARED grant to go.
+      std::vector<WaitForGraph::Step> cycle = {
+          {s.id, s.client_name, key},
+          {head.session->id, head.session->client_name, key}};
+      RecordRefusedLocked(key, s, AcquireOutcome::kDeadlock, cmd.now);
+      RecordDeadlockLocked(key, s, why, std::move(cycle), cmd.now, effects);
+      return absl::AbortedError(why);
     }
   }
   // An upgrade goes ahead of every waiter but another upgrade.
@@ -117,7 +123,8 @@ std::optional<absl::StatusOr<AcquireResult>> Shard::AcquireLocked(
     result.acquired = true;
     if (sem > 0) state.limit = sem;
     result.grant = MakeGrantLocked(key, state, session, mode, cmd.max_hold,
-                                   cmd.lock_delay, upgrade, cmd.now);
+                                   cmd.lock_delay, upgrade,
+                                   /*after_wait=*/false, cmd.now);
     s.held[key] = result.grant.token;
     if (tree.has_waiting_keys()) SyncGraph(*graph_, keys, tree, key);
     for (const auto& [other_key, other_seq] : s.waiting) {
@@ -135,6 +142,7 @@ std::optional<absl::StatusOr<AcquireResult>> Shard::AcquireLocked(
     }
   }
   if (cmd.wait_timeout == absl::ZeroDuration()) {
+    RecordRefusedLocked(key, s, AcquireOutcome::kTimedOut, cmd.now);
     if (state.empty()) keys.erase(kit);
     return AcquireResult{};  // Try-lock on a held key: not acquired.
   }
@@ -145,6 +153,11 @@ std::optional<absl::StatusOr<AcquireResult>> Shard::AcquireLocked(
     // A retry while the first call still waits: take over its place.
     seq = own_wait->second;
     QueuedWaiter& queued = state.waiters[seq];
+    // The first call ends (cancelled); the retry's wait goes on in its
+    // place, as a new wait.
+    RecordWaitEndedLocked(key, queued, AcquireOutcome::kCancelled, cmd.now,
+                          effects);
+    RecordWaitStartedLocked(key, s, mode, cmd.now);
     effects.completions.push_back(
         {queued.waiter,
          absl::CancelledError(absl::StrCat(
@@ -171,6 +184,7 @@ std::optional<absl::StatusOr<AcquireResult>> Shard::AcquireLocked(
                           cmd.max_hold, cmd.lock_delay, sem, upgrade});
     tree.Queued(key, state, wit->second, 1);
     s.waiting[key] = seq;
+    RecordWaitStartedLocked(key, s, mode, cmd.now);
   }
   ArmWaitTimerLocked(key, seq, state.waiters.find(seq)->second, s.id);
   return std::nullopt;  // Queued.
@@ -195,6 +209,11 @@ void Shard::CancelWaitLocked(Session& s, const CancelWaitCmd& cmd,
     if (cmd.reason == CancelReason::kTimedOut && queued.deadline > cmd.now) {
       return;  // Superseded by a call with a later deadline.
     }
+    RecordWaitEndedLocked(cmd.key, queued,
+                          cmd.reason == CancelReason::kTimedOut
+                              ? AcquireOutcome::kTimedOut
+                              : AcquireOutcome::kCancelled,
+                          cmd.now, effects);
     if (cmd.reason == CancelReason::kTimedOut) {
       effects.completions.push_back({queued.waiter, AcquireResult{}});
     } else {
@@ -211,8 +230,10 @@ void Shard::CancelWaitLocked(Session& s, const CancelWaitCmd& cmd,
 }
 
 bool Shard::AbortWaitLocked(Session& s, const std::string& key, uint64_t seq,
-                            const std::string& why, absl::Time now,
-                            Effects& effects, const Waiter* answered) {
+                            const std::string& why,
+                            const std::vector<WaitForGraph::Step>& cycle,
+                            absl::Time now, Effects& effects,
+                            const Waiter* answered) {
   auto kit = keys.find(key);
   if (kit == keys.end()) return false;
   KeyState& state = kit->second;
@@ -224,6 +245,8 @@ bool Shard::AbortWaitLocked(Session& s, const std::string& key, uint64_t seq,
     auto wit = state.waiters.find(seq);
     if (wit == state.waiters.end()) return false;
     ours = wit->second.waiter == answered;
+    RecordWaitEndedLocked(key, wit->second, AcquireOutcome::kDeadlock, now,
+                          effects);
     if (!ours) {
       effects.completions.push_back({wit->second.waiter,
                                      absl::AbortedError(why)});
@@ -231,7 +254,7 @@ bool Shard::AbortWaitLocked(Session& s, const std::string& key, uint64_t seq,
     EraseWaitLocked(key, state, wit);
     s.waiting.erase(sw);
   }
-  deadlocks_refused.fetch_add(1, std::memory_order_relaxed);
+  RecordDeadlockLocked(key, s, why, cycle, now, effects);
   ReevaluateLocked(key, now, effects);
   return ours;
 }

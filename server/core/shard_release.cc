@@ -80,7 +80,7 @@ void Shard::UndoUpgradeLocked(const std::string& key, KeyState& state,
                         : h.revoke_at - h.granted_at;
   record.lock_delay = h.lock_delay;
   record.wall = h.granted_at + wall_offset_;
-  log_->Append(record);
+  RecordLocked(record);
   // The EXCLUSIVE grant's max hold ends with it; the SHARED one's is back.
   timers_->Cancel(h.max_hold_timer);
   if (h.revoke_at != absl::InfiniteFuture()) {

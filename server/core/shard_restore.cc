@@ -28,6 +28,8 @@ void Shard::RestoreGrantLocked(const std::string& key,
   // No call of the previous run can take it back: it is the client's.
   h.claimed = true;
   if (semaphore_size > 0) state.limit = semaphore_size;
+  // Held again, though no record says so: the held gauge counts it.
+  if (stats != nullptr) ++stats->held;
   if (key.find('/') != std::string::npos) {
     Hierarchy::Intent(keys, key, s.get(), mode, 1);
   }
@@ -75,7 +77,8 @@ void Shard::EndOrphanGrantLocked(const std::string& key, uint64_t session_id,
   ended.token = token;
   ended.reason = EndReason::kExpired;
   ended.wall = now + wall_offset_;
-  log_->Append(ended);
+  ended.never_held = true;  // Not restored: never held in this run.
+  RecordLocked(ended);
   if (lock_delay <= absl::ZeroDuration()) return;
   Holder lost;
   lost.mode = mode;

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "server/core/check.h"
 
 namespace taala {
 
@@ -27,6 +28,7 @@ void MemoryLog::set_tap(std::function<void(const Transition&)> tap) {
 }
 
 uint64_t MemoryLog::Append(const Transition& t) {
+  TAALA_CHECK(!IsObserverOnly(t.type));  // Never logged (transition.h).
   absl::MutexLock lock(&mu_);
   const uint64_t lsn = ++last_lsn_;
   if (tap_) {
@@ -71,6 +73,14 @@ const char* TransitionTypeName(TransitionType type) {
       return "LOCK_DELAY_ENDED";
     case TransitionType::kEventPosted:
       return "EVENT_POSTED";
+    case TransitionType::kWaitStarted:
+      return "WAIT_STARTED";
+    case TransitionType::kWaitEnded:
+      return "WAIT_ENDED";
+    case TransitionType::kDeadlockRefused:
+      return "DEADLOCK_REFUSED";
+    case TransitionType::kAcquireRefused:
+      return "ACQUIRE_REFUSED";
   }
   return "UNKNOWN";
 }
@@ -91,6 +101,22 @@ const char* EndReasonName(EndReason reason) {
       return "closed";
     case EndReason::kOverflowed:
       return "overflowed";
+  }
+  return "unknown";
+}
+
+const char* AcquireOutcomeName(AcquireOutcome outcome) {
+  switch (outcome) {
+    case AcquireOutcome::kAcquired:
+      return "acquired";
+    case AcquireOutcome::kTimedOut:
+      return "timed out";
+    case AcquireOutcome::kCancelled:
+      return "cancelled";
+    case AcquireOutcome::kDeadlock:
+      return "deadlock";
+    case AcquireOutcome::kFailed:
+      return "failed";
   }
   return "unknown";
 }
@@ -151,6 +177,17 @@ std::string TransitionToString(const Transition& t) {
       if (t.requester_session_id != 0) {
         absl::StrAppend(&out, " requester=", t.requester_session_id, " (",
                         t.requester_client_name, ")");
+      }
+      break;
+    case TransitionType::kWaitStarted:
+    case TransitionType::kWaitEnded:
+    case TransitionType::kDeadlockRefused:
+    case TransitionType::kAcquireRefused:
+      key();
+      absl::StrAppend(&out, " session=", t.session_id);
+      if (t.type != TransitionType::kWaitStarted) {
+        absl::StrAppend(&out, " outcome=", AcquireOutcomeName(t.outcome),
+                        " waited=", absl::FormatDuration(t.waited));
       }
       break;
   }

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
@@ -24,6 +25,7 @@
 #include "absl/time/time.h"
 #include "server/core/commands.h"
 #include "server/core/lock_mode.h"
+#include "server/core/wait_for_graph.h"
 
 namespace taala {
 
@@ -54,6 +56,39 @@ enum class TransitionType : uint8_t {
   // event_type, key, token, text (the reason), requester_session_id,
   // requester_client_name.
   kEventPosted = 8,
+
+  // Observer-only records (IsObserverOnly): never appended to the log,
+  // stored or replayed (the log and DurableState check it). The shard hands
+  // them, with every logged record, to its statistics (table_stats.h);
+  // Watch will consume the same stream. lsn stays 0.
+  //
+  // A call joined `key`'s queue: key, session_id, mode, wall.
+  kWaitStarted = 100,
+  // A queued call left the queue: key, session_id, outcome, waited, wall.
+  kWaitEnded = 101,
+  // A wait refused (or aborted) as a deadlock: key, session_id,
+  // client_name, text (the ABORTED message), cycle, wall. Follows the
+  // wait's kWaitEnded (or the acquire's kAcquireRefused).
+  kDeadlockRefused = 102,
+  // An acquire answered at once without a grant or a wait: key,
+  // session_id, outcome (kTimedOut: a try-lock on a held key; kDeadlock: an
+  // upgrade refused), wall.
+  kAcquireRefused = 103,
+};
+
+// True for the observer-only record types above.
+inline bool IsObserverOnly(TransitionType type) {
+  return static_cast<uint8_t>(type) >= 100;
+}
+
+// How an acquire call ended (kWaitEnded, kAcquireRefused), as counted in
+// the statistics (proto AcquireOutcomes).
+enum class AcquireOutcome : uint8_t {
+  kAcquired = 0,
+  kTimedOut = 1,   // Not acquired: try-lock, or the wait timed out.
+  kCancelled = 2,  // The caller left, or a retry took over its place.
+  kDeadlock = 3,   // ABORTED.
+  kFailed = 4,     // Any other error after queueing (session ended, ...).
 };
 
 // Why a grant or a session ended.
@@ -90,6 +125,21 @@ struct Transition {
   std::string text;
   uint64_t requester_session_id = 0;
   std::string requester_client_name;
+
+  // Not stored: filled for observers only, never encoded by the log, and
+  // ignored by operator== (a decoded record has them at their defaults).
+  // kGrantEnded: how long the grant was held; `never_held`: the grant of a
+  // session recovery did not restore (it ends at once, never held here).
+  absl::Duration held;
+  bool never_held = false;
+  // kGrantMade: the grant ends a wait (its kWaitEnded follows).
+  bool after_wait = false;
+  // kWaitEnded: how long the call waited, and how it ended.
+  absl::Duration waited;
+  AcquireOutcome outcome = AcquireOutcome::kAcquired;
+  // kDeadlockRefused: the cycle the wait would have closed (first step:
+  // the refused wait).
+  std::vector<WaitForGraph::Step> cycle;
 
   bool operator==(const Transition& o) const;
 };
@@ -141,6 +191,7 @@ class MemoryLog final : public TransitionLog {
 std::string TransitionToString(const Transition& t);
 const char* TransitionTypeName(TransitionType type);
 const char* EndReasonName(EndReason reason);
+const char* AcquireOutcomeName(AcquireOutcome outcome);
 
 }  // namespace taala
 

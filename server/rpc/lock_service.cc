@@ -120,9 +120,12 @@ grpc::ServerUnaryReactor* LockServiceImpl::ListLocks(
     grpc::ByteBuffer* raw_resp) {
   return ServeRaw<v1::ListLocksRequest, v1::ListLocksResponse>(
       table_->log(), ctx, raw, raw_resp, [this](auto* req, auto* resp) {
+        // One instant for the filter and the reply's held_for_ms.
+        const absl::Time now = clock_->Now();
         return Answer(table_->ListLocks(req->prefix(), req->page_token(),
-                                        PageSize(req->page_size())),
-                      clock_->Now(), resp);
+                                        PageSize(req->page_size()),
+                                        ToListLocksFilter(*req, now)),
+                      now, resp);
       });
 }
 

@@ -21,4 +21,23 @@ void LoggingObserver::OnGrantRevoked(const Grant& grant,
                grant.key, grant.session_id, grant.token, std::string(reason));
 }
 
+void LoggingObserver::OnDeadlockRefused(uint64_t session_id,
+                                        absl::string_view client_name,
+                                        absl::string_view key,
+                                        absl::string_view message) {
+  spdlog::warn("acquire of key \"{}\" by session {} ({}) refused: {}",
+               std::string(key), session_id, std::string(client_name),
+               std::string(message));
+}
+
+void LoggingObserver::OnSlowWait(uint64_t session_id,
+                                 absl::string_view client_name,
+                                 absl::string_view key, absl::Duration waited,
+                                 AcquireOutcome outcome) {
+  spdlog::info("slow wait: session {} ({}) waited {} for key \"{}\" ({})",
+               session_id, std::string(client_name),
+               absl::FormatDuration(absl::Trunc(waited, absl::Milliseconds(1))),
+               std::string(key), AcquireOutcomeName(outcome));
+}
+
 }  // namespace taala

@@ -10,7 +10,8 @@
 namespace taala {
 
 // Logs notable transitions of the lock table (one line each) with spdlog:
-// session expiries and grant revocations. Thread-safe (spdlog's default
+// session expiries, grant revocations, deadlock refusals and slow waits.
+// Thread-safe (spdlog's default
 // logger is).
 class LoggingObserver final : public TableObserver {
  public:
@@ -18,6 +19,14 @@ class LoggingObserver final : public TableObserver {
                         size_t released_grants,
                         size_t cancelled_waits) override;
   void OnGrantRevoked(const Grant& grant, absl::string_view reason) override;
+  // Warning: with the cycle (in the message).
+  void OnDeadlockRefused(uint64_t session_id, absl::string_view client_name,
+                         absl::string_view key,
+                         absl::string_view message) override;
+  // Info: a wait past LockTable::Options::slow_wait_threshold.
+  void OnSlowWait(uint64_t session_id, absl::string_view client_name,
+                  absl::string_view key, absl::Duration waited,
+                  AcquireOutcome outcome) override;
 };
 
 }  // namespace taala

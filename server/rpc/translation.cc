@@ -97,6 +97,16 @@ ReleaseCmd ToReleaseCmd(v1::ReleaseRequest* req, absl::Time now) {
                     req->fencing_token(), now};
 }
 
+ListLocksFilter ToListLocksFilter(const v1::ListLocksRequest& req,
+                                  absl::Time now) {
+  ListLocksFilter filter;
+  // Not DurationFromMs: negative is refused, not infinite.
+  filter.held_longer_than = absl::Milliseconds(req.held_longer_than_ms());
+  filter.contended_only = req.contended_only();
+  filter.now = now;
+  return filter;
+}
+
 namespace {
 
 // 0 takes `default_value`; more than `max` is lowered to it.
@@ -215,11 +225,24 @@ void ToProto(const LockDescription& d, absl::Time now,
     out->set_lock_delay_remaining_ms(
         std::max<int64_t>(1, DurationToMs(d.delayed_until - now)));
   }
+  for (const HolderInfo& h : d.blocked_from_above) {
+    v1::TreeBlocker* b = out->add_blocked_from_above();
+    b->set_key(h.grant.key);
+    ToProto(h, now, b->mutable_holder());
+  }
+  for (const HolderInfo& h : d.blocked_from_below) {
+    v1::TreeBlocker* b = out->add_blocked_from_below();
+    b->set_key(h.grant.key);
+    ToProto(h, now, b->mutable_holder());
+  }
 }
 
 void ToProto(const HolderInfo& h, absl::Time now, v1::Holder* out) {
   ToProto(h.grant, now, out->mutable_grant());
   out->set_client_name(h.client_name);
+  if (h.labels != nullptr) {
+    out->mutable_labels()->insert(h.labels->begin(), h.labels->end());
+  }
 }
 
 void ToProto(const LockSummary& lock, absl::Time now, v1::LockSummary* out) {

@@ -44,6 +44,11 @@ absl::StatusOr<MultiAcquireCmd> ToMultiAcquireCmd(v1::AcquireAllRequest* req,
 // Moves the key out of `req`.
 ReleaseCmd ToReleaseCmd(v1::ReleaseRequest* req, absl::Time now);
 
+// ListLocks' filters as of `now`; a negative held_longer_than_ms is the
+// table's to refuse (LockTable::ListLocks).
+ListLocksFilter ToListLocksFilter(const v1::ListLocksRequest& req,
+                                  absl::Time now);
+
 // Listing limits: 0 takes the default, larger than the maximum is lowered
 // to it.
 uint32_t PageSize(uint32_t requested);    // 100, at most 1000.
@@ -73,6 +78,7 @@ void ToProto(const Grant& grant, absl::Time now, v1::Grant* out);
 void ToProto(const SessionEvent& event, v1::SessionEvent* out);
 void ToProto(const LockDescription& d, absl::Time now,
              v1::DescribeLockResponse* out);
+// As of `now` (held_for_ms), with the session's labels.
 void ToProto(const HolderInfo& h, absl::Time now, v1::Holder* out);
 // As of `now` (held_for_ms of each holder).
 void ToProto(const LockSummary& lock, absl::Time now, v1::LockSummary* out);

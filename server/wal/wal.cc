@@ -170,6 +170,7 @@ void Wal::Start() {
 }
 
 uint64_t Wal::Append(const Transition& t) {
+  TAALA_CHECK(!IsObserverOnly(t.type));  // Never logged (transition.h).
   absl::MutexLock lock(&mu_);
   TAALA_CHECK(!closed_);  // REQUIRES: not closed.
   mu_.Await(absl::Condition(

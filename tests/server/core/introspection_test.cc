@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
@@ -29,6 +30,7 @@ using ::taala::test::kTtl;
 using ::taala::test::LockTableTest;
 using ::taala::test::RecordingWaiter;
 using ::taala::test::StatusIs;
+using ::taala::test::WithMode;
 using ::testing::ElementsAre;
 using ::testing::Field;
 using ::testing::HasSubstr;
@@ -180,6 +182,271 @@ TEST_F(LockTableTest, ListLocksRefusesMalformedPrefixAndToken) {
                        HasSubstr("page_token: not valid UTF-8")));
   // A prefix need not be a valid key: "a/" and "" are fine.
   EXPECT_OK(table_.ListLocks("a/", "", 10));
+}
+
+// Every page of a filtered listing, `page_size` at a time.
+std::vector<std::string> ListAll(LockTable& table, absl::string_view prefix,
+                                 size_t page_size,
+                                 const ListLocksFilter& filter) {
+  std::vector<std::string> listed;
+  std::string after;
+  for (int pages = 0; pages < 1000; ++pages) {
+    absl::StatusOr<LockPage> page =
+        table.ListLocks(prefix, after, page_size, filter);
+    EXPECT_OK(page);
+    if (!page.ok()) break;
+    for (const LockSummary& l : page->locks) listed.push_back(l.key);
+    if (!page->next_after.has_value()) break;
+    // A page is full whenever another follows, and the token is its last
+    // key: a filter never leaves a short or empty page mid-listing.
+    EXPECT_EQ(page->locks.size(), page_size);
+    EXPECT_EQ(*page->next_after, page->locks.back().key);
+    after = *page->next_after;
+  }
+  return listed;
+}
+
+TEST_F(LockTableTest, ListLocksFiltersByHoldAgeAndWaitersAcrossPages) {
+  const uint64_t a = NewSession(absl::Hours(1), "alpha");
+  const uint64_t b = NewSession(absl::Hours(1), "beta");
+  // 40 keys over the 4 shards (distinct first segments) and, in one tree,
+  // one shard: "old" keys held 10 s, "new" ones 1 s; every third contended.
+  std::set<std::string> old_keys, contended, all;
+  std::vector<std::unique_ptr<RecordingWaiter>> waiters;
+  auto take = [&](const std::string& key, int i) {
+    MustAcquire(a, key);
+    all.insert(key);
+    if (i % 3 == 0) {
+      waiters.push_back(std::make_unique<RecordingWaiter>());
+      Wait(b, key, waiters.back().get());
+      contended.insert(key);
+    }
+  };
+  for (int i = 0; i < 20; ++i) {
+    const std::string key =
+        i % 2 == 0 ? absl::StrCat("k", i) : absl::StrCat("tree/k", i);
+    take(key, i);
+    old_keys.insert(key);
+  }
+  clock_.Advance(absl::Seconds(9));
+  for (int i = 20; i < 40; ++i) {
+    take(i % 2 == 0 ? absl::StrCat("k", i) : absl::StrCat("tree/k", i), i);
+  }
+  clock_.Advance(absl::Seconds(1));
+  // A waiter alone (its key held by nobody) is contended but not held.
+  const uint64_t lone = MustAcquire(a, "lone");
+  waiters.push_back(std::make_unique<RecordingWaiter>());
+  Wait(b, "lone", waiters.back().get());
+  ASSERT_OK(Release(a, "lone", lone));
+  ASSERT_TRUE(waiters.back()->granted());
+  all.insert("lone");  // Now held by b, for 0 s.
+
+  auto expect = [&](const std::set<std::string>& keys,
+                    absl::string_view prefix) {
+    std::vector<std::string> out;
+    for (const std::string& k : keys) {
+      if (absl::StartsWith(k, prefix)) out.push_back(k);
+    }
+    return out;
+  };
+  std::set<std::string> old_contended;
+  for (const std::string& k : old_keys) {
+    if (contended.count(k)) old_contended.insert(k);
+  }
+  ListLocksFilter held;
+  held.held_longer_than = absl::Seconds(5);
+  held.now = clock_.Now();
+  ListLocksFilter busy;
+  busy.contended_only = true;
+  ListLocksFilter both = held;
+  both.contended_only = true;
+  for (size_t page_size : {1, 2, 3, 7, 100}) {
+    SCOPED_TRACE(absl::StrCat("page size ", page_size));
+    for (absl::string_view prefix : {"", "tree/", "k"}) {
+      SCOPED_TRACE(absl::StrCat("prefix \"", prefix, "\""));
+      EXPECT_EQ(ListAll(table_, prefix, page_size, {}), expect(all, prefix));
+      EXPECT_EQ(ListAll(table_, prefix, page_size, held),
+                expect(old_keys, prefix));
+      EXPECT_EQ(ListAll(table_, prefix, page_size, busy),
+                expect(contended, prefix));
+      EXPECT_EQ(ListAll(table_, prefix, page_size, both),
+                expect(old_contended, prefix));
+    }
+  }
+  // "Longer than" is strict: a grant exactly 10 s old is not listed.
+  held.held_longer_than = absl::Seconds(10);
+  EXPECT_TRUE(ListAll(table_, "", 10, held).empty());
+  held.held_longer_than = absl::Seconds(10) - absl::Nanoseconds(1);
+  EXPECT_EQ(ListAll(table_, "", 10, held), expect(old_keys, ""));
+  // A matching key's entry is complete: holders and queue length.
+  absl::StatusOr<LockPage> page = table_.ListLocks("", "", 1, both);
+  ASSERT_OK(page);
+  ASSERT_EQ(page->locks.size(), 1u);
+  EXPECT_EQ(page->locks[0].key, *old_contended.begin());
+  EXPECT_EQ(page->locks[0].waiter_count, 1u);
+  ASSERT_EQ(page->locks[0].holders.size(), 1u);
+  EXPECT_EQ(page->locks[0].holders[0].client_name, "alpha");
+  table_.Shutdown();
+}
+
+TEST_F(LockTableTest, ListLocksRefusesANegativeHoldAge) {
+  ListLocksFilter filter;
+  filter.held_longer_than = absl::Milliseconds(-5);
+  filter.now = clock_.Now();
+  EXPECT_THAT(table_.ListLocks("", "", 10, filter),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("held_longer_than_ms: must not be negative "
+                                 "(got -5)")));
+}
+
+uint64_t NewLabelledSession(LockTable& table, absl::Time now,
+                            const std::string& name, const Labels& labels) {
+  CreateSessionCmd cmd;
+  cmd.session_id = table.NewSessionId();
+  cmd.client_name = name;
+  cmd.labels = labels;
+  cmd.ttl = kTtl;
+  cmd.now = now;
+  EXPECT_OK(table.CreateSession(cmd));
+  return cmd.session_id;
+}
+
+TEST_F(LockTableTest, HoldersCarryTheirSessionsLabels) {
+  const Labels labels = {{"host", "web-7"}, {"pid", "4242"}};
+  const uint64_t a = NewLabelledSession(table_, clock_.Now(), "alpha", labels);
+  const uint64_t plain = NewSession(kTtl, "plain");
+  MustAcquire(a, "doc/x");
+  MustAcquire(plain, "other");
+  absl::StatusOr<LockDescription> d = table_.Describe("doc/x", 10);
+  ASSERT_OK(d);
+  ASSERT_EQ(d->holders.size(), 1u);
+  ASSERT_NE(d->holders[0].labels, nullptr);
+  EXPECT_EQ(*d->holders[0].labels, labels);
+  absl::StatusOr<LockPage> page = table_.ListLocks("", "", 10);
+  ASSERT_OK(page);
+  ASSERT_EQ(page->locks.size(), 2u);
+  EXPECT_EQ(*page->locks[0].holders[0].labels, labels);
+  ASSERT_NE(page->locks[1].holders[0].labels, nullptr);
+  EXPECT_TRUE(page->locks[1].holders[0].labels->empty());
+  // Blockers carry them too.
+  d = table_.Describe("doc", 10);
+  ASSERT_OK(d);
+  ASSERT_EQ(d->blocked_from_below.size(), 1u);
+  EXPECT_EQ(*d->blocked_from_below[0].labels, labels);
+  table_.Shutdown();
+}
+
+std::vector<std::string> BlockerKeys(const std::vector<HolderInfo>& blockers) {
+  std::vector<std::string> keys;
+  for (const HolderInfo& h : blockers) {
+    keys.push_back(absl::StrCat(h.grant.key, "@", h.client_name));
+  }
+  return keys;
+}
+
+TEST_F(LockTableTest, DescribeNamesTheTreeHoldersThatBlockAKey) {
+  const uint64_t a = NewSession(kTtl, "alpha");
+  const uint64_t b = NewSession(kTtl, "beta");
+  const uint64_t c = NewSession(kTtl, "gamma");
+  // Above "org/team/doc": "org" held SHARED by two sessions; "org/team" is
+  // waited for, not held. The doc itself is free and has no entry.
+  ASSERT_TRUE(
+      table_.Acquire(WithMode(Cmd(a, "org"), LockMode::kShared), nullptr)
+          ->value()
+          .acquired);
+  ASSERT_TRUE(
+      table_.Acquire(WithMode(Cmd(b, "org"), LockMode::kShared), nullptr)
+          ->value()
+          .acquired);
+  // An EXCLUSIVE acquire of a key below a SHARED holder waits.
+  RecordingWaiter team;
+  Wait(c, "org/team", &team);
+  absl::StatusOr<LockDescription> d = table_.Describe("org/team/doc", 10);
+  ASSERT_OK(d);
+  EXPECT_TRUE(d->holders.empty());
+  EXPECT_THAT(BlockerKeys(d->blocked_from_above),
+              ElementsAre("org@alpha", "org@beta"));
+  EXPECT_TRUE(d->blocked_from_below.empty());
+  // The waiter on "org/team" sees the same holders above it.
+  d = table_.Describe("org/team", 10);
+  ASSERT_OK(d);
+  EXPECT_THAT(BlockerKeys(d->blocked_from_above),
+              ElementsAre("org@alpha", "org@beta"));
+  EXPECT_FALSE(team.done());
+
+  // Nearest ancestor first; below in key order, and the blocker's grant
+  // and age are its own. "x/y" is SHARED, so the keys below it can be held
+  // SHARED by others and in any mode by its own holder.
+  const uint64_t d1 = NewSession(kTtl, "delta");
+  ASSERT_TRUE(
+      table_.Acquire(WithMode(Cmd(d1, "x/y"), LockMode::kShared), nullptr)
+          ->value()
+          .acquired);
+  clock_.Advance(absl::Seconds(3));
+  MustAcquire(d1, "x/y/z/deep");
+  for (uint64_t s : {b, c}) {
+    ASSERT_TRUE(
+        table_.Acquire(WithMode(Cmd(s, "x/y/z/a"), LockMode::kShared), nullptr)
+            ->value()
+            .acquired);
+  }
+  // A sibling, not below "x/y/z".
+  ASSERT_TRUE(
+      table_
+          .Acquire(WithMode(Cmd(b, "x/y/z-flat"), LockMode::kShared), nullptr)
+          ->value()
+          .acquired);
+  d = table_.Describe("x/y/z", 10);
+  ASSERT_OK(d);
+  EXPECT_THAT(BlockerKeys(d->blocked_from_above), ElementsAre("x/y@delta"));
+  EXPECT_EQ(clock_.Now() - d->blocked_from_above[0].grant.granted_at,
+            absl::Seconds(3));
+  EXPECT_EQ(d->blocked_from_above[0].grant.session_id, d1);
+  EXPECT_EQ(d->blocked_from_above[0].grant.mode, LockMode::kShared);
+  EXPECT_THAT(BlockerKeys(d->blocked_from_below),
+              ElementsAre("x/y/z/a@beta", "x/y/z/a@gamma", "x/y/z/deep@delta"));
+  EXPECT_EQ(d->blocked_from_below[0].grant.mode, LockMode::kShared);
+  EXPECT_EQ(d->blocked_from_below[2].grant.mode, LockMode::kExclusive);
+  // From "x": everything below, in key order.
+  d = table_.Describe("x", 10);
+  ASSERT_OK(d);
+  EXPECT_TRUE(d->blocked_from_above.empty());
+  EXPECT_THAT(BlockerKeys(d->blocked_from_below),
+              ElementsAre("x/y@delta", "x/y/z-flat@beta", "x/y/z/a@beta",
+                          "x/y/z/a@gamma", "x/y/z/deep@delta"));
+  // A flat key, and a key of another tree, have none.
+  MustAcquire(a, "flat");
+  d = table_.Describe("flat", 10);
+  ASSERT_OK(d);
+  EXPECT_TRUE(d->blocked_from_above.empty());
+  EXPECT_TRUE(d->blocked_from_below.empty());
+  d = table_.Describe("xx/y", 10);
+  ASSERT_OK(d);
+  EXPECT_TRUE(d->blocked_from_above.empty());
+  table_.Shutdown();
+}
+
+TEST_F(LockTableTest, DescribeListsAtMostAHundredBlockersBelowInKeyOrder) {
+  const uint64_t a = NewSession(kTtl, "alpha");
+  const uint64_t b = NewSession(kTtl, "beta");
+  std::vector<std::string> below;
+  for (int i = 0; i < 130; ++i) {
+    const std::string key = absl::StrCat("big/", 1000 + i * 7 % 130);
+    MustAcquire(a, key);
+    below.push_back(key);
+  }
+  // Keys of the same shard outside the tree are not blockers.
+  MustAcquire(b, "big-not/1");
+  MustAcquire(b, "bigger");
+  std::sort(below.begin(), below.end());
+  absl::StatusOr<LockDescription> d = table_.Describe("big", 10);
+  ASSERT_OK(d);
+  ASSERT_EQ(d->blocked_from_below.size(), kMaxBlockersBelow);
+  for (size_t i = 0; i < kMaxBlockersBelow; ++i) {
+    EXPECT_EQ(d->blocked_from_below[i].grant.key, below[i]);
+    EXPECT_EQ(d->blocked_from_below[i].grant.session_id, a);
+  }
+  table_.Shutdown();
 }
 
 TEST_F(LockTableTest, ListSessionsPagesInIdOrderWithLeaseAndCounts) {

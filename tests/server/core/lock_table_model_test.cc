@@ -170,8 +170,8 @@ absl::Duration Jitter(std::mt19937_64& rng) {
 class SeedRun {
  public:
   SeedRun(uint64_t seed, Features f, std::vector<std::string>* log,
-          int restart_per_mille = 0)
-      : restart_per_mille_(restart_per_mille), rng_(seed), f_(f), model_(f), log_(log), wal_(std::make_unique<MemoryLog>()), table_(std::make_unique<LockTable>(Options(wal_.get()))) {
+          int restart_per_mille = 0, bool no_multi = false)
+      : restart_per_mille_(restart_per_mille), no_multi_(no_multi), rng_(seed), f_(f), model_(f), log_(log), wal_(std::make_unique<MemoryLog>()), table_(std::make_unique<LockTable>(Options(wal_.get()))) {
     tap_.Attach(*wal_);
     model_.set_now(clock_.Now());
     for (int i = 0; i < 6; ++i) sessions_.push_back(NewSession());
@@ -285,7 +285,13 @@ class SeedRun {
     } else if (op < 66) {
       Cancel(s);
     } else if (op < 76) {
-      AcquireAll(s);
+      // AcquireAll's steps are acquires the test does not see one by one:
+      // runs that compare outcome counters leave it out.
+      if (no_multi_) {
+        Acquire(s, k, /*try_only=*/Rand(3) == 0, false);
+      } else {
+        AcquireAll(s);
+      }
     } else if (op < 85) {
       const bool ok = model_.KeepAlive(s);
       Log(absl::StrCat("keepalive ", s));
@@ -356,6 +362,7 @@ class SeedRun {
       waiters_[r.id] = std::move(w);
       return;
     }
+    if (got.has_value()) CountImmediate(*got);
     if (!got.has_value()) graveyard_.push_back(std::move(w));  // Queued.
     if (!got.has_value() || !Agrees(want, *got)) {
       Fail(absl::StrCat("acquire #", r.id, " of ", k, " by session ", s,
@@ -488,6 +495,7 @@ class SeedRun {
     model_.set_now(clock_.Now());
     model_.Restart(grace);
     model_.outcomes().clear();
+    seen_ = AcquireCounts();  // The new table counts from zero.
     // Acknowledgements are not recorded, so a restored mailbox cannot tell
     // which release requests its client already has: it forgets its dedupe
     // (a repeated advisory request is harmless; a dropped one is lost). A
@@ -580,6 +588,7 @@ class SeedRun {
         tokens_[{(*got)->grant.session_id, (*got)->grant.key}] =
             (*got)->grant.token;
       }
+      CountWaitEnded(*got);
       want.erase(w);
       it = waiters_.erase(it);
     }
@@ -630,8 +639,61 @@ class SeedRun {
     }
   }
 
+  // Outcomes as the statistics count them (AcquireOutcomes): an answer at
+  // once counts if it granted a new grant, refused a try-lock, or refused a
+  // deadlock; a queued call counts when it ends.
+  void CountImmediate(const absl::StatusOr<AcquireResult>& r) {
+    if (r.ok() && r->acquired && !r->already_held) ++seen_.acquired;
+    if (r.ok() && !r->acquired) ++seen_.timed_out;
+    if (r.status().code() == absl::StatusCode::kAborted) ++seen_.deadlock;
+  }
+  void CountWaitEnded(const absl::StatusOr<AcquireResult>& r) {
+    if (r.ok() && r->acquired) {
+      ++seen_.acquired;
+      ++seen_.acquired_after_wait;
+    } else if (r.ok()) {
+      ++seen_.timed_out;
+    } else if (r.status().code() == absl::StatusCode::kCancelled) {
+      ++seen_.cancelled;
+    } else if (r.status().code() == absl::StatusCode::kAborted) {
+      ++seen_.deadlock;
+    } else {
+      ++seen_.failed;
+    }
+  }
+  static std::string ShowCounts(const AcquireCounts& c) {
+    return absl::StrCat("acquired ", c.acquired, " (after wait ",
+                        c.acquired_after_wait, "), timed out ", c.timed_out,
+                        ", cancelled ", c.cancelled, ", deadlock ",
+                        c.deadlock, ", failed ", c.failed);
+  }
+
+  // The statistics' gauges against the real holders and queues, and (with
+  // no AcquireAll) the outcome counters against what the test saw.
+  void CompareStats() {
+    const TableMetrics m = table_->GetMetrics();
+    uint64_t holders = 0, waiters = 0;
+    for (const std::string& k : kKeys) {
+      absl::StatusOr<LockDescription> d = table_->Describe(k, 100);
+      if (!d.ok()) return Fail(d.status().ToString());
+      holders += d->holders.size();
+      waiters += d->waiter_count;
+    }
+    if (m.held_locks != holders || m.waiters != waiters) {
+      return Fail(absl::StrCat("stats gauges: held ", m.held_locks,
+                               " waiters ", m.waiters, "; table has ",
+                               holders, " holders, ", waiters, " waiters"));
+    }
+    if (no_multi_ && !(m.acquires == seen_)) {
+      return Fail(absl::StrCat("stats outcomes: ", ShowCounts(m.acquires),
+                               "; the test saw ", ShowCounts(seen_)));
+    }
+  }
+
   void Compare() {
     Collect();
+    if (!failure_.empty()) return;
+    CompareStats();
     if (!failure_.empty()) return;
     // Holders, queues and lock-delays, in order.
     for (const std::string& k : kKeys) {
@@ -662,6 +724,13 @@ class SeedRun {
                                  ", table ",
                                  absl::FormatTime(d->delayed_until)));
       }
+      if (std::string why = CompareBlockers(k, *d); !why.empty()) {
+        return Fail(why);
+      }
+    }
+    // Every other step: a listing reads every shard.
+    if (step_ % 2 == 0) {
+      if (std::string why = CompareListings(); !why.empty()) return Fail(why);
     }
     // Release requests: one per asked grant.
     for (auto& [s, sink] : sinks_) {
@@ -717,7 +786,121 @@ class SeedRun {
     }
   }
 
+  // Issue 10's introspection against the model: a filtered listing, page by
+  // page, is the filter applied to the model's keys. The filter and page
+  // size follow the step, not the seed's generator, so seeds replay the
+  // same operations as before.
+  std::string CompareListings() {
+    static constexpr absl::Duration kAges[] = {
+        absl::ZeroDuration(), absl::Seconds(1), absl::Seconds(5),
+        absl::Seconds(20)};
+    ListLocksFilter filter;
+    filter.contended_only = step_ % 4 == 2;
+    filter.held_longer_than = kAges[(step_ / 4) % 4];
+    filter.now = clock_.Now();
+    const size_t page_size = 1 + step_ % 3;
+    std::vector<std::string> want, have;
+    for (const std::string& k : kKeys) {
+      const Model::Key& mk = model_.key(k);
+      if (mk.holders.empty() && mk.queue.empty() &&
+          mk.delayed_until == absl::InfinitePast()) {
+        continue;
+      }
+      if (filter.contended_only && mk.queue.empty()) continue;
+      if (filter.held_longer_than > absl::ZeroDuration() &&
+          std::none_of(
+              mk.holders.begin(), mk.holders.end(), [&](const Model::Hold& h) {
+                return filter.now - h.granted_at > filter.held_longer_than;
+              })) {
+        continue;
+      }
+      want.push_back(k);
+    }
+    std::sort(want.begin(), want.end());
+    std::string after;
+    for (int pages = 0;; ++pages) {
+      absl::StatusOr<LockPage> page =
+          table_->ListLocks("", after, page_size, filter);
+      if (!page.ok()) return page.status().ToString();
+      for (const LockSummary& l : page->locks) have.push_back(l.key);
+      if (!page->next_after.has_value()) break;
+      if (page->locks.size() != page_size || pages > 100) {
+        return absl::StrCat("a page of ", page->locks.size(), " of ", page_size,
+                            " keys before the last");
+      }
+      after = *page->next_after;
+    }
+    if (want != have) {
+      return absl::StrCat(
+          "ListLocks (contended ", filter.contended_only, ", held longer than ",
+          absl::FormatDuration(filter.held_longer_than), ", pages of ",
+          page_size, "): model [", absl::StrJoin(want, " "), "], table [",
+          absl::StrJoin(have, " "), "]");
+    }
+    return "";
+  }
+
+  // `d` (the table's Describe of `k`) names as tree blockers the model's
+  // holders of k's ancestors (nearest first) and of the keys below it (in
+  // key order).
+  std::string CompareBlockers(const std::string& k, const LockDescription& d) {
+    // As "key:session", each key's holders sorted (their order within a key
+    // is the table's own).
+    auto model_holders = [&](const std::string& key,
+                             std::vector<std::string>& out) {
+      std::vector<std::string> one;
+      for (const Model::Hold& h : model_.key(key).holders) {
+        one.push_back(absl::StrCat(key, ":", h.session));
+      }
+      std::sort(one.begin(), one.end());
+      out.insert(out.end(), one.begin(), one.end());
+    };
+    auto shown = [](const std::vector<HolderInfo>& blockers) {
+      std::vector<std::string> out;
+      for (size_t i = 0; i < blockers.size();) {
+        size_t j = i;
+        for (; j < blockers.size() &&
+               blockers[j].grant.key == blockers[i].grant.key;
+             ++j) {
+          out.push_back(absl::StrCat(blockers[j].grant.key, ":",
+                                     blockers[j].grant.session_id));
+        }
+        std::sort(out.begin() + i, out.end());
+        i = j;
+      }
+      return out;
+    };
+    std::vector<std::string> ancestors;  // Nearest first.
+    for (const std::string& a : kKeys) {
+      if (IsAncestor(a, k)) ancestors.push_back(a);
+    }
+    std::sort(ancestors.rbegin(), ancestors.rend());
+    std::vector<std::string> below_keys;  // In key order.
+    for (const std::string& b : kKeys) {
+      if (IsAncestor(k, b)) below_keys.push_back(b);
+    }
+    std::sort(below_keys.begin(), below_keys.end());
+    std::vector<std::string> above, below;
+    for (const std::string& a : ancestors) model_holders(a, above);
+    for (const std::string& b : below_keys) model_holders(b, below);
+    const std::vector<std::string> have_above = shown(d.blocked_from_above);
+    const std::vector<std::string> have_below = shown(d.blocked_from_below);
+    if (above == have_above && below == have_below) return "";
+    return absl::StrCat("blockers of ", k, ": model above [",
+                        absl::StrJoin(above, " "), "] below [",
+                        absl::StrJoin(below, " "), "], table above [",
+                        absl::StrJoin(have_above, " "), "] below [",
+                        absl::StrJoin(have_below, " "), "]");
+  }
+
+  // True if `a` is a proper ancestor of `k` ("s" of "s/a/x", not of "s-1").
+  static bool IsAncestor(const std::string& a, const std::string& k) {
+    return k.size() > a.size() && k[a.size()] == '/' && absl::StartsWith(k, a);
+  }
+
   const int restart_per_mille_;
+  const bool no_multi_;
+  AcquireCounts seen_;  // Outcomes as the test saw them (this table's).
   std::mt19937_64 rng_;
   const Features f_;
   Model model_;
@@ -752,7 +935,7 @@ class SeedRun {
 
 // Runs seeds against the model; `restart_per_mille`: chance per step that
 // taalad crashes and the run goes on against a table restored from the log.
-void RunSeeds(int default_seeds, int restart_per_mille) {
+void RunSeeds(int default_seeds, int restart_per_mille, bool no_multi = false) {
   const Features f = FeaturesFromEnv();
   const int steps = EnvInt("TAALA_MODEL_STEPS", 1000);
   const int one = EnvInt("TAALA_MODEL_SEED", 0);
@@ -764,7 +947,7 @@ void RunSeeds(int default_seeds, int restart_per_mille) {
   for (int seed = first; seed <= last; ++seed) {
     std::string failure;
     {
-      SeedRun run(seed, f, nullptr, restart_per_mille);
+      SeedRun run(seed, f, nullptr, restart_per_mille, no_multi);
       failure = run.Go(steps);
       restarts += run.restarts();
     }
@@ -776,7 +959,7 @@ void RunSeeds(int default_seeds, int restart_per_mille) {
     int attempt = 1;
     for (; attempt <= 20; ++attempt) {
       log.clear();
-      SeedRun run(seed, f, &log, restart_per_mille);
+      SeedRun run(seed, f, &log, restart_per_mille, no_multi);
       if (!run.Go(steps).empty()) break;
     }
     const size_t from = one != 0 || log.size() <= 40 ? 0 : log.size() - 40;
@@ -806,6 +989,14 @@ void RunSeeds(int default_seeds, int restart_per_mille) {
 
 TEST(LockTableModelTest, RandomOperationsAgreeWithAReferenceModel) {
   RunSeeds(500, 0);
+}
+
+// The statistics agree with what the callers saw: gauges (held grants,
+// queued waits) always; outcome counters in runs without AcquireAll (whose
+// steps the test does not see one by one), with and without restarts.
+TEST(LockTableModelTest, StatisticsCountWhatTheCallersSaw) {
+  RunSeeds(EnvInt("TAALA_MODEL_STATS_SEEDS", 150), 0, /*no_multi=*/true);
+  RunSeeds(EnvInt("TAALA_MODEL_STATS_SEEDS", 150) / 3, 8, /*no_multi=*/true);
 }
 
 // The same, with restarts: after each, the restored table must go on as the

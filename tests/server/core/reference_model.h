@@ -77,6 +77,7 @@ class Model {
     absl::Time revoke_at;  // Max hold; InfiniteFuture: none.
     absl::Duration lock_delay;
     uint64_t gen;  // One per grant (the table's token).
+    absl::Time granted_at;
   };
   struct Wait {
     uint64_t session;
@@ -522,11 +523,11 @@ class Model {
     for (Hold& h : key.holders) {
       if (upgrade && h.session == s) {
         const Hold prior = h;
-        h = Hold{s, m, revoke, delay, gen_};
+        h = Hold{s, m, revoke, delay, gen_, now_};
         return prior;
       }
     }
-    key.holders.push_back(Hold{s, m, revoke, delay, gen_});
+    key.holders.push_back(Hold{s, m, revoke, delay, gen_, now_});
     return std::nullopt;
   }
 

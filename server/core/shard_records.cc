@@ -1,0 +1,101 @@
+// Shard: its records. Every transition record of the shard, logged or
+// observer-only (transition.h), goes through RecordLocked, which appends it
+// to the log and feeds the statistics (table_stats.h): the one stream that
+// metrics and, later, Watch consume.
+
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "server/core/shard.h"
+
+namespace taala {
+namespace table_internal {
+
+uint64_t Shard::RecordLocked(Transition& t) {
+  if (!IsObserverOnly(t.type)) t.lsn = log_->Append(t);
+  if (stats != nullptr) table_stats_->Observe(*stats, t);
+  return t.lsn;
+}
+
+void Shard::RecordWaitEndedLocked(const std::string& key,
+                                  const QueuedWaiter& w,
+                                  AcquireOutcome outcome, absl::Time now,
+                                  Effects& effects) {
+  const absl::Duration waited = std::max(now - w.enqueued_at,
+                                         absl::ZeroDuration());
+  if (slow_wait_ > absl::ZeroDuration() && waited >= slow_wait_) {
+    effects.slow_waits.push_back(Effects::SlowWait{
+        w.session->id, w.session->client_name, key, waited, outcome});
+  }
+  if (stats == nullptr) return;  // Observer-only: for the statistics.
+  Transition t;
+  t.type = TransitionType::kWaitEnded;
+  t.key = key;
+  t.session_id = w.session->id;
+  t.mode = w.mode;
+  t.outcome = outcome;
+  t.waited = waited;
+  t.wall = now + wall_offset_;
+  RecordLocked(t);
+}
+
+void Shard::RecordWaitStartedLocked(const std::string& key, const Session& s,
+                                    LockMode mode, absl::Time now) {
+  if (stats == nullptr) return;
+  Transition t;
+  t.type = TransitionType::kWaitStarted;
+  t.key = key;
+  t.session_id = s.id;
+  t.mode = mode;
+  t.wall = now + wall_offset_;
+  RecordLocked(t);
+}
+
+void Shard::RecordRefusedLocked(const std::string& key, const Session& s,
+                                AcquireOutcome outcome, absl::Time now) {
+  if (stats == nullptr) return;
+  Transition t;
+  t.type = TransitionType::kAcquireRefused;
+  t.key = key;
+  t.session_id = s.id;
+  t.outcome = outcome;
+  t.wall = now + wall_offset_;
+  RecordLocked(t);
+}
+
+void Shard::RecordDeadlockLocked(const std::string& key, const Session& s,
+                                 const std::string& why,
+                                 std::vector<WaitForGraph::Step> cycle,
+                                 absl::Time now, Effects& effects) {
+  deadlocks_refused.fetch_add(1, std::memory_order_relaxed);
+  effects.deadlocks.push_back(
+      Effects::Deadlock{s.id, s.client_name, key, why});
+  if (stats == nullptr) return;
+  Transition t;
+  t.type = TransitionType::kDeadlockRefused;
+  t.key = key;
+  t.session_id = s.id;
+  t.client_name = s.client_name;
+  t.text = why;
+  t.cycle = std::move(cycle);
+  t.wall = now + wall_offset_;
+  RecordLocked(t);
+}
+
+void Shard::RecordGrantEndedLocked(const std::string& key, const Holder& h,
+                                   EndReason reason, absl::Time now) {
+  Transition t;
+  t.type = TransitionType::kGrantEnded;
+  t.key = key;
+  t.session_id = h.session->id;
+  t.token = h.token;
+  t.reason = reason;
+  t.wall = now + wall_offset_;
+  t.held = std::max(now - h.granted_at, absl::ZeroDuration());
+  RecordLocked(t);
+}
+
+}  // namespace table_internal
+}  // namespace taala
