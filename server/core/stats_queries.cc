@@ -178,7 +178,7 @@ LeakReport LeakSuspectsIn(TableStats* stats, const std::vector<Shard*>& shards,
         found.push_back(LeakSuspectInfo{
             Grant{key, h.session->id, h.token, h.mode, h.granted_at,
                   h.revoke_at},
-            h.session->client_name, h.session->labels, std::move(reason),
+            h.session->client_name, *h.session->labels, std::move(reason),
             key_p99});
       }
     }
