@@ -3,18 +3,29 @@
 
 #include "client/lock_client.h"
 
+#include <cstdlib>
 #include <memory>
+#include <string>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "client/rpc_caller.h"
+#include "common/endpoint.h"
 
 namespace taala {
 
 absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
   if (options.endpoints.empty()) {
-    return absl::InvalidArgumentError("endpoints: at least one is needed");
+    // No explicit endpoint: the environment's, else the default (the same
+    // precedence as taalactl's --endpoint).
+    options.endpoints = {ResolveEndpoint("", std::getenv(kEndpointEnvVar))};
+  }
+  for (std::string& endpoint : options.endpoints) {
+    if (endpoint.empty()) {
+      return absl::InvalidArgumentError("endpoints: an endpoint is empty");
+    }
+    endpoint = WithDefaultPort(endpoint);
   }
   if (options.retry.max_attempts < 1) {
     return absl::InvalidArgumentError("retry.max_attempts: must be >= 1");

@@ -90,7 +90,10 @@ struct ClientOptions {
   // Tried in order; a call that finds one unavailable moves to the next.
   // All endpoints must serve the same lock state (replicas of one service):
   // a session is known only to the servers that share its state.
-  std::vector<std::string> endpoints = {"127.0.0.1:7070"};
+  // Empty (the default): $TAALA_ENDPOINT if set and not empty, else
+  // "127.0.0.1:7070", as taalactl does. An endpoint without a port ("db1")
+  // dials port 7070. Client::options() shows the endpoints chosen.
+  std::vector<std::string> endpoints;
   TlsOptions tls;
   // Deadline of one attempt of a call that does not wait for a lock. An
   // Acquire that waits gets its wait plus this.
@@ -160,8 +163,9 @@ class Session;
 
 class Client {
  public:
-  // Creates channels to every endpoint. Does not contact the server.
-  // INVALID_ARGUMENT: no endpoints, or a bad option.
+  // Creates channels to every endpoint (ClientOptions::endpoints, else
+  // $TAALA_ENDPOINT, else 127.0.0.1:7070). Does not contact the server.
+  // INVALID_ARGUMENT: an empty endpoint, or a bad option.
   static absl::StatusOr<std::unique_ptr<Client>> Connect(
       ClientOptions options = {});
   ~Client();

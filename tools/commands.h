@@ -20,8 +20,14 @@ int RunLock(const Invocation& inv);
 int RunDescribe(const Invocation& inv);
 int RunList(const Invocation& inv);
 int RunSessions(const Invocation& inv);
-int RunDeadlocks(const Invocation& inv);
 int RunHealth(const Invocation& inv);
+
+// tools/observe_commands.cc: the wait-for graph with recent deadlocks, and
+// the statistics the daemon keeps.
+int RunDeadlocks(const Invocation& inv);
+int RunLeaks(const Invocation& inv);
+int RunContention(const Invocation& inv);
+int RunStats(const Invocation& inv);
 
 }  // namespace taala::tools
 

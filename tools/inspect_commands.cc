@@ -1,6 +1,6 @@
-// describe, list, sessions, health: one or a few read-only calls on the
-// generated stub (and the standard health service), printed as tables or as
-// one JSON object.
+// describe, list, sessions, health: one or a few read-only calls
+// on the generated stub (and the standard health service), printed as tables
+// or as one proto3 JSON object (tools/proto_json.h).
 
 #include <grpcpp/create_channel.h>
 #include <grpcpp/generic/generic_stub.h>
@@ -23,65 +23,50 @@
 #include "absl/time/time.h"
 #include "google/protobuf/unknown_field_set.h"
 #include "taala/v1/lock_service.grpc.pb.h"
+#include "tools/command_util.h"
 #include "tools/commands.h"
 #include "tools/exit_codes.h"
-#include "tools/json_writer.h"
+#include "tools/taalactl_output.pb.h"
 #include "tools/text_table.h"
 
 namespace taala::tools {
 namespace {
 
-// Server-side page size for list and sessions (the API's maximum).
-constexpr uint32_t kPageSize = 1000;
-
-std::unique_ptr<v1::LockService::Stub> NewStub(const Invocation& inv) {
-  return v1::LockService::NewStub(
-      grpc::CreateChannel(inv.endpoint, grpc::InsecureChannelCredentials()));
-}
-
-void SetDeadline(const Invocation& inv, grpc::ClientContext* ctx) {
-  ctx->set_deadline(absl::ToChronoTime(absl::Now() + inv.timeout));
-}
-
-int Fail(const Invocation& inv, absl::string_view what,
-         const grpc::Status& status) {
-  const auto code = static_cast<absl::StatusCode>(status.error_code());
-  std::cerr << "taalactl: " << what << " at " << inv.endpoint << ": "
-            << absl::StatusCodeToString(code) << ": " << status.error_message()
-            << "\n";
-  return ExitCodeFor(code);
-}
-
-void Print(const std::string& text) {
-  std::cout << text;
-  std::cout.flush();
-}
-
-std::string ModeName(v1::LockMode mode) {
-  const std::string& full = v1::LockMode_Name(mode);
-  absl::string_view name = full;
-  absl::ConsumePrefix(&name, "LOCK_MODE_");
-  return name.empty() ? absl::StrCat(static_cast<int>(mode))
-                      : std::string(name);
-}
-
-// 64-bit ids and tokens are JSON strings (as in the proto's own JSON
-// mapping): a JavaScript number or jq 1.6 would round them above 2^53.
-void WriteHolder(JsonWriter& w, const v1::Holder& h) {
-  const v1::Grant& g = h.grant();
-  w.BeginObject()
-      .Key("session_id").String(absl::StrCat(g.session_id()))
-      .Key("client_name").String(h.client_name())
-      .Key("fencing_token").String(absl::StrCat(g.fencing_token()))
-      .Key("mode").String(ModeName(g.mode()))
-      .Key("held_for_ms").Int(g.held_for_ms())
-      .Key("max_hold_remaining_ms").Int(g.max_hold_remaining_ms())
-      .EndObject();
-}
-
 std::string MaxHoldLeft(const v1::Grant& g) {
   return g.max_hold_remaining_ms() == 0 ? "-"
                                         : FormatMs(g.max_hold_remaining_ms());
+}
+
+// The holders of other keys of the tree that keep the described key from
+// being granted, under `title`.
+void AppendBlockers(
+    const char* title,
+    const google::protobuf::RepeatedPtrField<v1::TreeBlocker>& blockers,
+    std::string* out) {
+  if (blockers.empty()) return;
+  TextTable table({"KEY", "SESSION", "CLIENT", "LABELS", "TOKEN", "MODE",
+                   "HELD FOR"});
+  for (const v1::TreeBlocker& b : blockers) {
+    const v1::Holder& h = b.holder();
+    const v1::Grant& g = h.grant();
+    table.AddRow({b.key(), absl::StrCat(g.session_id()), h.client_name(),
+                  LabelsText(h.labels()), absl::StrCat(g.fencing_token()),
+                  ModeName(g.mode()), FormatMs(g.held_for_ms())});
+  }
+  absl::StrAppend(out, "\n", title, "\n", table.Render());
+}
+
+// `l` passes list's --held-longer-than and --contended.
+bool Matches(const Invocation& inv, const v1::LockSummary& l) {
+  if (inv.contended && l.waiter_count() == 0) return false;
+  if (inv.held_longer_than > absl::ZeroDuration()) {
+    const int64_t threshold = absl::ToInt64Milliseconds(inv.held_longer_than);
+    for (const v1::Holder& h : l.holders()) {
+      if (h.grant().held_for_ms() > threshold) return true;
+    }
+    return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -96,34 +81,13 @@ int RunDescribe(const Invocation& inv) {
   grpc::Status status = stub->DescribeLock(&ctx, req, &resp);
   if (!status.ok()) return Fail(inv, "DescribeLock", status);
 
-  if (inv.json) {
-    JsonWriter w;
-    w.BeginObject().Key("key").String(resp.key());
-    w.Key("held").Bool(resp.holders_size() > 0);
-    w.Key("semaphore_size").Uint(resp.semaphore_size());
-    w.Key("lock_delay_remaining_ms").Int(resp.lock_delay_remaining_ms());
-    w.Key("holders").BeginArray();
-    for (const v1::Holder& h : resp.holders()) WriteHolder(w, h);
-    w.EndArray().Key("waiters").BeginArray();
-    int position = 0;
-    for (const v1::Waiter& wt : resp.waiters()) {
-      w.BeginObject()
-          .Key("position").Int(++position)
-          .Key("session_id").String(absl::StrCat(wt.session_id()))
-          .Key("client_name").String(wt.client_name())
-          .Key("mode").String(ModeName(wt.mode()))
-          .Key("waited_for_ms").Int(wt.waited_for_ms())
-          .Key("wait_remaining_ms").Int(wt.wait_remaining_ms())
-          .EndObject();
-    }
-    w.EndArray().Key("waiter_count").Uint(resp.waiter_count()).EndObject();
-    Print(w.str() + "\n");
-    return kExitOk;
-  }
+  if (inv.json) return PrintJson(resp);
 
   std::string out = absl::StrCat("KEY    ", TerminalSafe(resp.key()), "\n");
+  const bool blocked = !resp.blocked_from_above().empty() ||
+                       !resp.blocked_from_below().empty();
   if (resp.holders_size() == 0 && resp.waiter_count() == 0 &&
-      resp.lock_delay_remaining_ms() == 0) {
+      resp.lock_delay_remaining_ms() == 0 && !blocked) {
     absl::StrAppend(&out, "STATE  free\n");
     Print(out);
     return kExitOk;
@@ -137,23 +101,34 @@ int RunDescribe(const Invocation& inv) {
   } else {
     absl::StrAppend(&out, resp.holders_size() > 0 ? "held" : "not held");
   }
+  if (!resp.blocked_from_above().empty()) {
+    absl::StrAppend(&out, ", blocked from above");
+  }
+  if (!resp.blocked_from_below().empty()) {
+    absl::StrAppend(&out, ", blocked from below");
+  }
   if (resp.lock_delay_remaining_ms() > 0) {
     absl::StrAppend(&out, ", lock-delay ",
                     FormatMs(resp.lock_delay_remaining_ms()), " left");
   }
   absl::StrAppend(&out, ", ", resp.waiter_count(),
                   resp.waiter_count() == 1 ? " waiter" : " waiters", "\n");
-  TextTable holders(
-      {"SESSION", "CLIENT", "TOKEN", "MODE", "HELD FOR", "MAX HOLD LEFT"});
+  TextTable holders({"SESSION", "CLIENT", "TOKEN", "MODE", "HELD FOR",
+                      "MAX HOLD LEFT", "LABELS"});
   for (const v1::Holder& h : resp.holders()) {
     const v1::Grant& g = h.grant();
     holders.AddRow({absl::StrCat(g.session_id()), h.client_name(),
                     absl::StrCat(g.fencing_token()), ModeName(g.mode()),
-                    FormatMs(g.held_for_ms()), MaxHoldLeft(g)});
+                    FormatMs(g.held_for_ms()), MaxHoldLeft(g),
+                    LabelsText(h.labels())});
   }
   if (resp.holders_size() > 0) {
     absl::StrAppend(&out, "\nHOLDERS\n", holders.Render());
   }
+  AppendBlockers("BLOCKED FROM ABOVE (holders of ancestors, nearest first)",
+                 resp.blocked_from_above(), &out);
+  AppendBlockers("BLOCKED FROM BELOW (holders of keys under it)",
+                 resp.blocked_from_below(), &out);
   if (resp.waiter_count() > 0) {
     TextTable waiters(
         {"#", "SESSION", "CLIENT", "MODE", "WAITED FOR", "WAIT LEFT"});
@@ -193,10 +168,15 @@ int RunList(const Invocation& inv) {
     }
     req.set_page_size(page_size);
     req.set_page_token(page_token);
+    req.set_held_longer_than_ms(absl::ToInt64Milliseconds(inv.held_longer_than));
+    req.set_contended_only(inv.contended);
     v1::ListLocksResponse resp;
     grpc::Status status = stub->ListLocks(&ctx, req, &resp);
     if (!status.ok()) return Fail(inv, "ListLocks", status);
     for (v1::LockSummary& l : *resp.mutable_locks()) {
+      // The filters again, for a taalad that does not know them (it lists
+      // every key); a no-op otherwise.
+      if (!Matches(inv, l)) continue;
       locks.push_back(std::move(l));
     }
     page_token = resp.next_page_token();
@@ -207,19 +187,18 @@ int RunList(const Invocation& inv) {
   } while (!page_token.empty());
 
   if (inv.json) {
-    JsonWriter w;
-    w.BeginObject().Key("prefix").String(inv.prefix).Key("locks").BeginArray();
-    for (const v1::LockSummary& l : locks) {
-      w.BeginObject().Key("key").String(l.key()).Key("holders").BeginArray();
-      for (const v1::Holder& h : l.holders()) WriteHolder(w, h);
-      w.EndArray().Key("waiter_count").Uint(l.waiter_count()).EndObject();
-    }
-    w.EndArray().Key("truncated").Bool(truncated).EndObject();
-    Print(w.str() + "\n");
-    return kExitOk;
+    v1::ListLocksResponse all;
+    for (v1::LockSummary& l : locks) *all.add_locks() = std::move(l);
+    // Where the next page would start, when --limit cut the listing short.
+    if (truncated) all.set_next_page_token(page_token);
+    return PrintJson(all);
   }
 
   if (locks.empty()) {
+    if (inv.held_longer_than > absl::ZeroDuration() || inv.contended) {
+      Print("no locks match\n");
+      return kExitOk;
+    }
     Print(inv.prefix.empty()
               ? "no locks held\n"
               : absl::StrCat("no locks held under \"",
@@ -268,27 +247,9 @@ int RunSessions(const Invocation& inv) {
   } while (!page_token.empty());
 
   if (inv.json) {
-    JsonWriter w;
-    w.BeginObject().Key("sessions").BeginArray();
-    for (const v1::SessionSummary& s : sessions) {
-      w.BeginObject()
-          .Key("session_id").String(absl::StrCat(s.session_id()))
-          .Key("client_name").String(s.client_name())
-          .Key("labels").BeginObject();
-      // Sorted, so the output is stable.
-      const std::map<std::string, std::string> labels(s.labels().begin(),
-                                                      s.labels().end());
-      for (const auto& [name, value] : labels) w.Key(name).String(value);
-      w.EndObject()
-          .Key("ttl_ms").Int(s.ttl_ms())
-          .Key("expires_in_ms").Int(s.expires_in_ms())
-          .Key("held_keys").Uint(s.held_keys())
-          .Key("waiting_keys").Uint(s.waiting_keys())
-          .EndObject();
-    }
-    w.EndArray().EndObject();
-    Print(w.str() + "\n");
-    return kExitOk;
+    v1::ListSessionsResponse all;
+    for (v1::SessionSummary& s : sessions) *all.add_sessions() = std::move(s);
+    return PrintJson(all);
   }
 
   if (sessions.empty()) {
@@ -298,66 +259,12 @@ int RunSessions(const Invocation& inv) {
   TextTable table({"SESSION", "CLIENT", "TTL", "EXPIRES IN", "HELD", "WAITING",
                    "LABELS"});
   for (const v1::SessionSummary& s : sessions) {
-    const std::map<std::string, std::string> labels(s.labels().begin(),
-                                                    s.labels().end());
     table.AddRow({absl::StrCat(s.session_id()), s.client_name(),
                   FormatMs(s.ttl_ms()), FormatMs(s.expires_in_ms()),
                   absl::StrCat(s.held_keys()), absl::StrCat(s.waiting_keys()),
-                  absl::StrJoin(labels, ",", absl::PairFormatter("="))});
+                  s.labels().empty() ? "" : LabelsText(s.labels())});
   }
   Print(table.Render());
-  return kExitOk;
-}
-
-int RunDeadlocks(const Invocation& inv) {
-  auto stub = NewStub(inv);
-  grpc::ClientContext ctx;
-  SetDeadline(inv, &ctx);
-  v1::GetWaitForGraphRequest req;
-  v1::GetWaitForGraphResponse resp;
-  grpc::Status status = stub->GetWaitForGraph(&ctx, req, &resp);
-  if (!status.ok()) return Fail(inv, "GetWaitForGraph", status);
-
-  if (inv.json) {
-    JsonWriter w;
-    w.BeginObject()
-        .Key("deadlocks_refused").String(absl::StrCat(resp.deadlocks_refused()))
-        .Key("truncated").Bool(resp.truncated())
-        .Key("edges").BeginArray();
-    for (const v1::WaitForEdge& e : resp.edges()) {
-      w.BeginObject()
-          .Key("waiter_session_id").String(absl::StrCat(e.waiter_session_id()))
-          .Key("waiter_client_name").String(e.waiter_client_name())
-          .Key("waiter_mode").String(ModeName(e.waiter_mode()))
-          .Key("blocker_session_id").String(absl::StrCat(e.blocker_session_id()))
-          .Key("blocker_client_name").String(e.blocker_client_name())
-          .Key("blocker_mode").String(ModeName(e.blocker_mode()))
-          .Key("key").String(e.key())
-          .Key("blocker_is").String(e.queued_ahead() ? "queued ahead" : "holder")
-          .EndObject();
-    }
-    w.EndArray().EndObject();
-    Print(w.str() + "\n");
-    return kExitOk;
-  }
-
-  Print(absl::StrCat("deadlocks refused since start: ",
-                     resp.deadlocks_refused(), "\n"));
-  if (resp.edges().empty()) {
-    Print("nobody waits\n");
-    return kExitOk;
-  }
-  TextTable table({"WAITER", "CLIENT", "MODE", "WAITS FOR", "KEY", "BLOCKER",
-                   "CLIENT", "MODE"});
-  for (const v1::WaitForEdge& e : resp.edges()) {
-    table.AddRow({absl::StrCat(e.waiter_session_id()), e.waiter_client_name(),
-                  ModeName(e.waiter_mode()),
-                  e.queued_ahead() ? "queued ahead" : "holder", e.key(),
-                  absl::StrCat(e.blocker_session_id()),
-                  e.blocker_client_name(), ModeName(e.blocker_mode())});
-  }
-  Print(table.Render());
-  if (resp.truncated()) Print("(truncated)\n");
   return kExitOk;
 }
 
@@ -420,27 +327,11 @@ int RunHealth(const Invocation& inv) {
   }
   const v1::ServerStatus& st = server.status();
   if (inv.json) {
-    JsonWriter w;
-    w.BeginObject()
-        .Key("endpoint").String(inv.endpoint)
-        .Key("status").String(name);
-    if (have_server) {
-      w.Key("durability").String(st.durability())
-          .Key("grants_refused_for_ms").Int(st.grants_refused_for_ms())
-          .Key("previous_stop_clean").Bool(st.previous_stop_clean())
-          .Key("sessions_restored").Uint(st.sessions_restored())
-          .Key("grants_restored").Uint(st.grants_restored())
-          .Key("records_replayed").Uint(st.records_replayed())
-          .Key("recovery_ms").Int(st.recovery_ms())
-          .Key("last_lsn").Uint(st.last_lsn())
-          .Key("sessions").Uint(st.sessions())
-          .Key("keys").Uint(st.keys())
-          .Key("wal_records").Uint(st.wal_records())
-          .Key("wal_fsyncs").Uint(st.wal_fsyncs())
-          .Key("wal_bytes").Uint(st.wal_bytes());
-    }
-    w.EndObject();
-    Print(w.str() + "\n");
+    HealthOutput output;
+    output.set_endpoint(inv.endpoint);
+    output.set_status(name);
+    if (have_server) *output.mutable_server() = st;
+    if (const int code = PrintJson(output); code != kExitOk) return code;
   } else {
     Print(absl::StrCat(TerminalSafe(inv.endpoint), "  ", name, "\n"));
     if (have_server) {

@@ -34,11 +34,15 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "client/lock_client.h"
+#include "taala/v1/lock_service.grpc.pb.h"
+#include "tools/command_util.h"
 #include "tools/commands.h"
 #include "tools/exit_codes.h"
+#include "tools/text_table.h"
 
 extern char** environ;
 
@@ -157,6 +161,51 @@ struct PendingAcquire {
       absl::UnknownError("not finished");
 };
 
+// "session 12 (client \"x\", host=h1,pid=42) for 3.2s".
+std::string HolderText(const v1::Holder& h) {
+  return absl::StrCat(
+      "session ", h.grant().session_id(), " (client ",
+      Quote(TerminalSafe(h.client_name())),
+      h.labels().empty() ? "" : absl::StrCat(", ", LabelsText(h.labels())),
+      ") ", ModeName(h.grant().mode()), " for ",
+      FormatMs(h.grant().held_for_ms()));
+}
+
+// Who keeps inv.key from being granted, as DescribeLock says now: its
+// holders ("is held by ...") and holders above or below it in the key tree
+// ("is blocked by ..."); empty if the answer names nobody (the holder left
+// meanwhile) or the call fails.
+std::string WhoHolds(const Invocation& inv) {
+  auto stub = NewStub(inv);
+  grpc::ClientContext ctx;
+  SetDeadline(inv, &ctx);
+  v1::DescribeLockRequest req;
+  req.set_key(inv.key);
+  req.set_max_waiters(1);
+  v1::DescribeLockResponse resp;
+  if (!stub->DescribeLock(&ctx, req, &resp).ok()) return "";
+  std::vector<std::string> holders;
+  for (const v1::Holder& h : resp.holders()) holders.push_back(HolderText(h));
+  std::vector<std::string> blockers;
+  for (const v1::TreeBlocker& b : resp.blocked_from_above()) {
+    blockers.push_back(absl::StrCat(HolderText(b.holder()), " on ancestor ",
+                                    Quote(TerminalSafe(b.key()))));
+  }
+  for (const v1::TreeBlocker& b : resp.blocked_from_below()) {
+    blockers.push_back(absl::StrCat(HolderText(b.holder()), " on ",
+                                    Quote(TerminalSafe(b.key())), " below it"));
+  }
+  std::string out;
+  if (!holders.empty()) {
+    out = absl::StrCat("by ", absl::StrJoin(holders, "; "));
+  }
+  if (!blockers.empty()) {
+    absl::StrAppend(&out, out.empty() ? "" : ", and ", "blocked by ",
+                    absl::StrJoin(blockers, "; "));
+  }
+  return out;
+}
+
 }  // namespace
 
 int RunLock(const Invocation& inv) {
@@ -259,6 +308,17 @@ int RunLock(const Invocation& inv) {
                              " of its semaphore slots held");
     } else if (inv.shared) {
       held_by = "is held EXCLUSIVE, or an EXCLUSIVE request waits for it";
+    }
+    // Who, as of now: the on-call engineer's next question.
+    const std::string who = WhoHolds(inv);
+    if (absl::StartsWith(who, "by ")) {
+      held_by = absl::StrCat(
+          inv.semaphore > 0 ? absl::StrCat("has all ", inv.semaphore,
+                                           " of its semaphore slots held")
+                            : std::string("is held"),
+          " ", who);
+    } else if (!who.empty()) {
+      held_by = absl::StrCat("is ", who);  // "is blocked by ...".
     }
     Warn(absl::StrCat("key ", Quote(inv.key), " ", held_by,
                       "; not acquired ",

@@ -1,10 +1,13 @@
 #include "tools/taalactl_args.h"
 
+#include <cmath>
 #include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 
 namespace taala::tools {
 namespace {
@@ -12,22 +15,50 @@ namespace {
 struct OptionSpec {
   const char* name;
   bool takes_value;
-  const char* only_for;  // A command, or null: every command.
+  const char* only_for;  // Commands separated by ',', or null: every command.
 };
 
 constexpr OptionSpec kOptions[] = {
-    {"endpoint", true, nullptr}, {"json", false, nullptr},
-    {"timeout", true, nullptr},  {"help", false, nullptr},
-    {"wait", true, "lock"},      {"ttl", true, "lock"},
-    {"shared", false, "lock"},   {"semaphore", true, "lock"},
-    {"limit", true, "list"},
+    {"endpoint", true, nullptr},
+    {"json", false, nullptr},
+    {"timeout", true, nullptr},
+    {"help", false, nullptr},
+    {"version", false, nullptr},
+    {"wait", true, "lock"},
+    {"ttl", true, "lock"},
+    {"shared", false, "lock"},
+    {"semaphore", true, "lock"},
+    {"limit", true, "list,contention,leaks,deadlocks"},
+    {"held-longer-than", true, "list,leaks"},
+    {"contended", false, "list"},
+    {"p99-factor", true, "leaks"},
+    {"prefix", false, "stats"},
 };
+
+constexpr const char* kCommands[] = {"lock",      "describe",   "list",
+                                     "sessions",  "deadlocks",  "health",
+                                     "leaks",     "contention", "stats"};
+
+bool IsCommand(absl::string_view name) {
+  for (const char* c : kCommands) {
+    if (name == c) return true;
+  }
+  return false;
+}
 
 const OptionSpec* FindOption(absl::string_view name) {
   for (const OptionSpec& spec : kOptions) {
     if (name == spec.name) return &spec;
   }
   return nullptr;
+}
+
+bool AllowedFor(const OptionSpec& spec, absl::string_view command) {
+  if (spec.only_for == nullptr) return true;
+  for (absl::string_view c : absl::StrSplit(spec.only_for, ',')) {
+    if (c == command) return true;
+  }
+  return false;
 }
 
 absl::Status Usage(absl::string_view message) {
@@ -49,57 +80,13 @@ absl::StatusOr<absl::Duration> ParseDurationFlag(absl::string_view name,
 
 }  // namespace
 
-const char* UsageText() {
-  return R"(Usage: taalactl [OPTIONS] COMMAND [ARGS]
-
-Commands:
-  lock [--wait D] [--ttl D] [--shared | --semaphore N]
-       KEY [--] COMMAND [ARGS...]
-            Take KEY, run COMMAND with TAALA_KEY and TAALA_FENCING_TOKEN in
-            its environment while keeping the session alive, release KEY when
-            it exits, and exit with its status. Exits 75 without running
-            COMMAND if KEY is not acquired within --wait.
-  describe KEY        Holders and waiters (in queue order) of KEY.
-  list [PREFIX]       Held keys starting with PREFIX (all keys if none).
-  sessions            Live sessions.
-  deadlocks           The wait-for graph (who waits for whom, on which key)
-                      and how many acquires were refused as deadlocks.
-  health              The server's health (exit 0 when SERVING).
-  help                This text.
-
-Options (before or after COMMAND):
-  --endpoint HOST:PORT  taalad to talk to (default: $TAALA_ENDPOINT, else
-                        127.0.0.1:7070)
-  --json                One JSON object on stdout instead of tables
-  --timeout D           Deadline of each call that does not wait for a lock
-                        (default 5s)
-  --wait D              lock: how long to wait for KEY (default inf; 0 = try
-                        once)
-  --ttl D               lock: session lease, renewed in the background
-                        (default 10s)
-  --shared              lock: take KEY in SHARED mode (a reader): any number
-                        of --shared runs hold it together, never with an
-                        exclusive holder
-  --semaphore N         lock: KEY is a semaphore of N slots: up to N runs hold
-                        it at once (every user of KEY must give the same N)
-  --limit N             list: at most N keys (default 0 = all)
-Durations: 500ms, 10s, 2m, 1h30m, inf.
-
-Exit status: 0 success; 1 error; 64 usage error; 69 server unavailable;
-75 lock not acquired within --wait; lock: COMMAND's status (128+N if it was
-killed by signal N; 126/127 if it could not be run).
-)";
-}
-
 absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args,
                                      const char* env_endpoint) {
   Invocation inv;
-  if (env_endpoint != nullptr && env_endpoint[0] != '\0') {
-    inv.endpoint = env_endpoint;
-  }
   std::vector<std::pair<const OptionSpec*, std::string>> options;
   std::vector<std::string> positional;
   bool help = false;
+  bool version = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (arg == "--") {
@@ -135,6 +122,10 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args,
         help = true;
         continue;
       }
+      if (name == "version") {
+        version = true;
+        continue;
+      }
       options.emplace_back(spec, std::move(value));
       continue;
     }
@@ -148,28 +139,43 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args,
       break;
     }
   }
-  if (help || (!positional.empty() && positional[0] == "help")) {
+  const bool help_command = !positional.empty() && positional[0] == "help";
+  if (help || help_command) {
     inv.command = "help";
+    // `taalactl lock --help`, `taalactl help lock`.
+    const size_t topic = help_command ? 1 : 0;
+    if (positional.size() > topic) {
+      if (!IsCommand(positional[topic])) {
+        return Usage(absl::StrCat("unknown command \"", positional[topic],
+                                  "\""));
+      }
+      inv.help_topic = positional[topic];
+    }
+    return inv;
+  }
+  if (version || (!positional.empty() && positional[0] == "version")) {
+    inv.command = "version";
     return inv;
   }
   if (positional.empty()) return Usage("missing COMMAND");
   inv.command = positional[0];
   positional.erase(positional.begin());
-  if (inv.command != "lock" && inv.command != "describe" &&
-      inv.command != "list" && inv.command != "sessions" &&
-      inv.command != "deadlocks" && inv.command != "health") {
+  if (!IsCommand(inv.command)) {
     return Usage(absl::StrCat("unknown command \"", inv.command, "\""));
   }
 
+  std::string endpoint;
+  bool prefix_flag = false;
   for (const auto& [spec, value] : options) {
     const std::string name = spec->name;
-    if (spec->only_for != nullptr && inv.command != spec->only_for) {
-      return Usage(absl::StrCat("--", name, " is only for taalactl ",
-                                spec->only_for));
+    if (!AllowedFor(*spec, inv.command)) {
+      return Usage(absl::StrCat(
+          "--", name, " is only for taalactl ",
+          absl::StrReplaceAll(spec->only_for, {{",", ", "}})));
     }
     if (name == "endpoint") {
       if (value.empty()) return Usage("--endpoint: must not be empty");
-      inv.endpoint = value;
+      endpoint = value;
     } else if (name == "json") {
       inv.json = true;
     } else if (name == "timeout" || name == "ttl") {
@@ -183,8 +189,19 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args,
       absl::StatusOr<absl::Duration> d = ParseDurationFlag(name, value);
       if (!d.ok()) return d.status();
       inv.wait = *d;
+    } else if (name == "held-longer-than") {
+      absl::StatusOr<absl::Duration> d = ParseDurationFlag(name, value);
+      if (!d.ok()) return d.status();
+      if (*d == absl::InfiniteDuration()) {
+        return Usage("--held-longer-than: must be finite");
+      }
+      inv.held_longer_than = *d;
     } else if (name == "shared") {
       inv.shared = true;
+    } else if (name == "contended") {
+      inv.contended = true;
+    } else if (name == "prefix") {
+      prefix_flag = true;
     } else if (name == "semaphore") {
       if (!absl::SimpleAtoi(value, &inv.semaphore) || inv.semaphore == 0) {
         return Usage(absl::StrCat("--semaphore: \"", value,
@@ -195,8 +212,15 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args,
         return Usage(absl::StrCat("--limit: \"", value,
                                   "\" is not a non-negative number"));
       }
+    } else if (name == "p99-factor") {
+      if (!absl::SimpleAtod(value, &inv.p99_factor) ||
+          !std::isfinite(inv.p99_factor) || inv.p99_factor < 0) {
+        return Usage(absl::StrCat("--p99-factor: \"", value,
+                                  "\" is not a non-negative number"));
+      }
     }
   }
+  inv.endpoint = ResolveEndpoint(endpoint, env_endpoint);
 
   if (inv.shared && inv.semaphore > 0) {
     return Usage("--shared and --semaphore exclude each other (a semaphore "
@@ -213,6 +237,17 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args,
   } else if (inv.command == "list") {
     if (positional.size() > 1) return Usage("list: at most one PREFIX");
     if (!positional.empty()) inv.prefix = positional[0];
+  } else if (inv.command == "stats") {
+    if (positional.size() > 1) {
+      return Usage("stats: at most one KEY or PREFIX");
+    }
+    if (positional.empty()) {
+      if (prefix_flag) return Usage("stats: --prefix needs a PREFIX");
+    } else if (prefix_flag || absl::EndsWith(positional[0], "/")) {
+      inv.prefix = positional[0];
+    } else {
+      inv.key = positional[0];
+    }
   } else if (!positional.empty()) {
     return Usage(absl::StrCat(inv.command, ": takes no arguments (got \"",
                               positional[0], "\")"));

@@ -15,16 +15,20 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/endpoint.h"
 
 namespace taala::tools {
 
-inline constexpr char kDefaultEndpoint[] = "127.0.0.1:7070";
-
 struct Invocation {
-  // "lock", "describe", "list", "sessions", "health"; "help" for --help,
-  // -h or `taalactl help`.
+  // "lock", "describe", "list", "sessions", "deadlocks", "health", "leaks",
+  // "contention", "stats"; "help" for --help, -h or `taalactl help`;
+  // "version" for --version.
   std::string command;
-  // --endpoint, else $TAALA_ENDPOINT, else kDefaultEndpoint.
+  // With "help": the command whose usage is asked for (`taalactl lock
+  // --help`, `taalactl help lock`); empty for the general usage.
+  std::string help_topic;
+  // --endpoint, else $TAALA_ENDPOINT, else 127.0.0.1:7070; a host without a
+  // port gets port 7070 (common/endpoint.h).
   std::string endpoint = kDefaultEndpoint;
   bool json = false;
   // --timeout: deadline of each call that does not wait for a lock.
@@ -37,9 +41,16 @@ struct Invocation {
   uint32_t semaphore = 0;                          // --semaphore N; 0 = lock.
   std::vector<std::string> argv;                   // COMMAND [ARGS...]
 
-  std::string key;     // lock, describe
-  std::string prefix;  // list
-  size_t limit = 0;    // list --limit; 0 = every lock
+  std::string key;     // lock, describe, stats (a key)
+  std::string prefix;  // list, stats (a prefix: ends in '/' or --prefix)
+  // --limit: list (0 = every lock), contention, leaks, deadlocks (0 = the
+  // server's default).
+  size_t limit = 0;
+  // list, leaks --held-longer-than; 0 = no filter (list), the daemon's
+  // --leak_threshold (leaks).
+  absl::Duration held_longer_than = absl::ZeroDuration();
+  bool contended = false;   // list --contended: keys with waiters only.
+  double p99_factor = 0;    // leaks --p99-factor; 0 = the daemon's default.
 };
 
 // Parses `args` (argv without the program name). `env_endpoint` is
@@ -48,8 +59,12 @@ struct Invocation {
 absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args,
                                      const char* env_endpoint);
 
-// The --help text.
+// The --help text: every command and option.
 const char* UsageText();
+
+// `taalactl COMMAND --help`: that command's usage, whose first line names it
+// ("Usage: taalactl describe KEY"); null for an unknown command.
+const char* CommandUsageText(const std::string& command);
 
 }  // namespace taala::tools
 

@@ -2,14 +2,16 @@
 //
 //   taalactl lock [--wait D] [--ttl D] [--shared | --semaphore N] KEY --
 //       COMMAND [ARGS...]
-//   taalactl describe KEY | list [PREFIX] | sessions | deadlocks | health
-//            [--json]
+//   taalactl describe KEY | list [PREFIX] | sessions | deadlocks | health |
+//            leaks | contention | stats [KEY|PREFIX/]  [--json]
+//   taalactl --version | --help | COMMAND --help
 
 #include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
 
+#include "common/version.h"
 #include "tools/commands.h"
 #include "tools/exit_codes.h"
 #include "tools/taalactl_args.h"
@@ -24,7 +26,12 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   if (inv->command == "help") {
-    std::cout << UsageText();
+    std::cout << (inv->help_topic.empty() ? UsageText()
+                                          : CommandUsageText(inv->help_topic));
+    return kExitOk;
+  }
+  if (inv->command == "version") {
+    std::cout << taala::VersionLine("taalactl") << "\n";
     return kExitOk;
   }
   if (inv->command == "lock") return RunLock(*inv);
@@ -32,5 +39,8 @@ int main(int argc, char** argv) {
   if (inv->command == "list") return RunList(*inv);
   if (inv->command == "sessions") return RunSessions(*inv);
   if (inv->command == "deadlocks") return RunDeadlocks(*inv);
+  if (inv->command == "leaks") return RunLeaks(*inv);
+  if (inv->command == "contention") return RunContention(*inv);
+  if (inv->command == "stats") return RunStats(*inv);
   return RunHealth(*inv);
 }

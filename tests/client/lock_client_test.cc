@@ -298,7 +298,7 @@ TEST_F(LockClientTest, HealthCheck) {
 
 TEST(ClientConnectTest, RefusesBadOptions) {
   ClientOptions options;
-  options.endpoints.clear();
+  options.endpoints = {""};
   EXPECT_THAT(Client::Connect(options),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("endpoints")));

@@ -1,24 +1,28 @@
-// Unit tests of taalactl's parts without gRPC: command line, JSON, tables.
+// Unit tests of taalactl's parts without gRPC: command line, endpoint,
+// proto JSON, tables.
 
+#include <cstring>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
-#include "tests/tools/json_reader.h"
-#include "tools/json_writer.h"
+#include "common/endpoint.h"
+#include "google/protobuf/util/json_util.h"
+#include "taala/v1/lock_service.pb.h"
+#include "tools/proto_json.h"
 #include "tools/taalactl_args.h"
 #include "tools/text_table.h"
 
 namespace taala::tools {
 namespace {
 
-using ::taala::test::Json;
-using ::taala::test::JsonReader;
 using ::taala::test::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 absl::StatusOr<Invocation> Parse(std::vector<std::string> args,
                                  const char* env = nullptr) {
@@ -161,39 +165,142 @@ TEST(ParseArgsTest, UsageErrorsSayWhatIsWrong) {
   }
 }
 
-TEST(JsonWriterTest, WritesNestedValuesWithCommas) {
-  JsonWriter w;
-  w.BeginObject()
-      .Key("a").Int(-1)
-      .Key("b").BeginArray().Uint(18446744073709551615u).Bool(true).Null()
-      .BeginObject().EndObject().BeginArray().EndArray().EndArray()
-      .Key("c").String("x")
-      .EndObject();
-  EXPECT_EQ(w.str(),
-            R"({"a":-1,"b":[18446744073709551615,true,null,{},[]],"c":"x"})");
-  EXPECT_TRUE(JsonReader::Parse(w.str()).has_value());
+TEST(ProtoJsonTest, PrintsTheProto3MappingThatReadsBack) {
+  v1::DescribeLockResponse resp;
+  resp.set_key("a/\"b\"\n");
+  v1::Holder* h = resp.add_holders();
+  h->mutable_grant()->set_session_id(18446744073709551615u);
+  h->mutable_grant()->set_fencing_token(9007199254740993u);  // 2^53 + 1.
+  h->mutable_grant()->set_mode(v1::LOCK_MODE_SHARED);
+  (*h->mutable_labels())["host"] = "h1";
+  absl::StatusOr<std::string> json = ToJson(resp);
+  ASSERT_OK(json);
+  // Proto field names; 64-bit integers as strings; enums by name; defaults
+  // printed.
+  EXPECT_THAT(*json, HasSubstr(R"("session_id":"18446744073709551615")"));
+  EXPECT_THAT(*json, HasSubstr(R"("fencing_token":"9007199254740993")"));
+  EXPECT_THAT(*json, HasSubstr(R"("mode":"LOCK_MODE_SHARED")"));
+  EXPECT_THAT(*json, HasSubstr(R"("waiter_count":0)"));
+  EXPECT_THAT(*json, HasSubstr(R"("waiters":[])"));
+  EXPECT_THAT(*json, Not(HasSubstr("\n")));
+  v1::DescribeLockResponse back;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(*json, &back).ok());
+  EXPECT_EQ(back.SerializeAsString(), resp.SerializeAsString());
 }
 
-TEST(JsonWriterTest, EscapesStringsSoTheyReadBackUnchanged) {
-  const std::string tricky =
-      std::string("quote\" backslash\\ slash/ nl\n tab\t cr\r bell\x07 nul") +
-      std::string(1, '\0') + " del\x7f é 日本 😀";
-  EXPECT_EQ(JsonQuote("a\"b\\c\n\x01"), R"("a\"b\\c\n\u0001")");
-  JsonWriter w;
-  w.BeginObject().Key(tricky).String(tricky).EndObject();
-  std::optional<Json> back = JsonReader::Parse(w.str());
-  ASSERT_TRUE(back.has_value()) << w.str();
-  EXPECT_EQ((*back)[tricky].text, tricky);
+TEST(EndpointTest, AHostWithoutAPortDials7070) {
+  EXPECT_EQ(WithDefaultPort("db1"), "db1:7070");
+  EXPECT_EQ(WithDefaultPort("db1.example.com"), "db1.example.com:7070");
+  EXPECT_EQ(WithDefaultPort("10.0.0.5"), "10.0.0.5:7070");
+  EXPECT_EQ(WithDefaultPort("[::1]"), "[::1]:7070");
+  EXPECT_EQ(WithDefaultPort("::1"), "[::1]:7070");
+  // A port, or a gRPC target with a scheme: unchanged.
+  EXPECT_EQ(WithDefaultPort("db1:9000"), "db1:9000");
+  EXPECT_EQ(WithDefaultPort("[::1]:9000"), "[::1]:9000");
+  EXPECT_EQ(WithDefaultPort("dns:///db1:9000"), "dns:///db1:9000");
+  EXPECT_EQ(WithDefaultPort("unix:/run/taala.sock"), "unix:/run/taala.sock");
+  EXPECT_EQ(WithDefaultPort("ipv4:10.0.0.1:1,10.0.0.2:2"),
+            "ipv4:10.0.0.1:1,10.0.0.2:2");
 }
 
-TEST(JsonWriterTest, IllFormedUtf8BecomesReplacementCharacters) {
-  // A stray continuation byte, a truncated sequence, an overlong '/', a
-  // surrogate.
-  EXPECT_EQ(JsonQuote("a\x80z"), R"("a\ufffdz")");
-  EXPECT_EQ(JsonQuote("a\xe6\x97"), R"("a\ufffd\ufffd")");
-  EXPECT_EQ(JsonQuote("\xc0\xaf"), R"("\ufffd\ufffd")");
-  EXPECT_EQ(JsonQuote("\xed\xa0\x80"), R"("\ufffd\ufffd\ufffd")");
-  EXPECT_TRUE(JsonReader::Parse(JsonQuote("\xff\xfe")).has_value());
+TEST(ParseArgsTest, EndpointWithoutPortGetsPort7070FromFlagOrEnvironment) {
+  EXPECT_EQ(Parse({"--endpoint", "db1", "health"})->endpoint, "db1:7070");
+  EXPECT_EQ(Parse({"health"}, "db2")->endpoint, "db2:7070");
+  EXPECT_EQ(Parse({"--endpoint=db1:1", "health"}, "db2")->endpoint, "db1:1");
+}
+
+TEST(ParseArgsTest, NewCommandsAndTheirOptions) {
+  absl::StatusOr<Invocation> inv =
+      Parse({"leaks", "--held-longer-than", "10m", "--p99-factor=2.5",
+             "--limit", "7"});
+  ASSERT_OK(inv);
+  EXPECT_EQ(inv->command, "leaks");
+  EXPECT_EQ(inv->held_longer_than, absl::Minutes(10));
+  EXPECT_EQ(inv->p99_factor, 2.5);
+  EXPECT_EQ(inv->limit, 7u);
+
+  inv = Parse({"list", "--held-longer-than=500ms", "--contended", "pay/"});
+  ASSERT_OK(inv);
+  EXPECT_EQ(inv->held_longer_than, absl::Milliseconds(500));
+  EXPECT_TRUE(inv->contended);
+  EXPECT_EQ(inv->prefix, "pay/");
+
+  inv = Parse({"contention", "--limit=3"});
+  ASSERT_OK(inv);
+  EXPECT_EQ(inv->command, "contention");
+  EXPECT_EQ(inv->limit, 3u);
+
+  // stats: a key; a prefix (trailing '/' or --prefix); or every key.
+  inv = Parse({"stats", "payments/42"});
+  ASSERT_OK(inv);
+  EXPECT_EQ(inv->key, "payments/42");
+  EXPECT_EQ(inv->prefix, "");
+  inv = Parse({"stats", "payments/"});
+  ASSERT_OK(inv);
+  EXPECT_EQ(inv->key, "");
+  EXPECT_EQ(inv->prefix, "payments/");
+  inv = Parse({"stats", "--prefix", "pay"});
+  ASSERT_OK(inv);
+  EXPECT_EQ(inv->prefix, "pay");
+  inv = Parse({"stats"});
+  ASSERT_OK(inv);
+  EXPECT_EQ(inv->key, "");
+  EXPECT_EQ(inv->prefix, "");
+
+  EXPECT_EQ(Parse({"deadlocks", "--limit", "5"})->limit, 5u);
+}
+
+TEST(ParseArgsTest, VersionAndPerCommandHelp) {
+  EXPECT_EQ(Parse({"--version"})->command, "version");
+  EXPECT_EQ(Parse({"version"})->command, "version");
+  absl::StatusOr<Invocation> inv = Parse({"describe", "--help"});
+  ASSERT_OK(inv);
+  EXPECT_EQ(inv->command, "help");
+  EXPECT_EQ(inv->help_topic, "describe");
+  EXPECT_EQ(Parse({"help", "stats"})->help_topic, "stats");
+  EXPECT_EQ(Parse({"lock", "--help"})->help_topic, "lock");
+  EXPECT_EQ(Parse({"--help"})->help_topic, "");
+  EXPECT_THAT(Parse({"frob", "--help"}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("unknown command")));
+  // Each command's usage names it on its first line.
+  for (const char* c : {"lock", "describe", "list", "sessions", "deadlocks",
+                        "health", "leaks", "contention", "stats"}) {
+    const char* text = CommandUsageText(c);
+    ASSERT_NE(text, nullptr) << c;
+    const std::string first(text, std::strchr(text, '\n') - text);
+    EXPECT_THAT(first, testing::StartsWith(absl::StrCat("Usage: taalactl ", c)))
+        << first;
+    EXPECT_THAT(UsageText(), HasSubstr(absl::StrCat("  ", c, " "))) << c;
+  }
+  EXPECT_EQ(CommandUsageText("frob"), nullptr);
+}
+
+TEST(ParseArgsTest, NewOptionsRefuseBadValues) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {{"leaks", "--held-longer-than", "soon"}, "not a duration"},
+      {{"leaks", "--held-longer-than", "inf"}, "must be finite"},
+      {{"list", "--held-longer-than", "-1s"}, "must not be negative"},
+      {{"leaks", "--p99-factor", "x"}, "not a non-negative number"},
+      {{"leaks", "--p99-factor", "-2"}, "not a non-negative number"},
+      {{"leaks", "--contended"}, "--contended is only for taalactl list"},
+      {{"describe", "--held-longer-than=1s", "k"}, "only for taalactl list"},
+      {{"list", "--p99-factor=2"}, "--p99-factor is only for taalactl leaks"},
+      {{"list", "--prefix", "a"}, "--prefix is only for taalactl stats"},
+      {{"stats", "a", "b"}, "at most one KEY or PREFIX"},
+      {{"stats", "--prefix"}, "--prefix needs a PREFIX"},
+      {{"contention", "x"}, "takes no arguments"},
+      {{"leaks", "x"}, "takes no arguments"},
+  };
+  for (const Case& c : cases) {
+    EXPECT_THAT(Parse(c.args), StatusIs(absl::StatusCode::kInvalidArgument,
+                                        HasSubstr(c.message)))
+        << testing::PrintToString(c.args);
+  }
 }
 
 TEST(TextTableTest, AlignsColumnsByCodePoints) {

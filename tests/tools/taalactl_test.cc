@@ -2,300 +2,42 @@
 // taalad on a loopback port, checked by exit status, files the commands
 // write, and what taalad itself says (over the generated stub).
 
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
-#include <stdlib.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
-#include <filesystem>
+#include <algorithm>
+#include <cstdint>
 #include <fstream>
-#include <map>
 #include <memory>
-#include <optional>
-#include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include <grpcpp/grpcpp.h>
-
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "taala/v1/lock_service.grpc.pb.h"
-#include "tests/integration/taalad_process.h"
-#include "tests/tools/json_reader.h"
-
-extern char** environ;
+#include "tests/tools/taalactl_fixture.h"
+#include "tools/taalactl_output.pb.h"
 
 namespace taala {
 namespace {
 
-using ::taala::test::Json;
-using ::taala::test::JsonReader;
+using ::taala::test::AsyncAcquire;
+using ::taala::test::Eventually;
+using ::taala::test::Exists;
+using ::taala::test::FromJson;
+using ::taala::test::ReadFile;
+using ::taala::test::Result;
+using ::taala::test::Taalactl;
+using ::taala::test::TaalactlTest;
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-// How long a test waits for something that should happen promptly before it
-// gives up; never a measure of speed.
-constexpr absl::Duration kPatience = absl::Seconds(30);
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-bool Exists(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0;
-}
-
-// Polls `condition` until it holds or kPatience passes.
-template <typename Fn>
-bool Eventually(Fn condition) {
-  const absl::Time give_up = absl::Now() + kPatience;
-  while (absl::Now() < give_up) {
-    if (condition()) return true;
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return condition();
-}
-
-// One taalactl run: a child process with stdout and stderr in files.
-class Taalactl {
- public:
-  // Starts TAALACTL_PATH with `args`; `env` entries (NAME=value) are added to
-  // the test's environment, without TAALA_ENDPOINT unless given.
-  Taalactl(const std::string& dir, std::vector<std::string> args,
-           std::vector<std::string> env = {}) {
-    static int serial = 0;
-    const std::string base = absl::StrCat(dir, "/taalactl.", ++serial);
-    out_path_ = base + ".out";
-    err_path_ = base + ".err";
-    std::vector<std::string> argv = {TAALACTL_PATH};
-    argv.insert(argv.end(), args.begin(), args.end());
-    description_ = absl::StrJoin(argv, " ");
-    std::vector<std::string> envs;
-    for (char** e = environ; *e != nullptr; ++e) {
-      if (!absl::StartsWith(*e, "TAALA_")) envs.emplace_back(*e);
-    }
-    envs.insert(envs.end(), env.begin(), env.end());
-    std::vector<char*> cargv;
-    for (std::string& a : argv) cargv.push_back(a.data());
-    cargv.push_back(nullptr);
-    std::vector<char*> cenv;
-    for (std::string& e : envs) cenv.push_back(e.data());
-    cenv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, out_path_.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, 2, err_path_.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int err = posix_spawn(&pid_, cargv[0], &actions, nullptr,
-                                cargv.data(), cenv.data());
-    posix_spawn_file_actions_destroy(&actions);
-    EXPECT_EQ(err, 0) << "cannot start " << cargv[0];
-    if (err != 0) pid_ = -1;
-  }
-
-  ~Taalactl() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-
-  pid_t pid() const { return pid_; }
-  void Signal(int sig) { kill(pid_, sig); }
-
-  // Waits for the exit; returns the exit status (128+N if killed by signal
-  // N), or -1 if it did not end within kPatience (it is then killed).
-  int Wait() {
-    if (pid_ <= 0) return -1;
-    const absl::Time give_up = absl::Now() + kPatience;
-    int status = 0;
-    while (waitpid(pid_, &status, WNOHANG) == 0) {
-      if (absl::Now() > give_up) {
-        ADD_FAILURE() << description_ << " did not exit within "
-                      << kPatience << "\nstderr:\n" << err();
-        kill(pid_, SIGKILL);
-        waitpid(pid_, nullptr, 0);
-        pid_ = -1;
-        return -1;
-      }
-      absl::SleepFor(absl::Milliseconds(5));
-    }
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-
-  std::string out() const { return ReadFile(out_path_); }
-  std::string err() const { return ReadFile(err_path_); }
-  const std::string& description() const { return description_; }
-
- private:
-  pid_t pid_ = -1;
-  std::string out_path_;
-  std::string err_path_;
-  std::string description_;
-};
-
-struct Result {
-  int code;
-  std::string out;
-  std::string err;
-};
-
-std::ostream& operator<<(std::ostream& os, const Result& r) {
-  return os << "exit " << r.code << "\nstdout:\n" << r.out << "\nstderr:\n"
-            << r.err;
-}
-
-class TaalactlTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const char* tmp = getenv("TMPDIR");
-    std::string dir = absl::StrCat(tmp != nullptr ? tmp : "/tmp",
-                                   "/taalactl_test_XXXXXX");
-    ASSERT_NE(mkdtemp(dir.data()), nullptr) << dir;
-    dir_ = dir;
-    auto started = test::TaaladProcess::Start({"--min_session_ttl=100ms"});
-    ASSERT_TRUE(started.ok()) << started.status();
-    daemon_ = std::move(*started);
-    stub_ = v1::LockService::NewStub(grpc::CreateChannel(
-        daemon_->address(), grpc::InsecureChannelCredentials()));
-  }
-
-  void TearDown() override {
-    if (HasFailure()) {
-      if (daemon_ != nullptr) {
-        std::cerr << "---- taalad log ----\n" << daemon_->Log();
-      }
-      std::cerr << "taalactl outputs kept in " << dir_ << "\n";
-    } else if (!dir_.empty()) {
-      std::error_code ignored;
-      std::filesystem::remove_all(dir_, ignored);
-    }
-  }
-
-  std::vector<std::string> WithEndpoint(std::vector<std::string> args) {
-    args.insert(args.begin(), "--endpoint=" + daemon_->address());
-    return args;
-  }
-
-  // Runs taalactl against the test's daemon and waits for it.
-  Result Run(std::vector<std::string> args, std::vector<std::string> env = {}) {
-    Taalactl t(dir_, WithEndpoint(std::move(args)), std::move(env));
-    const int code = t.Wait();
-    return Result{code, t.out(), t.err()};
-  }
-  std::unique_ptr<Taalactl> Start(std::vector<std::string> args,
-                                  std::vector<std::string> env = {}) {
-    return std::make_unique<Taalactl>(dir_, WithEndpoint(std::move(args)),
-                                      std::move(env));
-  }
-
-  std::string Path(const std::string& name) const {
-    return absl::StrCat(dir_, "/", name);
-  }
-
-  void SetDeadline(grpc::ClientContext* ctx) {
-    ctx->set_deadline(absl::ToChronoTime(absl::Now() + kPatience));
-  }
-
-  uint64_t CreateSession(const std::string& name,
-                         std::map<std::string, std::string> labels = {}) {
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx);
-    v1::CreateSessionRequest req;
-    req.set_ttl_ms(30000);
-    req.set_client_name(name);
-    req.mutable_labels()->insert(labels.begin(), labels.end());
-    v1::CreateSessionResponse resp;
-    grpc::Status s = stub_->CreateSession(&ctx, req, &resp);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return resp.session_id();
-  }
-
-  uint64_t MustAcquire(uint64_t session, const std::string& key) {
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx);
-    v1::AcquireRequest req;
-    req.set_session_id(session);
-    req.set_key(key);
-    v1::AcquireResponse resp;
-    grpc::Status s = stub_->Acquire(&ctx, req, &resp);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    EXPECT_EQ(resp.result(), v1::AcquireResponse::ACQUIRED) << key;
-    return resp.grant().fencing_token();
-  }
-
-  void MustRelease(uint64_t session, const std::string& key, uint64_t token) {
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx);
-    v1::ReleaseRequest req;
-    req.set_session_id(session);
-    req.set_key(key);
-    req.set_fencing_token(token);
-    v1::ReleaseResponse resp;
-    grpc::Status s = stub_->Release(&ctx, req, &resp);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-  }
-
-  v1::DescribeLockResponse Describe(const std::string& key) {
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx);
-    v1::DescribeLockRequest req;
-    req.set_key(key);
-    v1::DescribeLockResponse resp;
-    grpc::Status s = stub_->DescribeLock(&ctx, req, &resp);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return resp;
-  }
-
-  std::string dir_;
-  std::unique_ptr<test::TaaladProcess> daemon_;
-  std::unique_ptr<v1::LockService::Stub> stub_;
-};
-
-// A waiting Acquire on the callback API.
-struct AsyncAcquire {
-  grpc::ClientContext ctx;
-  v1::AcquireRequest req;
-  v1::AcquireResponse resp;
-  grpc::Status status;
-  absl::Notification done;
-
-  void Start(v1::LockService::Stub* stub, uint64_t session,
-             const std::string& key) {
-    req.set_session_id(session);
-    req.set_key(key);
-    req.set_wait_timeout_ms(-1);
-    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(120)));
-    stub->async()->Acquire(&ctx, &req, &resp, [this](grpc::Status s) {
-      status = std::move(s);
-      done.Notify();
-    });
-  }
-  bool Wait() { return done.WaitForNotificationWithTimeout(kPatience); }
-};
 
 TEST_F(TaalactlTest, TwoConcurrentLockRunsNeverInterleave) {
   const std::string file = Path("markers");
@@ -374,12 +116,11 @@ TEST_F(TaalactlTest, TheCommandGetsTheKeyAndFencingToken) {
   ASSERT_TRUE(absl::SimpleAtoi(parts[1], &token)) << parts[1];
   EXPECT_GT(token, earlier);
 
-  std::optional<Json> d = JsonReader::Parse(ReadFile(describe_file));
-  ASSERT_TRUE(d.has_value()) << ReadFile(describe_file);
-  EXPECT_EQ((*d)["key"].text, "jobs/nightly");
-  EXPECT_EQ((*d)["holders"][0]["fencing_token"].text, parts[1]);
-  EXPECT_EQ((*d)["holders"][0]["client_name"].text,
-            "taalactl lock jobs/nightly");
+  const auto d = FromJson<v1::DescribeLockResponse>(ReadFile(describe_file));
+  EXPECT_EQ(d.key(), "jobs/nightly");
+  ASSERT_EQ(d.holders_size(), 1);
+  EXPECT_EQ(absl::StrCat(d.holders(0).grant().fencing_token()), parts[1]);
+  EXPECT_EQ(d.holders(0).client_name(), "taalactl lock jobs/nightly");
 }
 
 TEST_F(TaalactlTest, DescribeListSessionsAndHealthPrintTablesAndJson) {
@@ -414,34 +155,39 @@ TEST_F(TaalactlTest, DescribeListSessionsAndHealthPrintTablesAndJson) {
 
   r = Run({"--json", "describe", "app/a"});
   ASSERT_EQ(r.code, 0) << r;
-  std::optional<Json> j = JsonReader::Parse(r.out);
-  ASSERT_TRUE(j.has_value()) << r.out;
-  EXPECT_EQ((*j)["key"].text, "app/a");
-  EXPECT_TRUE((*j)["held"].boolean);
-  const Json& holder = (*j)["holders"][0];
-  EXPECT_EQ(holder["session_id"].text, worker_id);
-  EXPECT_EQ(holder["client_name"].text, "worker-7");
-  EXPECT_EQ(holder["fencing_token"].text, token_text);
-  EXPECT_EQ(holder["mode"].text, "EXCLUSIVE");
-  EXPECT_TRUE(holder["held_for_ms"].is_number());
-  EXPECT_EQ(holder["max_hold_remaining_ms"].as_int(), 0);
-  const Json& waiter = (*j)["waiters"][0];
-  EXPECT_EQ(waiter["position"].as_int(), 1);
-  EXPECT_EQ(waiter["session_id"].text, absl::StrCat(queued));
-  EXPECT_EQ(waiter["client_name"].text, "queued");
-  EXPECT_TRUE(waiter["waited_for_ms"].is_number());
-  EXPECT_EQ(waiter["wait_remaining_ms"].as_int(), -1);
-  EXPECT_EQ((*j)["waiter_count"].as_int(), 1);
+  // The proto3 JSON mapping: proto field names, 64-bit integers as strings,
+  // enums by name, one line.
+  EXPECT_THAT(r.out, HasSubstr(absl::StrCat("\"session_id\":\"", worker_id,
+                                            "\"")));
+  EXPECT_THAT(r.out, HasSubstr("\"mode\":\"LOCK_MODE_EXCLUSIVE\""));
+  EXPECT_THAT(r.out, testing::EndsWith("}\n"));
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  auto described = FromJson<v1::DescribeLockResponse>(r.out);
+  EXPECT_EQ(described.key(), "app/a");
+  ASSERT_EQ(described.holders_size(), 1);
+  const v1::Holder& holder = described.holders(0);
+  EXPECT_EQ(holder.grant().session_id(), worker);
+  EXPECT_EQ(holder.client_name(), "worker-7");
+  EXPECT_EQ(holder.grant().fencing_token(), token);
+  EXPECT_EQ(holder.grant().mode(), v1::LOCK_MODE_EXCLUSIVE);
+  EXPECT_EQ(holder.grant().max_hold_remaining_ms(), 0);
+  ASSERT_EQ(described.waiters_size(), 1);
+  const v1::Waiter& waiter = described.waiters(0);
+  EXPECT_EQ(waiter.session_id(), queued);
+  EXPECT_EQ(waiter.client_name(), "queued");
+  EXPECT_EQ(waiter.mode(), v1::LOCK_MODE_EXCLUSIVE);
+  EXPECT_EQ(waiter.wait_remaining_ms(), -1);
+  EXPECT_EQ(described.waiter_count(), 1u);
 
   r = Run({"describe", "free/key"});
   ASSERT_EQ(r.code, 0) << r;
   EXPECT_EQ(r.out, "KEY    free/key\nSTATE  free\n");
   r = Run({"describe", "free/key", "--json"});
-  j = JsonReader::Parse(r.out);
-  ASSERT_TRUE(j.has_value()) << r.out;
-  EXPECT_FALSE((*j)["held"].boolean);
-  EXPECT_TRUE((*j)["holders"].is_array());
-  EXPECT_TRUE((*j)["holders"].items.empty());
+  ASSERT_EQ(r.code, 0) << r;
+  EXPECT_THAT(r.out, HasSubstr("\"holders\":[]"));  // Defaults are printed.
+  described = FromJson<v1::DescribeLockResponse>(r.out);
+  EXPECT_EQ(described.key(), "free/key");
+  EXPECT_EQ(described.holders_size(), 0);
 
   // A malformed key: the server's INVALID_ARGUMENT, exit 1.
   r = Run({"describe", "a//b"});
@@ -465,21 +211,20 @@ TEST_F(TaalactlTest, DescribeListSessionsAndHealthPrintTablesAndJson) {
 
   r = Run({"list", "--json"});
   ASSERT_EQ(r.code, 0) << r;
-  j = JsonReader::Parse(r.out);
-  ASSERT_TRUE(j.has_value()) << r.out;
-  EXPECT_EQ((*j)["prefix"].text, "");
-  ASSERT_EQ((*j)["locks"].items.size(), 3u);
-  EXPECT_EQ((*j)["locks"][0]["key"].text, "app/a");
-  EXPECT_EQ((*j)["locks"][0]["waiter_count"].as_int(), 1);
-  EXPECT_EQ((*j)["locks"][0]["holders"][0]["fencing_token"].text, token_text);
-  EXPECT_EQ((*j)["locks"][2]["key"].text, "other/c");
-  EXPECT_FALSE((*j)["truncated"].boolean);
+  auto listed = FromJson<v1::ListLocksResponse>(r.out);
+  ASSERT_EQ(listed.locks_size(), 3);
+  EXPECT_EQ(listed.locks(0).key(), "app/a");
+  EXPECT_EQ(listed.locks(0).waiter_count(), 1u);
+  ASSERT_EQ(listed.locks(0).holders_size(), 1);
+  EXPECT_EQ(listed.locks(0).holders(0).grant().fencing_token(), token);
+  EXPECT_EQ(listed.locks(2).key(), "other/c");
+  EXPECT_EQ(listed.next_page_token(), "");  // Not cut short.
 
   r = Run({"list", "--json", "--limit", "1", "app/"});
-  j = JsonReader::Parse(r.out);
-  ASSERT_TRUE(j.has_value()) << r.out;
-  ASSERT_EQ((*j)["locks"].items.size(), 1u);
-  EXPECT_TRUE((*j)["truncated"].boolean);
+  ASSERT_EQ(r.code, 0) << r;
+  listed = FromJson<v1::ListLocksResponse>(r.out);
+  ASSERT_EQ(listed.locks_size(), 1);
+  EXPECT_NE(listed.next_page_token(), "");  // More follow.
 
   r = Run({"list", "nothing/"});
   ASSERT_EQ(r.code, 0) << r;
@@ -496,18 +241,17 @@ TEST_F(TaalactlTest, DescribeListSessionsAndHealthPrintTablesAndJson) {
 
   r = Run({"sessions", "--json"});
   ASSERT_EQ(r.code, 0) << r;
-  j = JsonReader::Parse(r.out);
-  ASSERT_TRUE(j.has_value()) << r.out;
-  ASSERT_EQ((*j)["sessions"].items.size(), 2u);
-  const Json& s0 = (*j)["sessions"][0];
-  EXPECT_EQ(s0["session_id"].text, worker_id);
-  EXPECT_EQ(s0["client_name"].text, "worker-7");
-  EXPECT_EQ(s0["labels"]["team"].text, "payments");
-  EXPECT_EQ(s0["ttl_ms"].as_int(), 30000);
-  EXPECT_GT(s0["expires_in_ms"].as_int(), 0);
-  EXPECT_EQ(s0["held_keys"].as_int(), 3);
-  EXPECT_EQ(s0["waiting_keys"].as_int(), 0);
-  EXPECT_EQ((*j)["sessions"][1]["waiting_keys"].as_int(), 1);
+  const auto sessions = FromJson<v1::ListSessionsResponse>(r.out);
+  ASSERT_EQ(sessions.sessions_size(), 2);
+  const v1::SessionSummary& s0 = sessions.sessions(0);
+  EXPECT_EQ(s0.session_id(), worker);
+  EXPECT_EQ(s0.client_name(), "worker-7");
+  EXPECT_EQ(s0.labels().at("team"), "payments");
+  EXPECT_EQ(s0.ttl_ms(), 30000);
+  EXPECT_GT(s0.expires_in_ms(), 0);
+  EXPECT_EQ(s0.held_keys(), 3u);
+  EXPECT_EQ(s0.waiting_keys(), 0u);
+  EXPECT_EQ(sessions.sessions(1).waiting_keys(), 1u);
 
   // health
   r = Run({"health"});
@@ -519,13 +263,12 @@ TEST_F(TaalactlTest, DescribeListSessionsAndHealthPrintTablesAndJson) {
   EXPECT_THAT(r.out, Not(HasSubstr("GRANTS REFUSED")));
   r = Run({"health", "--json"});
   EXPECT_EQ(r.code, 0) << r;
-  j = JsonReader::Parse(r.out);
-  ASSERT_TRUE(j.has_value()) << r.out;
-  EXPECT_EQ((*j)["status"].text, "SERVING");
-  EXPECT_EQ((*j)["endpoint"].text, daemon_->address());
-  EXPECT_EQ((*j)["durability"].text, "fsync");
-  EXPECT_EQ((*j)["grants_refused_for_ms"].as_int(), 0);
-  EXPECT_TRUE((*j)["previous_stop_clean"].boolean);
+  const auto health = FromJson<tools::HealthOutput>(r.out);
+  EXPECT_EQ(health.status(), "SERVING");
+  EXPECT_EQ(health.endpoint(), daemon_->address());
+  EXPECT_EQ(health.server().durability(), "fsync");
+  EXPECT_EQ(health.server().grants_refused_for_ms(), 0);
+  EXPECT_TRUE(health.server().previous_stop_clean());
 
   // deadlocks: the queued session waits for the worker on app/a.
   r = Run({"deadlocks"});
@@ -536,12 +279,13 @@ TEST_F(TaalactlTest, DescribeListSessionsAndHealthPrintTablesAndJson) {
   EXPECT_THAT(r.out, HasSubstr("app/a"));
   r = Run({"deadlocks", "--json"});
   EXPECT_EQ(r.code, 0) << r;
-  j = JsonReader::Parse(r.out);
-  ASSERT_TRUE(j.has_value()) << r.out;
-  EXPECT_EQ((*j)["deadlocks_refused"].text, "0");
-  EXPECT_EQ((*j)["edges"][0]["key"].text, "app/a");
-  EXPECT_EQ((*j)["edges"][0]["blocker_session_id"].text, worker_id);
-  EXPECT_EQ((*j)["edges"][0]["blocker_is"].text, "holder");
+  const auto deadlocks = FromJson<tools::DeadlocksOutput>(r.out);
+  const v1::GetWaitForGraphResponse& graph = deadlocks.wait_for_graph();
+  EXPECT_EQ(graph.deadlocks_refused(), 0u);
+  ASSERT_EQ(graph.edges_size(), 1);
+  EXPECT_EQ(graph.edges(0).key(), "app/a");
+  EXPECT_EQ(graph.edges(0).blocker_session_id(), worker);
+  EXPECT_FALSE(graph.edges(0).queued_ahead());
 
   MustRelease(worker, "app/a", token);
   ASSERT_TRUE(wait.Wait());
@@ -673,13 +417,12 @@ TEST_F(TaalactlTest, SharedLockRunsHoldTheKeyTogether) {
   }
   Result r = Run({"--json", "describe", "rw/k"});
   ASSERT_EQ(r.code, 0) << r;
-  std::optional<Json> j = JsonReader::Parse(r.out);
-  ASSERT_TRUE(j.has_value()) << r.out;
-  ASSERT_EQ((*j)["holders"].items.size(), 2u);
-  EXPECT_EQ((*j)["holders"][0]["mode"].text, "SHARED");
-  EXPECT_EQ((*j)["holders"][1]["mode"].text, "SHARED");
-  EXPECT_EQ((*j)["semaphore_size"].as_int(), 0);
-  EXPECT_EQ((*j)["lock_delay_remaining_ms"].as_int(), 0);
+  const auto j = FromJson<v1::DescribeLockResponse>(r.out);
+  ASSERT_EQ(j.holders_size(), 2);
+  EXPECT_EQ(j.holders(0).grant().mode(), v1::LOCK_MODE_SHARED);
+  EXPECT_EQ(j.holders(1).grant().mode(), v1::LOCK_MODE_SHARED);
+  EXPECT_EQ(j.semaphore_size(), 0u);
+  EXPECT_EQ(j.lock_delay_remaining_ms(), 0);
   const std::string marker = Path("writer-ran");
   r = Run({"lock", "--wait", "0", "rw/k", "--", "touch", marker});
   EXPECT_EQ(r.code, 75) << r;
@@ -726,11 +469,9 @@ TEST_F(TaalactlTest, SemaphoreRunsShareTheSlotsAndDescribeShowsTheSize) {
   const std::string table = ReadFile(describe_table);
   const std::string state = "STATE  semaphore of size 2, 2 held, 0 waiters\n";
   EXPECT_THAT(table, HasSubstr(state)) << table;
-  std::optional<Json> j = JsonReader::Parse(ReadFile(describe_json));
-  ASSERT_TRUE(j.has_value()) << ReadFile(describe_json);
-  EXPECT_EQ((*j)["semaphore_size"].as_int(), 2);
-  EXPECT_EQ((*j)["holders"].items.size(), 2u);
-  EXPECT_TRUE((*j)["held"].boolean);
+  const auto j = FromJson<v1::DescribeLockResponse>(ReadFile(describe_json));
+  EXPECT_EQ(j.semaphore_size(), 2u);
+  EXPECT_EQ(j.holders_size(), 2);
 
   // Both slots taken: a third run is not let in.
   const uint64_t third = CreateSession("third-slot");
@@ -796,12 +537,11 @@ TEST_F(TaalactlTest, DescribeShowsALockDelayAfterTheHolderExpired) {
 
   r = Run({"--json", "describe", "delay/k"});
   ASSERT_EQ(r.code, 0) << r;
-  std::optional<Json> j = JsonReader::Parse(r.out);
-  ASSERT_TRUE(j.has_value()) << r.out;
-  EXPECT_FALSE((*j)["held"].boolean);
-  EXPECT_GT((*j)["lock_delay_remaining_ms"].as_int(), 0);
-  EXPECT_LE((*j)["lock_delay_remaining_ms"].as_int(), 20000);
-  EXPECT_EQ((*j)["semaphore_size"].as_int(), 0);
+  const auto j = FromJson<v1::DescribeLockResponse>(r.out);
+  EXPECT_EQ(j.holders_size(), 0);
+  EXPECT_GT(j.lock_delay_remaining_ms(), 0);
+  EXPECT_LE(j.lock_delay_remaining_ms(), 20000);
+  EXPECT_EQ(j.semaphore_size(), 0u);
 
   // Nobody gets the key meanwhile.
   r = Run({"lock", "--wait", "0", "delay/k", "--", "true"});

@@ -1,0 +1,81 @@
+#include "tools/command_util.h"
+
+#include <grpcpp/create_channel.h>
+
+#include <cmath>
+#include <iostream>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "tools/exit_codes.h"
+#include "tools/proto_json.h"
+#include "tools/text_table.h"
+
+namespace taala::tools {
+
+std::unique_ptr<v1::LockService::Stub> NewStub(const Invocation& inv) {
+  return v1::LockService::NewStub(
+      grpc::CreateChannel(inv.endpoint, grpc::InsecureChannelCredentials()));
+}
+
+void SetDeadline(const Invocation& inv, grpc::ClientContext* ctx) {
+  ctx->set_deadline(absl::ToChronoTime(absl::Now() + inv.timeout));
+}
+
+int Fail(const Invocation& inv, absl::string_view what,
+         const grpc::Status& status) {
+  const auto code = static_cast<absl::StatusCode>(status.error_code());
+  std::cerr << "taalactl: " << what << " at " << inv.endpoint << ": "
+            << absl::StatusCodeToString(code) << ": " << status.error_message();
+  if (code == absl::StatusCode::kUnimplemented) {
+    std::cerr << " (this taalad does not serve " << what
+              << ": an older version?)";
+  }
+  std::cerr << "\n";
+  return ExitCodeFor(code);
+}
+
+void Print(const std::string& text) {
+  std::cout << text;
+  std::cout.flush();
+}
+
+int PrintJson(const google::protobuf::Message& message) {
+  absl::StatusOr<std::string> json = ToJson(message);
+  if (!json.ok()) {
+    std::cerr << "taalactl: " << json.status().message() << "\n";
+    return kExitError;
+  }
+  Print(*json + "\n");
+  return kExitOk;
+}
+
+std::string ModeName(v1::LockMode mode) {
+  const std::string& full = v1::LockMode_Name(mode);
+  absl::string_view name = full;
+  absl::ConsumePrefix(&name, "LOCK_MODE_");
+  return name.empty() ? absl::StrCat(static_cast<int>(mode))
+                      : std::string(name);
+}
+
+std::string LabelsText(
+    const google::protobuf::Map<std::string, std::string>& labels) {
+  if (labels.empty()) return "-";
+  const std::map<std::string, std::string> sorted(labels.begin(),
+                                                  labels.end());
+  return absl::StrJoin(sorted, ",", absl::PairFormatter("="));
+}
+
+std::string FormatMsDouble(double ms) {
+  if (!(ms > 0)) return "0ms";
+  if (ms < 10) return absl::StrFormat("%.1fms", ms);
+  return FormatMs(static_cast<int64_t>(std::llround(ms)));
+}
+
+}  // namespace taala::tools

@@ -1,0 +1,195 @@
+// taalactl's usage texts: the general one (--help) and each command's own
+// (COMMAND --help), declared in tools/taalactl_args.h.
+
+#include <string>
+
+#include "tools/taalactl_args.h"
+
+namespace taala::tools {
+
+const char* UsageText() {
+  return R"(Usage: taalactl [OPTIONS] COMMAND [ARGS]
+
+Commands:
+  lock [--wait D] [--ttl D] [--shared | --semaphore N]
+       KEY [--] COMMAND [ARGS...]
+            Take KEY, run COMMAND with TAALA_KEY and TAALA_FENCING_TOKEN in
+            its environment while keeping the session alive, release KEY when
+            it exits, and exit with its status. Exits 75 without running
+            COMMAND if KEY is not acquired within --wait (naming its holder).
+  describe KEY        Holders (with labels) and waiters (in queue order) of
+                      KEY, and holders above or below it in the key tree that
+                      keep it from being granted.
+  list [--held-longer-than D] [--contended] [PREFIX]
+                      Held keys starting with PREFIX (all keys if none).
+  sessions            Live sessions.
+  deadlocks           The wait-for graph (who waits for whom, on which key)
+                      and the recent acquires refused as deadlocks, with
+                      their cycles.
+  leaks [--held-longer-than D] [--p99-factor F]
+                      Grants that look leaked: held longer than D, or F times
+                      longer than their key's p99 hold.
+  contention [--limit N]
+                      The most contended keys: by waiters now, and by time
+                      waited over the recent window.
+  stats [--prefix] [KEY | PREFIX/]
+                      Acquire outcomes, wait and hold percentiles,
+                      revocations, expiries, deadlock refusals, and the
+                      suggested max hold and wait timeout of a key, or of a
+                      prefix (ends in '/', or --prefix); every key if none.
+  health              The server's health (exit 0 when SERVING).
+  help [COMMAND]      This text, or COMMAND's (also: taalactl COMMAND --help).
+
+Options (before or after COMMAND):
+  --endpoint HOST[:PORT]  taalad to talk to (default: $TAALA_ENDPOINT, else
+                        127.0.0.1:7070; port 7070 if none is given)
+  --json                The response as proto3 JSON (docs/taalactl.md)
+  --timeout D           Deadline of each call that does not wait for a lock
+                        (default 5s)
+  --version             Print the version and git commit, and exit
+  --wait D              lock: how long to wait for KEY (default inf; 0 = try
+                        once)
+  --ttl D               lock: session lease, renewed in the background
+                        (default 10s)
+  --shared              lock: take KEY in SHARED mode (a reader): any number
+                        of --shared runs hold it together, never with an
+                        exclusive holder
+  --semaphore N         lock: KEY is a semaphore of N slots: up to N runs hold
+                        it at once (every user of KEY must give the same N)
+  --limit N             list: at most N keys (default 0 = all); contention,
+                        leaks, deadlocks: at most N entries (default: the
+                        server's)
+  --held-longer-than D  list: only keys held longer than D; leaks: the age
+                        threshold (default: taalad's --leak_threshold)
+  --contended           list: only keys with waiters
+  --p99-factor F        leaks: suspect a grant held F times its key's p99 hold
+                        (default: taalad's --leak_p99_factor)
+  --prefix              stats: the argument is a prefix
+Durations: 500ms, 10s, 2m, 1h30m, inf.
+
+Exit status: 0 success; 1 error; 64 usage error; 69 server unavailable;
+75 lock not acquired within --wait; lock: COMMAND's status (128+N if it was
+killed by signal N; 126/127 if it could not be run); health: 69 unless
+SERVING.
+)";
+}
+
+const char* CommandUsageText(const std::string& command) {
+  if (command == "lock") {
+    return R"(Usage: taalactl lock [--wait D] [--ttl D] [--shared | --semaphore N]
+                     KEY [--] COMMAND [ARGS...]
+
+Take KEY, run COMMAND with TAALA_KEY and TAALA_FENCING_TOKEN in its
+environment while keeping the session alive, release KEY when COMMAND exits,
+and exit with its status. If KEY is not acquired within --wait, COMMAND is not
+run, the holder is named on stderr, and the exit status is 75.
+
+  --wait D         how long to wait for KEY (default inf; 0 = try once)
+  --ttl D          session lease, renewed in the background (default 10s)
+  --shared         take KEY in SHARED mode (readers hold it together)
+  --semaphore N    KEY is a semaphore of N slots
+
+Exit status: COMMAND's (128+N if killed by signal N; 126 cannot run, 127 not
+found); 75 not acquired; 69 server unavailable; 64 usage error; 1 error.
+)";
+  }
+  if (command == "describe") {
+    return R"(Usage: taalactl describe KEY
+
+Holders of KEY (session, client, labels such as host and pid, token, mode,
+held for), its waiters in queue order, and the holders of keys above it
+(ancestors) or below it in the key tree that keep it from being granted.
+--json prints the DescribeLockResponse.
+
+Exit status: 0; 69 server unavailable; 64 usage error; 1 error.
+)";
+  }
+  if (command == "list") {
+    return R"(Usage: taalactl list [--held-longer-than D] [--contended] [--limit N] [PREFIX]
+
+Held keys starting with PREFIX (all keys if none), sorted by key, with their
+holders and queue lengths.
+
+  --held-longer-than D  only keys whose oldest grant is older than D
+  --contended           only keys with at least one waiter
+  --limit N             at most N keys (default 0 = all)
+
+--json prints one ListLocksResponse with every page's locks; next_page_token
+is set when --limit cut the listing short.
+Exit status: 0; 69 server unavailable; 64 usage error; 1 error.
+)";
+  }
+  if (command == "sessions") {
+    return R"(Usage: taalactl sessions
+
+Live sessions: id, client name, lease, time left, held and awaited keys,
+labels. --json prints one ListSessionsResponse with every page's sessions.
+Exit status: 0; 69 server unavailable; 64 usage error; 1 error.
+)";
+  }
+  if (command == "deadlocks") {
+    return R"(Usage: taalactl deadlocks [--limit N]
+
+The wait-for graph now (who waits for whom, on which key), how many acquires
+were refused as deadlocks since the daemon started, and the most recent
+refusals (at most N, newest first) with the cycle each would have closed.
+--json prints {"wait_for_graph": GetWaitForGraphResponse,
+"recent": GetRecentDeadlocksResponse}.
+Exit status: 0; 69 server unavailable; 64 usage error; 1 error.
+)";
+  }
+  if (command == "health") {
+    return R"(Usage: taalactl health
+
+The server's serving status, durability, recovery and log counts.
+--json prints {"endpoint", "status", "server": ServerStatus}.
+Exit status: 0 when SERVING; 69 otherwise or unreachable; 64 usage error;
+1 error.
+)";
+  }
+  if (command == "leaks") {
+    return R"(Usage: taalactl leaks [--held-longer-than D] [--p99-factor F] [--limit N]
+
+Grants that look leaked, oldest first: held longer than D, or longer than F
+times their key's own p99 hold (keys with at least 20 hold samples), with
+the holder's session, client name, labels (host, pid) and age.
+
+  --held-longer-than D  age threshold (default: taalad's --leak_threshold)
+  --p99-factor F        factor of the key's p99 hold (default: taalad's
+                        --leak_p99_factor)
+  --limit N             at most N suspects (default 100)
+
+--json prints the GetLeakSuspectsResponse.
+Exit status: 0 (with or without suspects); 69 server unavailable; 64 usage
+error; 1 error (also: a taalad without statistics).
+)";
+  }
+  if (command == "contention") {
+    return R"(Usage: taalactl contention [--limit N]
+
+The most contended keys: by current queue length (with holders and the
+longest current wait), and by total time waited over the recent window.
+
+  --limit N   at most N keys in each list (default 10, at most 100)
+
+--json prints the GetContentionResponse.
+Exit status: 0; 69 server unavailable; 64 usage error; 1 error.
+)";
+  }
+  if (command == "stats") {
+    return R"(Usage: taalactl stats [--prefix] [KEY | PREFIX/]
+
+Statistics of one key, of a prefix (an argument ending in '/', or any
+argument with --prefix), or of every key (no argument): acquires by outcome,
+wait and hold p50/p95/p99/max, revocations, expiries, deadlock refusals, and
+the suggested max hold and wait timeout with their sample counts and source
+(or why there is none).
+
+--json prints the GetLockStatsResponse.
+Exit status: 0; 69 server unavailable; 64 usage error; 1 error.
+)";
+  }
+  return nullptr;
+}
+
+}  // namespace taala::tools
