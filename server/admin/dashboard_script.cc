@@ -1,5 +1,5 @@
-// The dashboard's script: reads the JSON endpoints (proto3 JSON: camelCase
-// names, 64-bit integers as strings) and redraws every 2 s. Every value is
+// The dashboard's script: reads the JSON endpoints (proto3 JSON with the
+// proto's field names, 64-bit integers as strings) and redraws every 2 s. Every value is
 // put in with textContent: keys and labels are data, never markup.
 
 #include "server/admin/dashboard.h"
@@ -107,13 +107,13 @@ async function status() {
     dl.replaceChildren();
     const items = [
       ['Durability', s.durability], ['Sessions', num(s.sessions)],
-      ['Keys', num(s.keys)], ['Last LSN', num(s.lastLsn)],
-      ['Grants refused for', dur(s.grantsRefusedForMs)],
-      ['Recovery', dur(s.recoveryMs) + ' (' + num(s.sessionsRestored) +
-                   ' sessions, ' + num(s.grantsRestored) + ' grants)'],
-      ['Previous stop', s.previousStopClean ? 'clean' : 'unclean'],
-      ['Log', num(s.walRecords) + ' records, ' + num(s.walFsyncs) +
-              ' fsyncs, ' + num(s.walBytes) + ' bytes']];
+      ['Keys', num(s.keys)], ['Last LSN', num(s.last_lsn)],
+      ['Grants refused for', dur(s.grants_refused_for_ms)],
+      ['Recovery', dur(s.recovery_ms) + ' (' + num(s.sessions_restored) +
+                   ' sessions, ' + num(s.grants_restored) + ' grants)'],
+      ['Previous stop', s.previous_stop_clean ? 'clean' : 'unclean'],
+      ['Log', num(s.wal_records) + ' records, ' + num(s.wal_fsyncs) +
+              ' fsyncs, ' + num(s.wal_bytes) + ' bytes']];
     for (const [k, v] of items) {
       dl.appendChild(el('dt', '', k));
       dl.appendChild(el('dd', '', v));
@@ -131,9 +131,9 @@ async function waiters(keys) {
                               encodeURIComponent(key));
       for (const w of d.waiters || []) {
         rows.push([key, row('waiter-row', [
-          [key, 'key'], [w.clientName || '(unnamed)', 'waiter'],
-          [w.sessionId, 'mono session'], mode(w.mode),
-          [dur(w.waitedForMs), 'num'], [dur(w.waitRemainingMs), 'num']],
+          [key, 'key'], [w.client_name || '(unnamed)', 'waiter'],
+          [w.session_id, 'mono session'], mode(w.mode),
+          [dur(w.waited_for_ms), 'num'], [dur(w.wait_remaining_ms), 'num']],
           key)]);
       }
     } catch (e) { errors.push(e.message); }
@@ -149,21 +149,21 @@ async function locks() {
     const rows = [];
     const contended = [];
     for (const lock of l.locks || []) {
-      if (num(lock.waiterCount) > 0) contended.push(lock.key);
+      if (num(lock.waiter_count) > 0) contended.push(lock.key);
       for (const h of lock.holders || []) {
         const g = h.grant || {};
         rows.push(row('lock-row', [
-          [lock.key, 'key'], [h.clientName || '(unnamed)', 'holder'],
-          [g.sessionId, 'mono session'], mode(g.mode),
-          [g.fencingToken, 'mono token'], [dur(g.heldForMs), 'num age'],
-          [labels(h.labels), 'labels'], [num(lock.waiterCount), 'num']],
+          [lock.key, 'key'], [h.client_name || '(unnamed)', 'holder'],
+          [g.session_id, 'mono session'], mode(g.mode),
+          [g.fencing_token, 'mono token'], [dur(g.held_for_ms), 'num age'],
+          [labels(h.labels), 'labels'], [num(lock.waiter_count), 'num']],
           lock.key));
       }
     }
     fill('locks-body', rows, 8, 'no lock is held');
     $('locks-count').textContent = '(' + rows.length +
         (rows.length === 1 ? ' grant' : ' grants') +
-        (l.nextPageToken ? ', first 1000 keys' : '') + ')';
+        (l.next_page_token ? ', first 1000 keys' : '') + ')';
     setError('locks-error', null);
     await waiters(contended);
   } catch (e) { setError('locks-error', e); }
@@ -172,16 +172,16 @@ async function locks() {
 async function contention() {
   try {
     const c = await getJson('/api/v1/contention');
-    fill('contention-waiters-body', (c.byWaiters || []).map((k) => row(
+    fill('contention-waiters-body', (c.by_waiters || []).map((k) => row(
         'contended-row', [[k.key, 'key'], [num(k.waiters), 'num'],
                           [num(k.holders), 'num'],
-                          [dur(k.longestWaitMs), 'num']], k.key)),
+                          [dur(k.longest_wait_ms), 'num']], k.key)),
          4, 'no key has waiters');
     $('contention-window-title').textContent =
-        'By wait time (last ' + dur(c.windowMs) + ')';
-    fill('contention-time-body', (c.byWaitTime || []).map((k) => row(
-        'contended-time-row', [[k.key, 'key'], [dur(k.waitMsInWindow), 'num'],
-                               [num(k.waitsInWindow), 'num']], k.key)),
+        'By wait time (last ' + dur(c.window_ms) + ')';
+    fill('contention-time-body', (c.by_wait_time || []).map((k) => row(
+        'contended-time-row', [[k.key, 'key'], [dur(k.wait_ms_in_window), 'num'],
+                               [num(k.waits_in_window), 'num']], k.key)),
          3, 'no waits in the window');
     setError('contention-error', null);
   } catch (e) { setError('contention-error', e); }
@@ -193,8 +193,8 @@ async function leaks() {
     fill('leaks-body', (l.suspects || []).map((s) => {
       const g = s.grant || {};
       return row('suspect', [
-        [g.key, 'key'], [s.clientName || '(unnamed)', 'holder'],
-        [g.sessionId, 'mono session'], [dur(g.heldForMs), 'num age'],
+        [g.key, 'key'], [s.client_name || '(unnamed)', 'holder'],
+        [g.session_id, 'mono session'], [dur(g.held_for_ms), 'num age'],
         [labels(s.labels), 'labels'], [s.reason, 'reason']], g.key);
     }), 6, 'no suspect');
     setError('leaks-error', null);
@@ -212,13 +212,13 @@ async function deadlocks() {
     for (const x of list) {
       const div = el('div', 'deadlock');
       div.dataset.key = x.key;
-      div.appendChild(el('div', '', new Date(num(x.atUnixMs)).toISOString() +
-          ': ' + (x.clientName || '(unnamed)') + ' (session ' + x.sessionId +
+      div.appendChild(el('div', '', new Date(num(x.at_unix_ms)).toISOString() +
+          ': ' + (x.client_name || '(unnamed)') + ' (session ' + x.session_id +
           ') refused ' + x.key));
       for (const e of x.cycle || []) {
         div.appendChild(el('div', 'cycle',
-            (e.waiterClientName || e.waiterSessionId) + ' waits for ' +
-            e.key + ' held by ' + (e.blockerClientName || e.blockerSessionId)));
+            (e.waiter_client_name || e.waiter_session_id) + ' waits for ' +
+            e.key + ' held by ' + (e.blocker_client_name || e.blocker_session_id)));
       }
       box.appendChild(div);
     }
@@ -231,12 +231,12 @@ async function sessions() {
     const s = await getJson('/api/v1/sessions?page_size=1000');
     const list = s.sessions || [];
     fill('sessions-body', list.map((x) => row('session-row', [
-      [x.sessionId, 'mono session'], [x.clientName || '(unnamed)', 'client'],
-      [labels(x.labels), 'labels'], [dur(x.ttlMs), 'num'],
-      [dur(x.expiresInMs), 'num'], [num(x.heldKeys), 'num'],
-      [num(x.waitingKeys), 'num']])), 7, 'no session');
+      [x.session_id, 'mono session'], [x.client_name || '(unnamed)', 'client'],
+      [labels(x.labels), 'labels'], [dur(x.ttl_ms), 'num'],
+      [dur(x.expires_in_ms), 'num'], [num(x.held_keys), 'num'],
+      [num(x.waiting_keys), 'num']])), 7, 'no session');
     $('sessions-count').textContent = '(' + list.length +
-        (s.nextPageToken ? '+' : '') + ')';
+        (s.next_page_token ? '+' : '') + ')';
     setError('sessions-error', null);
   } catch (e) { setError('sessions-error', e); }
 }
@@ -292,8 +292,8 @@ function chart(id, h, cls) {
 async function charts() {
   try {
     const m = (await getJson('/api/v1/metrics')).metrics || {};
-    chart('wait-chart', m.waitSeconds, 'wait');
-    chart('hold-chart', m.holdSeconds, 'hold');
+    chart('wait-chart', m.wait_seconds, 'wait');
+    chart('hold-chart', m.hold_seconds, 'hold');
     setError('charts-error', null);
   } catch (e) { setError('charts-error', e); }
 }

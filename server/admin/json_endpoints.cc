@@ -127,6 +127,9 @@ int HttpStatusFor(absl::StatusCode code) {
 
 std::string ToJson(const google::protobuf::Message& message) {
   google::protobuf::util::JsonPrintOptions options;
+  // The proto's own field names, as taalactl --json prints them
+  // (tools/proto_json.cc): one schema for scripts, whichever they use.
+  options.preserve_proto_field_names = true;
   options.always_print_primitive_fields = true;
   std::string out;
   // protobuf's own status type in 3.21, absl::Status later: auto.

@@ -26,9 +26,9 @@ class LockServiceCalls;
 void AddJsonEndpoints(httplib::Server* server, LockServiceCalls* calls,
                       std::function<v1::Health()> health);
 
-// The proto3 JSON mapping of `message` (lowerCamelCase names, every field
-// shown, 64-bit integers as strings), as protobuf's MessageToJsonString
-// prints it, with a final newline.
+// The proto3 JSON mapping of `message` as protobuf's MessageToJsonString
+// prints it (the proto's field names, as taalactl --json; every field
+// shown; 64-bit integers as strings), with a final newline.
 std::string ToJson(const google::protobuf::Message& message);
 
 // 200 with `message` as JSON.

@@ -362,7 +362,11 @@ TEST_F(AdminHttpTest, JsonEndpointsAnswerTheirResponseMessages) {
   EXPECT_EQ(http_describe.waiters(0).client_name(), "json-waiter");
 
   v1::ListSessionsResponse sessions;
-  ASSERT_TRUE(ParsesAs(Get("/api/v1/sessions?page_size=100").body, &sessions));
+  const std::string sessions_json = Get("/api/v1/sessions?page_size=100").body;
+  ASSERT_TRUE(ParsesAs(sessions_json, &sessions));
+  // The proto's field names, as taalactl --json prints them; defaults shown.
+  EXPECT_THAT(sessions_json, HasSubstr("\"client_name\":\"json-holder\""));
+  EXPECT_THAT(sessions_json, HasSubstr("\"waiting_keys\":0"));
   std::set<std::string> names;
   for (const auto& s : sessions.sessions()) names.insert(s.client_name());
   EXPECT_TRUE(names.count("json-holder") && names.count("json-waiter"));
