@@ -26,7 +26,7 @@
 #include "tools/command_util.h"
 #include "tools/commands.h"
 #include "tools/exit_codes.h"
-#include "tools/taalactl_output.pb.h"
+#include "taala/tools/taalactl_output.pb.h"
 #include "tools/text_table.h"
 
 namespace taala::tools {

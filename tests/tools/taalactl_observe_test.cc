@@ -20,7 +20,7 @@
 #include "gtest/gtest.h"
 #include "taala/v1/lock_service.grpc.pb.h"
 #include "tests/tools/taalactl_fixture.h"
-#include "tools/taalactl_output.pb.h"
+#include "taala/tools/taalactl_output.pb.h"
 
 namespace taala {
 namespace {
