@@ -1,11 +1,16 @@
 #include "server/daemon_cli.h"
 
+#include <algorithm>
 #include <cstdlib>
+#include <cstring>
+#include <iostream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
@@ -38,6 +43,38 @@ std::string ShortPath(absl::string_view path) {
   return std::string(at == absl::string_view::npos ? path : path.substr(at));
 }
 
+// --help, -help, -h or --helpshort anywhere on the command line.
+bool AsksForHelp(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    for (const char* help : {"--help", "-help", "-h", "--helpshort",
+                             "-helpshort"}) {
+      if (std::strcmp(argv[i], help) == 0) return true;
+    }
+  }
+  return false;
+}
+
+// What --help prints: the usage message and every flag of the daemon's own
+// files, sorted by name, with its help and default. Printed here rather than
+// by Abseil's --help, which exits 1: asking for help is not a failure (git,
+// etcd and most tools exit 0).
+void PrintDaemonHelp(std::ostream& out) {
+  out << "taalad: " << absl::ProgramUsageMessage() << "\n\nFlags:\n";
+  std::vector<absl::CommandLineFlag*> flags;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (!flag->IsRetired() && IsDaemonSource(flag->Filename())) {
+      flags.push_back(flag);
+    }
+  }
+  std::sort(flags.begin(), flags.end(), [](const auto* a, const auto* b) {
+    return a->Name() < b->Name();
+  });
+  for (const absl::CommandLineFlag* flag : flags) {
+    out << "  --" << flag->Name() << " (" << flag->Help()
+        << "); default: " << flag->DefaultValue() << ";\n";
+  }
+}
+
 }  // namespace
 
 void ParseDaemonCommandLine(int argc, char** argv) {
@@ -54,6 +91,10 @@ void ParseDaemonCommandLine(int argc, char** argv) {
   config.normalize_filename = ShortPath;
   config.version_string = [] { return VersionLine("taalad") + "\n"; };
   absl::SetFlagsUsageConfig(config);
+  if (AsksForHelp(argc, argv)) {
+    PrintDaemonHelp(std::cout);
+    std::exit(0);
+  }
   absl::ParseCommandLine(argc, argv);
 }
 
