@@ -245,8 +245,10 @@ bool Shard::AbortWaitLocked(Session& s, const std::string& key, uint64_t seq,
     auto wit = state.waiters.find(seq);
     if (wit == state.waiters.end()) return false;
     ours = wit->second.waiter == answered;
+    // Refused at once (the acquire itself answers ABORTED): it never
+    // waited, so it is an outcome but no wait sample.
     RecordWaitEndedLocked(key, wit->second, AcquireOutcome::kDeadlock, now,
-                          effects);
+                          effects, /*sample=*/!ours);
     if (!ours) {
       effects.completions.push_back({wit->second.waiter,
                                      absl::AbortedError(why)});

@@ -91,6 +91,7 @@ void Figures::Observe(const Transition& t) {
       break;
     case TransitionType::kWaitEnded: {
       acquires.Count(t.outcome, /*after_wait=*/true);
+      if (!t.wait_sample) break;
       const double seconds = Seconds(t.waited);
       wait.Add(seconds);
       const int64_t minute = MinuteOf(t.wall);
@@ -224,7 +225,7 @@ void TableStats::Observe(ShardStats& shard, const Transition& t) {
     case TransitionType::kWaitEnded:
       --shard.waiters;
       shard.acquires.Count(t.outcome, /*after_wait=*/true);
-      shard.wait_histogram.Add(Seconds(t.waited));
+      if (t.wait_sample) shard.wait_histogram.Add(Seconds(t.waited));
       break;
     case TransitionType::kAcquireRefused:
       shard.acquires.Count(t.outcome, false);
