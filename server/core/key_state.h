@@ -39,6 +39,9 @@ struct Holder {
   // idempotent retry): the grant is then known to the client and is not
   // taken back if its original waiter turns out to have gone.
   bool claimed = false;
+  // The grant ended a wait: if it is undone, the statistics move its call
+  // from acquired_after_wait (and acquired) to cancelled.
+  bool after_wait = false;
   // The max-hold timer (unarmed without a max hold); cancelled when the
   // grant ends.
   TimerId max_hold_timer{};
@@ -50,6 +53,7 @@ struct Holder {
     absl::Time revoke_at;
     absl::Duration lock_delay;
     bool claimed = false;
+    bool after_wait = false;
   };
   std::optional<Replaced> upgraded_from;
 };

@@ -93,6 +93,7 @@ void Shard::RecordGrantEndedLocked(const std::string& key, const Holder& h,
   t.session_id = h.session->id;
   t.token = h.token;
   t.reason = reason;
+  t.after_wait = h.after_wait;
   t.wall = now + wall_offset_;
   t.held = std::max(now - h.granted_at, absl::ZeroDuration());
   RecordLocked(t);

@@ -65,6 +65,13 @@ void AcquireCounts::Count(AcquireOutcome outcome, bool after_wait) {
   }
 }
 
+void AcquireCounts::Undo(bool after_wait) {
+  // Guarded: a tracked key's figures may have started after the grant.
+  if (acquired > 0) --acquired;
+  if (after_wait && acquired_after_wait > 0) --acquired_after_wait;
+  ++cancelled;
+}
+
 void AcquireCounts::Merge(const AcquireCounts& o) {
   acquired += o.acquired;
   acquired_after_wait += o.acquired_after_wait;
@@ -106,6 +113,8 @@ void Figures::Observe(const Transition& t) {
       if (t.never_held) break;
       if (t.reason != EndReason::kUndone) {
         hold.Add(Seconds(t.held));
+      } else {
+        acquires.Undo(t.after_wait);
       }
       if (t.reason == EndReason::kRevoked) ++revocations;
       if (t.reason == EndReason::kExpired ||
@@ -115,6 +124,9 @@ void Figures::Observe(const Transition& t) {
       break;
     case TransitionType::kDeadlockRefused:
       ++deadlocks;
+      break;
+    case TransitionType::kGrantRestored:
+      acquires.Undo(t.after_wait);
       break;
     default:
       break;
@@ -209,6 +221,8 @@ void TableStats::Observe(ShardStats& shard, const Transition& t) {
       --shard.held;
       if (t.reason != EndReason::kUndone) {
         shard.hold_histogram.Add(Seconds(t.held));
+      } else {
+        shard.acquires.Undo(t.after_wait);
       }
       if (t.reason == EndReason::kReleased || t.reason == EndReason::kClosed) {
         ++shard.releases;
@@ -221,6 +235,9 @@ void TableStats::Observe(ShardStats& shard, const Transition& t) {
       break;
     case TransitionType::kWaitStarted:
       ++shard.waiters;
+      break;
+    case TransitionType::kGrantRestored:  // An upgrade undone.
+      shard.acquires.Undo(t.after_wait);
       break;
     case TransitionType::kWaitEnded:
       --shard.waiters;

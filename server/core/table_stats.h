@@ -61,6 +61,9 @@ struct AcquireCounts {
   uint64_t deadlock = 0;
   uint64_t failed = 0;
   void Count(AcquireOutcome outcome, bool after_wait);
+  // A grant its caller never learnt of was undone (kUndone, or an upgrade
+  // undone: kGrantRestored): its call, counted acquired, was cancelled.
+  void Undo(bool after_wait);
   void Merge(const AcquireCounts& other);
   bool operator==(const AcquireCounts& o) const;
 };

@@ -133,6 +133,8 @@ struct Transition {
   absl::Duration held;
   bool never_held = false;
   // kGrantMade: the grant ends a wait (its kWaitEnded follows).
+  // kGrantEnded, kGrantRestored: the ended (or undone) grant had ended a
+  // wait (the statistics move an undone grant's call to cancelled).
   bool after_wait = false;
   // kWaitEnded: how long the call waited, and how it ended; `wait_sample`
   // false: the call counts (its outcome) but `waited` is no wait sample (a
