@@ -23,9 +23,16 @@ double Seconds(absl::Duration d) {
   return static_cast<double>(absl::ToInt64Nanoseconds(d)) * 1e-9;
 }
 
-int64_t MinuteOf(absl::Time wall) {
-  return absl::ToUnixSeconds(wall) / 60 -
-         (absl::ToUnixSeconds(wall) < 0 ? 1 : 0);
+int64_t SlotOf(absl::Time wall) {
+  const int64_t s = absl::ToUnixSeconds(wall);
+  return s >= 0 ? s / Figures::kSlotSeconds
+                : -((-s + Figures::kSlotSeconds - 1) / Figures::kSlotSeconds);
+}
+
+size_t SlotIndex(int64_t slot) {
+  return static_cast<size_t>(((slot % Figures::kWindowSlots) +
+                              Figures::kWindowSlots) %
+                             Figures::kWindowSlots);
 }
 
 }  // namespace
@@ -101,10 +108,9 @@ void Figures::Observe(const Transition& t) {
       if (!t.wait_sample) break;
       const double seconds = Seconds(t.waited);
       wait.Add(seconds);
-      const int64_t minute = MinuteOf(t.wall);
-      Slot& slot = window[static_cast<size_t>(
-          ((minute % kWindowSlots) + kWindowSlots) % kWindowSlots)];
-      if (slot.minute != minute) slot = Slot{minute, 0, 0};
+      const int64_t at = SlotOf(t.wall);
+      Slot& slot = window[SlotIndex(at)];
+      if (slot.slot != at) slot = Slot{at, 0, 0};
       slot.wait_seconds += seconds;
       ++slot.waits;
       break;
@@ -141,10 +147,10 @@ void Figures::Merge(const Figures& o) {
   expiries += o.expiries;
   deadlocks += o.deadlocks;
   for (const Slot& s : o.window) {
-    if (s.minute < 0) continue;
-    Slot& mine = window[static_cast<size_t>(s.minute % kWindowSlots)];
-    if (mine.minute < s.minute) mine = Slot{s.minute, 0, 0};
-    if (mine.minute != s.minute) continue;  // Older than ours: outside.
+    if (s.slot < 0) continue;
+    Slot& mine = window[SlotIndex(s.slot)];
+    if (mine.slot < s.slot) mine = Slot{s.slot, 0, 0};
+    if (mine.slot != s.slot) continue;  // Older than ours: outside.
     mine.wait_seconds += s.wait_seconds;
     mine.waits += s.waits;
   }
@@ -152,11 +158,15 @@ void Figures::Merge(const Figures& o) {
 
 void Figures::WindowAt(absl::Time now, double* wait_seconds,
                        uint64_t* waits) const {
-  const int64_t minute = MinuteOf(now);
+  const int64_t current = SlotOf(now);
   *wait_seconds = 0;
   *waits = 0;
   for (const Slot& s : window) {
-    if (s.minute < 0 || s.minute > minute || s.minute <= minute - kWindowSlots) {
+    // The oldest slot summed starts kWindow + (now's offset in its own
+    // slot) before now: it may hold waits up to kSlotSeconds older than
+    // kWindow, but every wait of the last kWindow is in.
+    if (s.slot < 0 || s.slot > current ||
+        s.slot <= current - kWindowSlots) {
       continue;
     }
     *wait_seconds += s.wait_seconds;
