@@ -271,11 +271,16 @@ void TableStats::Observe(ShardStats& shard, const Transition& t) {
       return;  // Lock-delays, events: no figures.
   }
   shard.all.Observe(t);
-  const absl::string_view segment = FirstSegment(t.key);
-  SpaceSaving<Figures>::Entry* seg =
-      IsAcquireCall(t) ? &shard.segments.Count(segment, t.wall)
-                       : shard.segments.Find(segment);
-  if (seg != nullptr) seg->figures.Observe(t);
+  // A segment's figures are its tree below the root: the keys that start
+  // with "seg/", as GetLockStats(prefix "seg/") and ListLocks mean it. The
+  // root key "seg" itself is not in them (it is a key of its own).
+  if (t.key.size() > FirstSegment(t.key).size()) {
+    const absl::string_view segment = FirstSegment(t.key);
+    SpaceSaving<Figures>::Entry* seg =
+        IsAcquireCall(t) ? &shard.segments.Count(segment, t.wall)
+                         : shard.segments.Find(segment);
+    if (seg != nullptr) seg->figures.Observe(t);
+  }
   if (!prefixes_.empty()) {
     const int p = PrefixOf(t.key);
     if (p >= 0) {
