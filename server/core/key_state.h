@@ -103,6 +103,13 @@ struct KeyState {
   // EXCLUSIVE waiter here holds back new grants below this key.
   uint32_t queued_shared = 0;
   uint32_t queued_exclusive = 0;
+  // In use itself (held, waited for, or in a lock-delay of its own), not
+  // only carrying intentions of keys below it: what ListLocks lists and
+  // the `keys` gauge counts.
+  bool in_use() const {
+    return !holders.empty() || !waiters.empty() ||
+           delayed_until != absl::InfinitePast();
+  }
   bool empty() const {
     return holders.empty() && waiters.empty() && below.empty() &&
            delayed_until == absl::InfinitePast() &&
