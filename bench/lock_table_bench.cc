@@ -136,6 +136,40 @@ void BM_AcquireRelease_Flat(benchmark::State& state) {
 BENCHMARK(BM_AcquireRelease_Flat);
 BENCHMARK(BM_AcquireRelease_Flat)->ThreadRange(1, kMaxThreads)->UseRealTime();
 
+// Every acquire a key never seen before (its own first segment): with
+// statistics on, each one evicts from the segment and key top-Ks.
+void BM_AcquireRelease_DistinctKeys(benchmark::State& state) {
+  if (state.thread_index() >= kMaxThreads) {
+    state.SkipWithError("more threads than sessions");
+    return;
+  }
+  Env& env = GetEnv();
+  const uint64_t session = env.sessions[state.thread_index()];
+  AcquireCmd acquire;
+  acquire.session_id = session;
+  acquire.mode = LockMode::kExclusive;
+  acquire.wait_timeout = absl::ZeroDuration();  // Try-lock.
+  acquire.now = kNow;
+  uint64_t n = 0;
+  for (auto _ : state) {
+    acquire.key = absl::StrCat("d", state.thread_index(), "-", n++, "/x");
+    std::optional<absl::StatusOr<AcquireResult>> acquired =
+        env.table.Acquire(acquire, nullptr);
+    if (!acquired.has_value() || !acquired->ok() || !(*acquired)->acquired) {
+      state.SkipWithError("Acquire did not grant the key");
+      break;
+    }
+    const absl::Status released = env.table.Release(
+        ReleaseCmd{session, acquire.key, (*acquired)->grant.token, kNow});
+    if (!released.ok()) {
+      state.SkipWithError("Release failed");
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_AcquireRelease_DistinctKeys);
+
 void BM_AcquireRelease_Deep4(benchmark::State& state) {
   AcquireReleaseLoop(state, absl::StrCat("k", state.thread_index(), "/b/c/d"));
 }

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_split.h"
 
 ABSL_FLAG(bool, stats, true,
@@ -32,10 +33,12 @@ namespace taala {
 absl::Status ApplyStatsFlags(LockTable::Options* options) {
   options->stats = absl::GetFlag(FLAGS_stats);
   options->stats_prefixes.clear();
+  // Entries are trimmed: "cfg/, other/" (a space after the comma, as lists
+  // are written) means "other/", not " other/", which no key would match.
   for (absl::string_view p :
        absl::StrSplit(absl::GetFlag(FLAGS_stats_prefixes), ',',
                       absl::SkipWhitespace())) {
-    options->stats_prefixes.emplace_back(p);
+    options->stats_prefixes.emplace_back(absl::StripAsciiWhitespace(p));
   }
   options->slow_wait_threshold = absl::GetFlag(FLAGS_slow_wait_threshold);
   if (options->slow_wait_threshold < absl::ZeroDuration()) {

@@ -27,10 +27,7 @@ HolderInfo ToHolderInfo(const std::string& key, const Holder& h) {
 // filter.held_longer_than.
 bool Listed(const KeyState& st, const ListLocksFilter& filter,
             absl::Time held_before) {
-  if (st.holders.empty() && st.waiters.empty() &&
-      st.delayed_until == absl::InfinitePast()) {
-    return false;  // Only intentions of keys below: not itself in use.
-  }
+  if (!st.in_use()) return false;  // Only intentions of keys below.
   if (filter.contended_only && st.waiters.empty()) return false;
   if (filter.held_longer_than > absl::ZeroDuration()) {
     // The oldest grant decides: any one held long enough.

@@ -39,6 +39,9 @@ struct Holder {
   // idempotent retry): the grant is then known to the client and is not
   // taken back if its original waiter turns out to have gone.
   bool claimed = false;
+  // The grant ended a wait: if it is undone, the statistics move its call
+  // from acquired_after_wait (and acquired) to cancelled.
+  bool after_wait = false;
   // The max-hold timer (unarmed without a max hold); cancelled when the
   // grant ends.
   TimerId max_hold_timer{};
@@ -50,6 +53,7 @@ struct Holder {
     absl::Time revoke_at;
     absl::Duration lock_delay;
     bool claimed = false;
+    bool after_wait = false;
   };
   std::optional<Replaced> upgraded_from;
 };
@@ -99,6 +103,13 @@ struct KeyState {
   // EXCLUSIVE waiter here holds back new grants below this key.
   uint32_t queued_shared = 0;
   uint32_t queued_exclusive = 0;
+  // In use itself (held, waited for, or in a lock-delay of its own), not
+  // only carrying intentions of keys below it: what ListLocks lists and
+  // the `keys` gauge counts.
+  bool in_use() const {
+    return !holders.empty() || !waiters.empty() ||
+           delayed_until != absl::InfinitePast();
+  }
   bool empty() const {
     return holders.empty() && waiters.empty() && below.empty() &&
            delayed_until == absl::InfinitePast() &&

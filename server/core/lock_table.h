@@ -273,7 +273,12 @@ class LockTable {
   }
   WaitForGraph& wait_for_graph_for_test() { return graph_; }
   size_t SessionCount();
+  // Keys in use (held, waited for or in a lock-delay), as ListLocks lists
+  // them: not the ancestors that only carry intentions. O(keys) scan.
   size_t KeyCount();
+  // Entries in the shards' key maps, intention-only ancestors included (a
+  // key's state is freed once nothing refers to it).
+  size_t KeyMapSizeForTest();
 
   // Aborts (in tests: fails) if an invariant above does not hold.
   void CheckInvariantsForTest();

@@ -113,7 +113,8 @@ Grant Shard::MakeGrantLocked(const std::string& key, KeyState& state,
   } else {
     holder->upgraded_from =
         Holder::Replaced{holder->token, holder->granted_at, holder->revoke_at,
-                         holder->lock_delay, holder->claimed};
+                         holder->lock_delay, holder->claimed,
+                         holder->after_wait};
     if (hierarchical && holder->mode != mode) {
       Hierarchy::Intent(keys, key, session.get(), holder->mode, -1);
       Hierarchy::Intent(keys, key, session.get(), mode, 1);
@@ -125,6 +126,7 @@ Grant Shard::MakeGrantLocked(const std::string& key, KeyState& state,
   holder->revoke_at = grant.revoke_at;
   holder->lock_delay = lock_delay;
   holder->claimed = false;
+  holder->after_wait = after_wait;
   // An upgrade's SHARED grant ends here: so does its max hold.
   timers_->Cancel(holder->max_hold_timer);
   if (grant.revoke_at != absl::InfiniteFuture()) {

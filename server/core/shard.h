@@ -212,10 +212,13 @@ class Shard {
   // (IsObserverOnly) is not (0). Either way it then feeds the statistics.
   uint64_t RecordLocked(Transition& t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Records that `w`'s wait on `key` ended with `outcome` (kWaitEnded) and,
-  // if it was slow, notes it for the log.
+  // if it was slow, notes it for the log. `sample` false: the call ends but
+  // its time is no wait sample (nor a slow wait): a call superseded by a
+  // retry (the retry's sample covers the queue place's whole wait), or one
+  // refused at once as a deadlock (it never waited).
   void RecordWaitEndedLocked(const std::string& key, const QueuedWaiter& w,
                              AcquireOutcome outcome, absl::Time now,
-                             Effects& effects)
+                             Effects& effects, bool sample = true)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Records that `s` joined `key`'s queue (kWaitStarted).
   void RecordWaitStartedLocked(const std::string& key, const Session& s,

@@ -154,9 +154,12 @@ std::optional<absl::StatusOr<AcquireResult>> Shard::AcquireLocked(
     seq = own_wait->second;
     QueuedWaiter& queued = state.waiters[seq];
     // The first call ends (cancelled); the retry's wait goes on in its
-    // place, as a new wait.
+    // place, as a new call whose wait counts from the first call's start
+    // (the queue place's). So the first call's time is no wait sample of
+    // its own: one queue place, one sample, or its first seconds would be
+    // counted twice.
     RecordWaitEndedLocked(key, queued, AcquireOutcome::kCancelled, cmd.now,
-                          effects);
+                          effects, /*sample=*/false);
     RecordWaitStartedLocked(key, s, mode, cmd.now);
     effects.completions.push_back(
         {queued.waiter,
@@ -245,8 +248,10 @@ bool Shard::AbortWaitLocked(Session& s, const std::string& key, uint64_t seq,
     auto wit = state.waiters.find(seq);
     if (wit == state.waiters.end()) return false;
     ours = wit->second.waiter == answered;
+    // Refused at once (the acquire itself answers ABORTED): it never
+    // waited, so it is an outcome but no wait sample.
     RecordWaitEndedLocked(key, wit->second, AcquireOutcome::kDeadlock, now,
-                          effects);
+                          effects, /*sample=*/!ours);
     if (!ours) {
       effects.completions.push_back({wit->second.waiter,
                                      absl::AbortedError(why)});

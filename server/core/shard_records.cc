@@ -22,10 +22,10 @@ uint64_t Shard::RecordLocked(Transition& t) {
 void Shard::RecordWaitEndedLocked(const std::string& key,
                                   const QueuedWaiter& w,
                                   AcquireOutcome outcome, absl::Time now,
-                                  Effects& effects) {
+                                  Effects& effects, bool sample) {
   const absl::Duration waited = std::max(now - w.enqueued_at,
                                          absl::ZeroDuration());
-  if (slow_wait_ > absl::ZeroDuration() && waited >= slow_wait_) {
+  if (sample && slow_wait_ > absl::ZeroDuration() && waited >= slow_wait_) {
     effects.slow_waits.push_back(Effects::SlowWait{
         w.session->id, w.session->client_name, key, waited, outcome});
   }
@@ -37,6 +37,7 @@ void Shard::RecordWaitEndedLocked(const std::string& key,
   t.mode = w.mode;
   t.outcome = outcome;
   t.waited = waited;
+  t.wait_sample = sample;
   t.wall = now + wall_offset_;
   RecordLocked(t);
 }
@@ -92,6 +93,7 @@ void Shard::RecordGrantEndedLocked(const std::string& key, const Holder& h,
   t.session_id = h.session->id;
   t.token = h.token;
   t.reason = reason;
+  t.after_wait = h.after_wait;
   t.wall = now + wall_offset_;
   t.held = std::max(now - h.granted_at, absl::ZeroDuration());
   RecordLocked(t);

@@ -58,6 +58,7 @@ void Shard::UndoUpgradeLocked(const std::string& key, KeyState& state,
   // SHARED grant it knows, with its old token, start and max hold. The
   // EXCLUSIVE token is never issued again (tokens only grow).
   const Holder::Replaced was = *h.upgraded_from;
+  const bool undone_after_wait = h.after_wait;
   if (key.find('/') != std::string::npos) {
     Hierarchy::Intent(keys, key, h.session.get(), h.mode, -1);
     Hierarchy::Intent(keys, key, h.session.get(), LockMode::kShared, 1);
@@ -68,6 +69,7 @@ void Shard::UndoUpgradeLocked(const std::string& key, KeyState& state,
   h.revoke_at = was.revoke_at;
   h.lock_delay = was.lock_delay;
   h.claimed = was.claimed;
+  h.after_wait = was.after_wait;
   h.upgraded_from.reset();
   Transition record;
   record.type = TransitionType::kGrantRestored;
@@ -80,6 +82,7 @@ void Shard::UndoUpgradeLocked(const std::string& key, KeyState& state,
                         : h.revoke_at - h.granted_at;
   record.lock_delay = h.lock_delay;
   record.wall = h.granted_at + wall_offset_;
+  record.after_wait = undone_after_wait;  // Of the undone upgrade.
   RecordLocked(record);
   // The EXCLUSIVE grant's max hold ends with it; the SHARED one's is back.
   timers_->Cancel(h.max_hold_timer);

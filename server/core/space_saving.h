@@ -12,6 +12,7 @@
 //
 // Thread safety: none; the owner's mutex guards it.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -56,10 +57,7 @@ class SpaceSaving {
       slot = static_cast<uint32_t>(entries_.size());
       entries_.emplace_back();
     } else {
-      slot = 0;
-      for (uint32_t i = 1; i < entries_.size(); ++i) {
-        if (entries_[i].count < entries_[slot].count) slot = i;
-      }
+      slot = LeastCountedSlot();
       index_.erase(entries_[slot].name);
     }
     Entry& e = entries_[slot];
@@ -86,10 +84,38 @@ class SpaceSaving {
   size_t capacity() const { return capacity_; }
 
  private:
+  // A slot with the lowest count. Counts only grow, so the slots found at
+  // the lowest count by one scan stay candidates until their count moves:
+  // each is checked (O(1)) when taken, and a new scan is made only when
+  // none is left at that count. Under a stream of new names (every acquire
+  // evicts), a scan yields every slot at the minimum, so eviction costs
+  // O(1) amortized instead of a scan of every entry each time.
+  uint32_t LeastCountedSlot() {
+    while (!least_.empty()) {
+      const uint32_t slot = least_.back();
+      least_.pop_back();
+      if (entries_[slot].count == least_count_) return slot;
+    }
+    least_count_ = entries_[0].count;
+    for (uint32_t i = 1; i < entries_.size(); ++i) {
+      least_count_ = std::min(least_count_, entries_[i].count);
+    }
+    // Lowest slot last, so taken first (as the plain scan did).
+    for (uint32_t i = static_cast<uint32_t>(entries_.size()); i-- > 0;) {
+      if (entries_[i].count == least_count_) least_.push_back(i);
+    }
+    const uint32_t slot = least_.back();
+    least_.pop_back();
+    return slot;
+  }
+
   const size_t capacity_;
   std::vector<Entry> entries_;
   // Name -> slot; the views point into entries_[slot].name.
   absl::flat_hash_map<absl::string_view, uint32_t> index_;
+  // Slots that had the lowest count, least_count_, at the last scan.
+  std::vector<uint32_t> least_;
+  uint64_t least_count_ = 0;
 };
 
 }  // namespace taala

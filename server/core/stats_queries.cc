@@ -198,7 +198,7 @@ ContentionReport ContentionIn(
     const std::function<Shard&(absl::string_view)>& shard_for, size_t limit,
     absl::Time now, absl::Duration wall_offset) {
   ContentionReport report;
-  report.window = absl::Minutes(Figures::kWindowSlots);
+  report.window = Figures::kWindow;
   auto more_waiters = [](const ContendedKeyInfo& a, const ContendedKeyInfo& b) {
     return a.waiters > b.waiters || (a.waiters == b.waiters && a.key < b.key);
   };

@@ -23,9 +23,16 @@ double Seconds(absl::Duration d) {
   return static_cast<double>(absl::ToInt64Nanoseconds(d)) * 1e-9;
 }
 
-int64_t MinuteOf(absl::Time wall) {
-  return absl::ToUnixSeconds(wall) / 60 -
-         (absl::ToUnixSeconds(wall) < 0 ? 1 : 0);
+int64_t SlotOf(absl::Time wall) {
+  const int64_t s = absl::ToUnixSeconds(wall);
+  return s >= 0 ? s / Figures::kSlotSeconds
+                : -((-s + Figures::kSlotSeconds - 1) / Figures::kSlotSeconds);
+}
+
+size_t SlotIndex(int64_t slot) {
+  return static_cast<size_t>(((slot % Figures::kWindowSlots) +
+                              Figures::kWindowSlots) %
+                             Figures::kWindowSlots);
 }
 
 }  // namespace
@@ -65,6 +72,13 @@ void AcquireCounts::Count(AcquireOutcome outcome, bool after_wait) {
   }
 }
 
+void AcquireCounts::Undo(bool after_wait) {
+  // Guarded: a tracked key's figures may have started after the grant.
+  if (acquired > 0) --acquired;
+  if (after_wait && acquired_after_wait > 0) --acquired_after_wait;
+  ++cancelled;
+}
+
 void AcquireCounts::Merge(const AcquireCounts& o) {
   acquired += o.acquired;
   acquired_after_wait += o.acquired_after_wait;
@@ -91,12 +105,12 @@ void Figures::Observe(const Transition& t) {
       break;
     case TransitionType::kWaitEnded: {
       acquires.Count(t.outcome, /*after_wait=*/true);
+      if (!t.wait_sample) break;
       const double seconds = Seconds(t.waited);
       wait.Add(seconds);
-      const int64_t minute = MinuteOf(t.wall);
-      Slot& slot = window[static_cast<size_t>(
-          ((minute % kWindowSlots) + kWindowSlots) % kWindowSlots)];
-      if (slot.minute != minute) slot = Slot{minute, 0, 0};
+      const int64_t at = SlotOf(t.wall);
+      Slot& slot = window[SlotIndex(at)];
+      if (slot.slot != at) slot = Slot{at, 0, 0};
       slot.wait_seconds += seconds;
       ++slot.waits;
       break;
@@ -105,6 +119,8 @@ void Figures::Observe(const Transition& t) {
       if (t.never_held) break;
       if (t.reason != EndReason::kUndone) {
         hold.Add(Seconds(t.held));
+      } else {
+        acquires.Undo(t.after_wait);
       }
       if (t.reason == EndReason::kRevoked) ++revocations;
       if (t.reason == EndReason::kExpired ||
@@ -114,6 +130,9 @@ void Figures::Observe(const Transition& t) {
       break;
     case TransitionType::kDeadlockRefused:
       ++deadlocks;
+      break;
+    case TransitionType::kGrantRestored:
+      acquires.Undo(t.after_wait);
       break;
     default:
       break;
@@ -128,10 +147,10 @@ void Figures::Merge(const Figures& o) {
   expiries += o.expiries;
   deadlocks += o.deadlocks;
   for (const Slot& s : o.window) {
-    if (s.minute < 0) continue;
-    Slot& mine = window[static_cast<size_t>(s.minute % kWindowSlots)];
-    if (mine.minute < s.minute) mine = Slot{s.minute, 0, 0};
-    if (mine.minute != s.minute) continue;  // Older than ours: outside.
+    if (s.slot < 0) continue;
+    Slot& mine = window[SlotIndex(s.slot)];
+    if (mine.slot < s.slot) mine = Slot{s.slot, 0, 0};
+    if (mine.slot != s.slot) continue;  // Older than ours: outside.
     mine.wait_seconds += s.wait_seconds;
     mine.waits += s.waits;
   }
@@ -139,11 +158,15 @@ void Figures::Merge(const Figures& o) {
 
 void Figures::WindowAt(absl::Time now, double* wait_seconds,
                        uint64_t* waits) const {
-  const int64_t minute = MinuteOf(now);
+  const int64_t current = SlotOf(now);
   *wait_seconds = 0;
   *waits = 0;
   for (const Slot& s : window) {
-    if (s.minute < 0 || s.minute > minute || s.minute <= minute - kWindowSlots) {
+    // The oldest slot summed starts kWindow + (now's offset in its own
+    // slot) before now: it may hold waits up to kSlotSeconds older than
+    // kWindow, but every wait of the last kWindow is in.
+    if (s.slot < 0 || s.slot > current ||
+        s.slot <= current - kWindowSlots) {
       continue;
     }
     *wait_seconds += s.wait_seconds;
@@ -208,6 +231,8 @@ void TableStats::Observe(ShardStats& shard, const Transition& t) {
       --shard.held;
       if (t.reason != EndReason::kUndone) {
         shard.hold_histogram.Add(Seconds(t.held));
+      } else {
+        shard.acquires.Undo(t.after_wait);
       }
       if (t.reason == EndReason::kReleased || t.reason == EndReason::kClosed) {
         ++shard.releases;
@@ -221,10 +246,13 @@ void TableStats::Observe(ShardStats& shard, const Transition& t) {
     case TransitionType::kWaitStarted:
       ++shard.waiters;
       break;
+    case TransitionType::kGrantRestored:  // An upgrade undone.
+      shard.acquires.Undo(t.after_wait);
+      break;
     case TransitionType::kWaitEnded:
       --shard.waiters;
       shard.acquires.Count(t.outcome, /*after_wait=*/true);
-      shard.wait_histogram.Add(Seconds(t.waited));
+      if (t.wait_sample) shard.wait_histogram.Add(Seconds(t.waited));
       break;
     case TransitionType::kAcquireRefused:
       shard.acquires.Count(t.outcome, false);
@@ -243,11 +271,16 @@ void TableStats::Observe(ShardStats& shard, const Transition& t) {
       return;  // Lock-delays, events: no figures.
   }
   shard.all.Observe(t);
-  const absl::string_view segment = FirstSegment(t.key);
-  SpaceSaving<Figures>::Entry* seg =
-      IsAcquireCall(t) ? &shard.segments.Count(segment, t.wall)
-                       : shard.segments.Find(segment);
-  if (seg != nullptr) seg->figures.Observe(t);
+  // A segment's figures are its tree below the root: the keys that start
+  // with "seg/", as GetLockStats(prefix "seg/") and ListLocks mean it. The
+  // root key "seg" itself is not in them (it is a key of its own).
+  if (t.key.size() > FirstSegment(t.key).size()) {
+    const absl::string_view segment = FirstSegment(t.key);
+    SpaceSaving<Figures>::Entry* seg =
+        IsAcquireCall(t) ? &shard.segments.Count(segment, t.wall)
+                         : shard.segments.Find(segment);
+    if (seg != nullptr) seg->figures.Observe(t);
+  }
   if (!prefixes_.empty()) {
     const int p = PrefixOf(t.key);
     if (p >= 0) {

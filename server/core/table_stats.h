@@ -61,22 +61,36 @@ struct AcquireCounts {
   uint64_t deadlock = 0;
   uint64_t failed = 0;
   void Count(AcquireOutcome outcome, bool after_wait);
+  // A grant its caller never learnt of was undone (kUndone, or an upgrade
+  // undone: kGrantRestored): its call, counted acquired, was cancelled.
+  void Undo(bool after_wait);
   void Merge(const AcquireCounts& other);
   bool operator==(const AcquireCounts& o) const;
 };
 
 // The figures of one key, first segment or prefix (or every key).
 struct Figures {
-  static constexpr int kWindowSlots = 5;  // Minutes of the recent window.
+  // The recent window (GetContention): waits ended in the last kWindow, in
+  // kSlot slots. WindowAt sums the slot of `now` and the ones before it
+  // that start less than kWindow + kSlot ago, so every wait that ended in
+  // the last kWindow is in (and one that ended up to kSlot before that may
+  // be): the window spans kWindow to kWindow + kSlot, never less.
+  static constexpr int64_t kWindowSeconds = 300;
+  static constexpr absl::Duration kWindow = absl::Seconds(kWindowSeconds);
+  static constexpr int64_t kSlotSeconds = 10;
+  // The whole slots of kWindow, and the current (partial) one.
+  static constexpr int kWindowSlots =
+      static_cast<int>(kWindowSeconds / kSlotSeconds) + 1;
   AcquireCounts acquires;
   QuantileSketch wait;  // Seconds waited by calls that waited.
   QuantileSketch hold;  // Seconds grants were held (undone ones aside).
   uint64_t revocations = 0;
   uint64_t expiries = 0;
   uint64_t deadlocks = 0;
-  // Waits ended per minute (of wall time) over the last kWindowSlots.
+  // Waits ended per kSlotSeconds of wall time (slot: Unix seconds /
+  // kSlotSeconds), over the last kWindowSlots.
   struct Slot {
-    int64_t minute = -1;
+    int64_t slot = -1;
     double wait_seconds = 0;
     uint64_t waits = 0;
   };
@@ -84,7 +98,7 @@ struct Figures {
 
   void Observe(const Transition& t);
   void Merge(const Figures& other);
-  // Totals of the window's minutes up to the one of `now` (wall time).
+  // Totals of the window's slots up to the one of `now` (wall time).
   void WindowAt(absl::Time now, double* wait_seconds, uint64_t* waits) const;
 };
 

@@ -133,9 +133,15 @@ struct Transition {
   absl::Duration held;
   bool never_held = false;
   // kGrantMade: the grant ends a wait (its kWaitEnded follows).
+  // kGrantEnded, kGrantRestored: the ended (or undone) grant had ended a
+  // wait (the statistics move an undone grant's call to cancelled).
   bool after_wait = false;
-  // kWaitEnded: how long the call waited, and how it ended.
+  // kWaitEnded: how long the call waited, and how it ended; `wait_sample`
+  // false: the call counts (its outcome) but `waited` is no wait sample (a
+  // call superseded by a retry, whose own sample covers the queue place's
+  // whole wait; a call refused at once as a deadlock, which never waited).
   absl::Duration waited;
+  bool wait_sample = true;
   AcquireOutcome outcome = AcquireOutcome::kAcquired;
   // kDeadlockRefused: the cycle the wait would have closed (first step:
   // the refused wait).

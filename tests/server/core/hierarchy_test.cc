@@ -43,7 +43,7 @@ TEST_F(LockTableTest, ExclusiveParentWaitsForAHolderBelowIt) {
   EXPECT_TRUE(wb.granted());
   // Now "a" is held EXCLUSIVE: nothing below it can be taken.
   EXPECT_FALSE(AcquireNow(a, "a/x")->acquired);
-  EXPECT_EQ(table_.KeyCount(), 1u);  // Intentions on "a", "a/b" are gone.
+  EXPECT_EQ(table_.KeyMapSizeForTest(), 1u);  // Intentions on "a", "a/b" are gone.
 }
 
 TEST_F(LockTableTest, SiblingsAndSharedAlongAPathCoexist) {
@@ -204,7 +204,7 @@ TEST_F(LockTableTest, ARefusedWaitInATreeLeavesNoEmptyKey) {
   auto r = table_.Acquire(Cmd(s2, "p/q", absl::InfiniteDuration()), &w2);
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status().code(), absl::StatusCode::kAborted);
-  EXPECT_EQ(table_.KeyCount(), 2u);
+  EXPECT_EQ(table_.KeyMapSizeForTest(), 2u);
   table_.Shutdown();
 }
 
@@ -307,7 +307,7 @@ TEST_F(TreeLockDelayTest, LockDelayOnTreesEndsLeaveNoKeysBehind) {
   Advance(absl::Seconds(5));
   EXPECT_TRUE(Granted("a", LockMode::kExclusive));
   EXPECT_TRUE(Granted("a/b/c/d", LockMode::kExclusive));
-  EXPECT_EQ(table_.KeyCount(), 0u);
+  EXPECT_EQ(table_.KeyMapSizeForTest(), 0u);
   EXPECT_LE(table_.timers().size(), 64u);  // Sessions' expiries only.
 }
 

@@ -588,7 +588,7 @@ class SeedRun {
         tokens_[{(*got)->grant.session_id, (*got)->grant.key}] =
             (*got)->grant.token;
       }
-      CountWaitEnded(*got);
+      CountWaitEnded(*got, it->second->leaving());
       want.erase(w);
       it = waiters_.erase(it);
     }
@@ -641,14 +641,17 @@ class SeedRun {
 
   // Outcomes as the statistics count them (AcquireOutcomes): an answer at
   // once counts if it granted a new grant, refused a try-lock, or refused a
-  // deadlock; a queued call counts when it ends.
+  // deadlock; a queued call counts when it ends. A grant whose caller left
+  // on delivery is undone: the call counts cancelled.
   void CountImmediate(const absl::StatusOr<AcquireResult>& r) {
     if (r.ok() && r->acquired && !r->already_held) ++seen_.acquired;
     if (r.ok() && !r->acquired) ++seen_.timed_out;
     if (r.status().code() == absl::StatusCode::kAborted) ++seen_.deadlock;
   }
-  void CountWaitEnded(const absl::StatusOr<AcquireResult>& r) {
-    if (r.ok() && r->acquired) {
+  void CountWaitEnded(const absl::StatusOr<AcquireResult>& r, bool leaving) {
+    if (r.ok() && r->acquired && leaving) {
+      ++seen_.cancelled;
+    } else if (r.ok() && r->acquired) {
       ++seen_.acquired;
       ++seen_.acquired_after_wait;
     } else if (r.ok()) {

@@ -79,5 +79,27 @@ TEST(SpaceSavingTest, EveryNameAboveNOverKIsTrackedUnderAnyOrder) {
   }
 }
 
+// The cached candidates of the least counted slot (LeastCountedSlot) pick
+// a slot with the lowest count every time, as a scan of every entry would,
+// under a random mix of repeated and new names.
+TEST(SpaceSavingTest, EvictionAlwaysTakesALeastCountedEntry) {
+  SpaceSaving<Nothing> top(16);
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 200000; ++i) {
+    const bool repeat = rng() % 3 != 0;
+    const std::string name =
+        repeat ? absl::StrCat("hot", rng() % 24) : absl::StrCat("new", i);
+    uint64_t least = UINT64_MAX;
+    for (const auto& e : top.entries()) least = std::min(least, e.count);
+    const bool tracked = top.Find(name) != nullptr;
+    const bool full = top.entries().size() == top.capacity();
+    const auto& e = top.Count(name, absl::UnixEpoch());
+    if (!tracked && full) {
+      ASSERT_EQ(e.error, least) << "step " << i;
+      ASSERT_EQ(e.count, least + 1);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace taala
