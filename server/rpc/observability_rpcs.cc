@@ -30,6 +30,8 @@ grpc::ServerUnaryReactor* LockServiceImpl::GetLeakSuspects(
     grpc::ByteBuffer* raw_resp) {
   return ServeRaw<v1::GetLeakSuspectsRequest, v1::GetLeakSuspectsResponse>(
       table_->log(), ctx, raw, raw_resp, [this](auto* req, auto* resp) {
+        absl::Status valid = ValidateLeakRequest(*req);
+        if (!valid.ok()) return valid;
         const absl::Time now = clock_->Now();
         const absl::Duration threshold =
             req->held_longer_than_ms() > 0

@@ -1,7 +1,9 @@
 #include "server/rpc/stats_translation.h"
 
 #include <algorithm>
+#include <cmath>
 
+#include "absl/strings/str_cat.h"
 #include "common/wire_time.h"
 #include "server/rpc/translation.h"
 
@@ -38,6 +40,20 @@ uint32_t ContentionLimit(uint32_t requested) {
   return Limit(requested, 10, 100);
 }
 uint32_t DeadlockLimit(uint32_t requested) { return Limit(requested, 20, 100); }
+
+absl::Status ValidateLeakRequest(const v1::GetLeakSuspectsRequest& req) {
+  if (req.held_longer_than_ms() < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("held_longer_than_ms: must not be negative (got ",
+                     req.held_longer_than_ms(), ")"));
+  }
+  if (!std::isfinite(req.p99_factor()) || req.p99_factor() < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("p99_factor: must be a finite number, not negative (got ",
+                     req.p99_factor(), ")"));
+  }
+  return absl::OkStatus();
+}
 
 void ToProto(const QuantileSketch& sketch, v1::DurationQuantiles* out) {
   out->set_count(sketch.count());

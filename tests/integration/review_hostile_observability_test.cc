@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <string>
@@ -216,6 +218,22 @@ TEST_F(HostileObservabilityTest, NegativeLeakThresholdIsRefused) {
   v1::ListLocksResponse lresp;
   EXPECT_EQ(stub_->ListLocks(&ctx, lreq, &lresp).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+// Added with the fix: a p99_factor that is negative, NaN or infinite is
+// refused naming the field, rather than silently taken as the default.
+TEST_F(HostileObservabilityTest, BadP99FactorIsRefused) {
+  for (double f : {-1.0, std::nan(""), std::numeric_limits<double>::infinity()}) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(DeadlineIn(std::chrono::seconds(10)));
+    v1::GetLeakSuspectsRequest req;
+    req.set_p99_factor(f);
+    v1::GetLeakSuspectsResponse resp;
+    grpc::Status st = stub_->GetLeakSuspects(&ctx, req, &resp);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << f;
+    EXPECT_NE(st.error_message().find("p99_factor"), std::string::npos)
+        << st.error_message();
+  }
 }
 
 // WRONG: issue 10 asks that `taalad --help` list the flags; on main it still
