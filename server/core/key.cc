@@ -74,14 +74,14 @@ int ControlCharAt(absl::string_view s, size_t i) {
   return -1;
 }
 
-std::string EscapeControl(absl::string_view s) {
+std::string EscapeControl(absl::string_view s, bool quotes) {
   std::string out;
   out.reserve(s.size());
   size_t i = 0;
   while (i < s.size()) {
     const int control = ControlCharAt(s, i);
     const char c = s[i];
-    if (c == '\\' || c == '"') {
+    if (quotes && (c == '\\' || c == '"')) {
       out.push_back('\\');
       out.push_back(c);
       ++i;

@@ -31,10 +31,11 @@ bool IsValidUtf8(absl::string_view s);
 int ControlCharAt(absl::string_view s, size_t i);
 
 // `s` for a log line or message: control characters escaped (\n, \r, \t,
-// \xNN for C0 and DEL, \u00NN for C1), '\\' and '"' escaped, ill-formed
-// UTF-8 bytes as \xNN; printable UTF-8 kept as it is. The result holds
-// no control byte, so one event stays one line.
-std::string EscapeControl(absl::string_view s);
+// \xNN for C0 and DEL, \u00NN for C1), ill-formed UTF-8 bytes as \xNN,
+// and with `quotes` '\\' and '"' escaped too (for text shown in quotes);
+// printable UTF-8 kept as it is. The result holds no control byte, so one
+// event stays one line.
+std::string EscapeControl(absl::string_view s, bool quotes = true);
 
 // The part of `key` before the first '/', or all of it. Keys that share a
 // first segment share a shard, so a path's whole tree lives in one shard.
