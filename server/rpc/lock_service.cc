@@ -164,9 +164,20 @@ grpc::ServerUnaryReactor* LockServiceImpl::GetWaitForGraph(
         absl::StatusOr<uint32_t> max_edges = MaxEdges(req->max_edges());
         if (!max_edges.ok()) return max_edges.status();
         bool truncated = false;
+        // Within the reply's size budget (translation.h): 10000 edges of
+        // 1 KB keys would pass gRPC's default 4 MiB receive limit.
+        size_t left = kReplyBudgetBytes;
         for (const WaitForGraph::Edge& e :
              table_->WaitForEdges(*max_edges, &truncated)) {
-          ToProto(e, resp->add_edges());
+          v1::WaitForEdge* edge = resp->add_edges();
+          ToProto(e, edge);
+          const size_t bytes = ElementBytes(*edge);
+          if (bytes > left) {
+            resp->mutable_edges()->RemoveLast();
+            truncated = true;
+            break;
+          }
+          left -= bytes;
         }
         resp->set_truncated(truncated);
         resp->set_deadlocks_refused(table_->deadlocks_refused());

@@ -170,6 +170,73 @@ TEST_F(HostileObservabilityTest, DescribeSharedKeyNeverExceedsFourMegabytes) {
   ASSERT_TRUE(st.ok()) << st.error_code() << ": " << st.error_message();
 }
 
+// Added with the fix: a page cut by the size budget continues where it
+// stopped (no key or session lost or repeated), and DescribeLock says how
+// many holders there are when it lists fewer.
+TEST_F(HostileObservabilityTest, BudgetCutPagesContinueWithoutLoss) {
+  std::vector<uint64_t> sessions;
+  for (int i = 0; i < 300; ++i) sessions.push_back(FatSession(i));
+  for (int i = 0; i < 300; ++i) Take(sessions[i], LongKey(i));
+  for (int i = 0; i < 300; ++i) {
+    Take(sessions[i], "hot/config", v1::LOCK_MODE_SHARED);
+  }
+  std::map<std::string, int> keys;
+  std::string token;
+  int pages = 0;
+  do {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(DeadlineIn(std::chrono::seconds(20)));
+    v1::ListLocksRequest req;
+    req.set_prefix("leak/");
+    req.set_page_size(1000);
+    req.set_page_token(token);
+    v1::ListLocksResponse resp;
+    grpc::Status st = stub_->ListLocks(&ctx, req, &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    ASSERT_GT(resp.locks_size(), 0);
+    for (const v1::LockSummary& l : resp.locks()) {
+      ++keys[l.key()];
+      EXPECT_EQ(l.holder_count(), 1u);
+    }
+    token = resp.next_page_token();
+    ++pages;
+  } while (!token.empty() && pages < 20);
+  EXPECT_GT(pages, 1);
+  EXPECT_EQ(keys.size(), 300u);
+  for (const auto& [k, n] : keys) EXPECT_EQ(n, 1) << k;
+
+  std::map<uint64_t, int> seen;
+  token.clear();
+  pages = 0;
+  do {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(DeadlineIn(std::chrono::seconds(20)));
+    v1::ListSessionsRequest req;
+    req.set_page_size(1000);
+    req.set_page_token(token);
+    v1::ListSessionsResponse resp;
+    grpc::Status st = stub_->ListSessions(&ctx, req, &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    ASSERT_GT(resp.sessions_size(), 0);
+    for (const v1::SessionSummary& s : resp.sessions()) ++seen[s.session_id()];
+    token = resp.next_page_token();
+    ++pages;
+  } while (!token.empty() && pages < 20);
+  EXPECT_GT(pages, 1);
+  for (uint64_t id : sessions) EXPECT_EQ(seen[id], 1) << id;
+
+  grpc::ClientContext ctx;
+  ctx.set_deadline(DeadlineIn(std::chrono::seconds(20)));
+  v1::DescribeLockRequest req;
+  req.set_key("hot/config");
+  v1::DescribeLockResponse resp;
+  grpc::Status st = stub_->DescribeLock(&ctx, req, &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(resp.holder_count(), 300u);
+  EXPECT_GT(resp.holders_size(), 0);
+  EXPECT_LT(resp.holders_size(), 300);
+}
+
 // WRONG: the new typed RPCs (GetLeakSuspects, GetContention,
 // GetRecentDeadlocks, GetMetrics) are not raw-parsed like the others: a
 // request that is not a valid message gets UNIMPLEMENTED with an empty
