@@ -89,7 +89,7 @@ start_daemon() {
   rm -f "$tmp/port"
   local t0; t0=$(date +%s%N)
   "$taalad" --listen=127.0.0.1:0 --port_file="$tmp/port" --data_dir="$dir" \
-    --durability="$mode" >"$logf" 2>&1 &
+    --durability="$mode" --admin_listen=127.0.0.1:0 >"$logf" 2>&1 &
   daemon_pid=$!
   while [ ! -s "$tmp/port" ]; do
     if ! kill -0 "$daemon_pid" 2>/dev/null; then

@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "client/rpc_caller.h"
 #include "common/endpoint.h"
 
@@ -18,14 +19,23 @@ namespace taala {
 absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
   if (options.endpoints.empty()) {
     // No explicit endpoint: the environment's, else the default (the same
-    // precedence as taalactl's --endpoint).
-    options.endpoints = {ResolveEndpoint("", std::getenv(kEndpointEnvVar))};
+    // precedence as taalactl's --endpoint). An invalid $TAALA_ENDPOINT is an
+    // error naming it, not a silent fallback to the default.
+    absl::StatusOr<std::string> endpoint =
+        ResolveEndpoint("", std::getenv(kEndpointEnvVar));
+    if (!endpoint.ok()) return endpoint.status();
+    options.endpoints = {*std::move(endpoint)};
   }
   for (std::string& endpoint : options.endpoints) {
     if (endpoint.empty()) {
       return absl::InvalidArgumentError("endpoints: an endpoint is empty");
     }
-    endpoint = WithDefaultPort(endpoint);
+    absl::StatusOr<std::string> normalized = NormalizeEndpoint(endpoint);
+    if (!normalized.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("endpoints: ", normalized.status().message()));
+    }
+    endpoint = *std::move(normalized);
   }
   if (options.retry.max_attempts < 1) {
     return absl::InvalidArgumentError("retry.max_attempts: must be >= 1");

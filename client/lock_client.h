@@ -92,7 +92,9 @@ struct ClientOptions {
   // a session is known only to the servers that share its state.
   // Empty (the default): $TAALA_ENDPOINT if set and not empty, else
   // "127.0.0.1:7070", as taalactl does. An endpoint without a port ("db1")
-  // dials port 7070. Client::options() shows the endpoints chosen.
+  // or with an empty one ("db1:") dials port 7070; a port outside 1..65535
+  // is refused (common/endpoint.h). Client::options() shows the endpoints
+  // chosen.
   std::vector<std::string> endpoints;
   TlsOptions tls;
   // Deadline of one attempt of a call that does not wait for a lock. An
@@ -165,7 +167,8 @@ class Client {
  public:
   // Creates channels to every endpoint (ClientOptions::endpoints, else
   // $TAALA_ENDPOINT, else 127.0.0.1:7070). Does not contact the server.
-  // INVALID_ARGUMENT: an empty endpoint, or a bad option.
+  // INVALID_ARGUMENT: an empty endpoint, a port outside 1..65535 (in
+  // $TAALA_ENDPOINT: the message names it), or a bad option.
   static absl::StatusOr<std::unique_ptr<Client>> Connect(
       ClientOptions options = {});
   ~Client();

@@ -1,15 +1,8 @@
 // taalad: the taala lock service daemon.
 
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 
 #include <cstdio>
 #include <cstdlib>
@@ -25,15 +18,17 @@
 #include <grpcpp/server_builder.h>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "common/version.h"
+#include "server/admin_listener.h"
 #include "server/core/clock.h"
 #include "server/core/data_dir_lock.h"
 #include "server/core/lock_table.h"
+#include "server/daemon_cli.h"
+#include "server/daemon_metrics.h"
 #include "server/listen_address.h"
 #include "server/stats_flags.h"
 #include "server/wal/dump.h"
@@ -98,8 +93,15 @@ ABSL_FLAG(int64_t, fault_wal_fail_write_after_bytes, -1,
           "this many bytes have been written. -1: never.");
 ABSL_FLAG(bool, fault_wal_fail_fsync, false,
           "For tests (fault injection): every log fsync fails with EIO.");
-ABSL_FLAG(std::string, log_level, "info",
-          "trace, debug, info, warn, error, critical or off.");
+ABSL_FLAG(std::string, admin_listen, "127.0.0.1:7071",
+          "Address of the HTTP admin listener, host:port (read-only: "
+          "/metrics, /healthz, /readyz, /api/v1/..., the dashboard at /). "
+          "Empty: none. A non-loopback address needs "
+          "--insecure_allow_remote. Port 0 picks a free port (logged, and "
+          "written to --admin_port_file).");
+ABSL_FLAG(std::string, admin_port_file, "",
+          "If set, the admin listener's port is written to this file once "
+          "it serves (before --port_file).");
 
 namespace taala {
 namespace {
@@ -110,14 +112,9 @@ int Fail(const std::string& message) {
 }
 
 int Run() {
-  const std::string level_name = absl::GetFlag(FLAGS_log_level);
-  const spdlog::level::level_enum level =
-      spdlog::level::from_str(level_name);
-  if (level == spdlog::level::off && level_name != "off") {
-    return Fail(absl::StrCat("--log_level: unknown level \"", level_name,
-                             "\""));
+  if (absl::Status s = SetUpLogging(); !s.ok()) {
+    return Fail(std::string(s.message()));
   }
-  spdlog::set_level(level);
 
   absl::SetMutexDeadlockDetectionMode(
       absl::GetFlag(FLAGS_check_lock_order) ? absl::OnDeadlockCycle::kAbort
@@ -129,6 +126,12 @@ int Run() {
         "--listen=", listen,
         " is not a loopback address; serving it without TLS exposes every "
         "lock to the network. Pass --insecure_allow_remote to do it anyway."));
+  }
+  const std::string admin_listen = absl::GetFlag(FLAGS_admin_listen);
+  if (absl::Status s = CheckAdminListen(
+          admin_listen, absl::GetFlag(FLAGS_insecure_allow_remote));
+      !s.ok()) {
+    return Fail(std::string(s.message()));
   }
 
   LockTable::Options options;
@@ -192,6 +195,7 @@ int Run() {
   wal_options.fail_write_after_bytes =
       absl::GetFlag(FLAGS_fault_wal_fail_write_after_bytes);
   wal_options.fail_fsync = absl::GetFlag(FLAGS_fault_wal_fail_fsync);
+  wal_options.on_fatal = LogFatalLogErrorAndExit;
   absl::StatusOr<wal::Recovered> recovered =
       wal::Recover(wal_options, options.max_session_ttl);
   if (!recovered.ok()) return Fail(std::string(recovered.status().message()));
@@ -281,6 +285,12 @@ int Run() {
     st->set_wal_records(stats.records);
     st->set_wal_fsyncs(stats.fsyncs);
     st->set_wal_bytes(stats.bytes_written);
+    st->set_version(
+        absl::StrCat(TaalaVersion(), " (commit ", TaalaGitCommit(), ")"));
+  });
+  service.set_metrics_source([&wal](v1::Metrics* m) {
+    FillWalMetrics(wal.stats(), m);
+    m->set_in_flight_calls(GrpcCallsInFlight());
   });
   TimerLoop timers(&table, RealClock());
 
@@ -316,6 +326,15 @@ int Run() {
     server->Shutdown();
     return Fail(std::string(guard.status().message()));
   }
+  // After the server: the listener reads the table through it (recovery is
+  // over by now, so /readyz may say ready at once).
+  absl::StatusOr<std::unique_ptr<admin::AdminServer>> admin =
+      StartAdmin(admin_listen, absl::GetFlag(FLAGS_admin_port_file),
+                 server.get());
+  if (!admin.ok()) {
+    server->Shutdown();
+    return Fail(std::string(admin.status().message()));
+  }
   timers.Start();
   const std::string host = listen.substr(0, listen.rfind(':'));
   spdlog::info(
@@ -331,9 +350,12 @@ int Run() {
   spdlog::info("received signal {}; draining (up to {})", sig,
                absl::FormatDuration(absl::GetFlag(FLAGS_drain_timeout)));
   server->GetHealthCheckService()->SetServingStatus(false);
+  // Before the server shuts down: no in-process call may start after that.
+  if (*admin != nullptr) (*admin)->Drain();
   table.Shutdown();
   server->Shutdown(absl::ToChronoTime(absl::Now() +
                                       absl::GetFlag(FLAGS_drain_timeout)));
+  admin->reset();  // Its calls go through the server, which is done.
   timers.Stop();
   if (*guard >= 0) close(*guard);
   // Nothing appends any more but work waiting for durability (which may
@@ -360,10 +382,7 @@ int Run() {
 }  // namespace taala
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "taalad: the taala distributed lock service.\n"
-      "Usage: taalad [--listen=127.0.0.1:7070] [--data_dir=taala-data] ...");
-  absl::ParseCommandLine(argc, argv);
+  taala::ParseDaemonCommandLine(argc, argv);
   if (const std::string dir = absl::GetFlag(FLAGS_dump_wal); !dir.empty()) {
     absl::Status dumped = taala::wal::DumpWal(dir, std::cout);
     if (!dumped.ok()) {

@@ -31,13 +31,16 @@ void SetDeadline(const Invocation& inv, grpc::ClientContext* ctx) {
 int Fail(const Invocation& inv, absl::string_view what,
          const grpc::Status& status) {
   const auto code = static_cast<absl::StatusCode>(status.error_code());
-  std::cerr << "taalactl: " << what << " at " << inv.endpoint << ": "
-            << absl::StatusCodeToString(code) << ": " << status.error_message();
+  // The daemon's message echoes what it was sent (a key from a script's
+  // variable, say): escaped like the tables, so it cannot drive the terminal.
+  std::string line =
+      absl::StrCat(what, " at ", inv.endpoint, ": ",
+                   absl::StatusCodeToString(code), ": ", status.error_message());
   if (code == absl::StatusCode::kUnimplemented) {
-    std::cerr << " (this taalad does not serve " << what
-              << ": an older version?)";
+    absl::StrAppend(&line, " (this taalad does not serve ", what,
+                    ": an older version?)");
   }
-  std::cerr << "\n";
+  std::cerr << "taalactl: " << TerminalSafe(line) << "\n";
   return ExitCodeFor(code);
 }
 
@@ -49,7 +52,8 @@ void Print(const std::string& text) {
 int PrintJson(const google::protobuf::Message& message) {
   absl::StatusOr<std::string> json = ToJson(message);
   if (!json.ok()) {
-    std::cerr << "taalactl: " << json.status().message() << "\n";
+    std::cerr << "taalactl: " << TerminalSafe(json.status().message())
+              << "\n";
     return kExitError;
   }
   Print(*json + "\n");

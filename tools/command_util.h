@@ -29,7 +29,8 @@ std::unique_ptr<v1::LockService::Stub> NewStub(const Invocation& inv);
 // inv.timeout from now.
 void SetDeadline(const Invocation& inv, grpc::ClientContext* ctx);
 
-// Reports a failed call on stderr; returns the exit status for it.
+// Reports a failed call on stderr, through TerminalSafe; returns the exit
+// status for it.
 // UNIMPLEMENTED says the daemon is older than the command.
 int Fail(const Invocation& inv, absl::string_view what,
          const grpc::Status& status);

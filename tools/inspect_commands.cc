@@ -299,7 +299,7 @@ int RunHealth(const Invocation& inv) {
   google::protobuf::UnknownFieldSet fields;
   uint64_t value = 0;
   if (!fields.ParseFromString(bytes)) {
-    std::cerr << "taalactl: health check at " << inv.endpoint
+    std::cerr << "taalactl: health check at " << TerminalSafe(inv.endpoint)
               << ": the answer is not a HealthCheckResponse\n";
     return kExitError;
   }

@@ -54,8 +54,13 @@ constexpr size_t kMaxClientNameBytes = 256;
 // How often the main thread looks at the session while nothing happens.
 constexpr absl::Duration kPollInterval = absl::Milliseconds(100);
 
+// Every message goes through TerminalSafe here, once, as a whole: they carry
+// what other clients chose (holders' client names and labels), the daemon's
+// error messages (which echo keys) and the key given on the command line, and
+// none of those may move the cursor or forge a line on the operator's
+// terminal. So the parts are put in raw, never escaped before.
 void Warn(absl::string_view message) {
-  std::cerr << "taalactl: " << message << std::endl;
+  std::cerr << "taalactl: " << TerminalSafe(message) << std::endl;
 }
 
 std::string Quote(absl::string_view s) { return absl::StrCat("\"", s, "\""); }
@@ -161,11 +166,12 @@ struct PendingAcquire {
       absl::UnknownError("not finished");
 };
 
-// "session 12 (client \"x\", host=h1,pid=42) for 3.2s".
+// "session 12 (client \"x\", host=h1,pid=42) for 3.2s"; raw, for Warn to
+// escape.
 std::string HolderText(const v1::Holder& h) {
   return absl::StrCat(
       "session ", h.grant().session_id(), " (client ",
-      Quote(TerminalSafe(h.client_name())),
+      Quote(h.client_name()),
       h.labels().empty() ? "" : absl::StrCat(", ", LabelsText(h.labels())),
       ") ", ModeName(h.grant().mode()), " for ",
       FormatMs(h.grant().held_for_ms()));
@@ -174,7 +180,7 @@ std::string HolderText(const v1::Holder& h) {
 // Who keeps inv.key from being granted, as DescribeLock says now: its
 // holders ("is held by ...") and holders above or below it in the key tree
 // ("is blocked by ..."); empty if the answer names nobody (the holder left
-// meanwhile) or the call fails.
+// meanwhile) or the call fails. Raw, for Warn to escape.
 std::string WhoHolds(const Invocation& inv) {
   auto stub = NewStub(inv);
   grpc::ClientContext ctx;
@@ -189,11 +195,11 @@ std::string WhoHolds(const Invocation& inv) {
   std::vector<std::string> blockers;
   for (const v1::TreeBlocker& b : resp.blocked_from_above()) {
     blockers.push_back(absl::StrCat(HolderText(b.holder()), " on ancestor ",
-                                    Quote(TerminalSafe(b.key()))));
+                                    Quote(b.key())));
   }
   for (const v1::TreeBlocker& b : resp.blocked_from_below()) {
     blockers.push_back(absl::StrCat(HolderText(b.holder()), " on ",
-                                    Quote(TerminalSafe(b.key())), " below it"));
+                                    Quote(b.key()), " below it"));
   }
   std::string out;
   if (!holders.empty()) {

@@ -220,7 +220,15 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args,
       }
     }
   }
-  inv.endpoint = ResolveEndpoint(endpoint, env_endpoint);
+  absl::StatusOr<std::string> resolved =
+      ResolveEndpoint(endpoint, env_endpoint);
+  if (!resolved.ok()) {
+    // Nothing is sent: gRPC would wrap a port out of range modulo 65536 and
+    // reach another service.
+    return Usage(absl::StrCat(endpoint.empty() ? "" : "--endpoint: ",
+                              resolved.status().message()));
+  }
+  inv.endpoint = *std::move(resolved);
 
   if (inv.shared && inv.semaphore > 0) {
     return Usage("--shared and --semaphore exclude each other (a semaphore "

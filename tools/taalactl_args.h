@@ -28,7 +28,8 @@ struct Invocation {
   // --help`, `taalactl help lock`); empty for the general usage.
   std::string help_topic;
   // --endpoint, else $TAALA_ENDPOINT, else 127.0.0.1:7070; a host without a
-  // port gets port 7070 (common/endpoint.h).
+  // port or with an empty one gets port 7070, a port outside 1..65535 is a
+  // usage error (common/endpoint.h).
   std::string endpoint = kDefaultEndpoint;
   bool json = false;
   // --timeout: deadline of each call that does not wait for a lock.

@@ -15,13 +15,16 @@
 #include "tools/commands.h"
 #include "tools/exit_codes.h"
 #include "tools/taalactl_args.h"
+#include "tools/text_table.h"
 
 int main(int argc, char** argv) {
   using namespace taala::tools;  // NOLINT(build/namespaces)
   const std::vector<std::string> args(argv + 1, argv + argc);
   absl::StatusOr<Invocation> inv = ParseArgs(args, std::getenv("TAALA_ENDPOINT"));
   if (!inv.ok()) {
-    std::cerr << "taalactl: " << inv.status().message()
+    // The message quotes the arguments, which a script may fill from
+    // anywhere.
+    std::cerr << "taalactl: " << TerminalSafe(inv.status().message())
               << "\nRun 'taalactl --help' for usage.\n";
     return kExitUsage;
   }

@@ -42,7 +42,9 @@ Commands:
 
 Options (before or after COMMAND):
   --endpoint HOST[:PORT]  taalad to talk to (default: $TAALA_ENDPOINT, else
-                        127.0.0.1:7070; port 7070 if none is given)
+                        127.0.0.1:7070; port 7070 if none or empty; PORT
+                        1..65535; scheme targets such as dns:///H:P and
+                        unix:/PATH as given)
   --json                The response as proto3 JSON (docs/taalactl.md)
   --timeout D           Deadline of each call that does not wait for a lock
                         (default 5s)

@@ -56,6 +56,12 @@ Wal::Wal(const WalOptions& options, const Recovered& recovered)
       reserved_(recovered.next_lsn - 1),
       durable_lsn_(recovered.next_lsn - 1),
       published_lsn_(recovered.next_lsn - 1),
+      // 50 us to 10 s; and 1 to 64Ki records, by powers of 4.
+      fsync_ns_({50'000, 100'000, 250'000, 500'000, 1'000'000, 2'500'000,
+                 5'000'000, 10'000'000, 25'000'000, 50'000'000, 100'000'000,
+                 250'000'000, 500'000'000, 1'000'000'000, 2'500'000'000,
+                 10'000'000'000}),
+      batch_records_({1, 4, 16, 64, 256, 1024, 4096, 16384, 65536}),
       last_written_lsn_(recovered.last_log_lsn) {}
 
 absl::StatusOr<std::unique_ptr<Wal>> Wal::Open(const WalOptions& options,
@@ -184,6 +190,7 @@ uint64_t Wal::Append(const Transition& t) {
   if (failed_ || !log_files_) return lsn;  // Nothing more will be written.
   if (buffer_.empty()) buffer_first_lsn_ = lsn;
   buffer_last_lsn_ = lsn;
+  ++buffer_records_;
   const size_t start = buffer_.size();
   buffer_.append(kFrameHeaderSize, '\0');
   EncodeTransitionAs(t, lsn, &buffer_);
@@ -335,6 +342,8 @@ Wal::Stats Wal::stats() const {
     s.records = records_;
   }
   if (snapshotter_) s.snapshots = snapshotter_->snapshots_written();
+  s.fsync_ns = fsync_ns_.Read();
+  s.batch_records = batch_records_.Read();
   s.records_per_fsync =
       s.fsyncs == 0 ? 0 : static_cast<double>(s.records) / s.fsyncs;
   return s;

@@ -44,6 +44,7 @@
 #include "absl/time/time.h"
 #include "server/core/durable_state.h"
 #include "server/core/transition.h"
+#include "server/wal/histogram.h"
 #include "server/wal/recovery.h"
 #include "server/wal/snapshotter.h"
 #include "server/wal/wal_options.h"
@@ -62,6 +63,10 @@ class Wal final : public TransitionLog {
     double records_per_fsync = 0;
     absl::Duration fsync_total;  // Time spent in log fsyncs.
     absl::Duration fsync_max;
+    // Every log fsync's latency (ns), and the records each written batch
+    // carried (one fsync each: the group commit's batch size).
+    FixedHistogram::Snapshot fsync_ns;
+    FixedHistogram::Snapshot batch_records;
   };
 
   // Creates the directories, removes stale temporary files (files.h's
@@ -141,7 +146,8 @@ class Wal final : public TransitionLog {
   void Shutdown(bool drain) ABSL_LOCKS_EXCLUDED(mu_);
   // wal_writer.cc: the writer thread and what only it touches.
   void WriterLoop() ABSL_LOCKS_EXCLUDED(mu_, durable_mu_);
-  absl::Status WriteBatch(const std::string& batch, uint64_t first_lsn);
+  absl::Status WriteBatch(const std::string& batch, uint64_t first_lsn,
+                          uint64_t records);
   absl::Status StartSegment(uint64_t first_lsn);
   absl::Status WriteAll(const std::string& path, const char* data,
                         size_t size);
@@ -173,6 +179,7 @@ class Wal final : public TransitionLog {
   std::string buffer_ ABSL_GUARDED_BY(mu_);
   uint64_t buffer_first_lsn_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t buffer_last_lsn_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t buffer_records_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t records_ ABSL_GUARDED_BY(mu_) = 0;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;  // No more Appends.
@@ -192,6 +199,9 @@ class Wal final : public TransitionLog {
 
   mutable absl::Mutex stats_mu_;
   Stats stats_ ABSL_GUARDED_BY(stats_mu_);
+  // Written by the writer thread only; read by stats() without a mutex.
+  FixedHistogram fsync_ns_;
+  FixedHistogram batch_records_;
 
   absl::Mutex ttl_mu_;
   int64_t persisted_ttl_ms_ ABSL_GUARDED_BY(ttl_mu_) = 0;

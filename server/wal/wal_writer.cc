@@ -32,6 +32,7 @@ void Wal::WriterLoop() {
   while (true) {
     std::string batch;
     uint64_t first = 0, last_record = 0, upto = 0, renew_to = 0;
+    uint64_t records = 0;
     bool renew = false, stop = false;
     {
       absl::MutexLock lock(&mu_);
@@ -41,6 +42,8 @@ void Wal::WriterLoop() {
       first = buffer_first_lsn_;
       buffer_first_lsn_ = 0;
       last_record = buffer_last_lsn_;
+      records = buffer_records_;
+      buffer_records_ = 0;
       upto = taken_lsn_ = last_lsn_;
       renew = NeedRenewalLocked() && !stopping_;
       renew_to = last_lsn_ + options_.reserve_block;
@@ -55,7 +58,7 @@ void Wal::WriterLoop() {
       if (renew_to > reserved_) reserved_ = renew_to;
     }
     if (!batch.empty()) {
-      absl::Status s = WriteBatch(batch, first);
+      absl::Status s = WriteBatch(batch, first, records);
       if (!s.ok()) return Fatal(std::string(s.message()));
       last_written_lsn_ = last_record;
     }
@@ -67,7 +70,8 @@ void Wal::WriterLoop() {
   }
 }
 
-absl::Status Wal::WriteBatch(const std::string& batch, uint64_t first_lsn) {
+absl::Status Wal::WriteBatch(const std::string& batch, uint64_t first_lsn,
+                             uint64_t records) {
   const bool full = fd_ >= 0 && segment_size_ >= options_.segment_bytes;
   // A segment that fills up more than half way to the next snapshot takes
   // the snapshot with it, so that segments do not pile up between them.
@@ -91,6 +95,7 @@ absl::Status Wal::WriteBatch(const std::string& batch, uint64_t first_lsn) {
   if (absl::Status s = Sync(segment_path_); !s.ok()) return s;
   segment_size_ += batch.size();
   bytes_since_snapshot_ += batch.size();
+  batch_records_.Observe(records);
   absl::MutexLock lock(&stats_mu_);
   ++stats_.batches;
   stats_.bytes_written += batch.size();
@@ -152,6 +157,7 @@ absl::Status Wal::Sync(const std::string& path) {
   // data, and a later success would prove nothing.
   if (rc != 0) return ErrnoError("cannot fsync log segment", path);
   const absl::Duration took = absl::Now() - start;
+  fsync_ns_.Observe(static_cast<uint64_t>(absl::ToInt64Nanoseconds(took)));
   absl::MutexLock lock(&stats_mu_);
   ++stats_.fsyncs;
   stats_.fsync_total += took;

@@ -84,6 +84,22 @@ TEST(EndpointDefaultTest, DefaultIsLoopback7070AndABareHostGetsPort7070) {
   EXPECT_THAT(Client::Connect(options),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("endpoint")));
+
+  // A port outside 1..65535 (gRPC would take it modulo 65536) is refused,
+  // from the environment with the variable named; an empty port is 7070.
+  ASSERT_EQ(setenv("TAALA_ENDPOINT", "127.0.0.1:70000", 1), 0);
+  EXPECT_THAT(Client::Connect(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("TAALA_ENDPOINT")));
+  ASSERT_EQ(setenv("TAALA_ENDPOINT", "db1:", 1), 0);
+  client = Client::Connect();
+  ASSERT_OK(client);
+  EXPECT_THAT((*client)->options().endpoints, ElementsAre("db1:7070"));
+  unsetenv("TAALA_ENDPOINT");
+  options.endpoints = {"a:1", "b:-1"};
+  EXPECT_THAT(Client::Connect(options),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("b:-1")));
 }
 
 }  // namespace

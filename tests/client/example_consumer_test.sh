@@ -27,7 +27,7 @@ cmake --build "$work/consumer" > "$work/build.log" 2>&1 \
   || { cat "$work/build.log"; exit 1; }
 
 "$taalad" --listen=127.0.0.1:0 --port_file="$work/port" --data_dir="$work/data" \
-  --drain_timeout=200ms > "$work/taalad.log" 2>&1 &
+  --admin_listen=127.0.0.1:0 --drain_timeout=200ms > "$work/taalad.log" 2>&1 &
 daemon=$!
 for _ in $(seq 1 2000); do [ -s "$work/port" ] && break; sleep 0.01; done
 [ -s "$work/port" ] || { echo "taalad did not start"; cat "$work/taalad.log"; exit 1; }

@@ -100,10 +100,12 @@ absl::StatusOr<std::unique_ptr<TaaladProcess>> TaaladProcess::Start(
   UseDataDir(p->data_dir_, data_dir.empty());
   p->log_path_ = dir + "/taalad.log";
   const std::string port_file = dir + "/port";
+  const std::string admin_port_file = dir + "/admin_port";
 
   std::vector<std::string> argv = {
       TAALAD_PATH, "--listen=127.0.0.1:0", "--port_file=" + port_file,
-      "--data_dir=" + p->data_dir_};
+      "--data_dir=" + p->data_dir_, "--admin_listen=127.0.0.1:0",
+      "--admin_port_file=" + admin_port_file};
   argv.insert(argv.end(), args.begin(), args.end());
   // Tests do not wait for idle connections to drain.
   argv.push_back("--drain_timeout=200ms");
@@ -129,6 +131,14 @@ absl::StatusOr<std::unique_ptr<TaaladProcess>> TaaladProcess::Start(
     if (absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &port) &&
         port > 0) {
       p->port_ = port;
+      // Written before the port file; absent if the test turned the
+      // listener off.
+      int admin_port = 0;
+      if (absl::SimpleAtoi(
+              absl::StripAsciiWhitespace(ReadFile(admin_port_file)),
+              &admin_port)) {
+        p->admin_port_ = admin_port;
+      }
       return p;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));

@@ -12,8 +12,10 @@
 namespace taala::test {
 
 // A real taalad child process on a loopback port chosen by the kernel
-// (--listen=127.0.0.1:0, read back from --port_file). Its log goes to a file
-// that is printed if the test fails.
+// (--listen=127.0.0.1:0, read back from --port_file), with its HTTP admin
+// listener on another such port (--admin_listen=127.0.0.1:0, read back from
+// --admin_port_file) so that parallel tests never meet on 7071. Its log
+// goes to a file that is printed if the test fails.
 class TaaladProcess {
  public:
   // Starts taalad with `args` added to the listen/port/data-dir flags.
@@ -29,6 +31,12 @@ class TaaladProcess {
 
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   int port() const { return port_; }
+  // The admin listener's port; 0 if the test turned it off
+  // (--admin_listen=).
+  int admin_port() const { return admin_port_; }
+  std::string admin_address() const {
+    return "127.0.0.1:" + std::to_string(admin_port_);
+  }
   pid_t pid() const { return pid_; }
   const std::string& data_dir() const { return data_dir_; }
 
@@ -50,6 +58,7 @@ class TaaladProcess {
   TaaladProcess() = default;
   pid_t pid_ = -1;
   int port_ = 0;
+  int admin_port_ = 0;
   std::string temp_dir_;  // Port file, log, and the data dir if not given.
   std::string data_dir_;
   std::string log_path_;

@@ -65,7 +65,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 "$taalad" --listen=127.0.0.1:0 --port_file="$tmp/port" \
-  --data_dir="$tmp/data" --drain_timeout=200ms --check_lock_order \
+  --data_dir="$tmp/data" --admin_listen=127.0.0.1:0 --drain_timeout=200ms \
+  --check_lock_order \
   >"$tmp/taalad.log" 2>&1 &
 daemon_pid=$!
 

@@ -203,10 +203,48 @@ TEST(EndpointTest, AHostWithoutAPortDials7070) {
             "ipv4:10.0.0.1:1,10.0.0.2:2");
 }
 
+TEST(EndpointTest, AnEmptyPortIs7070AndAPortOutOfRangeIsRefused) {
+  EXPECT_EQ(WithDefaultPort("db1:"), "db1:7070");
+  EXPECT_EQ(WithDefaultPort("[::1]:"), "[::1]:7070");
+  EXPECT_EQ(*NormalizeEndpoint("127.0.0.1:"), "127.0.0.1:7070");
+  EXPECT_EQ(*NormalizeEndpoint("db1:1"), "db1:1");
+  EXPECT_EQ(*NormalizeEndpoint("[::1]:65535"), "[::1]:65535");
+  for (const char* bad : {"127.0.0.1:70000", "127.0.0.1:65536", "db1:0",
+                          "db1:-1", "db1:+80", "db1:http", "[::1]:99999",
+                          "[::1]x", "[::1", ":80", ""}) {
+    absl::StatusOr<std::string> e = NormalizeEndpoint(bad);
+    EXPECT_EQ(e.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(e.status().message(), HasSubstr("endpoint \"")) << bad;
+  }
+  // Targets with a scheme are gRPC's to read.
+  EXPECT_EQ(*NormalizeEndpoint("dns:///db1:9000"), "dns:///db1:9000");
+  EXPECT_EQ(*NormalizeEndpoint("unix:/run/taala.sock"),
+            "unix:/run/taala.sock");
+  // The message names the variable the bad endpoint came from.
+  absl::StatusOr<std::string> env = ResolveEndpoint("", "db1:70000");
+  EXPECT_THAT(env.status().message(), HasSubstr("TAALA_ENDPOINT"));
+  EXPECT_THAT(env.status().message(), HasSubstr("db1:70000"));
+}
+
 TEST(ParseArgsTest, EndpointWithoutPortGetsPort7070FromFlagOrEnvironment) {
   EXPECT_EQ(Parse({"--endpoint", "db1", "health"})->endpoint, "db1:7070");
   EXPECT_EQ(Parse({"health"}, "db2")->endpoint, "db2:7070");
   EXPECT_EQ(Parse({"--endpoint=db1:1", "health"}, "db2")->endpoint, "db1:1");
+  EXPECT_EQ(Parse({"--endpoint", "db1:", "health"})->endpoint, "db1:7070");
+}
+
+TEST(ParseArgsTest, EndpointPortOutOfRangeIsAUsageErrorNamingIt) {
+  absl::StatusOr<Invocation> inv =
+      Parse({"--endpoint", "127.0.0.1:70000", "health"});
+  EXPECT_EQ(inv.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(inv.status().message(), HasSubstr("--endpoint"));
+  EXPECT_THAT(inv.status().message(), HasSubstr("127.0.0.1:70000"));
+  inv = Parse({"health"}, "db1:-1");
+  EXPECT_EQ(inv.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(inv.status().message(), HasSubstr("TAALA_ENDPOINT"));
+  // A good --endpoint wins over a bad environment.
+  EXPECT_EQ(Parse({"--endpoint=db1:1", "health"}, "db2:0")->endpoint,
+            "db1:1");
 }
 
 TEST(ParseArgsTest, NewCommandsAndTheirOptions) {

@@ -1,0 +1,34 @@
+#ifndef TAALA_SERVER_ADMIN_LISTENER_H_
+#define TAALA_SERVER_ADMIN_LISTENER_H_
+
+// taalad's --admin_listen: the address check and the start of the HTTP
+// admin listener (server/admin) over the gRPC server's in-process channel.
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "server/admin/admin_server.h"
+
+namespace grpc {
+class Server;
+}  // namespace grpc
+
+namespace taala {
+
+// OK for an empty address (no listener) or a loopback one; a non-loopback
+// address only with `allow_remote` (--insecure_allow_remote), as --listen.
+absl::Status CheckAdminListen(const std::string& listen, bool allow_remote);
+
+// Starts the listener on `listen` ("host:port"; null if empty) with its
+// answers read through `server`, and writes its port to `port_file` (if
+// set). The error names the flag and why the address could not be had
+// ("address in use ...").
+absl::StatusOr<std::unique_ptr<admin::AdminServer>> StartAdmin(
+    const std::string& listen, const std::string& port_file,
+    grpc::Server* server);
+
+}  // namespace taala
+
+#endif  // TAALA_SERVER_ADMIN_LISTENER_H_

@@ -1,0 +1,125 @@
+#include "server/daemon_cli.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/version.h"
+#include "server/json_log_formatter.h"
+#include "spdlog/spdlog.h"
+
+ABSL_FLAG(std::string, log_level, "info",
+          "trace, debug, info, warn, error, critical or off. info: start, "
+          "stop, recovery, expiries; warn: revocations, refusal windows, "
+          "recovery warnings; debug: more detail per event.");
+ABSL_FLAG(std::string, log_format, "text",
+          "text: spdlog's default lines. json: one JSON object a line "
+          "({\"time\",\"level\",\"message\"}, time in UTC), for log "
+          "collectors.");
+
+namespace taala {
+namespace {
+
+// The daemon's own flags are defined under server/ (main.cc and the files
+// beside it); Abseil's own flags stay in --helpfull.
+bool IsDaemonSource(absl::string_view path) {
+  return absl::StrContains(path, "server/") && absl::EndsWith(path, ".cc");
+}
+
+// "server/main.cc" rather than the build machine's absolute path.
+std::string ShortPath(absl::string_view path) {
+  const size_t at = path.rfind("server/");
+  return std::string(at == absl::string_view::npos ? path : path.substr(at));
+}
+
+// --help, -help, -h or --helpshort anywhere on the command line.
+bool AsksForHelp(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    for (const char* help : {"--help", "-help", "-h", "--helpshort",
+                             "-helpshort"}) {
+      if (std::strcmp(argv[i], help) == 0) return true;
+    }
+  }
+  return false;
+}
+
+// What --help prints: the usage message and every flag of the daemon's own
+// files, sorted by name, with its help and default. Printed here rather than
+// by Abseil's --help, which exits 1: asking for help is not a failure (git,
+// etcd and most tools exit 0).
+void PrintDaemonHelp(std::ostream& out) {
+  out << "taalad: " << absl::ProgramUsageMessage() << "\n\nFlags:\n";
+  std::vector<absl::CommandLineFlag*> flags;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (!flag->IsRetired() && IsDaemonSource(flag->Filename())) {
+      flags.push_back(flag);
+    }
+  }
+  std::sort(flags.begin(), flags.end(), [](const auto* a, const auto* b) {
+    return a->Name() < b->Name();
+  });
+  for (const absl::CommandLineFlag* flag : flags) {
+    out << "  --" << flag->Name() << " (" << flag->Help()
+        << "); default: " << flag->DefaultValue() << ";\n";
+  }
+}
+
+}  // namespace
+
+void ParseDaemonCommandLine(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "the taala distributed lock service.\n"
+      "Usage: taalad [--listen=127.0.0.1:7070] [--data_dir=taala-data] "
+      "[--admin_listen=127.0.0.1:7071] [flags...]\n"
+      "Flags may also come from a file: --flagfile=taalad.flags. "
+      "docs/operations.md describes every flag; --helpfull adds Abseil's "
+      "own.");
+  absl::FlagsUsageConfig config;
+  config.contains_help_flags = IsDaemonSource;
+  config.contains_helpshort_flags = IsDaemonSource;
+  config.normalize_filename = ShortPath;
+  config.version_string = [] { return VersionLine("taalad") + "\n"; };
+  absl::SetFlagsUsageConfig(config);
+  if (AsksForHelp(argc, argv)) {
+    PrintDaemonHelp(std::cout);
+    std::exit(0);
+  }
+  absl::ParseCommandLine(argc, argv);
+}
+
+absl::Status SetUpLogging() {
+  const std::string level_name = absl::GetFlag(FLAGS_log_level);
+  const spdlog::level::level_enum level = spdlog::level::from_str(level_name);
+  if (level == spdlog::level::off && level_name != "off") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--log_level: unknown level \"", level_name, "\""));
+  }
+  const std::string format = absl::GetFlag(FLAGS_log_format);
+  if (format == "json") {
+    spdlog::set_formatter(std::make_unique<JsonLogFormatter>());
+  } else if (format != "text") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--log_format must be text or json, not \"", format, "\""));
+  }
+  spdlog::set_level(level);
+  return absl::OkStatus();
+}
+
+void LogFatalLogErrorAndExit(const std::string& message) {
+  spdlog::critical("write-ahead log failed: {}", message);
+  spdlog::default_logger()->flush();
+  std::_Exit(1);
+}
+
+}  // namespace taala
