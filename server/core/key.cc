@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 
 namespace taala {
@@ -46,6 +47,71 @@ bool IsValidUtf8(absl::string_view s) {
   return true;
 }
 
+namespace {
+
+// The length of the UTF-8 sequence starting at s[i] if it is well-formed,
+// else 0.
+size_t Utf8Length(absl::string_view s, size_t i) {
+  const auto c = static_cast<uint8_t>(s[i]);
+  const size_t len = c < 0x80             ? 1
+                     : (c & 0xE0) == 0xC0 ? 2
+                     : (c & 0xF0) == 0xE0 ? 3
+                     : (c & 0xF8) == 0xF0 ? 4
+                                          : 0;
+  if (len == 0 || i + len > s.size()) return 0;
+  return IsValidUtf8(s.substr(i, len)) ? len : 0;
+}
+
+}  // namespace
+
+int ControlCharAt(absl::string_view s, size_t i) {
+  const auto c = static_cast<uint8_t>(s[i]);
+  if (c < 0x20 || c == 0x7F) return c;
+  if (c == 0xC2 && i + 1 < s.size()) {
+    const auto next = static_cast<uint8_t>(s[i + 1]);
+    if (next >= 0x80 && next <= 0x9F) return next;  // U+0080..U+009F.
+  }
+  return -1;
+}
+
+std::string EscapeControl(absl::string_view s, bool quotes) {
+  std::string out;
+  out.reserve(s.size());
+  size_t i = 0;
+  while (i < s.size()) {
+    const int control = ControlCharAt(s, i);
+    const char c = s[i];
+    if (quotes && (c == '\\' || c == '"')) {
+      out.push_back('\\');
+      out.push_back(c);
+      ++i;
+    } else if (c == '\n') {
+      out += "\\n";
+      ++i;
+    } else if (c == '\r') {
+      out += "\\r";
+      ++i;
+    } else if (c == '\t') {
+      out += "\\t";
+      ++i;
+    } else if (control >= 0x80) {
+      absl::StrAppend(&out, "\\u00", absl::Hex(control, absl::kZeroPad2));
+      i += 2;
+    } else if (control >= 0) {
+      absl::StrAppend(&out, "\\x", absl::Hex(control, absl::kZeroPad2));
+      ++i;
+    } else if (const size_t len = Utf8Length(s, i); len > 0) {
+      out.append(s.data() + i, len);  // Printable UTF-8 stays readable.
+      i += len;
+    } else {
+      absl::StrAppend(&out, "\\x",
+                      absl::Hex(static_cast<uint8_t>(c), absl::kZeroPad2));
+      ++i;
+    }
+  }
+  return out;
+}
+
 absl::Status ValidateKey(absl::string_view key, const KeyLimits& limits) {
   if (key.empty()) {
     return absl::InvalidArgumentError("key: must not be empty");
@@ -58,26 +124,36 @@ absl::Status ValidateKey(absl::string_view key, const KeyLimits& limits) {
   if (!IsValidUtf8(key)) {
     return absl::InvalidArgumentError("key: not valid UTF-8");
   }
+  // Control characters first, so that no message below quotes one. C1
+  // (U+0080..U+009F) too: U+0085 breaks lines and U+009B is a one-byte CSI
+  // to some terminals, and keys reach logs and terminals.
+  for (size_t i = 0; i < key.size(); ++i) {
+    if (const int control = ControlCharAt(key, i); control >= 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "key ", table_internal::Quote(key), ": control character U+",
+          absl::AsciiStrToUpper(
+              absl::StrCat(absl::Hex(control, absl::kZeroPad4))),
+          " at byte ", i, " is not allowed"));
+    }
+  }
   size_t segments = 1;
   size_t segment_start = 0;
   for (size_t i = 0; i <= key.size(); ++i) {
     if (i == key.size() || key[i] == '/') {
       if (i == segment_start) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "key \"", key, "\": empty path segment at byte ", i,
+            "key ", table_internal::Quote(key), ": empty path segment at byte ",
+            i,
             " (keys are '/'-separated non-empty segments, no leading, "
             "trailing or doubled '/')"));
       }
       if (i < key.size()) ++segments;
       segment_start = i + 1;
-    } else if (static_cast<uint8_t>(key[i]) < 0x20 || key[i] == 0x7F) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "key: control character at byte ", i, " is not allowed"));
     }
   }
   if (segments > limits.max_segments) {
     return absl::InvalidArgumentError(
-        absl::StrCat("key \"", key, "\": ", segments,
+        absl::StrCat("key ", table_internal::Quote(key), ": ", segments,
                      " segments exceeds the limit of ", limits.max_segments));
   }
   return absl::OkStatus();
@@ -103,7 +179,7 @@ bool KeyPathLess(absl::string_view a, absl::string_view b) {
 namespace table_internal {
 
 std::string Quote(absl::string_view key) {
-  return absl::StrCat("\"", key, "\"");
+  return absl::StrCat("\"", EscapeControl(key), "\"");
 }
 
 }  // namespace table_internal

@@ -16,13 +16,26 @@ struct KeyLimits {
 };
 
 // OK if `key` is a '/'-separated path of non-empty, valid UTF-8 segments
-// within `limits`. INVALID_ARGUMENT otherwise, naming the field and the fault.
+// within `limits`, with no control character (C0, DEL, or C1: U+0080..
+// U+009F). INVALID_ARGUMENT otherwise, naming the field, the key (escaped)
+// and the fault.
 [[nodiscard]] absl::Status ValidateKey(absl::string_view key,
                                        const KeyLimits& limits);
 
 // True if `s` is well-formed UTF-8 (no overlongs, surrogates or code points
 // above U+10FFFF).
 bool IsValidUtf8(absl::string_view s);
+
+// The control character at s[i] (C0 and DEL: its byte; C1, U+0080..U+009F
+// as the two bytes C2 80..C2 9F: its code point), or -1.
+int ControlCharAt(absl::string_view s, size_t i);
+
+// `s` for a log line or message: control characters escaped (\n, \r, \t,
+// \xNN for C0 and DEL, \u00NN for C1), ill-formed UTF-8 bytes as \xNN,
+// and with `quotes` '\\' and '"' escaped too (for text shown in quotes);
+// printable UTF-8 kept as it is. The result holds no control byte, so one
+// event stays one line.
+std::string EscapeControl(absl::string_view s, bool quotes = true);
 
 // The part of `key` before the first '/', or all of it. Keys that share a
 // first segment share a shard, so a path's whole tree lives in one shard.
@@ -38,7 +51,7 @@ bool KeyPathLess(absl::string_view a, absl::string_view b);
 // Key-path helpers for the table's rooms.
 namespace table_internal {
 
-// "\"key\"": a key as messages quote it.
+// "\"key\"": a key as messages quote it (EscapeControl'd).
 std::string Quote(absl::string_view key);
 
 // "a" and "a/b" for "a/b/c": the key's proper ancestors, shortest first.

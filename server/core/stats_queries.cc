@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -147,49 +148,77 @@ LeakReport LeakSuspectsIn(TableStats* stats, const std::vector<Shard*>& shards,
       }
     });
   }
-  const size_t want = limit + 1;  // One more tells whether more follow.
-  auto older = [](const LeakSuspectInfo& a, const LeakSuspectInfo& b) {
+  // The `limit` + 1 oldest suspects (one more tells whether more follow),
+  // kept in a bounded max-heap while scanning: a key is copied only when
+  // it enters the heap and a session's labels are kept as its shared map,
+  // copied after the shard mutex is released. Memory is O(limit) and the
+  // shard is held only for the walk, whatever the number of held keys.
+  struct Candidate {
+    Grant grant;
+    std::string client_name;
+    std::shared_ptr<const Labels> labels;
+    std::string reason;
+    absl::Duration key_p99_hold;
+  };
+  const size_t want = limit + 1;
+  auto older = [](const Candidate& a, const Candidate& b) {
     return a.grant.granted_at < b.grant.granted_at ||
            (a.grant.granted_at == b.grant.granted_at &&
             a.grant.token < b.grant.token);
   };
-  std::vector<LeakSuspectInfo> found;
+  std::vector<Candidate> heap;  // Max-heap by `older`: the newest on top.
+  heap.reserve(std::min<size_t>(want, 1024));
+  size_t suspects = 0;
   for (Shard* shard : shards) {
     absl::MutexLock lock(&shard->mu);
     for (const auto& [key, state] : shard->keys) {
       for (const Holder& h : state.holders) {
         const absl::Duration age = now - h.granted_at;
+        if (age <= threshold && p99.empty()) continue;  // The common case.
         auto known = p99.find(key);
         const absl::Duration key_p99 =
             known == p99.end() ? absl::ZeroDuration() : known->second;
-        std::string reason;
-        if (age > threshold) {
-          reason = absl::StrCat("held ", Short(age), " > threshold ",
-                                Short(threshold));
-        } else if (key_p99 > absl::ZeroDuration() && p99_factor > 0 &&
-                   age > std::max(absl::Seconds(1), key_p99 * p99_factor)) {
-          reason = absl::StrCat("held ", Short(age), " > ", p99_factor,
-                                " x p99 hold ", Short(key_p99));
-        } else {
+        const bool over = age > threshold;
+        if (!over &&
+            !(key_p99 > absl::ZeroDuration() && p99_factor > 0 &&
+              age > std::max(absl::Seconds(1), key_p99 * p99_factor))) {
           continue;
+        }
+        ++suspects;
+        if (heap.size() == want) {
+          const Candidate& newest = heap.front();
+          if (!(h.granted_at < newest.grant.granted_at ||
+                (h.granted_at == newest.grant.granted_at &&
+                 h.token < newest.grant.token))) {
+            continue;  // Newer than all kept: not among the oldest.
+          }
+          std::pop_heap(heap.begin(), heap.end(), older);
+          heap.pop_back();
         }
         // A session's identity (id, name, labels) is constant: read
         // without its mutex.
-        found.push_back(LeakSuspectInfo{
+        heap.push_back(Candidate{
             Grant{key, h.session->id, h.token, h.mode, h.granted_at,
                   h.revoke_at},
-            h.session->client_name, *h.session->labels, std::move(reason),
+            h.session->client_name, h.session->labels,
+            over ? absl::StrCat("held ", Short(age), " > threshold ",
+                                Short(threshold))
+                 : absl::StrCat("held ", Short(age), " > ", p99_factor,
+                                " x p99 hold ", Short(key_p99)),
             key_p99});
+        std::push_heap(heap.begin(), heap.end(), older);
       }
     }
-    if (found.size() > 2 * want) KeepSmallest(found, want, older);
   }
-  std::sort(found.begin(), found.end(), older);
-  if (found.size() > limit) {
-    found.resize(limit);
-    report.truncated = true;
+  std::sort_heap(heap.begin(), heap.end(), older);
+  if (heap.size() > limit) heap.resize(limit);
+  report.truncated = suspects > heap.size();
+  report.suspects.reserve(heap.size());
+  for (Candidate& c : heap) {
+    report.suspects.push_back(LeakSuspectInfo{
+        std::move(c.grant), std::move(c.client_name), *c.labels,
+        std::move(c.reason), c.key_p99_hold});
   }
-  report.suspects = std::move(found);
   return report;
 }
 

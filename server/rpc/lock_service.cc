@@ -157,34 +157,52 @@ grpc::ServerUnaryReactor* LockServiceImpl::AcquireAll(
 }
 
 grpc::ServerUnaryReactor* LockServiceImpl::GetWaitForGraph(
-    grpc::CallbackServerContext* ctx, const v1::GetWaitForGraphRequest* req,
-    v1::GetWaitForGraphResponse* resp) {
-  absl::StatusOr<uint32_t> max_edges = MaxEdges(req->max_edges());
-  if (!max_edges.ok()) return FinishNow(table_->log(), ctx, max_edges.status());
-  bool truncated = false;
-  for (const WaitForGraph::Edge& e :
-       table_->WaitForEdges(*max_edges, &truncated)) {
-    ToProto(e, resp->add_edges());
-  }
-  resp->set_truncated(truncated);
-  resp->set_deadlocks_refused(table_->deadlocks_refused());
-  return FinishNow(table_->log(), ctx, absl::OkStatus());
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
+    grpc::ByteBuffer* raw_resp) {
+  return ServeRaw<v1::GetWaitForGraphRequest, v1::GetWaitForGraphResponse>(
+      table_->log(), ctx, raw, raw_resp, [this](auto* req, auto* resp) {
+        absl::StatusOr<uint32_t> max_edges = MaxEdges(req->max_edges());
+        if (!max_edges.ok()) return max_edges.status();
+        bool truncated = false;
+        // Within the reply's size budget (translation.h): 10000 edges of
+        // 1 KB keys would pass gRPC's default 4 MiB receive limit.
+        size_t left = kReplyBudgetBytes;
+        for (const WaitForGraph::Edge& e :
+             table_->WaitForEdges(*max_edges, &truncated)) {
+          v1::WaitForEdge* edge = resp->add_edges();
+          ToProto(e, edge);
+          const size_t bytes = ElementBytes(*edge);
+          if (bytes > left) {
+            resp->mutable_edges()->RemoveLast();
+            truncated = true;
+            break;
+          }
+          left -= bytes;
+        }
+        resp->set_truncated(truncated);
+        resp->set_deadlocks_refused(table_->deadlocks_refused());
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* LockServiceImpl::GetServerStatus(
-    grpc::CallbackServerContext* ctx, const v1::GetServerStatusRequest* req,
-    v1::GetServerStatusResponse* resp) {
-  v1::ServerStatus* status = resp->mutable_status();
-  if (status_source_) status_source_(status);
-  const absl::Time now = clock_->Now();
-  const absl::Time refused_until = table_->grants_refused_until();
-  status->set_grants_refused_for_ms(
-      refused_until > now ? absl::ToInt64Milliseconds(refused_until - now)
-                          : 0);
-  status->set_last_lsn(table_->log().LastLsn());
-  status->set_sessions(table_->SessionCount());
-  status->set_keys(table_->KeyCount());
-  return FinishNow(table_->log(), ctx, absl::OkStatus());
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
+    grpc::ByteBuffer* raw_resp) {
+  return ServeRaw<v1::GetServerStatusRequest, v1::GetServerStatusResponse>(
+      table_->log(), ctx, raw, raw_resp, [this](auto*, auto* resp) {
+        v1::ServerStatus* status = resp->mutable_status();
+        if (status_source_) status_source_(status);
+        const absl::Time now = clock_->Now();
+        const absl::Time refused_until = table_->grants_refused_until();
+        status->set_grants_refused_for_ms(
+            refused_until > now
+                ? absl::ToInt64Milliseconds(refused_until - now)
+                : 0);
+        status->set_last_lsn(table_->log().LastLsn());
+        status->set_sessions(table_->SessionCount());
+        status->set_keys(table_->KeyCount());
+        return absl::OkStatus();
+      });
 }
 
 }  // namespace taala

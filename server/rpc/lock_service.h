@@ -18,19 +18,21 @@ namespace taala {
 // translates the result back; calls that may wait are handed to their
 // reactors (acquire_reactor.h, event_stream.h), pending reactors rather
 // than blocked threads.
-// Methods whose requests carry strings take raw bytes and parse them with
-// server/rpc/raw_request.h, so a string that is not UTF-8 gets
-// INVALID_ARGUMENT naming the field rather than gRPC's bare UNIMPLEMENTED.
+// Unary methods (but KeepAliveOnce and CloseSession, which carry only ids)
+// take raw bytes and parse them with server/rpc/raw_request.h,
+// so a request that does not parse (or a string that is not UTF-8) gets
+// INVALID_ARGUMENT naming the request or field rather than gRPC's bare
+// UNIMPLEMENTED, which clients read as "a daemon older than the RPC".
 // Thread safety: gRPC calls it concurrently; all state is in the table.
 using LockServiceBase =
     v1::LockService::WithRawCallbackMethod_GetLockStats<
-    v1::LockService::WithCallbackMethod_GetLeakSuspects<
-    v1::LockService::WithCallbackMethod_GetContention<
-    v1::LockService::WithCallbackMethod_GetRecentDeadlocks<
-    v1::LockService::WithCallbackMethod_GetMetrics<
+    v1::LockService::WithRawCallbackMethod_GetLeakSuspects<
+    v1::LockService::WithRawCallbackMethod_GetContention<
+    v1::LockService::WithRawCallbackMethod_GetRecentDeadlocks<
+    v1::LockService::WithRawCallbackMethod_GetMetrics<
     v1::LockService::WithRawCallbackMethod_AcquireAll<
-    v1::LockService::WithCallbackMethod_GetServerStatus<
-    v1::LockService::WithCallbackMethod_GetWaitForGraph<
+    v1::LockService::WithRawCallbackMethod_GetServerStatus<
+    v1::LockService::WithRawCallbackMethod_GetWaitForGraph<
     v1::LockService::WithRawCallbackMethod_CreateSession<
     v1::LockService::WithRawCallbackMethod_Acquire<
         v1::LockService::WithRawCallbackMethod_Release<
@@ -92,25 +94,18 @@ class LockServiceImpl final : public LockServiceBase {
   grpc::ServerUnaryReactor* GetLockStats(grpc::CallbackServerContext* ctx,
                                          const grpc::ByteBuffer* raw,
                                          grpc::ByteBuffer* raw_resp) override;
-  grpc::ServerUnaryReactor* GetLeakSuspects(
-      grpc::CallbackServerContext* ctx, const v1::GetLeakSuspectsRequest* req,
-      v1::GetLeakSuspectsResponse* resp) override;
-  grpc::ServerUnaryReactor* GetContention(
-      grpc::CallbackServerContext* ctx, const v1::GetContentionRequest* req,
-      v1::GetContentionResponse* resp) override;
-  grpc::ServerUnaryReactor* GetRecentDeadlocks(
-      grpc::CallbackServerContext* ctx,
-      const v1::GetRecentDeadlocksRequest* req,
-      v1::GetRecentDeadlocksResponse* resp) override;
+  grpc::ServerUnaryReactor* GetLeakSuspects(grpc::CallbackServerContext* ctx,
+      const grpc::ByteBuffer* raw, grpc::ByteBuffer* raw_resp) override;
+  grpc::ServerUnaryReactor* GetContention(grpc::CallbackServerContext* ctx,
+      const grpc::ByteBuffer* raw, grpc::ByteBuffer* raw_resp) override;
+  grpc::ServerUnaryReactor* GetRecentDeadlocks(grpc::CallbackServerContext* ctx,
+      const grpc::ByteBuffer* raw, grpc::ByteBuffer* raw_resp) override;
   grpc::ServerUnaryReactor* GetMetrics(grpc::CallbackServerContext* ctx,
-                                       const v1::GetMetricsRequest* req,
-                                       v1::GetMetricsResponse* resp) override;
-  grpc::ServerUnaryReactor* GetServerStatus(
-      grpc::CallbackServerContext* ctx, const v1::GetServerStatusRequest* req,
-      v1::GetServerStatusResponse* resp) override;
-  grpc::ServerUnaryReactor* GetWaitForGraph(
-      grpc::CallbackServerContext* ctx, const v1::GetWaitForGraphRequest* req,
-      v1::GetWaitForGraphResponse* resp) override;
+      const grpc::ByteBuffer* raw, grpc::ByteBuffer* raw_resp) override;
+  grpc::ServerUnaryReactor* GetServerStatus(grpc::CallbackServerContext* ctx,
+      const grpc::ByteBuffer* raw, grpc::ByteBuffer* raw_resp) override;
+  grpc::ServerUnaryReactor* GetWaitForGraph(grpc::CallbackServerContext* ctx,
+      const grpc::ByteBuffer* raw, grpc::ByteBuffer* raw_resp) override;
   grpc::ServerUnaryReactor* CreateSession(grpc::CallbackServerContext* ctx,
                                           const grpc::ByteBuffer* raw,
                                           grpc::ByteBuffer* raw_resp) override;

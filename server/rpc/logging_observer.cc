@@ -2,9 +2,23 @@
 
 #include <string>
 
+#include "server/core/key.h"
 #include "spdlog/spdlog.h"
 
 namespace taala {
+namespace {
+
+// Client names, keys and messages come from clients and may hold any
+// UTF-8 (a client name may hold "\n" and ESC): escaped, so that one event
+// is one line and no client forges lines or sends terminal escapes to an
+// operator tailing the log. Names and keys are shown in quotes or
+// parentheses, so quotes are escaped too; messages keep theirs.
+std::string Text(absl::string_view s) { return EscapeControl(s); }
+std::string Message(absl::string_view s) {
+  return EscapeControl(s, /*quotes=*/false);
+}
+
+}  // namespace
 
 void LoggingObserver::OnSessionExpired(uint64_t session_id,
                                        absl::string_view client_name,
@@ -12,13 +26,14 @@ void LoggingObserver::OnSessionExpired(uint64_t session_id,
                                        size_t cancelled_waits) {
   spdlog::info(
       "session {} ({}) expired: released {} grant(s), cancelled {} wait(s)",
-      session_id, std::string(client_name), released_grants, cancelled_waits);
+      session_id, Text(client_name), released_grants, cancelled_waits);
 }
 
 void LoggingObserver::OnGrantRevoked(const Grant& grant,
                                      absl::string_view reason) {
   spdlog::warn("grant of key \"{}\" to session {} (token {}) revoked: {}",
-               grant.key, grant.session_id, grant.token, std::string(reason));
+               Text(grant.key), grant.session_id, grant.token,
+               Message(reason));
 }
 
 void LoggingObserver::OnDeadlockRefused(uint64_t session_id,
@@ -26,8 +41,7 @@ void LoggingObserver::OnDeadlockRefused(uint64_t session_id,
                                         absl::string_view key,
                                         absl::string_view message) {
   spdlog::warn("acquire of key \"{}\" by session {} ({}) refused: {}",
-               std::string(key), session_id, std::string(client_name),
-               std::string(message));
+               Text(key), session_id, Text(client_name), Message(message));
 }
 
 void LoggingObserver::OnSlowWait(uint64_t session_id,
@@ -35,9 +49,9 @@ void LoggingObserver::OnSlowWait(uint64_t session_id,
                                  absl::string_view key, absl::Duration waited,
                                  AcquireOutcome outcome) {
   spdlog::info("slow wait: session {} ({}) waited {} for key \"{}\" ({})",
-               session_id, std::string(client_name),
+               session_id, Text(client_name),
                absl::FormatDuration(absl::Trunc(waited, absl::Milliseconds(1))),
-               std::string(key), AcquireOutcomeName(outcome));
+               Text(key), AcquireOutcomeName(outcome));
 }
 
 }  // namespace taala

@@ -11,8 +11,9 @@ namespace taala {
 
 // Logs notable transitions of the lock table (one line each) with spdlog:
 // session expiries, grant revocations, deadlock refusals and slow waits.
-// Thread-safe (spdlog's default
-// logger is).
+// Client names, keys and messages are escaped (EscapeControl, key.h): no
+// raw control byte reaches the log. Thread-safe (spdlog's default logger
+// is).
 class LoggingObserver final : public TableObserver {
  public:
   void OnSessionExpired(uint64_t session_id, absl::string_view client_name,

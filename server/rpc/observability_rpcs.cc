@@ -26,48 +26,64 @@ grpc::ServerUnaryReactor* LockServiceImpl::GetLockStats(
 }
 
 grpc::ServerUnaryReactor* LockServiceImpl::GetLeakSuspects(
-    grpc::CallbackServerContext* ctx, const v1::GetLeakSuspectsRequest* req,
-    v1::GetLeakSuspectsResponse* resp) {
-  const absl::Time now = clock_->Now();
-  const absl::Duration threshold =
-      req->held_longer_than_ms() > 0
-          ? DurationFromMs(req->held_longer_than_ms())
-          : absl::ZeroDuration();
-  const LeakReport report = table_->GetLeakSuspects(
-      threshold, req->p99_factor(), LeakLimit(req->limit()), now);
-  ToProto(report, now, resp);
-  return FinishNow(table_->log(), ctx, absl::OkStatus());
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
+    grpc::ByteBuffer* raw_resp) {
+  return ServeRaw<v1::GetLeakSuspectsRequest, v1::GetLeakSuspectsResponse>(
+      table_->log(), ctx, raw, raw_resp, [this](auto* req, auto* resp) {
+        absl::Status valid = ValidateLeakRequest(*req);
+        if (!valid.ok()) return valid;
+        const absl::Time now = clock_->Now();
+        const absl::Duration threshold =
+            req->held_longer_than_ms() > 0
+                ? DurationFromMs(req->held_longer_than_ms())
+                : absl::ZeroDuration();
+        const LeakReport report = table_->GetLeakSuspects(
+            threshold, req->p99_factor(), LeakLimit(req->limit()), now);
+        ToProto(report, now, resp);
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* LockServiceImpl::GetContention(
-    grpc::CallbackServerContext* ctx, const v1::GetContentionRequest* req,
-    v1::GetContentionResponse* resp) {
-  ToProto(table_->GetContention(ContentionLimit(req->limit()), clock_->Now()),
-          resp);
-  return FinishNow(table_->log(), ctx, absl::OkStatus());
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
+    grpc::ByteBuffer* raw_resp) {
+  return ServeRaw<v1::GetContentionRequest, v1::GetContentionResponse>(
+      table_->log(), ctx, raw, raw_resp, [this](auto* req, auto* resp) {
+        ToProto(table_->GetContention(ContentionLimit(req->limit()),
+                                      clock_->Now()),
+                resp);
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* LockServiceImpl::GetRecentDeadlocks(
-    grpc::CallbackServerContext* ctx, const v1::GetRecentDeadlocksRequest* req,
-    v1::GetRecentDeadlocksResponse* resp) {
-  uint64_t total = 0;
-  std::vector<DeadlockRecord> deadlocks =
-      table_->RecentDeadlocks(DeadlockLimit(req->limit()), &total);
-  ToProto(deadlocks, total, resp);
-  return FinishNow(table_->log(), ctx, absl::OkStatus());
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
+    grpc::ByteBuffer* raw_resp) {
+  return ServeRaw<v1::GetRecentDeadlocksRequest,
+                  v1::GetRecentDeadlocksResponse>(
+      table_->log(), ctx, raw, raw_resp, [this](auto* req, auto* resp) {
+        uint64_t total = 0;
+        std::vector<DeadlockRecord> deadlocks =
+            table_->RecentDeadlocks(DeadlockLimit(req->limit()), &total);
+        ToProto(deadlocks, total, resp);
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* LockServiceImpl::GetMetrics(
-    grpc::CallbackServerContext* ctx, const v1::GetMetricsRequest* req,
-    v1::GetMetricsResponse* resp) {
-  v1::Metrics* metrics = resp->mutable_metrics();
-  // The table's figures first; then the hook adds what only taalad knows
-  // (the log's fsync latency and batch sizes, calls in flight).
-  ToProto(table_->GetMetrics(), metrics);
-  metrics->set_sessions(table_->SessionCount());
-  metrics->set_keys(table_->KeyCount());
-  if (metrics_source_) metrics_source_(metrics);
-  return FinishNow(table_->log(), ctx, absl::OkStatus());
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
+    grpc::ByteBuffer* raw_resp) {
+  return ServeRaw<v1::GetMetricsRequest, v1::GetMetricsResponse>(
+      table_->log(), ctx, raw, raw_resp, [this](auto*, auto* resp) {
+        v1::Metrics* metrics = resp->mutable_metrics();
+        // The table's figures first; then the hook adds what only taalad
+        // knows (the log's fsync latency and batch sizes, calls in flight).
+        ToProto(table_->GetMetrics(), metrics);
+        metrics->set_sessions(table_->SessionCount());
+        metrics->set_keys(table_->KeyCount());
+        if (metrics_source_) metrics_source_(metrics);
+        return absl::OkStatus();
+      });
 }
 
 }  // namespace taala

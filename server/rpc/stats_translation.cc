@@ -1,7 +1,9 @@
 #include "server/rpc/stats_translation.h"
 
 #include <algorithm>
+#include <cmath>
 
+#include "absl/strings/str_cat.h"
 #include "common/wire_time.h"
 #include "server/rpc/translation.h"
 
@@ -38,6 +40,20 @@ uint32_t ContentionLimit(uint32_t requested) {
   return Limit(requested, 10, 100);
 }
 uint32_t DeadlockLimit(uint32_t requested) { return Limit(requested, 20, 100); }
+
+absl::Status ValidateLeakRequest(const v1::GetLeakSuspectsRequest& req) {
+  if (req.held_longer_than_ms() < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("held_longer_than_ms: must not be negative (got ",
+                     req.held_longer_than_ms(), ")"));
+  }
+  if (!std::isfinite(req.p99_factor()) || req.p99_factor() < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("p99_factor: must be a finite number, not negative (got ",
+                     req.p99_factor(), ")"));
+  }
+  return absl::OkStatus();
+}
 
 void ToProto(const QuantileSketch& sketch, v1::DurationQuantiles* out) {
   out->set_count(sketch.count());
@@ -90,6 +106,10 @@ void ToProto(const LockStats& s, v1::KeyStats* out) {
 
 void ToProto(const LeakReport& report, absl::Time now,
              v1::GetLeakSuspectsResponse* out) {
+  // Within the reply's size budget (translation.h): suspects past it are
+  // left out and `truncated` says so.
+  size_t left = kReplyBudgetBytes;
+  bool cut = false;
   for (const LeakSuspectInfo& s : report.suspects) {
     v1::LeakSuspect* p = out->add_suspects();
     ToProto(s.grant, now, p->mutable_grant());
@@ -97,10 +117,17 @@ void ToProto(const LeakReport& report, absl::Time now,
     for (const auto& [k, v] : s.labels) (*p->mutable_labels())[k] = v;
     p->set_reason(s.reason);
     p->set_key_p99_hold_ms(absl::ToDoubleMilliseconds(s.key_p99_hold));
+    const size_t bytes = ElementBytes(*p);
+    if (bytes > left) {
+      out->mutable_suspects()->RemoveLast();
+      cut = true;
+      break;
+    }
+    left -= bytes;
   }
   out->set_held_longer_than_ms(DurationToMs(report.threshold));
   out->set_p99_factor(report.p99_factor);
-  out->set_truncated(report.truncated);
+  out->set_truncated(report.truncated || cut);
 }
 
 void ToProto(const ContentionReport& report, v1::GetContentionResponse* out) {
@@ -115,6 +142,9 @@ void ToProto(const ContentionReport& report, v1::GetContentionResponse* out) {
 
 void ToProto(const std::vector<DeadlockRecord>& deadlocks, uint64_t total,
              v1::GetRecentDeadlocksResponse* out) {
+  // Within the reply's size budget (translation.h): a cycle may be long,
+  // and each step names its key and sessions. `total` still counts all.
+  size_t left = kReplyBudgetBytes;
   for (const DeadlockRecord& d : deadlocks) {
     v1::DeadlockRefusal* p = out->add_deadlocks();
     p->set_at_unix_ms(absl::ToUnixMillis(d.at));
@@ -133,6 +163,12 @@ void ToProto(const std::vector<DeadlockRecord>& deadlocks, uint64_t total,
       e->set_key(step.key);
     }
     p->set_message(d.message);
+    const size_t bytes = ElementBytes(*p);
+    if (bytes > left) {
+      out->mutable_deadlocks()->RemoveLast();
+      break;
+    }
+    left -= bytes;
   }
   out->set_total(total);
 }

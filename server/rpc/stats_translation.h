@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "server/core/lock_table.h"
 #include "taala/v1/lock_service.pb.h"
@@ -18,6 +19,13 @@ namespace taala {
 uint32_t LeakLimit(uint32_t requested);        // 100, at most 1000.
 uint32_t ContentionLimit(uint32_t requested);  // 10, at most 100.
 uint32_t DeadlockLimit(uint32_t requested);    // 20, at most 100.
+
+// GetLeakSuspects' thresholds: INVALID_ARGUMENT naming the field when
+// held_longer_than_ms is negative or p99_factor is negative, NaN or
+// infinite (zero takes the daemon's default). A silent fallback to the
+// default would turn a client's overflowed "held longer than 1 s" into
+// "longer than 10 min" and hide the leaks it looks for.
+absl::Status ValidateLeakRequest(const v1::GetLeakSuspectsRequest& req);
 
 void ToProto(const QuantileSketch& sketch, v1::DurationQuantiles* out);
 void ToProto(const AcquireCounts& counts, v1::AcquireOutcomes* out);

@@ -5,8 +5,39 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/wire_time.h"
+#include "google/protobuf/io/coded_stream.h"
 
 namespace taala {
+namespace {
+
+// Adds `items` to `out` (made by `fill`) while they fit in `*left` bytes,
+// taking what they use from it. Returns how many were added.
+template <typename Item, typename Proto, typename Fill>
+size_t AddWhileFits(const std::vector<Item>& items,
+                    google::protobuf::RepeatedPtrField<Proto>* out,
+                    size_t* left, Fill fill) {
+  size_t added = 0;
+  for (const Item& item : items) {
+    Proto* p = out->Add();
+    fill(item, p);
+    const size_t bytes = ElementBytes(*p);
+    if (bytes > *left) {
+      out->RemoveLast();
+      break;
+    }
+    *left -= bytes;
+    ++added;
+  }
+  return added;
+}
+
+}  // namespace
+
+size_t ElementBytes(const google::protobuf::MessageLite& m) {
+  const size_t body = m.ByteSizeLong();
+  return 1 + google::protobuf::io::CodedOutputStream::VarintSize64(body) +
+         body;
+}
 
 absl::StatusOr<LockMode> FromProtoMode(int mode) {
   switch (mode) {
@@ -207,33 +238,37 @@ void ToProto(const SessionEvent& event, v1::SessionEvent* out) {
 }
 
 void ToProto(const LockDescription& d, absl::Time now,
-             v1::DescribeLockResponse* out) {
+             v1::DescribeLockResponse* out, size_t budget) {
   out->set_key(d.key);
-  for (const HolderInfo& h : d.holders) ToProto(h, now, out->add_holders());
-  for (const WaiterInfo& w : d.waiters) {
-    v1::Waiter* waiter = out->add_waiters();
-    waiter->set_session_id(w.session_id);
-    waiter->set_client_name(w.client_name);
-    waiter->set_mode(ToProtoMode(w.mode));
-    waiter->set_waited_for_ms(DurationToMs(now - w.enqueued_at));
-    // kInfiniteMs for a wait without a deadline.
-    waiter->set_wait_remaining_ms(DurationToMs(w.deadline - now));
-  }
+  size_t left = budget;
+  auto holder = [now](const HolderInfo& h, v1::Holder* p) {
+    ToProto(h, now, p);
+  };
+  AddWhileFits(d.holders, out->mutable_holders(), &left, holder);
+  out->set_holder_count(static_cast<uint32_t>(d.holders.size()));
+  auto blocker = [now](const HolderInfo& h, v1::TreeBlocker* b) {
+    b->set_key(h.grant.key);
+    ToProto(h, now, b->mutable_holder());
+  };
+  AddWhileFits(d.blocked_from_above, out->mutable_blocked_from_above(), &left,
+               blocker);
+  AddWhileFits(d.blocked_from_below, out->mutable_blocked_from_below(), &left,
+               blocker);
+  AddWhileFits(d.waiters, out->mutable_waiters(), &left,
+               [now](const WaiterInfo& w, v1::Waiter* waiter) {
+                 waiter->set_session_id(w.session_id);
+                 waiter->set_client_name(w.client_name);
+                 waiter->set_mode(ToProtoMode(w.mode));
+                 waiter->set_waited_for_ms(DurationToMs(now - w.enqueued_at));
+                 // kInfiniteMs for a wait without a deadline.
+                 waiter->set_wait_remaining_ms(
+                     DurationToMs(w.deadline - now));
+               });
   out->set_waiter_count(static_cast<uint32_t>(d.waiter_count));
   out->set_semaphore_size(d.semaphore_size);
   if (d.delayed_until > now) {
     out->set_lock_delay_remaining_ms(
         std::max<int64_t>(1, DurationToMs(d.delayed_until - now)));
-  }
-  for (const HolderInfo& h : d.blocked_from_above) {
-    v1::TreeBlocker* b = out->add_blocked_from_above();
-    b->set_key(h.grant.key);
-    ToProto(h, now, b->mutable_holder());
-  }
-  for (const HolderInfo& h : d.blocked_from_below) {
-    v1::TreeBlocker* b = out->add_blocked_from_below();
-    b->set_key(h.grant.key);
-    ToProto(h, now, b->mutable_holder());
   }
 }
 
@@ -245,17 +280,29 @@ void ToProto(const HolderInfo& h, absl::Time now, v1::Holder* out) {
   }
 }
 
-void ToProto(const LockSummary& lock, absl::Time now, v1::LockSummary* out) {
-  out->set_key(lock.key);
-  for (const HolderInfo& h : lock.holders) ToProto(h, now, out->add_holders());
-  out->set_waiter_count(static_cast<uint32_t>(lock.waiter_count));
-}
-
-void ToProto(const LockPage& page, absl::Time now, v1::ListLocksResponse* out) {
+void ToProto(const LockPage& page, absl::Time now, v1::ListLocksResponse* out,
+             size_t budget) {
+  size_t left = budget;
   for (const LockSummary& lock : page.locks) {
-    ToProto(lock, now, out->add_locks());
+    v1::LockSummary* item = out->add_locks();
+    item->set_key(lock.key);
+    item->set_waiter_count(static_cast<uint32_t>(lock.waiter_count));
+    item->set_holder_count(static_cast<uint32_t>(lock.holders.size()));
+    size_t item_left = left;
+    const size_t listed = AddWhileFits(
+        lock.holders, item->mutable_holders(), &item_left,
+        [now](const HolderInfo& h, v1::Holder* p) { ToProto(h, now, p); });
+    const size_t bytes = ElementBytes(*item);
+    if ((listed < lock.holders.size() || bytes > left) &&
+        out->locks_size() > 1) {
+      // The page ends before this key; the next page starts at it (the
+      // page token is the last key of the previous page).
+      out->mutable_locks()->RemoveLast();
+      out->set_next_page_token(out->locks(out->locks_size() - 1).key());
+      return;
+    }
+    left -= std::min(left, bytes);
   }
-  // The page token is the last key of the previous page.
   if (page.next_after.has_value()) out->set_next_page_token(*page.next_after);
 }
 
@@ -271,11 +318,17 @@ void ToProto(const SessionSummary& session, absl::Time now,
 }
 
 void ToProto(const SessionPage& page, absl::Time now,
-             v1::ListSessionsResponse* out) {
-  for (const SessionSummary& session : page.sessions) {
-    ToProto(session, now, out->add_sessions());
-  }
-  if (page.next_after.has_value()) {
+             v1::ListSessionsResponse* out, size_t budget) {
+  size_t left = budget;
+  const size_t listed = AddWhileFits(
+      page.sessions, out->mutable_sessions(), &left,
+      [now](const SessionSummary& s, v1::SessionSummary* p) {
+        ToProto(s, now, p);
+      });
+  if (listed < page.sessions.size() && listed > 0) {
+    // The page ends early; the token is the last session id included.
+    out->set_next_page_token(absl::StrCat(page.sessions[listed - 1].session_id));
+  } else if (page.next_after.has_value()) {
     out->set_next_page_token(absl::StrCat(*page.next_after));
   }
 }

@@ -7,6 +7,7 @@
 // Durations on the wire go through common/wire_time.h. Plain protobuf
 // messages only: nothing here needs gRPC.
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -15,6 +16,7 @@
 #include "server/core/key.h"
 #include "server/core/lock_table.h"
 #include "server/core/multi_acquire.h"
+#include "google/protobuf/message_lite.h"
 #include "taala/v1/lock_service.pb.h"
 
 namespace taala {
@@ -61,6 +63,22 @@ absl::StatusOr<uint32_t> MaxEdges(uint32_t requested);
 // decimal; "" is the first page (0). INVALID_ARGUMENT for anything else.
 absl::StatusOr<uint64_t> FromSessionPageToken(const std::string& token);
 
+// --- Reply size ----------------------------------------------------------
+
+// Replies stay under this many bytes, serialized: a gRPC client refuses a
+// reply over 4 MiB by default (RESOURCE_EXHAUSTED), and a listing of
+// labelled holders (up to ~18 KB each) passes that long before its item
+// cap. Items are added while they fit: a listing stops early with a
+// next_page_token after the last item included, a report sets `truncated`,
+// DescribeLock lists fewer waiters, then fewer holders (holder_count tells
+// all). Never a failed call. The rest of a reply (a key, counts) is small
+// against the 1 MiB left.
+inline constexpr size_t kReplyBudgetBytes = size_t{3} << 20;
+
+// The bytes `m` takes in its parent as one element of a repeated field
+// numbered under 16: tag, length and body.
+size_t ElementBytes(const google::protobuf::MessageLite& m);
+
 // --- Results to responses ------------------------------------------------
 
 void ToProto(const SessionInfo& info, v1::CreateSessionResponse* out);
@@ -76,18 +94,26 @@ void ToProto(const MultiAcquireResult& result, absl::Time now,
 // Fills `out` as of `now` (held_for_ms, max_hold_remaining_ms).
 void ToProto(const Grant& grant, absl::Time now, v1::Grant* out);
 void ToProto(const SessionEvent& event, v1::SessionEvent* out);
+// Within `budget` bytes: holders first, then tree blockers, then waiters,
+// each list cut where the next item would not fit.
 void ToProto(const LockDescription& d, absl::Time now,
-             v1::DescribeLockResponse* out);
+             v1::DescribeLockResponse* out,
+             size_t budget = kReplyBudgetBytes);
 // As of `now` (held_for_ms), with the session's labels.
 void ToProto(const HolderInfo& h, absl::Time now, v1::Holder* out);
-// As of `now` (held_for_ms of each holder).
-void ToProto(const LockSummary& lock, absl::Time now, v1::LockSummary* out);
-void ToProto(const LockPage& page, absl::Time now, v1::ListLocksResponse* out);
+// As of `now` (held_for_ms of each holder). Within `budget` bytes: a page
+// ends early (next_page_token: the last key included); a first key whose
+// holders alone pass the budget lists those that fit (holder_count: all).
+void ToProto(const LockPage& page, absl::Time now, v1::ListLocksResponse* out,
+             size_t budget = kReplyBudgetBytes);
 // As of `now` (expires_in_ms, never negative).
 void ToProto(const SessionSummary& session, absl::Time now,
              v1::SessionSummary* out);
+// Within `budget` bytes: a page ends early (next_page_token: the last
+// session id included).
 void ToProto(const SessionPage& page, absl::Time now,
-             v1::ListSessionsResponse* out);
+             v1::ListSessionsResponse* out,
+             size_t budget = kReplyBudgetBytes);
 void ToProto(const WaitForGraph::Edge& edge, v1::WaitForEdge* out);
 
 }  // namespace taala

@@ -70,6 +70,34 @@ TEST(ValidateKeyTest, RefusesControlCharacters) {
               StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+TEST(ValidateKeyTest, RefusesC1ControlCharactersNamingThem) {
+  // U+0085 NEXT LINE and U+009B (a one-byte CSI to some terminals).
+  EXPECT_THAT(ValidateKey("nel/a\xc2\x85" "b", kLimits),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("key \"nel/a\\u0085b\": control character "
+                                 "U+0085 at byte 5")));
+  EXPECT_THAT(ValidateKey("csi/\xc2\x9b" "2J", kLimits),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("U+009B")));
+  // The characters just outside C1 are fine: U+00A0 and '~'.
+  EXPECT_TRUE(ValidateKey("nbsp/a\xc2\xa0" "b~", kLimits).ok());
+  // A C0 character is escaped in the message, never quoted raw.
+  EXPECT_THAT(ValidateKey("a\x1b[2J", kLimits),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("key \"a\\x1b[2J\": control character "
+                                 "U+001B at byte 1")));
+}
+
+TEST(EscapeControlTest, KeepsPrintableUtf8AndEscapesTheRest) {
+  EXPECT_EQ(EscapeControl("caf\xc3\xa9/\xe6\x97\xa5"),
+            "caf\xc3\xa9/\xe6\x97\xa5");
+  EXPECT_EQ(EscapeControl("a\nb\r\tc"), "a\\nb\\r\\tc");
+  EXPECT_EQ(EscapeControl("\x1b[2J\x7f"), "\\x1b[2J\\x7f");
+  EXPECT_EQ(EscapeControl("x\xc2\x85y"), "x\\u0085y");
+  EXPECT_EQ(EscapeControl("q\"b\\"), "q\\\"b\\\\");
+  EXPECT_EQ(EscapeControl("bad\xff\x85"), "bad\\xff\\x85");
+}
+
 TEST(FirstSegmentTest, IsThePartBeforeTheFirstSlash) {
   EXPECT_EQ(FirstSegment("a/b/c"), "a");
   EXPECT_EQ(FirstSegment("flat"), "flat");
