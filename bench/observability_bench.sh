@@ -3,9 +3,12 @@
 # hot path (issue 10; docs/benchmarks.md, "Observability (issue 10)").
 #
 # Uncontended Acquire+Release pairs/s (taala-bench --backends=taala) at
-# --clients, against two real taalad daemons in one run:
-#   on:  --stats=true, with a client fetching /metrics every --scrape_ms;
-#   off: --stats=false, nobody scraping.
+# --clients, against three real taalad daemons in one run:
+#   on:     --stats=true, with a client fetching /metrics every --scrape_ms
+#           (one kept-alive HTTP connection, as Prometheus scrapes; the
+#           scraper runs on the same machine and its CPU counts too);
+#   quiet:  --stats=true, nobody scraping (the statistics alone);
+#   off:    --stats=false, nobody scraping.
 # One fresh daemon per (round, variant), the variants' order alternated by
 # round; prints medians, the ratio on/off per round and of the medians, the
 # scrapes done and the bytes of one /metrics page.
@@ -51,7 +54,7 @@ log() { echo "[$(date +%T)] $*" >&2; }
 start_daemon() {  # VARIANT DIR LOG
   rm -f "$tmp/port" "$tmp/admin_port"
   local stats=false
-  [ "$1" = on ] && stats=true
+  [ "$1" != off ] && stats=true
   "$taalad" --listen=127.0.0.1:0 --port_file="$tmp/port" \
     --admin_listen=127.0.0.1:0 --admin_port_file="$tmp/admin_port" \
     --data_dir="$2" --durability="$durability" --stats="$stats" >"$3" 2>&1 &
@@ -68,15 +71,19 @@ stop_daemon() { kill -TERM "$daemon_pid"; wait "$daemon_pid" || true; daemon_pid
 # "scrapes bytes_of_last_page" to $1.
 start_scraper() {
   python3 - "$admin_port" "$scrape_ms" "$1" <<'PY' &
-import signal, sys, time, urllib.request
+import http.client, signal, sys, time
 port, period, out = sys.argv[1], int(sys.argv[2]) / 1000, sys.argv[3]
 n, size = 0, 0
 def done(*_):
     open(out, "w").write(f"{n} {size}\n"); sys.exit(0)
 signal.signal(signal.SIGTERM, done)
+conn = http.client.HTTPConnection("127.0.0.1", int(port), timeout=5)
 while True:
     t = time.monotonic()
-    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+    conn.request("GET", "/metrics")
+    resp = conn.getresponse()
+    body = resp.read()
+    assert resp.status == 200, resp.status
     n, size = n + 1, len(body)
     time.sleep(max(0.0, period - (time.monotonic() - t)))
 PY
@@ -87,7 +94,9 @@ stop_scraper() { kill -TERM "$scraper_pid"; wait "$scraper_pid" || true; scraper
 echo "observability_bench: $(nproc) cpus, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'); --durability=$durability; $clients clients; $duration per run; /metrics every ${scrape_ms} ms"
 for ((r = 1; r <= rounds; r++)); do
-  if ((r % 2)); then order=(on off); else order=(off on); fi
+  case $((r % 3)) in
+    1) order=(on quiet off) ;; 2) order=(quiet off on) ;; *) order=(off on quiet) ;;
+  esac
   for v in "${order[@]}"; do
     log "round $r/$rounds: stats $v"
     start_daemon "$v" "$tmp/d-$v-$r" "$tmp/$v-$r.log"
@@ -104,18 +113,20 @@ import json, statistics, sys
 tmp, rounds = sys.argv[1], int(sys.argv[2])
 row = lambda v, r: json.load(open(f"{tmp}/{v}-{r}.json"))["rows"][0]
 med = statistics.median
-on = [row("on", r)["pairs_per_sec"] for r in range(1, rounds + 1)]
-off = [row("off", r)["pairs_per_sec"] for r in range(1, rounds + 1)]
-ratios = [a / b for a, b in zip(on, off)]
-scrapes = [open(f"{tmp}/scrape-{r}").read().split() for r in range(1, rounds + 1)]
-errors = sum(row(v, r)["errors"] for v in ("on", "off") for r in range(1, rounds + 1))
+rs = range(1, rounds + 1)
+pps = {v: [row(v, r)["pairs_per_sec"] for r in rs] for v in ("on", "quiet", "off")}
+scrapes = [open(f"{tmp}/scrape-{r}").read().split() for r in rs]
+errors = sum(row(v, r)["errors"] for v in pps for r in rs)
 print(f"{'variant':>30} {'pairs/s (median)':>17} {'p50 us':>7} {'p99 us':>7}  per round")
-for name, v, xs in (("stats on + /metrics scraper", "on", on), ("stats off", "off", off)):
-    rows = [row(v, r) for r in range(1, rounds + 1)]
-    print(f"{name:>30} {med(xs):>17.0f} {med([x['p50_us'] for x in rows]):>7.0f} "
-          f"{med([x['p99_us'] for x in rows]):>7.0f}  {', '.join(f'{x:.0f}' for x in xs)}")
-print(f"on/off: {med(on) / med(off):.3f} (medians); per round {', '.join(f'{x:.3f}' for x in ratios)}; "
-      f"median of per-round ratios {med(ratios):.3f}")
+for name, v in (("stats on + /metrics scraper", "on"), ("stats on, no scraper", "quiet"),
+                ("stats off", "off")):
+    rows = [row(v, r) for r in rs]
+    print(f"{name:>30} {med(pps[v]):>17.0f} {med([x['p50_us'] for x in rows]):>7.0f} "
+          f"{med([x['p99_us'] for x in rows]):>7.0f}  {', '.join(f'{x:.0f}' for x in pps[v])}")
+for v, name in (("on", "on+scraper/off"), ("quiet", "on/off (no scraper)")):
+    ratios = [a / b for a, b in zip(pps[v], pps["off"])]
+    print(f"{name}: {med(pps[v]) / med(pps['off']):.3f} (medians); per round "
+          f"{', '.join(f'{x:.3f}' for x in ratios)}; median of per-round ratios {med(ratios):.3f}")
 print(f"scrapes per run: {', '.join(s[0] for s in scrapes)}; /metrics page {scrapes[-1][1]} bytes"
       + (f"; ERRORS {errors}" if errors else ""))
 PY
