@@ -5,7 +5,8 @@
 # Uncontended Acquire+Release pairs/s (taala-bench --backends=taala) at
 # --clients, against three real taalad daemons in one run:
 #   on:     --stats=true, with a client fetching /metrics every --scrape_ms
-#           (one kept-alive HTTP connection, as Prometheus scrapes; the
+#           (one http.client connection object; the listener closes a
+#           connection after each request, so it reconnects each time; the
 #           scraper runs on the same machine and its CPU counts too);
 #   quiet:  --stats=true, nobody scraping (the statistics alone);
 #   off:    --stats=false, nobody scraping.
