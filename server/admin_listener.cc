@@ -9,11 +9,45 @@
 #include "spdlog/spdlog.h"
 
 namespace taala {
+namespace {
+
+// "host:port" (host may be "[v6]"; port digits only, 0..65535) into host
+// (without brackets) and port.
+absl::Status SplitAdminListen(const std::string& listen, std::string* host,
+                              int* port) {
+  const size_t colon = listen.rfind(':');
+  const std::string digits =
+      colon == std::string::npos ? "" : listen.substr(colon + 1);
+  const bool all_digits =
+      !digits.empty() && digits.size() <= 5 &&
+      digits.find_first_not_of("0123456789") == std::string::npos;
+  if (colon == std::string::npos || colon == 0 || !all_digits ||
+      !absl::SimpleAtoi(digits, port) || *port > 65535 ||
+      listen.substr(0, colon) == "[]") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--admin_listen=", listen,
+        ": want host:port (e.g. 127.0.0.1:7071, [::1]:7071; port 0 picks a "
+        "free one), or empty to turn the listener off"));
+  }
+  *host = listen.substr(0, colon);
+  if (host->size() >= 2 && host->front() == '[' && host->back() == ']') {
+    *host = host->substr(1, host->size() - 2);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::Status CheckAdminListen(const std::string& listen, bool allow_remote) {
-  if (listen.empty() || IsLoopback(listen) || allow_remote) {
-    return absl::OkStatus();
+  if (listen.empty()) return absl::OkStatus();
+  // Its form first: a malformed address gets "want host:port", not advice
+  // to expose it.
+  std::string host;
+  int port = 0;
+  if (absl::Status s = SplitAdminListen(listen, &host, &port); !s.ok()) {
+    return s;
   }
+  if (IsLoopback(listen) || allow_remote) return absl::OkStatus();
   return absl::FailedPreconditionError(absl::StrCat(
       "--admin_listen=", listen,
       " is not a loopback address; it would show every lock, holder and "
@@ -26,17 +60,9 @@ absl::StatusOr<std::unique_ptr<admin::AdminServer>> StartAdmin(
     grpc::Server* server) {
   if (listen.empty()) return nullptr;
   admin::AdminServer::Options options;
-  const size_t colon = listen.rfind(':');
-  if (colon == std::string::npos ||
-      !absl::SimpleAtoi(listen.substr(colon + 1), &options.port) ||
-      options.port < 0 || options.port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--admin_listen=", listen, ": want host:port"));
-  }
-  options.host = listen.substr(0, colon);
-  if (options.host.size() >= 2 && options.host.front() == '[' &&
-      options.host.back() == ']') {
-    options.host = options.host.substr(1, options.host.size() - 2);
+  if (absl::Status s = SplitAdminListen(listen, &options.host, &options.port);
+      !s.ok()) {
+    return s;
   }
   options.channel = server->InProcessChannel(grpc::ChannelArguments());
   absl::StatusOr<std::unique_ptr<admin::AdminServer>> admin =
@@ -48,7 +74,7 @@ absl::StatusOr<std::unique_ptr<admin::AdminServer>> StartAdmin(
   }
   spdlog::info("admin listener on http://{}:{}/ (dashboard, /metrics, "
                "/healthz, /readyz, /api/v1/)",
-               listen.substr(0, colon), (*admin)->port());
+               listen.substr(0, listen.rfind(":")), (*admin)->port());
   if (!port_file.empty() && !WritePortFile(port_file, (*admin)->port())) {
     return absl::UnavailableError(
         absl::StrCat("cannot write --admin_port_file ", port_file));

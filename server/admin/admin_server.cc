@@ -150,7 +150,7 @@ void AdminServer::Impl::AddRoutes() {
   // endpoints, so a typo does not pass silently.
   const auto no_params = [](const httplib::Request& req,
                             httplib::Response& res) {
-    absl::StatusOr<QueryParams> q = QueryParams::Parse(req.params, {});
+    absl::StatusOr<QueryParams> q = QueryParams::Parse(req.target, {});
     if (!q.ok()) ReplyError(q.status(), &res);
     return q.ok();
   };

@@ -33,7 +33,7 @@ void Add(httplib::Server* server, const char* path,
          LockServiceCalls* calls) {
   server->Get(path, [=](const httplib::Request& http_req,
                         httplib::Response& res) {
-    absl::StatusOr<QueryParams> q = QueryParams::Parse(http_req.params,
+    absl::StatusOr<QueryParams> q = QueryParams::Parse(http_req.target,
                                                        allowed);
     Req req;
     absl::Status s = q.status();
@@ -209,7 +209,7 @@ void AddJsonEndpoints(httplib::Server* server, LockServiceCalls* calls,
       &C::GetLockStats, calls);
   server->Get("/api/v1/health", [health](const httplib::Request& req,
                                          httplib::Response& res) {
-    absl::StatusOr<QueryParams> q = QueryParams::Parse(req.params, {});
+    absl::StatusOr<QueryParams> q = QueryParams::Parse(req.target, {});
     if (!q.ok()) return ReplyError(q.status(), &res);
     ReplyJson(health(), &res);
   });

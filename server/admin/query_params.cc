@@ -1,10 +1,15 @@
 #include "server/admin/query_params.h"
 
 #include <cmath>
+#include <string>
+#include <utility>
+#include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/utf8.h"
 
 namespace taala::admin {
@@ -16,11 +21,61 @@ absl::Status Bad(absl::string_view name, absl::string_view value,
       "query parameter ", name, "=\"", value, "\": want ", want));
 }
 
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Form decoding: "%XX" is a byte, '+' a space. False on a '%' not followed
+// by two hex digits.
+bool Decode(absl::string_view in, std::string* out) {
+  out->clear();
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '+') {
+      out->push_back(' ');
+    } else if (in[i] != '%') {
+      out->push_back(in[i]);
+    } else {
+      if (i + 2 >= in.size()) return false;  // Needs two more characters.
+      const int hi = HexDigit(in[i + 1]);
+      const int lo = HexDigit(in[i + 2]);
+      if (hi < 0 || lo < 0) return false;
+      out->push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 absl::StatusOr<QueryParams> QueryParams::Parse(
-    const std::multimap<std::string, std::string>& params,
-    const std::vector<absl::string_view>& allowed) {
+    absl::string_view target, const std::vector<absl::string_view>& allowed) {
+  std::vector<std::pair<std::string, std::string>> params;
+  if (const size_t q = target.find('?'); q != absl::string_view::npos) {
+    for (absl::string_view pair :
+         absl::StrSplit(target.substr(q + 1), '&', absl::SkipEmpty())) {
+      const size_t eq = pair.find('=');
+      const absl::string_view raw_name = pair.substr(0, eq);
+      const absl::string_view raw_value =
+          eq == absl::string_view::npos ? absl::string_view()
+                                        : pair.substr(eq + 1);
+      std::string name, value;
+      if (!Decode(raw_name, &name) || !Decode(raw_value, &value)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "query parameter \"", absl::CHexEscape(pair),
+            "\": malformed percent-encoding (want %XX with two hex digits)"));
+      }
+      if (name.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "query parameter \"", absl::CHexEscape(pair),
+            "\" has no name"));
+      }
+      params.emplace_back(std::move(name), std::move(value));
+    }
+  }
   QueryParams q;
   for (const auto& [name, value] : params) {
     bool known = false;

@@ -2,9 +2,13 @@
 #define TAALA_SERVER_ADMIN_QUERY_PARAMS_H_
 
 // An HTTP query string's parameters, checked against what an endpoint
-// accepts: an unknown name, a name given twice, a value that is not UTF-8 or
-// a malformed value is an InvalidArgument naming the parameter (the listener answers 400 with it).
+// accepts: an unknown or empty name, a name given twice, a malformed
+// percent-encoding, a value that is not UTF-8 or a malformed value is an
+// InvalidArgument naming the parameter (the listener answers 400 with it).
 // An absent parameter leaves the output as it was (the request's default).
+// The query is split here, not by cpp-httplib (which keeps only the text
+// after a pair's last '=', so "key=team=a/x" read as key "a/x"): a pair is
+// split at its first '=', and '+' is a space (form encoding; "%2B" is '+').
 
 #include <cstdint>
 #include <map>
@@ -19,9 +23,9 @@ namespace taala::admin {
 
 class QueryParams {
  public:
+  // `target`: the request target as received ("/path?a=1&b=x%2Fy").
   static absl::StatusOr<QueryParams> Parse(
-      const std::multimap<std::string, std::string>& params,
-      const std::vector<absl::string_view>& allowed);
+      absl::string_view target, const std::vector<absl::string_view>& allowed);
 
   bool Has(absl::string_view name) const;
   // Any string (UTF-8 is checked by the RPC that receives it).

@@ -212,9 +212,8 @@ TEST(HealthTest, FsyncWindowSubtractsTheCopyAMinuteOld) {
 }
 
 TEST(QueryParamsTest, KnownNamesOnceWithWellFormedValues) {
-  const std::multimap<std::string, std::string> params = {
-      {"n", "12"}, {"b", ""}, {"s", "pay/"}, {"d", "2.5"}};
-  absl::StatusOr<QueryParams> q = QueryParams::Parse(params, {"n", "b", "s", "d", "z"});
+  absl::StatusOr<QueryParams> q = QueryParams::Parse(
+      "/api/v1/x?n=12&b&s=pay%2F&d=2.5", {"n", "b", "s", "d", "z"});
   ASSERT_TRUE(q.ok()) << q.status();
   int64_t n = 0;
   EXPECT_TRUE(q->Int64("n", 0, 100, &n).ok());
@@ -232,18 +231,44 @@ TEST(QueryParamsTest, KnownNamesOnceWithWellFormedValues) {
   EXPECT_TRUE(q->Double("d", 0, 10, &d).ok());
   EXPECT_EQ(d, 2.5);
 
-  EXPECT_THAT(QueryParams::Parse({{"x", "1"}}, {"n"}).status().message(),
+  EXPECT_THAT(QueryParams::Parse("/p?x=1", {"n"}).status().message(),
               HasSubstr("unknown query parameter \"x\""));
-  EXPECT_THAT(
-      QueryParams::Parse({{"n", "1"}, {"n", "2"}}, {"n"}).status().message(),
-      HasSubstr("given twice"));
-  EXPECT_THAT(QueryParams::Parse({{"n", "\xff"}}, {"n"}).status().message(),
+  EXPECT_THAT(QueryParams::Parse("/p?n=1&n=2", {"n"}).status().message(),
+              HasSubstr("given twice"));
+  EXPECT_THAT(QueryParams::Parse("/p?n=%ff", {"n"}).status().message(),
               HasSubstr("not valid UTF-8"));
-  q = QueryParams::Parse({{"b", "maybe"}, {"n", "-1"}}, {"b", "n"});
+  q = QueryParams::Parse("/p?b=maybe&n=-1", {"b", "n"});
   ASSERT_TRUE(q.ok());
   EXPECT_FALSE(q->Bool("b", &b).ok());
   uint32_t u = 0;
   EXPECT_FALSE(q->Uint32("n", 10, &u).ok());
+}
+
+// Review C: cpp-httplib's own split kept only the text after a pair's last
+// '=', so "key=team=a/x" asked about "a/x", "?=5" named a parameter "5" and
+// "page_size==5" read as 5. A pair splits at its first '='.
+TEST(QueryParamsTest, APairSplitsAtItsFirstEqualsSign) {
+  absl::StatusOr<QueryParams> q =
+      QueryParams::Parse("/d?key=team=a/x&p=a+b%2Bc", {"key", "p"});
+  ASSERT_TRUE(q.ok()) << q.status();
+  std::string key, p;
+  q->String("key", &key);
+  q->String("p", &p);
+  EXPECT_EQ(key, "team=a/x");
+  EXPECT_EQ(p, "a b+c");
+  EXPECT_THAT(QueryParams::Parse("/d?=5", {"n"}).status().message(),
+              HasSubstr("has no name"));
+  q = QueryParams::Parse("/d?n==5", {"n"});
+  ASSERT_TRUE(q.ok());
+  int64_t n = 0;
+  EXPECT_FALSE(q->Int64("n", 0, 100, &n).ok());  // The value is "=5".
+  for (const char* bad : {"/d?n=%", "/d?n=%4", "/d?n=%zz"}) {
+    EXPECT_THAT(QueryParams::Parse(bad, {"n"}).status().message(),
+                HasSubstr("malformed percent-encoding"))
+        << bad;
+  }
+  EXPECT_TRUE(QueryParams::Parse("/d", {"n"}).ok());
+  EXPECT_TRUE(QueryParams::Parse("/d?", {"n"}).ok());
 }
 
 TEST(JsonLogTest, EscapesWhatWouldBreakTheLine) {
