@@ -18,6 +18,7 @@
 #include "server/core/lock_table.h"
 #include "server/core/multi_acquire.h"
 #include "tests/server/core/lock_table_fixture.h"
+#include "tests/server/core/stats_fixture.h"
 #include "tests/testing/fake_clock.h"
 
 namespace taala {
@@ -40,55 +41,10 @@ class LeavesOnDelivery final : public Waiter {
   std::optional<absl::StatusOr<AcquireResult>> result_;
 };
 
-class ReviewStatsTest : public ::testing::Test {
+class ReviewStatsTest : public test::StatsFixture {
  protected:
   ReviewStatsTest() { table_ = NewTable(); }
-  std::unique_ptr<LockTable> NewTable() {
-    LockTable::Options options;
-    options.shards = 4;
-    options.stats = true;
-    return std::make_unique<LockTable>(options);
-  }
-  void TearDown() override { table_->CheckInvariantsForTest(); }
-
-  uint64_t NewSession(std::string name = "test") {
-    CreateSessionCmd cmd;
-    cmd.session_id = table_->NewSessionId();
-    cmd.client_name = std::move(name);
-    cmd.ttl = absl::Hours(1);
-    cmd.now = clock_.Now();
-    EXPECT_TRUE(table_->CreateSession(cmd).ok());
-    return cmd.session_id;
-  }
-  AcquireCmd Cmd(uint64_t s, const std::string& key,
-                 absl::Duration wait = absl::ZeroDuration()) {
-    AcquireCmd cmd;
-    cmd.session_id = s;
-    cmd.key = key;
-    cmd.wait_timeout = wait;
-    cmd.now = clock_.Now();
-    return cmd;
-  }
-  uint64_t Take(uint64_t s, const std::string& key) {
-    auto r = table_->Acquire(Cmd(s, key), nullptr);
-    EXPECT_TRUE(r.has_value() && r->ok() && (*r)->acquired) << key;
-    return r.has_value() && r->ok() ? (*r)->grant.token : 0;
-  }
-  void Give(uint64_t s, const std::string& key, uint64_t token) {
-    EXPECT_TRUE(table_->Release(ReleaseCmd{s, key, token, clock_.Now()}).ok());
-  }
-  void Advance(absl::Duration d) {
-    clock_.Advance(d);
-    table_->RunDueTimers(clock_.Now());
-  }
-  LockStats Stats(const std::string& key, const std::string& prefix = "") {
-    absl::StatusOr<LockStats> s = table_->GetLockStats(key, prefix);
-    EXPECT_TRUE(s.ok()) << s.status();
-    return s.ok() ? *s : LockStats{};
-  }
-
-  test::FakeClock clock_;  // Starts at the Unix epoch + 1 h: a whole minute.
-  std::unique_ptr<LockTable> table_;
+  static std::unique_ptr<LockTable> NewTable() { return NewStatsTable(); }
 };
 
 // BUG: a retry that supersedes a waiting call ends the first call

@@ -18,6 +18,7 @@
 #include "server/core/lock_table.h"
 #include "server/core/transition.h"
 #include "tests/server/core/lock_table_fixture.h"
+#include "tests/server/core/stats_fixture.h"
 #include "tests/testing/fake_clock.h"
 
 namespace taala {
@@ -25,57 +26,11 @@ namespace {
 
 using test::RecordingWaiter;
 
-class StatsTest : public ::testing::Test {
+class StatsTest : public test::StatsFixture {
  protected:
   explicit StatsTest(bool stats = true) {
-    LockTable::Options options;
-    options.shards = 4;
-    options.stats = stats;
-    options.stats_prefixes = {"cfg/", "cfg/deep/"};
-    table_ = std::make_unique<LockTable>(options);
+    table_ = NewStatsTable(stats, {"cfg/", "cfg/deep/"});
   }
-  void TearDown() override { table_->CheckInvariantsForTest(); }
-
-  uint64_t NewSession(std::string name = "test", Labels labels = {}) {
-    CreateSessionCmd cmd;
-    cmd.session_id = table_->NewSessionId();
-    cmd.client_name = std::move(name);
-    cmd.labels = std::move(labels);
-    cmd.ttl = absl::Hours(1);
-    cmd.now = clock_.Now();
-    EXPECT_TRUE(table_->CreateSession(cmd).ok());
-    return cmd.session_id;
-  }
-  AcquireCmd Cmd(uint64_t s, const std::string& key,
-                 absl::Duration wait = absl::ZeroDuration()) {
-    AcquireCmd cmd;
-    cmd.session_id = s;
-    cmd.key = key;
-    cmd.wait_timeout = wait;
-    cmd.now = clock_.Now();
-    return cmd;
-  }
-  uint64_t Take(uint64_t s, const std::string& key) {
-    auto r = table_->Acquire(Cmd(s, key), nullptr);
-    EXPECT_TRUE(r.has_value() && r->ok() && (*r)->acquired) << key;
-    return r.has_value() && r->ok() ? (*r)->grant.token : 0;
-  }
-  void Give(uint64_t s, const std::string& key, uint64_t token) {
-    EXPECT_TRUE(
-        table_->Release(ReleaseCmd{s, key, token, clock_.Now()}).ok());
-  }
-  void Advance(absl::Duration d) {
-    clock_.Advance(d);
-    table_->RunDueTimers(clock_.Now());
-  }
-  LockStats Stats(const std::string& key, const std::string& prefix = "") {
-    absl::StatusOr<LockStats> s = table_->GetLockStats(key, prefix);
-    EXPECT_TRUE(s.ok()) << s.status();
-    return s.ok() ? *s : LockStats{};
-  }
-
-  test::FakeClock clock_;
-  std::unique_ptr<LockTable> table_;
 };
 
 TEST_F(StatsTest, SixtyHoldsOf400msGiveASuggestedMaxHoldOf540To690ms) {
