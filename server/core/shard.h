@@ -220,6 +220,10 @@ class Shard {
                              AcquireOutcome outcome, absl::Time now,
                              Effects& effects, bool sample = true)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // An observer-only record of `type` on `key` by `session_id` at `now`
+  // (the fields every such record has); the caller adds the rest.
+  Transition ObserverRecord(TransitionType type, const std::string& key,
+                            uint64_t session_id, absl::Time now) const;
   // Records that `s` joined `key`'s queue (kWaitStarted).
   void RecordWaitStartedLocked(const std::string& key, const Session& s,
                                LockMode mode, absl::Time now)

@@ -19,6 +19,16 @@ uint64_t Shard::RecordLocked(Transition& t) {
   return t.lsn;
 }
 
+Transition Shard::ObserverRecord(TransitionType type, const std::string& key,
+                                 uint64_t session_id, absl::Time now) const {
+  Transition t;
+  t.type = type;
+  t.key = key;
+  t.session_id = session_id;
+  t.wall = now + wall_offset_;
+  return t;
+}
+
 void Shard::RecordWaitEndedLocked(const std::string& key,
                                   const QueuedWaiter& w,
                                   AcquireOutcome outcome, absl::Time now,
@@ -30,39 +40,29 @@ void Shard::RecordWaitEndedLocked(const std::string& key,
         w.session->id, w.session->client_name, key, waited, outcome});
   }
   if (stats == nullptr) return;  // Observer-only: for the statistics.
-  Transition t;
-  t.type = TransitionType::kWaitEnded;
-  t.key = key;
-  t.session_id = w.session->id;
+  Transition t =
+      ObserverRecord(TransitionType::kWaitEnded, key, w.session->id, now);
   t.mode = w.mode;
   t.outcome = outcome;
   t.waited = waited;
   t.wait_sample = sample;
-  t.wall = now + wall_offset_;
   RecordLocked(t);
 }
 
 void Shard::RecordWaitStartedLocked(const std::string& key, const Session& s,
                                     LockMode mode, absl::Time now) {
   if (stats == nullptr) return;
-  Transition t;
-  t.type = TransitionType::kWaitStarted;
-  t.key = key;
-  t.session_id = s.id;
+  Transition t = ObserverRecord(TransitionType::kWaitStarted, key, s.id, now);
   t.mode = mode;
-  t.wall = now + wall_offset_;
   RecordLocked(t);
 }
 
 void Shard::RecordRefusedLocked(const std::string& key, const Session& s,
                                 AcquireOutcome outcome, absl::Time now) {
   if (stats == nullptr) return;
-  Transition t;
-  t.type = TransitionType::kAcquireRefused;
-  t.key = key;
-  t.session_id = s.id;
+  Transition t =
+      ObserverRecord(TransitionType::kAcquireRefused, key, s.id, now);
   t.outcome = outcome;
-  t.wall = now + wall_offset_;
   RecordLocked(t);
 }
 
@@ -74,14 +74,11 @@ void Shard::RecordDeadlockLocked(const std::string& key, const Session& s,
   effects.deadlocks.push_back(
       Effects::Deadlock{s.id, s.client_name, key, why});
   if (stats == nullptr) return;
-  Transition t;
-  t.type = TransitionType::kDeadlockRefused;
-  t.key = key;
-  t.session_id = s.id;
+  Transition t =
+      ObserverRecord(TransitionType::kDeadlockRefused, key, s.id, now);
   t.client_name = s.client_name;
   t.text = why;
   t.cycle = std::move(cycle);
-  t.wall = now + wall_offset_;
   RecordLocked(t);
 }
 
