@@ -265,7 +265,10 @@ TEST_F(TaalactlTest, ContentionShowsTheKeysWithTheLongestQueues) {
   const uint64_t w1 = CreateSession("w1");
   const uint64_t w2 = CreateSession("w2");
   AsyncAcquire a1, a2, a3;
+  // a1 must be queued before a2 starts: the two calls race to the daemon,
+  // and the release below hands hot/k to whichever arrived first.
   a1.Start(stub_.get(), w1, "hot/k");
+  ASSERT_TRUE(Eventually([&] { return Describe("hot/k").waiter_count() == 1; }));
   a2.Start(stub_.get(), w2, "hot/k");
   a3.Start(stub_.get(), w1, "warm/k");
   ASSERT_TRUE(Eventually([&] {
