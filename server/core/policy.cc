@@ -276,4 +276,41 @@ const KeyPolicy* PolicySet::Find(absl::string_view key) const {
   return i < 0 ? nullptr : &policies_[i];
 }
 
+namespace {
+
+std::atomic<uint64_t> next_policy_version{1};
+
+struct CachedPolicyState {
+  uint64_t version = 0;
+  std::shared_ptr<const PolicyState> state;
+};
+
+}  // namespace
+
+PolicyHolder::PolicyHolder()
+    : state_(std::make_shared<PolicyState>()),
+      version_(next_policy_version.fetch_add(1)) {}
+
+const PolicyState& PolicyHolder::Get() const {
+  thread_local CachedPolicyState cache;
+  if (cache.version != version_.load(std::memory_order_acquire)) {
+    absl::MutexLock lock(&mu_);
+    cache.state = state_;
+    cache.version = version_.load(std::memory_order_relaxed);
+  }
+  return *cache.state;
+}
+
+std::shared_ptr<const PolicyState> PolicyHolder::Share() const {
+  absl::MutexLock lock(&mu_);
+  return state_;
+}
+
+void PolicyHolder::Set(std::shared_ptr<const PolicyState> state) {
+  std::shared_ptr<const PolicyState> old;  // Freed outside the mutex.
+  absl::MutexLock lock(&mu_);
+  old = std::exchange(state_, std::move(state));
+  version_.store(next_policy_version.fetch_add(1), std::memory_order_release);
+}
+
 }  // namespace taala

@@ -9,12 +9,16 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <atomic>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 namespace taala {
@@ -69,6 +73,40 @@ class PolicySet {
   // up_[k][i]: the 2^k-th nearest policy whose prefix is a proper prefix of
   // policies_[i]'s, or -1. up_[0] is the parent.
   std::vector<std::vector<int>> up_;
+};
+
+// The policies in force and the history of their loads (GetPolicies).
+struct PolicyState {
+  std::shared_ptr<const PolicySet> set = std::make_shared<PolicySet>();
+  std::string file;  // Empty: no --policy_file.
+  absl::Time loaded_at = absl::InfinitePast();  // Wall clock.
+  uint64_t generation = 0;  // Successful loads so far.
+  std::string last_error;   // "line 3: ..."; empty if the last load worked.
+  absl::Time last_error_at = absl::InfinitePast();
+};
+
+// Holds the PolicyState in force. A reload publishes a new state (Set); an
+// acquire reads it (Get) without taking a lock shared by all threads: each
+// thread keeps the state it read last, with its version, and only takes
+// the holder's mutex (briefly, never across a reload's parsing) the first
+// time it reads after a Set.
+class PolicyHolder {
+ public:
+  PolicyHolder();
+  PolicyHolder(const PolicyHolder&) = delete;
+  PolicyHolder& operator=(const PolicyHolder&) = delete;
+
+  // The state in force. Valid until this thread's next Get (of any holder).
+  const PolicyState& Get() const;
+  // A reference to the state in force that outlives later Gets.
+  std::shared_ptr<const PolicyState> Share() const;
+  void Set(std::shared_ptr<const PolicyState> state);
+
+ private:
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const PolicyState> state_ ABSL_GUARDED_BY(mu_);
+  // Process-wide unique per Set (a thread's cache is keyed by it alone).
+  std::atomic<uint64_t> version_;
 };
 
 }  // namespace taala

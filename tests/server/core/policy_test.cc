@@ -223,5 +223,27 @@ TEST(PolicyFindTest, MatchesALinearScan) {
   }
 }
 
+TEST(PolicyHolderTest, GetSeesEverySetAndTwoHoldersStayApart) {
+  PolicyHolder a;
+  PolicyHolder b;
+  EXPECT_TRUE(a.Get().set->empty());
+  EXPECT_EQ(a.Get().generation, 0u);
+  auto state = std::make_shared<PolicyState>();
+  state->set = std::make_shared<PolicySet>(MustParse("x/ max_hold=1s\n"));
+  state->generation = 1;
+  a.Set(state);
+  EXPECT_EQ(a.Get().generation, 1u);
+  EXPECT_EQ(b.Get().generation, 0u);  // Another holder, another cache key.
+  EXPECT_EQ(a.Get().set->Find("x/1")->max_hold_ms, 1000);
+  std::shared_ptr<const PolicyState> kept = a.Share();
+  auto next = std::make_shared<PolicyState>();
+  next->generation = 2;
+  a.Set(next);
+  EXPECT_EQ(a.Get().generation, 2u);
+  EXPECT_TRUE(a.Get().set->empty());
+  EXPECT_EQ(kept->generation, 1u);  // Share outlives the swap.
+}
+
+
 }  // namespace
 }  // namespace taala
