@@ -101,24 +101,26 @@ void PolicyReloader::Poll() {
   state->generation = old->generation + 1;
   const size_t count = state->set->policies().size();
   const uint64_t generation = state->generation;
-  holder_->Set(std::move(state));
   last_error_.clear();
   spdlog::info("reloaded {} lock policies from {} (generation {})", count,
                file_, generation);
+  holder_->Set(std::move(state));
 }
 
 void PolicyReloader::Refuse(const std::string& error) {
   if (error == last_error_) return;
   last_error_ = error;
   std::shared_ptr<const PolicyState> old = holder_->Share();
-  auto state = std::make_shared<PolicyState>(*old);
-  state->last_error = error;
-  state->last_error_at = absl::Now();
-  holder_->Set(std::move(state));
+  // Logged before it shows in GetPolicies: whoever sees the one finds the
+  // other.
   spdlog::error(
       "lock policies: refused {}: {}; the {} policies loaded before stay in "
       "force",
       file_, error, old->set->policies().size());
+  auto state = std::make_shared<PolicyState>(*old);
+  state->last_error = error;
+  state->last_error_at = absl::Now();
+  holder_->Set(std::move(state));
 }
 
 }  // namespace taala
