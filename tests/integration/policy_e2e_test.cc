@@ -433,6 +433,11 @@ TEST_F(PolicyTest, AMalformedFileAtStartupStopsTaaladWithTheLine) {
   ASSERT_TRUE(run.ok()) << run.status();
   EXPECT_EQ(run->exit_code, 1) << run->output;
   EXPECT_THAT(run->output, HasSubstr("cannot open"));
+  // Both flags are taalad's own (listed by --help).
+  run = test::RunTaaladToExit({"--help"}, 30000);
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_THAT(run->output, HasSubstr("--policy_file ("));
+  EXPECT_THAT(run->output, HasSubstr("--policy_reload_interval ("));
 }
 
 TEST_F(PolicyTest, TaalactlShowsThePolicies) {
