@@ -30,6 +30,7 @@
 #include "server/daemon_cli.h"
 #include "server/daemon_metrics.h"
 #include "server/listen_address.h"
+#include "server/policy_flags.h"
 #include "server/stats_flags.h"
 #include "server/table_flags.h"
 #include "server/wal/dump.h"
@@ -127,6 +128,10 @@ int Run() {
   if (absl::Status s = ApplyStatsFlags(&options); !s.ok()) {
     return Fail(std::string(s.message()));
   }
+  PolicyHolder policies;
+  absl::StatusOr<std::unique_ptr<PolicyReloader>> reloader =
+      StartPolicyFile(&options, &policies);
+  if (!reloader.ok()) return Fail(std::string(reloader.status().message()));
 
   absl::StatusOr<wal::Durability> durability =
       wal::ParseDurability(absl::GetFlag(FLAGS_durability));
@@ -221,6 +226,7 @@ int Run() {
   LoggingObserver observer;
   table.set_observer(&observer);
   LockServiceImpl service(&table, RealClock());
+  service.set_policies(&policies);
   service.set_session_ttl_hook([&wal](absl::Duration ttl) {
     absl::Status s = wal.NoteSessionTtl(ttl);
     if (!s.ok()) {

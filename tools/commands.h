@@ -7,6 +7,9 @@
 #ifndef TAALA_TOOLS_COMMANDS_H_
 #define TAALA_TOOLS_COMMANDS_H_
 
+#include <string>
+
+#include "taala/v1/lock_service.pb.h"
 #include "tools/taalactl_args.h"
 
 namespace taala::tools {
@@ -28,6 +31,11 @@ int RunDeadlocks(const Invocation& inv);
 int RunLeaks(const Invocation& inv);
 int RunContention(const Invocation& inv);
 int RunStats(const Invocation& inv);
+
+// tools/policy_commands.cc: the lock policies in force.
+int RunPolicies(const Invocation& inv);
+// "payments/ (line 3): max hold 30s, lock-delay 2s, wait timeout 10s".
+std::string PolicyText(const v1::LockPolicy& policy);
 
 }  // namespace taala::tools
 

@@ -37,7 +37,8 @@ constexpr OptionSpec kOptions[] = {
 
 constexpr const char* kCommands[] = {"lock",      "describe",   "list",
                                      "sessions",  "deadlocks",  "health",
-                                     "leaks",     "contention", "stats"};
+                                     "leaks",     "contention", "stats",
+                                     "policies"};
 
 bool IsCommand(absl::string_view name) {
   for (const char* c : kCommands) {

@@ -3,7 +3,7 @@
 //   taalactl lock [--wait D] [--ttl D] [--shared | --semaphore N] KEY --
 //       COMMAND [ARGS...]
 //   taalactl describe KEY | list [PREFIX] | sessions | deadlocks | health |
-//            leaks | contention | stats [KEY|PREFIX/]  [--json]
+//            leaks | contention | stats [KEY|PREFIX/] | policies  [--json]
 //   taalactl --version | --help | COMMAND --help
 
 #include <cstdlib>
@@ -45,5 +45,6 @@ int main(int argc, char** argv) {
   if (inv->command == "leaks") return RunLeaks(*inv);
   if (inv->command == "contention") return RunContention(*inv);
   if (inv->command == "stats") return RunStats(*inv);
+  if (inv->command == "policies") return RunPolicies(*inv);
   return RunHealth(*inv);
 }

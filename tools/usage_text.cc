@@ -36,7 +36,10 @@ Commands:
                       Acquire outcomes, wait and hold percentiles,
                       revocations, expiries, deadlock refusals, and the
                       suggested max hold and wait timeout of a key, or of a
-                      prefix (ends in '/', or --prefix); every key if none.
+                      prefix (ends in '/', or --prefix); every key if none;
+                      and the lock policy in force for it.
+  policies            The lock policies in force (taalad --policy_file) and
+                      the last refused reload.
   health              The server's health (exit 0 when SERVING).
   help [COMMAND]      This text, or COMMAND's (also: taalactl COMMAND --help).
 
@@ -185,9 +188,24 @@ Statistics of one key, of a prefix (an argument ending in '/', or any
 argument with --prefix), or of every key (no argument): acquires by outcome,
 wait and hold p50/p95/p99/max, revocations, expiries, deadlock refusals, and
 the suggested max hold and wait timeout with their sample counts and source
-(or why there is none).
+(or why there is none), beside the lock policy in force (taalad
+--policy_file: the longest policy prefix of the key or prefix) and whether
+the suggestion differs from it.
 
 --json prints the GetLockStatsResponse.
+Exit status: 0; 69 server unavailable; 64 usage error; 1 error.
+)";
+  }
+  if (command == "policies") {
+    return R"(Usage: taalactl policies
+
+The lock policies in force in taalad (--policy_file, docs/policies.md),
+sorted by prefix: default max hold, lock-delay, wait timeout and semaphore
+size for acquires that leave them unset, each with its line in the file;
+the file, when it was loaded and how many loads succeeded; and the last
+refused reload, naming the line, if the latest load failed.
+
+--json prints the GetPoliciesResponse.
 Exit status: 0; 69 server unavailable; 64 usage error; 1 error.
 )";
   }

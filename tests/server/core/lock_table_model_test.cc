@@ -432,6 +432,7 @@ class SeedRun {
     MultiAcquireCmd cmd;
     cmd.session_id = s;
     std::vector<std::pair<std::string, LockMode>> steps;
+    std::map<std::string, absl::Duration> lock_delays;
     for (const std::string& k : keys) {
       LockMode mode = Rand(2) == 0 ? LockMode::kShared : LockMode::kExclusive;
       const Model::Hold* held = model_.HoldOf(s, k);
@@ -441,13 +442,19 @@ class SeedRun {
       }
       cmd.keys.push_back({k, mode});
       steps.emplace_back(k, mode);
+      // A per-key lock-delay now and then (AcquireAll's lock policies).
+      if (Rand(4) == 0) {
+        cmd.keys.back().lock_delay = absl::Seconds(1 + Rand(3)) + Jitter(rng_);
+        lock_delays[k] = *cmd.keys.back().lock_delay;
+      }
     }
     // No max hold: its timers would all end at one instant, in an order
     // that is the timer queue's own.
     const int id = ++next_id_;
     std::vector<std::string> shown;
     for (const auto& [k, m] : steps) {
-      shown.push_back(absl::StrCat(k, ":", LockModeName(m)));
+      shown.push_back(absl::StrCat(k, ":", LockModeName(m),
+                                   lock_delays.count(k) ? ":delay" : ""));
     }
     Log(absl::StrCat("acquire_all s", s, " ", absl::StrJoin(shown, ","),
                      " #", id));
@@ -458,7 +465,7 @@ class SeedRun {
                                            m.get());
     ModelMulti* raw = m.get();
     multis_[id] = std::move(m);
-    model_.StartMulti(id, s, steps, max_hold);
+    model_.StartMulti(id, s, steps, max_hold, lock_delays);
     raw->op->Start();
   }
 

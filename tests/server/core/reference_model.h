@@ -201,7 +201,8 @@ class Model {
 
   void StartMulti(int id, uint64_t s,
                   std::vector<std::pair<std::string, LockMode>> keys,
-                  absl::Duration max_hold) {
+                  absl::Duration max_hold,
+                  std::map<std::string, absl::Duration> lock_delays = {}) {
     std::sort(keys.begin(), keys.end(), [&](const auto& a, const auto& b) {
       return f_.segment_order ? SegmentLess(a.first, b.first)
                               : a.first < b.first;
@@ -210,6 +211,7 @@ class Model {
     m.session = s;
     m.steps = std::move(keys);
     m.max_hold = max_hold;
+    m.lock_delays = std::move(lock_delays);
     RunMulti(id);
   }
 
@@ -315,6 +317,8 @@ class Model {
     size_t next = 0;
     std::vector<Taken> taken;
     absl::Duration max_hold;
+    // Keys with a lock-delay of their own (AcquireAll's per-key policies).
+    std::map<std::string, absl::Duration> lock_delays;
   };
 
   static bool Below(const std::string& low, const std::string& high) {
@@ -612,6 +616,9 @@ class Model {
       r.key = m.steps[m.next].first;
       r.mode = m.steps[m.next].second;
       r.max_hold = m.max_hold;
+      if (auto it = m.lock_delays.find(r.key); it != m.lock_delays.end()) {
+        r.lock_delay = it->second;
+      }
       r.id = id;
       r.multi = true;
       std::vector<Completion> out;
