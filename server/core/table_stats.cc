@@ -122,9 +122,15 @@ void Figures::Observe(const Transition& t) {
       } else {
         acquires.Undo(t.after_wait);
       }
-      if (t.reason == EndReason::kRevoked) ++revocations;
+      // A force-release is a revocation; the grants of a revoked session
+      // end as its expiry would end them, and count as expiries.
+      if (t.reason == EndReason::kRevoked ||
+          t.reason == EndReason::kForceReleased) {
+        ++revocations;
+      }
       if (t.reason == EndReason::kExpired ||
-          t.reason == EndReason::kOverflowed) {
+          t.reason == EndReason::kOverflowed ||
+          t.reason == EndReason::kSessionRevoked) {
         ++expiries;
       }
       break;
