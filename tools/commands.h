@@ -29,6 +29,13 @@ int RunLeaks(const Invocation& inv);
 int RunContention(const Invocation& inv);
 int RunStats(const Invocation& inv);
 
+// tools/admin_commands.cc: an operator's actions on other clients' locks
+// (AdminService: force-release, revoke) and a release on behalf of a
+// session (LockService.Release).
+int RunForceRelease(const Invocation& inv);
+int RunRevoke(const Invocation& inv);
+int RunRelease(const Invocation& inv);
+
 }  // namespace taala::tools
 
 #endif  // TAALA_TOOLS_COMMANDS_H_
