@@ -129,6 +129,8 @@ TEST_F(LockTableAdminTest, ForceReleaseHandsTheKeyOnWithAHigherToken) {
   EXPECT_EQ(table_.Release(ReleaseCmd{a, "k", old_token, clock_.Now()}).code(),
             absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(table_.KeepAlive(KeepAliveCmd{a, clock_.Now()}).ok());
+  // Counted as a revocation.
+  EXPECT_EQ(table_.GetMetrics().revocations, 1u);
 }
 
 TEST_F(LockTableAdminTest, ForceReleaseStartsTheGrantsLockDelayUnlessSkipped) {
@@ -241,6 +243,11 @@ TEST_F(LockTableAdminTest, RevokeSessionEndsItFreesItsKeysCancelsItsWaits) {
   for (const Transition& t : records_) ASSERT_TRUE(folded.Apply(t));
   EXPECT_EQ(folded.sessions.count(a), 0u);
   EXPECT_EQ(folded.keys.count("x"), 1u);  // b holds it.
+  // Its grants count as expiries, the session as expired.
+  const TableMetrics m = table_.GetMetrics();
+  EXPECT_EQ(m.grants_expired, 2u);
+  EXPECT_EQ(m.sessions_expired, 1u);
+  EXPECT_EQ(m.revocations, 0u);
 }
 
 TEST_F(LockTableAdminTest, RevokeSessionMaySkipTheLockDelays) {
