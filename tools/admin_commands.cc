@@ -6,7 +6,6 @@
 
 #include <grpcpp/create_channel.h>
 #include <grpcpp/grpcpp.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <memory>
@@ -32,10 +31,9 @@ std::unique_ptr<v1::AdminService::Stub> NewAdminStub(const Invocation& inv) {
 // authenticated: the operator's word).
 std::string RequestedBy() {
   const char* user = std::getenv("USER");
-  char host[256] = {};
-  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  const std::string host = HostName();
   return absl::StrCat(user != nullptr && *user != '\0' ? user : "unknown",
-                      "@", host[0] != '\0' ? host : "unknown");
+                      "@", host.empty() ? "unknown" : host);
 }
 
 // The grants taken, one table row each.

@@ -51,6 +51,20 @@ TEST_F(TaalactlAdminTest, ForceReleaseHandsTheKeyToTheWaiterAndSaysWhatItTook) {
   EXPECT_EQ(Describe("jobs/7").holders_size(), 0);
 }
 
+// taalactl lock's holder is told: it stops its command (SIGTERM) and says
+// why, as when its session is lost.
+TEST_F(TaalactlAdminTest, ForceReleaseStopsTheCommandOfTaalactlLock) {
+  auto lock = Start({"lock", "held/by/lock", "--", "sleep", "60"});
+  ASSERT_TRUE(
+      Eventually([&] { return Describe("held/by/lock").holders_size() == 1; }));
+  Result r = Run({"force-release", "held/by/lock", "--reason", "test"});
+  ASSERT_EQ(r.code, 0) << r;
+  EXPECT_EQ(lock->Wait(), 128 + SIGTERM) << lock->err();
+  EXPECT_THAT(lock->err(), HasSubstr("WARNING: lost the lock on key "
+                                     "\"held/by/lock\""));
+  EXPECT_THAT(lock->err(), HasSubstr("the server revoked the grant"));
+}
+
 TEST_F(TaalactlAdminTest, RevokeEndsTheSessionAndFreesItsKeys) {
   const uint64_t a = CreateSession("runaway");
   MustAcquire(a, "r/1");

@@ -258,5 +258,18 @@ TEST_F(LockTableAdminTest, RevokeSessionMaySkipTheLockDelays) {
   MustAcquire(Cmd(b, "y"));
 }
 
+TEST_F(LockTableAdminTest, RevokingASessionWhoseLeaseRanOutEndsItAsExpired) {
+  const uint64_t a = NewSession();
+  MustAcquire(Cmd(a, "y", absl::Seconds(5)));
+  clock_.Advance(absl::Minutes(11));  // Past the lease; no timer has run.
+  EXPECT_EQ(table_.RevokeSession(Revoke(a, /*skip=*/true)).status().code(),
+            absl::StatusCode::kNotFound);
+  ASSERT_NE(Find(TransitionType::kSessionEnded, EndReason::kExpired), nullptr);
+  EXPECT_EQ(Find(TransitionType::kSessionEnded, EndReason::kSessionRevoked),
+            nullptr);
+  // Ended by expiry: its lock-delay runs, skip or not.
+  EXPECT_GT(table_.Describe("y", 1)->delayed_until, clock_.Now());
+}
+
 }  // namespace
 }  // namespace taala
