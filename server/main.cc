@@ -36,6 +36,7 @@
 #include "server/wal/dump.h"
 #include "server/wal/recovery.h"
 #include "server/wal/wal.h"
+#include "server/rpc/admin_service.h"
 #include "server/rpc/lock_service.h"
 #include "server/rpc/logging_observer.h"
 #include "server/rpc/timer_loop.h"
@@ -255,6 +256,8 @@ int Run() {
     FillWalMetrics(wal.stats(), m);
     m->set_in_flight_calls(GrpcCallsInFlight());
   });
+  // Operator actions (docs/admin.md), on the same server.
+  AdminServiceImpl admin_service(&table, RealClock());
   TimerLoop timers(&table, RealClock());
 
   // Signals are taken by sigwait below; gRPC's threads inherit the mask.
@@ -270,6 +273,7 @@ int Run() {
   int port = 0;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service);
+  builder.RegisterService(&admin_service);
   // One daemon per port: with SO_REUSEPORT (gRPC's default) a second taalad
   // binds the same port and the kernel splits clients between two
   // independent lock tables, so two of them could hold one key.

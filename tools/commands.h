@@ -36,6 +36,12 @@ int RunStats(const Invocation& inv);
 int RunPolicies(const Invocation& inv);
 // "payments/ (line 3): max hold 30s, lock-delay 2s, wait timeout 10s".
 std::string PolicyText(const v1::LockPolicy& policy);
+// tools/admin_commands.cc: an operator's actions on other clients' locks
+// (AdminService: force-release, revoke) and a release on behalf of a
+// session (LockService.Release).
+int RunForceRelease(const Invocation& inv);
+int RunRevoke(const Invocation& inv);
+int RunRelease(const Invocation& inv);
 
 }  // namespace taala::tools
 

@@ -21,7 +21,8 @@ namespace taala::tools {
 
 struct Invocation {
   // "lock", "describe", "list", "sessions", "deadlocks", "health", "leaks",
-  // "contention", "stats"; "help" for --help, -h or `taalactl help`;
+  // "contention", "stats", "force-release", "revoke", "release"; "help" for
+  // --help, -h or `taalactl help`;
   // "version" for --version.
   std::string command;
   // With "help": the command whose usage is asked for (`taalactl lock
@@ -52,6 +53,12 @@ struct Invocation {
   absl::Duration held_longer_than = absl::ZeroDuration();
   bool contended = false;   // list --contended: keys with waiters only.
   double p99_factor = 0;    // leaks --p99-factor; 0 = the daemon's default.
+
+  // force-release (KEY), revoke (SESSION), release (KEY): admin actions.
+  std::string reason;            // --reason; required by force-release, revoke
+  bool skip_lock_delay = false;  // --skip-lock-delay
+  uint64_t session_id = 0;       // revoke's SESSION; --session (0 = any)
+  uint64_t token = 0;            // --token (0 = the current grant)
 };
 
 // Parses `args` (argv without the program name). `env_endpoint` is

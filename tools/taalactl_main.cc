@@ -46,5 +46,8 @@ int main(int argc, char** argv) {
   if (inv->command == "contention") return RunContention(*inv);
   if (inv->command == "stats") return RunStats(*inv);
   if (inv->command == "policies") return RunPolicies(*inv);
+  if (inv->command == "force-release") return RunForceRelease(*inv);
+  if (inv->command == "revoke") return RunRevoke(*inv);
+  if (inv->command == "release") return RunRelease(*inv);
   return RunHealth(*inv);
 }

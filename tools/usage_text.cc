@@ -41,6 +41,15 @@ Commands:
   policies            The lock policies in force (taalad --policy_file) and
                       the last refused reload.
   health              The server's health (exit 0 when SERVING).
+  force-release KEY --reason R [--skip-lock-delay] [--session ID] [--token T]
+                      Take KEY from its holder(s) (AdminService): each gets
+                      GRANT_REVOKED with R; the next waiter gets KEY.
+  revoke SESSION --reason R [--skip-lock-delay]
+                      End SESSION as if its lease ran out: its keys go to
+                      their next waiters, its waits are cancelled.
+  release KEY --session ID --token T
+                      Release a grant on behalf of its session (a holder
+                      whose process is gone while its session lives).
   help [COMMAND]      This text, or COMMAND's (also: taalactl COMMAND --help).
 
 Options (before or after COMMAND):
@@ -70,6 +79,14 @@ Options (before or after COMMAND):
   --p99-factor F        leaks: suspect a grant held F times its key's p99 hold
                         (default: taalad's --leak_p99_factor)
   --prefix              stats: the argument is a prefix
+  --reason R            force-release, revoke: why (required; the holder and
+                        the daemon's log and audit trail get it)
+  --skip-lock-delay     force-release, revoke: no lock-delay, even if the
+                        grant asked for one
+  --session ID          force-release: only this session's grant; release:
+                        the holder's session
+  --token T             force-release: only if the grant has this fencing
+                        token; release: the grant's token
 Durations: 500ms, 10s, 2m, 1h30m, inf.
 
 Exit status: 0 success; 1 error; 64 usage error; 69 server unavailable;
@@ -207,6 +224,59 @@ refused reload, naming the line, if the latest load failed.
 
 --json prints the GetPoliciesResponse.
 Exit status: 0; 69 server unavailable; 64 usage error; 1 error.
+)";
+  }
+  if (command == "force-release") {
+    return R"(Usage: taalactl force-release KEY --reason R [--skip-lock-delay]
+                              [--session ID] [--token T]
+
+Take KEY away from its holder(s) through taalad's AdminService: each holder
+gets GRANT_REVOKED with "force-released by <caller>: R" on its session's
+stream, the key's lock-delay starts (unless --skip-lock-delay) and the next
+waiter is granted with a higher fencing token. The action is logged at
+warning and written to the daemon's log with R and the caller
+(your address, and $USER@hostname as requested_by).
+
+  --reason R          why (required, at most 1024 bytes)
+  --skip-lock-delay   hand KEY over at once, even if the grant asked for a
+                      lock-delay
+  --session ID        only this session's grant (one holder of a SHARED key
+                      or a semaphore); default: every holder
+  --token T           only if the grant's fencing token is T
+
+Prints the grants taken (key, session, token, mode, held for); --json prints
+the ForceReleaseResponse.
+Exit status: 0; 1 error (NOT_FOUND: KEY is not held, or not by --session;
+FAILED_PRECONDITION: the grant's token is not T; INVALID_ARGUMENT); 69 server
+unavailable; 64 usage error.
+)";
+  }
+  if (command == "revoke") {
+    return R"(Usage: taalactl revoke SESSION --reason R [--skip-lock-delay]
+
+End SESSION as if its lease ran out, through taalad's AdminService: it gets
+SESSION_EXPIRED with "revoked by <caller>: R", every grant it holds goes to
+the next waiter (after the grant's lock-delay, unless --skip-lock-delay),
+every wait it has is cancelled, and its client must start a new session.
+Logged at warning and written to the daemon's log with R and the caller.
+
+Prints the grants released and the waits cancelled; --json prints the
+RevokeSessionResponse.
+Exit status: 0; 1 error (NOT_FOUND: no such live session; INVALID_ARGUMENT);
+69 server unavailable; 64 usage error.
+)";
+  }
+  if (command == "release") {
+    return R"(Usage: taalactl release KEY --session ID --token T
+
+Release KEY on behalf of session ID (LockService.Release), as its holder
+would: for a holder whose process is gone while its session lives on (a
+taalactl describe shows the session and the token). No lock-delay starts.
+
+--json prints the ReleaseResponse.
+Exit status: 0; 1 error (FAILED_PRECONDITION: the session does not hold KEY
+with token T; NOT_FOUND: no such session); 69 server unavailable; 64 usage
+error.
 )";
   }
   return nullptr;

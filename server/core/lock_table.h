@@ -280,11 +280,34 @@ class LockTable {
   // key's state is freed once nothing refers to it).
   size_t KeyMapSizeForTest();
 
+  // Operator actions (AdminService; lock_table_admin.cc). Each is recorded
+  // with its reason and caller (the audit trail).
+  //
+  // Takes cmd.key from its holder(s): every holder, or cmd.session_id's
+  // grant, and only the grant with cmd.token if set. Each holder gets
+  // GRANT_REVOKED ("force-released by <caller>: <reason>"); the grant's
+  // lock-delay starts unless cmd.skip_lock_delay; the next waiter is
+  // granted with a higher token. Returns the grants taken away.
+  // INVALID_ARGUMENT: malformed key. NOT_FOUND: the key is not held (by
+  // cmd.session_id). FAILED_PRECONDITION: no such grant has cmd.token.
+  absl::StatusOr<std::vector<Grant>> ForceRelease(const ForceReleaseCmd& cmd);
+  struct RevokeResult {
+    std::vector<Grant> released;
+    size_t cancelled_waits = 0;
+  };
+  // Ends the session as if its lease ran out: SESSION_EXPIRED ("revoked by
+  // <caller>: <reason>"), every grant ends (lock-delays start unless
+  // cmd.skip_lock_delay), every wait is cancelled (NOT_FOUND, as for an
+  // expiry). NOT_FOUND: unknown or ended session (one whose lease ran out
+  // ends now as expired).
+  absl::StatusOr<RevokeResult> RevokeSession(const RevokeSessionCmd& cmd);
+
   // Aborts (in tests: fails) if an invariant above does not hold.
   void CheckInvariantsForTest();
 
  private:
   // The rooms below the facade (server/core/*.h, namespace table_internal).
+  using AdminAction = table_internal::AdminAction;
   using Effects = table_internal::Effects;
   using EndResult = table_internal::EndResult;
   using Session = table_internal::Session;
@@ -324,11 +347,14 @@ class LockTable {
   // Ends a session: releases grants, cancels waits. `expired` adds the
   // SESSION_EXPIRED event. Returns released grants, or nullopt if the
   // session had already ended (or, expiring, was renewed). `overflowed`:
-  // ends it now, as expired, for an event backlog overflow.
-  std::optional<EndResult> EndSession(const std::shared_ptr<Session>& session,
-                                      bool expired, absl::Time now,
-                                      Effects& effects,
-                                      bool overflowed = false);
+  // ends it now, as expired, for an event backlog overflow. `revoked`: ends
+  // it now, as expired, for an operator (RevokeSession); the grants ended
+  // are appended to `released_grants` if not null.
+  std::optional<EndResult> EndSession(
+      const std::shared_ptr<Session>& session, bool expired, absl::Time now,
+      Effects& effects, bool overflowed = false,
+      const AdminAction* revoked = nullptr,
+      std::vector<Grant>* released_grants = nullptr);
   void EndOverflowedInto(uint64_t session_id, absl::Time now,
                          Effects& effects);
   // True if the session has ended or its lease ran out by `now`; in the

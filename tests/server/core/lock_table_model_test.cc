@@ -300,8 +300,58 @@ class SeedRun {
       }
     } else if (op < 93) {
       Advance(absl::Milliseconds(200 + Rand(6000)));
-    } else {
+    } else if (op < 97) {
       Acquire(s, k, /*try_only=*/true, /*request_release=*/true);
+    } else if (op < 99) {
+      ForceRelease(s, k);
+    } else {
+      Revoke(s);
+    }
+  }
+
+  // AdminService: an operator takes `k` from every holder or from `s`.
+  void ForceRelease(uint64_t s, const std::string& k) {
+    const uint64_t only = Rand(2) == 0 ? s : 0;
+    const bool skip = Rand(2) == 0;
+    Log(absl::StrCat("force-release ", k, only != 0 ? " of s" : "",
+                     only != 0 ? absl::StrCat(only) : "",
+                     skip ? " skip delay" : ""));
+    const size_t want = model_.ForceRelease(k, only, skip);
+    ForceReleaseCmd cmd;
+    cmd.key = k;
+    cmd.session_id = only;
+    cmd.reason = "model";
+    cmd.caller = "test";
+    cmd.skip_lock_delay = skip;
+    cmd.now = clock_.Now();
+    absl::StatusOr<std::vector<Grant>> got = table_->ForceRelease(cmd);
+    const bool agree =
+        got.ok() ? got->size() == want
+                 : want == 0 && absl::IsNotFound(got.status());
+    if (!agree) {
+      Fail(absl::StrCat("force-release of ", k, ": model took ", want,
+                        " grant(s), table says ",
+                        got.ok() ? absl::StrCat(got->size())
+                                 : got.status().ToString()));
+      return;
+    }
+    if (!got.ok()) return;
+    // Tokens increase: every grant taken was older than the log's end.
+    for (const Grant& g : *got) {
+      if (g.token > wal_->LastLsn()) Fail("a grant taken from the future");
+    }
+  }
+
+  // AdminService: an operator revokes `s`.
+  void Revoke(uint64_t s) {
+    const bool skip = Rand(2) == 0;
+    Log(absl::StrCat("revoke s", s, skip ? " skip delay" : ""));
+    const bool want = model_.Revoke(s, skip);
+    absl::StatusOr<LockTable::RevokeResult> got = table_->RevokeSession(
+        RevokeSessionCmd{s, "model", "test", skip, clock_.Now()});
+    if (got.ok() != want) {
+      Fail(absl::StrCat("revoke of session ", s, ": model says ", want,
+                        ", table says ", got.status().ToString()));
     }
   }
 

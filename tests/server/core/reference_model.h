@@ -255,6 +255,53 @@ class Model {
     return out;
   }
 
+  // An operator takes `k` from its holders (every one, or only `s`'s): each
+  // a revocation, in holder order, with its lock-delay unless
+  // `skip_delay`; then the queues move. Returns how many grants it took
+  // (0: NOT_FOUND).
+  size_t ForceRelease(const std::string& k, uint64_t s, bool skip_delay) {
+    Key& key = keys_[k];
+    std::vector<Completion> out;
+    size_t taken = 0;
+    for (size_t i = 0; i < key.holders.size();) {
+      if (s != 0 && key.holders[i].session != s) {
+        ++i;
+        continue;
+      }
+      const uint64_t holder = key.holders[i].session;
+      if (!skip_delay) StartDelay(key, key.holders[i]);
+      key.holders.erase(key.holders.begin() + i);
+      if (f_.release_while_upgrading) DemoteUpgrade(holder, k, out);
+      ++taken;
+    }
+    if (taken > 0) GrantAll(out);
+    Run(out);
+    return taken;
+  }
+
+  // An operator ends `s` as its lease running out would, with no
+  // lock-delays if `skip_delay`. False (NOT_FOUND) if it had ended, or if
+  // its lease had run out (it then ends as expired, delays and all).
+  bool Revoke(uint64_t s, bool skip_delay) {
+    Sess& ss = sessions_[s];
+    if (ss.ended) return false;
+    const bool lapsed = f_.expired_lease && ss.expires_at <= now_;
+    ss.ended = true;
+    std::vector<Completion> out;
+    DropWait(s, Outcome::kNotFound, out);
+    for (auto& [name, key] : keys_) {
+      for (auto it = key.holders.begin(); it != key.holders.end(); ++it) {
+        if (it->session != s) continue;
+        if (!skip_delay || lapsed) StartDelay(key, *it);
+        key.holders.erase(it);
+        GrantAll(out);
+        break;
+      }
+    }
+    Run(out);
+    return !lapsed;
+  }
+
   // Everything due at `t` (the driver steps from instant to instant).
   void RunTimers(absl::Time t) {
     now_ = t;
