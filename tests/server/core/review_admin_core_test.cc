@@ -263,8 +263,10 @@ TEST_F(ReviewAdminCoreTest, RevokeCountsAndExplainsEveryCancelledWait) {
   ASSERT_TRUE(on_hx.done());
   EXPECT_EQ(on_h.result().status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(on_hx.result().status().code(), absl::StatusCode::kNotFound);
-  EXPECT_THAT(on_h.result().status().message(), HasSubstr("was revoked"));
-  EXPECT_THAT(on_hx.result().status().message(), HasSubstr("was revoked"));
+  EXPECT_THAT(std::string(on_h.result().status().message()),
+              HasSubstr("was revoked"));
+  EXPECT_THAT(std::string(on_hx.result().status().message()),
+              HasSubstr("was revoked"));
   EXPECT_EQ(got->cancelled_waits, 2u);
 }
 
