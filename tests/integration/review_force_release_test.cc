@@ -11,6 +11,7 @@
 
 #include <stdlib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -216,6 +217,97 @@ TEST_F(ReviewForceReleaseTest, AcquireAllNeverReportsAForceReleasedGrant) {
           << thief_token;
     }
   }
+}
+
+// FINDING: AcquireAll upgrades a key the session held SHARED, the operator
+// force-releases that EXCLUSIVE grant while the call waits for a later key,
+// the call times out and rolls back: docs/api.md promises the session its
+// SHARED grant back with its old token, but the session holds nothing, and
+// the only GRANT_REVOKED it is sent names the EXCLUSIVE token that was never
+// told to it (docs: "never told to anyone"). A client that trusts the
+// rollback goes on reading under its SHARED token while a writer holds the
+// key.
+TEST_F(ReviewForceReleaseTest,
+       AForceReleasedUpgradeRolledBackByAcquireAllIsReportedByTheKnownToken) {
+  StartDaemon({});
+  const uint64_t s = NewSession("upgrader");
+  const uint64_t x = NewSession("blocker");
+  grpc::ClientContext stream_ctx;
+  stream_ctx.set_deadline(DeadlineIn(kCallTime));
+  std::unique_ptr<Stream> stream = stub_->KeepAlive(&stream_ctx);
+  {
+    v1::KeepAliveRequest ka;
+    ka.set_session_id(s);
+    ka.set_request_sequence(1);
+    ASSERT_TRUE(stream->Write(ka));
+    v1::KeepAliveResponse first;
+    ASSERT_TRUE(stream->Read(&first));
+  }
+  uint64_t t1 = 0;
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(DeadlineIn(kCallTime));
+    v1::AcquireRequest req;
+    req.set_session_id(s);
+    req.set_key("u/a");
+    req.set_mode(v1::LOCK_MODE_SHARED);
+    v1::AcquireResponse resp;
+    ASSERT_TRUE(stub_->Acquire(&ctx, req, &resp).ok());
+    ASSERT_EQ(resp.result(), v1::AcquireResponse::ACQUIRED);
+    t1 = resp.grant().fencing_token();
+  }
+  MustAcquire(x, "u/b");
+  MustAcquire(s, "u/sentinel");
+
+  v1::AcquireAllResponse all;
+  grpc::Status all_status;
+  std::thread call([&] {
+    auto stub = test::RestartableStub(daemon_->address(), /*channel_id=*/4);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(DeadlineIn(kCallTime));
+    v1::AcquireAllRequest req;
+    req.set_session_id(s);
+    req.add_keys()->set_key("u/a");  // EXCLUSIVE: an upgrade.
+    req.add_keys()->set_key("u/b");
+    req.set_wait_timeout_ms(4000);  // Times out after the force-release.
+    all_status = stub->AcquireAll(&ctx, req, &all);
+  });
+  AwaitWaiters("u/b", 1);  // u/a upgraded; waits for u/b.
+  v1::DescribeLockResponse d = Describe("u/a");
+  ASSERT_EQ(d.holders_size(), 1);
+  const uint64_t t2 = d.holders(0).grant().fencing_token();
+  ASSERT_GT(t2, t1);
+  ASSERT_TRUE(ForceRelease("u/a", "stuck writer", /*skip=*/true).ok());
+  call.join();
+  ASSERT_TRUE(all_status.ok()) << all_status.error_message();
+  ASSERT_EQ(all.result(), v1::AcquireResponse::TIMED_OUT);
+
+  // A sentinel event: every event before it has been sent.
+  ASSERT_TRUE(ForceRelease("u/sentinel", "sentinel", true).ok());
+  std::vector<uint64_t> revoked;
+  v1::KeepAliveResponse msg;
+  while (stream->Read(&msg)) {
+    if (!msg.has_event()) continue;
+    if (msg.event().key() == "u/sentinel") break;
+    if (msg.event().type() == v1::SessionEvent::GRANT_REVOKED) {
+      revoked.push_back(msg.event().fencing_token());
+    }
+  }
+  stream_ctx.TryCancel();
+  stream->Finish().IgnoreError();
+
+  d = Describe("u/a");
+  const bool still_holds_t1 =
+      d.holders_size() == 1 && d.holders(0).grant().session_id() == s &&
+      d.holders(0).grant().fencing_token() == t1;
+  const bool told_t1 =
+      std::find(revoked.begin(), revoked.end(), t1) != revoked.end();
+  EXPECT_TRUE(still_holds_t1 || told_t1)
+      << "AcquireAll timed out (rolled back: the session believes it holds "
+      << "u/a SHARED with token " << t1 << ") but u/a has "
+      << d.holders_size() << " holder(s), and GRANT_REVOKED named tokens "
+      << ::testing::PrintToString(revoked) << " (t2=" << t2
+      << ", never told to the client)";
 }
 
 // FINDING: taalad --dump_wal (the audit trail) prints a client name and the
