@@ -333,6 +333,52 @@ TEST_F(ReviewAdminCoreTest, ARetryDuringTheLockDelayWaits) {
   EXPECT_FALSE((*r)->acquired);
 }
 
+// Holds: the next waiter, handed the key by a force-release, left in that
+// instant: its grant is taken back (no lock-delay) and the key goes on to
+// the waiter after it, with a higher token; with the lock-delay not
+// skipped, the same once the delay is over.
+TEST_F(ReviewAdminCoreTest, AHandOverToACallerWhoJustLeftGoesOn) {
+  for (const bool skip : {true, false}) {
+    const std::string key = skip ? "handover/skip" : "handover/delay";
+    const uint64_t a = NewSession();
+    const uint64_t t = MustAcquire(
+        Cmd(a, key, LockMode::kExclusive, absl::Seconds(skip ? 0 : 5)));
+    LeavesAfter left([] {});
+    RecordingWaiter& next = NewWaiter();
+    Wait(Cmd(NewSession(), key), &left);
+    Wait(Cmd(NewSession(), key), &next);
+    ASSERT_TRUE(table_.ForceRelease(Force(key, skip)).ok());
+    if (!skip) {
+      EXPECT_FALSE(next.done());
+      clock_.Advance(absl::Seconds(5));
+      table_.RunDueTimers(clock_.Now());
+    }
+    ASSERT_TRUE(left.result().has_value());
+    ASSERT_TRUE(next.granted()) << key;
+    EXPECT_GT(next.token(), (*left.result())->grant.token);
+    EXPECT_GT((*left.result())->grant.token, t);
+    EXPECT_FALSE(table_.CheckFence(key, (*left.result())->grant.token).ok());
+  }
+}
+
+// Holds: a release and a force-release of one grant, in either order: the
+// second is refused (FAILED_PRECONDITION for the release, NOT_FOUND for the
+// force-release), and no lock-delay starts after a release.
+TEST_F(ReviewAdminCoreTest, ReleaseAndForceReleaseInEitherOrder) {
+  const uint64_t a = NewSession();
+  uint64_t t = MustAcquire(Cmd(a, "x", LockMode::kExclusive, absl::Seconds(5)));
+  ASSERT_TRUE(table_.ForceRelease(Force("x", true)).ok());
+  EXPECT_EQ(table_.Release(ReleaseCmd{a, "x", t, clock_.Now()}).code(),
+            absl::StatusCode::kFailedPrecondition);
+  t = MustAcquire(Cmd(a, "x", LockMode::kExclusive, absl::Seconds(5)));
+  ASSERT_TRUE(table_.Release(ReleaseCmd{a, "x", t, clock_.Now()}).ok());
+  ForceReleaseCmd late = Force("x");
+  late.token = t;
+  EXPECT_EQ(table_.ForceRelease(late).status().code(),
+            absl::StatusCode::kNotFound);
+  MustAcquire(Cmd(NewSession(), "x"));  // No lock-delay.
+}
+
 // Holds: a semaphore under a hierarchical key, every holder force-released:
 // each holder is told, the waiters fill the slots with higher tokens, and
 // the intention counts stay consistent (CheckInvariantsForTest).
