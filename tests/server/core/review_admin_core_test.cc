@@ -379,6 +379,52 @@ TEST_F(ReviewAdminCoreTest, ReleaseAndForceReleaseInEitherOrder) {
   MustAcquire(Cmd(NewSession(), "x"));  // No lock-delay.
 }
 
+// Holds: a force-release whose GRANT_REVOKED overflows the holder's event
+// backlog ends the session (as an overflow, lock-delays applying to its
+// other grants), the force-release itself still answers what it took, and
+// the records replay to the table's state.
+TEST_F(ReviewAdminCoreTest, AForceReleaseThatOverflowsTheBacklogEndsTheSession) {
+  MemoryLog log;
+  std::vector<Transition> records;
+  log.set_tap([&](const Transition& t) { records.push_back(t); });
+  LockTable::Options o = Options(&log);
+  o.max_pending_events = 1;
+  LockTable table(o);
+  CreateSessionCmd create;
+  create.session_id = table.NewSessionId();
+  create.client_name = "never-reads";
+  create.ttl = absl::Minutes(10);
+  create.now = clock_.Now();
+  ASSERT_TRUE(table.CreateSession(create).ok());
+  const uint64_t a = create.session_id;
+  for (const char* key : {"o/1", "o/2", "o/3"}) {
+    AcquireCmd cmd = Cmd(a, key, LockMode::kExclusive, absl::Seconds(5));
+    auto r = table.Acquire(cmd, nullptr);
+    ASSERT_TRUE(r.has_value() && r->ok() && (*r)->acquired);
+  }
+  ASSERT_TRUE(table.ForceRelease(Force("o/1", true)).ok());  // Backlog full.
+  absl::StatusOr<std::vector<Grant>> got = table.ForceRelease(Force("o/2", true));
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->size(), 1u);
+  EXPECT_EQ(table.KeepAlive(KeepAliveCmd{a, clock_.Now()}).status().code(),
+            absl::StatusCode::kNotFound);
+  absl::StatusOr<LockDescription> d3 = table.Describe("o/3", 1);
+  ASSERT_TRUE(d3.ok());
+  EXPECT_TRUE(d3->holders.empty());
+  EXPECT_GT(d3->delayed_until, clock_.Now());  // Ended abnormally.
+  absl::StatusOr<LockDescription> d2 = table.Describe("o/2", 1);
+  ASSERT_TRUE(d2.ok());
+  EXPECT_LE(d2->delayed_until, clock_.Now());  // Skipped, as asked.
+  EXPECT_EQ(table.RevokeSession(Revoke(a)).status().code(),
+            absl::StatusCode::kNotFound);
+  DurableState folded;
+  for (const Transition& t : records) ASSERT_TRUE(folded.Apply(t));
+  DurableState exported = table.ExportState();
+  EXPECT_TRUE(folded == exported) << folded.Diff(exported);
+  table.CheckInvariantsForTest();
+  table.Shutdown();
+}
+
 // Holds: a semaphore under a hierarchical key, every holder force-released:
 // each holder is told, the waiters fill the slots with higher tokens, and
 // the intention counts stay consistent (CheckInvariantsForTest).
