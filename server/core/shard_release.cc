@@ -133,6 +133,13 @@ Grant Shard::TakeAwayLocked(const std::string& key, KeyState& state,
                             Effects& effects) {
   Grant grant{key,     h->session->id, h->token,
               h->mode, h->granted_at,  h->revoke_at};
+  // An upgrade whose caller may not have learnt of it yet (its reply may be
+  // undelivered, and then its undo finds nothing to undo): the client may
+  // know only the SHARED token it replaced, so that one is revoked too.
+  std::optional<uint64_t> known_token;
+  if (h->upgraded_from.has_value() && !h->claimed) {
+    known_token = h->upgraded_from->token;
+  }
   std::shared_ptr<Session> owner =
       EraseHolderLocked(key, state, h, reason, now, admin);
   Session& s = *owner;
@@ -141,13 +148,16 @@ Grant Shard::TakeAwayLocked(const std::string& key, KeyState& state,
   if (it != s.held.end() && it->second == grant.token) s.held.erase(it);
   DemoteUpgradeWaitLocked(key, state, s, effects);
   if (!s.ended) {
-    const EventMailbox::Posted posted = s.mailbox->Post(
-        SessionEvent{SessionEvent::Type::kGrantRevoked, s.id, key, grant.token,
-                     event_text, 0, ""},
-        effects.events);
-    if (posted == EventMailbox::Posted::kOverflow) {
-      effects.overflowed.push_back(s.id);
-    }
+    bool overflowed = false;
+    auto post = [&](uint64_t token) {
+      overflowed |=
+          s.mailbox->Post(SessionEvent{SessionEvent::Type::kGrantRevoked, s.id,
+                                       key, token, event_text, 0, ""},
+                          effects.events) == EventMailbox::Posted::kOverflow;
+    };
+    if (known_token.has_value()) post(*known_token);
+    post(grant.token);
+    if (overflowed) effects.overflowed.push_back(s.id);
   }
   return grant;
 }
