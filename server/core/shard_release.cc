@@ -171,20 +171,19 @@ absl::Status Shard::ForceReleaseLocked(const ForceReleaseCmd& cmd,
         absl::StrCat("key ", Quote(cmd.key), " is not held"));
   }
   KeyState& state = kit->second;
-  // The tokens first: taking a grant away invalidates the iterators.
-  std::vector<uint64_t> tokens;
   bool session_holds = false;
+  bool token_held = false;
   for (const Holder& h : state.holders) {
     if (cmd.session_id != 0 && h.session->id != cmd.session_id) continue;
     session_holds = true;
-    if (cmd.token == 0 || h.token == cmd.token) tokens.push_back(h.token);
+    token_held |= cmd.token == 0 || h.token == cmd.token;
   }
   if (!session_holds) {
     return absl::NotFoundError(absl::StrCat(
         "key ", Quote(cmd.key), " is not held by session ", cmd.session_id,
         " (held by session ", state.holders.front().session->id, ")"));
   }
-  if (tokens.empty()) {
+  if (!token_held) {
     const Holder& now_held = state.holders.front();
     return absl::FailedPreconditionError(absl::StrCat(
         "fencing token ", cmd.token, " is not a current grant of key ",
@@ -194,13 +193,22 @@ absl::Status Shard::ForceReleaseLocked(const ForceReleaseCmd& cmd,
   const AdminAction admin{cmd.reason, cmd.caller, cmd.skip_lock_delay};
   const std::string text =
       absl::StrCat("force-released by ", cmd.caller, ": ", cmd.reason);
-  for (uint64_t token : tokens) {
-    auto h = std::find_if(state.holders.begin(), state.holders.end(),
-                          [&](const Holder& x) { return x.token == token; });
-    released.push_back(TakeAwayLocked(kit->first, state, h,
+  // From the back, so that the whole pass is linear in the holders under
+  // the shard mutex, however many SHARED holders the key has: taking all of
+  // them, each erase is at the end; taking one session's, there is one
+  // erase. TakeAwayLocked removes only holder `i`, so the indexes below it
+  // stay valid. The grants are reported in holder order.
+  const size_t first = released.size();
+  for (size_t i = state.holders.size(); i-- > 0;) {
+    const Holder& h = state.holders[i];
+    if (cmd.session_id != 0 && h.session->id != cmd.session_id) continue;
+    if (cmd.token != 0 && h.token != cmd.token) continue;
+    released.push_back(TakeAwayLocked(kit->first, state,
+                                      state.holders.begin() + i,
                                       EndReason::kForceReleased, text, cmd.now,
                                       &admin, effects));
   }
+  std::reverse(released.begin() + first, released.end());
   // The next waiters get the key (unless its lock-delay holds them back).
   ReevaluateLocked(cmd.key, cmd.now, effects);
   return absl::OkStatus();
