@@ -4,7 +4,7 @@
 // holder's pending event), hostile input (raw bytes, invalid UTF-8, C1
 // controls, sizes) and what taalad --dump_wal prints of the audit trail.
 //
-// Tests marked FINDING fail on the code they were written against.
+// Tests marked "Guards:" failed on the code they were written against.
 
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
@@ -175,9 +175,7 @@ class ReviewForceReleaseTest : public ::testing::Test {
   std::unique_ptr<AdminService::Stub> admin_;
 };
 
-// FINDING: AcquireAll answers ACQUIRED listing a grant that a force-release
-// took while the call waited for a later key (another session holds that
-// key by then).
+// Guards: AcquireAll never answers ACQUIRED with a force-released grant.
 TEST_F(ReviewForceReleaseTest, AcquireAllNeverReportsAForceReleasedGrant) {
   StartDaemon({});
   const uint64_t s = NewSession("multi");
@@ -219,14 +217,7 @@ TEST_F(ReviewForceReleaseTest, AcquireAllNeverReportsAForceReleasedGrant) {
   }
 }
 
-// FINDING: AcquireAll upgrades a key the session held SHARED, the operator
-// force-releases that EXCLUSIVE grant while the call waits for a later key,
-// the call times out and rolls back: docs/api.md promises the session its
-// SHARED grant back with its old token, but the session holds nothing, and
-// the only GRANT_REVOKED it is sent names the EXCLUSIVE token that was never
-// told to it (docs: "never told to anyone"). A client that trusts the
-// rollback goes on reading under its SHARED token while a writer holds the
-// key.
+// Guards: a force-released, rolled-back upgrade is revoked by its SHARED token.
 TEST_F(ReviewForceReleaseTest,
        AForceReleasedUpgradeRolledBackByAcquireAllIsReportedByTheKnownToken) {
   StartDaemon({});
@@ -310,10 +301,7 @@ TEST_F(ReviewForceReleaseTest,
       << ", never told to the client)";
 }
 
-// FINDING: taalad --dump_wal (the audit trail) prints a client name and the
-// operator's reason in an EVENT_POSTED text unescaped: any client can write
-// a forged force-release record into the dump, and a quote in a reason
-// forges a field.
+// Guards: --dump_wal escapes client names and reasons (no forged records).
 TEST_F(ReviewForceReleaseTest, TheDumpedAuditTrailCannotBeForged) {
   StartDaemon({"--durability=fsync"}, OwnDataDir());
   uint64_t forger = 0;

@@ -5,7 +5,7 @@
 // added it says it is truncated (TruncateUtf8), but RequestedBy()
 // (tools/admin_commands.cc) neither truncates nor cleans it.
 //
-// Tests marked FINDING fail on the code they were written against.
+// Tests marked "Guards:" failed on the code they were written against.
 
 #include <stdlib.h>
 
@@ -28,8 +28,7 @@ class ReviewAdminTaalactlTest : public test::TaalactlTest {
   }
 };
 
-// FINDING: taalactl force-release fails (INVALID_ARGUMENT "requested_by")
-// when $USER@hostname is longer than 256 bytes.
+// Guards: taalactl cuts $USER@host to the 256 bytes requested_by allows.
 TEST_F(ReviewAdminTaalactlTest, ForceReleaseWorksWithAVeryLongUser) {
   const uint64_t a = CreateSession("stuck");
   MustAcquire(a, "long/user");
@@ -39,8 +38,7 @@ TEST_F(ReviewAdminTaalactlTest, ForceReleaseWorksWithAVeryLongUser) {
   EXPECT_EQ(Describe("long/user").holders_size(), 0);
 }
 
-// FINDING: taalactl revoke fails (INVALID_ARGUMENT "requested_by") when
-// $USER holds a control character (an escape sequence).
+// Guards: taalactl drops control characters from $USER@host.
 TEST_F(ReviewAdminTaalactlTest, RevokeWorksWithAControlCharacterInUser) {
   const uint64_t a = CreateSession("runaway");
   MustAcquire(a, "ctl/user");

@@ -4,7 +4,7 @@
 // hierarchical keys with lock-delay, the wait-for graph, retries, and what
 // the audit records print (taalad --dump_wal prints TransitionToString).
 //
-// Tests marked FINDING fail on the code they were written against.
+// Tests marked "Guards:" failed on the code they were written against.
 
 #include <deque>
 #include <memory>
@@ -147,17 +147,7 @@ class ReviewAdminCoreTest : public ::testing::Test {
   LockTable table_;
 };
 
-// FINDING: an upgrade granted but not yet delivered, force-released before
-// its undo: the holder is told of the EXCLUSIVE token it never learnt, never
-// of its SHARED token, which it still believes it holds.
-//
-// The session knows only its SHARED grant (token t1): the EXCLUSIVE grant
-// (t2) that replaced it never reached its caller. Without the operator, the
-// undo gives t1 back. With the force-release in between, the key is taken
-// from the session, but the only GRANT_REVOKED it gets names t2; nothing
-// ever tells it t1 is gone, so a client that tracks its grants by token (the
-// C++ library does: Session::Impl::revoked_) keeps reading under t1 while a
-// writer holds the key.
+// Guards: revoking an undelivered upgrade names the SHARED token it knows.
 TEST_F(ReviewAdminCoreTest,
        ForceReleaseOfAnUndeliveredUpgradeTellsTheHolderOfTheTokenItKnows) {
   std::shared_ptr<RecordingSink> sink;
@@ -202,13 +192,7 @@ TEST_F(ReviewAdminCoreTest,
       << " (t2=" << t2 << " was never delivered)";
 }
 
-// FINDING: AcquireAll answers ACQUIRED with a grant that a force-release
-// took while it waited for a later key.
-//
-// AcquireAll's contract is that every key is held at once when it answers.
-// Here key "a" is force-released (skip lock-delay) while the call waits for
-// "b"; another session takes "a"; then "b" is granted and the call reports
-// both keys acquired, "a" with its dead token.
+// Guards: AcquireAll never reports a grant taken while it waited.
 TEST_F(ReviewAdminCoreTest, AcquireAllDoesNotReportAGrantForceReleasedMeanwhile) {
   const uint64_t s = NewSession(nullptr, "multi");
   const uint64_t other = NewSession(nullptr, "other");
@@ -241,14 +225,7 @@ TEST_F(ReviewAdminCoreTest, AcquireAllDoesNotReportAGrantForceReleasedMeanwhile)
   }
 }
 
-// FINDING: a session revoked while it waits for a key and for a key below
-// it: one of the waits is not counted in cancelled_waits, and its caller is
-// told "session N not found" instead of "was revoked".
-//
-// EndSession drops the waits in key order; dropping the wait on "h"
-// re-evaluates the tree, which drops the ended session's wait on "h/x" as a
-// ready head (Shard::TakeHeadLocked: "not found"), so the later
-// DropWaitLocked("h/x") finds nothing.
+// Guards: a revoke counts every dropped wait and tells each "was revoked".
 TEST_F(ReviewAdminCoreTest, RevokeCountsAndExplainsEveryCancelledWait) {
   const uint64_t a = NewSession(nullptr, "waits-twice");
   const uint64_t h = NewSession(nullptr, "holder");
@@ -270,13 +247,7 @@ TEST_F(ReviewAdminCoreTest, RevokeCountsAndExplainsEveryCancelledWait) {
   EXPECT_EQ(got->cancelled_waits, 2u);
 }
 
-// FINDING: taalad --dump_wal prints the operator's reason unescaped in the
-// GRANT_REVOKED event's EVENT_POSTED line: a quote in the reason forges
-// fields of the audit trail.
-//
-// The reason is validated for control characters but may contain '"'. The
-// GRANT_ENDED line escapes it (reason_text=), the EVENT_POSTED line right
-// after it does not (TransitionToString: text="...").
+// Guards: the dump escapes an event's text (a quote cannot forge a field).
 TEST_F(ReviewAdminCoreTest, DumpedEventTextEscapesTheOperatorsReason) {
   const uint64_t a = NewSession();
   MustAcquire(Cmd(a, "k"));
@@ -292,8 +263,7 @@ TEST_F(ReviewAdminCoreTest, DumpedEventTextEscapesTheOperatorsReason) {
   EXPECT_TRUE(seen);
 }
 
-// FINDING: taalad --dump_wal prints a client name raw: a session named with
-// a newline writes a forged force-release audit record into the dump.
+// Guards: the dump escapes a client name (a newline cannot forge a record).
 TEST_F(ReviewAdminCoreTest, DumpedClientNameCannotForgeAnAuditRecord) {
   NewSession(nullptr,
              "x\nGRANT_ENDED lsn=1 at=now key=\"jobs/1\" session=1 token=1 "
