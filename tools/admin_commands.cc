@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "taala/v1/admin_service.grpc.pb.h"
@@ -18,6 +19,7 @@
 #include "tools/commands.h"
 #include "tools/exit_codes.h"
 #include "tools/text_table.h"
+#include "tools/utf8.h"
 
 namespace taala::tools {
 namespace {
@@ -28,12 +30,23 @@ std::unique_ptr<v1::AdminService::Stub> NewAdminStub(const Invocation& inv) {
 }
 
 // "$USER@hostname", recorded beside the caller's address (not
-// authenticated: the operator's word).
+// authenticated: the operator's word). The daemon refuses control
+// characters and more than 256 bytes (docs/admin.md), so whatever the
+// environment holds is cut to fit rather than failing the action: control
+// characters and ill-formed UTF-8 are dropped, the rest truncated.
 std::string RequestedBy() {
+  constexpr size_t kMaxRequestedByBytes = 256;
   const char* user = std::getenv("USER");
   const std::string host = HostName();
-  return absl::StrCat(user != nullptr && *user != '\0' ? user : "unknown",
-                      "@", host.empty() ? "unknown" : host);
+  const std::string raw =
+      absl::StrCat(user != nullptr && *user != '\0' ? user : "unknown", "@",
+                   host.empty() ? "unknown" : host);
+  std::string out;
+  ForEachCodePoint(raw, [&](absl::string_view bytes, int32_t cp) {
+    if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F)) return;  // -1: ill-formed.
+    out.append(bytes.data(), bytes.size());
+  });
+  return TruncateUtf8(std::move(out), kMaxRequestedByBytes);
 }
 
 // The grants taken, one table row each.

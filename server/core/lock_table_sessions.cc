@@ -215,17 +215,30 @@ std::optional<LockTable::EndResult> LockTable::EndSession(
   std::sort(waits.begin(), waits.end());
   std::sort(grants.begin(), grants.end());
   EndResult result;
+  // Shard by shard, every wait leaves its queue before any queue is served
+  // again: serving one key's queue would otherwise drop the session's wait
+  // on a related key (one below it, say) as a ready head, uncounted and
+  // with a vaguer message.
+  std::vector<std::pair<Shard*, std::vector<Shard::EndedWait>>> by_shard;
   for (const auto& [key, seq] : waits) {
-    absl::Status why = absl::NotFoundError(
-        absl::StrCat("session ", s.id,
-                     (revoked != nullptr ? " was revoked"
-                      : expired          ? " expired"
-                                         : " was closed"),
-                     " while waiting for key ", Quote(key)));
-    Shard& shard = ShardFor(key);
-    absl::MutexLock lock(&shard.mu);
-    result.cancelled_waits +=
-        shard.DropWaitLocked(key, seq, std::move(why), now, effects);
+    Shard* shard = &ShardFor(key);
+    auto it = std::find_if(by_shard.begin(), by_shard.end(),
+                           [&](const auto& e) { return e.first == shard; });
+    if (it == by_shard.end()) {
+      it = by_shard.insert(by_shard.end(), {shard, {}});
+    }
+    it->second.push_back(
+        {key, seq,
+         absl::NotFoundError(absl::StrCat(
+             "session ", s.id,
+             (revoked != nullptr ? " was revoked"
+              : expired          ? " expired"
+                                 : " was closed"),
+             " while waiting for key ", Quote(key)))});
+  }
+  for (auto& [shard, ended] : by_shard) {
+    absl::MutexLock lock(&shard->mu);
+    result.cancelled_waits += shard->DropWaitsLocked(ended, now, effects);
   }
   for (const auto& [key, token] : grants) {
     Shard& shard = ShardFor(key);

@@ -123,6 +123,15 @@ void MultiAcquire::Run() {
     }
     if (!Take(*outcome)) return;
   }
+  if (!StillHeld()) {
+    // A key taken earlier was force-released or revoked (max hold) while the
+    // call waited for a later one: not every key is held at once. The
+    // session has been sent GRANT_REVOKED for it; the others go back, and
+    // the call answers as one that timed out: none of its keys is held.
+    RollBack();
+    Done(MultiAcquireResult{});
+    return;
+  }
   MultiAcquireResult result;
   result.acquired = true;
   result.grants = std::move(grants_);
@@ -146,6 +155,15 @@ bool MultiAcquire::Take(const absl::StatusOr<AcquireResult>& result) {
   }
   grants_[steps_[next_].index] = *result;
   ++next_;
+  return true;
+}
+
+bool MultiAcquire::StillHeld() {
+  // The last step's grant was made just now, like any single Acquire's.
+  for (size_t i = 0; i + 1 < steps_.size(); ++i) {
+    const Grant& g = grants_[steps_[i].index].grant;
+    if (!table_->CheckFence(g.key, g.token).ok()) return false;
+  }
   return true;
 }
 

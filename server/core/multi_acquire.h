@@ -123,6 +123,9 @@ class MultiAcquire final : public Waiter {
   void Run();
   // Records one step's outcome. False if the call is over.
   bool Take(const absl::StatusOr<AcquireResult>& result);
+  // Whether every grant taken by an earlier step is still current (an
+  // operator or a max hold may have taken one while a later step waited).
+  bool StillHeld();
   void CancelWaitOn(const std::string& key);
   void RollBack();
   // Ends the call: tells the listener now, or, if a thread is still inside

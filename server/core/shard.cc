@@ -268,20 +268,23 @@ void Shard::ReevaluateLocked(const std::string& key, absl::Time now,
   }
 }
 
-bool Shard::DropWaitLocked(const std::string& key, uint64_t seq,
-                           absl::Status why, absl::Time now,
-                           Effects& effects) {
-  auto kit = keys.find(key);
-  if (kit == keys.end()) return false;
-  KeyState& state = kit->second;
-  auto wit = state.waiters.find(seq);
-  if (wit == state.waiters.end()) return false;
-  RecordWaitEndedLocked(key, wit->second, AcquireOutcome::kFailed, now,
-                        effects);
-  effects.completions.push_back({wit->second.waiter, std::move(why)});
-  EraseWaitLocked(key, state, wit);
-  ReevaluateLocked(key, now, effects);
-  return true;
+size_t Shard::DropWaitsLocked(std::vector<EndedWait>& waits, absl::Time now,
+                              Effects& effects) {
+  size_t dropped = 0;
+  for (EndedWait& w : waits) {
+    auto kit = keys.find(w.key);
+    if (kit == keys.end()) continue;
+    KeyState& state = kit->second;
+    auto wit = state.waiters.find(w.seq);
+    if (wit == state.waiters.end()) continue;
+    RecordWaitEndedLocked(w.key, wit->second, AcquireOutcome::kFailed, now,
+                          effects);
+    effects.completions.push_back({wit->second.waiter, std::move(w.why)});
+    EraseWaitLocked(w.key, state, wit);
+    ++dropped;
+  }
+  for (const EndedWait& w : waits) ReevaluateLocked(w.key, now, effects);
+  return dropped;
 }
 
 bool Shard::DropGrantLocked(const std::string& key, const Session* s,

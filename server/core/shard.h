@@ -126,10 +126,16 @@ class Shard {
                           Effects& effects) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
   // For a session that ended (its indexes already emptied): completes its
-  // wait at `seq` on `key` with `why`. True if it was still queued.
-  bool DropWaitLocked(const std::string& key, uint64_t seq, absl::Status why,
-                      absl::Time now, Effects& effects)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // waits here, each `seq` on `key` with `why`, all of them taken out of
+  // their queues before any queue is served again. Returns how many were
+  // still queued.
+  struct EndedWait {
+    std::string key;
+    uint64_t seq = 0;
+    absl::Status why;
+  };
+  size_t DropWaitsLocked(std::vector<EndedWait>& waits, absl::Time now,
+                         Effects& effects) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Likewise for its grant `token` of `key`, ended for `reason` (kClosed,
   // kExpired, kOverflowed or kSessionRevoked, with `admin`; all but the
   // first start its lock-delay). True if the grant was still held; then

@@ -133,6 +133,13 @@ Grant Shard::TakeAwayLocked(const std::string& key, KeyState& state,
                             Effects& effects) {
   Grant grant{key,     h->session->id, h->token,
               h->mode, h->granted_at,  h->revoke_at};
+  // An upgrade whose caller may not have learnt of it yet (its reply may be
+  // undelivered, and then its undo finds nothing to undo): the client may
+  // know only the SHARED token it replaced, so that one is revoked too.
+  std::optional<uint64_t> known_token;
+  if (h->upgraded_from.has_value() && !h->claimed) {
+    known_token = h->upgraded_from->token;
+  }
   std::shared_ptr<Session> owner =
       EraseHolderLocked(key, state, h, reason, now, admin);
   Session& s = *owner;
@@ -141,13 +148,16 @@ Grant Shard::TakeAwayLocked(const std::string& key, KeyState& state,
   if (it != s.held.end() && it->second == grant.token) s.held.erase(it);
   DemoteUpgradeWaitLocked(key, state, s, effects);
   if (!s.ended) {
-    const EventMailbox::Posted posted = s.mailbox->Post(
-        SessionEvent{SessionEvent::Type::kGrantRevoked, s.id, key, grant.token,
-                     event_text, 0, ""},
-        effects.events);
-    if (posted == EventMailbox::Posted::kOverflow) {
-      effects.overflowed.push_back(s.id);
-    }
+    bool overflowed = false;
+    auto post = [&](uint64_t token) {
+      overflowed |=
+          s.mailbox->Post(SessionEvent{SessionEvent::Type::kGrantRevoked, s.id,
+                                       key, token, event_text, 0, ""},
+                          effects.events) == EventMailbox::Posted::kOverflow;
+    };
+    if (known_token.has_value()) post(*known_token);
+    post(grant.token);
+    if (overflowed) effects.overflowed.push_back(s.id);
   }
   return grant;
 }
@@ -161,20 +171,19 @@ absl::Status Shard::ForceReleaseLocked(const ForceReleaseCmd& cmd,
         absl::StrCat("key ", Quote(cmd.key), " is not held"));
   }
   KeyState& state = kit->second;
-  // The tokens first: taking a grant away invalidates the iterators.
-  std::vector<uint64_t> tokens;
   bool session_holds = false;
+  bool token_held = false;
   for (const Holder& h : state.holders) {
     if (cmd.session_id != 0 && h.session->id != cmd.session_id) continue;
     session_holds = true;
-    if (cmd.token == 0 || h.token == cmd.token) tokens.push_back(h.token);
+    token_held |= cmd.token == 0 || h.token == cmd.token;
   }
   if (!session_holds) {
     return absl::NotFoundError(absl::StrCat(
         "key ", Quote(cmd.key), " is not held by session ", cmd.session_id,
         " (held by session ", state.holders.front().session->id, ")"));
   }
-  if (tokens.empty()) {
+  if (!token_held) {
     const Holder& now_held = state.holders.front();
     return absl::FailedPreconditionError(absl::StrCat(
         "fencing token ", cmd.token, " is not a current grant of key ",
@@ -184,13 +193,22 @@ absl::Status Shard::ForceReleaseLocked(const ForceReleaseCmd& cmd,
   const AdminAction admin{cmd.reason, cmd.caller, cmd.skip_lock_delay};
   const std::string text =
       absl::StrCat("force-released by ", cmd.caller, ": ", cmd.reason);
-  for (uint64_t token : tokens) {
-    auto h = std::find_if(state.holders.begin(), state.holders.end(),
-                          [&](const Holder& x) { return x.token == token; });
-    released.push_back(TakeAwayLocked(kit->first, state, h,
+  // From the back, so that the whole pass is linear in the holders under
+  // the shard mutex, however many SHARED holders the key has: taking all of
+  // them, each erase is at the end; taking one session's, there is one
+  // erase. TakeAwayLocked removes only holder `i`, so the indexes below it
+  // stay valid. The grants are reported in holder order.
+  const size_t first = released.size();
+  for (size_t i = state.holders.size(); i-- > 0;) {
+    const Holder& h = state.holders[i];
+    if (cmd.session_id != 0 && h.session->id != cmd.session_id) continue;
+    if (cmd.token != 0 && h.token != cmd.token) continue;
+    released.push_back(TakeAwayLocked(kit->first, state,
+                                      state.holders.begin() + i,
                                       EndReason::kForceReleased, text, cmd.now,
                                       &admin, effects));
   }
+  std::reverse(released.begin() + first, released.end());
   // The next waiters get the key (unless its lock-delay holds them back).
   ReevaluateLocked(cmd.key, cmd.now, effects);
   return absl::OkStatus();

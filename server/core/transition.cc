@@ -130,7 +130,12 @@ const char* AcquireOutcomeName(AcquireOutcome outcome) {
 std::string TransitionToString(const Transition& t) {
   std::string out = absl::StrCat(TransitionTypeName(t.type), " lsn=", t.lsn,
                                  " at=", absl::FormatTime(t.wall));
-  auto key = [&] { absl::StrAppend(&out, " key=\"", t.key, "\""); };
+  // Every string from a client or an operator is escaped (control
+  // characters, and '"' and '\\' in quotes): one record stays one line and
+  // no text can end its field and forge others (the audit trail).
+  auto key = [&] {
+    absl::StrAppend(&out, " key=\"", EscapeControl(t.key), "\"");
+  };
   // The audit trail of an operator's action (AdminService).
   auto audit = [&] {
     if (!t.caller.empty() || !t.text.empty()) {
@@ -141,9 +146,11 @@ std::string TransitionToString(const Transition& t) {
   switch (t.type) {
     case TransitionType::kSessionCreated:
       absl::StrAppend(&out, " session=", t.session_id, " client=\"",
-                      t.client_name, "\" ttl=", absl::FormatDuration(t.ttl));
+                      EscapeControl(t.client_name),
+                      "\" ttl=", absl::FormatDuration(t.ttl));
       for (const auto& [k, v] : t.labels) {
-        absl::StrAppend(&out, " label:", k, "=", v);
+        absl::StrAppend(&out, " label:\"", EscapeControl(k), "\"=\"",
+                        EscapeControl(v), "\"");
       }
       break;
     case TransitionType::kSessionEnded:
@@ -188,10 +195,11 @@ std::string TransitionToString(const Transition& t) {
                       " event=", static_cast<int>(t.event_type));
       if (!t.key.empty()) key();
       if (t.token != 0) absl::StrAppend(&out, " token=", t.token);
-      absl::StrAppend(&out, " text=\"", t.text, "\"");
+      absl::StrAppend(&out, " text=\"", EscapeControl(t.text), "\"");
       if (t.requester_session_id != 0) {
-        absl::StrAppend(&out, " requester=", t.requester_session_id, " (",
-                        t.requester_client_name, ")");
+        absl::StrAppend(&out, " requester=", t.requester_session_id,
+                        " requester_client=\"",
+                        EscapeControl(t.requester_client_name), "\"");
       }
       break;
     case TransitionType::kWaitStarted:

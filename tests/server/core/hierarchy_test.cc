@@ -327,5 +327,40 @@ TEST_F(TreeLockDelayTest, LockDelayOnTreesDoesNotReachKeysThatOnlySharePrefixByt
   EXPECT_TRUE(Granted("a-x", LockMode::kShared));
 }
 
+// A session that waits for a key and for a key below it, then ends: both
+// waits end with the session's own end (not "not found" for the one below,
+// dropped as a ready head while the other was being dropped).
+TEST_F(LockTableTest, ClosingASessionEndsEachOfItsNestedWaitsAsClosed) {
+  const uint64_t a = NewSession();
+  const uint64_t h = NewSession();
+  MustAcquire(h, "h");
+  RecordingWaiter on_h, on_hx;
+  Wait(a, "h", &on_h);
+  Wait(a, "h/x", &on_hx);  // Blocked by the ancestor's holder.
+  ASSERT_TRUE(table_.CloseSession(CloseSessionCmd{a, clock_.Now()}).ok());
+  for (RecordingWaiter* w : {&on_h, &on_hx}) {
+    ASSERT_TRUE(w->done());
+    EXPECT_THAT(w->result().status(),
+                StatusIs(absl::StatusCode::kNotFound,
+                         HasSubstr("was closed while waiting")));
+  }
+}
+
+TEST_F(LockTableTest, AnExpiryEndsEachOfItsNestedWaitsAsExpired) {
+  const uint64_t a = NewSession(absl::Seconds(5));
+  const uint64_t h = NewSession();
+  MustAcquire(h, "h");
+  RecordingWaiter on_h, on_hx;
+  Wait(a, "h", &on_h);
+  Wait(a, "h/x", &on_hx);
+  Advance(absl::Seconds(6));
+  for (RecordingWaiter* w : {&on_h, &on_hx}) {
+    ASSERT_TRUE(w->done());
+    EXPECT_THAT(w->result().status(),
+                StatusIs(absl::StatusCode::kNotFound,
+                         HasSubstr("expired while waiting")));
+  }
+}
+
 }  // namespace
 }  // namespace taala

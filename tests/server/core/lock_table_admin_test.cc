@@ -271,5 +271,53 @@ TEST_F(LockTableAdminTest, RevokingASessionWhoseLeaseRanOutEndsItAsExpired) {
   EXPECT_GT(table_.Describe("y", 1)->delayed_until, clock_.Now());
 }
 
+// Many SHARED holders: every one is taken (in holder order in the reply),
+// each told by GRANT_REVOKED of its own token, and the key is free.
+TEST_F(LockTableAdminTest, ForceReleaseTakesManySharedHoldersInOrder) {
+  constexpr int kHolders = 200;
+  std::vector<std::shared_ptr<RecordingSink>> sinks(kHolders);
+  std::vector<uint64_t> tokens;
+  for (int i = 0; i < kHolders; ++i) {
+    const uint64_t s = NewSession(&sinks[i]);
+    tokens.push_back(MustAcquire(Cmd(s, "wide", {}, LockMode::kShared)));
+  }
+  absl::StatusOr<std::vector<Grant>> got = table_.ForceRelease(Force("wide"));
+  ASSERT_TRUE(got.ok()) << got.status();
+  std::vector<uint64_t> released;
+  for (const Grant& g : *got) released.push_back(g.token);
+  EXPECT_EQ(released, tokens);
+  for (int i = 0; i < kHolders; ++i) {
+    std::vector<SessionEvent> events = sinks[i]->events();
+    ASSERT_EQ(events.size(), 1u) << i;
+    EXPECT_EQ(events[0].type, SessionEvent::Type::kGrantRevoked);
+    EXPECT_EQ(events[0].token, tokens[i]);
+  }
+  absl::StatusOr<LockDescription> d = table_.Describe("wide", 10);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_TRUE(d->holders.empty());
+}
+
+// An upgraded grant revoked at its max hold: the holder is told of the
+// SHARED token it had first (its caller may never have learnt the
+// EXCLUSIVE one), then of the EXCLUSIVE token.
+TEST_F(LockTableAdminTest, AMaxHoldRevocationOfAnUpgradeNamesBothTokens) {
+  std::shared_ptr<RecordingSink> sink;
+  const uint64_t a = NewSession(&sink);
+  const uint64_t t1 = MustAcquire(Cmd(a, "k", {}, LockMode::kShared));
+  AcquireCmd upgrade = Cmd(a, "k");
+  upgrade.max_hold = absl::Seconds(1);
+  const uint64_t t2 = MustAcquire(upgrade);
+  ASSERT_GT(t2, t1);
+  clock_.Advance(absl::Seconds(2));
+  table_.RunDueTimers(clock_.Now());
+  std::vector<uint64_t> revoked;
+  for (const SessionEvent& e : sink->events()) {
+    if (e.type == SessionEvent::Type::kGrantRevoked) revoked.push_back(e.token);
+  }
+  EXPECT_EQ(revoked, (std::vector<uint64_t>{t1, t2}));
+  EXPECT_FALSE(table_.CheckFence("k", t1).ok());
+  EXPECT_FALSE(table_.CheckFence("k", t2).ok());
+}
+
 }  // namespace
 }  // namespace taala

@@ -667,6 +667,8 @@ class SeedRun {
       if (w != want.end()) {
         if (w->second == Outcome::kGranted) {
           agree = got->ok() && (*got)->acquired;
+        } else if (w->second == Outcome::kNotAcquired) {
+          agree = got->ok() && !(*got)->acquired;
         } else if (!got->ok()) {
           agree = Agrees(w->second, got->status());
         }

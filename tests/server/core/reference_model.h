@@ -397,7 +397,10 @@ class Model {
     }
     const bool upgrade = mine != nullptr && mine->mode == LockMode::kShared &&
                          r.mode == LockMode::kExclusive;
-    if (mine != nullptr && !upgrade) return Outcome::kAlreadyHeld;
+    if (mine != nullptr && !upgrade) {
+      last_gen_ = mine->gen;  // The grant an AcquireAll step reports.
+      return Outcome::kAlreadyHeld;
+    }
     Wait* own = nullptr;
     for (Wait& w : key.queue) {
       if (w.session == s) own = &w;
@@ -680,7 +683,26 @@ class Model {
                               last_upgrade_, last_prior_, last_gen_});
       ++m.next;
     }
+    // A grant of an earlier step taken away (force-release, max hold) while
+    // a later step waited: not all held at once, so none is (answered as
+    // not acquired, the others rolled back).
+    for (size_t i = 0; i + 1 < m.taken.size(); ++i) {
+      if (!Holds(m.session, m.taken[i].key, m.taken[i].gen)) {
+        RollBack(m);
+        Finish(id, Outcome::kNotAcquired);
+        return;
+      }
+    }
     Finish(id, Outcome::kGranted);
+  }
+
+  bool Holds(uint64_t s, const std::string& k, uint64_t gen) const {
+    auto kit = keys_.find(k);
+    if (kit == keys_.end()) return false;
+    for (const Hold& h : kit->second.holders) {
+      if (h.session == s && h.gen == gen) return true;
+    }
+    return false;
   }
 
   void RollBack(Multi& m) {
