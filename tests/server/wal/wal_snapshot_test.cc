@@ -113,7 +113,9 @@ TEST(WalSnapshotTest, SnapshotsReplaceOldSegmentsAndRecoveryMatches) {
   EXPECT_LE(sizes.segment_bytes.size(), 2u);
   EXPECT_GE(sizes.snapshot_bytes.size(), 1u);
   EXPECT_LE(sizes.snapshot_bytes.size(), 2u);
-  EXPECT_GT(wal->stats().snapshots, 2u);
+  // How many snapshots were written depends on how busy the machine was
+  // (requests made while one is being written coalesce): at least one.
+  EXPECT_GE(wal->stats().snapshots, 1u);
   wal->AbandonForTest();
   absl::StatusOr<Recovered> r = Recover(o, absl::Minutes(1));
   ASSERT_OK(r);
