@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -382,6 +383,59 @@ TEST_F(ReviewPolicyTest, ASemaphoreSizeChangedByAReloadDoesNotFailAcquirers) {
   const AcquireResponse r = Acquire(b, "sem/k", &st);
   EXPECT_TRUE(st.ok()) << st.error_code() << " " << st.error_message();
   EXPECT_EQ(r.result(), AcquireResponse::ACQUIRED);
+}
+
+// Holds: acquires racing reloads each get one whole policy (the old or the
+// new max hold, never a mix or none), and the lock-delay a reload may set
+// stays within --max_lock_delay.
+TEST_F(ReviewPolicyTest, AcquiresRacingReloadsGetOneWholePolicy) {
+  StartDaemon("r/ max_hold=1h lock_delay=1s\n", {"--max_lock_delay=2s"});
+  std::atomic<bool> stop{false};
+  std::atomic<int> bad{0};
+  std::atomic<int> granted{0};
+  std::vector<std::thread> acquirers;
+  for (int t = 0; t < 4; ++t) {
+    acquirers.emplace_back([&, t] {
+      uint64_t s = 0;
+      ASSERT_TRUE(test::CreateSession(stub_.get(), 120000, &s, "race").ok());
+      for (int i = 0; !stop.load() && i < 2000; ++i) {
+        grpc::Status st;
+        const std::string key = absl::StrCat("r/", t, "/", i);
+        const AcquireResponse r = Acquire(s, key, &st);
+        if (!st.ok() || r.result() != AcquireResponse::ACQUIRED) {
+          ++bad;
+          continue;
+        }
+        ++granted;
+        const int64_t left = r.grant().max_hold_remaining_ms();
+        // 1h or 2h (minus the call's time).
+        if (!((left > kHourMs - 60000 && left <= kHourMs) ||
+              (left > 2 * kHourMs - 60000 && left <= 2 * kHourMs))) {
+          ++bad;
+        }
+        test::Release(stub_.get(), s, key, r.grant().fencing_token());
+      }
+    });
+  }
+  uint64_t generation = 1;
+  for (int i = 0; i < 10; ++i) {
+    WritePolicies(i % 2 == 0 ? "r/ max_hold=2h lock_delay=2s\n"
+                             : "r/ max_hold=1h lock_delay=1s\n");
+    while (Policies().generation() <= generation) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    ++generation;
+  }
+  // Over --max_lock_delay: refused, the policies stay.
+  WritePolicies("r/ max_hold=2h lock_delay=3s\n");
+  AwaitReloadOrRefusal(generation);
+  stop = true;
+  for (std::thread& t : acquirers) t.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_GT(granted.load(), 0);
+  const v1::GetPoliciesResponse p = Policies();
+  EXPECT_THAT(p.last_error(), HasSubstr("exceeds the daemon's --max_lock_delay"));
+  EXPECT_EQ(p.generation(), generation);
 }
 
 // ---------------------------------------------------------------------------
