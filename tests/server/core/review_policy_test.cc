@@ -1,7 +1,7 @@
 // Review of issue 11's lock policies (server/core/policy.{h,cc}): the
 // parser at its edges, the longest-prefix lookup against a brute-force
 // scan, and PolicyHolder's per-thread cache with two holders and a reload
-// racing readers. Tests marked FINDING fail on the code under review.
+// racing readers.
 
 #include <atomic>
 #include <cstdint>
@@ -244,12 +244,11 @@ TEST(ReviewPolicyParseTest, InvalidUtf8PrefixesAreRefusedWithTheirLine) {
   EXPECT_FALSE(absl::StrContains(set.status().message(), "\xff"));
 }
 
-// FINDING: a UTF-8 BOM (as Windows editors write) silently becomes part of
-// the first line's prefix: "\uFEFFpayments/" is loaded, matches no key, and
-// payments/ has no policy, with no error anywhere.
+// A UTF-8 BOM is skipped, not part of the first prefix.
 TEST(ReviewPolicyParseTest, AUtf8ByteOrderMarkIsNotSilentlyPartOfThePrefix) {
   absl::StatusOr<PolicySet> set =
       Parse("\xEF\xBB\xBFpayments/ max_hold=30s\norders/ max_hold=1m\n");
+  EXPECT_TRUE(set.ok()) << set.status();  // taalad skips it.
   if (set.ok()) {
     // Either skip the BOM...
     std::string line1;
@@ -267,10 +266,7 @@ TEST(ReviewPolicyParseTest, AUtf8ByteOrderMarkIsNotSilentlyPartOfThePrefix) {
   }
 }
 
-// FINDING: a prefix holding a control character (a NUL or an ESC that crept
-// into the file, or was quoted in) is accepted, though ValidateKey refuses
-// every key with one: the policy can never apply, silently; and it reaches
-// GetPolicies, logs and, with --stats, the statistics prefixes.
+// A prefix holding a control character (which no key may hold) is refused.
 TEST(ReviewPolicyParseTest, APrefixWithAControlCharacterIsRefused) {
   const std::string nul_line = std::string("a\0b/ max_hold=1s\n", 17);
   for (const std::string& text :
@@ -284,7 +280,23 @@ TEST(ReviewPolicyParseTest, APrefixWithAControlCharacterIsRefused) {
                                                    false)
                                    : "")
                            << "\", which no valid key can start with";
+    if (!set.ok()) {
+      EXPECT_THAT(set.status().message(), HasSubstr("line 1: prefix"));
+      EXPECT_THAT(set.status().message(), HasSubstr("control character"));
+    }
   }
+}
+
+TEST(ReviewPolicyParseTest, TheCountLimitNamesTheLine) {
+  PolicyLimits limits;
+  limits.max_policies = 2;
+  EXPECT_TRUE(Parse("# two\na/ max_hold=1s\nb/ max_hold=1s\n", limits).ok());
+  absl::StatusOr<PolicySet> set =
+      Parse("# three\na/ max_hold=1s\nb/ max_hold=1s\n\nc/ max_hold=1s\n",
+            limits);
+  ASSERT_FALSE(set.ok());
+  EXPECT_THAT(set.status().message(),
+              HasSubstr("line 5: more than 2 policies (the limit)"));
 }
 
 // ---------------------------------------------------------------------------
