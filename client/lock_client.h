@@ -144,7 +144,8 @@ struct AcquireOptions {
   absl::Duration wait = absl::InfiniteDuration();
   // The server revokes the grant after this long. Zero: the key's lock
   // policy's max hold (taalad --policy_file), else no limit.
-  // absl::InfiniteDuration(): no limit, whatever the policy says.
+  // absl::InfiniteDuration(): no limit, whatever the policy says. Sent in
+  // whole milliseconds, rounded up; negative: INVALID_ARGUMENT.
   absl::Duration max_hold = absl::ZeroDuration();
   // SHARED mode (a reader of a reader/writer lock): any number of SHARED
   // holders at once, never together with an EXCLUSIVE one. False: EXCLUSIVE.
@@ -158,8 +159,9 @@ struct AcquireOptions {
   uint32_t semaphore_size = 0;
   // > 0: if this grant ends because the session expired or the grant was
   // revoked (not by a release or Close), the server grants the key to
-  // nobody for this long. Must be finite and not negative. 0: the key's
-  // lock policy's lock-delay, else none.
+  // nobody for this long. Must be finite and not negative (sent in whole
+  // milliseconds, rounded up). 0: the key's lock policy's lock-delay, else
+  // none.
   absl::Duration lock_delay = absl::ZeroDuration();
   // If the key is not granted at once, the server asks its holders to release
   // it (a RELEASE_REQUESTED event on their KeepAlive streams).

@@ -158,6 +158,15 @@ absl::StatusOr<Session::Impl::Answer> Session::Impl::AcquireOnServer(
     return absl::InvalidArgumentError(absl::StrCat(
         "lock_delay: must be finite and not negative (key \"", key, "\")"));
   }
+  if (options.max_hold < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_hold: must not be negative (key \"", key, "\")"));
+  }
+  // Whole milliseconds on the wire, rounded up: a sub-millisecond value
+  // sent as 0 would mean "no limit" / "no delay", over any policy.
+  auto ms_up = [](absl::Duration d) {
+    return absl::ToInt64Milliseconds(absl::Ceil(d, absl::Milliseconds(1)));
+  };
   RpcCaller* client = client_;
   v1::AcquireRequest req;
   req.set_session_id(id_);
@@ -170,13 +179,13 @@ absl::StatusOr<Session::Impl::Answer> Session::Impl::AcquireOnServer(
   if (options.max_hold == absl::InfiniteDuration()) {
     req.set_max_hold_ms(0);  // Explicitly no limit, over any policy.
   } else if (options.max_hold != absl::ZeroDuration()) {
-    req.set_max_hold_ms(DurationToMs(options.max_hold));
+    req.set_max_hold_ms(ms_up(options.max_hold));
   }
   if (options.semaphore_size > 0) {
     req.set_semaphore_size(options.semaphore_size);
   }
   if (options.lock_delay > absl::ZeroDuration()) {
-    req.set_lock_delay_ms(DurationToMs(options.lock_delay));
+    req.set_lock_delay_ms(ms_up(options.lock_delay));
   }
   req.set_request_release(options.request_release);
   const absl::Time give_up = absl::Now() + options.wait;

@@ -1,8 +1,12 @@
 #include "server/policy_reloader.h"
 
-#include <fstream>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <memory>
-#include <sstream>
 #include <utility>
 
 #include "absl/status/statusor.h"
@@ -12,17 +16,53 @@
 namespace taala {
 namespace {
 
+// The file's bytes. Anything but a regular file is refused: a directory
+// would read as empty (zero policies), and a FIFO would block the reloader
+// (and taalad's shutdown) until a writer came. O_NONBLOCK keeps the open
+// itself from waiting on a FIFO.
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  const int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    return absl::NotFoundError(
+        absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
   }
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  if (in.bad()) {
-    return absl::DataLossError(absl::StrCat("cannot read ", path));
+  struct Closer {
+    int fd;
+    ~Closer() { close(fd); }
+  } closer{fd};
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    return absl::DataLossError(
+        absl::StrCat("cannot stat ", path, ": ", std::strerror(errno)));
   }
-  return bytes.str();
+  if (!S_ISREG(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, " is not a regular file"));
+  }
+  std::string bytes;
+  char buf[64 * 1024];
+  while (true) {
+    const ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      return absl::DataLossError(
+          absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
+    }
+    if (n == 0) break;
+    bytes.append(buf, static_cast<size_t>(n));
+    if (bytes.size() > kMaxPolicyFileBytes) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(path, " is larger than ", kMaxPolicyFileBytes,
+                       " bytes (the limit)"));
+    }
+  }
+  // A file truncated in place (a shell's `>`, an editor saving without a
+  // rename) is empty for a moment: never "no policies".
+  if (bytes.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        path, " is an empty file; write a comment line to mean no policies"));
+  }
+  return bytes;
 }
 
 }  // namespace
@@ -84,11 +124,19 @@ void PolicyReloader::Poll() {
     // policies stay. Logged once, not every poll.
     Refuse(std::string(bytes.status().message()));
     last_bytes_.reset();  // Whatever comes back is a change.
+    pending_bytes_.reset();
     return;
   }
   if (*bytes == last_bytes_) return;
-  last_bytes_ = *bytes;
-  absl::StatusOr<PolicySet> set = PolicySet::Parse(*bytes, limits_);
+  // Loaded only once two polls in a row read the same bytes: a file being
+  // written in place is not loaded while it changes between polls.
+  if (*bytes != pending_bytes_) {
+    pending_bytes_ = *std::move(bytes);
+    return;
+  }
+  pending_bytes_.reset();
+  last_bytes_ = *std::move(bytes);
+  absl::StatusOr<PolicySet> set = PolicySet::Parse(*last_bytes_, limits_);
   if (!set.ok()) {
     Refuse(std::string(set.status().message()));
     return;

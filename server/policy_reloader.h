@@ -31,7 +31,7 @@ class PolicyReloader {
   absl::Status LoadInitial();
 
   // Polls the file every `interval` on a thread of its own; a change of its
-  // bytes is reloaded. A refused reload (or an unreadable file) is logged
+  // bytes is reloaded once two polls in a row read the same new bytes. A refused reload (or an unreadable file) is logged
   // at error and recorded as the state's last_error, the policies in force
   // staying; a successful one is logged at info.
   void Start(absl::Duration interval);
@@ -47,6 +47,9 @@ class PolicyReloader {
   // Only the thread (after LoadInitial) reads and writes these.
   // Of the last load attempted; none after the file could not be read.
   std::optional<std::string> last_bytes_;
+  // Bytes that differ from last_bytes_, read by the previous poll: loaded
+  // if the next poll reads them again.
+  std::optional<std::string> pending_bytes_;
   std::string last_error_;   // The last one logged ("" after a success).
   absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;

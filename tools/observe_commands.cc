@@ -46,7 +46,7 @@ std::string SuggestionText(const v1::Suggestion& s) {
 std::string AgainstPolicy(const v1::Suggestion& s, bool set, int64_t ms) {
   if (!set) return "";
   const std::string value =
-      ms < 0 ? "forever" : ms == 0 ? "none" : FormatMs(ms);
+      ms < 0 ? "forever" : ms == 0 ? "none" : FormatMsExact(ms);
   if (s.available() && s.value_ms() == ms) return "; the policy's too";
   return absl::StrCat("; the policy's: ", value);
 }

@@ -17,7 +17,7 @@ namespace taala::tools {
 namespace {
 
 std::string WaitText(int64_t ms) {
-  return ms < 0 ? "forever" : FormatMs(ms);
+  return ms < 0 ? "forever" : FormatMsExact(ms);
 }
 
 std::string UtcText(int64_t unix_ms) {
@@ -39,10 +39,10 @@ std::string PolicyText(const v1::LockPolicy& p) {
   };
   if (p.has_max_hold_ms()) {
     add(absl::StrCat("max hold ",
-                     p.max_hold_ms() == 0 ? "none" : FormatMs(p.max_hold_ms())));
+                     p.max_hold_ms() == 0 ? "none" : FormatMsExact(p.max_hold_ms())));
   }
   if (p.has_lock_delay_ms()) {
-    add(absl::StrCat("lock-delay ", FormatMs(p.lock_delay_ms())));
+    add(absl::StrCat("lock-delay ", FormatMsExact(p.lock_delay_ms())));
   }
   if (p.has_wait_timeout_ms()) {
     add(absl::StrCat("wait timeout ", WaitText(p.wait_timeout_ms())));
@@ -86,8 +86,8 @@ int RunPolicies(const Invocation& inv) {
           {p.prefix().empty() ? "\"\" (every key)" : p.prefix(),
            !p.has_max_hold_ms()     ? "-"
            : p.max_hold_ms() == 0   ? "none"
-                                    : FormatMs(p.max_hold_ms()),
-           p.has_lock_delay_ms() ? FormatMs(p.lock_delay_ms()) : "-",
+                                    : FormatMsExact(p.max_hold_ms()),
+           p.has_lock_delay_ms() ? FormatMsExact(p.lock_delay_ms()) : "-",
            p.has_wait_timeout_ms() ? WaitText(p.wait_timeout_ms()) : "-",
            p.has_semaphore_size() ? absl::StrCat(p.semaphore_size()) : "-",
            absl::StrCat(p.line())});

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/time.h"
 #include "tools/utf8.h"
 
 namespace taala::tools {
@@ -78,6 +79,11 @@ std::string FormatMs(int64_t ms) {
   const int64_t s = ms / 1000;
   if (s < 3600) return absl::StrFormat("%dm%02ds", s / 60, s % 60);
   return absl::StrFormat("%dh%02dm", s / 3600, (s % 3600) / 60);
+}
+
+std::string FormatMsExact(int64_t ms) {
+  if (ms <= 0) return "0ms";
+  return absl::FormatDuration(absl::Milliseconds(ms));
 }
 
 }  // namespace taala::tools

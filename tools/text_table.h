@@ -40,6 +40,9 @@ size_t DisplayWidth(absl::string_view s);
 // A duration in milliseconds, short: "850ms", "12.3s", "10s", "4m05s",
 // "2h03m". Negative values print as "0ms".
 std::string FormatMs(int64_t ms);
+// A configured value (a lock policy's) exactly, in the file's own syntax:
+// 1050 -> "1.05s", 61500 -> "1m1.5s", 500 -> "500ms". Negative: "0ms".
+std::string FormatMsExact(int64_t ms);
 
 }  // namespace taala::tools
 

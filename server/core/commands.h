@@ -57,6 +57,11 @@ struct AcquireCmd {
   absl::Duration max_hold;
   // > 0: the key is a semaphore admitting this many holders (mode ignored).
   uint32_t semaphore_size = 0;
+  // semaphore_size came from a lock policy, not the request: a key in use
+  // keeps its kind (a semaphore of its own size, or a lock) and only a free
+  // key takes this size, so a reload never makes acquirers of a busy key
+  // fail.
+  bool semaphore_size_from_policy = false;
   // If the grant ends by expiry or revocation (not a release), the key is
   // not granted again for this long.
   absl::Duration lock_delay;

@@ -32,7 +32,8 @@ std::vector<MultiAcquire::Step> MultiAcquire::SortedSteps(
   for (size_t i = 0; i < keys.size(); ++i) {
     steps.push_back({std::move(keys[i].key), keys[i].mode, i,
                      keys[i].max_hold.value_or(cmd.max_hold),
-                     keys[i].lock_delay.value_or(cmd.lock_delay)});
+                     keys[i].lock_delay.value_or(cmd.lock_delay),
+                     keys[i].semaphore_size});
   }
   // Segment by segment, not bytewise: a key's subtree stays contiguous
   // (bytewise, '-' and '.' put "a-x" between "a" and "a/b").
@@ -95,6 +96,8 @@ void MultiAcquire::Run() {
             : std::max(absl::ZeroDuration(), deadline_ - cmd.now);
     cmd.max_hold = step.max_hold;
     cmd.lock_delay = step.lock_delay;
+    cmd.semaphore_size = step.semaphore_size;
+    cmd.semaphore_size_from_policy = step.semaphore_size > 0;
     {
       absl::MutexLock lock(&mu_);
       waiting_on_ = &step.key;

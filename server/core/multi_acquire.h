@@ -49,6 +49,10 @@ struct MultiAcquireCmd {
     // the command's.
     std::optional<absl::Duration> max_hold;
     std::optional<absl::Duration> lock_delay;
+    // > 0: from the key's lock policy (AcquireCmd::semaphore_size_from_policy):
+    // a slot of the key if free or in use as a semaphore, a lock if in use
+    // as one.
+    uint32_t semaphore_size = 0;
   };
   uint64_t session_id = 0;
   std::vector<Key> keys;  // Request order; at least one.
@@ -117,6 +121,7 @@ class MultiAcquire final : public Waiter {
     size_t index;  // Position in the request.
     absl::Duration max_hold;
     absl::Duration lock_delay;
+    uint32_t semaphore_size;  // From a policy; 0: none.
   };
   static std::vector<Step> SortedSteps(MultiAcquireCmd& cmd);
 

@@ -177,6 +177,15 @@ absl::StatusOr<KeyPolicy> ParseLine(absl::string_view line,
     return absl::InvalidArgumentError(
         absl::StrCat("prefix ", Quoted(*prefix), " is not valid UTF-8"));
   }
+  // No valid key holds a control character (ValidateKey): such a prefix
+  // could never apply.
+  for (size_t i = 0; i < prefix->size(); ++i) {
+    if (const int control = ControlCharAt(*prefix, i); control >= 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "prefix ", Quoted(*prefix), " holds control character U+",
+          absl::Hex(control, absl::kZeroPad4), ", which no key may hold"));
+    }
+  }
   p.prefix = *std::move(prefix);
   if (in.AtEnd()) {
     return absl::InvalidArgumentError(
@@ -198,6 +207,9 @@ absl::StatusOr<PolicySet> PolicySet::Parse(absl::string_view text,
   PolicySet set;
   absl::flat_hash_map<std::string, int> seen;  // Prefix -> its line.
   int number = 0;
+  // A UTF-8 byte order mark (as some editors write) is not part of the
+  // first prefix.
+  absl::ConsumePrefix(&text, "\xEF\xBB\xBF");
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
     ++number;
     LineReader probe(line);
@@ -208,6 +220,11 @@ absl::StatusOr<PolicySet> PolicySet::Parse(absl::string_view text,
           absl::StrCat("line ", number, ": ", p.status().message()));
     }
     p->line = number;
+    if (set.policies_.size() >= limits.max_policies) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("line ", number, ": more than ", limits.max_policies,
+                       " policies (the limit)"));
+    }
     auto [it, inserted] = seen.emplace(p->prefix, number);
     if (!inserted) {
       return absl::InvalidArgumentError(

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <atomic>
 #include <memory>
 #include <optional>
@@ -37,11 +38,19 @@ struct KeyPolicy {
 // What a policy file may set, beyond the file's own syntax.
 struct PolicyLimits {
   absl::Duration max_lock_delay = absl::Hours(1);  // taalad --max_lock_delay.
+  // Most policies in one file; taalad sets kMaxPolicies (the parser alone
+  // has no limit).
+  size_t max_policies = std::numeric_limits<size_t>::max();
 };
 
 // Largest semaphore_size a policy may set: a semaphore's holders live in one
 // shard, and a typo (an extra zero or three) should be refused, not served.
 inline constexpr uint32_t kMaxPolicySemaphoreSize = 1000000;
+// Most policies and bytes taalad reads from --policy_file: enough for any
+// real deployment, and small enough that GetPolicies fits gRPC's default
+// 4 MiB message limit and a load stays cheap.
+inline constexpr size_t kMaxPolicies = 10000;
+inline constexpr size_t kMaxPolicyFileBytes = 1 << 20;
 // Longest max_hold or wait_timeout a policy may set (other than `forever`).
 inline constexpr absl::Duration kMaxPolicyDuration = absl::Hours(24 * 365);
 

@@ -38,11 +38,34 @@ std::optional<absl::StatusOr<AcquireResult>> Shard::AcquireLocked(
   auto [kit, inserted] = keys.try_emplace(cmd.key);
   const std::string& key = kit->first;
   KeyState& state = kit->second;
-  const uint32_t sem = cmd.semaphore_size;
-  // Semaphore holders are all alike: SHARED (also for the hierarchy).
-  const LockMode mode = sem > 0 ? LockMode::kShared : cmd.mode;
   const bool in_use = !state.holders.empty() || !state.waiters.empty();
   if (!in_use) state.limit = 0;  // Free (or only delayed): a new size.
+  // A policy's size yields to the kind of a key in use.
+  const uint32_t sem = cmd.semaphore_size_from_policy && in_use
+                           ? state.limit
+                           : cmd.semaphore_size;
+  // Semaphore holders are all alike: SHARED (also for the hierarchy).
+  const LockMode mode = sem > 0 ? LockMode::kShared : cmd.mode;
+
+  // A holder's retry (as after a lost response) answers its grant, whatever
+  // size it asks for now (a reload may have changed the policy's): checked
+  // before the key's kind.
+  bool upgrade = false;
+  for (Holder& h : state.holders) {
+    if (h.session.get() != &s) continue;
+    if (sem > 0 || state.limit != 0 || h.mode == LockMode::kExclusive ||
+        cmd.mode == LockMode::kShared) {
+      // Idempotent retry (EXCLUSIVE covers SHARED): the same grant again.
+      h.claimed = true;
+      AcquireResult result;
+      result.acquired = true;
+      result.already_held = true;
+      result.grant = Grant{key, s.id, h.token, h.mode, h.granted_at,
+                           h.revoke_at};
+      return result;
+    }
+    upgrade = true;  // Holds SHARED of a lock, asks for EXCLUSIVE.
+  }
   if (sem > 0 && state.limit != 0 && state.limit != sem) {
     return absl::FailedPreconditionError(absl::StrCat(
         "key ", Quote(key), " is a semaphore of size ", state.limit,
@@ -60,22 +83,6 @@ std::optional<absl::StatusOr<AcquireResult>> Shard::AcquireLocked(
         state.limit));
   }
 
-  bool upgrade = false;
-  for (Holder& h : state.holders) {
-    if (h.session.get() != &s) continue;
-    if (sem > 0 || h.mode == LockMode::kExclusive ||
-        cmd.mode == LockMode::kShared) {
-      // Idempotent retry (EXCLUSIVE covers SHARED): the same grant again.
-      h.claimed = true;
-      AcquireResult result;
-      result.acquired = true;
-      result.already_held = true;
-      result.grant = Grant{key, s.id, h.token, h.mode, h.granted_at,
-                           h.revoke_at};
-      return result;
-    }
-    upgrade = true;  // Holds SHARED, asks for EXCLUSIVE.
-  }
   auto own_wait = s.waiting.find(key);
   const bool already_waiting =
       own_wait != s.waiting.end() && state.waiters.count(own_wait->second) > 0;

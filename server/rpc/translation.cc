@@ -93,6 +93,8 @@ absl::StatusOr<AcquireCmd> ToAcquireCmd(v1::AcquireRequest* req,
   cmd.semaphore_size = req->has_semaphore_size()
                            ? req->semaphore_size()
                            : p->semaphore_size.value_or(0);
+  cmd.semaphore_size_from_policy =
+      !req->has_semaphore_size() && p->semaphore_size.has_value();
   cmd.lock_delay = absl::Milliseconds(req->has_lock_delay_ms()
                                           ? req->lock_delay_ms()
                                           : p->lock_delay_ms.value_or(0));
@@ -139,6 +141,9 @@ absl::StatusOr<MultiAcquireCmd> ToMultiAcquireCmd(v1::AcquireAllRequest* req,
     if (!req->has_max_hold_ms() && p->max_hold_ms.has_value()) {
       cmd.keys.back().max_hold = absl::Milliseconds(*p->max_hold_ms);
     }
+    // AcquireAll has no semaphore_size of its own: a policy's takes a slot
+    // (as a plain Acquire's would).
+    cmd.keys.back().semaphore_size = p->semaphore_size.value_or(0);
     if (!req->has_lock_delay_ms() && p->lock_delay_ms.has_value()) {
       cmd.keys.back().lock_delay = absl::Milliseconds(*p->lock_delay_ms);
     }

@@ -46,7 +46,8 @@ absl::StatusOr<AcquireCmd> ToAcquireCmd(v1::AcquireRequest* req,
 // (against `limits`) or unknown mode. A key listed twice is MultiAcquire's
 // to refuse. Unset max_hold_ms and lock_delay_ms take each key's policy;
 // an unset wait_timeout_ms the shortest wait timeout the keys' policies
-// set (forever is the longest), else 0.
+// set (forever is the longest), else 0. A key's policy's semaphore_size
+// takes a slot (AcquireCmd::semaphore_size_from_policy).
 absl::StatusOr<MultiAcquireCmd> ToMultiAcquireCmd(
     v1::AcquireAllRequest* req, const KeyLimits& limits, absl::Time now,
     const PolicySet* policies = nullptr);

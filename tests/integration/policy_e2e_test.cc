@@ -66,7 +66,7 @@ class PolicyTest : public ::testing::Test {
   void StartDaemon(const std::string& policies) {
     WritePolicies(policies);
     auto d = TaaladProcess::Start({"--policy_file=" + file_,
-                                   "--policy_reload_interval=50ms"});
+                                   "--policy_reload_interval=100ms"});
     ASSERT_TRUE(d.ok()) << d.status();
     daemon_ = std::move(*d);
     stub_ = test::RestartableStub(daemon_->address());

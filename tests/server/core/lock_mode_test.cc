@@ -157,6 +157,74 @@ TEST_F(LockTableTest, SemaphoreSizeIsFixedByTheFirstAcquirer) {
   EXPECT_OK(*again);
 }
 
+// A size from a lock policy (semaphore_size_from_policy) yields to the kind
+// of a key in use: a slot of the size it has, or a lock; a free key takes it.
+TEST_F(LockTableTest, APolicysSemaphoreSizeYieldsToAKeyInUse) {
+  const uint64_t a = NewSession(), b = NewSession(), c = NewSession();
+  auto policy = [](AcquireCmd cmd, uint32_t size) {
+    cmd.semaphore_size = size;
+    cmd.semaphore_size_from_policy = true;
+    return cmd;
+  };
+  auto r = table_.Acquire(policy(Cmd(a, "pool"), 2), nullptr);
+  ASSERT_TRUE(r.has_value() && r->ok() && (*r)->acquired);
+  // A reload raised the size: the key stays a semaphore of 2.
+  auto r2 = table_.Acquire(policy(Cmd(b, "pool"), 3), nullptr);
+  ASSERT_TRUE(r2.has_value() && r2->ok() && (*r2)->acquired);
+  auto r3 = table_.Acquire(policy(Cmd(c, "pool"), 3), nullptr);
+  ASSERT_TRUE(r3.has_value() && r3->ok());
+  EXPECT_FALSE((*r3)->acquired);  // Both slots of 2 taken.
+  absl::StatusOr<LockDescription> d = table_.Describe("pool", 10);
+  ASSERT_OK(d);
+  EXPECT_EQ(d->semaphore_size, 2u);
+  // An explicit size still must match.
+  EXPECT_THAT(*table_.Acquire(AsSemaphore(Cmd(c, "pool"), 3), nullptr),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("semaphore of size 2")));
+  // A key in use as a lock is acquired as a lock.
+  MustAcquire(a, "lock");
+  auto l = table_.Acquire(policy(Cmd(b, "lock"), 4), nullptr);
+  ASSERT_TRUE(l.has_value() && l->ok());
+  EXPECT_FALSE((*l)->acquired);  // EXCLUSIVE, held by a.
+  auto shared = table_.Acquire(
+      policy(WithMode(Cmd(a, "rw"), LockMode::kShared), 4), nullptr);
+  ASSERT_TRUE(shared.has_value() && shared->ok() && (*shared)->acquired);
+  // Once free, the policy's size again.
+  ASSERT_OK(Release(a, "pool", (*r)->grant.token));
+  ASSERT_OK(Release(b, "pool", (*r2)->grant.token));
+  auto fresh = table_.Acquire(policy(Cmd(c, "pool"), 3), nullptr);
+  ASSERT_TRUE(fresh.has_value() && fresh->ok() && (*fresh)->acquired);
+  d = table_.Describe("pool", 10);
+  ASSERT_OK(d);
+  EXPECT_EQ(d->semaphore_size, 3u);
+}
+
+// A holder's retry answers its grant whatever size it asks now; a reader's
+// EXCLUSIVE retry of a lock is still an upgrade.
+TEST_F(LockTableTest, AHoldersRetryAnswersItsGrantWhateverSizeItAsks) {
+  const uint64_t a = NewSession();
+  auto r = table_.Acquire(AsSemaphore(Cmd(a, "pool"), 2), nullptr);
+  ASSERT_TRUE(r.has_value() && r->ok() && (*r)->acquired);
+  for (uint32_t size : {0u, 2u, 5u}) {
+    auto again = table_.Acquire(AsSemaphore(Cmd(a, "pool"), size), nullptr);
+    ASSERT_TRUE(again.has_value() && again->ok()) << size;
+    EXPECT_TRUE((*again)->already_held) << size;
+    EXPECT_EQ((*again)->grant.token, (*r)->grant.token) << size;
+  }
+  const uint64_t token = MustAcquire(a, "lock");
+  auto again = table_.Acquire(AsSemaphore(Cmd(a, "lock"), 3), nullptr);
+  ASSERT_TRUE(again.has_value() && again->ok());
+  EXPECT_TRUE((*again)->already_held);
+  EXPECT_EQ((*again)->grant.token, token);
+  auto read =
+      table_.Acquire(WithMode(Cmd(a, "doc"), LockMode::kShared), nullptr);
+  ASSERT_TRUE(read.has_value() && read->ok() && (*read)->acquired);
+  auto up = AcquireNow(a, "doc");
+  ASSERT_OK(up);
+  EXPECT_FALSE(up->already_held);  // An upgrade: a new grant.
+  EXPECT_EQ(up->grant.mode, LockMode::kExclusive);
+}
+
 TEST_F(LockTableTest, UpgradeWithNoOtherReaderIsImmediateWithANewerToken) {
   const uint64_t a = NewSession();
   auto r = table_.Acquire(WithMode(Cmd(a, "doc"), LockMode::kShared), nullptr);

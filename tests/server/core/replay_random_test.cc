@@ -120,6 +120,12 @@ class ReplayRun {
       cmd.key = key;
       cmd.mode = Rand(2) == 0 ? LockMode::kShared : LockMode::kExclusive;
       if (key.rfind("sem", 0) == 0) cmd.semaphore_size = 2 + (key == "sem2");
+      // A lock policy's size (as after reloads: any size, any key) yields
+      // to the kind of a key in use.
+      if (Rand(5) == 0) {
+        cmd.semaphore_size = 1 + static_cast<uint32_t>(Rand(3));
+        cmd.semaphore_size_from_policy = true;
+      }
       if (Rand(3) == 0) cmd.max_hold = absl::Seconds(1 + Rand(10));
       if (Rand(3) == 0) cmd.lock_delay = absl::Seconds(Rand(4));
       cmd.request_release = Rand(4) == 0;
