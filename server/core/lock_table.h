@@ -73,6 +73,8 @@
 #include "server/core/timer_queue.h"
 #include "server/core/transition.h"
 #include "server/core/wait_for_graph.h"
+#include "server/core/watch_fold.h"
+#include "server/core/watch_hub.h"
 
 namespace taala {
 namespace table_internal {
@@ -279,6 +281,12 @@ class LockTable {
   // Entries in the shards' key maps, intention-only ancestors included (a
   // key's state is freed once nothing refers to it).
   size_t KeyMapSizeForTest();
+
+  // Watch (watch_snapshot.cc): the keys in use that `filter` matches, as
+  // of one LSN of `hub` (the table's log). Register the watcher with the
+  // hub first. RESOURCE_EXHAUSTED if the hub's history overflowed meanwhile.
+  absl::StatusOr<WatchSnapshotState> SnapshotForWatch(
+      const WatchFilter& filter, WatchHub& hub);
 
   // Aborts (in tests: fails) if an invariant above does not hold.
   void CheckInvariantsForTest();

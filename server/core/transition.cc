@@ -101,6 +101,10 @@ const char* EndReasonName(EndReason reason) {
       return "closed";
     case EndReason::kOverflowed:
       return "overflowed";
+    case EndReason::kForceReleased:
+      return "force_released";
+    case EndReason::kSessionRevoked:
+      return "session_revoked";
   }
   return "unknown";
 }
