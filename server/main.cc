@@ -175,7 +175,13 @@ int Run() {
   if (!log.ok()) return Fail(std::string(log.status().message()));
   wal::Wal& wal = **log;
   wal.Start();
-  options.log = &wal;
+  // Watch: the hub sits between the table and the log (watch_hub.h).
+  absl::StatusOr<WatchFlags> watch_flags = GetWatchFlags();
+  if (!watch_flags.ok()) {
+    return Fail(std::string(watch_flags.status().message()));
+  }
+  WatchHub hub(&wal, watch_flags->history);
+  options.log = &hub;
   // Records carry wall-clock times; the table runs on the steady clock.
   options.wall_offset = absl::Now() - RealClock()->Now();
 
@@ -245,8 +251,12 @@ int Run() {
     st->set_version(
         absl::StrCat(TaalaVersion(), " (commit ", TaalaGitCommit(), ")"));
   });
-  service.set_metrics_source([&wal](v1::Metrics* m) {
+  WatchPump watch_pump(&table, &hub, watch_flags->buffer);
+  service.set_watch_pump(&watch_pump);
+  service.set_metrics_source([&wal, &watch_pump](v1::Metrics* m) {
     FillWalMetrics(wal.stats(), m);
+    m->set_watchers(watch_pump.watchers());
+    m->set_watchers_too_slow(watch_pump.ended_too_slow());
     m->set_in_flight_calls(GrpcCallsInFlight());
   });
   TimerLoop timers(&table, RealClock());
@@ -293,6 +303,7 @@ int Run() {
     return Fail(std::string(admin.status().message()));
   }
   timers.Start();
+  watch_pump.Start();
   const std::string host = listen.substr(0, listen.rfind(':'));
   spdlog::info(
       "taalad listening on {}:{} (data dir {}, durability {}, {} shards)",
@@ -310,6 +321,7 @@ int Run() {
   // Before the server shuts down: no in-process call may start after that.
   if (*admin != nullptr) (*admin)->Drain();
   table.Shutdown();
+  watch_pump.Shutdown();
   server->Shutdown(absl::ToChronoTime(absl::Now() +
                                       absl::GetFlag(FLAGS_drain_timeout)));
   admin->reset();  // Its calls go through the server, which is done.
