@@ -29,6 +29,7 @@ uint64_t WatchHub::Append(const Transition& t) {
   last_logged_ = lsn;
   if (r != nullptr) {
     r->lsn = lsn;
+    if (t.type == TransitionType::kGrantMade) r->token = lsn;  // transition.h
     PushLocked(std::move(r), &dropped);
   }
   return lsn;
