@@ -29,6 +29,11 @@ int RunLeaks(const Invocation& inv);
 int RunContention(const Invocation& inv);
 int RunStats(const Invocation& inv);
 
+// tools/watch_command.cc: Watch, printed as it comes, resumed after
+// reconnects. Blocks SIGINT and SIGTERM in the calling thread (they end it
+// with exit 0): call it before any other thread exists.
+int RunWatch(const Invocation& inv);
+
 }  // namespace taala::tools
 
 #endif  // TAALA_TOOLS_COMMANDS_H_

@@ -21,7 +21,7 @@ namespace taala::tools {
 
 struct Invocation {
   // "lock", "describe", "list", "sessions", "deadlocks", "health", "leaks",
-  // "contention", "stats"; "help" for --help, -h or `taalactl help`;
+  // "contention", "stats", "watch"; "help" for --help, -h or `taalactl help`;
   // "version" for --version.
   std::string command;
   // With "help": the command whose usage is asked for (`taalactl lock
@@ -52,6 +52,10 @@ struct Invocation {
   absl::Duration held_longer_than = absl::ZeroDuration();
   bool contended = false;   // list --contended: keys with waiters only.
   double p99_factor = 0;    // leaks --p99-factor; 0 = the daemon's default.
+
+  // watch: PREFIX is `prefix` (empty: every key), --key KEY is `key`.
+  uint64_t after_lsn = 0;  // --after LSN: resume after it (0: a snapshot).
+  uint64_t count = 0;      // --count N: stop after N events (0: never).
 };
 
 // Parses `args` (argv without the program name). `env_endpoint` is

@@ -4,6 +4,7 @@
 //       COMMAND [ARGS...]
 //   taalactl describe KEY | list [PREFIX] | sessions | deadlocks | health |
 //            leaks | contention | stats [KEY|PREFIX/]  [--json]
+//   taalactl watch [PREFIX] [--key KEY] [--after LSN] [--count N] [--json]
 //   taalactl --version | --help | COMMAND --help
 
 #include <cstdlib>
@@ -45,5 +46,6 @@ int main(int argc, char** argv) {
   if (inv->command == "leaks") return RunLeaks(*inv);
   if (inv->command == "contention") return RunContention(*inv);
   if (inv->command == "stats") return RunStats(*inv);
+  if (inv->command == "watch") return RunWatch(*inv);
   return RunHealth(*inv);
 }

@@ -37,6 +37,10 @@ Commands:
                       revocations, expiries, deadlock refusals, and the
                       suggested max hold and wait timeout of a key, or of a
                       prefix (ends in '/', or --prefix); every key if none.
+  watch [--key KEY] [--after LSN] [--count N] [PREFIX]
+                      The holders and waiters of PREFIX's keys (every key if
+                      none), then every change as it happens; reconnects and
+                      resumes by itself. Ctrl-C ends it.
   health              The server's health (exit 0 when SERVING).
   help [COMMAND]      This text, or COMMAND's (also: taalactl COMMAND --help).
 
@@ -67,6 +71,9 @@ Options (before or after COMMAND):
   --p99-factor F        leaks: suspect a grant held F times its key's p99 hold
                         (default: taalad's --leak_p99_factor)
   --prefix              stats: the argument is a prefix
+  --key KEY             watch: one key instead of a prefix
+  --after LSN           watch: resume after LSN (no snapshot)
+  --count N             watch: exit after N events
 Durations: 500ms, 10s, 2m, 1h30m, inf.
 
 Exit status: 0 success; 1 error; 64 usage error; 69 server unavailable;
@@ -189,6 +196,29 @@ the suggested max hold and wait timeout with their sample counts and source
 
 --json prints the GetLockStatsResponse.
 Exit status: 0; 69 server unavailable; 64 usage error; 1 error.
+)";
+  }
+  if (command == "watch") {
+    return R"(Usage: taalactl watch [--key KEY] [--after LSN] [--count N] [PREFIX]
+
+The keys in use under PREFIX (a plain byte prefix; every key if none; or one
+key with --key) as a table of holders, waiters and lock-delays as of one LSN,
+then one line per event as it happens: LSN (~N: a live-only event after LSN
+N), time, event (GRANTED, RELEASED, EXPIRED, REVOKED, UNDONE, RESTORED,
+LOCK_DELAY_STARTED/ENDED, WAITING, WAIT_ENDED, DEADLOCK_REFUSED), key,
+session (client), token, and the mode or reason.
+
+If the daemon restarts or ends the watch as too slow, it reconnects (with
+backoff) and resumes after the last LSN it printed; if that is no longer
+retained it says so on stderr and starts over with a snapshot.
+
+  --key KEY    watch one key instead of a prefix
+  --after LSN  resume after LSN (no snapshot); 0 = start with a snapshot
+  --count N    exit after N events (0 = never)
+
+--json prints each WatchResponse (snapshot part or event) as one line.
+Exit status: 0 (SIGINT, SIGTERM or --count); 69 server unavailable at the
+start; 64 usage error; 1 error.
 )";
   }
   return nullptr;
