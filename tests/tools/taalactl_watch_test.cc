@@ -124,7 +124,8 @@ TEST_F(TaalactlTest, WatchReconnectsAcrossADaemonRestart) {
   const uint64_t b = CreateSession("after");
   const uint64_t t = MustAcquire(b, "wr/y");
   ASSERT_TRUE(Eventually([&] {
-    return absl::StrContains(watch->out(), absl::StrCat("\"lsn\":\"", t, "\""));
+    return absl::StrContains(watch->out(),
+                             absl::StrCat("\"lsn\":\"", t, "\""));
   })) << watch->out();
   const std::vector<std::string> lines = Lines(watch->out());
   int snapshots = 0;
