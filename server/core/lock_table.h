@@ -28,7 +28,8 @@
 // shard mutex as a record feeds them, or alone by the queries), and below
 // them all the
 // TransitionLog's (records are appended under the mutexes that order the
-// changes they describe; transition.h). At most one shard mutex
+// changes they describe; transition.h; taalad's log is the WatchHub, whose
+// leaf mutex is taken before the WAL's, watch_hub.h). At most one shard mutex
 // and one session mutex are held at a time. Callbacks (Waiter::Complete,
 // SessionEventSink, TableObserver) are never run while any table mutex is
 // held, so they may call back into the table.
