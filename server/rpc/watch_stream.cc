@@ -55,7 +55,12 @@ class WatchStream {
   void Take(const std::vector<WatchHub::RecordPtr>& batch, uint64_t start,
             size_t n, uint64_t first) {
     absl::MutexLock lock(&mu_);
-    if (finish_pending_ || finish_called_) return;
+    if (finish_pending_ || finish_called_) {
+      // Ending (its last write may never complete): it must not hold the
+      // pump back to old positions meanwhile.
+      cursor_ = std::max(cursor_, start + n);
+      return;
+    }
     if (cursor_ < first) {  // The ring overwrote what it had not taken.
       EndTooSlowLocked("the watch history overwrote events it had not "
                        "taken (taalad --watch_history)");
@@ -315,8 +320,10 @@ void WatchPump::Leave(const WatchStream* w) {
 }
 
 void WatchPump::Run() {
-  uint64_t seen = 0;            // The ring's end when last looked at.
-  uint64_t durable_asked = 0;   // The LSN a WhenDurable kick waits for.
+  // The ring's end when last looked at; with no watcher, "never": the
+  // pump then waits for a Kick (Join) alone, so that appends do not wake it.
+  uint64_t seen = UINT64_MAX;
+  uint64_t durable_asked = 0;  // The LSN a WhenDurable kick waits for.
   while (true) {
     hub_->WaitFor(seen, absl::Milliseconds(200));
     std::vector<std::shared_ptr<WatchStream>> streams;
@@ -325,8 +332,11 @@ void WatchPump::Run() {
       if (stop_) return;
       streams = streams_;
     }
+    if (streams.empty()) {
+      seen = UINT64_MAX;
+      continue;
+    }
     seen = hub_->Now().position;
-    if (streams.empty()) continue;
     uint64_t from = UINT64_MAX;
     for (const auto& s : streams) from = std::min(from, s->cursor());
     while (true) {
