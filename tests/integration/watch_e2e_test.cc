@@ -501,6 +501,33 @@ TEST_F(WatchE2eTest, WaitingAndDeadlockEventsAreLiveOnly) {
   wdone.WaitForNotification();
 }
 
+// Wait records are made for watchers even with the statistics off.
+TEST_F(WatchE2eTest, WaitEventsWithStatisticsOff) {
+  StartDaemon({"--stats=false"});
+  LockService::Stub* stub = stub_.get();
+  const uint64_t a = NewSession(stub, "a");
+  const uint64_t b = NewSession(stub, "b");
+  const uint64_t t = Take(stub, a, "n/x");
+  Watcher live(stub, Prefix("n/"));
+  grpc::ClientContext wctx;
+  v1::AcquireRequest wreq;
+  wreq.set_session_id(b);
+  wreq.set_key("n/x");
+  wreq.set_wait_timeout_ms(-1);
+  v1::AcquireResponse wresp;
+  absl::Notification wdone;
+  stub->async()->Acquire(&wctx, &wreq, &wresp,
+                         [&](grpc::Status) { wdone.Notify(); });
+  ASSERT_TRUE(live.WaitForEvent(WatchEvent::WAITING, "n/x"));
+  EXPECT_TRUE(test::Release(stub, a, "n/x", t).ok());
+  wdone.WaitForNotification();
+  ASSERT_TRUE(live.WaitForEvent(WatchEvent::WAIT_ENDED, "n/x"));
+  const FoldedKeys folded = FoldStream(live.got());
+  ASSERT_EQ(folded.count("n/x"), 1u);
+  EXPECT_EQ(folded.at("n/x").holders, Described(stub, "n/x").holders);
+  EXPECT_TRUE(folded.at("n/x").waiters.empty());
+}
+
 TEST_F(WatchE2eTest, KeysBelowSlashAndPrefixesAcrossShards) {
   StartDaemon();
   LockService::Stub* stub = stub_.get();
