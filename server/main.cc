@@ -4,7 +4,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <deque>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -153,6 +155,11 @@ int Run() {
       absl::GetFlag(FLAGS_fault_wal_fail_write_after_bytes);
   wal_options.fail_fsync = absl::GetFlag(FLAGS_fault_wal_fail_fsync);
   wal_options.on_fatal = LogFatalLogErrorAndExit;
+  absl::StatusOr<WatchFlags> watch_flags = GetWatchFlags();
+  if (!watch_flags.ok()) {
+    return Fail(std::string(watch_flags.status().message()));
+  }
+  wal_options.keep_replayed = watch_flags->history;
   absl::StatusOr<wal::Recovered> recovered =
       wal::Recover(wal_options, options.max_session_ttl);
   if (!recovered.ok()) return Fail(std::string(recovered.status().message()));
@@ -169,6 +176,14 @@ int Run() {
   const wal::Durability previous_mode = recovered->previous_mode;
   const bool restore_sessions = recovered->restore_sessions;
   const absl::Duration refuse_grants_for = recovered->refuse_grants_for;
+  // Watch may resume across the restart after any LSN the records replayed
+  // cover, unless an unclean async or none run may have shown watchers
+  // records the log lost.
+  const std::deque<Transition> replayed = std::move(recovered->replayed);
+  const uint64_t watch_floor = std::max(recovered->snapshot_lsn,
+                                        recovered->replayed_dropped_lsn);
+  const bool seed_watch =
+      previous_clean || previous_mode == wal::Durability::kFsync;
   absl::StatusOr<std::unique_ptr<wal::Wal>> log =
       wal::Wal::Open(wal_options, std::move(*recovered));
   recovered = absl::StatusOr<wal::Recovered>();  // Nothing left in it.
@@ -176,11 +191,8 @@ int Run() {
   wal::Wal& wal = **log;
   wal.Start();
   // Watch: the hub sits between the table and the log (watch_hub.h).
-  absl::StatusOr<WatchFlags> watch_flags = GetWatchFlags();
-  if (!watch_flags.ok()) {
-    return Fail(std::string(watch_flags.status().message()));
-  }
   WatchHub hub(&wal, watch_flags->history);
+  if (seed_watch) hub.Seed(replayed, watch_floor, wal.recovered_state());
   options.log = &hub;
   // Records carry wall-clock times; the table runs on the steady clock.
   options.wall_offset = absl::Now() - RealClock()->Now();

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -16,6 +17,33 @@ WatchHub::WatchHub(TransitionLog* inner, size_t capacity)
   ring_.resize(capacity_);
   floor_lsn_ = inner_->LastLsn();
   last_logged_ = floor_lsn_;
+}
+
+void WatchHub::Seed(const std::deque<Transition>& replayed, uint64_t floor,
+                    const DurableState& state) {
+  absl::flat_hash_map<uint64_t, std::string> names;
+  for (const auto& [id, session] : state.sessions) {
+    names[id] = session.client_name;
+  }
+  for (const Transition& t : replayed) {
+    if (t.type == TransitionType::kSessionCreated) {
+      names[t.session_id] = t.client_name;
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  TAALA_CHECK(end_ == 0 && floor <= floor_lsn_);
+  floor_lsn_ = floor;
+  for (const Transition& t : replayed) {
+    if (!IsWatched(t) || IsObserverOnly(t.type)) continue;
+    auto r = std::make_shared<WatchRecord>(ToWatchRecord(t));
+    r->lsn = t.lsn;
+    if (t.type == TransitionType::kGrantMade) r->token = t.lsn;
+    if (auto it = names.find(t.session_id); it != names.end()) {
+      r->client_name = it->second;
+    }
+    RecordPtr dropped;
+    PushLocked(std::move(r), &dropped);
+  }
 }
 
 uint64_t WatchHub::Append(const Transition& t) {

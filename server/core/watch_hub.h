@@ -24,6 +24,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <vector>
 
@@ -31,6 +32,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/core/durable_state.h"
 #include "server/core/transition.h"
 #include "server/core/watch_fold.h"
 
@@ -42,6 +44,15 @@ class WatchHub final : public TransitionLog {
 
   // `inner` must outlive the hub; `capacity` (> 0) records are kept.
   WatchHub(TransitionLog* inner, size_t capacity);
+
+  // Before any Append: the history starts with the key records of
+  // `replayed` (records recovery replayed, in LSN order; client names from
+  // their kSessionCreated records or `state`'s sessions), and a watch may
+  // resume after `floor` (or later) instead of the log's last LSN: every
+  // key record above `floor` is in `replayed`. Only for a log whose every
+  // record a watcher may have seen is in `replayed` (see taalad's main).
+  void Seed(const std::deque<Transition>& replayed, uint64_t floor,
+            const DurableState& state);
 
   // TransitionLog.
   uint64_t Append(const Transition& t) override;

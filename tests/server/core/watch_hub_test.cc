@@ -99,6 +99,38 @@ TEST(WatchHubTest, ResumePositionsAndCompaction) {
   EXPECT_EQ(records.front()->lsn, 8u);
 }
 
+TEST(WatchHubTest, SeededWithReplayedRecordsResumesAcrossARestart) {
+  MemoryLog log(101);  // The restarted log goes on above the old LSNs.
+  WatchHub hub(&log, 10);
+  std::deque<Transition> replayed;
+  Transition created;
+  created.type = TransitionType::kSessionCreated;
+  created.session_id = 3;
+  created.client_name = "worker";
+  created.lsn = 41;
+  replayed.push_back(created);
+  Transition grant = KeyRecord(TransitionType::kGrantMade, "k", 3);
+  grant.lsn = 42;
+  replayed.push_back(grant);
+  Transition end = KeyRecord(TransitionType::kGrantEnded, "k", 3, 42);
+  end.lsn = 43;
+  replayed.push_back(end);
+  hub.Seed(replayed, /*floor=*/40, DurableState());
+  EXPECT_THAT(hub.ResumePosition(39).status().message(),
+              HasSubstr("compacted"));
+  EXPECT_EQ(*hub.ResumePosition(40), 0u);
+  EXPECT_EQ(*hub.ResumePosition(42), 1u);
+  EXPECT_EQ(*hub.ResumePosition(43), 2u);  // Nothing more to replay.
+  EXPECT_EQ(*hub.ResumePosition(100), 2u);
+  uint64_t first = 0;
+  const auto records = ReadAll(hub, 0, &first);
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0]->token, 42u);
+  EXPECT_EQ(records[0]->client_name, "worker");
+  EXPECT_EQ(hub.Append(KeyRecord(TransitionType::kGrantMade, "k", 3)), 101u);
+  EXPECT_EQ(*hub.ResumePosition(43), 2u);
+}
+
 WatchRecord Rec(TransitionType type, const std::string& key, uint64_t session,
                 uint64_t token = 0, LockMode mode = LockMode::kExclusive) {
   WatchRecord r;
