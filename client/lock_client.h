@@ -139,9 +139,12 @@ struct LockGrant {
 };
 
 struct AcquireOptions {
-  // Zero: try-lock. absl::InfiniteDuration(): wait until granted.
+  // Zero: try-lock. absl::InfiniteDuration(): wait until granted. Always
+  // sent: a lock policy's wait timeout (docs/policies.md) never shortens it.
   absl::Duration wait = absl::InfiniteDuration();
-  // Zero: no limit. Otherwise the server revokes the grant after this long.
+  // The server revokes the grant after this long. Zero: the key's lock
+  // policy's max hold (taalad --policy_file), else no limit.
+  // absl::InfiniteDuration(): no limit, whatever the policy says.
   absl::Duration max_hold = absl::ZeroDuration();
   // SHARED mode (a reader of a reader/writer lock): any number of SHARED
   // holders at once, never together with an EXCLUSIVE one. False: EXCLUSIVE.
@@ -150,11 +153,13 @@ struct AcquireOptions {
   bool shared = false;
   // > 0: the key is a semaphore admitting up to this many holders at once
   // (`shared` is ignored). Every acquirer of the key must use the same size
-  // while it is in use, or gets FAILED_PRECONDITION.
+  // while it is in use, or gets FAILED_PRECONDITION. 0: the key's lock
+  // policy's semaphore size, else a lock.
   uint32_t semaphore_size = 0;
   // > 0: if this grant ends because the session expired or the grant was
   // revoked (not by a release or Close), the server grants the key to
-  // nobody for this long. Must be finite and not negative.
+  // nobody for this long. Must be finite and not negative. 0: the key's
+  // lock policy's lock-delay, else none.
   absl::Duration lock_delay = absl::ZeroDuration();
   // If the key is not granted at once, the server asks its holders to release
   // it (a RELEASE_REQUESTED event on their KeepAlive streams).

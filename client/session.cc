@@ -164,11 +164,20 @@ absl::StatusOr<Session::Impl::Answer> Session::Impl::AcquireOnServer(
   req.set_key(std::string(key));
   req.set_mode(options.shared ? v1::LOCK_MODE_SHARED
                               : v1::LOCK_MODE_EXCLUSIVE);
-  req.set_max_hold_ms(DurationToMs(options.max_hold == absl::InfiniteDuration()
-                               ? absl::ZeroDuration()
-                               : options.max_hold));
-  req.set_semaphore_size(options.semaphore_size);
-  req.set_lock_delay_ms(DurationToMs(options.lock_delay));
+  // Left unset when at their defaults, so that the key's lock policy on the
+  // server (docs/policies.md) applies. The wait is always explicit (set
+  // below): lock() waits until granted whatever a policy says.
+  if (options.max_hold == absl::InfiniteDuration()) {
+    req.set_max_hold_ms(0);  // Explicitly no limit, over any policy.
+  } else if (options.max_hold != absl::ZeroDuration()) {
+    req.set_max_hold_ms(DurationToMs(options.max_hold));
+  }
+  if (options.semaphore_size > 0) {
+    req.set_semaphore_size(options.semaphore_size);
+  }
+  if (options.lock_delay > absl::ZeroDuration()) {
+    req.set_lock_delay_ms(DurationToMs(options.lock_delay));
+  }
   req.set_request_release(options.request_release);
   const absl::Time give_up = absl::Now() + options.wait;
   auto left = [&] {

@@ -32,11 +32,13 @@
 #include "server/daemon_cli.h"
 #include "server/daemon_metrics.h"
 #include "server/listen_address.h"
+#include "server/policy_flags.h"
 #include "server/stats_flags.h"
 #include "server/table_flags.h"
 #include "server/wal/dump.h"
 #include "server/wal/recovery.h"
 #include "server/wal/wal.h"
+#include "server/rpc/admin_service.h"
 #include "server/rpc/lock_service.h"
 #include "server/rpc/logging_observer.h"
 #include "server/rpc/timer_loop.h"
@@ -129,6 +131,10 @@ int Run() {
   if (absl::Status s = ApplyStatsFlags(&options); !s.ok()) {
     return Fail(std::string(s.message()));
   }
+  PolicyHolder policies;
+  absl::StatusOr<std::unique_ptr<PolicyReloader>> reloader =
+      StartPolicyFile(&options, &policies);
+  if (!reloader.ok()) return Fail(std::string(reloader.status().message()));
 
   absl::StatusOr<wal::Durability> durability =
       wal::ParseDurability(absl::GetFlag(FLAGS_durability));
@@ -239,6 +245,7 @@ int Run() {
   LoggingObserver observer;
   table.set_observer(&observer);
   LockServiceImpl service(&table, RealClock());
+  service.set_policies(&policies);
   service.set_session_ttl_hook([&wal](absl::Duration ttl) {
     absl::Status s = wal.NoteSessionTtl(ttl);
     if (!s.ok()) {
@@ -271,6 +278,8 @@ int Run() {
     m->set_watchers_too_slow(watch_pump.ended_too_slow());
     m->set_in_flight_calls(GrpcCallsInFlight());
   });
+  // Operator actions (docs/admin.md), on the same server.
+  AdminServiceImpl admin_service(&table, RealClock());
   TimerLoop timers(&table, RealClock());
 
   // Signals are taken by sigwait below; gRPC's threads inherit the mask.
@@ -286,6 +295,7 @@ int Run() {
   int port = 0;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service);
+  builder.RegisterService(&admin_service);
   // One daemon per port: with SO_REUSEPORT (gRPC's default) a second taalad
   // binds the same port and the kernel splits clients between two
   // independent lock tables, so two of them could hold one key.

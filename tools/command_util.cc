@@ -1,6 +1,7 @@
 #include "tools/command_util.h"
 
 #include <grpcpp/create_channel.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <iostream>
@@ -74,6 +75,20 @@ std::string LabelsText(
   const std::map<std::string, std::string> sorted(labels.begin(),
                                                   labels.end());
   return absl::StrJoin(sorted, ",", absl::PairFormatter("="));
+}
+
+std::string HostName() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof(buf) - 1) != 0) return "";
+  return buf;
+}
+
+std::string TruncateUtf8(std::string s, size_t max) {
+  if (s.size() <= max) return s;
+  size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xc0) == 0x80) --n;
+  s.resize(n);
+  return s;
 }
 
 std::string FormatMsDouble(double ms) {

@@ -49,6 +49,12 @@ std::string ModeName(v1::LockMode mode);
 std::string LabelsText(const google::protobuf::Map<std::string, std::string>&
                            labels);
 
+// This machine's host name; "" if it has none.
+std::string HostName();
+
+// At most `max` bytes of `s`, not splitting a UTF-8 sequence.
+std::string TruncateUtf8(std::string s, size_t max);
+
 // A duration in milliseconds given as a double (sketch percentiles):
 // "0.4ms", "12ms", "1.5s", "4m05s".
 std::string FormatMsDouble(double ms);

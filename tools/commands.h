@@ -7,6 +7,9 @@
 #ifndef TAALA_TOOLS_COMMANDS_H_
 #define TAALA_TOOLS_COMMANDS_H_
 
+#include <string>
+
+#include "taala/v1/lock_service.pb.h"
 #include "tools/taalactl_args.h"
 
 namespace taala::tools {
@@ -29,6 +32,16 @@ int RunLeaks(const Invocation& inv);
 int RunContention(const Invocation& inv);
 int RunStats(const Invocation& inv);
 
+// tools/policy_commands.cc: the lock policies in force.
+int RunPolicies(const Invocation& inv);
+// "payments/ (line 3): max hold 30s, lock-delay 2s, wait timeout 10s".
+std::string PolicyText(const v1::LockPolicy& policy);
+// tools/admin_commands.cc: an operator's actions on other clients' locks
+// (AdminService: force-release, revoke) and a release on behalf of a
+// session (LockService.Release).
+int RunForceRelease(const Invocation& inv);
+int RunRevoke(const Invocation& inv);
+int RunRelease(const Invocation& inv);
 // tools/watch_command.cc: Watch, printed as it comes, resumed after
 // reconnects. Blocks SIGINT and SIGTERM in the calling thread (they end it
 // with exit 0): call it before any other thread exists.

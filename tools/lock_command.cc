@@ -65,21 +65,6 @@ void Warn(absl::string_view message) {
 
 std::string Quote(absl::string_view s) { return absl::StrCat("\"", s, "\""); }
 
-// At most `max` bytes of `s`, not splitting a UTF-8 sequence.
-std::string TruncateUtf8(std::string s, size_t max) {
-  if (s.size() <= max) return s;
-  size_t n = max;
-  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xc0) == 0x80) --n;
-  s.resize(n);
-  return s;
-}
-
-std::string HostName() {
-  char buf[256] = {};
-  if (gethostname(buf, sizeof(buf) - 1) != 0) return "";
-  return buf;
-}
-
 // The next signal of `set` within `timeout`, or 0.
 int NextSignal(const sigset_t& set, absl::Duration timeout, siginfo_t* info) {
   timespec ts = absl::ToTimespec(timeout);
@@ -147,9 +132,19 @@ absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv,
   return pid;
 }
 
-// Why `session` counts as lost. The client may report lost() (the lease ran
+// The lock is lost when the session is, or when the server revoked the grant
+// (GRANT_REVOKED: an operator's force-release, or a max hold).
+bool Lost(const Session& session, const LockGrant& grant) {
+  return session.lost() || session.Revoked(grant);
+}
+
+// Why the lock counts as lost. The client may report lost() (the lease ran
 // out unconfirmed) a moment before it records the cause.
-std::string LostReason(const Session& session) {
+std::string LostReason(const Session& session, const LockGrant& grant) {
+  if (!session.lost() && session.Revoked(grant)) {
+    return "the server revoked the grant (GRANT_REVOKED; taalad's log says "
+           "who and why)";
+  }
   absl::Status status = session.lost_status();
   if (status.ok()) {
     return absl::StrCat("no keepalive confirmed within the session's TTL (",
@@ -255,11 +250,11 @@ int RunLock(const Invocation& inv) {
       TruncateUtf8(absl::StrCat("taalactl lock ", inv.key), kMaxClientNameBytes);
   session_options.labels = {{"host", HostName()},
                             {"pid", absl::StrCat(getpid())}};
-  // Runs on the keepalive thread: only wake the main thread, which reads
-  // lost_status() itself.
-  session_options.on_lost = [main_thread](const absl::Status&) {
-    pthread_kill(main_thread, SIGUSR1);
-  };
+  // Run on the session's threads: only wake the main thread, which reads
+  // lost() and Revoked() itself.
+  auto wake = [main_thread](auto&&...) { pthread_kill(main_thread, SIGUSR1); };
+  session_options.on_lost = wake;
+  session_options.on_revoked = wake;
   absl::StatusOr<std::unique_ptr<Session>> session =
       (*client)->CreateSession(session_options);
   if (!session.ok()) {
@@ -355,12 +350,12 @@ int RunLock(const Invocation& inv) {
     siginfo_t info;
     const int sig = NextSignal(handled, kPollInterval, &info);
     if (IsStopSignal(sig) && info.si_code != SI_KERNEL) kill(*child, sig);
-    if (!lost && (*session)->lost()) {
+    if (!lost && Lost(**session, grant)) {
       lost = true;
       Warn(absl::StrCat(
           "WARNING: lost the lock on key ", Quote(inv.key), " (token ",
           grant.fencing_token, ") while the command runs: ",
-          LostReason(**session),
+          LostReason(**session, grant),
           "; sending SIGTERM to the command (pid ", *child, ")"));
       kill(*child, SIGTERM);
     }
@@ -377,11 +372,11 @@ int RunLock(const Invocation& inv) {
     }
   }
   int code = wait_status.has_value() ? ExitStatusOf(*wait_status) : kExitError;
-  if (!lost && (*session)->lost()) {
+  if (!lost && Lost(**session, grant)) {
     lost = true;
     Warn(absl::StrCat("WARNING: the lock on key ", Quote(inv.key), " (token ",
                       grant.fencing_token, ") was lost before the command "
-                      "ended: ", LostReason(**session)));
+                      "ended: ", LostReason(**session, grant)));
   }
   if (lost) {
     // Never report success for a run that did not hold the lock throughout.

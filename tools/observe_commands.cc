@@ -41,6 +41,16 @@ std::string SuggestionText(const v1::Suggestion& s) {
                       "; ", s.samples(), " samples)");
 }
 
+// After a suggestion: how it compares with the policy's value, if the
+// policy sets one.
+std::string AgainstPolicy(const v1::Suggestion& s, bool set, int64_t ms) {
+  if (!set) return "";
+  const std::string value =
+      ms < 0 ? "forever" : ms == 0 ? "none" : FormatMs(ms);
+  if (s.available() && s.value_ms() == ms) return "; the policy's too";
+  return absl::StrCat("; the policy's: ", value);
+}
+
 }  // namespace
 
 int RunDeadlocks(const Invocation& inv) {
@@ -244,10 +254,22 @@ int RunStats(const Invocation& inv) {
   absl::StrAppend(&out, "ENDED BY     ", st.revocations(), " revocations, ",
                   st.expiries(), " expiries; ", st.deadlock_refusals(),
                   " deadlock refusals\n");
+  // The policy in force (taalad --policy_file) beside the suggestions.
+  const bool has_policy = resp.has_policy();
+  const v1::LockPolicy& policy = resp.policy();
+  absl::StrAppend(&out, "POLICY       ",
+                  has_policy ? PolicyText(policy) : "none", "\n");
   absl::StrAppend(&out, "SUGGESTED MAX HOLD      ",
-                  SuggestionText(st.suggested_max_hold()), "\n");
+                  SuggestionText(st.suggested_max_hold()),
+                  AgainstPolicy(st.suggested_max_hold(), has_policy &&
+                                policy.has_max_hold_ms(), policy.max_hold_ms()),
+                  "\n");
   absl::StrAppend(&out, "SUGGESTED WAIT TIMEOUT  ",
-                  SuggestionText(st.suggested_wait_timeout()), "\n");
+                  SuggestionText(st.suggested_wait_timeout()),
+                  AgainstPolicy(st.suggested_wait_timeout(),
+                                has_policy && policy.has_wait_timeout_ms(),
+                                policy.wait_timeout_ms()),
+                  "\n");
   Print(out);
   return kExitOk;
 }

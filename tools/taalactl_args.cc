@@ -36,11 +36,17 @@ constexpr OptionSpec kOptions[] = {
     {"key", true, "watch"},
     {"after", true, "watch"},
     {"count", true, "watch"},
+    {"reason", true, "force-release,revoke"},
+    {"skip-lock-delay", false, "force-release,revoke"},
+    {"session", true, "force-release,release"},
+    {"token", true, "force-release,release"},
 };
 
 constexpr const char* kCommands[] = {"lock",      "describe",   "list",
                                      "sessions",  "deadlocks",  "health",
                                      "leaks",     "contention", "stats",
+                                     "policies",
+                                     "force-release", "revoke", "release",
                                      "watch"};
 
 bool IsCommand(absl::string_view name) {
@@ -80,6 +86,36 @@ absl::StatusOr<absl::Duration> ParseDurationFlag(absl::string_view name,
     return Usage(absl::StrCat("--", name, ": must not be negative"));
   }
   return d;
+}
+
+// force-release KEY --reason R; revoke SESSION --reason R; release KEY
+// --session ID --token T.
+absl::StatusOr<Invocation> AdminArgs(Invocation inv,
+                                     const std::vector<std::string>& args) {
+  const bool revoke = inv.command == "revoke";
+  const char* what = revoke ? "SESSION" : "KEY";
+  if (args.size() != 1) {
+    return Usage(absl::StrCat(inv.command, ": needs exactly one ", what));
+  }
+  if (revoke) {
+    if (!absl::SimpleAtoi(args[0], &inv.session_id) || inv.session_id == 0) {
+      return Usage(absl::StrCat("revoke: SESSION \"", args[0],
+                                "\" is not a session id (a positive number)"));
+    }
+  } else {
+    inv.key = args[0];
+  }
+  if (inv.command == "release") {
+    if (inv.session_id == 0 || inv.token == 0) {
+      return Usage("release: needs --session ID and --token T (the grant's, "
+                   "as taalactl describe shows them)");
+    }
+  } else if (inv.reason.empty()) {
+    return Usage(absl::StrCat(inv.command,
+                              ": needs --reason R (the holder and the audit "
+                              "trail are told it)"));
+  }
+  return inv;
 }
 
 }  // namespace
@@ -229,6 +265,17 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args,
         return Usage(absl::StrCat("--count: \"", value,
                                   "\" is not a non-negative number"));
       }
+    } else if (name == "reason") {
+      if (value.empty()) return Usage("--reason: must not be empty");
+      inv.reason = value;
+    } else if (name == "skip-lock-delay") {
+      inv.skip_lock_delay = true;
+    } else if (name == "session" || name == "token") {
+      uint64_t& id = name == "session" ? inv.session_id : inv.token;
+      if (!absl::SimpleAtoi(value, &id) || id == 0) {
+        return Usage(absl::StrCat("--", name, ": \"", value,
+                                  "\" is not a positive number"));
+      }
     } else if (name == "p99-factor") {
       if (!absl::SimpleAtod(value, &inv.p99_factor) ||
           !std::isfinite(inv.p99_factor) || inv.p99_factor < 0) {
@@ -279,6 +326,9 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args,
     if (!inv.key.empty() && !inv.prefix.empty()) {
       return Usage("watch: a PREFIX or --key KEY, not both");
     }
+  } else if (inv.command == "force-release" || inv.command == "revoke" ||
+             inv.command == "release") {
+    return AdminArgs(std::move(inv), positional);
   } else if (!positional.empty()) {
     return Usage(absl::StrCat(inv.command, ": takes no arguments (got \"",
                               positional[0], "\")"));

@@ -21,7 +21,9 @@ namespace taala::tools {
 
 struct Invocation {
   // "lock", "describe", "list", "sessions", "deadlocks", "health", "leaks",
-  // "contention", "stats", "watch"; "help" for --help, -h or `taalactl help`;
+  // "contention", "stats", "force-release", "revoke", "release", "watch";
+  // "help" for
+  // --help, -h or `taalactl help`;
   // "version" for --version.
   std::string command;
   // With "help": the command whose usage is asked for (`taalactl lock
@@ -56,6 +58,11 @@ struct Invocation {
   // watch: PREFIX is `prefix` (empty: every key), --key KEY is `key`.
   uint64_t after_lsn = 0;  // --after LSN: resume after it (0: a snapshot).
   uint64_t count = 0;      // --count N: stop after N events (0: never).
+  // force-release (KEY), revoke (SESSION), release (KEY): admin actions.
+  std::string reason;            // --reason; required by force-release, revoke
+  bool skip_lock_delay = false;  // --skip-lock-delay
+  uint64_t session_id = 0;       // revoke's SESSION; --session (0 = any)
+  uint64_t token = 0;            // --token (0 = the current grant)
 };
 
 // Parses `args` (argv without the program name). `env_endpoint` is

@@ -3,7 +3,7 @@
 //   taalactl lock [--wait D] [--ttl D] [--shared | --semaphore N] KEY --
 //       COMMAND [ARGS...]
 //   taalactl describe KEY | list [PREFIX] | sessions | deadlocks | health |
-//            leaks | contention | stats [KEY|PREFIX/]  [--json]
+//            leaks | contention | stats [KEY|PREFIX/] | policies  [--json]
 //   taalactl watch [PREFIX] [--key KEY] [--after LSN] [--count N] [--json]
 //   taalactl --version | --help | COMMAND --help
 
@@ -46,6 +46,10 @@ int main(int argc, char** argv) {
   if (inv->command == "leaks") return RunLeaks(*inv);
   if (inv->command == "contention") return RunContention(*inv);
   if (inv->command == "stats") return RunStats(*inv);
+  if (inv->command == "policies") return RunPolicies(*inv);
+  if (inv->command == "force-release") return RunForceRelease(*inv);
+  if (inv->command == "revoke") return RunRevoke(*inv);
+  if (inv->command == "release") return RunRelease(*inv);
   if (inv->command == "watch") return RunWatch(*inv);
   return RunHealth(*inv);
 }

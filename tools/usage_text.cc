@@ -36,12 +36,24 @@ Commands:
                       Acquire outcomes, wait and hold percentiles,
                       revocations, expiries, deadlock refusals, and the
                       suggested max hold and wait timeout of a key, or of a
-                      prefix (ends in '/', or --prefix); every key if none.
+                      prefix (ends in '/', or --prefix); every key if none;
+                      and the lock policy in force for it.
+  policies            The lock policies in force (taalad --policy_file) and
+                      the last refused reload.
   watch [--key KEY] [--after LSN] [--count N] [PREFIX]
                       The holders and waiters of PREFIX's keys (every key if
                       none), then every change as it happens; reconnects and
                       resumes by itself. Ctrl-C ends it.
   health              The server's health (exit 0 when SERVING).
+  force-release KEY --reason R [--skip-lock-delay] [--session ID] [--token T]
+                      Take KEY from its holder(s) (AdminService): each gets
+                      GRANT_REVOKED with R; the next waiter gets KEY.
+  revoke SESSION --reason R [--skip-lock-delay]
+                      End SESSION as if its lease ran out: its keys go to
+                      their next waiters, its waits are cancelled.
+  release KEY --session ID --token T
+                      Release a grant on behalf of its session (a holder
+                      whose process is gone while its session lives).
   help [COMMAND]      This text, or COMMAND's (also: taalactl COMMAND --help).
 
 Options (before or after COMMAND):
@@ -74,6 +86,14 @@ Options (before or after COMMAND):
   --key KEY             watch: one key instead of a prefix
   --after LSN           watch: resume after LSN (no snapshot)
   --count N             watch: exit after N events
+  --reason R            force-release, revoke: why (required; the holder and
+                        the daemon's log and audit trail get it)
+  --skip-lock-delay     force-release, revoke: no lock-delay, even if the
+                        grant asked for one
+  --session ID          force-release: only this session's grant; release:
+                        the holder's session
+  --token T             force-release: only if the grant has this fencing
+                        token; release: the grant's token
 Durations: 500ms, 10s, 2m, 1h30m, inf.
 
 Exit status: 0 success; 1 error; 64 usage error; 69 server unavailable;
@@ -192,10 +212,78 @@ Statistics of one key, of a prefix (an argument ending in '/', or any
 argument with --prefix), or of every key (no argument): acquires by outcome,
 wait and hold p50/p95/p99/max, revocations, expiries, deadlock refusals, and
 the suggested max hold and wait timeout with their sample counts and source
-(or why there is none).
+(or why there is none), beside the lock policy in force (taalad
+--policy_file: the longest policy prefix of the key or prefix) and whether
+the suggestion differs from it.
 
 --json prints the GetLockStatsResponse.
 Exit status: 0; 69 server unavailable; 64 usage error; 1 error.
+)";
+  }
+  if (command == "policies") {
+    return R"(Usage: taalactl policies
+
+The lock policies in force in taalad (--policy_file, docs/policies.md),
+sorted by prefix: default max hold, lock-delay, wait timeout and semaphore
+size for acquires that leave them unset, each with its line in the file;
+the file, when it was loaded and how many loads succeeded; and the last
+refused reload, naming the line, if the latest load failed.
+
+--json prints the GetPoliciesResponse.
+Exit status: 0; 69 server unavailable; 64 usage error; 1 error.
+)";
+  }
+  if (command == "force-release") {
+    return R"(Usage: taalactl force-release KEY --reason R [--skip-lock-delay]
+                              [--session ID] [--token T]
+
+Take KEY away from its holder(s) through taalad's AdminService: each holder
+gets GRANT_REVOKED with "force-released by <caller>: R" on its session's
+stream, the key's lock-delay starts (unless --skip-lock-delay) and the next
+waiter is granted with a higher fencing token. The action is logged at
+warning and written to the daemon's log with R and the caller
+(your address, and $USER@hostname as requested_by).
+
+  --reason R          why (required, at most 1024 bytes)
+  --skip-lock-delay   hand KEY over at once, even if the grant asked for a
+                      lock-delay
+  --session ID        only this session's grant (one holder of a SHARED key
+                      or a semaphore); default: every holder
+  --token T           only if the grant's fencing token is T
+
+Prints the grants taken (key, session, token, mode, held for); --json prints
+the ForceReleaseResponse.
+Exit status: 0; 1 error (NOT_FOUND: KEY is not held, or not by --session;
+FAILED_PRECONDITION: the grant's token is not T; INVALID_ARGUMENT); 69 server
+unavailable; 64 usage error.
+)";
+  }
+  if (command == "revoke") {
+    return R"(Usage: taalactl revoke SESSION --reason R [--skip-lock-delay]
+
+End SESSION as if its lease ran out, through taalad's AdminService: it gets
+SESSION_EXPIRED with "revoked by <caller>: R", every grant it holds goes to
+the next waiter (after the grant's lock-delay, unless --skip-lock-delay),
+every wait it has is cancelled, and its client must start a new session.
+Logged at warning and written to the daemon's log with R and the caller.
+
+Prints the grants released and the waits cancelled; --json prints the
+RevokeSessionResponse.
+Exit status: 0; 1 error (NOT_FOUND: no such live session; INVALID_ARGUMENT);
+69 server unavailable; 64 usage error.
+)";
+  }
+  if (command == "release") {
+    return R"(Usage: taalactl release KEY --session ID --token T
+
+Release KEY on behalf of session ID (LockService.Release), as its holder
+would: for a holder whose process is gone while its session lives on (a
+taalactl describe shows the session and the token). No lock-delay starts.
+
+--json prints the ReleaseResponse.
+Exit status: 0; 1 error (FAILED_PRECONDITION: the session does not hold KEY
+with token T; NOT_FOUND: no such session); 69 server unavailable; 64 usage
+error.
 )";
   }
   if (command == "watch") {

@@ -88,12 +88,32 @@ struct ReleaseCmd {
   absl::Time now;
 };
 
-// Takes a grant away while its session lives (max hold time; later: admin).
+// Takes a grant away while its session lives (max hold time).
 struct RevokeGrantCmd {
   uint64_t session_id = 0;
   std::string key;
   uint64_t token = 0;
   std::string reason;
+  absl::Time now;
+};
+
+// An operator takes a key away from its holder(s) (AdminService).
+struct ForceReleaseCmd {
+  std::string key;
+  uint64_t session_id = 0;  // 0: every holder; else only this session's.
+  uint64_t token = 0;       // 0: the current grant; else only this grant.
+  std::string reason;       // As the operator gave it (validated upstream).
+  std::string caller;       // Who asked (the audit trail).
+  bool skip_lock_delay = false;
+  absl::Time now;
+};
+
+// An operator ends a session as if its lease ran out (AdminService).
+struct RevokeSessionCmd {
+  uint64_t session_id = 0;
+  std::string reason;
+  std::string caller;
+  bool skip_lock_delay = false;
   absl::Time now;
 };
 

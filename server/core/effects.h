@@ -47,6 +47,15 @@ class TableObserver {
 
 namespace table_internal {
 
+// An operator's action (AdminService) that ends grants: its reason and
+// caller go into their kGrantEnded records (the audit trail), and it may
+// skip their lock-delays.
+struct AdminAction {
+  std::string reason;
+  std::string caller;
+  bool skip_lock_delay = false;
+};
+
 // What ending a session did.
 struct EndResult {
   size_t released = 0;

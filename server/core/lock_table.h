@@ -28,8 +28,7 @@
 // shard mutex as a record feeds them, or alone by the queries), and below
 // them all the
 // TransitionLog's (records are appended under the mutexes that order the
-// changes they describe; transition.h; taalad's log is the WatchHub, whose
-// leaf mutex is taken before the WAL's, watch_hub.h). At most one shard mutex
+// changes they describe; transition.h; taalad's is the WatchHub). At most one shard mutex
 // and one session mutex are held at a time. Callbacks (Waiter::Complete,
 // SessionEventSink, TableObserver) are never run while any table mutex is
 // held, so they may call back into the table.
@@ -283,17 +282,38 @@ class LockTable {
   // key's state is freed once nothing refers to it).
   size_t KeyMapSizeForTest();
 
-  // Watch (watch_snapshot.cc): the keys in use that `filter` matches, as
-  // of one LSN of `hub` (the table's log). Register the watcher with the
-  // hub first. RESOURCE_EXHAUSTED if the hub's history overflowed meanwhile.
+  // Watch (watch_snapshot.cc): the matching keys in use as of one LSN of
+  // `hub` (the table's log; register the watcher with it first).
   absl::StatusOr<WatchSnapshotState> SnapshotForWatch(
       const WatchFilter& filter, WatchHub& hub);
+  // Operator actions (AdminService; lock_table_admin.cc). Each is recorded
+  // with its reason and caller (the audit trail).
+  //
+  // Takes cmd.key from its holder(s): every holder, or cmd.session_id's
+  // grant, and only the grant with cmd.token if set. Each holder gets
+  // GRANT_REVOKED ("force-released by <caller>: <reason>"); the grant's
+  // lock-delay starts unless cmd.skip_lock_delay; the next waiter is
+  // granted with a higher token. Returns the grants taken away.
+  // INVALID_ARGUMENT: malformed key. NOT_FOUND: the key is not held (by
+  // cmd.session_id). FAILED_PRECONDITION: no such grant has cmd.token.
+  absl::StatusOr<std::vector<Grant>> ForceRelease(const ForceReleaseCmd& cmd);
+  struct RevokeResult {
+    std::vector<Grant> released;
+    size_t cancelled_waits = 0;
+  };
+  // Ends the session as if its lease ran out: SESSION_EXPIRED ("revoked by
+  // <caller>: <reason>"), every grant ends (lock-delays start unless
+  // cmd.skip_lock_delay), every wait is cancelled (NOT_FOUND, as for an
+  // expiry). NOT_FOUND: unknown or ended session (one whose lease ran out
+  // ends now as expired).
+  absl::StatusOr<RevokeResult> RevokeSession(const RevokeSessionCmd& cmd);
 
   // Aborts (in tests: fails) if an invariant above does not hold.
   void CheckInvariantsForTest();
 
  private:
   // The rooms below the facade (server/core/*.h, namespace table_internal).
+  using AdminAction = table_internal::AdminAction;
   using Effects = table_internal::Effects;
   using EndResult = table_internal::EndResult;
   using Session = table_internal::Session;
@@ -333,11 +353,14 @@ class LockTable {
   // Ends a session: releases grants, cancels waits. `expired` adds the
   // SESSION_EXPIRED event. Returns released grants, or nullopt if the
   // session had already ended (or, expiring, was renewed). `overflowed`:
-  // ends it now, as expired, for an event backlog overflow.
-  std::optional<EndResult> EndSession(const std::shared_ptr<Session>& session,
-                                      bool expired, absl::Time now,
-                                      Effects& effects,
-                                      bool overflowed = false);
+  // ends it now, as expired, for an event backlog overflow. `revoked`: ends
+  // it now, as expired, for an operator (RevokeSession); the grants ended
+  // are appended to `released_grants` if not null.
+  std::optional<EndResult> EndSession(
+      const std::shared_ptr<Session>& session, bool expired, absl::Time now,
+      Effects& effects, bool overflowed = false,
+      const AdminAction* revoked = nullptr,
+      std::vector<Grant>* released_grants = nullptr);
   void EndOverflowedInto(uint64_t session_id, absl::Time now,
                          Effects& effects);
   // True if the session has ended or its lease ran out by `now`; in the

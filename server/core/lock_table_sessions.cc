@@ -150,14 +150,22 @@ absl::StatusOr<size_t> LockTable::CloseSession(const CloseSessionCmd& cmd) {
 
 std::optional<LockTable::EndResult> LockTable::EndSession(
     const std::shared_ptr<Session>& session, bool expired, absl::Time now,
-    Effects& effects, bool overflowed) {
+    Effects& effects, bool overflowed, const AdminAction* revoked,
+    std::vector<Grant>* released_grants) {
+  // An operator's revocation ends the session as an expiry would (the
+  // client learns it from SESSION_EXPIRED), whatever its lease.
+  if (revoked != nullptr) expired = true;
+  const EndReason reason = revoked != nullptr ? EndReason::kSessionRevoked
+                           : overflowed       ? EndReason::kOverflowed
+                           : expired          ? EndReason::kExpired
+                                              : EndReason::kClosed;
   Session& s = *session;
   absl::flat_hash_map<std::string, uint64_t> held;
   absl::flat_hash_map<std::string, uint64_t> waiting;
   {
     absl::MutexLock lock(&s.mu);
     if (s.ended) return std::nullopt;
-    if (expired && !overflowed && s.expires_at > now) {
+    if (reason == EndReason::kExpired && s.expires_at > now) {
       // Renewed since the timer was armed: wait for the new deadline.
       timers_.Schedule(
           Timer{s.expires_at, Timer::Kind::kSessionExpiry, s.id, 0, ""});
@@ -173,19 +181,25 @@ std::optional<LockTable::EndResult> LockTable::EndSession(
     Transition t;
     t.type = TransitionType::kSessionEnded;
     t.session_id = s.id;
-    t.reason = overflowed ? EndReason::kOverflowed
-                          : (expired ? EndReason::kExpired : EndReason::kClosed);
+    t.reason = reason;
+    if (revoked != nullptr) {
+      t.text = revoked->reason;
+      t.caller = revoked->caller;
+    }
     t.wall = now + options_.wall_offset;
     log_->Append(t);
     if (stats_ != nullptr) stats_->ObserveSession(t);
     if (expired) {
       s.mailbox->Post(
           SessionEvent{SessionEvent::Type::kSessionExpired, s.id, "", 0,
-                       overflowed ? std::string("event backlog overflow")
-                                  : absl::StrCat("session lease of ",
-                                                 absl::ToInt64Milliseconds(
-                                                     s.ttl),
-                                                 "ms ran out"),
+                       revoked != nullptr
+                           ? absl::StrCat("revoked by ", revoked->caller, ": ",
+                                          revoked->reason)
+                       : overflowed ? std::string("event backlog overflow")
+                                    : absl::StrCat("session lease of ",
+                                                   absl::ToInt64Milliseconds(
+                                                       s.ttl),
+                                                   "ms ran out"),
                        0, ""},
           effects.events);
     }
@@ -203,7 +217,10 @@ std::optional<LockTable::EndResult> LockTable::EndSession(
   EndResult result;
   for (const auto& [key, seq] : waits) {
     absl::Status why = absl::NotFoundError(
-        absl::StrCat("session ", s.id, (expired ? " expired" : " was closed"),
+        absl::StrCat("session ", s.id,
+                     (revoked != nullptr ? " was revoked"
+                      : expired          ? " expired"
+                                         : " was closed"),
                      " while waiting for key ", Quote(key)));
     Shard& shard = ShardFor(key);
     absl::MutexLock lock(&shard.mu);
@@ -213,14 +230,15 @@ std::optional<LockTable::EndResult> LockTable::EndSession(
   for (const auto& [key, token] : grants) {
     Shard& shard = ShardFor(key);
     absl::MutexLock lock(&shard.mu);
-    result.released +=
-        shard.DropGrantLocked(key, &s, token,
-                              overflowed ? EndReason::kOverflowed
-                              : expired  ? EndReason::kExpired
-                                         : EndReason::kClosed,
-                              now, effects);
+    Grant grant;
+    if (shard.DropGrantLocked(key, &s, token, reason, now, effects, revoked,
+                              &grant)) {
+      ++result.released;
+      if (released_grants != nullptr) released_grants->push_back(grant);
+    }
   }
-  if (expired) {
+  // An operator's revocation is logged by the admin service.
+  if (expired && revoked == nullptr) {
     effects.expired.push_back({s.id, s.client_name, result});
   }
   return result;

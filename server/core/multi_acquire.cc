@@ -20,18 +20,19 @@ MultiAcquire::MultiAcquire(LockTable* table, Clock* clock, MultiAcquireCmd cmd,
       clock_(clock),
       listener_(listener),
       session_id_(cmd.session_id),
-      steps_(SortedSteps(std::move(cmd.keys))),
+      steps_(SortedSteps(cmd)),
       deadline_(cmd.deadline),
-      max_hold_(cmd.max_hold),
-      lock_delay_(cmd.lock_delay),
       grants_(steps_.size()) {}
 
 std::vector<MultiAcquire::Step> MultiAcquire::SortedSteps(
-    std::vector<MultiAcquireCmd::Key> keys) {
+    MultiAcquireCmd& cmd) {
+  std::vector<MultiAcquireCmd::Key>& keys = cmd.keys;
   std::vector<Step> steps;
   steps.reserve(keys.size());
   for (size_t i = 0; i < keys.size(); ++i) {
-    steps.push_back({std::move(keys[i].key), keys[i].mode, i});
+    steps.push_back({std::move(keys[i].key), keys[i].mode, i,
+                     keys[i].max_hold.value_or(cmd.max_hold),
+                     keys[i].lock_delay.value_or(cmd.lock_delay)});
   }
   // Segment by segment, not bytewise: a key's subtree stays contiguous
   // (bytewise, '-' and '.' put "a-x" between "a" and "a/b").
@@ -92,8 +93,8 @@ void MultiAcquire::Run() {
         deadline_ == absl::InfiniteFuture()
             ? absl::InfiniteDuration()
             : std::max(absl::ZeroDuration(), deadline_ - cmd.now);
-    cmd.max_hold = max_hold_;
-    cmd.lock_delay = lock_delay_;
+    cmd.max_hold = step.max_hold;
+    cmd.lock_delay = step.lock_delay;
     {
       absl::MutexLock lock(&mu_);
       waiting_on_ = &step.key;

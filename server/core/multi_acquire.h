@@ -40,15 +40,22 @@ namespace taala {
 
 struct MultiAcquireCmd {
   struct Key {
+    Key() = default;
+    Key(std::string k, LockMode m = LockMode::kExclusive)  // NOLINT
+        : key(std::move(k)), mode(m) {}
     std::string key;  // Already validated (ValidateKey).
     LockMode mode = LockMode::kExclusive;
+    // This key's own values (AcquireAll's lock policies, per key); unset:
+    // the command's.
+    std::optional<absl::Duration> max_hold;
+    std::optional<absl::Duration> lock_delay;
   };
   uint64_t session_id = 0;
   std::vector<Key> keys;  // Request order; at least one.
   // For all the keys together. InfiniteFuture: until granted or cancelled.
   absl::Time deadline = absl::InfiniteFuture();
-  absl::Duration max_hold;    // As AcquireCmd, for every key.
-  absl::Duration lock_delay;  // As AcquireCmd, for every key.
+  absl::Duration max_hold;    // As AcquireCmd, for every key without its own.
+  absl::Duration lock_delay;  // As AcquireCmd, for every key without its own.
 };
 
 struct MultiAcquireResult {
@@ -108,8 +115,10 @@ class MultiAcquire final : public Waiter {
     std::string key;
     LockMode mode;
     size_t index;  // Position in the request.
+    absl::Duration max_hold;
+    absl::Duration lock_delay;
   };
-  static std::vector<Step> SortedSteps(std::vector<MultiAcquireCmd::Key> keys);
+  static std::vector<Step> SortedSteps(MultiAcquireCmd& cmd);
 
   void Run();
   // Records one step's outcome. False if the call is over.
@@ -131,8 +140,6 @@ class MultiAcquire final : public Waiter {
   const uint64_t session_id_;
   const std::vector<Step> steps_;  // In KeyPathLess order.
   const absl::Time deadline_;
-  const absl::Duration max_hold_;
-  const absl::Duration lock_delay_;
 
   std::function<void()> step_queued_hook_;  // Test only.
 

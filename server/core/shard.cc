@@ -200,10 +200,11 @@ void Shard::EndLockDelayLocked(const std::string& key, absl::Time now,
 std::shared_ptr<Session> Shard::EraseHolderLocked(
     const std::string& key, KeyState& state,
     absl::InlinedVector<Holder, 1>::iterator h, EndReason reason,
-    absl::Time now) {
-  RecordGrantEndedLocked(key, *h, reason, now);
-  if (reason == EndReason::kExpired || reason == EndReason::kRevoked ||
-      reason == EndReason::kOverflowed) {
+    absl::Time now, const AdminAction* admin) {
+  RecordGrantEndedLocked(key, *h, reason, now, admin);
+  if (reason != EndReason::kReleased && reason != EndReason::kUndone &&
+      reason != EndReason::kClosed &&
+      !(admin != nullptr && admin->skip_lock_delay)) {
     StartLockDelayLocked(key, state, *h, now);
   }
   Hierarchy::Intent(keys, key, h->session.get(), h->mode, -1);
@@ -286,7 +287,8 @@ bool Shard::DropWaitLocked(const std::string& key, uint64_t seq,
 
 bool Shard::DropGrantLocked(const std::string& key, const Session* s,
                             uint64_t token, EndReason reason, absl::Time now,
-                            Effects& effects) {
+                            Effects& effects, const AdminAction* admin,
+                            Grant* dropped_grant) {
   auto kit = keys.find(key);
   if (kit == keys.end()) return false;
   KeyState& state = kit->second;
@@ -298,7 +300,11 @@ bool Shard::DropGrantLocked(const std::string& key, const Session* s,
   (void)token;
   for (auto h = state.holders.begin(); h != state.holders.end(); ++h) {
     if (h->session.get() == s) {
-      EraseHolderLocked(kit->first, state, h, reason, now);
+      if (dropped_grant != nullptr) {
+        *dropped_grant = Grant{kit->first,   h->session->id, h->token,
+                               h->mode,      h->granted_at,  h->revoke_at};
+      }
+      EraseHolderLocked(kit->first, state, h, reason, now, admin);
       dropped = true;
       break;
     }

@@ -114,6 +114,13 @@ class Shard {
   // Takes cmd's grant away (max hold), with a lock-delay and an event.
   void RevokeLocked(const RevokeGrantCmd& cmd, Effects& effects)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // ForceRelease (shard_release.cc): takes cmd.key from its holder(s)
+  // as cmd selects them, each with a GRANT_REVOKED event, and appends the
+  // grants taken to `released`. NOT_FOUND: the key is not held (by
+  // cmd.session_id); FAILED_PRECONDITION: no such grant has cmd.token.
+  absl::Status ForceReleaseLocked(const ForceReleaseCmd& cmd, Effects& effects,
+                                  std::vector<Grant>& released)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // The lock-delay on `key` may be over.
   void EndLockDelayLocked(const std::string& key, absl::Time now,
                           Effects& effects) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
@@ -124,11 +131,14 @@ class Shard {
                       absl::Time now, Effects& effects)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Likewise for its grant `token` of `key`, ended for `reason` (kClosed,
-  // kExpired or kOverflowed; the last two start its lock-delay). True if the
-  // grant was still held.
+  // kExpired, kOverflowed or kSessionRevoked, with `admin`; all but the
+  // first start its lock-delay). True if the grant was still held; then
+  // `dropped`, if not null, gets it.
   bool DropGrantLocked(const std::string& key, const Session* s,
                        uint64_t token, EndReason reason, absl::Time now,
-                       Effects& effects) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+                       Effects& effects, const AdminAction* admin = nullptr,
+                       Grant* dropped = nullptr)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Recovery (shard_restore.cc). Installs a restored grant of `key` for
   // `s` (its intentions, max-hold timer, the session's index), with its
   // times already on the table's clock. REQUIRES: no waiters anywhere yet.
@@ -185,12 +195,23 @@ class Shard {
                             const Holder& holder, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Removes the holder `h` of `key` (its intentions too), records why its
-  // grant ended, starts its lock-delay if it ended by expiry or revocation,
-  // and returns its session.
+  // grant ended (with `admin`'s audit trail), starts its lock-delay if it
+  // ended by expiry or revocation (unless admin->skip_lock_delay), and
+  // returns its session.
   std::shared_ptr<Session> EraseHolderLocked(
       const std::string& key, KeyState& state,
       absl::InlinedVector<Holder, 1>::iterator h, EndReason reason,
-      absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+      absl::Time now, const AdminAction* admin = nullptr)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Takes `h`'s grant of `key` away from its living session (revocation:
+  // max hold or force-release): erases it as above, demotes the session's
+  // upgrade wait and posts GRANT_REVOKED with `event_text`. Returns the
+  // grant.
+  Grant TakeAwayLocked(const std::string& key, KeyState& state,
+                       absl::InlinedVector<Holder, 1>::iterator h,
+                       EndReason reason, const std::string& event_text,
+                       absl::Time now, const AdminAction* admin,
+                       Effects& effects) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // The SHARED grant of `s` on `key` has gone (released or revoked): its
   // upgrade wait, if any, loses its place at the head of the queue and
   // becomes an ordinary EXCLUSIVE wait at the back (ABORTED if that wait
@@ -246,7 +267,8 @@ class Shard {
 
   // Appends the kGrantEnded record of `h`'s grant of `key`.
   void RecordGrantEndedLocked(const std::string& key, const Holder& h,
-                              EndReason reason, absl::Time now)
+                              EndReason reason, absl::Time now,
+                              const AdminAction* admin = nullptr)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
   TransitionLog* const log_;

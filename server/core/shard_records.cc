@@ -101,7 +101,8 @@ void Shard::RecordDeadlockLocked(const std::string& key, const Session& s,
 }
 
 void Shard::RecordGrantEndedLocked(const std::string& key, const Holder& h,
-                                   EndReason reason, absl::Time now) {
+                                   EndReason reason, absl::Time now,
+                                   const AdminAction* admin) {
   Transition t;
   t.type = TransitionType::kGrantEnded;
   t.key = key;
@@ -112,6 +113,10 @@ void Shard::RecordGrantEndedLocked(const std::string& key, const Holder& h,
   t.after_wait = h.after_wait;
   t.wall = now + wall_offset_;
   t.held = std::max(now - h.granted_at, absl::ZeroDuration());
+  if (admin != nullptr) {
+    t.text = admin->reason;
+    t.caller = admin->caller;
+  }
   RecordLocked(t);
 }
 

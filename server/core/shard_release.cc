@@ -1,6 +1,7 @@
 // Shard: the ways a grant ends at its holder's word or by revocation
-// (release, the undo of an undelivered upgrade, revoke), and the refusal of
-// a release by a session that is not the holder. The rest of the shard is in
+// (release, the undo of an undelivered upgrade, revoke, an operator's
+// force-release), and the refusal of a release by a session that is not the
+// holder. The rest of the shard is in
 // shard.cc and shard_acquire.cc.
 
 #include <algorithm>
@@ -115,35 +116,85 @@ void Shard::RevokeLocked(const RevokeGrantCmd& cmd, Effects& effects) {
   KeyState& state = kit->second;
   for (auto h = state.holders.begin(); h != state.holders.end(); ++h) {
     if (h->token != cmd.token || h->session->id != cmd.session_id) continue;
-    Grant grant{kit->first, cmd.session_id, h->token,
-                h->mode,    h->granted_at,  h->revoke_at};
-    std::shared_ptr<Session> owner =
-        EraseHolderLocked(kit->first, state, h, EndReason::kRevoked, cmd.now);
-    {
-      Session& s = *owner;
-      absl::MutexLock session_lock(&s.mu);
-      auto it = s.held.find(cmd.key);
-      if (it != s.held.end() && it->second == cmd.token) s.held.erase(it);
-      DemoteUpgradeWaitLocked(cmd.key, state, s, effects);
-      if (!s.ended) {
-        const EventMailbox::Posted posted = s.mailbox->Post(
-            SessionEvent{SessionEvent::Type::kGrantRevoked, s.id, cmd.key,
-                         cmd.token,
-                         absl::StrCat(cmd.reason, " after holding ",
-                                      absl::ToInt64Milliseconds(
-                                          cmd.now - grant.granted_at),
-                                      "ms"),
-                         0, ""},
-            effects.events);
-        if (posted == EventMailbox::Posted::kOverflow) {
-          effects.overflowed.push_back(s.id);
-        }
-      }
-    }
+    const std::string text =
+        absl::StrCat(cmd.reason, " after holding ",
+                     absl::ToInt64Milliseconds(cmd.now - h->granted_at), "ms");
+    Grant grant = TakeAwayLocked(kit->first, state, h, EndReason::kRevoked,
+                                 text, cmd.now, nullptr, effects);
     effects.revoked.push_back({std::move(grant), cmd.reason});
     ReevaluateLocked(cmd.key, cmd.now, effects);
     return;
   }
+}
+
+Grant Shard::TakeAwayLocked(const std::string& key, KeyState& state,
+                            absl::InlinedVector<Holder, 1>::iterator h,
+                            EndReason reason, const std::string& event_text,
+                            absl::Time now, const AdminAction* admin,
+                            Effects& effects) {
+  Grant grant{key,     h->session->id, h->token,
+              h->mode, h->granted_at,  h->revoke_at};
+  std::shared_ptr<Session> owner =
+      EraseHolderLocked(key, state, h, reason, now, admin);
+  Session& s = *owner;
+  absl::MutexLock session_lock(&s.mu);
+  auto it = s.held.find(key);
+  if (it != s.held.end() && it->second == grant.token) s.held.erase(it);
+  DemoteUpgradeWaitLocked(key, state, s, effects);
+  if (!s.ended) {
+    const EventMailbox::Posted posted = s.mailbox->Post(
+        SessionEvent{SessionEvent::Type::kGrantRevoked, s.id, key, grant.token,
+                     event_text, 0, ""},
+        effects.events);
+    if (posted == EventMailbox::Posted::kOverflow) {
+      effects.overflowed.push_back(s.id);
+    }
+  }
+  return grant;
+}
+
+absl::Status Shard::ForceReleaseLocked(const ForceReleaseCmd& cmd,
+                                       Effects& effects,
+                                       std::vector<Grant>& released) {
+  auto kit = keys.find(cmd.key);
+  if (kit == keys.end() || kit->second.holders.empty()) {
+    return absl::NotFoundError(
+        absl::StrCat("key ", Quote(cmd.key), " is not held"));
+  }
+  KeyState& state = kit->second;
+  // The tokens first: taking a grant away invalidates the iterators.
+  std::vector<uint64_t> tokens;
+  bool session_holds = false;
+  for (const Holder& h : state.holders) {
+    if (cmd.session_id != 0 && h.session->id != cmd.session_id) continue;
+    session_holds = true;
+    if (cmd.token == 0 || h.token == cmd.token) tokens.push_back(h.token);
+  }
+  if (!session_holds) {
+    return absl::NotFoundError(absl::StrCat(
+        "key ", Quote(cmd.key), " is not held by session ", cmd.session_id,
+        " (held by session ", state.holders.front().session->id, ")"));
+  }
+  if (tokens.empty()) {
+    const Holder& now_held = state.holders.front();
+    return absl::FailedPreconditionError(absl::StrCat(
+        "fencing token ", cmd.token, " is not a current grant of key ",
+        Quote(cmd.key), " (session ", now_held.session->id,
+        " holds it with token ", now_held.token, ")"));
+  }
+  const AdminAction admin{cmd.reason, cmd.caller, cmd.skip_lock_delay};
+  const std::string text =
+      absl::StrCat("force-released by ", cmd.caller, ": ", cmd.reason);
+  for (uint64_t token : tokens) {
+    auto h = std::find_if(state.holders.begin(), state.holders.end(),
+                          [&](const Holder& x) { return x.token == token; });
+    released.push_back(TakeAwayLocked(kit->first, state, h,
+                                      EndReason::kForceReleased, text, cmd.now,
+                                      &admin, effects));
+  }
+  // The next waiters get the key (unless its lock-delay holds them back).
+  ReevaluateLocked(cmd.key, cmd.now, effects);
+  return absl::OkStatus();
 }
 
 }  // namespace table_internal

@@ -122,9 +122,15 @@ void Figures::Observe(const Transition& t) {
       } else {
         acquires.Undo(t.after_wait);
       }
-      if (t.reason == EndReason::kRevoked) ++revocations;
+      // A force-release is a revocation; the grants of a revoked session
+      // end as its expiry would end them, and count as expiries.
+      if (t.reason == EndReason::kRevoked ||
+          t.reason == EndReason::kForceReleased) {
+        ++revocations;
+      }
       if (t.reason == EndReason::kExpired ||
-          t.reason == EndReason::kOverflowed) {
+          t.reason == EndReason::kOverflowed ||
+          t.reason == EndReason::kSessionRevoked) {
         ++expiries;
       }
       break;
@@ -236,10 +242,12 @@ void TableStats::Observe(ShardStats& shard, const Transition& t) {
       }
       if (t.reason == EndReason::kReleased || t.reason == EndReason::kClosed) {
         ++shard.releases;
-      } else if (t.reason == EndReason::kRevoked) {
+      } else if (t.reason == EndReason::kRevoked ||
+                 t.reason == EndReason::kForceReleased) {
         ++shard.revocations;
       } else if (t.reason == EndReason::kExpired ||
-                 t.reason == EndReason::kOverflowed) {
+                 t.reason == EndReason::kOverflowed ||
+                 t.reason == EndReason::kSessionRevoked) {
         ++shard.grants_expired;
       }
       break;
@@ -297,7 +305,8 @@ void TableStats::ObserveSession(const Transition& t) {
     sessions_created_.fetch_add(1, std::memory_order_relaxed);
   } else if (t.type == TransitionType::kSessionEnded &&
              (t.reason == EndReason::kExpired ||
-              t.reason == EndReason::kOverflowed)) {
+              t.reason == EndReason::kOverflowed ||
+              t.reason == EndReason::kSessionRevoked)) {
     sessions_expired_.fetch_add(1, std::memory_order_relaxed);
   }
 }

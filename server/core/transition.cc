@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "server/core/check.h"
+#include "server/core/key.h"
 
 namespace taala {
 
@@ -17,7 +18,8 @@ bool Transition::operator==(const Transition& o) const {
          client_name == o.client_name && labels == o.labels &&
          event_sequence == o.event_sequence && event_type == o.event_type &&
          text == o.text && requester_session_id == o.requester_session_id &&
-         requester_client_name == o.requester_client_name;
+         requester_client_name == o.requester_client_name &&
+         caller == o.caller;
 }
 
 MemoryLog::MemoryLog(uint64_t first_lsn) : last_lsn_(first_lsn - 1) {}
@@ -129,6 +131,13 @@ std::string TransitionToString(const Transition& t) {
   std::string out = absl::StrCat(TransitionTypeName(t.type), " lsn=", t.lsn,
                                  " at=", absl::FormatTime(t.wall));
   auto key = [&] { absl::StrAppend(&out, " key=\"", t.key, "\""); };
+  // The audit trail of an operator's action (AdminService).
+  auto audit = [&] {
+    if (!t.caller.empty() || !t.text.empty()) {
+      absl::StrAppend(&out, " reason_text=\"", EscapeControl(t.text),
+                      "\" caller=\"", EscapeControl(t.caller), "\"");
+    }
+  };
   switch (t.type) {
     case TransitionType::kSessionCreated:
       absl::StrAppend(&out, " session=", t.session_id, " client=\"",
@@ -140,6 +149,7 @@ std::string TransitionToString(const Transition& t) {
     case TransitionType::kSessionEnded:
       absl::StrAppend(&out, " session=", t.session_id,
                       " reason=", EndReasonName(t.reason));
+      audit();
       break;
     case TransitionType::kGrantMade:
       key();
@@ -156,6 +166,7 @@ std::string TransitionToString(const Transition& t) {
       key();
       absl::StrAppend(&out, " session=", t.session_id, " token=", t.token,
                       " reason=", EndReasonName(t.reason));
+      audit();
       break;
     case TransitionType::kGrantRestored:
       key();

@@ -32,16 +32,19 @@ namespace taala {
 enum class TransitionType : uint8_t {
   // session_id, client_name, labels, ttl, wall (created at).
   kSessionCreated = 1,
-  // session_id, reason (kClosed, kExpired or kOverflowed), wall. Its
-  // SESSION_EXPIRED event (kEventPosted) and the kGrantEnded records of its
-  // grants follow.
+  // session_id, reason (kClosed, kExpired, kOverflowed or kSessionRevoked),
+  // wall; for kSessionRevoked also text (the operator's reason) and caller.
+  // Its SESSION_EXPIRED event (kEventPosted) and the kGrantEnded records of
+  // its grants follow.
   kSessionEnded = 2,
   // key, session_id, token (== lsn), mode, semaphore_size, max_hold,
   // lock_delay, wall (granted at), upgrade (the session's SHARED grant of
   // the key became this EXCLUSIVE one).
   kGrantMade = 3,
-  // key, session_id, token, reason, wall. A lock-delay that starts with the
-  // end is its own kLockDelayStarted record, right after.
+  // key, session_id, token, reason, wall; for kForceReleased and
+  // kSessionRevoked also text (the operator's reason) and caller (the audit
+  // trail). A lock-delay that starts with the end is its own
+  // kLockDelayStarted record, right after.
   kGrantEnded = 4,
   // The undo of an upgrade its caller never learnt of: the session's grant
   // of key goes back to the SHARED grant it replaced. key, session_id, token
@@ -96,12 +99,13 @@ enum class EndReason : uint8_t {
   kNone = 0,
   kReleased = 1,    // Release (or the session was closed).
   kExpired = 2,     // The session's lease ran out.
-  kRevoked = 3,     // Max hold time reached (later: force-release).
+  kRevoked = 3,     // Max hold time reached.
   kUndone = 4,      // The caller never learnt of the grant.
   kClosed = 5,      // CloseSession.
   kOverflowed = 6,  // The session's event backlog overflowed.
-  kForceReleased = 7,   // An admin's ForceRelease.
-  kSessionRevoked = 8,  // An admin's RevokeSession.
+  // Operator actions (AdminService), with text and caller in the record.
+  kForceReleased = 7,   // A grant taken by ForceRelease.
+  kSessionRevoked = 8,  // RevokeSession: the session's end and its grants'.
 };
 
 struct Transition {
@@ -127,6 +131,8 @@ struct Transition {
   std::string text;
   uint64_t requester_session_id = 0;
   std::string requester_client_name;
+  // kGrantEnded / kSessionEnded by an operator: who asked (the peer's
+  // address and what the operator said; later the authenticated identity).
   std::string caller;
 
   // Not stored: filled for observers only, never encoded by the log, and

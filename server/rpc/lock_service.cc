@@ -71,7 +71,8 @@ grpc::ServerUnaryReactor* LockServiceImpl::Acquire(
   if (absl::Status s = ParseRequest(*raw, &req); !s.ok()) {
     return FinishNow(table_->log(), ctx, s);
   }
-  absl::StatusOr<AcquireCmd> cmd = ToAcquireCmd(&req, clock_->Now());
+  absl::StatusOr<AcquireCmd> cmd =
+      ToAcquireCmd(&req, clock_->Now(), Policies());
   if (!cmd.ok()) return FinishNow(table_->log(), ctx, cmd.status());
   // Fast path: answered at once (granted, held, try-lock, error) without a
   // reactor of our own.
@@ -151,7 +152,8 @@ grpc::ServerUnaryReactor* LockServiceImpl::AcquireAll(
     return FinishNow(table_->log(), ctx, s);
   }
   absl::StatusOr<MultiAcquireCmd> cmd =
-      ToMultiAcquireCmd(&req, table_->options().key_limits, clock_->Now());
+      ToMultiAcquireCmd(&req, table_->options().key_limits, clock_->Now(),
+                        Policies());
   if (!cmd.ok()) return FinishNow(table_->log(), ctx, cmd.status());
   return StartAcquireAllReactor(table_, clock_, *std::move(cmd), raw_resp);
 }

@@ -9,6 +9,7 @@
 #include "server/core/clock.h"
 #include "server/core/lock_table.h"
 #include "server/rpc/watch_stream.h"
+#include "server/core/policy.h"
 #include "taala/v1/lock_service.grpc.pb.h"
 
 namespace taala {
@@ -27,6 +28,7 @@ namespace taala {
 // Thread safety: gRPC calls it concurrently; all state is in the table.
 using LockServiceBase =
     v1::LockService::WithCallbackMethod_Watch<
+    v1::LockService::WithRawCallbackMethod_GetPolicies<
     v1::LockService::WithRawCallbackMethod_GetLockStats<
     v1::LockService::WithRawCallbackMethod_GetLeakSuspects<
     v1::LockService::WithRawCallbackMethod_GetContention<
@@ -46,7 +48,7 @@ using LockServiceBase =
                                 v1::LockService::WithCallbackMethod_KeepAliveOnce<
                                     v1::LockService::
                                         WithCallbackMethod_CloseSession<
-                                            v1::LockService::Service>>>>>>>>>>>>>>>>>>>;
+                                            v1::LockService::Service>>>>>>>>>>>>>>>>>>>>;
 
 class LockServiceImpl final : public LockServiceBase {
  public:
@@ -60,6 +62,7 @@ class LockServiceImpl final : public LockServiceBase {
   using LockServiceBase::GetLeakSuspects;
   using LockServiceBase::GetLockStats;
   using LockServiceBase::GetMetrics;
+  using LockServiceBase::GetPolicies;
   using LockServiceBase::GetRecentDeadlocks;
   using LockServiceBase::GetWaitForGraph;
   using LockServiceBase::CheckFence;
@@ -93,6 +96,12 @@ class LockServiceImpl final : public LockServiceBase {
   void set_metrics_source(std::function<void(v1::Metrics*)> source) {
     metrics_source_ = std::move(source);
   }
+  // The lock policies (taalad --policy_file) that acquires leaving fields
+  // unset take, and GetPolicies and GetLockStats report. Null (the
+  // default): none. Set before serving; must outlive *this.
+  void set_policies(const PolicyHolder* policies) { policies_ = policies; }
+  grpc::ServerUnaryReactor* GetPolicies(grpc::CallbackServerContext* ctx,
+      const grpc::ByteBuffer* raw, grpc::ByteBuffer* raw_resp) override;
   // Observability (observability_rpcs.cc).
   grpc::ServerUnaryReactor* GetLockStats(grpc::CallbackServerContext* ctx,
                                          const grpc::ByteBuffer* raw,
@@ -154,6 +163,10 @@ class LockServiceImpl final : public LockServiceBase {
   std::function<void(v1::ServerStatus*)> status_source_;
   std::function<void(v1::Metrics*)> metrics_source_;
   std::function<absl::Status(absl::Duration)> session_ttl_hook_;
+  const PolicyHolder* policies_ = nullptr;
+  // The policies in force (empty without a holder). Valid until this
+  // thread's next call (PolicyHolder::Get).
+  const PolicySet* Policies() const;
 };
 
 }  // namespace taala

@@ -1,6 +1,7 @@
 // LockServiceImpl's observability methods: statistics, leak suspects,
-// contention, recent deadlocks and metrics. With statistics off (taalad
-// --stats=false) they answer empty figures, not errors.
+// contention, recent deadlocks, metrics and the lock policies. With
+// statistics off (taalad --stats=false) they answer empty figures, not
+// errors.
 
 #include <utility>
 #include <vector>
@@ -20,8 +21,13 @@ grpc::ServerUnaryReactor* LockServiceImpl::GetLockStats(
       table_->log(), ctx, raw, raw_resp, [this](auto* req, auto* resp) {
         absl::StatusOr<LockStats> stats =
             table_->GetLockStats(req->key(), req->prefix());
-        if (stats.ok()) ToProto(*stats, resp->mutable_stats());
-        return stats.status();
+        if (!stats.ok()) return stats.status();
+        ToProto(*stats, resp->mutable_stats());
+        // A prefix's policy: the longest policy prefix it starts with.
+        const KeyPolicy* policy = Policies()->Find(
+            req->key().empty() ? req->prefix() : req->key());
+        if (policy != nullptr) ToProto(*policy, resp->mutable_policy());
+        return absl::OkStatus();
       });
 }
 
@@ -82,6 +88,21 @@ grpc::ServerUnaryReactor* LockServiceImpl::GetMetrics(
         metrics->set_sessions(table_->SessionCount());
         metrics->set_keys(table_->KeyCount());
         if (metrics_source_) metrics_source_(metrics);
+        return absl::OkStatus();
+      });
+}
+
+const PolicySet* LockServiceImpl::Policies() const {
+  static const PolicySet* const kNone = new PolicySet();
+  return policies_ == nullptr ? kNone : policies_->Get().set.get();
+}
+
+grpc::ServerUnaryReactor* LockServiceImpl::GetPolicies(
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
+    grpc::ByteBuffer* raw_resp) {
+  return ServeRaw<v1::GetPoliciesRequest, v1::GetPoliciesResponse>(
+      table_->log(), ctx, raw, raw_resp, [this](auto*, auto* resp) {
+        if (policies_ != nullptr) ToProto(*policies_->Share(), resp);
         return absl::OkStatus();
       });
 }

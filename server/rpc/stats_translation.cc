@@ -193,4 +193,28 @@ void ToProto(const TableMetrics& m, v1::Metrics* out) {
   }
 }
 
+void ToProto(const KeyPolicy& policy, v1::LockPolicy* out) {
+  out->set_prefix(policy.prefix);
+  if (policy.max_hold_ms) out->set_max_hold_ms(*policy.max_hold_ms);
+  if (policy.lock_delay_ms) out->set_lock_delay_ms(*policy.lock_delay_ms);
+  if (policy.wait_timeout_ms) out->set_wait_timeout_ms(*policy.wait_timeout_ms);
+  if (policy.semaphore_size) out->set_semaphore_size(*policy.semaphore_size);
+  out->set_line(static_cast<uint32_t>(policy.line));
+}
+
+void ToProto(const PolicyState& state, v1::GetPoliciesResponse* out) {
+  out->set_file(state.file);
+  for (const KeyPolicy& p : state.set->policies()) {
+    ToProto(p, out->add_policies());
+  }
+  if (state.generation > 0) {
+    out->set_loaded_at_unix_ms(absl::ToUnixMillis(state.loaded_at));
+  }
+  out->set_generation(state.generation);
+  out->set_last_error(state.last_error);
+  if (!state.last_error.empty()) {
+    out->set_last_error_at_unix_ms(absl::ToUnixMillis(state.last_error_at));
+  }
+}
+
 }  // namespace taala

@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "server/core/lock_table.h"
+#include "server/core/policy.h"
 #include "taala/v1/lock_service.pb.h"
 
 namespace taala {
@@ -39,6 +40,10 @@ void ToProto(const std::vector<DeadlockRecord>& deadlocks, uint64_t total,
              v1::GetRecentDeadlocksResponse* out);
 // The table's fields of Metrics (sessions and keys aside).
 void ToProto(const TableMetrics& m, v1::Metrics* out);
+// A lock policy (GetLockStats, GetPolicies).
+void ToProto(const KeyPolicy& policy, v1::LockPolicy* out);
+// The policies in force and their loads.
+void ToProto(const PolicyState& state, v1::GetPoliciesResponse* out);
 
 }  // namespace taala
 

@@ -1,6 +1,7 @@
 #include "server/rpc/translation.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -70,18 +71,31 @@ CreateSessionCmd ToCreateSessionCmd(const v1::CreateSessionRequest& req,
 }
 
 absl::StatusOr<AcquireCmd> ToAcquireCmd(v1::AcquireRequest* req,
-                                        absl::Time now) {
+                                        absl::Time now,
+                                        const PolicySet* policies) {
   absl::StatusOr<LockMode> mode = FromProtoMode(req->mode());
   if (!mode.ok()) return mode.status();
+  // A field the request leaves unset takes the key's policy, if it sets it.
+  const KeyPolicy* p =
+      policies == nullptr ? nullptr : policies->Find(req->key());
+  const KeyPolicy none;
+  if (p == nullptr) p = &none;
   AcquireCmd cmd;
   cmd.session_id = req->session_id();
   cmd.key = std::move(*req->mutable_key());
   cmd.mode = *mode;
-  cmd.wait_timeout = DurationFromMs(req->wait_timeout_ms());
+  cmd.wait_timeout = DurationFromMs(req->has_wait_timeout_ms()
+                                        ? req->wait_timeout_ms()
+                                        : p->wait_timeout_ms.value_or(0));
   // Negative values are refused by the table, so these are not DurationFromMs.
-  cmd.max_hold = absl::Milliseconds(req->max_hold_ms());
-  cmd.semaphore_size = req->semaphore_size();
-  cmd.lock_delay = absl::Milliseconds(req->lock_delay_ms());
+  cmd.max_hold = absl::Milliseconds(
+      req->has_max_hold_ms() ? req->max_hold_ms() : p->max_hold_ms.value_or(0));
+  cmd.semaphore_size = req->has_semaphore_size()
+                           ? req->semaphore_size()
+                           : p->semaphore_size.value_or(0);
+  cmd.lock_delay = absl::Milliseconds(req->has_lock_delay_ms()
+                                          ? req->lock_delay_ms()
+                                          : p->lock_delay_ms.value_or(0));
   cmd.request_release = req->request_release();
   cmd.now = now;
   return cmd;
@@ -89,7 +103,8 @@ absl::StatusOr<AcquireCmd> ToAcquireCmd(v1::AcquireRequest* req,
 
 absl::StatusOr<MultiAcquireCmd> ToMultiAcquireCmd(v1::AcquireAllRequest* req,
                                                   const KeyLimits& limits,
-                                                  absl::Time now) {
+                                                  absl::Time now,
+                                                  const PolicySet* policies) {
   constexpr int kMaxKeys = 128;
   if (req->keys_size() == 0 || req->keys_size() > kMaxKeys) {
     return absl::InvalidArgumentError(
@@ -103,6 +118,7 @@ absl::StatusOr<MultiAcquireCmd> ToMultiAcquireCmd(v1::AcquireAllRequest* req,
   MultiAcquireCmd cmd;
   cmd.session_id = req->session_id();
   cmd.keys.reserve(req->keys_size());
+  std::optional<int64_t> policy_wait;  // The keys' policies' shortest.
   for (int i = 0; i < req->keys_size(); ++i) {
     v1::AcquireAllRequest::Key* k = req->mutable_keys(i);
     if (absl::Status s = ValidateKey(k->key(), limits); !s.ok()) {
@@ -114,10 +130,28 @@ absl::StatusOr<MultiAcquireCmd> ToMultiAcquireCmd(v1::AcquireAllRequest* req,
       return absl::InvalidArgumentError(
           absl::StrCat("keys[", i, "].", mode.status().message()));
     }
+    const KeyPolicy* p =
+        policies == nullptr ? nullptr : policies->Find(k->key());
     cmd.keys.push_back({std::move(*k->mutable_key()), *mode});
+    if (p == nullptr) continue;
+    // Each key's policy for what the request leaves unset; the wait is one
+    // for all the keys: the shortest their policies set (-1: the longest).
+    if (!req->has_max_hold_ms() && p->max_hold_ms.has_value()) {
+      cmd.keys.back().max_hold = absl::Milliseconds(*p->max_hold_ms);
+    }
+    if (!req->has_lock_delay_ms() && p->lock_delay_ms.has_value()) {
+      cmd.keys.back().lock_delay = absl::Milliseconds(*p->lock_delay_ms);
+    }
+    if (!req->has_wait_timeout_ms() && p->wait_timeout_ms.has_value() &&
+        (!policy_wait.has_value() || *policy_wait < 0 ||
+         (*p->wait_timeout_ms >= 0 && *p->wait_timeout_ms < *policy_wait))) {
+      policy_wait = *p->wait_timeout_ms;
+    }
   }
   // kInfiniteMs (any negative) waits until granted or cancelled.
-  cmd.deadline = now + DurationFromMs(req->wait_timeout_ms());
+  cmd.deadline = now + DurationFromMs(req->has_wait_timeout_ms()
+                                          ? req->wait_timeout_ms()
+                                          : policy_wait.value_or(0));
   cmd.max_hold = absl::Milliseconds(req->max_hold_ms());
   cmd.lock_delay = absl::Milliseconds(req->lock_delay_ms());
   return cmd;

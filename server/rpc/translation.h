@@ -16,6 +16,7 @@
 #include "server/core/key.h"
 #include "server/core/lock_table.h"
 #include "server/core/multi_acquire.h"
+#include "server/core/policy.h"
 #include "google/protobuf/message_lite.h"
 #include "taala/v1/lock_service.pb.h"
 
@@ -33,16 +34,22 @@ v1::LockMode ToProtoMode(LockMode mode);
 // `session_id` comes from LockTable::NewSessionId.
 CreateSessionCmd ToCreateSessionCmd(const v1::CreateSessionRequest& req,
                                     uint64_t session_id, absl::Time now);
-// Moves the key out of `req`. INVALID_ARGUMENT: unknown mode.
+// Moves the key out of `req`. INVALID_ARGUMENT: unknown mode. A field the
+// request leaves unset (wait_timeout_ms, max_hold_ms, semaphore_size,
+// lock_delay_ms) takes the value of the key's policy in `policies` (the
+// longest matching prefix; null: none), if it sets one, else 0.
 absl::StatusOr<AcquireCmd> ToAcquireCmd(v1::AcquireRequest* req,
-                                        absl::Time now);
+                                        absl::Time now,
+                                        const PolicySet* policies = nullptr);
 // Moves the keys out of `req`. INVALID_ARGUMENT, naming the field: no keys
 // or too many, negative max_hold_ms or lock_delay_ms, a malformed key
 // (against `limits`) or unknown mode. A key listed twice is MultiAcquire's
-// to refuse.
-absl::StatusOr<MultiAcquireCmd> ToMultiAcquireCmd(v1::AcquireAllRequest* req,
-                                                  const KeyLimits& limits,
-                                                  absl::Time now);
+// to refuse. Unset max_hold_ms and lock_delay_ms take each key's policy;
+// an unset wait_timeout_ms the shortest wait timeout the keys' policies
+// set (forever is the longest), else 0.
+absl::StatusOr<MultiAcquireCmd> ToMultiAcquireCmd(
+    v1::AcquireAllRequest* req, const KeyLimits& limits, absl::Time now,
+    const PolicySet* policies = nullptr);
 // Moves the key out of `req`.
 ReleaseCmd ToReleaseCmd(v1::ReleaseRequest* req, absl::Time now);
 

@@ -27,11 +27,14 @@ enum Field : uint32_t {
   kText = 1 << 15,
   kRequesterSessionId = 1 << 16,
   kRequesterClientName = 1 << 17,
-  kAllFields = (1 << 18) - 1,
+  // Added with the admin service (issue 11): logs written before it never
+  // set the bit and decode as they did.
+  kCaller = 1 << 18,
+  kAllFields = (1 << 19) - 1,
 };
 
 constexpr uint8_t kMaxType = static_cast<uint8_t>(TransitionType::kEventPosted);
-constexpr uint8_t kMaxReason = static_cast<uint8_t>(EndReason::kOverflowed);
+constexpr uint8_t kMaxReason = static_cast<uint8_t>(EndReason::kSessionRevoked);
 
 uint32_t PresentFields(const Transition& t) {
   uint32_t f = 0;
@@ -53,6 +56,7 @@ uint32_t PresentFields(const Transition& t) {
   if (!t.text.empty()) f |= kText;
   if (t.requester_session_id != 0) f |= kRequesterSessionId;
   if (!t.requester_client_name.empty()) f |= kRequesterClientName;
+  if (!t.caller.empty()) f |= kCaller;
   return f;
 }
 
@@ -114,6 +118,7 @@ void EncodeTransitionAs(const Transition& t, uint64_t lsn, std::string* out) {
   if (f & kText) PutString(out, t.text);
   if (f & kRequesterSessionId) PutVarint(out, t.requester_session_id);
   if (f & kRequesterClientName) PutString(out, t.requester_client_name);
+  if (f & kCaller) PutString(out, t.caller);
 }
 
 bool DecodeTransition(absl::string_view payload, Transition* out) {
@@ -157,6 +162,7 @@ bool DecodeTransition(absl::string_view payload, Transition* out) {
       !d.GetString(&out->requester_client_name)) {
     return false;
   }
+  if ((f & kCaller) && !d.GetString(&out->caller)) return false;
   return d.done();
 }
 

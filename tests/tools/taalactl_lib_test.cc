@@ -303,7 +303,8 @@ TEST(ParseArgsTest, VersionAndPerCommandHelp) {
                        HasSubstr("unknown command")));
   // Each command's usage names it on its first line.
   for (const char* c : {"lock", "describe", "list", "sessions", "deadlocks",
-                        "health", "leaks", "contention", "stats"}) {
+                        "health", "leaks", "contention", "stats",
+                        "policies"}) {
     const char* text = CommandUsageText(c);
     ASSERT_NE(text, nullptr) << c;
     const std::string first(text, std::strchr(text, '\n') - text);

@@ -302,8 +302,58 @@ class SeedRun {
       }
     } else if (op < 93) {
       Advance(absl::Milliseconds(200 + Rand(6000)));
-    } else {
+    } else if (op < 97) {
       Acquire(s, k, /*try_only=*/true, /*request_release=*/true);
+    } else if (op < 99) {
+      ForceRelease(s, k);
+    } else {
+      Revoke(s);
+    }
+  }
+
+  // AdminService: an operator takes `k` from every holder or from `s`.
+  void ForceRelease(uint64_t s, const std::string& k) {
+    const uint64_t only = Rand(2) == 0 ? s : 0;
+    const bool skip = Rand(2) == 0;
+    Log(absl::StrCat("force-release ", k, only != 0 ? " of s" : "",
+                     only != 0 ? absl::StrCat(only) : "",
+                     skip ? " skip delay" : ""));
+    const size_t want = model_.ForceRelease(k, only, skip);
+    ForceReleaseCmd cmd;
+    cmd.key = k;
+    cmd.session_id = only;
+    cmd.reason = "model";
+    cmd.caller = "test";
+    cmd.skip_lock_delay = skip;
+    cmd.now = clock_.Now();
+    absl::StatusOr<std::vector<Grant>> got = table_->ForceRelease(cmd);
+    const bool agree =
+        got.ok() ? got->size() == want
+                 : want == 0 && absl::IsNotFound(got.status());
+    if (!agree) {
+      Fail(absl::StrCat("force-release of ", k, ": model took ", want,
+                        " grant(s), table says ",
+                        got.ok() ? absl::StrCat(got->size())
+                                 : got.status().ToString()));
+      return;
+    }
+    if (!got.ok()) return;
+    // Tokens increase: every grant taken was older than the log's end.
+    for (const Grant& g : *got) {
+      if (g.token > wal_->LastLsn()) Fail("a grant taken from the future");
+    }
+  }
+
+  // AdminService: an operator revokes `s`.
+  void Revoke(uint64_t s) {
+    const bool skip = Rand(2) == 0;
+    Log(absl::StrCat("revoke s", s, skip ? " skip delay" : ""));
+    const bool want = model_.Revoke(s, skip);
+    absl::StatusOr<LockTable::RevokeResult> got = table_->RevokeSession(
+        RevokeSessionCmd{s, "model", "test", skip, clock_.Now()});
+    if (got.ok() != want) {
+      Fail(absl::StrCat("revoke of session ", s, ": model says ", want,
+                        ", table says ", got.status().ToString()));
     }
   }
 
@@ -434,6 +484,7 @@ class SeedRun {
     MultiAcquireCmd cmd;
     cmd.session_id = s;
     std::vector<std::pair<std::string, LockMode>> steps;
+    std::map<std::string, absl::Duration> lock_delays;
     for (const std::string& k : keys) {
       LockMode mode = Rand(2) == 0 ? LockMode::kShared : LockMode::kExclusive;
       const Model::Hold* held = model_.HoldOf(s, k);
@@ -443,13 +494,19 @@ class SeedRun {
       }
       cmd.keys.push_back({k, mode});
       steps.emplace_back(k, mode);
+      // A per-key lock-delay now and then (AcquireAll's lock policies).
+      if (Rand(4) == 0) {
+        cmd.keys.back().lock_delay = absl::Seconds(1 + Rand(3)) + Jitter(rng_);
+        lock_delays[k] = *cmd.keys.back().lock_delay;
+      }
     }
     // No max hold: its timers would all end at one instant, in an order
     // that is the timer queue's own.
     const int id = ++next_id_;
     std::vector<std::string> shown;
     for (const auto& [k, m] : steps) {
-      shown.push_back(absl::StrCat(k, ":", LockModeName(m)));
+      shown.push_back(absl::StrCat(k, ":", LockModeName(m),
+                                   lock_delays.count(k) ? ":delay" : ""));
     }
     Log(absl::StrCat("acquire_all s", s, " ", absl::StrJoin(shown, ","),
                      " #", id));
@@ -460,7 +517,7 @@ class SeedRun {
                                            m.get());
     ModelMulti* raw = m.get();
     multis_[id] = std::move(m);
-    model_.StartMulti(id, s, steps, max_hold);
+    model_.StartMulti(id, s, steps, max_hold, lock_delays);
     raw->op->Start();
   }
 

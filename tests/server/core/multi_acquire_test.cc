@@ -456,5 +456,38 @@ TEST_F(MultiAcquireTest, AStepErrorEndsTheCall) {
   EXPECT_THAT(listener_.result(), StatusIs(absl::StatusCode::kNotFound));
 }
 
+// AcquireAll's lock policies give each key its own max hold and lock-delay;
+// a key without its own takes the command's.
+TEST_F(MultiAcquireTest, PerKeyMaxHoldAndLockDelayOverrideTheCommands) {
+  const uint64_t s = NewSession();
+  MultiAcquireCmd cmd;
+  cmd.session_id = s;
+  cmd.keys.push_back({"a"});
+  cmd.keys.back().max_hold = absl::Seconds(5);
+  cmd.keys.back().lock_delay = absl::Seconds(3);
+  cmd.keys.push_back({"b"});
+  cmd.max_hold = absl::Seconds(8);  // Within the session's TTL (10s).
+  cmd.lock_delay = absl::Seconds(1);
+  cmd.deadline = clock_.Now();
+  const absl::Time start = clock_.Now();
+  MultiAcquire multi(&table_, &clock_, std::move(cmd), &listener_);
+  multi.Start();
+  ASSERT_TRUE(listener_.acquired());
+  const std::vector<AcquireResult>& grants = listener_.result()->grants;
+  ASSERT_EQ(grants.size(), 2u);
+  EXPECT_EQ(grants[0].grant.revoke_at, start + absl::Seconds(5));
+  EXPECT_EQ(grants[1].grant.revoke_at, start + absl::Seconds(8));
+  Advance(absl::Seconds(5));  // "a" is revoked: its own lock-delay.
+  absl::StatusOr<LockDescription> a = table_.Describe("a", 10);
+  ASSERT_TRUE(a.ok());
+  EXPECT_TRUE(a->holders.empty());
+  EXPECT_EQ(a->delayed_until, clock_.Now() + absl::Seconds(3));
+  Advance(absl::Seconds(3));  // "b" is revoked: the command's.
+  absl::StatusOr<LockDescription> b = table_.Describe("b", 10);
+  ASSERT_TRUE(b.ok());
+  EXPECT_TRUE(b->holders.empty());
+  EXPECT_EQ(b->delayed_until, clock_.Now() + absl::Seconds(1));
+}
+
 }  // namespace
 }  // namespace taala

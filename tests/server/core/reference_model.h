@@ -201,7 +201,8 @@ class Model {
 
   void StartMulti(int id, uint64_t s,
                   std::vector<std::pair<std::string, LockMode>> keys,
-                  absl::Duration max_hold) {
+                  absl::Duration max_hold,
+                  std::map<std::string, absl::Duration> lock_delays = {}) {
     std::sort(keys.begin(), keys.end(), [&](const auto& a, const auto& b) {
       return f_.segment_order ? SegmentLess(a.first, b.first)
                               : a.first < b.first;
@@ -210,6 +211,7 @@ class Model {
     m.session = s;
     m.steps = std::move(keys);
     m.max_hold = max_hold;
+    m.lock_delays = std::move(lock_delays);
     RunMulti(id);
   }
 
@@ -251,6 +253,53 @@ class Model {
       if (!ss.ended && ss.expires_at <= t) out.push_back(s);
     }
     return out;
+  }
+
+  // An operator takes `k` from its holders (every one, or only `s`'s): each
+  // a revocation, in holder order, with its lock-delay unless
+  // `skip_delay`; then the queues move. Returns how many grants it took
+  // (0: NOT_FOUND).
+  size_t ForceRelease(const std::string& k, uint64_t s, bool skip_delay) {
+    Key& key = keys_[k];
+    std::vector<Completion> out;
+    size_t taken = 0;
+    for (size_t i = 0; i < key.holders.size();) {
+      if (s != 0 && key.holders[i].session != s) {
+        ++i;
+        continue;
+      }
+      const uint64_t holder = key.holders[i].session;
+      if (!skip_delay) StartDelay(key, key.holders[i]);
+      key.holders.erase(key.holders.begin() + i);
+      if (f_.release_while_upgrading) DemoteUpgrade(holder, k, out);
+      ++taken;
+    }
+    if (taken > 0) GrantAll(out);
+    Run(out);
+    return taken;
+  }
+
+  // An operator ends `s` as its lease running out would, with no
+  // lock-delays if `skip_delay`. False (NOT_FOUND) if it had ended, or if
+  // its lease had run out (it then ends as expired, delays and all).
+  bool Revoke(uint64_t s, bool skip_delay) {
+    Sess& ss = sessions_[s];
+    if (ss.ended) return false;
+    const bool lapsed = f_.expired_lease && ss.expires_at <= now_;
+    ss.ended = true;
+    std::vector<Completion> out;
+    DropWait(s, Outcome::kNotFound, out);
+    for (auto& [name, key] : keys_) {
+      for (auto it = key.holders.begin(); it != key.holders.end(); ++it) {
+        if (it->session != s) continue;
+        if (!skip_delay || lapsed) StartDelay(key, *it);
+        key.holders.erase(it);
+        GrantAll(out);
+        break;
+      }
+    }
+    Run(out);
+    return !lapsed;
   }
 
   // Everything due at `t` (the driver steps from instant to instant).
@@ -315,6 +364,8 @@ class Model {
     size_t next = 0;
     std::vector<Taken> taken;
     absl::Duration max_hold;
+    // Keys with a lock-delay of their own (AcquireAll's per-key policies).
+    std::map<std::string, absl::Duration> lock_delays;
   };
 
   static bool Below(const std::string& low, const std::string& high) {
@@ -612,6 +663,9 @@ class Model {
       r.key = m.steps[m.next].first;
       r.mode = m.steps[m.next].second;
       r.max_hold = m.max_hold;
+      if (auto it = m.lock_delays.find(r.key); it != m.lock_delays.end()) {
+        r.lock_delay = it->second;
+      }
       r.id = id;
       r.multi = true;
       std::vector<Completion> out;

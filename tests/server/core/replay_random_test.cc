@@ -161,6 +161,22 @@ class ReplayRun {
     } else if (op < 80) {
       (void)table_.CloseSession(CloseSessionCmd{s, clock_.Now()});
       s = NewSession();
+    } else if (op < 82) {
+      // An operator takes the key (from every holder, or from s) or ends s.
+      if (Rand(2) == 0) {
+        ForceReleaseCmd cmd;
+        cmd.key = key;
+        cmd.session_id = Rand(2) == 0 ? s : 0;
+        cmd.reason = "replay";
+        cmd.caller = "127.0.0.1 (requested_by test)";
+        cmd.skip_lock_delay = Rand(2) == 0;
+        cmd.now = clock_.Now();
+        (void)table_.ForceRelease(cmd);
+      } else {
+        (void)table_.RevokeSession(RevokeSessionCmd{
+            s, "replay", "test", Rand(2) == 0, clock_.Now()});
+        s = NewSession();
+      }
     } else if (op < 95) {
       clock_.Advance(absl::Milliseconds(200 + Rand(3000)));
       table_.RunDueTimers(clock_.Now());

@@ -96,6 +96,29 @@ std::vector<Transition> OneOfEachType() {
   t.requester_session_id = 5;
   t.requester_client_name = "impatient";
   out.push_back(t);
+
+  // An operator's actions (AdminService), with the audit trail.
+  t = Transition();
+  t.type = TransitionType::kGrantEnded;
+  t.lsn = 15;
+  t.key = "jobs/42";
+  t.session_id = 3;
+  t.token = 9;
+  t.reason = EndReason::kForceReleased;
+  t.text = "worker hung";
+  t.caller = "ipv4:127.0.0.1:5000 (requested_by alice@ops)";
+  t.wall = TestWall(7);
+  out.push_back(t);
+
+  t = Transition();
+  t.type = TransitionType::kSessionEnded;
+  t.lsn = 16;
+  t.session_id = 3;
+  t.reason = EndReason::kSessionRevoked;
+  t.text = "decommissioned";
+  t.caller = "ipv6:[::1]:5000";
+  t.wall = TestWall(8);
+  out.push_back(t);
   return out;
 }
 
@@ -153,11 +176,13 @@ TEST(RecordCodecTest, RejectsUnknownTypeModeAndReason) {
   EXPECT_FALSE(DecodeTransition(std::string("\x09\x01\x00", 3), &back));
   // Type kGrantMade, lsn 1, fields = kMode (bit 3), mode 2.
   EXPECT_FALSE(DecodeTransition(std::string("\x03\x01\x08\x02", 4), &back));
-  // Reason (bit 5) 7.
-  EXPECT_FALSE(DecodeTransition(std::string("\x04\x01\x20\x07", 4), &back));
-  // An unknown field bit (bit 18 = 0x40000 = varint 80 80 10).
+  // Reason (bit 5) 9 (8, kSessionRevoked, is the last).
+  EXPECT_FALSE(DecodeTransition(std::string("\x04\x01\x20\x09", 4), &back));
+  EXPECT_TRUE(DecodeTransition(std::string("\x04\x01\x20\x08", 4), &back));
+  // An unknown field bit (bit 19 = 0x80000 = varint 80 80 20).
   EXPECT_FALSE(
-      DecodeTransition(std::string("\x04\x01\x80\x80\x10", 5), &back));
+      DecodeTransition(std::string("\x04\x01\x80\x80\x20\x00", 6),
+                       &back));
   EXPECT_TRUE(DecodeTransition(std::string("\x04\x01\x00", 3), &back));
 }
 

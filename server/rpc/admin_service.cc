@@ -1,0 +1,149 @@
+#include "server/rpc/admin_service.h"
+
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "server/core/key.h"
+#include "server/rpc/unary.h"
+#include "spdlog/spdlog.h"
+
+namespace taala {
+namespace {
+
+// A control character: C0, DEL, or C1 (U+0080..U+009F, in UTF-8 0xC2
+// followed by 0x80..0x9F). The text is valid UTF-8 already (raw_request.h).
+bool HasControl(absl::string_view s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7F) return true;
+    if (c == 0xC2 && i + 1 < s.size()) {
+      const auto next = static_cast<unsigned char>(s[i + 1]);
+      if (next >= 0x80 && next <= 0x9F) return true;
+    }
+  }
+  return false;
+}
+
+absl::Status ValidateText(absl::string_view field, absl::string_view text,
+                          size_t max_bytes) {
+  if (text.size() > max_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ": ", text.size(), " bytes, at most ", max_bytes, " allowed"));
+  }
+  if (HasControl(text)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": control characters are not allowed"));
+  }
+  return absl::OkStatus();
+}
+
+// "session 3 token 7, session 4 token 9" for the log.
+std::string GrantList(const std::vector<Grant>& grants) {
+  if (grants.empty()) return "no grant";
+  return absl::StrJoin(grants, ", ", [](std::string* out, const Grant& g) {
+    absl::StrAppend(out, "key \"", EscapeControl(g.key), "\" of session ",
+                    g.session_id, " (token ", g.token, ")");
+  });
+}
+
+}  // namespace
+
+absl::Status ValidateAdminReason(absl::string_view reason) {
+  if (reason.empty()) {
+    return absl::InvalidArgumentError(
+        "reason: required (say why, for the holder and the audit trail)");
+  }
+  return ValidateText("reason", reason, kMaxAdminReasonBytes);
+}
+
+absl::StatusOr<std::string> AdminCaller(absl::string_view peer,
+                                        absl::string_view requested_by) {
+  absl::Status valid =
+      ValidateText("requested_by", requested_by, kMaxRequestedByBytes);
+  if (!valid.ok()) return valid;
+  // Issue 12 ([security]) replaces the peer address with the authenticated
+  // identity.
+  std::string caller(peer);
+  if (!requested_by.empty()) {
+    absl::StrAppend(&caller, " (requested_by ", requested_by, ")");
+  }
+  return caller;
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ForceRelease(
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
+    grpc::ByteBuffer* raw_resp) {
+  return ServeRaw<v1::ForceReleaseRequest, v1::ForceReleaseResponse>(
+      table_->log(), ctx, raw, raw_resp,
+      [this, ctx](auto* req, auto* resp) -> absl::Status {
+        absl::Status valid = ValidateAdminReason(req->reason());
+        if (!valid.ok()) return valid;
+        absl::StatusOr<std::string> caller =
+            AdminCaller(ctx->peer(), req->requested_by());
+        if (!caller.ok()) return caller.status();
+        ForceReleaseCmd cmd;
+        cmd.key = req->key();
+        cmd.session_id = req->session_id();
+        cmd.token = req->fencing_token();
+        cmd.reason = req->reason();
+        cmd.caller = *caller;
+        cmd.skip_lock_delay = req->skip_lock_delay();
+        cmd.now = clock_->Now();
+        absl::StatusOr<std::vector<Grant>> released =
+            table_->ForceRelease(cmd);
+        if (!released.ok()) return released.status();
+        spdlog::warn(
+            "admin: force-release of key \"{}\" by {}: took {}{}; reason: {}",
+            EscapeControl(cmd.key), EscapeControl(cmd.caller),
+            GrantList(*released),
+            cmd.skip_lock_delay ? " (lock-delay skipped)" : "",
+            EscapeControl(cmd.reason, /*quotes=*/false));
+        for (const Grant& g : *released) {
+          ToProto(g, cmd.now, resp->add_released());
+        }
+        return absl::OkStatus();
+      });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::RevokeSession(
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
+    grpc::ByteBuffer* raw_resp) {
+  return ServeRaw<v1::RevokeSessionRequest, v1::RevokeSessionResponse>(
+      table_->log(), ctx, raw, raw_resp,
+      [this, ctx](auto* req, auto* resp) -> absl::Status {
+        if (req->session_id() == 0) {
+          return absl::InvalidArgumentError("session_id: required");
+        }
+        absl::Status valid = ValidateAdminReason(req->reason());
+        if (!valid.ok()) return valid;
+        absl::StatusOr<std::string> caller =
+            AdminCaller(ctx->peer(), req->requested_by());
+        if (!caller.ok()) return caller.status();
+        RevokeSessionCmd cmd;
+        cmd.session_id = req->session_id();
+        cmd.reason = req->reason();
+        cmd.caller = *caller;
+        cmd.skip_lock_delay = req->skip_lock_delay();
+        cmd.now = clock_->Now();
+        absl::StatusOr<LockTable::RevokeResult> result =
+            table_->RevokeSession(cmd);
+        if (!result.ok()) return result.status();
+        spdlog::warn(
+            "admin: session {} revoked by {}: released {}, cancelled {} "
+            "wait(s){}; reason: {}",
+            cmd.session_id, EscapeControl(cmd.caller),
+            GrantList(result->released), result->cancelled_waits,
+            cmd.skip_lock_delay ? " (lock-delays skipped)" : "",
+            EscapeControl(cmd.reason, /*quotes=*/false));
+        for (const Grant& g : result->released) {
+          ToProto(g, cmd.now, resp->add_released());
+        }
+        resp->set_cancelled_waits(
+            static_cast<uint32_t>(result->cancelled_waits));
+        return absl::OkStatus();
+      });
+}
+
+}  // namespace taala
