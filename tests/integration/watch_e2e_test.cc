@@ -26,6 +26,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "taala/v1/admin_service.grpc.pb.h"
 #include "taala/v1/lock_service.grpc.pb.h"
 #include "tests/integration/rpc_helpers.h"
 #include "tests/integration/taalad_process.h"
@@ -571,6 +572,33 @@ TEST_F(WatchE2eTest, WaitEventsWithStatisticsOff) {
   ASSERT_EQ(folded.count("n/x"), 1u);
   EXPECT_EQ(folded.at("n/x").holders, Described(stub, "n/x").holders);
   EXPECT_TRUE(folded.at("n/x").waiters.empty());
+}
+
+// An operator's force-release reaches watchers as REVOKED with its reason
+// and caller.
+TEST_F(WatchE2eTest, ForceReleaseIsRevokedWithReasonAndCaller) {
+  StartDaemon();
+  const uint64_t a = NewSession(stub_.get(), "stuck");
+  const uint64_t t = Take(stub_.get(), a, "f/x");
+  Watcher w(stub_.get(), Prefix("f/"));
+  auto admin = v1::AdminService::NewStub(grpc::CreateChannel(
+      daemon_->address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  v1::ForceReleaseRequest req;
+  req.set_key("f/x");
+  req.set_reason("stuck in a loop");
+  req.set_requested_by("oncall");
+  v1::ForceReleaseResponse resp;
+  ASSERT_TRUE(admin->ForceRelease(&ctx, req, &resp).ok());
+  ASSERT_TRUE(w.WaitForEvent(WatchEvent::REVOKED, "f/x"));
+  for (const WatchResponse& m : w.got()) {
+    if (!m.has_event() || m.event().type() != WatchEvent::REVOKED) continue;
+    EXPECT_EQ(m.event().fencing_token(), t);
+    EXPECT_EQ(m.event().session_id(), a);
+    EXPECT_EQ(m.event().client_name(), "stuck");
+    EXPECT_THAT(m.event().reason(), HasSubstr("stuck in a loop"));
+    EXPECT_THAT(m.event().caller(), HasSubstr("oncall"));
+  }
 }
 
 TEST_F(WatchE2eTest, KeysBelowSlashAndPrefixesAcrossShards) {
