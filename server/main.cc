@@ -4,7 +4,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <deque>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -159,6 +161,11 @@ int Run() {
       absl::GetFlag(FLAGS_fault_wal_fail_write_after_bytes);
   wal_options.fail_fsync = absl::GetFlag(FLAGS_fault_wal_fail_fsync);
   wal_options.on_fatal = LogFatalLogErrorAndExit;
+  absl::StatusOr<WatchFlags> watch_flags = GetWatchFlags();
+  if (!watch_flags.ok()) {
+    return Fail(std::string(watch_flags.status().message()));
+  }
+  wal_options.keep_replayed = watch_flags->history;
   absl::StatusOr<wal::Recovered> recovered =
       wal::Recover(wal_options, options.max_session_ttl);
   if (!recovered.ok()) return Fail(std::string(recovered.status().message()));
@@ -175,13 +182,24 @@ int Run() {
   const wal::Durability previous_mode = recovered->previous_mode;
   const bool restore_sessions = recovered->restore_sessions;
   const absl::Duration refuse_grants_for = recovered->refuse_grants_for;
+  // Watch may resume across the restart after any LSN the records replayed
+  // cover, unless an unclean async or none run may have shown watchers
+  // records the log lost.
+  const std::deque<Transition> replayed = std::move(recovered->replayed);
+  const uint64_t watch_floor = std::max(recovered->snapshot_lsn,
+                                        recovered->replayed_dropped_lsn);
+  const bool seed_watch =
+      previous_clean || previous_mode == wal::Durability::kFsync;
   absl::StatusOr<std::unique_ptr<wal::Wal>> log =
       wal::Wal::Open(wal_options, std::move(*recovered));
   recovered = absl::StatusOr<wal::Recovered>();  // Nothing left in it.
   if (!log.ok()) return Fail(std::string(log.status().message()));
   wal::Wal& wal = **log;
   wal.Start();
-  options.log = &wal;
+  // Watch: the hub sits between the table and the log (watch_hub.h).
+  WatchHub hub(&wal, watch_flags->history);
+  if (seed_watch) hub.Seed(replayed, watch_floor, wal.recovered_state());
+  options.log = &hub;
   // Records carry wall-clock times; the table runs on the steady clock.
   options.wall_offset = absl::Now() - RealClock()->Now();
 
@@ -252,8 +270,12 @@ int Run() {
     st->set_version(
         absl::StrCat(TaalaVersion(), " (commit ", TaalaGitCommit(), ")"));
   });
-  service.set_metrics_source([&wal](v1::Metrics* m) {
+  WatchPump watch_pump(&table, &hub, watch_flags->buffer);
+  service.set_watch_pump(&watch_pump);
+  service.set_metrics_source([&wal, &watch_pump](v1::Metrics* m) {
     FillWalMetrics(wal.stats(), m);
+    m->set_watchers(watch_pump.watchers());
+    m->set_watchers_too_slow(watch_pump.ended_too_slow());
     m->set_in_flight_calls(GrpcCallsInFlight());
   });
   // Operator actions (docs/admin.md), on the same server.
@@ -303,6 +325,7 @@ int Run() {
     return Fail(std::string(admin.status().message()));
   }
   timers.Start();
+  watch_pump.Start();
   const std::string host = listen.substr(0, listen.rfind(':'));
   spdlog::info(
       "taalad listening on {}:{} (data dir {}, durability {}, {} shards)",
@@ -320,6 +343,7 @@ int Run() {
   // Before the server shuts down: no in-process call may start after that.
   if (*admin != nullptr) (*admin)->Drain();
   table.Shutdown();
+  watch_pump.Shutdown();
   server->Shutdown(absl::ToChronoTime(absl::Now() +
                                       absl::GetFlag(FLAGS_drain_timeout)));
   admin->reset();  // Its calls go through the server, which is done.

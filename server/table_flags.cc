@@ -20,8 +20,27 @@ ABSL_FLAG(int32_t, max_key_segments, 32, "Most '/'-separated key segments.");
 ABSL_FLAG(int32_t, max_pending_events, 1024,
           "Most unacknowledged events kept per session; a GRANT_REVOKED past "
           "it ends the session (\"event backlog overflow\").");
+ABSL_FLAG(int64_t, watch_history, 65536,
+          "Watch: key records kept for resuming watchers (a watch may resume "
+          "after any LSN still among them; older ones get OUT_OF_RANGE).");
+ABSL_FLAG(int64_t, watch_buffer, 4096,
+          "Watch: events queued per watcher; a watcher that falls this far "
+          "behind is ended with RESOURCE_EXHAUSTED (resume after its last "
+          "LSN).");
 
 namespace taala {
+
+absl::StatusOr<WatchFlags> GetWatchFlags() {
+  WatchFlags f;
+  if (absl::GetFlag(FLAGS_watch_history) < 1 ||
+      absl::GetFlag(FLAGS_watch_buffer) < 1) {
+    return absl::InvalidArgumentError(
+        "--watch_history and --watch_buffer must be >= 1");
+  }
+  f.history = static_cast<size_t>(absl::GetFlag(FLAGS_watch_history));
+  f.buffer = static_cast<size_t>(absl::GetFlag(FLAGS_watch_buffer));
+  return f;
+}
 
 absl::Status ApplyTableFlags(LockTable::Options *options) {
   if (absl::GetFlag(FLAGS_shards) < 1)

@@ -42,6 +42,10 @@ std::string PolicyText(const v1::LockPolicy& policy);
 int RunForceRelease(const Invocation& inv);
 int RunRevoke(const Invocation& inv);
 int RunRelease(const Invocation& inv);
+// tools/watch_command.cc: Watch, printed as it comes, resumed after
+// reconnects. Blocks SIGINT and SIGTERM in the calling thread (they end it
+// with exit 0): call it before any other thread exists.
+int RunWatch(const Invocation& inv);
 
 }  // namespace taala::tools
 

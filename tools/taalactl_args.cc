@@ -33,6 +33,9 @@ constexpr OptionSpec kOptions[] = {
     {"contended", false, "list"},
     {"p99-factor", true, "leaks"},
     {"prefix", false, "stats"},
+    {"key", true, "watch"},
+    {"after", true, "watch"},
+    {"count", true, "watch"},
     {"reason", true, "force-release,revoke"},
     {"skip-lock-delay", false, "force-release,revoke"},
     {"session", true, "force-release,release"},
@@ -43,7 +46,8 @@ constexpr const char* kCommands[] = {"lock",      "describe",   "list",
                                      "sessions",  "deadlocks",  "health",
                                      "leaks",     "contention", "stats",
                                      "policies",
-                                     "force-release", "revoke", "release"};
+                                     "force-release", "revoke", "release",
+                                     "watch"};
 
 bool IsCommand(absl::string_view name) {
   for (const char* c : kCommands) {
@@ -248,6 +252,19 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args,
         return Usage(absl::StrCat("--limit: \"", value,
                                   "\" is not a non-negative number"));
       }
+    } else if (name == "key") {
+      if (value.empty()) return Usage("--key: needs a KEY");
+      inv.key = value;
+    } else if (name == "after") {
+      if (!absl::SimpleAtoi(value, &inv.after_lsn)) {
+        return Usage(absl::StrCat("--after: \"", value,
+                                  "\" is not an LSN (a non-negative number)"));
+      }
+    } else if (name == "count") {
+      if (!absl::SimpleAtoi(value, &inv.count)) {
+        return Usage(absl::StrCat("--count: \"", value,
+                                  "\" is not a non-negative number"));
+      }
     } else if (name == "reason") {
       if (value.empty()) return Usage("--reason: must not be empty");
       inv.reason = value;
@@ -302,6 +319,12 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args,
       inv.prefix = positional[0];
     } else {
       inv.key = positional[0];
+    }
+  } else if (inv.command == "watch") {
+    if (positional.size() > 1) return Usage("watch: at most one PREFIX");
+    if (!positional.empty()) inv.prefix = positional[0];
+    if (!inv.key.empty() && !inv.prefix.empty()) {
+      return Usage("watch: a PREFIX or --key KEY, not both");
     }
   } else if (inv.command == "force-release" || inv.command == "revoke" ||
              inv.command == "release") {

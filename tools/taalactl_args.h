@@ -21,7 +21,8 @@ namespace taala::tools {
 
 struct Invocation {
   // "lock", "describe", "list", "sessions", "deadlocks", "health", "leaks",
-  // "contention", "stats", "force-release", "revoke", "release"; "help" for
+  // "contention", "stats", "force-release", "revoke", "release", "watch";
+  // "help" for
   // --help, -h or `taalactl help`;
   // "version" for --version.
   std::string command;
@@ -54,6 +55,9 @@ struct Invocation {
   bool contended = false;   // list --contended: keys with waiters only.
   double p99_factor = 0;    // leaks --p99-factor; 0 = the daemon's default.
 
+  // watch: PREFIX is `prefix` (empty: every key), --key KEY is `key`.
+  uint64_t after_lsn = 0;  // --after LSN: resume after it (0: a snapshot).
+  uint64_t count = 0;      // --count N: stop after N events (0: never).
   // force-release (KEY), revoke (SESSION), release (KEY): admin actions.
   std::string reason;            // --reason; required by force-release, revoke
   bool skip_lock_delay = false;  // --skip-lock-delay

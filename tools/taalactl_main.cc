@@ -4,6 +4,7 @@
 //       COMMAND [ARGS...]
 //   taalactl describe KEY | list [PREFIX] | sessions | deadlocks | health |
 //            leaks | contention | stats [KEY|PREFIX/] | policies  [--json]
+//   taalactl watch [PREFIX] [--key KEY] [--after LSN] [--count N] [--json]
 //   taalactl --version | --help | COMMAND --help
 
 #include <cstdlib>
@@ -49,5 +50,6 @@ int main(int argc, char** argv) {
   if (inv->command == "force-release") return RunForceRelease(*inv);
   if (inv->command == "revoke") return RunRevoke(*inv);
   if (inv->command == "release") return RunRelease(*inv);
+  if (inv->command == "watch") return RunWatch(*inv);
   return RunHealth(*inv);
 }

@@ -40,6 +40,10 @@ Commands:
                       and the lock policy in force for it.
   policies            The lock policies in force (taalad --policy_file) and
                       the last refused reload.
+  watch [--key KEY] [--after LSN] [--count N] [PREFIX]
+                      The holders and waiters of PREFIX's keys (every key if
+                      none), then every change as it happens; reconnects and
+                      resumes by itself. Ctrl-C ends it.
   health              The server's health (exit 0 when SERVING).
   force-release KEY --reason R [--skip-lock-delay] [--session ID] [--token T]
                       Take KEY from its holder(s) (AdminService): each gets
@@ -79,6 +83,9 @@ Options (before or after COMMAND):
   --p99-factor F        leaks: suspect a grant held F times its key's p99 hold
                         (default: taalad's --leak_p99_factor)
   --prefix              stats: the argument is a prefix
+  --key KEY             watch: one key instead of a prefix
+  --after LSN           watch: resume after LSN (no snapshot)
+  --count N             watch: exit after N events
   --reason R            force-release, revoke: why (required; the holder and
                         the daemon's log and audit trail get it)
   --skip-lock-delay     force-release, revoke: no lock-delay, even if the
@@ -277,6 +284,29 @@ taalactl describe shows the session and the token). No lock-delay starts.
 Exit status: 0; 1 error (FAILED_PRECONDITION: the session does not hold KEY
 with token T; NOT_FOUND: no such session); 69 server unavailable; 64 usage
 error.
+)";
+  }
+  if (command == "watch") {
+    return R"(Usage: taalactl watch [--key KEY] [--after LSN] [--count N] [PREFIX]
+
+The keys in use under PREFIX (a plain byte prefix; every key if none; or one
+key with --key) as a table of holders, waiters and lock-delays as of one LSN,
+then one line per event as it happens: LSN (~N: a live-only event after LSN
+N), time, event (GRANTED, RELEASED, EXPIRED, REVOKED, UNDONE, RESTORED,
+LOCK_DELAY_STARTED/ENDED, WAITING, WAIT_ENDED, DEADLOCK_REFUSED), key,
+session (client), token, and the mode or reason.
+
+If the daemon restarts or ends the watch as too slow, it reconnects (with
+backoff) and resumes after the last LSN it printed; if that is no longer
+retained it says so on stderr and starts over with a snapshot.
+
+  --key KEY    watch one key instead of a prefix
+  --after LSN  resume after LSN (no snapshot); 0 = start with a snapshot
+  --count N    exit after N events (0 = never)
+
+--json prints each WatchResponse (snapshot part or event) as one line.
+Exit status: 0 (SIGINT, SIGTERM or --count); 69 server unavailable at the
+start; 64 usage error; 1 error.
 )";
   }
   return nullptr;

@@ -126,6 +126,11 @@ void RenderMetrics(const v1::Metrics& m, Exposition& e) {
         "gRPC calls being served now (waiting acquires and KeepAlive "
         "streams included).",
         static_cast<double>(m.in_flight_calls()));
+  e.One("taala_watchers", "gauge", "Watch streams open now.",
+        static_cast<double>(m.watchers()));
+  e.One("taala_watchers_too_slow_total", "counter",
+        "Watch streams ended with RESOURCE_EXHAUSTED: they fell behind.",
+        static_cast<double>(m.watchers_too_slow()));
   const int top = std::min(m.top_keys_size(), kMaxTopKeys);
   e.Family("taala_top_key_acquires_total", "counter",
            "Acquires of the most acquired keys (a bounded top-K, at most 100 "

@@ -28,7 +28,7 @@
 // shard mutex as a record feeds them, or alone by the queries), and below
 // them all the
 // TransitionLog's (records are appended under the mutexes that order the
-// changes they describe; transition.h). At most one shard mutex
+// changes they describe; transition.h; taalad's is the WatchHub). At most one shard mutex
 // and one session mutex are held at a time. Callbacks (Waiter::Complete,
 // SessionEventSink, TableObserver) are never run while any table mutex is
 // held, so they may call back into the table.
@@ -73,6 +73,8 @@
 #include "server/core/timer_queue.h"
 #include "server/core/transition.h"
 #include "server/core/wait_for_graph.h"
+#include "server/core/watch_fold.h"
+#include "server/core/watch_hub.h"
 
 namespace taala {
 namespace table_internal {
@@ -280,6 +282,10 @@ class LockTable {
   // key's state is freed once nothing refers to it).
   size_t KeyMapSizeForTest();
 
+  // Watch (watch_snapshot.cc): the matching keys in use as of one LSN of
+  // `hub` (the table's log; register the watcher with it first).
+  absl::StatusOr<WatchSnapshotState> SnapshotForWatch(
+      const WatchFilter& filter, WatchHub& hub);
   // Operator actions (AdminService; lock_table_admin.cc). Each is recorded
   // with its reason and caller (the audit trail).
   //

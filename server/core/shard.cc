@@ -77,6 +77,7 @@ Grant Shard::MakeGrantLocked(const std::string& key, KeyState& state,
   record.type = TransitionType::kGrantMade;
   record.key = key;
   record.session_id = session->id;
+  record.session_client_name = &session->client_name;
   record.mode = mode;
   record.semaphore_size = state.limit;  // Set by the caller for a semaphore.
   const absl::Time revoke_at = max_hold > absl::ZeroDuration()

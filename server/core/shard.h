@@ -245,15 +245,20 @@ class Shard {
   // refused at once as a deadlock (it never waited).
   void RecordWaitEndedLocked(const std::string& key, const QueuedWaiter& w,
                              AcquireOutcome outcome, absl::Time now,
-                             Effects& effects, bool sample = true)
+                             Effects& effects, bool sample = true,
+                             bool retry = false)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Whether observer-only records are wanted: statistics on, or watchers.
+  bool ObservedLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // An observer-only record of `type` on `key` by `session_id` at `now`
   // (the fields every such record has); the caller adds the rest.
   Transition ObserverRecord(TransitionType type, const std::string& key,
                             uint64_t session_id, absl::Time now) const;
-  // Records that `s` joined `key`'s queue (kWaitStarted).
+  // Records that `s` joined `key`'s queue (kWaitStarted); `upgrade`: at
+  // its head, as an upgrade; `retry`: a retry took over its own place.
   void RecordWaitStartedLocked(const std::string& key, const Session& s,
-                               LockMode mode, absl::Time now)
+                               LockMode mode, absl::Time now,
+                               bool upgrade = false, bool retry = false)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Records an acquire answered at once with no grant (kAcquireRefused).
   void RecordRefusedLocked(const std::string& key, const Session& s,

@@ -166,8 +166,9 @@ std::optional<absl::StatusOr<AcquireResult>> Shard::AcquireLocked(
     // its own: one queue place, one sample, or its first seconds would be
     // counted twice.
     RecordWaitEndedLocked(key, queued, AcquireOutcome::kCancelled, cmd.now,
-                          effects, /*sample=*/false);
-    RecordWaitStartedLocked(key, s, mode, cmd.now);
+                          effects, /*sample=*/false, /*retry=*/true);
+    RecordWaitStartedLocked(key, s, mode, cmd.now, queued.upgrade,
+                            /*retry=*/true);
     effects.completions.push_back(
         {queued.waiter,
          absl::CancelledError(absl::StrCat(
@@ -194,7 +195,7 @@ std::optional<absl::StatusOr<AcquireResult>> Shard::AcquireLocked(
                           cmd.max_hold, cmd.lock_delay, sem, upgrade});
     tree.Queued(key, state, wit->second, 1);
     s.waiting[key] = seq;
-    RecordWaitStartedLocked(key, s, mode, cmd.now);
+    RecordWaitStartedLocked(key, s, mode, cmd.now, upgrade);
   }
   ArmWaitTimerLocked(key, seq, state.waiters.find(seq)->second, s.id);
   return std::nullopt;  // Queued.

@@ -76,6 +76,7 @@ void Shard::UndoUpgradeLocked(const std::string& key, KeyState& state,
   record.type = TransitionType::kGrantRestored;
   record.key = key;
   record.session_id = h.session->id;
+  record.session_client_name = &h.session->client_name;
   record.token = h.token;
   record.mode = h.mode;
   record.max_hold = h.revoke_at == absl::InfiniteFuture()

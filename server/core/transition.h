@@ -155,6 +155,12 @@ struct Transition {
   // kDeadlockRefused: the cycle the wait would have closed (first step:
   // the refused wait).
   std::vector<WaitForGraph::Step> cycle;
+  // Watch (watch_hub.h): the client name of session_id's session, when the
+  // shard has it at hand (it is constant while the record is made), and, on
+  // kWaitStarted and kWaitEnded, that a retry took over the wait's queue
+  // place (the place itself did not change: watchers are not told).
+  const std::string* session_client_name = nullptr;
+  bool retry = false;
 
   bool operator==(const Transition& o) const;
 };
@@ -182,6 +188,11 @@ class TransitionLog {
   virtual void WhenDurable(uint64_t lsn, absl::AnyInvocable<void()> fn) = 0;
   // True if every record up to `lsn` is durable.
   virtual bool IsDurable(uint64_t lsn) const = 0;
+  // Watch (watch_hub.h): whether observer-only records are wanted (someone
+  // watches), and where they go. Called under the shard's mutex, like
+  // Append. A plain log wants none.
+  virtual bool WantsObserverRecords() const { return false; }
+  virtual void Observe(const Transition& t) {}
 };
 
 // A log that keeps nothing: LSNs from a counter, everything durable at once.

@@ -8,6 +8,7 @@
 
 #include "server/core/clock.h"
 #include "server/core/lock_table.h"
+#include "server/rpc/watch_stream.h"
 #include "server/core/policy.h"
 #include "taala/v1/lock_service.grpc.pb.h"
 
@@ -26,6 +27,7 @@ namespace taala {
 // UNIMPLEMENTED, which clients read as "a daemon older than the RPC".
 // Thread safety: gRPC calls it concurrently; all state is in the table.
 using LockServiceBase =
+    v1::LockService::WithCallbackMethod_Watch<
     v1::LockService::WithRawCallbackMethod_GetPolicies<
     v1::LockService::WithRawCallbackMethod_GetLockStats<
     v1::LockService::WithRawCallbackMethod_GetLeakSuspects<
@@ -46,7 +48,7 @@ using LockServiceBase =
                                 v1::LockService::WithCallbackMethod_KeepAliveOnce<
                                     v1::LockService::
                                         WithCallbackMethod_CloseSession<
-                                            v1::LockService::Service>>>>>>>>>>>>>>>>>>>;
+                                            v1::LockService::Service>>>>>>>>>>>>>>>>>>>>;
 
 class LockServiceImpl final : public LockServiceBase {
  public:
@@ -72,6 +74,7 @@ class LockServiceImpl final : public LockServiceBase {
   using LockServiceBase::ListLocks;
   using LockServiceBase::ListSessions;
   using LockServiceBase::Release;
+  using LockServiceBase::Watch;
 
   grpc::ServerUnaryReactor* AcquireAll(grpc::CallbackServerContext* ctx,
                                        const grpc::ByteBuffer* raw,
@@ -144,8 +147,17 @@ class LockServiceImpl final : public LockServiceBase {
   grpc::ServerUnaryReactor* ListSessions(grpc::CallbackServerContext* ctx,
                                          const grpc::ByteBuffer* raw,
                                          grpc::ByteBuffer* raw_resp) override;
+  // Watch (watch_stream.h): served by `pump` (unset: UNIMPLEMENTED). Set
+  // before serving; it must outlive the server.
+  void set_watch_pump(WatchPump* pump) { watch_pump_ = pump; }
+  grpc::ServerWriteReactor<v1::WatchResponse>* Watch(
+      grpc::CallbackServerContext* ctx,
+      const v1::WatchRequest* req) override {
+    return NewWatchReactor(watch_pump_, *req);
+  }
 
  private:
+  WatchPump* watch_pump_ = nullptr;
   LockTable* const table_;
   Clock* const clock_;
   std::function<void(v1::ServerStatus*)> status_source_;

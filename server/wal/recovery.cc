@@ -128,7 +128,7 @@ absl::StatusOr<Recovered> Recover(const WalOptions& options,
   read_options.after_lsn = r.snapshot_lsn;
   read_options.repair = true;
   absl::StatusOr<LogReadResult> log =
-      ReadLog(dir, read_options, [&r](const Transition& t) -> absl::Status {
+      ReadLog(dir, read_options, [&](const Transition& t) -> absl::Status {
         if (!r.state.Apply(t)) {
           return absl::DataLossError(absl::StrCat(
               "refusing to start: the log record with LSN ", t.lsn, " (",
@@ -137,6 +137,13 @@ absl::StatusOr<Recovered> Recover(const WalOptions& options,
               "state's history"));
         }
         ++r.records_replayed;
+        if (options.keep_replayed > 0) {
+          r.replayed.push_back(t);
+          if (r.replayed.size() > options.keep_replayed) {
+            r.replayed_dropped_lsn = r.replayed.front().lsn;
+            r.replayed.pop_front();
+          }
+        }
         return absl::OkStatus();
       });
   if (!log.ok()) return log.status();

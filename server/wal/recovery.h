@@ -24,6 +24,7 @@
 // (a clean stop or a crash in any mode inside the window does not end it).
 
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,10 @@ struct Recovered {
   // header chains to it (files.h).
   uint64_t last_log_lsn = 0;
   uint64_t records_replayed = 0;
+  // The last WalOptions::keep_replayed records replayed, in LSN order, and
+  // the LSN of the newest one dropped to keep them (0: none dropped).
+  std::deque<Transition> replayed;
+  uint64_t replayed_dropped_lsn = 0;
   std::vector<std::string> warnings;
 };
 

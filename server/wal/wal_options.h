@@ -27,6 +27,9 @@ struct WalOptions {
   uint64_t segment_bytes = uint64_t{32} << 20;
   uint64_t snapshot_every_bytes = uint64_t{32} << 20;
   size_t max_events = 1024;  // DurableState::max_events.
+  // Recovery keeps the last this many replayed records in
+  // Recovered::replayed (taalad: --watch_history, to seed Watch's history).
+  size_t keep_replayed = 0;
   // LSNs reserved durably ahead of use (<dir>/lsn_reserved).
   uint64_t reserve_block = uint64_t{1} << 20;
   // Called (on the log's thread) when a write, fsync or open fails, with a

@@ -38,7 +38,7 @@ using ::testing::StartsWith;
 
 const std::vector<std::string> kCommands = {
     "lock",  "describe",   "list", "sessions", "deadlocks",
-    "health", "leaks", "contention", "stats", "policies"};
+    "health", "leaks", "contention", "stats", "policies", "watch"};
 
 TEST_F(TaalactlTest, VersionNamesTheVersionAndCommit) {
   Taalactl t(dir_, {"--version"});

@@ -171,8 +171,9 @@ class SeedRun {
  public:
   SeedRun(uint64_t seed, Features f, std::vector<std::string>* log,
           int restart_per_mille = 0, bool no_multi = false)
-      : restart_per_mille_(restart_per_mille), no_multi_(no_multi), rng_(seed), f_(f), model_(f), log_(log), wal_(std::make_unique<MemoryLog>()), table_(std::make_unique<LockTable>(Options(wal_.get()))) {
+      : restart_per_mille_(restart_per_mille), no_multi_(no_multi), rng_(seed), f_(f), model_(f), log_(log), wal_(std::make_unique<MemoryLog>()), hub_(std::make_unique<WatchHub>(wal_.get(), kWatchHistory)), table_(std::make_unique<LockTable>(Options(hub_.get()))) {
     tap_.Attach(*wal_);
+    StartWatch();
     model_.set_now(clock_.Now());
     for (int i = 0; i < 6; ++i) sessions_.push_back(NewSession());
   }
@@ -187,6 +188,7 @@ class SeedRun {
       if (step_ == snapshot_at) tap_.Snapshot();
       Step();
       if (failure_.empty()) Compare();
+      if (failure_.empty()) CheckWatch();
       for (uint64_t& s : sessions_) {
         if (model_.Ended(s)) s = NewSession();
       }
@@ -547,6 +549,7 @@ class SeedRun {
     table_->Shutdown();  // Its callers get UNAVAILABLE (not compared).
     const uint64_t next_lsn = wal_->LastLsn() + 1;
     old_tables_.push_back(std::move(table_));
+    old_hubs_.push_back(std::move(hub_));
     old_wals_.push_back(std::move(wal_));
     clock_.Advance(down);
     model_.set_now(clock_.Now());
@@ -562,9 +565,11 @@ class SeedRun {
     }
     wal_ = std::make_unique<MemoryLog>(next_lsn);
     tap_.Attach(*wal_);
-    table_ = std::make_unique<LockTable>(Options(wal_.get()));
+    hub_ = std::make_unique<WatchHub>(wal_.get(), kWatchHistory);
+    table_ = std::make_unique<LockTable>(Options(hub_.get()));
     table_->Restore(state, clock_.Now(), grace, /*restore_sessions=*/true);
     table_->CheckInvariantsForTest();
+    StartWatch();  // A watcher of the new daemon starts from a snapshot.
     // A client that retries learns its grants' tokens (already held).
     tokens_.clear();
     for (const auto& [k, dk] : state.keys) {
@@ -749,6 +754,55 @@ class SeedRun {
     if (no_multi_ && !(m.acquires == seen_)) {
       return Fail(absl::StrCat("stats outcomes: ", ShowCounts(m.acquires),
                                "; the test saw ", ShowCounts(seen_)));
+    }
+  }
+
+  // Watch (issue 11): a watcher from the start folds every event; after
+  // each step its state must be the table's (a fresh snapshot's).
+  static constexpr size_t kWatchHistory = size_t{1} << 16;
+  void StartWatch() {
+    hub_->AddWatcher();
+    absl::StatusOr<WatchSnapshotState> snap =
+        table_->SnapshotForWatch(WatchFilter{}, *hub_);
+    if (!snap.ok()) return Fail(snap.status().ToString());
+    watched_ = std::move(snap->keys);
+    watch_position_ = snap->position;
+  }
+  static std::string ShowWatched(const WatchKeys& keys) {
+    std::string out;
+    for (const auto& [k, st] : keys) {
+      absl::StrAppend(&out, " ", k, "{h:");
+      for (const auto& h : st.holders) {
+        absl::StrAppend(&out, h.session_id, "#", h.token,
+                        LockModeName(h.mode), " ");
+      }
+      absl::StrAppend(&out, "w:");
+      for (const auto& w : st.waiters) {
+        absl::StrAppend(&out, w.session_id, LockModeName(w.mode),
+                        w.upgrade ? "^" : "", " ");
+      }
+      absl::StrAppend(&out, "sem:", st.semaphore_size, " delay:",
+                      absl::FormatTime(st.delay_until), "}");
+    }
+    return out;
+  }
+  void CheckWatch() {
+    uint64_t first = 0;
+    const std::vector<WatchHub::RecordPtr> records =
+        hub_->Read(watch_position_, kWatchHistory, &first);
+    if (first > watch_position_) return Fail("watch history overflowed");
+    for (const WatchHub::RecordPtr& r : records) {
+      Log(absl::StrCat("  watch: ", TransitionTypeName(r->type), " ", r->key,
+                       " s", r->session_id, " lsn ", r->lsn));
+      FoldWatchRecord(*r, watched_);
+    }
+    watch_position_ += records.size();
+    absl::StatusOr<WatchSnapshotState> now =
+        table_->SnapshotForWatch(WatchFilter{}, *hub_);
+    if (!now.ok()) return Fail(now.status().ToString());
+    if (now->keys != watched_) {
+      Fail(absl::StrCat("the watcher's fold differs from the table:\n fold:",
+                        ShowWatched(watched_), "\n table:", ShowWatched(now->keys)));
     }
   }
 
@@ -981,10 +1035,15 @@ class SeedRun {
   std::map<std::pair<uint64_t, std::string>, uint64_t> tokens_;
   test::FakeClock clock_;
   std::unique_ptr<MemoryLog> wal_;
+  // Between the table and its log: a watcher from the start (CheckWatch).
+  std::unique_ptr<WatchHub> hub_;
+  WatchKeys watched_;
+  uint64_t watch_position_ = 0;
   test::FoldingTap tap_{Options(nullptr).max_pending_events};
   std::unique_ptr<LockTable> table_;
   // Tables (and their logs and callers) of the runs before a restart.
   std::vector<std::unique_ptr<MemoryLog>> old_wals_;
+  std::vector<std::unique_ptr<WatchHub>> old_hubs_;
   std::vector<std::unique_ptr<LockTable>> old_tables_;
   std::vector<std::unique_ptr<ModelMulti>> old_multis_;
   // Per session: every event seen, by sequence (type, key, token), as a
