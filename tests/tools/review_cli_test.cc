@@ -258,3 +258,46 @@ TEST_F(TaalactlTest, ReviewCliPoliciesEscapeBidiInPrefixes) {
 
 }  // namespace
 }  // namespace taala
+
+namespace taala {
+namespace {
+
+// FINDING: watch --after N on a quiet prefix exits 69 when the daemon restarts (nothing received yet counts as "unreachable at the start") instead of reconnecting
+// docs/taalactl.md: "It resumes by itself: when the daemon restarts ... A
+// daemon unreachable at the start is exit 69." Here the daemon was reached
+// and the watch was open (taala_watchers 1) when it restarted.
+TEST_F(TaalactlTest, ReviewCliWatchAfterOnAQuietPrefixSurvivesARestart) {
+  const uint64_t s = CreateSession("s");
+  const uint64_t t = MustAcquire(s, "rc/elsewhere");  // An LSN to resume after.
+  std::unique_ptr<Taalactl> watch = Start(
+      {"watch", "rc/q/", "--json", "--after", absl::StrCat(t), "--count", "1"});
+  auto watchers = [&] {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    v1::GetMetricsResponse resp;
+    grpc::Status st = stub_->GetMetrics(&ctx, v1::GetMetricsRequest(), &resp);
+    return st.ok() ? resp.metrics().watchers() : 0;
+  };
+  ASSERT_TRUE(Eventually([&] { return watchers() == 1; })) << watch->err();
+  const int port = daemon_->port();
+  const std::string data_dir = daemon_->data_dir();
+  ASSERT_EQ(daemon_->Stop(), 0);
+  daemon_.reset();
+  auto restarted = test::TaaladProcess::StartOnPort(
+      port, {"--min_session_ttl=100ms"}, data_dir);
+  ASSERT_TRUE(restarted.ok()) << restarted.status();
+  daemon_ = std::move(*restarted);
+  stub_ = v1::LockService::NewStub(grpc::CreateChannel(
+      daemon_->address(), grpc::InsecureChannelCredentials()));
+  // Still watching: it reconnects, and the next grant under rc/q/ ends it
+  // (--count 1) with 0.
+  ASSERT_TRUE(Eventually([&] { return watchers() == 1; }))
+      << "the watch did not reconnect; stderr:\n" << watch->err();
+  const uint64_t s2 = CreateSession("s2");
+  MustAcquire(s2, "rc/q/k");
+  EXPECT_EQ(watch->Wait(), 0) << watch->err();
+  EXPECT_THAT(watch->out(), HasSubstr("rc/q/k"));
+}
+
+}  // namespace
+}  // namespace taala
