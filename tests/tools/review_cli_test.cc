@@ -48,7 +48,7 @@ void ExpectNoRawFormatControls(const std::string& text) {
   EXPECT_THAT(text, Not(HasSubstr(kLineSep))) << "raw U+2028 reached stdout";
 }
 
-// FINDING: taalactl watch (human mode) prints bidi overrides and U+2028 in keys and client names raw (TerminalSafe escapes only C0/DEL/C1)
+// Guards: watch's human output escapes bidi controls and U+2028 in keys and client names.
 TEST_F(TaalactlTest, ReviewCliWatchEscapesBidiAndLineSeparatorsInHumanMode) {
   const std::string evil_key =
       absl::StrCat("rc/bidi/", kRlo, "lanretni", kLineSep, "x", kLri, "y");
@@ -66,7 +66,7 @@ TEST_F(TaalactlTest, ReviewCliWatchEscapesBidiAndLineSeparatorsInHumanMode) {
   ExpectNoRawFormatControls(watch->out());
 }
 
-// FINDING: taalactl describe/list/sessions print bidi overrides and U+2028 in keys and client names raw (same root cause: TerminalSafe)
+// Guards: describe/list/sessions tables escape bidi controls and U+2028 (TerminalSafe).
 TEST_F(TaalactlTest, ReviewCliTablesEscapeBidiAndLineSeparators) {
   const std::string evil_key = absl::StrCat("rc/t/", kRlo, "abc", kLineSep);
   const uint64_t s = CreateSession(absl::StrCat("n", kRlo, kLri));
@@ -104,7 +104,7 @@ TEST_F(TaalactlTest, ReviewCliWatchJsonIsOneObjectPerLineForHostileNames) {
   }
 }
 
-// FINDING: watch --after LSN ahead of the daemon's log (a typo, another daemon's LSN) silently prints a fresh snapshot instead of failing
+// Guards: watch --after an LSN ahead of the daemon's log exits 1, no silent fresh snapshot.
 // docs/taalactl.md: "--after LSN: resume after LSN (no snapshot)"; the
 // daemon answers OUT_OF_RANGE "ahead of the log", which is not "no longer
 // retained": nothing was compacted, the LSN was never this daemon's.
@@ -217,7 +217,7 @@ TEST_F(TaalactlTest, ReviewCliAdminFailuresExitAsDocumented) {
 namespace taala {
 namespace {
 
-// FINDING: watch's snapshot table escapes keys and client names twice (TerminalSafe in SnapshotText/Who, again in TextTable::AddRow): "a\b" shows as a\\\\b there but a\\b in event lines
+// Guards: watch's snapshot table escapes keys and client names once, as event lines do.
 TEST_F(TaalactlTest, ReviewCliWatchSnapshotShowsKeysAsEventLinesDo) {
   const std::string key = "rc/s/dom\\svc";
   const uint64_t s = CreateSession("dom\\user");
@@ -241,7 +241,7 @@ TEST_F(TaalactlTest, ReviewCliWatchSnapshotShowsKeysAsEventLinesDo) {
       << lines[2];
 }
 
-// FINDING: taalactl policies prints a policy prefix's bidi override raw (same root cause: TerminalSafe)
+// Guards: taalactl policies escapes a bidi override in a policy prefix.
 TEST_F(TaalactlTest, ReviewCliPoliciesEscapeBidiInPrefixes) {
   const std::string file = Path("policies");
   {
@@ -262,7 +262,7 @@ TEST_F(TaalactlTest, ReviewCliPoliciesEscapeBidiInPrefixes) {
 namespace taala {
 namespace {
 
-// FINDING: watch --after N on a quiet prefix exits 69 when the daemon restarts (nothing received yet counts as "unreachable at the start") instead of reconnecting
+// Guards: watch --after N on a quiet prefix reconnects across a daemon restart (no exit 69).
 // docs/taalactl.md: "It resumes by itself: when the daemon restarts ... A
 // daemon unreachable at the start is exit 69." Here the daemon was reached
 // and the watch was open (taala_watchers 1) when it restarted.
