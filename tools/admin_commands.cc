@@ -49,16 +49,26 @@ std::string RequestedBy() {
   return TruncateUtf8(std::move(out), kMaxRequestedByBytes);
 }
 
-// The grants taken, one table row each.
+// Rows of the grants table at most: a SHARED key or a session may have
+// thousands, which would scroll the summary line away; --json has them all.
+constexpr int kMaxGrantRows = 100;
+
+// The grants taken, one table row each, the first kMaxGrantRows of them.
 std::string GrantsTable(
     const google::protobuf::RepeatedPtrField<v1::Grant>& grants) {
   TextTable table({"KEY", "SESSION", "TOKEN", "MODE", "HELD FOR"});
-  for (const v1::Grant& g : grants) {
+  for (int i = 0; i < grants.size() && i < kMaxGrantRows; ++i) {
+    const v1::Grant& g = grants[i];
     table.AddRow({g.key(), absl::StrCat(g.session_id()),
                   absl::StrCat(g.fencing_token()), ModeName(g.mode()),
                   FormatMs(g.held_for_ms())});
   }
-  return table.Render();
+  std::string out = table.Render();
+  if (grants.size() > kMaxGrantRows) {
+    absl::StrAppend(&out, "... and ", grants.size() - kMaxGrantRows,
+                    " more (--json lists them all)\n");
+  }
+  return out;
 }
 
 }  // namespace

@@ -46,6 +46,20 @@ std::string TextTable::Render() const {
   return out;
 }
 
+namespace {
+
+// Invisible code points that change what the reader sees without being
+// controls: bidi marks, embeddings, overrides and isolates reorder the text
+// around them ("Trojan Source"); U+2028/U+2029 break the line in many
+// terminals and viewers; U+FEFF hides between characters.
+bool IsFormatControl(int32_t cp) {
+  return cp == 0x061c || cp == 0x200e || cp == 0x200f ||
+         (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) ||
+         cp == 0x2028 || cp == 0x2029 || cp == 0xfeff;
+}
+
+}  // namespace
+
 std::string TerminalSafe(absl::string_view s) {
   std::string out;
   out.reserve(s.size());
@@ -54,6 +68,8 @@ std::string TerminalSafe(absl::string_view s) {
       for (char b : bytes) {
         absl::StrAppendFormat(&out, "\\x%02x", static_cast<uint8_t>(b));
       }
+    } else if (IsFormatControl(cp)) {
+      absl::StrAppendFormat(&out, "\\u{%04X}", cp);
     } else if (cp == '\\') {
       out += "\\\\";
     } else {

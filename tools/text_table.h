@@ -31,7 +31,8 @@ class TextTable {
 };
 
 // `s` with control characters (C0, DEL, C1) and ill-formed UTF-8 bytes
-// written as \xNN, and backslashes doubled, so it prints as one line.
+// written as \xNN, bidi controls, U+2028, U+2029 and U+FEFF as \u{XXXX},
+// and backslashes doubled, so it prints as one line, in the order it has.
 std::string TerminalSafe(absl::string_view s);
 
 // Code points in `s` (ill-formed bytes count one each).

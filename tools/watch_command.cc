@@ -4,8 +4,9 @@
 // that reached it while it drained is cancelled) or RESOURCE_EXHAUSTED
 // (too slow) it reconnects with backoff, resuming after the last LSN it
 // printed; on OUT_OF_RANGE (compacted) it says so on stderr and starts over
-// with a snapshot. SIGINT and SIGTERM end it cleanly (exit 0), as does
-// --count N after N events.
+// with a snapshot, except for the user's own --after ahead of the log (an
+// error). A daemon it cannot connect to at the start is exit 69. SIGINT and
+// SIGTERM end it cleanly (exit 0), as does --count N after N events.
 
 #include <grpcpp/grpcpp.h>
 #include <pthread.h>
@@ -15,7 +16,9 @@
 #include <iostream>
 #include <string>
 #include <thread>
+#include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -35,10 +38,11 @@ std::string At(int64_t unix_ms) {
                           absl::FromUnixMillis(unix_ms), absl::UTCTimeZone());
 }
 
+// Raw: the caller escapes it once (TerminalSafe, or TextTable's cells).
 std::string Who(uint64_t session, const std::string& client) {
   if (session == 0) return "-";
   return client.empty() ? absl::StrCat(session)
-                        : absl::StrCat(session, "(", TerminalSafe(client), ")");
+                        : absl::StrCat(session, "(", client, ")");
 }
 
 std::string EventLine(const v1::WatchEvent& e) {
@@ -72,7 +76,7 @@ std::string EventLine(const v1::WatchEvent& e) {
   }
   return absl::StrCat(lsn, "  ", At(e.at_unix_ms()), "  ", name, "  ",
                       TerminalSafe(e.key()), "  ",
-                      Who(e.session_id(), e.client_name()), "  ",
+                      TerminalSafe(Who(e.session_id(), e.client_name())), "  ",
                       e.fencing_token() != 0
                           ? absl::StrCat("token=", e.fencing_token())
                           : "-",
@@ -93,7 +97,8 @@ std::string SnapshotText(const v1::WatchSnapshot& s) {
                       Who(w.session_id(), w.client_name()), ":",
                       ModeName(w.mode()));
     }
-    table.AddRow({TerminalSafe(k.key()), holders.empty() ? "-" : holders,
+    // Cells are raw: the table escapes them (once, as EventLine does).
+    table.AddRow({k.key(), holders.empty() ? "-" : holders,
                   waiters.empty() ? "-" : waiters,
                   k.semaphore_size() > 0 ? absl::StrCat(k.semaphore_size())
                                          : "-",
@@ -103,6 +108,23 @@ std::string SnapshotText(const v1::WatchSnapshot& s) {
   }
   return absl::StrCat("snapshot at LSN ", s.lsn(), ": ", s.keys_size(),
                       " keys in use\n", table.Render());
+}
+
+// Whether `channel` connects (READY) before it fails to (TRANSIENT_FAILURE)
+// or `deadline` passes: the daemon was reachable at the start. A Watch that
+// waits for events sends nothing until one comes (not even its headers), so
+// the call itself cannot tell "open but quiet" from "never connected".
+bool Connects(grpc::Channel* channel, absl::Time deadline) {
+  grpc_connectivity_state state = channel->GetState(/*try_to_connect=*/true);
+  while (state != GRPC_CHANNEL_READY) {
+    if (state == GRPC_CHANNEL_TRANSIENT_FAILURE ||
+        state == GRPC_CHANNEL_SHUTDOWN ||
+        !channel->WaitForStateChange(state, absl::ToChronoTime(deadline))) {
+      return false;
+    }
+    state = channel->GetState(/*try_to_connect=*/true);
+  }
+  return true;
 }
 
 // The call to cancel on a signal.
@@ -134,10 +156,16 @@ int RunWatch(const Invocation& inv) {
   });
   signals.detach();  // Blocked in sigwait until the process exits.
 
-  auto stub = NewStub(inv);
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateChannel(inv.endpoint, grpc::InsecureChannelCredentials());
+  auto stub = v1::LockService::NewStub(channel);
   uint64_t after = inv.after_lsn;
   uint64_t events = 0;
-  bool received = false;  // Anything, ever: a first failure is reported.
+  // The daemon was reached, ever: from then on UNAVAILABLE is a restart to
+  // ride out, not "unreachable at the start" (exit 69). Nothing need have
+  // been received: a quiet --after watch gets no message at all.
+  bool reached = Connects(channel.get(), absl::Now() + inv.timeout);
+  bool first = true;  // The first call: its after_lsn is the user's --after.
   absl::Duration backoff = absl::Milliseconds(100);
   while (true) {
     grpc::ClientContext ctx;
@@ -159,7 +187,7 @@ int RunWatch(const Invocation& inv) {
     v1::WatchSnapshot snapshot;
     bool done = false;
     while (!done && reader->Read(&msg)) {
-      received = true;
+      reached = true;
       backoff = absl::Milliseconds(100);
       if (msg.has_snapshot()) {
         if (inv.json) {
@@ -191,15 +219,23 @@ int RunWatch(const Invocation& inv) {
       if (interrupt.stop) return kExitOk;
     }
     if (done) return kExitOk;
+    const bool first_call = std::exchange(first, false);
     switch (status.error_code()) {
       case grpc::StatusCode::OUT_OF_RANGE:
+        // The user's own --after above the last LSN was never this
+        // daemon's (a typo, another daemon's): an error, not a start-over.
+        // Only the message tells it from "compacted" (both OUT_OF_RANGE).
+        if (first_call && inv.after_lsn != 0 &&
+            absl::StrContains(status.error_message(), "ahead of the log")) {
+          return Fail(inv, "Watch", status);
+        }
         std::cerr << "taalactl: watch: " << TerminalSafe(status.error_message())
                   << "; starting over with a snapshot\n";
         after = 0;
         continue;
       case grpc::StatusCode::UNAVAILABLE:
       case grpc::StatusCode::CANCELLED:  // Not by us: a daemon going away.
-        if (!received) return Fail(inv, "Watch", status);
+        if (first_call && !reached) return Fail(inv, "Watch", status);
         [[fallthrough]];
       case grpc::StatusCode::RESOURCE_EXHAUSTED:
         std::cerr << "taalactl: watch: " << TerminalSafe(status.error_message())

@@ -2,6 +2,7 @@
 // against the real taalad; what they print (human and --json), what the
 // daemon did, and their exit statuses (docs/taalactl.md).
 
+#include <algorithm>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -152,6 +153,26 @@ TEST_F(TaalactlAdminTest, RefusalsAndUsageErrorsHaveTheirExitStatus) {
     EXPECT_EQ(r.code, 0);
     EXPECT_THAT(r.out, HasSubstr(absl::StrCat("Usage: taalactl ", command)));
   }
+}
+
+// A session with very many grants: the table shows the first 100 and says
+// how many more; --json still has every one.
+TEST_F(TaalactlAdminTest, RevokeCapsTheGrantsTableButNotJson) {
+  constexpr int kKeys = 103;
+  const uint64_t a = CreateSession("many");
+  for (int i = 0; i < kKeys; ++i) MustAcquire(a, absl::StrCat("m/", i));
+  Result r = Run({"revoke", absl::StrCat(a), "--reason", "many"});
+  ASSERT_EQ(r.code, 0) << r;
+  EXPECT_THAT(r.out, HasSubstr("released 103 grants"));
+  EXPECT_THAT(r.out, HasSubstr("\n... and 3 more (--json lists them all)\n"));
+  // Summary, header, 100 rows, the "... and" line.
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 103) << r;
+
+  const uint64_t b = CreateSession("many-json");
+  for (int i = 0; i < kKeys; ++i) MustAcquire(b, absl::StrCat("n/", i));
+  r = Run({"revoke", absl::StrCat(b), "--reason", "many", "--json"});
+  ASSERT_EQ(r.code, 0) << r;
+  EXPECT_EQ(FromJson<v1::RevokeSessionResponse>(r.out).released_size(), kKeys);
 }
 
 }  // namespace

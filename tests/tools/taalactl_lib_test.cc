@@ -366,6 +366,27 @@ TEST(TextTableTest, ControlCharactersCannotReachTheTerminal) {
   EXPECT_EQ(t.Render(), "A       B\nx\\x0ay  z\n");
 }
 
+TEST(TextTableTest, BidiControlsAndLineSeparatorsAreEscaped) {
+  // Each one escaped, in place; their neighbours kept.
+  EXPECT_EQ(TerminalSafe("a\u202eb"), "a\\u{202E}b");  // RLO.
+  EXPECT_EQ(TerminalSafe("\u2066x\u2069"), "\\u{2066}x\\u{2069}");
+  EXPECT_EQ(TerminalSafe("\u2028\u2029"), "\\u{2028}\\u{2029}");
+  EXPECT_EQ(TerminalSafe("\u061c\u200e\u200f\ufeff"),
+            "\\u{061C}\\u{200E}\\u{200F}\\u{FEFF}");
+  for (const char* cp : {"\u202a", "\u202b", "\u202c", "\u202d",
+                         "\u2067", "\u2068"}) {
+    EXPECT_EQ(TerminalSafe(cp).substr(0, 3), "\\u{") << cp;
+  }
+  // Their neighbours are not: ZWJ (emoji), U+2030, U+2065, U+202F.
+  for (const char* cp : {"\u200d", "\u2030", "\u2065", "\u202f"}) {
+    EXPECT_EQ(TerminalSafe(cp), cp);
+  }
+  // Escaped text is ASCII: a table cell's width is what it shows.
+  TextTable t({"A", "B"});
+  t.AddRow({"\u202e", "z"});
+  EXPECT_EQ(t.Render(), "A         B\n\\u{202E}  z\n");
+}
+
 TEST(FormatMsTest, PicksAShortUnit) {
   EXPECT_EQ(FormatMs(-5), "0ms");
   EXPECT_EQ(FormatMs(0), "0ms");
