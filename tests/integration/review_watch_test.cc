@@ -593,5 +593,92 @@ TEST_F(ReviewWatchTest, SnapshotsUnderHeavyTrafficFoldToTheTable) {
   }
 }
 
+// One acquire with mode, semaphore size and max hold; 0 if not granted.
+uint64_t TakeMode(LockService::Stub* stub, uint64_t session,
+                  const std::string& key, v1::LockMode mode, uint32_t sem,
+                  int64_t max_hold_ms, int64_t lock_delay_ms) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(test::DeadlineIn(std::chrono::seconds(30)));
+  v1::AcquireRequest req;
+  req.set_session_id(session);
+  req.set_key(key);
+  req.set_mode(mode);
+  req.set_wait_timeout_ms(200);
+  if (sem > 0) req.set_semaphore_size(sem);
+  if (max_hold_ms > 0) req.set_max_hold_ms(max_hold_ms);
+  if (lock_delay_ms > 0) req.set_lock_delay_ms(lock_delay_ms);
+  v1::AcquireResponse resp;
+  if (!stub->Acquire(&ctx, req, &resp).ok() || !resp.has_grant()) return 0;
+  return resp.grant().fencing_token();
+}
+
+// Shared grants, upgrades, semaphores, max holds and lock-delays under
+// contention, watchers (some across every shard) joining mid-traffic: each
+// fold's holders equal DescribeLock's at quiescence.
+TEST_F(ReviewWatchTest, MixedModesUpgradesSemaphoresFoldToTheTable) {
+  StartDaemon();
+  LockService::Stub* stub = stub_.get();
+  std::vector<std::string> keys;
+  for (int i = 0; i < 6; ++i) {
+    keys.push_back(absl::StrCat("u/s", i));
+    keys.push_back(absl::StrCat("u-sem", i));
+    keys.push_back(absl::StrCat("u/a/b", i));
+  }
+  std::atomic<bool> go{true};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&, t] {
+      auto own = test::RestartableStub(daemon_->address(), t + 1);
+      const uint64_t s = NewSession(own.get(), absl::StrCat("m", t));
+      for (int i = 0; i < 60; ++i) {
+        const std::string& key = keys[(i * 5 + t) % keys.size()];
+        const bool sem = absl::StrContains(key, "sem");
+        const uint64_t shared = TakeMode(
+            own.get(), s, key, sem ? v1::LOCK_MODE_SHARED : v1::LOCK_MODE_SHARED,
+            sem ? 2 : 0, i % 9 == 0 ? 30 : 0, i % 4 == 0 ? 20 : 0);
+        uint64_t token = shared;
+        if (!sem && shared != 0 && i % 3 == 0) {  // An upgrade.
+          const uint64_t up = TakeMode(own.get(), s, key,
+                                       v1::LOCK_MODE_EXCLUSIVE, 0, 0, 0);
+          if (up != 0) token = up;
+        }
+        if (token != 0) test::Release(own.get(), s, key, token);
+      }
+      // Left held: shared on u/s*, a semaphore seat.
+      TakeMode(own.get(), s, keys[(t % 6) * 3], v1::LOCK_MODE_SHARED, 0, 0, 0);
+      TakeMode(own.get(), s, keys[(t % 6) * 3 + 1], v1::LOCK_MODE_SHARED, 2, 0,
+               0);
+    });
+  }
+  std::vector<std::unique_ptr<Watcher>> watchers;
+  const std::vector<std::string> prefixes = {"", "u", "u/", "u-", "u/a/"};
+  for (int round = 0; round < 2 && go.load(); ++round) {
+    for (const std::string& p : prefixes) {
+      watchers.push_back(std::make_unique<Watcher>(stub, Prefix(p)));
+    }
+  }
+  for (auto& th : threads) th.join();
+  absl::SleepFor(absl::Milliseconds(100));  // Lets 30 ms max holds end.
+  const uint64_t m = NewSession(stub, "marker");
+  for (size_t i = 0; i < watchers.size(); ++i) {
+    const std::string& p = prefixes[i % prefixes.size()];
+    ASSERT_TRUE(watchers[i]->WaitForLsn(
+        Take(stub, m, absl::StrCat(p, "zz-mk", i))))
+        << p;
+  }
+  for (size_t i = 0; i < watchers.size(); ++i) {
+    const std::string& p = prefixes[i % prefixes.size()];
+    const FoldedKeys folded = FoldStream(watchers[i]->got());
+    for (const std::string& key : keys) {
+      if (!absl::StartsWith(key, p)) continue;
+      const Folded want = Described(stub, key);
+      auto it = folded.find(key);
+      const Folded got = it == folded.end() ? Folded{} : it->second;
+      EXPECT_EQ(got.holders, want.holders) << "prefix '" << p << "' " << key;
+      EXPECT_EQ(got.waiters, want.waiters) << "prefix '" << p << "' " << key;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace taala
