@@ -541,6 +541,10 @@ TEST_F(ReviewWatchTest, SnapshotsUnderHeavyTrafficFoldToTheTable) {
     keys.push_back(absl::StrCat("h-", i));
     keys.push_back(absl::StrCat("h!", i, "/x"));
   }
+  std::vector<std::string> held;
+  for (int t = 0; t < 6; ++t) {
+    held.push_back(absl::StrCat(t % 3 == 0 ? "h/held" : t % 3 == 1 ? "h-held" : "h!held", t));
+  }
   std::atomic<bool> stop{false};
   std::vector<std::thread> threads;
   for (int t = 0; t < 6; ++t) {
@@ -553,7 +557,8 @@ TEST_F(ReviewWatchTest, SnapshotsUnderHeavyTrafficFoldToTheTable) {
         EXPECT_TRUE(test::Release(own.get(), s, key, token).ok());
         if (i > 400) break;
       }
-      Take(own.get(), s, keys[t * 3]);  // Left held.
+      // Left held (keys nobody churns: no one waits on them).
+      Take(own.get(), s, absl::StrCat(t % 3 == 0 ? "h/held" : t % 3 == 1 ? "h-held" : "h!held", t));
     });
   }
   std::vector<std::unique_ptr<Watcher>> watchers;
@@ -565,6 +570,7 @@ TEST_F(ReviewWatchTest, SnapshotsUnderHeavyTrafficFoldToTheTable) {
   }
   stop.store(true);
   for (auto& th : threads) th.join();
+  keys.insert(keys.end(), held.begin(), held.end());
   const uint64_t m = NewSession(stub, "marker");
   const uint64_t marker = Take(stub, m, "h/marker");
   for (size_t i = 0; i < watchers.size(); ++i) {
