@@ -745,5 +745,38 @@ TEST_F(ReviewWatchTest, KillDuringBurstNoWatchedGrantIsLost) {
   EXPECT_TRUE(resumed.WaitForLsn(t2)) << resumed.WaitDone().error_message();
 }
 
+// fsync mode with every fsync failing: the daemon must die before any
+// grant is durable; a watcher never sees a GRANTED event.
+TEST_F(ReviewWatchTest, FailedFsyncShowsNoGrant) {
+  StartDaemon({"--durability=fsync", "--fault_wal_fail_fsync"});
+  if (daemon_ == nullptr) GTEST_SKIP() << "taalad did not start";
+  grpc::ClientContext ctx;
+  ctx.set_deadline(test::DeadlineIn(std::chrono::seconds(20)));
+  auto reader = stub_->Watch(&ctx, Prefix(""));
+  std::thread burst([&] {
+    auto own = test::RestartableStub(daemon_->address(), 3);
+    grpc::ClientContext c;
+    c.set_deadline(test::DeadlineIn(std::chrono::seconds(5)));
+    v1::CreateSessionRequest req;
+    req.set_ttl_ms(kTtlMs);
+    v1::CreateSessionResponse resp;
+    if (!own->CreateSession(&c, req, &resp).ok()) return;
+    for (int i = 0; i < 20; ++i) {
+      TakeMode(own.get(), resp.session_id(), absl::StrCat("f/", i),
+               v1::LOCK_MODE_EXCLUSIVE, 0, 0, 0);
+    }
+  });
+  WatchResponse msg;
+  int granted = 0;
+  while (reader->Read(&msg)) {
+    if (msg.has_event() && msg.event().type() == WatchEvent::GRANTED) {
+      ++granted;
+    }
+  }
+  reader->Finish();
+  burst.join();
+  EXPECT_EQ(granted, 0);
+}
+
 }  // namespace
 }  // namespace taala
