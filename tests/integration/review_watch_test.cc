@@ -295,7 +295,7 @@ uint64_t LastEventLsn(const std::vector<WatchResponse>& got) {
   return last;
 }
 
-// FINDING: after a clean stop, a watcher that saw every event of its prefix cannot resume (OUT_OF_RANGE "compacted") because session records (not key records, never shown to watchers) advanced the final snapshot's LSN past its last event.
+// Guards: after a clean stop a watcher resumes from the last event it saw, though session records and ids moved the final snapshot's LSN past it.
 TEST_F(ReviewWatchTest, ResumeAfterCleanStopFromLastSeenEvent) {
   StartDaemon({"--durability=fsync"});
   const uint64_t s = NewSession(stub_.get(), "a");
@@ -443,7 +443,7 @@ grpc::Status RawWatch(const std::string& address, const std::string& bytes) {
   return reader->Finish();
 }
 
-// FINDING: a prefix that is not UTF-8 (docs/watch.md: INVALID_ARGUMENT) fails the proto3 string parse before ToWatchFilter sees it: the client gets UNIMPLEMENTED (12), as if Watch were not served.
+// Guards: a raw WatchRequest whose prefix is not UTF-8 gets INVALID_ARGUMENT (Watch is served raw), not gRPC's UNIMPLEMENTED.
 TEST_F(ReviewWatchTest, RawRequestPrefixNotUtf8IsInvalidArgument) {
   StartDaemon();
   const grpc::Status st = RawWatch(daemon_->address(),
@@ -485,7 +485,7 @@ void CancelChurn(LockService::Stub* stub, const std::string& address,
   traffic.join();
 }
 
-// FINDING: a watcher cancelled while a write is in flight is never finished (OnCancel sets finish_pending_, then OnWriteDone(false) returns early from FinishSoonLocked): the reactor leaks and the watchers gauge never returns to 0.
+// Guards: a watcher cancelled while a write is in flight is finished when the write ends (ok or not): no reactor leaks, the watchers gauge returns to 0.
 TEST_F(ReviewWatchTest, ManyWatchersCancelledWhileStreamingGaugeBackToZero) {
   StartDaemon();
   CancelChurn(stub_.get(), daemon_->address(), 120);
@@ -496,14 +496,14 @@ TEST_F(ReviewWatchTest, ManyWatchersCancelledWhileStreamingGaugeBackToZero) {
   EXPECT_EQ(Metric("watchers"), 0u);
 }
 
-// FINDING: after watchers were cancelled mid-write (leaked reactors), SIGTERM never completes: grpc::Server::Shutdown waits for reactors that never Finish; the daemon is SIGKILLed and writes no final snapshot.
+// Guards: SIGTERM completes (final snapshot written) after watchers were cancelled mid-write.
 TEST_F(ReviewWatchTest, StopReturnsAfterWatchersWereCancelledMidWrite) {
   StartDaemon({"--drain_timeout=2s"});
   CancelChurn(stub_.get(), daemon_->address(), 120);
   EXPECT_EQ(daemon_->Stop(20000), 0) << "SIGTERM did not end taalad";
 }
 
-// FINDING: SIGTERM with a never-reading watcher (its write stuck on flow control) never completes: Shutdown's FinishSoon(UNAVAILABLE) waits for the write, whose OnWriteDone(false) at the server's deadline cancel returns early, so the reactor never Finishes and grpc::Server::Shutdown hangs.
+// Guards: SIGTERM completes with live watchers and one never reading (its stuck write ends at the drain deadline and the call is finished).
 TEST_F(ReviewWatchTest, StopWithLiveWatchersAndANeverReadingOne) {
   StartDaemon({"--drain_timeout=2s"});
   LockService::Stub* stub = stub_.get();
