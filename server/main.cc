@@ -184,9 +184,10 @@ int Run() {
   const absl::Duration refuse_grants_for = recovered->refuse_grants_for;
   // Watch may resume across the restart after any LSN the records replayed
   // cover, unless an unclean async or none run may have shown watchers
-  // records the log lost.
+  // records the log lost; after a clean stop, from the last key record
+  // before the snapshot (session records and ids may follow it).
   const std::deque<Transition> replayed = std::move(recovered->replayed);
-  const uint64_t watch_floor = std::max(recovered->snapshot_lsn,
+  const uint64_t watch_floor = std::max(recovered->snapshot_watch_floor,
                                         recovered->replayed_dropped_lsn);
   const bool seed_watch =
       previous_clean || previous_mode == wal::Durability::kFsync;
@@ -359,7 +360,9 @@ int Run() {
   }
   // The final snapshot: a clean stop restores everything, in every mode.
   const DurableState final_state = table.ExportState();
-  if (absl::Status closed = wal.Close(&final_state); !closed.ok()) {
+  // The next run's Watch resumes from this run's last key record.
+  if (absl::Status closed = wal.Close(&final_state, hub.last_key_lsn());
+      !closed.ok()) {
     return Fail(absl::StrCat("cannot write the final snapshot: ",
                              closed.message()));
   }

@@ -1,5 +1,6 @@
 #include "server/core/watch_hub.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -17,6 +18,7 @@ WatchHub::WatchHub(TransitionLog* inner, size_t capacity)
   ring_.resize(capacity_);
   floor_lsn_ = inner_->LastLsn();
   last_logged_ = floor_lsn_;
+  last_key_lsn_ = floor_lsn_;
 }
 
 void WatchHub::Seed(const std::deque<Transition>& replayed, uint64_t floor,
@@ -33,6 +35,7 @@ void WatchHub::Seed(const std::deque<Transition>& replayed, uint64_t floor,
   absl::MutexLock lock(&mu_);
   TAALA_CHECK(end_ == 0 && floor <= floor_lsn_);
   floor_lsn_ = floor;
+  last_key_lsn_ = floor;
   for (const Transition& t : replayed) {
     if (!IsWatched(t) || IsObserverOnly(t.type)) continue;
     auto r = std::make_shared<WatchRecord>(ToWatchRecord(t));
@@ -43,6 +46,7 @@ void WatchHub::Seed(const std::deque<Transition>& replayed, uint64_t floor,
     }
     RecordPtr dropped;
     PushLocked(std::move(r), &dropped);
+    last_key_lsn_ = std::max(last_key_lsn_, t.lsn);
   }
 }
 
@@ -59,6 +63,7 @@ uint64_t WatchHub::Append(const Transition& t) {
     r->lsn = lsn;
     if (t.type == TransitionType::kGrantMade) r->token = lsn;  // transition.h
     PushLocked(std::move(r), &dropped);
+    last_key_lsn_ = lsn;
   }
   return lsn;
 }
@@ -122,6 +127,11 @@ absl::StatusOr<uint64_t> WatchHub::ResumePosition(uint64_t after_lsn) const {
     }
   }
   return lo;
+}
+
+uint64_t WatchHub::last_key_lsn() const {
+  absl::MutexLock lock(&mu_);
+  return last_key_lsn_;
 }
 
 uint64_t WatchHub::floor_lsn() const {

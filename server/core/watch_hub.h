@@ -15,7 +15,7 @@
 // position); it keeps the last `capacity` of them. A resume from after_lsn
 // is possible while every key record above after_lsn is retained:
 // after_lsn >= floor_lsn() (the LSN of the newest record the ring dropped,
-// or the log's last LSN when the hub was made).
+// or the log's last LSN when the hub was made, or Seed's floor).
 //
 // Thread safety: every method may be called concurrently. Lock order: the
 // hub's mutex is a leaf below every table mutex (Append and Observe run
@@ -93,6 +93,11 @@ class WatchHub final : public TransitionLog {
   absl::StatusOr<uint64_t> ResumePosition(uint64_t after_lsn) const;
   // See above.
   uint64_t floor_lsn() const;
+  // The LSN of the newest logged record the history took (or the floor it
+  // started from when none since): no record a watcher may be shown lies
+  // between it and LastLsn(). At a clean stop, the next run's floor
+  // (taalad writes it into the final snapshot).
+  uint64_t last_key_lsn() const;
 
   // Waits until a record at or after `position` exists, Kick is called, or
   // `timeout` passes.
@@ -111,6 +116,7 @@ class WatchHub final : public TransitionLog {
   std::vector<RecordPtr> ring_ ABSL_GUARDED_BY(mu_);  // position % capacity_
   uint64_t end_ ABSL_GUARDED_BY(mu_) = 0;             // Next position.
   uint64_t floor_lsn_ ABSL_GUARDED_BY(mu_);
+  uint64_t last_key_lsn_ ABSL_GUARDED_BY(mu_);
   uint64_t last_logged_ ABSL_GUARDED_BY(mu_);  // Last LSN from Append.
   uint64_t kicks_ ABSL_GUARDED_BY(mu_) = 0;
 };

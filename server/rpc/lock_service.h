@@ -21,13 +21,13 @@ namespace taala {
 // reactors (acquire_reactor.h, event_stream.h), pending reactors rather
 // than blocked threads.
 // Unary methods (but KeepAliveOnce and CloseSession, which carry only ids)
-// take raw bytes and parse them with server/rpc/raw_request.h,
+// and Watch take raw bytes and parse them with server/rpc/raw_request.h,
 // so a request that does not parse (or a string that is not UTF-8) gets
 // INVALID_ARGUMENT naming the request or field rather than gRPC's bare
 // UNIMPLEMENTED, which clients read as "a daemon older than the RPC".
 // Thread safety: gRPC calls it concurrently; all state is in the table.
 using LockServiceBase =
-    v1::LockService::WithCallbackMethod_Watch<
+    v1::LockService::WithRawCallbackMethod_Watch<
     v1::LockService::WithRawCallbackMethod_GetPolicies<
     v1::LockService::WithRawCallbackMethod_GetLockStats<
     v1::LockService::WithRawCallbackMethod_GetLeakSuspects<
@@ -150,10 +150,10 @@ class LockServiceImpl final : public LockServiceBase {
   // Watch (watch_stream.h): served by `pump` (unset: UNIMPLEMENTED). Set
   // before serving; it must outlive the server.
   void set_watch_pump(WatchPump* pump) { watch_pump_ = pump; }
-  grpc::ServerWriteReactor<v1::WatchResponse>* Watch(
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Watch(
       grpc::CallbackServerContext* ctx,
-      const v1::WatchRequest* req) override {
-    return NewWatchReactor(watch_pump_, *req);
+      const grpc::ByteBuffer* raw) override {
+    return NewWatchReactor(watch_pump_, *raw);
   }
 
  private:

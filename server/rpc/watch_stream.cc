@@ -6,11 +6,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/rpc/grpc_status.h"
+#include "server/rpc/raw_request.h"
 #include "server/rpc/watch_translation.h"
 
 namespace taala {
 
-using WatchReactorBase = grpc::ServerWriteReactor<v1::WatchResponse>;
+// Raw (NewWatchReactor): each message is serialized as it is written.
+using WatchReactorBase = grpc::ServerWriteReactor<grpc::ByteBuffer>;
 
 // One watcher: its filter, its cursor into the hub's ring, its bounded
 // queue and its one write in flight (the shape of event_stream.cc). Held by
@@ -82,24 +84,30 @@ class WatchStream {
     MaybeWriteLocked();
   }
 
+  // Every way out of a write ends here: a Finish left to this write's end
+  // (OnCancel, Shutdown, too slow) is done now whether or not it went
+  // through; a write that failed (a cancelled or broken call, the server's
+  // drain deadline) ends the call. gRPC calls it for every write started,
+  // so no call is left unfinished (grpc::Server::Shutdown waits for each).
   void OnWriteDone(bool ok) {
     absl::MutexLock lock(&mu_);
     writing_ = false;
-    if (!ok) {
-      FinishSoonLocked(grpc::Status(grpc::StatusCode::CANCELLED,
-                                    "Watch stream broken"));
-      return;
-    }
-    last_lsn_ = std::max(last_lsn_, in_flight_lsn_);
+    if (ok) last_lsn_ = std::max(last_lsn_, in_flight_lsn_);
     if (finish_pending_) {
       FinishLocked();
+    } else if (!ok) {
+      FinishSoonLocked(grpc::Status(grpc::StatusCode::CANCELLED,
+                                    "Watch stream broken"));
     } else {
       MaybeWriteLocked();
     }
   }
 
-  // Ends the call once the write in flight (if any) is done; what is
-  // queued is dropped.
+  // Ends the call once the write in flight (if any) is done (OnWriteDone);
+  // what is queued is dropped. With no write in flight it finishes now,
+  // whatever else holds the stream: the snapshot not yet durable (held_,
+  // its WhenDurable then finds the stream ending), a cursor the pump has
+  // not reached.
   void FinishSoon(const grpc::Status& status) {
     absl::MutexLock lock(&mu_);
     FinishSoonLocked(status);
@@ -116,13 +124,16 @@ class WatchStream {
         held_) {
       return;
     }
+    in_flight_.Clear();  // Serializing needs an empty buffer.
     if (!snapshot_.empty()) {
-      in_flight_ = std::move(snapshot_.front());
+      in_flight_lsn_ = snapshot_.front().snapshot().complete() ? snapshot_lsn_
+                                                                : 0;
+      SerializeResponse(snapshot_.front(), &in_flight_);
       snapshot_.pop_front();
-      in_flight_lsn_ = in_flight_.snapshot().complete() ? snapshot_lsn_ : 0;
     } else if (!queue_.empty()) {
-      in_flight_.Clear();
-      ToProto(*queue_.front(), in_flight_.mutable_event());
+      v1::WatchResponse msg;
+      ToProto(*queue_.front(), msg.mutable_event());
+      SerializeResponse(msg, &in_flight_);
       in_flight_lsn_ = queue_.front()->order_lsn();
       queue_.pop_front();
     } else {
@@ -153,10 +164,16 @@ class WatchStream {
     if (finish_called_ || reactor_ == nullptr) return;
     finish_called_ = true;
     if (!too_slow_.empty()) {  // Names the LSN the client got last.
+      // Zero: its snapshot was not all written; there is nothing to resume
+      // from but a new snapshot.
       pending_ = grpc::Status(
           grpc::StatusCode::RESOURCE_EXHAUSTED,
           absl::StrCat("watcher too slow: ", too_slow_,
-                       "; resume with after_lsn=", last_lsn_));
+                       last_lsn_ == 0
+                           ? "; its snapshot was not complete: re-list (watch "
+                             "again with after_lsn 0 for a new snapshot)"
+                           : absl::StrCat("; resume with after_lsn=",
+                                          last_lsn_)));
     }
     reactor_->Finish(pending_);
   }
@@ -171,7 +188,7 @@ class WatchStream {
   std::deque<WatchHub::RecordPtr> queue_ ABSL_GUARDED_BY(mu_);
   uint64_t cursor_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t live_from_ ABSL_GUARDED_BY(mu_) = 0;
-  v1::WatchResponse in_flight_ ABSL_GUARDED_BY(mu_);
+  grpc::ByteBuffer in_flight_ ABSL_GUARDED_BY(mu_);  // Serialized.
   uint64_t in_flight_lsn_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t last_lsn_ ABSL_GUARDED_BY(mu_) = 0;  // Written last.
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
@@ -188,11 +205,16 @@ constexpr size_t kPumpBatch = 1024;
 
 class WatchReactor final : public WatchReactorBase {
  public:
-  WatchReactor(WatchPump* pump, const v1::WatchRequest& request)
-      : pump_(pump) {
+  WatchReactor(WatchPump* pump, const grpc::ByteBuffer& raw) : pump_(pump) {
     if (pump->shutting_down()) {
       Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                           "taalad is shutting down"));
+      return;
+    }
+    v1::WatchRequest request;
+    // INVALID_ARGUMENT naming the field or the request, as unary.h's.
+    if (absl::Status parsed = ParseRequest(raw, &request); !parsed.ok()) {
+      Finish(ToGrpcStatus(parsed));
       return;
     }
     absl::StatusOr<WatchFilter> filter = ToWatchFilter(
@@ -280,8 +302,8 @@ void WatchPump::Shutdown() {
   }
 }
 
-grpc::ServerWriteReactor<v1::WatchResponse>* NewWatchReactor(
-    WatchPump* pump, const v1::WatchRequest& request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* NewWatchReactor(
+    WatchPump* pump, const grpc::ByteBuffer& raw) {
   if (pump == nullptr) {
     class Unserved final : public WatchReactorBase {
       void OnDone() override { delete this; }
@@ -291,7 +313,7 @@ grpc::ServerWriteReactor<v1::WatchResponse>* NewWatchReactor(
                            "this server does not serve Watch"));
     return r;
   }
-  return new WatchReactor(pump, request);
+  return new WatchReactor(pump, raw);
 }
 
 void WatchPump::Join(const std::shared_ptr<WatchStream>& w) {

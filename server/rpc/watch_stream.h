@@ -12,6 +12,7 @@
 // the pump holds the hub's mutex only inside the hub's own calls and never
 // a table mutex; a reactor is finished under its own stream's mutex only.
 
+#include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/server_callback.h>
 
 #include <atomic>
@@ -68,10 +69,12 @@ class WatchPump {
   std::thread thread_;
 };
 
-// LockService.Watch on `pump` (null: UNIMPLEMENTED). The reactor deletes
-// itself when done.
-grpc::ServerWriteReactor<v1::WatchResponse>* NewWatchReactor(
-    WatchPump* pump, const v1::WatchRequest& request);
+// LockService.Watch on `pump` (null: UNIMPLEMENTED), served raw
+// (raw_request.h): a request that does not parse, say a prefix that is not
+// UTF-8, gets INVALID_ARGUMENT rather than gRPC's bare UNIMPLEMENTED. The
+// reactor deletes itself when done.
+grpc::ServerWriteReactor<grpc::ByteBuffer>* NewWatchReactor(
+    WatchPump* pump, const grpc::ByteBuffer& raw);
 
 }  // namespace taala
 

@@ -122,6 +122,7 @@ absl::StatusOr<Recovered> Recover(const WalOptions& options,
     r.state = std::move(snap->state);
     r.state.max_events = options.max_events;
     r.snapshot_lsn = snap->lsn;
+    r.snapshot_watch_floor = snap->watch_floor;
   }
 
   LogReadOptions read_options;

@@ -49,6 +49,8 @@ struct Recovered {
   // so that a clock set back cannot stretch what is left beyond it).
   absl::Duration refuse_window;
   uint64_t snapshot_lsn = 0;  // 0: no snapshot.
+  // The snapshot's Snapshot::watch_floor (<= snapshot_lsn).
+  uint64_t snapshot_watch_floor = 0;
   // The LSN of the log's last valid record (0: none); the next segment's
   // header chains to it (files.h).
   uint64_t last_log_lsn = 0;

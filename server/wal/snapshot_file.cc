@@ -17,7 +17,7 @@ constexpr size_t kHeaderSize = 40;
 }  // namespace
 
 absl::Status WriteSnapshot(const std::string& dir, const DurableState& state,
-                           uint64_t lsn, bool clean) {
+                           uint64_t lsn, bool clean, uint64_t watch_floor) {
   if (absl::Status s = MakeDir(SnapshotDir(dir)); !s.ok()) return s;
   DurableState copy_lsn_fixed;  // Only when the body's lsn must change.
   const DurableState* body_state = &state;
@@ -33,7 +33,9 @@ absl::Status WriteSnapshot(const std::string& dir, const DurableState& state,
   PutFixed64(&file, lsn);
   PutFixed64(&file, body.size());
   PutFixed32(&file, Crc32c(body));
-  PutFixed32(&file, 0);
+  const uint64_t gap =
+      watch_floor == 0 || watch_floor > lsn ? 0 : lsn - watch_floor;
+  PutFixed32(&file, gap > UINT32_MAX ? 0 : static_cast<uint32_t>(gap));
   file += body;
   return WriteFileDurably(SnapshotPath(dir, lsn), file);
 }
@@ -62,6 +64,7 @@ absl::StatusOr<Snapshot> ReadSnapshot(const std::string& path,
   snap.lsn = DecodeFixed64(h + 16);
   const uint64_t body_size = DecodeFixed64(h + 24);
   const uint32_t crc = DecodeFixed32(h + 32);
+  const uint32_t watch_gap = DecodeFixed32(h + 36);
   if (body_size != file->size() - kHeaderSize) return corrupt("bad length");
   const absl::string_view body =
       absl::string_view(*file).substr(kHeaderSize);
@@ -70,6 +73,8 @@ absl::StatusOr<Snapshot> ReadSnapshot(const std::string& path,
   if (snap.lsn != lsn_from_name || snap.state.lsn != snap.lsn) {
     return corrupt(absl::StrCat("lsn ", snap.lsn, " does not match its name"));
   }
+  // A hint only: one that cannot be right is read as unknown.
+  snap.watch_floor = watch_gap > snap.lsn ? snap.lsn : snap.lsn - watch_gap;
   return snap;
 }
 

@@ -285,7 +285,8 @@ void Wal::Shutdown(bool drain) {
   }
 }
 
-absl::Status Wal::Close(const DurableState* final_state) {
+absl::Status Wal::Close(const DurableState* final_state,
+                        uint64_t watch_floor) {
   {
     absl::MutexLock lock(&mu_);
     TAALA_CHECK(!closed_);  // REQUIRES: Close at most once.
@@ -300,7 +301,8 @@ absl::Status Wal::Close(const DurableState* final_state) {
   }
   const std::string& dir = options_.dir;
   if (final_state != nullptr) {
-    absl::Status s = WriteSnapshot(dir, *final_state, final_state->lsn, true);
+    absl::Status s = WriteSnapshot(dir, *final_state, final_state->lsn,
+                                   /*clean=*/true, watch_floor);
     if (s.ok()) s = RemoveCoveredSegments(final_state->lsn);
     if (s.ok()) s = PruneSnapshots(dir, 2);
     if (!s.ok()) return s;

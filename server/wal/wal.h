@@ -125,7 +125,9 @@ class Wal final : public TransitionLog {
   // (in none mode only with a final state: without one nothing on disk
   // holds this run's state). The callbacks due by then run (on the callback
   // thread, which Close joins); callbacks for LSNs never issued are dropped.
-  [[nodiscard]] absl::Status Close(const DurableState* final_state)
+  // `watch_floor`: the final snapshot's (snapshot_file.h; 0: unknown).
+  [[nodiscard]] absl::Status Close(const DurableState* final_state,
+                                   uint64_t watch_floor = 0)
       ABSL_LOCKS_EXCLUDED(mu_);
 
   Stats stats() const ABSL_LOCKS_EXCLUDED(stats_mu_);

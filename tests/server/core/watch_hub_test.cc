@@ -4,6 +4,7 @@
 // table's state).
 
 #include <atomic>
+#include <deque>
 #include <memory>
 #include <string>
 #include <thread>
@@ -129,6 +130,40 @@ TEST(WatchHubTest, SeededWithReplayedRecordsResumesAcrossARestart) {
   EXPECT_EQ(records[0]->client_name, "worker");
   EXPECT_EQ(hub.Append(KeyRecord(TransitionType::kGrantMade, "k", 3)), 101u);
   EXPECT_EQ(*hub.ResumePosition(43), 2u);
+}
+
+// A clean stop's floor for the next run (taalad writes it into the final
+// snapshot): the last key record's LSN, not the log's last, which session
+// records and taken numbers (session ids) move past it.
+TEST(WatchHubTest, LastKeyLsnIgnoresSessionRecordsAndTakenNumbers) {
+  MemoryLog log;
+  for (int i = 0; i < 5; ++i) log.TakeNumber();
+  WatchHub hub(&log, 4);
+  EXPECT_EQ(hub.last_key_lsn(), 5u);  // None since the hub began.
+  Transition created;
+  created.type = TransitionType::kSessionCreated;
+  created.session_id = 1;
+  hub.Append(created);                                              // 6
+  const uint64_t grant =
+      hub.Append(KeyRecord(TransitionType::kGrantMade, "k", 1));    // 7
+  hub.TakeNumber();                                                 // 8
+  hub.Append(created);                                              // 9
+  EXPECT_EQ(hub.LastLsn(), 9u);
+  EXPECT_EQ(hub.last_key_lsn(), grant);
+  // Seeded: the floor, then the newest replayed key record.
+  MemoryLog log2(50);
+  WatchHub seeded(&log2, 4);
+  std::deque<Transition> replayed;
+  Transition g = KeyRecord(TransitionType::kGrantMade, "k", 1);
+  g.lsn = 45;
+  replayed.push_back(g);
+  created.lsn = 46;
+  replayed.push_back(created);
+  seeded.Seed({}, 40, DurableState());
+  EXPECT_EQ(seeded.last_key_lsn(), 40u);
+  WatchHub seeded2(&log2, 4);
+  seeded2.Seed(replayed, 40, DurableState());
+  EXPECT_EQ(seeded2.last_key_lsn(), 45u);
 }
 
 WatchRecord Rec(TransitionType type, const std::string& key, uint64_t session,

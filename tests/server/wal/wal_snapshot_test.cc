@@ -145,6 +145,39 @@ TEST(WalSnapshotTest, CloseWritesACleanSnapshotAndRemovesTheLog) {
   EXPECT_GT(r->next_lsn, model.lsn);
 }
 
+// The clean snapshot carries the watch floor in its header's last word
+// (the gap below its lsn); files written without one (older taalads wrote
+// 0 there) read as a floor at their lsn, as does a gap too wide to store.
+TEST(WalSnapshotTest, SnapshotsCarryTheWatchFloorAndOldOnesReadAsTheirLsn) {
+  TempDir dir;
+  WalOptions o;
+  o.dir = dir.path();
+  auto wal = OpenWal(o);
+  ASSERT_NE(wal, nullptr);
+  DurableState model = Drive(*wal, 3, 5, 10);
+  const uint64_t floor = model.lsn - 2;
+  ASSERT_OK(wal->Close(&model, floor));
+  absl::StatusOr<Snapshot> snap =
+      ReadSnapshot(SnapshotPath(dir.path(), model.lsn), model.lsn);
+  ASSERT_OK(snap);
+  EXPECT_EQ(snap->watch_floor, floor);
+  absl::StatusOr<Recovered> r = Recover(o, absl::Minutes(1));
+  ASSERT_OK(r);
+  EXPECT_EQ(r->snapshot_watch_floor, floor);
+
+  TempDir old_dir;
+  ASSERT_OK(WriteSnapshot(old_dir.path(), model, model.lsn, true));
+  snap = ReadSnapshot(SnapshotPath(old_dir.path(), model.lsn), model.lsn);
+  ASSERT_OK(snap);
+  EXPECT_EQ(snap->watch_floor, model.lsn);
+  DurableState far = model;
+  far.lsn = uint64_t{1} << 40;
+  ASSERT_OK(WriteSnapshot(old_dir.path(), far, far.lsn, true, 1));
+  snap = ReadSnapshot(SnapshotPath(old_dir.path(), far.lsn), far.lsn);
+  ASSERT_OK(snap);
+  EXPECT_EQ(snap->watch_floor, far.lsn);
+}
+
 // 1,000,000 acquire+release pairs on 1,000 keys with the default sizes:
 // at most 2 snapshots and 2 segments remain (about 2 s, so always run).
 TEST(WalSnapshotTest, MillionPairsLeaveAtMostTwoSnapshotsAndTwoSegments) {
