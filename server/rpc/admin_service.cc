@@ -12,16 +12,10 @@
 namespace taala {
 namespace {
 
-// A control character: C0, DEL, or C1 (U+0080..U+009F, in UTF-8 0xC2
-// followed by 0x80..0x9F). The text is valid UTF-8 already (raw_request.h).
+// A control character (C0, DEL or C1), as keys refuse them (key.h).
 bool HasControl(absl::string_view s) {
   for (size_t i = 0; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == 0x7F) return true;
-    if (c == 0xC2 && i + 1 < s.size()) {
-      const auto next = static_cast<unsigned char>(s[i + 1]);
-      if (next >= 0x80 && next <= 0x9F) return true;
-    }
+    if (ControlCharAt(s, i) >= 0) return true;
   }
   return false;
 }
