@@ -342,9 +342,8 @@ void WatchPump::Leave(const WatchStream* w) {
 }
 
 void WatchPump::Run() {
-  // The ring's end when last looked at; with no watcher, "never": the
-  // pump then waits for a Kick (Join) alone, so that appends do not wake it.
-  uint64_t seen = UINT64_MAX;
+  // The ring's end when last looked at.
+  uint64_t seen = 0;
   uint64_t durable_asked = 0;  // The LSN a WhenDurable kick waits for.
   while (true) {
     hub_->WaitFor(seen, absl::Milliseconds(200));
@@ -355,7 +354,14 @@ void WatchPump::Run() {
       streams = streams_;
     }
     if (streams.empty()) {
-      seen = UINT64_MAX;
+      // No watcher: wait for a Join (or the stop) on the pump's own mutex,
+      // not the hub's, so that appends do not check a waiter at all.
+      absl::MutexLock lock(&mu_);
+      auto joined = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stop_ || !streams_.empty();
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&joined), absl::Seconds(1));
+      seen = 0;  // Look at the hub at once.
       continue;
     }
     seen = hub_->Now().position;
