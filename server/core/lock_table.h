@@ -130,9 +130,11 @@ class LockTable {
     runner_.set_observer(observer);
   }
 
-  // A fresh session id for CreateSessionCmd: a number from the log's
-  // sequence, so never one used before, across restarts too. Thread-safe.
+  // A fresh session id for CreateSessionCmd. Thread-safe.
   uint64_t NewSessionId();
+  // OK if the session lives and belongs to `owner`; else NOT_FOUND as for
+  // an unknown id, so an id tells another identity nothing.
+  [[nodiscard]] absl::Status CheckSessionOwner(uint64_t id, absl::string_view owner);
   TransitionLog& log() { return *log_; }
 
   // Recovery (lock_table_restore.cc). Call before any other command, with
@@ -302,10 +304,8 @@ class LockTable {
     size_t cancelled_waits = 0;
   };
   // Ends the session as if its lease ran out: SESSION_EXPIRED ("revoked by
-  // <caller>: <reason>"), every grant ends (lock-delays start unless
-  // cmd.skip_lock_delay), every wait is cancelled (NOT_FOUND, as for an
-  // expiry). NOT_FOUND: unknown or ended session (one whose lease ran out
-  // ends now as expired).
+  // <caller>: <reason>"), grants end (lock-delays start unless skipped),
+  // waits are cancelled (NOT_FOUND). NOT_FOUND: unknown or ended session.
   absl::StatusOr<RevokeResult> RevokeSession(const RevokeSessionCmd& cmd);
 
   // Aborts (in tests: fails) if an invariant above does not hold.

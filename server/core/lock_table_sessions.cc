@@ -266,4 +266,15 @@ void LockTable::EndOverflowedInto(uint64_t session_id, absl::Time now,
   EndSession(session, /*expired=*/true, now, effects, /*overflowed=*/true);
 }
 
+absl::Status LockTable::CheckSessionOwner(uint64_t id,
+                                        absl::string_view owner) {
+  // Skeleton (issue 12): the owner is not stored yet; every live session
+  // passes. The core's ownership work replaces this.
+  (void)owner;
+  if (sessions_.Find(id) == nullptr) {
+    return absl::NotFoundError(table_internal::SessionNotFound(id));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace taala

@@ -9,6 +9,7 @@
 #include "absl/strings/string_view.h"
 #include "server/core/clock.h"
 #include "server/core/lock_table.h"
+#include "server/rpc/call_gate.h"
 #include "taala/v1/admin_service.grpc.pb.h"
 
 namespace taala {
@@ -38,10 +39,15 @@ class AdminServiceImpl final : public AdminServiceBase {
   grpc::ServerUnaryReactor* RevokeSession(grpc::CallbackServerContext* ctx,
                                           const grpc::ByteBuffer* raw,
                                           grpc::ByteBuffer* raw_resp) override;
+  // Who may call (call_gate.h; `admin` on the key, or on every key to
+  // revoke a session). Unset: open. Set before serving; must outlive *this.
+  void set_gate(CallGate* gate) { gate_ = gate; }
 
  private:
   LockTable* const table_;
   Clock* const clock_;
+  CallGate open_gate_;
+  CallGate* gate_ = &open_gate_;
 };
 
 // The longest reason an admin request may give, in bytes.

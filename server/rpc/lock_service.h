@@ -8,6 +8,7 @@
 
 #include "server/core/clock.h"
 #include "server/core/lock_table.h"
+#include "server/rpc/call_gate.h"
 #include "server/rpc/watch_stream.h"
 #include "server/core/policy.h"
 #include "taala/v1/lock_service.grpc.pb.h"
@@ -147,6 +148,9 @@ class LockServiceImpl final : public LockServiceBase {
   grpc::ServerUnaryReactor* ListSessions(grpc::CallbackServerContext* ctx,
                                          const grpc::ByteBuffer* raw,
                                          grpc::ByteBuffer* raw_resp) override;
+  // Who may call what (call_gate.h). Unset: open (anonymous callers, no
+  // ACL, no rate limit). Set before serving; must outlive *this.
+  void set_gate(CallGate* gate) { gate_ = gate; }
   // Watch (watch_stream.h): served by `pump` (unset: UNIMPLEMENTED). Set
   // before serving; it must outlive the server.
   void set_watch_pump(WatchPump* pump) { watch_pump_ = pump; }
@@ -157,6 +161,8 @@ class LockServiceImpl final : public LockServiceBase {
   }
 
  private:
+  CallGate open_gate_;
+  CallGate* gate_ = &open_gate_;
   WatchPump* watch_pump_ = nullptr;
   LockTable* const table_;
   Clock* const clock_;

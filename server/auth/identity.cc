@@ -1,0 +1,71 @@
+#include "server/auth/identity.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "absl/strings/strip.h"
+#include "absl/strings/str_cat.h"
+
+namespace taala {
+namespace auth {
+
+absl::string_view PermissionName(Permission p) {
+  switch (p) {
+    case Permission::kLock:
+      return "lock";
+    case Permission::kRead:
+      return "read";
+    case Permission::kAdmin:
+      return "admin";
+  }
+  return "unknown";
+}
+
+namespace {
+
+// "10.0.0.7" of "ipv4:10.0.0.7:5512"; "::1" of "ipv6:[::1]:5512"; the rest
+// as it is.
+std::string PeerAddress(absl::string_view peer) {
+  if (absl::ConsumePrefix(&peer, "ipv4:")) {
+    const size_t colon = peer.rfind(':');
+    return std::string(colon == absl::string_view::npos ? peer
+                                                         : peer.substr(0, colon));
+  }
+  if (absl::ConsumePrefix(&peer, "ipv6:")) {
+    if (absl::ConsumePrefix(&peer, "[")) {
+      const size_t close = peer.find(']');
+      if (close != absl::string_view::npos) peer = peer.substr(0, close);
+    }
+    // "%25eth0" (a zone) is part of one host's address: kept.
+    return std::string(peer);
+  }
+  return std::string(peer);
+}
+
+bool IsLoopbackAddress(const std::string& address) {
+  in_addr v4;
+  if (inet_pton(AF_INET, address.c_str(), &v4) == 1) {
+    return (ntohl(v4.s_addr) >> 24) == 127;
+  }
+  in6_addr v6;
+  if (inet_pton(AF_INET6, address.c_str(), &v6) == 1) {
+    if (IN6_IS_ADDR_LOOPBACK(&v6)) return true;
+    // ::ffff:127.x.y.z, an IPv4 loopback client of a dual-stack socket.
+    return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
+  }
+  return false;
+}
+
+}  // namespace
+
+Identity AnonymousIdentity(absl::string_view grpc_peer) {
+  Identity id;
+  id.anonymous = true;
+  const std::string address = PeerAddress(grpc_peer);
+  id.name = absl::StrCat("anonymous@",
+                         IsLoopbackAddress(address) ? "loopback" : address);
+  return id;
+}
+
+}  // namespace auth
+}  // namespace taala
