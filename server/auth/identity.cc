@@ -42,18 +42,18 @@ std::string PeerAddress(absl::string_view peer) {
   return std::string(peer);
 }
 
-bool IsLoopbackAddress(const std::string& address) {
-  in_addr v4;
-  if (inet_pton(AF_INET, address.c_str(), &v4) == 1) {
-    return (ntohl(v4.s_addr) >> 24) == 127;
-  }
+// "::ffff:10.0.0.7" (an IPv4 client of a dual-stack socket) as "10.0.0.7",
+// so that one host is one identity whichever socket it reached.
+std::string Unmapped(const std::string& address) {
   in6_addr v6;
-  if (inet_pton(AF_INET6, address.c_str(), &v6) == 1) {
-    if (IN6_IS_ADDR_LOOPBACK(&v6)) return true;
-    // ::ffff:127.x.y.z, an IPv4 loopback client of a dual-stack socket.
-    return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
+  if (inet_pton(AF_INET6, address.c_str(), &v6) == 1 &&
+      IN6_IS_ADDR_V4MAPPED(&v6)) {
+    char text[INET_ADDRSTRLEN];
+    if (inet_ntop(AF_INET, &v6.s6_addr[12], text, sizeof(text)) != nullptr) {
+      return text;
+    }
   }
-  return false;
+  return address;
 }
 
 }  // namespace
@@ -62,8 +62,7 @@ Identity AnonymousIdentity(absl::string_view grpc_peer) {
   Identity id;
   id.anonymous = true;
   const std::string address = PeerAddress(grpc_peer);
-  id.name = absl::StrCat("anonymous@",
-                         IsLoopbackAddress(address) ? "loopback" : address);
+  id.name = absl::StrCat("anonymous@", Unmapped(address));
   return id;
 }
 

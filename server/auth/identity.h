@@ -22,8 +22,7 @@ absl::string_view PermissionName(Permission p);
 
 struct Identity {
   // A token's identity (--auth_tokens_file), a client certificate's subject
-  // CN (or first SAN), or "anonymous@<peer address>" (every loopback
-  // address is "anonymous@loopback").
+  // CN (or first SAN), or "anonymous@<peer address>" ("anonymous@127.0.0.1").
   std::string name;
   bool anonymous = false;
   // Calls made by taalad itself (the admin listener, over its in-process
