@@ -113,6 +113,21 @@ class AclE2eTest : public ::testing::Test {
     v1::CheckFenceResponse resp;
     return stub_->CheckFence(&ctx, req, &resp);
   }
+  grpc::Status LockStats(const std::string& key, const std::string& prefix) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(DeadlineIn(std::chrono::seconds(10)));
+    v1::GetLockStatsRequest req;
+    req.set_key(key);
+    req.set_prefix(prefix);
+    v1::GetLockStatsResponse resp;
+    return stub_->GetLockStats(&ctx, req, &resp);
+  }
+  grpc::Status Policies() {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(DeadlineIn(std::chrono::seconds(10)));
+    v1::GetPoliciesResponse resp;
+    return stub_->GetPolicies(&ctx, v1::GetPoliciesRequest(), &resp);
+  }
   grpc::Status Metrics() {
     grpc::ClientContext ctx;
     ctx.set_deadline(DeadlineIn(std::chrono::seconds(10)));
@@ -218,8 +233,13 @@ TEST_F(AclE2eTest, LockAndReadAreGrantedByPrefix) {
   ExpectDenied(Watch("jobs/1", ""), "jobs/1", "read");
   ExpectDenied(Watch("", "jobs/"), "jobs/", "read");
   ExpectDenied(Watch("", ""), "", "read");
+  EXPECT_TRUE(LockStats("jobs/pub/1", "").ok());
+  EXPECT_TRUE(LockStats("", "jobs/pub/").ok());
+  ExpectDenied(LockStats("jobs/1", ""), "jobs/1", "read");
+  ExpectDenied(LockStats("", "jobs/"), "jobs/", "read");
   // Whole-table introspection needs read on every key.
   ExpectDenied(Metrics(), "", "read");
+  ExpectDenied(Policies(), "", "read");
   // Authentication only.
   EXPECT_TRUE(Status().ok());
   // No admin anywhere.
@@ -306,6 +326,18 @@ TEST_F(AclE2eTest, AnOwnSessionIsListedAndKept) {
             grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(Acquire(session ^ 1, "jobs/1").error_code(),
             grpc::StatusCode::NOT_FOUND);
+}
+
+// Reloading is SIGHUP's (docs/security.md): an edit alone changes nothing.
+TEST_F(AclE2eTest, AnEditedFileIsNotReadWithoutSighup) {
+  Start(absl::StrCat("allow ", kMe, " jobs/ lock\n"));
+  uint64_t session = 0;
+  ASSERT_TRUE(NewSession(&session).ok());
+  ExpectDenied(Acquire(session, "other/1"), "other/1", "lock");
+  acl_->Write(absl::StrCat("allow ", kMe, " \"\" admin\n"));
+  ExpectDenied(Acquire(session, "other/1"), "other/1", "lock");
+  ExpectDenied(Describe("jobs/1"), "jobs/1", "read");
+  EXPECT_TRUE(Acquire(session, "jobs/1").ok());
 }
 
 TEST_F(AclE2eTest, AMalformedFileStopsTaalad) {
