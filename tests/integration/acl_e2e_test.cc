@@ -288,7 +288,7 @@ TEST_F(AclE2eTest, AnIdentityWithoutARuleGetsNothing) {
   grpc::Status s = NewSession(&session);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_THAT(s.error_message(), HasSubstr(kMe));
-  EXPECT_THAT(s.error_message(), HasSubstr("permission 'lock'"));
+  EXPECT_THAT(s.error_message(), HasSubstr("permission 'lock' on any key"));
   ExpectDenied(Describe("k"), "k", "read");
   ExpectDenied(ListLocks(""), "", "read");
   ExpectDenied(Watch("", "k"), "k", "read");
