@@ -70,7 +70,7 @@ absl::Status CallGate::AuthorizeAnywhere(const auth::Identity& who,
   }
   absl::Status s = absl::PermissionDeniedError(absl::StrCat(
       "identity \"", who.name, "\" lacks permission '",
-      auth::PermissionName(permission), "' on every key (--acl_file)"));
+      auth::PermissionName(permission), "' on any key (--acl_file)"));
   audit_->Refused(who, call, "", s);
   return s;
 }
