@@ -57,9 +57,10 @@ absl::Status CheckAdminListen(const std::string& listen, bool allow_remote) {
 
 absl::StatusOr<std::unique_ptr<admin::AdminServer>> StartAdmin(
     const std::string& listen, const std::string& port_file,
-    grpc::Server* server) {
+    grpc::Server* server, const auth::AuthState* auth) {
   if (listen.empty()) return nullptr;
   admin::AdminServer::Options options;
+  options.auth = auth;
   if (absl::Status s = SplitAdminListen(listen, &options.host, &options.port);
       !s.ok()) {
     return s;

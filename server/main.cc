@@ -33,6 +33,7 @@
 #include "server/daemon_metrics.h"
 #include "server/listen_address.h"
 #include "server/policy_flags.h"
+#include "server/security_flags.h"
 #include "server/stats_flags.h"
 #include "server/table_flags.h"
 #include "server/wal/dump.h"
@@ -281,6 +282,10 @@ int Run() {
   });
   // Operator actions (docs/admin.md), on the same server.
   AdminServiceImpl admin_service(&table, RealClock());
+  absl::StatusOr<std::unique_ptr<DaemonSecurity>> security = LoadSecurityFlags();
+  if (!security.ok()) return Fail(std::string(security.status().message()));
+  service.set_gate(&(*security)->gate);
+  admin_service.set_gate(&(*security)->gate);
   TimerLoop timers(&table, RealClock());
 
   // Signals are taken by sigwait below; gRPC's threads inherit the mask.
@@ -320,7 +325,7 @@ int Run() {
   // over by now, so /readyz may say ready at once).
   absl::StatusOr<std::unique_ptr<admin::AdminServer>> admin =
       StartAdmin(admin_listen, absl::GetFlag(FLAGS_admin_port_file),
-                 server.get());
+                 server.get(), &(*security)->auth);
   if (!admin.ok()) {
     server->Shutdown();
     return Fail(std::string(admin.status().message()));
