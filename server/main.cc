@@ -33,6 +33,7 @@
 #include "server/daemon_metrics.h"
 #include "server/listen_address.h"
 #include "server/policy_flags.h"
+#include "server/security_flags.h"
 #include "server/stats_flags.h"
 #include "server/table_flags.h"
 #include "server/wal/dump.h"
@@ -110,8 +111,11 @@ int Run() {
       absl::GetFlag(FLAGS_check_lock_order) ? absl::OnDeadlockCycle::kAbort
                                             : absl::OnDeadlockCycle::kIgnore);
 
+  absl::StatusOr<std::unique_ptr<DaemonSecurity>> security = SetUpSecurity();
+  if (!security.ok()) return Fail(std::string(security.status().message()));
   const std::string listen = absl::GetFlag(FLAGS_listen);
-  if (!IsLoopback(listen) && !absl::GetFlag(FLAGS_insecure_allow_remote)) {
+  if (!IsLoopback(listen) && !(*security)->tls &&
+      !absl::GetFlag(FLAGS_insecure_allow_remote)) {
     return Fail(absl::StrCat(
         "--listen=", listen,
         " is not a loopback address; serving it without TLS exposes every "
@@ -281,6 +285,8 @@ int Run() {
   });
   // Operator actions (docs/admin.md), on the same server.
   AdminServiceImpl admin_service(&table, RealClock());
+  service.set_gate(&(*security)->gate);
+  admin_service.set_gate(&(*security)->gate);
   TimerLoop timers(&table, RealClock());
 
   // Signals are taken by sigwait below; gRPC's threads inherit the mask.
@@ -288,13 +294,14 @@ int Run() {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);  // Reloads --auth_tokens_file and --acl_file.
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(listen, (*security)->credentials, &port);
   builder.RegisterService(&service);
   builder.RegisterService(&admin_service);
   // One daemon per port: with SO_REUSEPORT (gRPC's default) a second taalad
@@ -337,7 +344,9 @@ int Run() {
   }
 
   int sig = 0;
-  sigwait(&signals, &sig);
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+    (void)(*security)->Reload();  // Logs the outcome.
+  }
   spdlog::info("received signal {}; draining (up to {})", sig,
                absl::FormatDuration(absl::GetFlag(FLAGS_drain_timeout)));
   server->GetHealthCheckService()->SetServingStatus(false);
