@@ -238,6 +238,15 @@ absl::StatusOr<std::unique_ptr<DaemonSecurity>> SetUpSecurity() {
     if (!creds.ok()) return creds.status();
     security->credentials = *std::move(creds);
     security->tls = true;
+    spdlog::info(
+        "TLS on the gRPC port: certificate {}, client certificates {}; the "
+        "files are re-read every {}",
+        absl::GetFlag(FLAGS_tls_cert),
+        !client_ca ? "not asked for"
+        : security->allow_anonymous || !security->tokens_file.empty()
+            ? "verified if given"
+            : "required",
+        absl::FormatDuration(absl::GetFlag(FLAGS_tls_reload_interval)));
   } else {
     security->credentials = grpc::InsecureServerCredentials();
   }
