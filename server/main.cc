@@ -103,6 +103,14 @@ int Fail(const std::string& message) {
 }
 
 int Run() {
+  // Taken by sigwait at the end, blocked before any thread starts: one that
+  // did not block them could take one, and its default action ends taalad.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);  // Reloads --auth_tokens_file and --acl_file.
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   if (absl::Status s = SetUpLogging(); !s.ok()) {
     return Fail(std::string(s.message()));
   }
@@ -289,13 +297,6 @@ int Run() {
   admin_service.set_gate(&(*security)->gate);
   TimerLoop timers(&table, RealClock());
 
-  // Signals are taken by sigwait below; gRPC's threads inherit the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGHUP);  // Reloads --auth_tokens_file and --acl_file.
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -344,9 +345,7 @@ int Run() {
   }
 
   int sig = 0;
-  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
-    (void)(*security)->Reload();  // Logs the outcome.
-  }
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) (*security)->Reload();
   spdlog::info("received signal {}; draining (up to {})", sig,
                absl::FormatDuration(absl::GetFlag(FLAGS_drain_timeout)));
   server->GetHealthCheckService()->SetServingStatus(false);

@@ -189,18 +189,17 @@ std::string Describe(const auth::AuthConfig& config) {
 DaemonSecurity::DaemonSecurity() = default;
 DaemonSecurity::~DaemonSecurity() = default;
 
-absl::Status DaemonSecurity::Reload() {
+void DaemonSecurity::Reload() {
   absl::StatusOr<std::shared_ptr<const auth::AuthConfig>> config =
       LoadConfig(*this);
   if (!config.ok()) {
     spdlog::error("SIGHUP: reload failed, keeping the previous tokens and "
                   "ACL: {}",
                   std::string(config.status().message()));
-    return config.status();
+    return;
   }
   spdlog::info("SIGHUP: reloaded: {}", Describe(**config));
   auth.Set(*std::move(config));
-  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<DaemonSecurity>> SetUpSecurity() {

@@ -38,9 +38,9 @@ struct DaemonSecurity {
   CallGate gate{&auth, &limiter, &audit};
 
   // Re-reads --auth_tokens_file and --acl_file (SIGHUP) and swaps them in
-  // whole; if either fails, keeps the config in force and says why (the
-  // file and the line) in the returned error. Logs the outcome.
-  absl::Status Reload();
+  // whole; if either fails, keeps the config in force and logs why (the
+  // file and the line) at error. Logs the counts on success.
+  void Reload();
 
   // The flags, as read at startup.
   std::string tokens_file;

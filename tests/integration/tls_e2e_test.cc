@@ -89,12 +89,14 @@ class TlsE2eTest : public ::testing::Test {
         grpc::CreateCustomChannel(daemon_->address(), creds, args));
   }
 
-  // CreateSession without waiting for a connection (a refused handshake is
-  // UNAVAILABLE at once), with `token` as bearer token if given.
+  // CreateSession, with `token` as bearer token if given. It waits for a
+  // connection (a loaded machine may take seconds over a TLS handshake)
+  // unless `wait` is false: then a refused handshake is UNAVAILABLE at once.
   grpc::Status Create(v1::LockService::Stub* stub,
-                      const std::string& token = "") {
+                      const std::string& token = "", bool wait = true) {
     grpc::ClientContext ctx;
-    ctx.set_deadline(test::DeadlineIn(std::chrono::seconds(10)));
+    ctx.set_deadline(test::DeadlineIn(std::chrono::seconds(wait ? 40 : 20)));
+    ctx.set_wait_for_ready(wait);
     if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
     v1::CreateSessionRequest req;
     req.set_ttl_ms(kHourMs);
@@ -123,6 +125,7 @@ class TlsE2eTest : public ::testing::Test {
       options.tls.private_key_file = pki_->key(cert);
     }
     options.bearer_token = token;
+    options.call_timeout = absl::Seconds(30);  // A loaded machine's handshake.
     absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(options);
     EXPECT_TRUE(client.ok()) << client.status();
     return client.ok() ? std::move(*client) : nullptr;
@@ -164,21 +167,21 @@ TEST_F(TlsE2eTest, ClientLibraryAndTaalactlSpeakTls) {
   ASSERT_TRUE((*session)->Close().ok());
 
   // Plaintext gets nowhere.
-  EXPECT_EQ(Create(Stub("").get()).error_code(),
+  EXPECT_EQ(Create(Stub("").get(), "", false).error_code(),
             grpc::StatusCode::UNAVAILABLE);
   // Nor does TLS trusting another CA.
-  EXPECT_EQ(Create(Stub("other-ca").get()).error_code(),
+  EXPECT_EQ(Create(Stub("other-ca").get(), "", false).error_code(),
             grpc::StatusCode::UNAVAILABLE);
 
   // taalactl: by flag and by environment; without the CA it fails.
   Taalactl health(dir_, {"health", "--endpoint", daemon_->address(),
-                         "--tls-ca", pki_->pem("ca")});
+                         "--tls-ca", pki_->pem("ca"), "--timeout", "30s"});
   EXPECT_EQ(health.Wait(), 0) << health.err();
-  Taalactl lock(dir_, {"lock", "--endpoint", daemon_->address(), "tls/ctl",
-                       "--", "true"},
+  Taalactl lock(dir_, {"lock", "--endpoint", daemon_->address(), "--timeout",
+                       "30s", "tls/ctl", "--", "true"},
                 {"TAALA_TLS_CA=" + pki_->pem("ca")});
   EXPECT_EQ(lock.Wait(), 0) << lock.err();
-  Taalactl sessions(dir_, {"sessions", "--json"},
+  Taalactl sessions(dir_, {"sessions", "--json", "--timeout", "30s"},
                     {"TAALA_ENDPOINT=" + daemon_->address(),
                      "TAALA_TLS_CA=" + pki_->pem("ca")});
   EXPECT_EQ(sessions.Wait(), 0) << sessions.err();
@@ -187,7 +190,7 @@ TEST_F(TlsE2eTest, ClientLibraryAndTaalactlSpeakTls) {
   EXPECT_NE(plain.Wait(), 0);
   // The flag wins over the environment.
   Taalactl flag_wins(dir_, {"health", "--endpoint", daemon_->address(),
-                            "--tls-ca", pki_->pem("ca")},
+                            "--tls-ca", pki_->pem("ca"), "--timeout", "30s"},
                      {"TAALA_TLS_CA=" + dir_ + "/missing.pem"});
   EXPECT_EQ(flag_wins.Wait(), 0) << flag_wins.err();
   Taalactl missing(dir_, {"health", "--endpoint", daemon_->address(),
@@ -212,9 +215,9 @@ TEST_F(TlsE2eTest, MutualTlsRefusesMissingAndForeignCertificates) {
   s = Create(Stub("ca", "bob").get());
   EXPECT_TRUE(s.ok()) << s.error_message();
   // The handshake fails: no certificate, or one from another CA.
-  EXPECT_EQ(Create(Stub("ca").get()).error_code(),
+  EXPECT_EQ(Create(Stub("ca").get(), "", false).error_code(),
             grpc::StatusCode::UNAVAILABLE);
-  EXPECT_EQ(Create(Stub("ca", "mallory").get()).error_code(),
+  EXPECT_EQ(Create(Stub("ca", "mallory").get(), "", false).error_code(),
             grpc::StatusCode::UNAVAILABLE);
 
   std::unique_ptr<Client> alice = TlsClient("alice");
@@ -222,8 +225,8 @@ TEST_F(TlsE2eTest, MutualTlsRefusesMissingAndForeignCertificates) {
   absl::StatusOr<std::unique_ptr<Session>> session =
       alice->CreateSession(SessionOptions());
   EXPECT_TRUE(session.ok()) << session.status();
-  Taalactl ctl(dir_, {"lock", "--endpoint", daemon_->address(), "mtls/ctl",
-                      "--", "true"},
+  Taalactl ctl(dir_, {"lock", "--endpoint", daemon_->address(), "--timeout",
+                      "30s", "mtls/ctl", "--", "true"},
                {"TAALA_TLS_CA=" + pki_->pem("ca"),
                 "TAALA_TLS_CERT=" + pki_->pem("bob"),
                 "TAALA_TLS_KEY=" + pki_->key("bob")});
@@ -249,10 +252,12 @@ TEST_F(TlsE2eTest, RenewedCertificatesAreServedWithoutDroppingConnections) {
   WriteFile(pki_->pem("server"), test::TestPki::Read(pki_->pem("new-server")));
 
   // New clients trusting only the new CA get in once the file is re-read.
-  EXPECT_TRUE(Eventually([&] { return Create(Stub("new-ca").get()).ok(); }))
+  EXPECT_TRUE(Eventually(
+      [&] { return Create(Stub("new-ca").get(), "", false).ok(); }))
       << "the renewed certificate was never served";
   // ... and from then on clients of the old CA do not.
-  EXPECT_TRUE(Eventually([&] { return !Create(Stub("ca").get()).ok(); }));
+  EXPECT_TRUE(
+      Eventually([&] { return !Create(Stub("ca").get(), "", false).ok(); }));
   // The connection opened before the change still works.
   grpc::Status s = Create(before.get());
   EXPECT_TRUE(s.ok()) << s.error_message();
@@ -343,17 +348,18 @@ TEST_F(TlsE2eTest, TaalactlAndTheClientLibrarySendTokens) {
   WriteFile(tokens, line);
   Start({"--auth_tokens_file=" + tokens});
   const bool enforced = GateEnforced(Create(Stub("").get()));
-  Taalactl ok(dir_, {"lock", "--endpoint", daemon_->address(), "tok/ctl",
-                     "--", "true"},
+  Taalactl ok(dir_, {"lock", "--endpoint", daemon_->address(), "--timeout",
+                     "30s", "tok/ctl", "--", "true"},
               {"TAALA_TOKEN=ctl-secret"});
   EXPECT_EQ(ok.Wait(), 0) << ok.err();
   Taalactl by_flag(dir_, {"sessions", "--endpoint", daemon_->address(),
-                          "--auth-token", "ctl-secret"});
+                          "--auth-token", "ctl-secret", "--timeout", "30s"});
   EXPECT_EQ(by_flag.Wait(), 0) << by_flag.err();
 
   ClientOptions options;
   options.endpoints = {daemon_->address()};
   options.bearer_token = "ctl-secret";
+  options.call_timeout = absl::Seconds(30);
   absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(options);
   ASSERT_TRUE(client.ok()) << client.status();
   SessionOptions session_options;
