@@ -73,6 +73,18 @@ std::unique_ptr<v1::LockService::Stub> NewStub(const Invocation& inv) {
   return v1::LockService::NewStub(NewChannel(inv));
 }
 
+ClientOptions ClientOptionsFor(const Invocation& inv) {
+  ClientOptions options;
+  options.endpoints = {inv.endpoint};
+  options.call_timeout = inv.timeout;
+  options.tls.root_certs_pem = inv.tls_ca_pem;
+  options.tls.cert_chain_pem = inv.tls_cert_pem;
+  options.tls.private_key_pem = inv.tls_key_pem;
+  options.tls.enabled = !inv.tls_ca.empty() || !inv.tls_cert.empty();
+  options.bearer_token = inv.auth_token;
+  return options;
+}
+
 void AddCredentials(const Invocation& inv, grpc::ClientContext* ctx) {
   if (!inv.auth_token.empty()) {
     ctx->AddMetadata("authorization", absl::StrCat("Bearer ", inv.auth_token));

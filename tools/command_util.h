@@ -14,6 +14,7 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "client/lock_client.h"
 #include "google/protobuf/map.h"
 #include "google/protobuf/message.h"
 #include "taala/v1/lock_service.grpc.pb.h"
@@ -33,6 +34,9 @@ absl::Status LoadCredentialFiles(Invocation* inv);
 std::shared_ptr<grpc::Channel> NewChannel(const Invocation& inv);
 
 std::unique_ptr<v1::LockService::Stub> NewStub(const Invocation& inv);
+
+// The client library's options for inv: endpoint, timeout, credentials.
+ClientOptions ClientOptionsFor(const Invocation& inv);
 
 // The bearer token (--auth-token), if any, as call metadata.
 void AddCredentials(const Invocation& inv, grpc::ClientContext* ctx);

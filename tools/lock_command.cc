@@ -231,14 +231,7 @@ int RunLock(const Invocation& inv) {
   }
   const pthread_t main_thread = pthread_self();
 
-  ClientOptions client_options;
-  client_options.endpoints = {inv.endpoint};
-  client_options.call_timeout = inv.timeout;
-  client_options.tls.root_certs_pem = inv.tls_ca_pem;
-  client_options.tls.cert_chain_pem = inv.tls_cert_pem;
-  client_options.tls.private_key_pem = inv.tls_key_pem;
-  client_options.tls.enabled = !inv.tls_ca.empty() || !inv.tls_cert.empty();
-  client_options.bearer_token = inv.auth_token;
+  const ClientOptions client_options = ClientOptionsFor(inv);
   absl::StatusOr<std::unique_ptr<Client>> client =
       Client::Connect(client_options);
   if (!client.ok()) {
