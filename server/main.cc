@@ -297,7 +297,6 @@ int Run() {
   admin_service.set_gate(&(*security)->gate);
   TimerLoop timers(&table, RealClock());
 
-
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;

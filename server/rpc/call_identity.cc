@@ -3,6 +3,7 @@
 #include <grpcpp/security/auth_context.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/strings/match.h"
