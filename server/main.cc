@@ -103,6 +103,14 @@ int Fail(const std::string& message) {
 }
 
 int Run() {
+  // Taken by sigwait at the end, blocked before any thread starts: one that
+  // did not block them could take one, and its default action ends taalad.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);  // Reloads --auth_tokens_file and --acl_file.
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   if (absl::Status s = SetUpLogging(); !s.ok()) {
     return Fail(std::string(s.message()));
   }
@@ -111,8 +119,11 @@ int Run() {
       absl::GetFlag(FLAGS_check_lock_order) ? absl::OnDeadlockCycle::kAbort
                                             : absl::OnDeadlockCycle::kIgnore);
 
+  absl::StatusOr<std::unique_ptr<DaemonSecurity>> security = SetUpSecurity();
+  if (!security.ok()) return Fail(std::string(security.status().message()));
   const std::string listen = absl::GetFlag(FLAGS_listen);
-  if (!IsLoopback(listen) && !absl::GetFlag(FLAGS_insecure_allow_remote)) {
+  if (!IsLoopback(listen) && !(*security)->tls &&
+      !absl::GetFlag(FLAGS_insecure_allow_remote)) {
     return Fail(absl::StrCat(
         "--listen=", listen,
         " is not a loopback address; serving it without TLS exposes every "
@@ -282,24 +293,15 @@ int Run() {
   });
   // Operator actions (docs/admin.md), on the same server.
   AdminServiceImpl admin_service(&table, RealClock());
-  absl::StatusOr<std::unique_ptr<DaemonSecurity>> security = LoadSecurityFlags();
-  if (!security.ok()) return Fail(std::string(security.status().message()));
   service.set_gate(&(*security)->gate);
   admin_service.set_gate(&(*security)->gate);
   TimerLoop timers(&table, RealClock());
-
-  // Signals are taken by sigwait below; gRPC's threads inherit the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(listen, (*security)->credentials, &port);
   builder.RegisterService(&service);
   builder.RegisterService(&admin_service);
   // One daemon per port: with SO_REUSEPORT (gRPC's default) a second taalad
@@ -342,7 +344,7 @@ int Run() {
   }
 
   int sig = 0;
-  sigwait(&signals, &sig);
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) (*security)->Reload();
   spdlog::info("received signal {}; draining (up to {})", sig,
                absl::FormatDuration(absl::GetFlag(FLAGS_drain_timeout)));
   server->GetHealthCheckService()->SetServingStatus(false);
