@@ -1,11 +1,13 @@
 #include "server/rpc/call_identity.h"
 
 #include <grpcpp/security/auth_context.h>
+#include <sys/random.h>
 
 #include <memory>
 #include <optional>
 #include <string>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -36,23 +38,53 @@ std::string CertificateIdentity(const grpc::ServerContextBase& ctx) {
   return name;
 }
 
+// Equal, in time that does not depend on where they differ.
+bool SameSecret(absl::string_view a, absl::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  }
+  return diff == 0;
+}
+
 }  // namespace
+
+const std::string& InternalCallSecret() {
+  static const std::string* const secret = [] {
+    unsigned char bytes[32] = {};
+    size_t got = 0;
+    while (got < sizeof(bytes)) {
+      const ssize_t n = getrandom(bytes + got, sizeof(bytes) - got, 0);
+      if (n > 0) got += static_cast<size_t>(n);
+    }
+    return new std::string(absl::BytesToHexString(absl::string_view(
+        reinterpret_cast<const char*>(bytes), sizeof(bytes))));
+  }();
+  return *secret;
+}
 
 absl::StatusOr<auth::Identity> IdentifyCaller(
     const grpc::ServerContextBase& ctx, const auth::AuthConfig& config) {
-  const std::string peer = ctx.peer();
-  if (peer.rfind("inproc", 0) == 0) {
+  const auto& metadata = ctx.client_metadata();
+  if (auto it = metadata.find(kInternalCallMetadata); it != metadata.end()) {
+    if (!SameSecret(absl::string_view(it->second.data(), it->second.size()),
+                    InternalCallSecret())) {
+      return absl::UnauthenticatedError(
+          "the x-taala-internal metadata is taalad's own; callers must not "
+          "send it");
+    }
     auth::Identity internal;
     internal.name = "taalad";
     internal.internal = true;
     return internal;
   }
+  const std::string peer = ctx.peer();
   // The default (no auth flag): nothing to look at but the peer.
   if (!config.tokens.has_value() && !config.client_certificates) {
     return auth::AnonymousIdentity(peer);
   }
   if (config.tokens.has_value()) {
-    const auto& metadata = ctx.client_metadata();
     auto it = metadata.find("authorization");
     if (it != metadata.end()) {
       const absl::string_view value(it->second.data(), it->second.size());
