@@ -34,6 +34,7 @@
 #include "server/listen_address.h"
 #include "server/policy_flags.h"
 #include "server/stats_flags.h"
+#include "server/limit_flags.h"
 #include "server/table_flags.h"
 #include "server/wal/dump.h"
 #include "server/wal/recovery.h"
@@ -126,6 +127,9 @@ int Run() {
 
   LockTable::Options options;
   if (absl::Status s = ApplyTableFlags(&options); !s.ok()) {
+    return Fail(std::string(s.message()));
+  }
+  if (absl::Status s = ApplyLimitFlags(&options); !s.ok()) {
     return Fail(std::string(s.message()));
   }
   if (absl::Status s = ApplyStatsFlags(&options); !s.ok()) {

@@ -21,9 +21,15 @@ grpc::ServerUnaryReactor* LockServiceImpl::CreateSession(
     grpc::ByteBuffer* raw_resp) {
   return ServeRaw<v1::CreateSessionRequest, v1::CreateSessionResponse>(
       table_->log(), ctx, raw, raw_resp, [this](auto* req, auto* resp) {
-        const uint64_t id = table_->NewSessionId();
-        absl::StatusOr<SessionInfo> info =
-            table_->CreateSession(ToCreateSessionCmd(*req, id, clock_->Now()));
+        CreateSessionCmd cmd =
+            ToCreateSessionCmd(*req, table_->NewSessionId(), clock_->Now());
+        absl::StatusOr<SessionInfo> info = table_->CreateSession(cmd);
+        // Ids are random (63 bits): a taken one is rare; draw again.
+        for (int tries = 0; absl::IsAlreadyExists(info.status()) && tries < 8;
+             ++tries) {
+          cmd.session_id = table_->NewSessionId();
+          info = table_->CreateSession(cmd);
+        }
         if (!info.ok()) return info.status();
         if (session_ttl_hook_) {
           if (absl::Status s = session_ttl_hook_(info->ttl); !s.ok()) return s;
