@@ -11,6 +11,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/core/lock_table.h"
+#include "server/core/multi_acquire.h"
 #include "server/wal/record_codec.h"
 #include "tests/server/core/lock_table_fixture.h"
 #include "tests/testing/fake_clock.h"
@@ -469,6 +470,49 @@ TEST_F(LimitsTest, MemoryBudgetRefusesNewSessionsAndWaitsOnly) {
   EXPECT_FALSE(Acquire(b, "held", &w).has_value());  // Waits again.
   ASSERT_OK(limited_.CloseSession(CloseSessionCmd{a, clock_.Now()}).status());
   EXPECT_TRUE(w.granted());
+}
+
+
+class MultiListener final : public MultiAcquireListener {
+ public:
+  void OnMultiAcquireDone(absl::StatusOr<MultiAcquireResult> r) override {
+    result = std::move(r);
+  }
+  std::optional<absl::StatusOr<MultiAcquireResult>> result;
+};
+
+TEST_F(LimitsTest, AcquireAllObeysTheLimitsAndTakesNothing) {
+  const uint64_t h = MustCreate(limited_, "holder");
+  const uint64_t w = MustCreate(limited_, "waiter");
+  MustHold(h, "busy");
+  RecordingWaiter queued;
+  EXPECT_FALSE(Acquire(w, "busy", &queued).has_value());  // busy is full.
+  const uint64_t a = MustCreate(limited_, "alice");
+  // "afree" is taken, then the wait on "busy" is refused: rolled back.
+  MultiAcquireCmd cmd;
+  cmd.session_id = a;
+  cmd.keys = {{"busy"}, {"afree"}};  // Taken in path order: afree first.
+  MultiListener listener;
+  MultiAcquire multi(&limited_, &clock_, cmd, &listener);
+  multi.Start();
+  ASSERT_TRUE(listener.result.has_value());
+  EXPECT_EQ(listener.result->status().code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(listener.result->status().message(),
+              HasSubstr("limit --max_waiters_per_key=1 reached"));
+  EXPECT_EQ(limited_.OwnerCountsForTest("alice").held, 0);
+  EXPECT_EQ(limited_.OwnerCountsForTest("alice").waiting, 0);
+  // Past the session's grants: refused before anything is held.
+  MultiAcquireCmd three;
+  three.session_id = a;
+  three.keys = {{"f1"}, {"f2"}, {"f3"}};
+  MultiListener l3;
+  MultiAcquire m3(&limited_, &clock_, three, &l3);
+  m3.Start();
+  ASSERT_TRUE(l3.result.has_value());
+  EXPECT_THAT(l3.result->status().message(),
+              HasSubstr("limit --max_held_per_session=2 reached"));
+  EXPECT_EQ(limited_.OwnerCountsForTest("alice").held, 0);
 }
 
 }  // namespace
