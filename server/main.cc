@@ -35,6 +35,7 @@
 #include "server/policy_flags.h"
 #include "server/security_flags.h"
 #include "server/stats_flags.h"
+#include "server/limit_flags.h"
 #include "server/table_flags.h"
 #include "server/wal/dump.h"
 #include "server/wal/recovery.h"
@@ -138,6 +139,9 @@ int Run() {
 
   LockTable::Options options;
   if (absl::Status s = ApplyTableFlags(&options); !s.ok()) {
+    return Fail(std::string(s.message()));
+  }
+  if (absl::Status s = ApplyLimitFlags(&options); !s.ok()) {
     return Fail(std::string(s.message()));
   }
   if (absl::Status s = ApplyStatsFlags(&options); !s.ok()) {

@@ -33,10 +33,16 @@ grpc::ServerUnaryReactor* LockServiceImpl::CreateSession(
             !s.ok()) {
           return s;
         }
-        const uint64_t id = table_->NewSessionId();
-        CreateSessionCmd cmd = ToCreateSessionCmd(*req, id, clock_->Now());
+        CreateSessionCmd cmd =
+            ToCreateSessionCmd(*req, table_->NewSessionId(), clock_->Now());
         cmd.owner = who->name;
         absl::StatusOr<SessionInfo> info = table_->CreateSession(cmd);
+        // Ids are random (63 bits): a taken one is rare; draw again.
+        for (int tries = 0; absl::IsAlreadyExists(info.status()) && tries < 8;
+             ++tries) {
+          cmd.session_id = table_->NewSessionId();
+          info = table_->CreateSession(cmd);
+        }
         if (!info.ok()) return info.status();
         if (session_ttl_hook_) {
           if (absl::Status s = session_ttl_hook_(info->ttl); !s.ok()) return s;
