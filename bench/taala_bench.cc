@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <string>
@@ -111,6 +112,13 @@ ABSL_FLAG(std::vector<std::string>, waiters,
 ABSL_FLAG(int32_t, waiter_timeout_ms, 1,
           "--scenario=waiters: wait_timeout_ms of the measured Acquires that "
           "queue (they time out: the key stays held).");
+ABSL_FLAG(std::string, tls_ca, "",
+          "With --endpoint: connect over TLS, trusting this CA certificate "
+          "file (PEM); the server name checked is the endpoint's host.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "With --tls_ca: this client certificate file (PEM) for mutual TLS.");
+ABSL_FLAG(std::string, tls_key, "",
+          "With --tls_cert: its private key file (PEM).");
 ABSL_FLAG(std::string, csv, "", "If set, write the result rows as CSV here.");
 ABSL_FLAG(std::string, json, "", "If set, write the results as JSON here.");
 
@@ -292,6 +300,25 @@ double ProcessCpuSeconds() {
   return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 
+// The channel credentials of every bench client: TLS with --tls_ca,
+// plaintext otherwise.
+std::shared_ptr<grpc::ChannelCredentials> BenchCredentials() {
+  const std::string ca_file = absl::GetFlag(FLAGS_tls_ca);
+  if (ca_file.empty()) return grpc::InsecureChannelCredentials();
+  auto read = [](const std::string& path) {
+    std::ifstream in(path);
+    return std::string((std::istreambuf_iterator<char>(in)),
+                       std::istreambuf_iterator<char>());
+  };
+  grpc::SslCredentialsOptions options;
+  options.pem_root_certs = read(ca_file);
+  if (const std::string cert = absl::GetFlag(FLAGS_tls_cert); !cert.empty()) {
+    options.pem_cert_chain = read(cert);
+    options.pem_private_key = read(absl::GetFlag(FLAGS_tls_key));
+  }
+  return grpc::SslCredentials(options);
+}
+
 RunResult RunOnce(const std::string& target, int clients, int run_id,
                   bool cpu_meaningful, const Config& config) {
   RunResult result;
@@ -302,8 +329,8 @@ RunResult RunOnce(const std::string& target, int clients, int run_id,
     grpc::ChannelArguments args;
     args.SetInt("taala.bench.channel", i);
     args.SetInt("taala.bench.run", run_id);
-    channels.push_back(grpc::CreateCustomChannel(
-        target, grpc::InsecureChannelCredentials(), args));
+    channels.push_back(
+        grpc::CreateCustomChannel(target, BenchCredentials(), args));
   }
   for (int i = 0; i < clients; ++i) {
     const auto deadline =
@@ -713,8 +740,7 @@ class WaitersPhase {
     grpc::ChannelArguments args;
     args.SetInt("taala.bench.channel", index);
     args.SetInt("taala.bench.run", run_id_);
-    return grpc::CreateCustomChannel(target_,
-                                     grpc::InsecureChannelCredentials(), args);
+    return grpc::CreateCustomChannel(target_, BenchCredentials(), args);
   }
 
   uint64_t NewSession(const std::string& name) {
