@@ -31,6 +31,7 @@
 #include "server/core/lock_table.h"
 #include "server/daemon_cli.h"
 #include "server/daemon_metrics.h"
+#include "server/limit_transport_flags.h"
 #include "server/listen_address.h"
 #include "server/policy_flags.h"
 #include "server/stats_flags.h"
@@ -205,6 +206,9 @@ int Run() {
   options.wall_offset = absl::Now() - RealClock()->Now();
 
   LockTable table(options);
+  // --memory_budget (issue 12): the core's SetOverMemoryBudget goes here.
+  auto memory = StartMemoryMonitor(nullptr);
+  if (!memory.ok()) return Fail(std::string(memory.status().message()));
   size_t grants_restored = 0;
   size_t sessions_restored = 0;
   {
@@ -306,6 +310,9 @@ int Run() {
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
                              5000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  if (absl::Status s = ApplyTransportLimits(&builder); !s.ok()) {
+    return Fail(std::string(s.message()));
+  }
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     return Fail(absl::StrCat("cannot listen on ", listen, ": ",
