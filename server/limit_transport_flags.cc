@@ -34,6 +34,13 @@ ABSL_FLAG(std::string, memory_budget, "50%",
 namespace taala {
 
 absl::Status ApplyTransportLimits(grpc::ServerBuilder* builder) {
+  // The rate limiter is built elsewhere (the CallGate's wiring); a bad rate
+  // still stops taalad before it listens.
+  if (absl::StatusOr<std::unique_ptr<auth::RateLimiter>> limiter =
+          MakeRateLimiter();
+      !limiter.ok()) {
+    return limiter.status();
+  }
   const int64_t bytes = absl::GetFlag(FLAGS_max_request_bytes);
   if (bytes < 1024 || bytes > std::numeric_limits<int32_t>::max()) {
     return absl::InvalidArgumentError(

@@ -21,7 +21,8 @@ namespace taala {
 
 // --max_request_bytes (largest request message), --max_calls_per_connection
 // (HTTP/2 concurrent streams per connection) and --idle_connection_timeout
-// on the builder. INVALID_ARGUMENT naming the flag for a value out of range.
+// on the builder. INVALID_ARGUMENT naming the flag for a value out of range
+// (--max_requests_per_second_per_identity is checked here too).
 absl::Status ApplyTransportLimits(grpc::ServerBuilder* builder);
 
 // The token bucket of --max_requests_per_second_per_identity (burst: one
