@@ -66,3 +66,7 @@ done
 echo >&3
 wait "$cpid" || true
 cpid=
+sleep 2
+now=$(rss)
+echo "client gone (its connections closed): RSS $(mib "$now")" \
+  "($(mib $((now - before))) above before)"
