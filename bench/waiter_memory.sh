@@ -69,4 +69,10 @@ cpid=
 sleep 2
 now=$(rss)
 echo "client gone (its connections closed): RSS $(mib "$now")" \
-  "($(mib $((now - before))) above before)"
+  "($(mib $((now - before))) above before)," \
+  "$(awk '/^Threads/ {print $2}' "/proc/$pid/status") threads"
+if [ -n "${WAITER_MEMORY_SMAPS:-}" ]; then
+  # The largest resident mappings (heap, arenas, thread stacks).
+  awk '/^[0-9a-f]+-[0-9a-f]+ / {m=$0} /^Rss:/ {print $2, m}' \
+    "/proc/$pid/smaps" | sort -rn | head -12
+fi
