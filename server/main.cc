@@ -13,11 +13,8 @@
 #include <memory>
 #include <string>
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
-#include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
-#include <grpcpp/server_builder.h>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
@@ -31,6 +28,8 @@
 #include "server/core/lock_table.h"
 #include "server/daemon_cli.h"
 #include "server/daemon_metrics.h"
+#include "server/limit_transport_flags.h"
+#include "server/grpc_server.h"
 #include "server/listen_address.h"
 #include "server/policy_flags.h"
 #include "server/security_flags.h"
@@ -221,6 +220,11 @@ int Run() {
   options.wall_offset = absl::Now() - RealClock()->Now();
 
   LockTable table(options);
+  // --memory_budget: above it, new sessions and waits are refused.
+  auto memory = StartMemoryMonitor([&table](bool over, std::string message) {
+    table.SetOverMemoryBudget(over, std::move(message));
+  });
+  if (!memory.ok()) return Fail(std::string(memory.status().message()));
   size_t grants_restored = 0;
   size_t sessions_restored = 0;
   {
@@ -297,31 +301,15 @@ int Run() {
   });
   // Operator actions (docs/admin.md), on the same server.
   AdminServiceImpl admin_service(&table, RealClock());
-  service.set_gate(&(*security)->gate);
-  admin_service.set_gate(&(*security)->gate);
+  service.set_gate((*security)->gate.get());
+  admin_service.set_gate((*security)->gate.get());
   TimerLoop timers(&table, RealClock());
 
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(listen, (*security)->credentials, &port);
-  builder.RegisterService(&service);
-  builder.RegisterService(&admin_service);
-  // One daemon per port: with SO_REUSEPORT (gRPC's default) a second taalad
-  // binds the same port and the kernel splits clients between two
-  // independent lock tables, so two of them could hold one key.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  // Let clients detect dead connections with HTTP/2 pings (the client
-  // library pings every 10 s, also while idle).
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
-                             5000);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) {
-    return Fail(absl::StrCat("cannot listen on ", listen, ": ",
-                             WhyCannotListen(listen)));
-  }
+  absl::StatusOr<std::unique_ptr<grpc::Server>> started = StartGrpcServer(
+      listen, (*security)->credentials, {&service, &admin_service}, &port);
+  if (!started.ok()) return Fail(std::string(started.status().message()));
+  std::unique_ptr<grpc::Server> server = *std::move(started);
   absl::StatusOr<int> guard = ClaimOtherLoopback(listen, port);
   if (!guard.ok()) {
     server->Shutdown();

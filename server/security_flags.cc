@@ -1,5 +1,7 @@
 #include "server/security_flags.h"
 
+#include "server/limit_transport_flags.h"
+
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
 #include <openssl/bio.h>
@@ -204,6 +206,12 @@ void DaemonSecurity::Reload() {
 
 absl::StatusOr<std::unique_ptr<DaemonSecurity>> SetUpSecurity() {
   auto security = std::make_unique<DaemonSecurity>();
+  absl::StatusOr<std::unique_ptr<auth::RateLimiter>> limiter =
+      MakeRateLimiter();
+  if (!limiter.ok()) return limiter.status();
+  security->limiter = *std::move(limiter);
+  security->gate = std::make_unique<CallGate>(
+      &security->auth, security->limiter.get(), &security->audit);
   const bool cert = !absl::GetFlag(FLAGS_tls_cert).empty();
   const bool key = !absl::GetFlag(FLAGS_tls_key).empty();
   const bool client_ca = !absl::GetFlag(FLAGS_tls_client_ca).empty();

@@ -33,9 +33,11 @@ struct DaemonSecurity {
   bool tls = false;
 
   auth::AuthState auth;
-  auth::RateLimiter limiter{0, 0};  // The limits helper sets the real rate.
+  // --max_requests_per_second_per_identity (limit_transport_flags.h).
+  std::unique_ptr<auth::RateLimiter> limiter;
   AuditLog audit;
-  CallGate gate{&auth, &limiter, &audit};
+  // Over the three above; set by SetUpSecurity.
+  std::unique_ptr<CallGate> gate;
 
   // Re-reads --auth_tokens_file and --acl_file (SIGHUP) and swaps them in
   // whole; if either fails, keeps the config in force and logs why (the
