@@ -93,7 +93,9 @@ absl::StatusOr<absl::Duration> LockTable::KeepAlive(const KeepAliveCmd& cmd) {
 
 absl::Status LockTable::AttachSink(uint64_t session_id,
                                    std::shared_ptr<SessionEventSink> sink,
-                                   bool only_if_none) {
+                                   bool only_if_none,
+                                   std::shared_ptr<SessionEventSink>* replaced) {
+  std::shared_ptr<SessionEventSink> old;  // Handed out (or destroyed) below.
   std::shared_ptr<Session> session = sessions_.Find(session_id);
   if (session == nullptr) {
     return absl::NotFoundError(SessionNotFound(session_id));
@@ -107,8 +109,9 @@ absl::Status LockTable::AttachSink(uint64_t session_id,
       return absl::UnavailableError("taalad is shutting down");
     }
     if (only_if_none && s.mailbox->HasSink()) return absl::OkStatus();
-    s.mailbox->Attach(std::move(sink));
+    old = s.mailbox->Attach(std::move(sink));
   }
+  if (replaced != nullptr) *replaced = std::move(old);
   // Unacknowledged events, in sequence order, with any posted meanwhile, as
   // soon as their records are durable.
   log_->WhenDurable(log_->LastLsn(),
