@@ -61,7 +61,8 @@ class SessionEventSink {
   // longer deliver (its stream is ending): the table then detaches it. The
   // event stays unacknowledged either way, for the session's next stream.
   virtual bool Deliver(const SessionEvent& event) = 0;
-  // The table is shutting down: end the stream with `status`.
+  // End the stream with `status`: the table is shutting down, or (ABORTED)
+  // a newer sink took the session over.
   virtual void Close(const absl::Status& status) = 0;
 };
 

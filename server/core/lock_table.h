@@ -164,17 +164,14 @@ class LockTable {
   // Renews the lease. Returns the TTL. NOT_FOUND: unknown or ended session.
   absl::StatusOr<absl::Duration> KeepAlive(const KeepAliveCmd& cmd);
 
-  // Routes the session's events to `sink` (replacing an earlier sink) and
-  // sends it every unacknowledged event, in sequence order. NOT_FOUND as
-  // KeepAlive. `only_if_none`: only if the session has no sink now (a
+  // Routes the session's events to `sink` and sends it every unacked event,
+  // in sequence order; an earlier sink is Closed with ABORTED (taken over:
+  // docs/api.md) outside every mutex. NOT_FOUND as KeepAlive. `only_if_none`: only if the session has no sink now (a
   // stream of the session that renews it takes the events back after a
-  // newer stream ended); OK either way. `replaced`, if not null, gets the
-  // sink this one replaced (null if none): the caller ends it (a stream
-  // that was taken over), with no table mutex held.
-  [[nodiscard]] absl::Status AttachSink(
-      uint64_t session_id, std::shared_ptr<SessionEventSink> sink,
-      bool only_if_none = false,
-      std::shared_ptr<SessionEventSink>* replaced = nullptr);
+  // newer stream ended); OK either way.
+  [[nodiscard]] absl::Status AttachSink(uint64_t session_id,
+                                        std::shared_ptr<SessionEventSink> sink,
+                                        bool only_if_none = false);
   // Stops routing to `sink` if it is still the session's sink. Its
   // unacknowledged events wait for the session's next sink.
   void DetachSink(uint64_t session_id, const SessionEventSink* sink);

@@ -52,6 +52,10 @@ class KeepAliveStream final : public SessionEventSink {
   }
 
   void Close(const absl::Status& status) override {
+    if (absl::IsAborted(status)) {  // Taken over by a newer stream.
+      Abort(ToGrpcStatus(status));
+      return;
+    }
     absl::MutexLock lock(&mu_);
     FinishAfterWritesLocked(ToGrpcStatus(status));
   }
@@ -133,6 +137,7 @@ class KeepAliveStream final : public SessionEventSink {
       return;
     }
     writing_ = true;
+    in_flight_bytes_.Clear();  // The last write's bytes are done with.
     SerializeResponse(in_flight_, &in_flight_bytes_);
     reactor_->StartWrite(&in_flight_bytes_);
   }
@@ -226,24 +231,11 @@ class KeepAliveReactor final : public KeepAliveReactorBase {
     bool just_attached = false;
     if (ttl.ok() && session_id_ == 0) {
       if (!request.has_acked_event_sequence()) stream_->AckOnWrite(id);
-      std::shared_ptr<SessionEventSink> replaced;
-      absl::Status attached =
-          table_->AttachSink(id, stream_, /*only_if_none=*/false, &replaced);
+      // An older stream of the session is ended ABORTED by the table.
+      absl::Status attached = table_->AttachSink(id, stream_);
       if (attached.ok()) {
         session_id_ = id;
         just_attached = true;
-        if (replaced != nullptr) {
-          // The newer stream wins (a client back from a network failure
-          // must not wait for its half-dead old stream), and the old one
-          // is told so rather than silently starved of events.
-          const std::string why =
-              absl::StrCat("another KeepAlive stream took over session ", id);
-          if (auto* old = dynamic_cast<KeepAliveStream*>(replaced.get())) {
-            old->Abort(grpc::Status(grpc::StatusCode::ABORTED, why));
-          } else {
-            replaced->Close(absl::AbortedError(why));
-          }
-        }
       } else {
         ttl = attached;
       }

@@ -2,7 +2,7 @@
 // tests/fuzz/corpus/<target>/): valid inputs that reach deep into each
 // target. Regenerate with
 //   build/tests/fuzz/make_fuzz_seeds tests/fuzz/corpus
-// (scripts/make-fuzz-seeds.sh). Deterministic: the same files every time.
+// Deterministic: the same files every time (Fuzz.SeedsAreUpToDate).
 
 #include <cstdint>
 #include <cstdio>
