@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,7 @@
 #include "server/core/transition.h"
 #include "server/wal/files.h"
 #include "server/wal/record_codec.h"
+#include "server/wal/snapshot_file.h"
 #include "taala/v1/admin_service.pb.h"
 #include "taala/v1/lock_service.pb.h"
 
@@ -245,6 +247,30 @@ std::vector<std::string> WalSeeds() {
     if (i == 3 || i == records.size() / 2 || i + 1 == records.size()) {
       seeds.push_back(std::string("\x03", 1) + wal::EncodeSnapshotBody(state));
     }
+  }
+  // Whole snapshot files (mode 1), as the snapshotter writes them, named
+  // for the LSN the target gives them (7).
+  DurableState early;  // The records up to LSN 7.
+  for (const Transition& t : records) {
+    if (t.lsn <= 7) early.Apply(t);
+  }
+  for (bool clean : {true, false}) {
+    const fs::path dir =
+        fs::temp_directory_path() / absl::StrCat("taala_seeds_", clean);
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    if (!wal::WriteSnapshot(dir.string(), early, 7, clean).ok()) {
+      std::abort();
+    }
+    for (const auto& entry :
+         fs::recursive_directory_iterator(wal::SnapshotDir(dir.string()))) {
+      if (!entry.is_regular_file()) continue;
+      std::ifstream in(entry.path(), std::ios::binary);
+      seeds.push_back(std::string("\x01", 1) +
+                      std::string(std::istreambuf_iterator<char>(in),
+                                  std::istreambuf_iterator<char>()));
+    }
+    fs::remove_all(dir);
   }
   for (size_t i : {size_t{0}, size_t{5}}) {
     if (i >= records.size()) continue;
