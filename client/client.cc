@@ -4,6 +4,8 @@
 #include "client/lock_client.h"
 
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <memory>
 #include <string>
 #include <utility>
@@ -15,6 +17,55 @@
 #include "common/endpoint.h"
 
 namespace taala {
+namespace {
+
+// Reads `*file` into `*pem` (the file wins only if the text is empty).
+absl::Status LoadPem(const char* name, const std::string& file,
+                     std::string* pem) {
+  if (file.empty()) return absl::OkStatus();
+  if (!pem->empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tls: both ", name, "_pem and ", name, "_file are set"));
+  }
+  std::ifstream in(file, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in || text.str().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tls.", name, "_file: cannot read ", file));
+  }
+  *pem = text.str();
+  return absl::OkStatus();
+}
+
+absl::Status LoadTls(TlsOptions* tls) {
+  if (absl::Status s =
+          LoadPem("root_certs", tls->root_certs_file, &tls->root_certs_pem);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s =
+          LoadPem("cert_chain", tls->cert_chain_file, &tls->cert_chain_pem);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = LoadPem("private_key", tls->private_key_file,
+                               &tls->private_key_pem);
+      !s.ok()) {
+    return s;
+  }
+  if (tls->cert_chain_pem.empty() != tls->private_key_pem.empty()) {
+    return absl::InvalidArgumentError(
+        "tls: a client certificate needs its private key, and a key its "
+        "certificate");
+  }
+  if (!tls->root_certs_pem.empty() || !tls->cert_chain_pem.empty()) {
+    tls->enabled = true;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
   if (options.endpoints.empty()) {
@@ -54,6 +105,13 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
   }
   if (options.call_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("call_timeout: must be positive");
+  }
+  if (absl::Status s = LoadTls(&options.tls); !s.ok()) return s;
+  for (char c : options.bearer_token) {
+    if (c < 0x20 || c > 0x7e) {
+      return absl::InvalidArgumentError(
+          "bearer_token: printable ASCII only (it travels in call metadata)");
+    }
   }
   return std::unique_ptr<Client>(
       new Client(std::make_unique<Impl>(std::move(options))));

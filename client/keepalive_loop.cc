@@ -192,6 +192,7 @@ void KeepAliveLoop::Run() {
   request.set_session_id(id_);
   while (true) {
     grpc::ClientContext ctx;
+    caller_->AddCredentials(&ctx);
     {
       absl::MutexLock lock(&mu_);
       if (stopping_ || lost_.load()) return;

@@ -79,11 +79,21 @@ struct CircuitBreakerOptions {
 
 enum class CircuitState { kClosed, kOpen, kHalfOpen };
 
+// TLS to taalad (taalad --tls_cert; docs/security.md). Each PEM may be given
+// as text or as a file that Client::Connect reads (a file and the text of
+// the same thing: INVALID_ARGUMENT). Setting any of them turns TLS on.
 struct TlsOptions {
-  bool enabled = false;  // taalad serves plaintext on loopback today.
+  bool enabled = false;  // taalad serves plaintext on loopback by default.
+  // CA certificates the server's certificate must chain to; empty: the
+  // system's roots.
   std::string root_certs_pem;
-  std::string cert_chain_pem;   // With private_key_pem: mutual TLS.
+  std::string root_certs_file;
+  // The client certificate and its key, both or neither (mutual TLS,
+  // taalad --tls_client_ca): its subject CN is the caller's identity.
+  std::string cert_chain_pem;
+  std::string cert_chain_file;
   std::string private_key_pem;
+  std::string private_key_file;
 };
 
 struct ClientOptions {
@@ -97,6 +107,11 @@ struct ClientOptions {
   // chosen.
   std::vector<std::string> endpoints;
   TlsOptions tls;
+  // A bearer token (taalad --auth_tokens_file), sent as `authorization:
+  // Bearer <token>` metadata with every call, KeepAlive streams included.
+  // Empty: none. Printable ASCII only. Send it over TLS unless taalad is on
+  // this host: anyone who sees it can use it.
+  std::string bearer_token;
   // Deadline of one attempt of a call that does not wait for a lock. An
   // Acquire that waits gets its wait plus this.
   absl::Duration call_timeout = absl::Seconds(5);

@@ -49,7 +49,9 @@ void SetTimeout(grpc::ClientContext* ctx, absl::Duration timeout) {
 }
 
 RpcCaller::RpcCaller(ClientOptions options)
-    : options_(std::move(options)), breaker_(options_.circuit_breaker) {
+    : options_(std::move(options)),
+      bearer_metadata_(absl::StrCat("Bearer ", options_.bearer_token)),
+      breaker_(options_.circuit_breaker) {
   const std::shared_ptr<grpc::ChannelCredentials> creds =
       Credentials(options_.tls);
   for (const std::string& endpoint : options_.endpoints) {
@@ -72,6 +74,12 @@ RpcCaller::RpcCaller(ClientOptions options)
   rng_.seed(seed());
 }
 
+void RpcCaller::AddCredentials(grpc::ClientContext* ctx) const {
+  if (!options_.bearer_token.empty()) {
+    ctx->AddMetadata("authorization", bearer_metadata_);
+  }
+}
+
 CircuitState RpcCaller::circuit_state() const {
   return breaker_.state(absl::Now());
 }
@@ -88,6 +96,7 @@ grpc::Status RpcCaller::Call(Attempt attempt) {
     }
     const size_t i = current_.load();
     grpc::ClientContext ctx;
+    AddCredentials(&ctx);
     grpc::Status status = attempt(*stubs_[i], &ctx);
     if (IsTransportFailure(status)) {
       ReportFailure(i);
@@ -136,6 +145,7 @@ absl::Status RpcCaller::CheckHealth() {
   for (size_t i = 0; i < channels_.size(); ++i) {
     grpc::GenericStub generic(channels_[i]);
     grpc::ClientContext ctx;
+    AddCredentials(&ctx);
     SetTimeout(&ctx, options_.call_timeout);
     grpc::Slice empty_message("");
     grpc::ByteBuffer request(&empty_message, 1);

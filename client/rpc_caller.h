@@ -43,6 +43,9 @@ class RpcCaller {
 
   const ClientOptions& options() const { return options_; }
   CircuitState circuit_state() const;
+  // Adds the caller's credentials (the bearer token) to `ctx`: every call
+  // and stream of the library goes through here.
+  void AddCredentials(grpc::ClientContext* ctx) const;
 
   // Runs `attempt` until it succeeds, fails for a reason other than
   // UNAVAILABLE, or the retry policy is used up. Transport failures move to
@@ -73,6 +76,7 @@ class RpcCaller {
 
  private:
   const ClientOptions options_;
+  const std::string bearer_metadata_;  // "Bearer <token>".
   std::vector<std::shared_ptr<grpc::Channel>> channels_;       // Constant.
   std::vector<std::unique_ptr<v1::LockService::Stub>> stubs_;  // Constant.
   std::atomic<size_t> current_{0};

@@ -9,7 +9,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev
   python3-grpcio python3-protobuf
-  libcpp-httplib-dev chromium
+  libcpp-httplib-dev chromium libssl-dev openssl
   libclang-rt-dev  # libFuzzer (clang++ -fsanitize=fuzzer): tests/fuzz/
 )
 

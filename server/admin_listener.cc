@@ -1,11 +1,13 @@
 #include "server/admin_listener.h"
 
 #include <grpcpp/server.h>
+#include <grpcpp/support/client_interceptor.h>
 #include <grpcpp/support/channel_arguments.h>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "server/listen_address.h"
+#include "server/rpc/call_identity.h"
 #include "spdlog/spdlog.h"
 
 namespace taala {
@@ -36,6 +38,30 @@ absl::Status SplitAdminListen(const std::string& listen, std::string* host,
   return absl::OkStatus();
 }
 
+// Marks every call of the listener's in-process channel as taalad's own
+// (call_identity.h): the listener checked its HTTP caller already.
+class InternalCallMarker final : public grpc::experimental::Interceptor {
+ public:
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::
+                PRE_SEND_INITIAL_METADATA)) {
+      methods->GetSendInitialMetadata()->emplace(kInternalCallMetadata,
+                                                 InternalCallSecret());
+    }
+    methods->Proceed();
+  }
+};
+
+class InternalCallMarkerFactory final
+    : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo*) override {
+    return new InternalCallMarker;
+  }
+};
+
 }  // namespace
 
 absl::Status CheckAdminListen(const std::string& listen, bool allow_remote) {
@@ -57,14 +83,20 @@ absl::Status CheckAdminListen(const std::string& listen, bool allow_remote) {
 
 absl::StatusOr<std::unique_ptr<admin::AdminServer>> StartAdmin(
     const std::string& listen, const std::string& port_file,
-    grpc::Server* server) {
+    grpc::Server* server, const auth::AuthState* auth) {
   if (listen.empty()) return nullptr;
   admin::AdminServer::Options options;
+  options.auth = auth;
   if (absl::Status s = SplitAdminListen(listen, &options.host, &options.port);
       !s.ok()) {
     return s;
   }
-  options.channel = server->InProcessChannel(grpc::ChannelArguments());
+  std::vector<
+      std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>>
+      interceptors;
+  interceptors.push_back(std::make_unique<InternalCallMarkerFactory>());
+  options.channel = server->experimental().InProcessChannelWithInterceptors(
+      grpc::ChannelArguments(), std::move(interceptors));
   absl::StatusOr<std::unique_ptr<admin::AdminServer>> admin =
       admin::AdminServer::Start(options);
   if (!admin.ok()) {

@@ -24,10 +24,11 @@ absl::Status CheckAdminListen(const std::string& listen, bool allow_remote);
 // Starts the listener on `listen` ("host:port"; null if empty) with its
 // answers read through `server`, and writes its port to `port_file` (if
 // set). The error names the flag and why the address could not be had
-// ("address in use ...").
+// ("address in use ..."). `auth` (the daemon's; null: open) decides who
+// may read it (server/admin/http_auth.h); it must outlive the listener.
 absl::StatusOr<std::unique_ptr<admin::AdminServer>> StartAdmin(
     const std::string& listen, const std::string& port_file,
-    grpc::Server* server);
+    grpc::Server* server, const auth::AuthState* auth = nullptr);
 
 }  // namespace taala
 

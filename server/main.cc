@@ -33,7 +33,9 @@
 #include "server/daemon_metrics.h"
 #include "server/listen_address.h"
 #include "server/policy_flags.h"
+#include "server/security_flags.h"
 #include "server/stats_flags.h"
+#include "server/limit_flags.h"
 #include "server/table_flags.h"
 #include "server/wal/dump.h"
 #include "server/wal/recovery.h"
@@ -102,6 +104,14 @@ int Fail(const std::string& message) {
 }
 
 int Run() {
+  // Taken by sigwait at the end, blocked before any thread starts: one that
+  // did not block them could take one, and its default action ends taalad.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);  // Reloads --auth_tokens_file and --acl_file.
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   if (absl::Status s = SetUpLogging(); !s.ok()) {
     return Fail(std::string(s.message()));
   }
@@ -110,8 +120,11 @@ int Run() {
       absl::GetFlag(FLAGS_check_lock_order) ? absl::OnDeadlockCycle::kAbort
                                             : absl::OnDeadlockCycle::kIgnore);
 
+  absl::StatusOr<std::unique_ptr<DaemonSecurity>> security = SetUpSecurity();
+  if (!security.ok()) return Fail(std::string(security.status().message()));
   const std::string listen = absl::GetFlag(FLAGS_listen);
-  if (!IsLoopback(listen) && !absl::GetFlag(FLAGS_insecure_allow_remote)) {
+  if (!IsLoopback(listen) && !(*security)->tls &&
+      !absl::GetFlag(FLAGS_insecure_allow_remote)) {
     return Fail(absl::StrCat(
         "--listen=", listen,
         " is not a loopback address; serving it without TLS exposes every "
@@ -126,6 +139,9 @@ int Run() {
 
   LockTable::Options options;
   if (absl::Status s = ApplyTableFlags(&options); !s.ok()) {
+    return Fail(std::string(s.message()));
+  }
+  if (absl::Status s = ApplyLimitFlags(&options); !s.ok()) {
     return Fail(std::string(s.message()));
   }
   if (absl::Status s = ApplyStatsFlags(&options); !s.ok()) {
@@ -281,20 +297,15 @@ int Run() {
   });
   // Operator actions (docs/admin.md), on the same server.
   AdminServiceImpl admin_service(&table, RealClock());
+  service.set_gate(&(*security)->gate);
+  admin_service.set_gate(&(*security)->gate);
   TimerLoop timers(&table, RealClock());
-
-  // Signals are taken by sigwait below; gRPC's threads inherit the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(listen, (*security)->credentials, &port);
   builder.RegisterService(&service);
   builder.RegisterService(&admin_service);
   // One daemon per port: with SO_REUSEPORT (gRPC's default) a second taalad
@@ -320,7 +331,7 @@ int Run() {
   // over by now, so /readyz may say ready at once).
   absl::StatusOr<std::unique_ptr<admin::AdminServer>> admin =
       StartAdmin(admin_listen, absl::GetFlag(FLAGS_admin_port_file),
-                 server.get());
+                 server.get(), &(*security)->auth);
   if (!admin.ok()) {
     server->Shutdown();
     return Fail(std::string(admin.status().message()));
@@ -337,7 +348,7 @@ int Run() {
   }
 
   int sig = 0;
-  sigwait(&signals, &sig);
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) (*security)->Reload();
   spdlog::info("received signal {}; draining (up to {})", sig,
                absl::FormatDuration(absl::GetFlag(FLAGS_drain_timeout)));
   server->GetHealthCheckService()->SetServingStatus(false);

@@ -25,8 +25,7 @@ namespace taala::tools {
 namespace {
 
 std::unique_ptr<v1::AdminService::Stub> NewAdminStub(const Invocation& inv) {
-  return v1::AdminService::NewStub(
-      grpc::CreateChannel(inv.endpoint, grpc::InsecureChannelCredentials()));
+  return v1::AdminService::NewStub(NewChannel(inv));
 }
 
 // "$USER@hostname", recorded beside the caller's address (not

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <fstream>
+#include <sstream>
 #include <iostream>
 
 #include "absl/status/status.h"
@@ -20,12 +22,77 @@
 
 namespace taala::tools {
 
+namespace {
+
+absl::Status ReadPem(const char* flag, const std::string& path,
+                     std::string* pem) {
+  if (path.empty()) return absl::OkStatus();
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in || text.str().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, ": cannot read ", path));
+  }
+  *pem = text.str();
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status LoadCredentialFiles(Invocation* inv) {
+  if (inv->tls_cert.empty() != inv->tls_key.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls-cert and --tls-key go together (a client certificate and "
+        "its key)");
+  }
+  if (absl::Status s = ReadPem("tls-ca", inv->tls_ca, &inv->tls_ca_pem);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ReadPem("tls-cert", inv->tls_cert, &inv->tls_cert_pem);
+      !s.ok()) {
+    return s;
+  }
+  return ReadPem("tls-key", inv->tls_key, &inv->tls_key_pem);
+}
+
+std::shared_ptr<grpc::Channel> NewChannel(const Invocation& inv) {
+  if (inv.tls_ca.empty() && inv.tls_cert.empty()) {
+    return grpc::CreateChannel(inv.endpoint,
+                               grpc::InsecureChannelCredentials());
+  }
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = inv.tls_ca_pem;
+  ssl.pem_cert_chain = inv.tls_cert_pem;
+  ssl.pem_private_key = inv.tls_key_pem;
+  return grpc::CreateChannel(inv.endpoint, grpc::SslCredentials(ssl));
+}
+
 std::unique_ptr<v1::LockService::Stub> NewStub(const Invocation& inv) {
-  return v1::LockService::NewStub(
-      grpc::CreateChannel(inv.endpoint, grpc::InsecureChannelCredentials()));
+  return v1::LockService::NewStub(NewChannel(inv));
+}
+
+ClientOptions ClientOptionsFor(const Invocation& inv) {
+  ClientOptions options;
+  options.endpoints = {inv.endpoint};
+  options.call_timeout = inv.timeout;
+  options.tls.root_certs_pem = inv.tls_ca_pem;
+  options.tls.cert_chain_pem = inv.tls_cert_pem;
+  options.tls.private_key_pem = inv.tls_key_pem;
+  options.tls.enabled = !inv.tls_ca.empty() || !inv.tls_cert.empty();
+  options.bearer_token = inv.auth_token;
+  return options;
+}
+
+void AddCredentials(const Invocation& inv, grpc::ClientContext* ctx) {
+  if (!inv.auth_token.empty()) {
+    ctx->AddMetadata("authorization", absl::StrCat("Bearer ", inv.auth_token));
+  }
 }
 
 void SetDeadline(const Invocation& inv, grpc::ClientContext* ctx) {
+  AddCredentials(inv, ctx);
   ctx->set_deadline(absl::ToChronoTime(absl::Now() + inv.timeout));
 }
 

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "client/lock_client.h"
 #include "google/protobuf/map.h"
 #include "google/protobuf/message.h"
 #include "taala/v1/lock_service.grpc.pb.h"
@@ -24,9 +25,23 @@ namespace taala::tools {
 // Server-side page size for list and sessions (the API's maximum).
 inline constexpr uint32_t kPageSize = 1000;
 
+// Reads the --tls-ca, --tls-cert and --tls-key files into inv's *_pem
+// fields; INVALID_ARGUMENT naming the file if one cannot be read, or a
+// certificate comes without its key.
+absl::Status LoadCredentialFiles(Invocation* inv);
+
+// A channel to inv.endpoint: TLS if any TLS file was given, else plaintext.
+std::shared_ptr<grpc::Channel> NewChannel(const Invocation& inv);
+
 std::unique_ptr<v1::LockService::Stub> NewStub(const Invocation& inv);
 
-// inv.timeout from now.
+// The client library's options for inv: endpoint, timeout, credentials.
+ClientOptions ClientOptionsFor(const Invocation& inv);
+
+// The bearer token (--auth-token), if any, as call metadata.
+void AddCredentials(const Invocation& inv, grpc::ClientContext* ctx);
+
+// inv.timeout from now, and the credentials (AddCredentials).
 void SetDeadline(const Invocation& inv, grpc::ClientContext* ctx);
 
 // Reports a failed call on stderr, through TerminalSafe; returns the exit

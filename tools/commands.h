@@ -47,6 +47,9 @@ int RunRelease(const Invocation& inv);
 // with exit 0): call it before any other thread exists.
 int RunWatch(const Invocation& inv);
 
+// hash-token IDENTITY: the --auth_tokens_file line of the token on stdin.
+int RunHashToken(const Invocation& inv);
+
 }  // namespace taala::tools
 
 #endif  // TAALA_TOOLS_COMMANDS_H_

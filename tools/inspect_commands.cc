@@ -269,8 +269,7 @@ int RunSessions(const Invocation& inv) {
 }
 
 int RunHealth(const Invocation& inv) {
-  auto channel =
-      grpc::CreateChannel(inv.endpoint, grpc::InsecureChannelCredentials());
+  auto channel = NewChannel(inv);
   grpc::GenericStub generic(channel);
   grpc::ClientContext ctx;
   SetDeadline(inv, &ctx);

@@ -231,9 +231,7 @@ int RunLock(const Invocation& inv) {
   }
   const pthread_t main_thread = pthread_self();
 
-  ClientOptions client_options;
-  client_options.endpoints = {inv.endpoint};
-  client_options.call_timeout = inv.timeout;
+  const ClientOptions client_options = ClientOptionsFor(inv);
   absl::StatusOr<std::unique_ptr<Client>> client =
       Client::Connect(client_options);
   if (!client.ok()) {

@@ -24,6 +24,10 @@ constexpr OptionSpec kOptions[] = {
     {"timeout", true, nullptr},
     {"help", false, nullptr},
     {"version", false, nullptr},
+    {"tls-ca", true, nullptr},
+    {"tls-cert", true, nullptr},
+    {"tls-key", true, nullptr},
+    {"auth-token", true, nullptr},
     {"wait", true, "lock"},
     {"ttl", true, "lock"},
     {"shared", false, "lock"},
@@ -47,7 +51,7 @@ constexpr const char* kCommands[] = {"lock",      "describe",   "list",
                                      "leaks",     "contention", "stats",
                                      "policies",
                                      "force-release", "revoke", "release",
-                                     "watch"};
+                                     "watch", "hash-token"};
 
 bool IsCommand(absl::string_view name) {
   for (const char* c : kCommands) {
@@ -218,6 +222,13 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args,
       endpoint = value;
     } else if (name == "json") {
       inv.json = true;
+    } else if (name == "tls-ca" || name == "tls-cert" || name == "tls-key" ||
+               name == "auth-token") {
+      if (value.empty()) return Usage(absl::StrCat("--", name, ": empty"));
+      (name == "tls-ca"     ? inv.tls_ca
+       : name == "tls-cert" ? inv.tls_cert
+       : name == "tls-key"  ? inv.tls_key
+                            : inv.auth_token) = value;
     } else if (name == "timeout" || name == "ttl") {
       absl::StatusOr<absl::Duration> d = ParseDurationFlag(name, value);
       if (!d.ok()) return d.status();
@@ -326,6 +337,12 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args,
     if (!inv.key.empty() && !inv.prefix.empty()) {
       return Usage("watch: a PREFIX or --key KEY, not both");
     }
+  } else if (inv.command == "hash-token") {
+    if (positional.size() != 1 || positional[0].empty()) {
+      return Usage("hash-token: needs exactly one IDENTITY (the token is "
+                   "read from stdin)");
+    }
+    inv.key = positional[0];
   } else if (inv.command == "force-release" || inv.command == "revoke" ||
              inv.command == "release") {
     return AdminArgs(std::move(inv), positional);
@@ -334,6 +351,18 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args,
                               positional[0], "\")"));
   }
   return inv;
+}
+
+void ApplyCredentialEnvironment(Invocation* inv, const char* tls_ca,
+                                const char* tls_cert, const char* tls_key,
+                                const char* token) {
+  auto fill = [](std::string* field, const char* env) {
+    if (field->empty() && env != nullptr) *field = env;
+  };
+  fill(&inv->tls_ca, tls_ca);
+  fill(&inv->tls_cert, tls_cert);
+  fill(&inv->tls_key, tls_key);
+  fill(&inv->auth_token, token);
 }
 
 }  // namespace taala::tools

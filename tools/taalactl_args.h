@@ -22,7 +22,7 @@ namespace taala::tools {
 struct Invocation {
   // "lock", "describe", "list", "sessions", "deadlocks", "health", "leaks",
   // "contention", "stats", "force-release", "revoke", "release", "watch";
-  // "help" for
+  // "hash-token" (IDENTITY in `key`); "help" for
   // --help, -h or `taalactl help`;
   // "version" for --version.
   std::string command;
@@ -34,6 +34,18 @@ struct Invocation {
   // usage error (common/endpoint.h).
   std::string endpoint = kDefaultEndpoint;
   bool json = false;
+  // Credentials (docs/security.md): --tls-ca, --tls-cert, --tls-key (PEM
+  // files) and --auth-token, else $TAALA_TLS_CA, $TAALA_TLS_CERT,
+  // $TAALA_TLS_KEY and $TAALA_TOKEN (ApplyCredentialEnvironment). Any TLS
+  // file set: TLS. The *_pem fields are the files' contents, read by
+  // LoadCredentialFiles (tools/command_util.h) before any call.
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string auth_token;
+  std::string tls_ca_pem;
+  std::string tls_cert_pem;
+  std::string tls_key_pem;
   // --timeout: deadline of each call that does not wait for a lock.
   absl::Duration timeout = absl::Seconds(5);
 
@@ -70,6 +82,12 @@ struct Invocation {
 // usage error (exit 64).
 absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args,
                                      const char* env_endpoint);
+
+// Fills each credential that no flag gave from its environment variable
+// (null or empty: none): flags win over the environment.
+void ApplyCredentialEnvironment(Invocation* inv, const char* tls_ca,
+                                const char* tls_cert, const char* tls_key,
+                                const char* token);
 
 // The --help text: every command and option.
 const char* UsageText();

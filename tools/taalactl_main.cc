@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/version.h"
+#include "tools/command_util.h"
 #include "tools/commands.h"
 #include "tools/exit_codes.h"
 #include "tools/taalactl_args.h"
@@ -37,6 +38,15 @@ int main(int argc, char** argv) {
   if (inv->command == "version") {
     std::cout << taala::VersionLine("taalactl") << "\n";
     return kExitOk;
+  }
+  if (inv->command == "hash-token") return RunHashToken(*inv);
+  ApplyCredentialEnvironment(&*inv, std::getenv("TAALA_TLS_CA"),
+                             std::getenv("TAALA_TLS_CERT"),
+                             std::getenv("TAALA_TLS_KEY"),
+                             std::getenv("TAALA_TOKEN"));
+  if (absl::Status s = LoadCredentialFiles(&*inv); !s.ok()) {
+    std::cerr << "taalactl: " << TerminalSafe(s.message()) << "\n";
+    return kExitUsage;
   }
   if (inv->command == "lock") return RunLock(*inv);
   if (inv->command == "describe") return RunDescribe(*inv);

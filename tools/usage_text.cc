@@ -54,6 +54,8 @@ Commands:
   release KEY --session ID --token T
                       Release a grant on behalf of its session (a holder
                       whose process is gone while its session lives).
+  hash-token IDENTITY Read a bearer token from stdin and print its line for
+                      taalad --auth_tokens_file ("IDENTITY sha256:HEX").
   help [COMMAND]      This text, or COMMAND's (also: taalactl COMMAND --help).
 
 Options (before or after COMMAND):
@@ -65,6 +67,14 @@ Options (before or after COMMAND):
   --timeout D           Deadline of each call that does not wait for a lock
                         (default 5s)
   --version             Print the version and git commit, and exit
+  --tls-ca FILE         Speak TLS; the server's certificate must chain to
+                        these PEM CA certificates (default: $TAALA_TLS_CA)
+  --tls-cert FILE       With --tls-key: a client certificate for mutual TLS
+                        (default: $TAALA_TLS_CERT)
+  --tls-key FILE        Its PEM private key (default: $TAALA_TLS_KEY)
+  --auth-token T        A bearer token (taalad --auth_tokens_file), sent with
+                        every call (default: $TAALA_TOKEN; the environment
+                        keeps it out of `ps`)
   --wait D              lock: how long to wait for KEY (default inf; 0 = try
                         once)
   --ttl D               lock: session lease, renewed in the background
@@ -284,6 +294,15 @@ taalactl describe shows the session and the token). No lock-delay starts.
 Exit status: 0; 1 error (FAILED_PRECONDITION: the session does not hold KEY
 with token T; NOT_FOUND: no such session); 69 server unavailable; 64 usage
 error.
+)";
+  }
+  if (command == "hash-token") {
+    return R"(Usage: taalactl hash-token IDENTITY < TOKEN
+
+Reads a bearer token from stdin (its first line, without the line end) and
+prints the line that lists it in taalad --auth_tokens_file:
+"IDENTITY sha256:HEX", HEX the token's SHA-256. The file never holds the
+token itself. Contacts no server.
 )";
   }
   if (command == "watch") {

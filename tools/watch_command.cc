@@ -156,8 +156,7 @@ int RunWatch(const Invocation& inv) {
   });
   signals.detach();  // Blocked in sigwait until the process exits.
 
-  std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateChannel(inv.endpoint, grpc::InsecureChannelCredentials());
+  std::shared_ptr<grpc::Channel> channel = NewChannel(inv);
   auto stub = v1::LockService::NewStub(channel);
   uint64_t after = inv.after_lsn;
   uint64_t events = 0;
@@ -169,6 +168,7 @@ int RunWatch(const Invocation& inv) {
   absl::Duration backoff = absl::Milliseconds(100);
   while (true) {
     grpc::ClientContext ctx;
+    AddCredentials(inv, &ctx);
     {
       absl::MutexLock lock(&interrupt.mu);
       if (interrupt.stop) return kExitOk;

@@ -18,6 +18,11 @@ taala/v1/lock_service_pb2.py on PYTHONPATH:
 
   PYTHONPATH=build/examples/python/gen /usr/bin/python3 lock_example.py
 
+Against a taalad with TLS (--tls_cert) pass --tls-ca (and --tls-cert and
+--tls-key for mutual TLS); with --auth_tokens_file pass --token or set
+$TAALA_TOKEN: the token goes as `authorization: Bearer <token>` metadata on
+every call, the KeepAlive stream included (see docs/security.md).
+
 Output: human-readable progress, plus lines of the form `word key=value ...`
 that scripts can check (`acquired key=... token=...`, `released key=...`).
 Exit status: 0 on success, 1 on any error (the message says what failed),
@@ -25,6 +30,7 @@ Exit status: 0 on success, 1 on any error (the message says what failed),
 """
 
 import argparse
+import collections
 import os
 import sys
 import threading
@@ -111,6 +117,54 @@ class KeepAlive:
             raise SessionLost(f"grant of {key} (token {token}) was revoked")
 
 
+class CallDetails(collections.namedtuple(
+        "CallDetails", ("method", "timeout", "metadata", "credentials",
+                        "wait_for_ready", "compression")),
+                  grpc.ClientCallDetails):
+    pass
+
+
+class BearerToken(grpc.UnaryUnaryClientInterceptor,
+                  grpc.StreamStreamClientInterceptor):
+    """Adds `authorization: Bearer <token>` to every call and stream.
+
+    An interceptor rather than grpc.access_token_call_credentials: call
+    credentials are sent only over TLS, and taalad on loopback is plaintext.
+    """
+
+    def __init__(self, token):
+        self._entry = ("authorization", f"Bearer {token}")
+
+    def _with_token(self, details):
+        return CallDetails(details.method, details.timeout,
+                           list(details.metadata or []) + [self._entry],
+                           details.credentials, details.wait_for_ready,
+                           details.compression)
+
+    def intercept_unary_unary(self, continuation, details, request):
+        return continuation(self._with_token(details), request)
+
+    def intercept_stream_stream(self, continuation, details, requests):
+        return continuation(self._with_token(details), requests)
+
+
+def open_channel(args):
+    """A plaintext channel, or TLS if a CA or client certificate is given."""
+    if not (args.tls_ca or args.tls_cert):
+        return grpc.insecure_channel(args.endpoint)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise SystemExit("lock_example: --tls-cert and --tls-key go together")
+
+    def read(path):
+        with open(path, "rb") as f:
+            return f.read()
+    creds = grpc.ssl_channel_credentials(
+        root_certificates=read(args.tls_ca) if args.tls_ca else None,
+        private_key=read(args.tls_key) if args.tls_key else None,
+        certificate_chain=read(args.tls_cert) if args.tls_cert else None)
+    return grpc.secure_channel(args.endpoint, creds)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -127,15 +181,28 @@ def main():
     parser.add_argument("--timeout", type=float, default=5.0,
                         help="deadline in seconds for connecting and for each "
                              "call, on top of the wait (default: %(default)s)")
+    parser.add_argument("--tls-ca", default=os.environ.get("TAALA_TLS_CA"),
+                        help="speak TLS; PEM CA of taalad's certificate "
+                             "(default: $TAALA_TLS_CA)")
+    parser.add_argument("--tls-cert", default=os.environ.get("TAALA_TLS_CERT"),
+                        help="client certificate for mutual TLS "
+                             "(default: $TAALA_TLS_CERT)")
+    parser.add_argument("--tls-key", default=os.environ.get("TAALA_TLS_KEY"),
+                        help="its private key (default: $TAALA_TLS_KEY)")
+    parser.add_argument("--token", default=os.environ.get("TAALA_TOKEN"),
+                        help="bearer token (default: $TAALA_TOKEN)")
     args = parser.parse_args()
 
     timeout = args.timeout
-    with grpc.insecure_channel(args.endpoint) as channel:
+    with open_channel(args) as base:
         try:
-            grpc.channel_ready_future(channel).result(timeout=timeout)
+            grpc.channel_ready_future(base).result(timeout=timeout)
         except grpc.FutureTimeoutError:
             raise SystemExit(f"lock_example: cannot connect to taalad at "
                              f"{args.endpoint} within {timeout}s")
+        channel = base
+        if args.token:
+            channel = grpc.intercept_channel(base, BearerToken(args.token))
         stub = pb_grpc.LockServiceStub(channel)
 
         # 1. A session. taalad clamps the TTL and says what it granted.

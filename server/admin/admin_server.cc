@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/admin/dashboard.h"
 #include "server/admin/health.h"
+#include "server/admin/http_auth.h"
 #include "server/admin/lock_service_calls.h"
 #include "server/admin/prometheus.h"
 #include "server/admin/query_params.h"
@@ -20,7 +21,7 @@ namespace taala::admin {
 
 struct AdminServer::Impl {
   explicit Impl(const Options& options)
-      : calls(options.channel, options.call_deadline) {}
+      : calls(options.channel, options.call_deadline), auth(options.auth) {}
 
   // Calls `method` with a default request; the response or the error.
   template <typename Req, typename Resp>
@@ -39,6 +40,7 @@ struct AdminServer::Impl {
   void AddRoutes();
 
   LockServiceCalls calls;
+  const auth::AuthState* const auth;
   FsyncWindow fsync_window;
   std::atomic<bool> draining{false};
   std::atomic<bool> loop_ended{false};
@@ -123,11 +125,23 @@ void AdminServer::Impl::Ready(httplib::Response& res) {
 }
 
 void AdminServer::Impl::AddRoutes() {
-  // Read-only: no action over HTTP. HEAD is GET without the body.
-  http.set_pre_routing_handler([](const httplib::Request& req,
-                                  httplib::Response& res) {
+  // Read-only: no action over HTTP. HEAD is GET without the body. With
+  // auth configured, the caller's token first (http_auth.h).
+  http.set_pre_routing_handler([this](const httplib::Request& req,
+                                      httplib::Response& res) {
     if (req.method == "GET" || req.method == "HEAD") {
-      return httplib::Server::HandlerResponse::Unhandled;
+      if (IsProbePath(req.path)) {
+        return httplib::Server::HandlerResponse::Unhandled;
+      }
+      absl::Status allowed =
+          CheckHttpCaller(auth, req.get_header_value("Authorization"),
+                          PermissionForPath(req.path));
+      if (allowed.ok()) return httplib::Server::HandlerResponse::Unhandled;
+      if (allowed.code() == absl::StatusCode::kUnauthenticated) {
+        res.set_header("WWW-Authenticate", "Bearer realm=\"taalad\"");
+      }
+      ReplyError(allowed, &res);
+      return httplib::Server::HandlerResponse::Handled;
     }
     res.status = 405;
     res.set_header("Allow", "GET, HEAD");

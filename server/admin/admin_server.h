@@ -12,6 +12,9 @@
 //   /readyz      200 "ready" while the LockService answers; 503 otherwise
 //   /api/v1/...  the response messages as proto3 JSON (routes.h)
 //
+// With auth configured, all but the probes need a bearer token
+// (http_auth.h).
+//
 // docs/observability.md describes every endpoint.
 // Thread safety: a small pool of threads serves requests; the methods may
 // be called from any thread.
@@ -21,6 +24,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "server/auth/auth_config.h"
 
 namespace grpc {
 class Channel;
@@ -38,6 +42,9 @@ class AdminServer {
     std::shared_ptr<grpc::Channel> channel;
     absl::Duration call_deadline = absl::Seconds(5);
     int threads = 4;
+    // Who may read it (http_auth.h); null: everyone, as without auth
+    // flags. Must outlive the server.
+    const auth::AuthState* auth = nullptr;
   };
 
   // Binds and starts serving. Unavailable if the address cannot be bound

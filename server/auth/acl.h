@@ -5,16 +5,25 @@
 // identities or groups permissions on key prefixes; roles name sets of
 // permissions (`client` = lock + read, `admin` = lock + read + admin).
 // Once a file is in force, whatever no rule grants is denied.
+//
+//   group NAME MEMBER...                  # a group of identities
+//   allow SUBJECT PREFIX PERM_OR_ROLE...  # SUBJECT: identity, group:NAME, *
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "server/auth/identity.h"
 
 namespace taala {
 namespace auth {
+
+// The largest ACL file, and the most lines it may hold: a load stays cheap.
+inline constexpr size_t kMaxAclFileBytes = 1 << 20;
+inline constexpr int kMaxAclLines = 10000;
 
 // Immutable once parsed; thread-safe to read.
 class Acl {
@@ -34,15 +43,26 @@ class Acl {
     return Allows(who, p, "");
   }
 
-  size_t rule_count() const { return rules_.size(); }
+  size_t rule_count() const { return rule_count_; }
 
  private:
   struct Rule {
-    std::string subject;  // An identity name, "group:NAME" or "*".
     std::string prefix;
     uint8_t permissions = 0;  // Permission bits.
   };
-  std::vector<Rule> rules_;
+  // Calls `f(rules)` for each rule list that applies to `name`: its own,
+  // its groups', and `*`'s; stops (returning true) once `f` does.
+  template <typename F>
+  bool AnyRules(absl::string_view name, F f) const;
+
+  // The rules per subject, resolved at parse time: an identity's own
+  // ("alice"), each group's by its name, and every identity's ("*").
+  absl::flat_hash_map<std::string, std::vector<Rule>> by_identity_;
+  std::vector<std::vector<Rule>> by_group_;  // Indexed like groups.
+  std::vector<Rule> everyone_;
+  // Identity -> the indices of the groups it is in.
+  absl::flat_hash_map<std::string, std::vector<int>> groups_of_;
+  size_t rule_count_ = 0;
 };
 
 }  // namespace auth

@@ -5,6 +5,8 @@
 // that a reload (SIGHUP) replaces whole: calls in flight keep the one they
 // started with.
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <optional>
 
@@ -33,8 +35,14 @@ struct AuthConfig {
 class AuthState {
  public:
   explicit AuthState(std::shared_ptr<const AuthConfig> config)
-      : config_(std::move(config)) {}
-  AuthState() : config_(std::make_shared<const AuthConfig>()) {}
+      : config_(std::move(config)), version_(NextVersion()) {}
+  AuthState() : AuthState(std::make_shared<const AuthConfig>()) {}
+
+  // The config in force, for every call: no mutex shared by all calls
+  // once this thread has seen it (a per-thread copy, refreshed when Set
+  // changes the version). Valid until this thread's next Get (of any
+  // AuthState).
+  const AuthConfig& Get() const ABSL_LOCKS_EXCLUDED(mu_);
 
   std::shared_ptr<const AuthConfig> Current() const ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
@@ -43,11 +51,17 @@ class AuthState {
   void Set(std::shared_ptr<const AuthConfig> config) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     config_.swap(config);
+    version_.store(NextVersion(), std::memory_order_release);
   }
 
  private:
+  // Unique across every AuthState, so a thread's copy is never mistaken
+  // for another state's.
+  static uint64_t NextVersion();
+
   mutable absl::Mutex mu_;
   std::shared_ptr<const AuthConfig> config_ ABSL_GUARDED_BY(mu_);
+  std::atomic<uint64_t> version_;
 };
 
 }  // namespace auth

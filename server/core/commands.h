@@ -25,13 +25,15 @@ using Labels = std::map<std::string, std::string>;
 
 struct CreateSessionCmd {
   uint64_t session_id = 0;  // Chosen by the caller (LockTable::NewSessionId).
-  // The identity that creates (and so owns) the session: only it may name
-  // the session in later calls (LockTable::CheckSessionOwner).
-  std::string owner;
   std::string client_name;
   Labels labels;
   absl::Duration ttl;  // Zero: the default; clamped to the table's bounds.
   absl::Time now;
+  // The identity that creates (and so owns) the session: only it may name
+  // the session in later calls (LockTable::CheckSessionOwner). Last, so
+  // that the brace-initialized commands written before it keep their
+  // meaning (an empty owner).
+  std::string owner;
 };
 
 struct KeepAliveCmd {

@@ -34,7 +34,8 @@ bool DurableEvent::operator==(const DurableEvent& o) const {
 }
 
 bool DurableSession::operator==(const DurableSession& o) const {
-  return id == o.id && client_name == o.client_name && labels == o.labels &&
+  return id == o.id && owner == o.owner && client_name == o.client_name &&
+         labels == o.labels &&
          ttl == o.ttl && events == o.events &&
          last_event_sequence == o.last_event_sequence &&
          overflowed == o.overflowed;
@@ -63,6 +64,7 @@ bool DurableState::Apply(const Transition& t) {
     case TransitionType::kSessionCreated: {
       DurableSession s;
       s.id = t.session_id;
+      s.owner = t.owner;
       s.client_name = t.client_name;
       s.labels = t.labels;
       s.ttl = t.ttl;

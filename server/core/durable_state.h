@@ -37,6 +37,9 @@ struct DurableEvent {
 
 struct DurableSession {
   uint64_t id = 0;
+  // The identity that owns it (empty: from a log or snapshot written
+  // before issue 12).
+  std::string owner;
   std::string client_name;
   Labels labels;
   absl::Duration ttl;

@@ -226,6 +226,7 @@ SessionPage ListSessionsIn(SessionRegistry& sessions, uint64_t after,
       summary.waiting_keys = s.waiting.size();
     }
     summary.session_id = s.id;
+    summary.owner = s.owner;
     summary.client_name = s.client_name;
     summary.labels = *s.labels;
     summary.ttl = s.ttl;

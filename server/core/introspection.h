@@ -91,6 +91,7 @@ struct LockPage {
 // One live session of a listing (ListSessions).
 struct SessionSummary {
   uint64_t session_id = 0;
+  std::string owner;  // The identity that created it.
   std::string client_name;
   Labels labels;
   absl::Duration ttl;

@@ -83,14 +83,31 @@ void LockTable::CheckInvariantsForTest() {
   }
   // Sessions against shards.
   std::vector<std::shared_ptr<Session>> sessions = sessions_.All();
+  // 7. Each owner's counters equal its live sessions and their indexes.
+  absl::flat_hash_map<std::string, OwnerCounts> by_owner;
+  for (const auto& session : sessions) {
+    absl::MutexLock lock(&session->mu);
+    if (session->ended) continue;
+    OwnerCounts& c = by_owner[session->owner];
+    ++c.sessions;
+    c.held += static_cast<int64_t>(session->held.size());
+    c.waiting += static_cast<int64_t>(session->waiting.size());
+  }
+  TAALA_CHECK(by_owner.size() == owners_.OwnerCount());
+  for (const auto& [owner, c] : by_owner) {
+    const OwnerCounts counted = OwnerCountsForTest(owner);
+    TAALA_CHECK(counted.sessions == c.sessions);
+    TAALA_CHECK(counted.held == c.held);
+    TAALA_CHECK(counted.waiting == c.waiting);
+  }
   for (const auto& session : sessions) {
     absl::flat_hash_map<std::string, uint64_t> held;
     absl::flat_hash_map<std::string, uint64_t> waiting;
     {
       absl::MutexLock lock(&session->mu);
       if (session->ended) continue;
-      held = session->held;
-      waiting = session->waiting;
+      held = session->held.map();
+      waiting = session->waiting.map();
     }
     for (const auto& [key, token] : held) {
       Shard& shard = ShardFor(key);

@@ -9,10 +9,12 @@
 // Shard::mu); the session mutexes of its holders and waiters are taken
 // under it when their indexes change.
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
@@ -120,8 +122,47 @@ struct KeyState {
 };
 
 // A shard's keys. Node map: references to a key's state stay valid while
-// ancestors' entries are added and removed (hierarchy intentions).
-using KeyMap = absl::node_hash_map<std::string, KeyState>;
+// ancestors' entries are added and removed (hierarchy intentions). Every
+// change of its size is published in `entries` (read with no mutex by the
+// --max_keys admission, table_limits.h).
+class KeyMap : public absl::node_hash_map<std::string, KeyState> {
+  using Base = absl::node_hash_map<std::string, KeyState>;
+
+ public:
+  template <typename K>
+  std::pair<iterator, bool> try_emplace(K&& key) {
+    auto r = Base::try_emplace(std::forward<K>(key));
+    if (r.second) Publish();
+    return r;
+  }
+  template <typename... A>
+  std::pair<iterator, bool> emplace(A&&... args) {
+    auto r = Base::emplace(std::forward<A>(args)...);
+    if (r.second) Publish();
+    return r;
+  }
+  KeyState& operator[](const std::string& key) {
+    return try_emplace(key).first->second;
+  }
+  void erase(const_iterator it) {
+    Base::erase(it);
+    Publish();
+  }
+  void erase(iterator it) {
+    Base::erase(it);
+    Publish();
+  }
+  size_t erase(const std::string& key) {
+    const size_t n = Base::erase(key);
+    Publish();
+    return n;
+  }
+  size_t entries() const { return entries_.load(std::memory_order_relaxed); }
+
+ private:
+  void Publish() { entries_.store(size(), std::memory_order_relaxed); }
+  std::atomic<size_t> entries_{0};
+};
 
 // Whether a request of `mode` (a semaphore if `semaphore_size` > 0) by
 // `session` could be granted now, queue order and the tree aside.

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/hash/hash.h"
+#include "absl/random/random.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/core/check.h"
@@ -22,6 +23,28 @@ using table_internal::ReleaseAsks;
 using table_internal::SessionNotFound;
 using table_internal::ValidateListArgs;
 
+class LockTable::Host final : public table_internal::EffectsHost {
+ public:
+  explicit Host(LockTable* table) : table_(table) {}
+  void AbortWaitInto(uint64_t session_id, const std::string& key,
+                     uint64_t seq, const std::string& why,
+                     const std::vector<WaitForGraph::Step>& cycle,
+                     absl::Time now, Effects& effects) override {
+    table_->AbortWaitInto(session_id, key, seq, why, cycle, now, effects);
+  }
+  void ReleaseUndeliveredInto(const ReleaseCmd& cmd,
+                              Effects& effects) override {
+    table_->ReleaseInto(cmd, effects, /*undelivered=*/true).IgnoreError();
+  }
+  void EndOverflowedInto(uint64_t session_id, absl::Time now,
+                         Effects& effects) override {
+    table_->EndOverflowedInto(session_id, now, effects);
+  }
+
+ private:
+  LockTable* const table_;
+};
+
 LockTable::LockTable(Options options)
     : options_(std::move(options)),
       own_log_(options_.log == nullptr ? std::make_unique<MemoryLog>()
@@ -29,7 +52,9 @@ LockTable::LockTable(Options options)
       log_(options_.log != nullptr ? options_.log : own_log_.get()),
       stats_(options_.stats ? std::make_unique<TableStats>(
                                   options_.stats_prefixes, options_.shards)
-                            : nullptr) {
+                            : nullptr),
+      host_(std::make_unique<Host>(this)),
+      runner_(&graph_, host_.get(), log_) {
   TAALA_CHECK(options_.shards > 0);
   shards_.reserve(options_.shards);
   for (size_t i = 0; i < options_.shards; ++i) {
@@ -37,11 +62,53 @@ LockTable::LockTable(Options options)
         log_, options_.wall_offset, &timers_, &graph_, stats_.get(),
         options_.slow_wait_threshold));
   }
+  admission_.limits = options_.limits;
+  admission_.memory = &memory_gate_;
+  admission_.key_entries = [this] {
+    size_t n = 0;
+    // The entry counts are atomics: no shard mutex.
+    for (const auto& shard : shards_) {
+      n += ABSL_TS_UNCHECKED_READ(shard->keys).entries();
+    }
+    return n;
+  };
 }
 
 LockTable::~LockTable() = default;
 
-uint64_t LockTable::NewSessionId() { return log_->TakeNumber(); }
+uint64_t LockTable::NewSessionId() {
+  // Unguessable: from a generator seeded by the OS's entropy, one per
+  // thread (no lock). Not the log's sequence, whose next number anyone
+  // can tell from their own id.
+  thread_local absl::BitGen gen;
+  return absl::Uniform<uint64_t>(gen, 1, uint64_t{1} << 63);
+}
+
+absl::Status LockTable::CheckSessionOwner(uint64_t id,
+                                          absl::string_view owner) {
+  // One registry lookup; the owner is constant and read with no mutex. An
+  // ended session is refused by the call itself, as an unknown one.
+  std::shared_ptr<Session> session = sessions_.Find(id);
+  if (session == nullptr ||
+      !table_internal::OwnerMatches(session->owner, owner)) {
+    return absl::NotFoundError(SessionNotFound(id));
+  }
+  return absl::OkStatus();
+}
+
+void LockTable::SetOverMemoryBudget(bool over, std::string message) {
+  memory_gate_.Set(over, std::move(message));
+}
+
+OwnerCounts LockTable::OwnerCountsForTest(const std::string& owner) {
+  OwnerCounts out;
+  if (auto c = owners_.Find(owner)) {
+    out.sessions = c->sessions.load();
+    out.held = c->held.load();
+    out.waiting = c->waiting.load();
+  }
+  return out;
+}
 
 void LockTable::RefuseGrantsUntil(absl::Time until) {
   grants_refused_until_ns_.store(absl::ToUnixNanos(until));
@@ -105,7 +172,8 @@ std::optional<absl::StatusOr<AcquireResult>> LockTable::Acquire(
           "holds a key; key ",
           Quote(cmd.key), " not acquired"));
     } else {
-      outcome = shard.AcquireLocked(s, session, cmd, waiter, effects, ask);
+      outcome = shard.AcquireLocked(s, session, cmd, waiter, effects, ask,
+                                    admission_);
     }
   }
   if (effects.new_wait.has_value()) {

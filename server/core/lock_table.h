@@ -25,11 +25,11 @@
 // where the leaves are EventMailbox's, TimerQueue's and WaitForGraph's
 // mutexes, the SessionRegistry's shard mutexes, and the statistics' KeyTopK
 // stripe mutexes and recent-deadlocks mutex (table_stats.h: taken under a
-// shard mutex as a record feeds them, or alone by the queries), and below
-// them all the
-// TransitionLog's (records are appended under the mutexes that order the
-// changes they describe; transition.h; taalad's is the WatchHub). At most one shard mutex
-// and one session mutex are held at a time. Callbacks (Waiter::Complete,
+// shard mutex as a record feeds them, or alone by the queries), the memory
+// gate's (table_limits.h), and below them all the TransitionLog's (records
+// are appended under the mutexes that order the changes they describe;
+// transition.h; taalad's is the WatchHub). At most one shard mutex and one
+// session mutex are held at a time. Callbacks (Waiter::Complete,
 // SessionEventSink, TableObserver) are never run while any table mutex is
 // held, so they may call back into the table.
 //
@@ -43,6 +43,8 @@
 //  5. A waiter is completed exactly once, by whoever removed it from a queue.
 //  6. Each shard's statistics gauges (held grants, queued waits) equal its
 //     holders and waiters.
+//  7. Each owner's counters (owner_registry.h) equal its live sessions'
+//     count and their `held` and `waiting` sizes.
 
 #ifndef TAALA_SERVER_CORE_LOCK_TABLE_H_
 #define TAALA_SERVER_CORE_LOCK_TABLE_H_
@@ -70,6 +72,7 @@
 #include "server/core/session.h"
 #include "server/core/session_registry.h"
 #include "server/core/stats_queries.h"
+#include "server/core/table_limits.h"
 #include "server/core/timer_queue.h"
 #include "server/core/transition.h"
 #include "server/core/wait_for_graph.h"
@@ -117,6 +120,7 @@ class LockTable {
     // or longer than this factor times the key's p99 hold.
     absl::Duration leak_threshold = absl::Minutes(10);
     double leak_p99_factor = 10;
+    TableLimits limits;  // table_limits.h (taalad's --max_* flags).
   };
 
   explicit LockTable(Options options);
@@ -130,11 +134,19 @@ class LockTable {
     runner_.set_observer(observer);
   }
 
-  // A fresh session id for CreateSessionCmd. Thread-safe.
+  // A fresh session id for CreateSessionCmd: random, non-zero, below 2^63
+  // (unguessable; on the rare ALREADY_EXISTS, ask again). Thread-safe.
   uint64_t NewSessionId();
-  // OK if the session lives and belongs to `owner`; else NOT_FOUND as for
-  // an unknown id, so an id tells another identity nothing.
-  [[nodiscard]] absl::Status CheckSessionOwner(uint64_t id, absl::string_view owner);
+  // OK if the session lives and belongs to `owner` (OwnerMatches); else
+  // NOT_FOUND exactly as for an unknown id: an id tells nothing.
+  [[nodiscard]] absl::Status CheckSessionOwner(uint64_t id,
+                                               absl::string_view owner);
+  // While `over`, CreateSession and acquires that would wait get
+  // RESOURCE_EXHAUSTED `message`; grants without a wait, keepalives and
+  // releases go on. Cheap to check when not over.
+  void SetOverMemoryBudget(bool over, std::string message);
+  // The owner's live sessions, grants and waits (all 0 if none; tests).
+  OwnerCounts OwnerCountsForTest(const std::string& owner);
   TransitionLog& log() { return *log_; }
 
   // Recovery (lock_table_restore.cc). Call before any other command, with
@@ -159,6 +171,7 @@ class LockTable {
   // OK: the session exists with the returned (clamped) lease.
   // INVALID_ARGUMENT: negative TTL, oversized name or labels, session id 0.
   // ALREADY_EXISTS: the id is taken. UNAVAILABLE: shutting down.
+  // RESOURCE_EXHAUSTED: the owner's sessions limit, or over memory budget.
   absl::StatusOr<SessionInfo> CreateSession(const CreateSessionCmd& cmd);
 
   // Renews the lease. Returns the TTL. NOT_FOUND: unknown or ended session.
@@ -188,6 +201,7 @@ class LockTable {
   // key's queue; `waiter->Complete` then gets the outcome exactly once. With
   // a null `waiter`, nullopt means "would wait" and nothing is queued.
   // Errors: INVALID_ARGUMENT (key, mode), NOT_FOUND (session),
+  // RESOURCE_EXHAUSTED (a limit, table_limits.h, or a wait over budget),
   // UNAVAILABLE (shutting down, or grants refused after an unclean restart:
   // RefuseGrantsUntil).
   std::optional<absl::StatusOr<AcquireResult>> Acquire(const AcquireCmd& cmd,
@@ -323,27 +337,8 @@ class LockTable {
 
   // What a batch of effects can set off, reached by the runner through
   // EffectsHost (LockTable itself stays non-polymorphic).
-  class Host final : public table_internal::EffectsHost {
-   public:
-    explicit Host(LockTable* table) : table_(table) {}
-    void AbortWaitInto(uint64_t session_id, const std::string& key,
-                       uint64_t seq, const std::string& why,
-                       const std::vector<WaitForGraph::Step>& cycle,
-                       absl::Time now, Effects& effects) override {
-      table_->AbortWaitInto(session_id, key, seq, why, cycle, now, effects);
-    }
-    void ReleaseUndeliveredInto(const ReleaseCmd& cmd,
-                                Effects& effects) override {
-      table_->ReleaseInto(cmd, effects, /*undelivered=*/true).IgnoreError();
-    }
-    void EndOverflowedInto(uint64_t session_id, absl::Time now,
-                           Effects& effects) override {
-      table_->EndOverflowedInto(session_id, now, effects);
-    }
-
-   private:
-    LockTable* const table_;
-  };
+  // (lock_table.cc).
+  class Host;
   // Ends a wait that a grant put on a cycle with ABORTED (`why`).
   void AbortWaitInto(uint64_t session_id, const std::string& key,
                      uint64_t seq, const std::string& why,
@@ -387,8 +382,11 @@ class LockTable {
   TimerQueue timers_;
   WaitForGraph graph_;
   table_internal::SessionRegistry sessions_;
-  Host host_{this};
-  table_internal::EffectsRunner runner_{&graph_, &host_, log_};
+  table_internal::OwnerRegistry owners_;
+  table_internal::MemoryGate memory_gate_;
+  table_internal::Admission admission_;  // Set up by the constructor.
+  const std::unique_ptr<Host> host_;
+  table_internal::EffectsRunner runner_;
   std::atomic<bool> shutting_down_{false};
   std::atomic<int64_t> grants_refused_until_ns_{
       std::numeric_limits<int64_t>::min()};

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <limits>
 #include <string>
 #include <memory>
 #include <utility>
@@ -26,10 +27,12 @@ void LockTable::Restore(const DurableState& state, absl::Time now,
       // The lease restarts: renewals were never recorded, and a live client
       // needs the time to reconnect.
       const absl::Time expires = now + d.ttl + grace;
-      auto session = std::make_shared<Session>(id, d.client_name, d.labels,
-                                               d.ttl, expires,
-                                               options_.max_pending_events,
-                                               log_);
+      // Restored whatever the limits: they were admitted before.
+      auto session = std::make_shared<Session>(
+          id, d.owner,
+          owners_.AddSession(d.owner, std::numeric_limits<int64_t>::max()),
+          d.client_name, d.labels, d.ttl, expires,
+          options_.max_pending_events, log_);
       std::vector<SessionEvent> events;
       for (const DurableEvent& e : d.events) {
         SessionEvent event{static_cast<SessionEvent::Type>(e.type),
@@ -116,6 +119,7 @@ DurableState LockTable::ExportState() {
     Session& s = *session;
     DurableSession d;
     d.id = s.id;
+    d.owner = s.owner;
     d.client_name = s.client_name;
     d.labels = *s.labels;
     d.ttl = s.ttl;

@@ -33,26 +33,38 @@ absl::StatusOr<SessionInfo> LockTable::CreateSession(
   TAALA_RETURN_IF_ERROR(ValidateSessionRequest(
       cmd, SessionLimits{options_.max_client_name_bytes, options_.max_labels,
                          options_.max_label_bytes}));
+  if (memory_gate_.over()) return memory_gate_.Refusal();
+  const size_t max_sessions = options_.limits.max_sessions_per_identity;
+  std::shared_ptr<table_internal::OwnerCounters> counters =
+      owners_.AddSession(cmd.owner, static_cast<int64_t>(max_sessions));
+  if (counters == nullptr) {
+    return table_internal::LimitReached(
+        "max_sessions_per_identity", max_sessions,
+        absl::StrCat("identity ", Quote(cmd.owner), " has ", max_sessions,
+                     " sessions"));
+  }
   absl::Duration ttl =
       cmd.ttl == absl::ZeroDuration() ? options_.default_session_ttl : cmd.ttl;
   ttl = std::max(options_.min_session_ttl,
                  std::min(options_.max_session_ttl, ttl));
   const absl::Time expires = cmd.now + ttl;
-  auto session = std::make_shared<Session>(cmd.session_id, cmd.client_name,
-                                           cmd.labels, ttl, expires,
-                                           options_.max_pending_events, log_);
+  auto session = std::make_shared<Session>(
+      cmd.session_id, cmd.owner, counters, cmd.client_name, cmd.labels, ttl,
+      expires, options_.max_pending_events, log_);
   {
     // Recorded under the session's mutex: no grant to it (recorded under
     // it too) can come first in the log.
     Session& s = *session;
     absl::MutexLock lock(&s.mu);
     if (!sessions_.Insert(session)) {
+      owners_.RemoveSession(cmd.owner, counters);
       return absl::AlreadyExistsError(
           absl::StrCat("session ", cmd.session_id, " already exists"));
     }
     Transition t;
     t.type = TransitionType::kSessionCreated;
     t.session_id = s.id;
+    t.owner = s.owner;
     t.client_name = s.client_name;
     t.labels = *s.labels;
     t.ttl = ttl;
@@ -62,7 +74,8 @@ absl::StatusOr<SessionInfo> LockTable::CreateSession(
   }
   timers_.Schedule(
       Timer{expires, Timer::Kind::kSessionExpiry, cmd.session_id, 0, ""});
-  return SessionInfo{cmd.session_id, cmd.client_name, ttl, expires};
+  return SessionInfo{cmd.session_id, cmd.owner, cmd.client_name, ttl,
+                     expires};
 }
 
 absl::StatusOr<absl::Duration> LockTable::KeepAlive(const KeepAliveCmd& cmd) {
@@ -168,8 +181,8 @@ std::optional<LockTable::EndResult> LockTable::EndSession(
                            : expired          ? EndReason::kExpired
                                               : EndReason::kClosed;
   Session& s = *session;
-  absl::flat_hash_map<std::string, uint64_t> held;
-  absl::flat_hash_map<std::string, uint64_t> waiting;
+  table_internal::CountedKeys::Map held;
+  table_internal::CountedKeys::Map waiting;
   {
     absl::MutexLock lock(&s.mu);
     if (s.ended) return std::nullopt;
@@ -180,8 +193,8 @@ std::optional<LockTable::EndResult> LockTable::EndSession(
       return std::nullopt;
     }
     s.ended = true;
-    held.swap(s.held);
-    waiting.swap(s.waiting);
+    held = s.held.TakeAll();
+    waiting = s.waiting.TakeAll();
     // The end is recorded before its SESSION_EXPIRED event, whose own
     // record comes after it: a mailbox sends an event only once the event's
     // record is durable, so a client is never told of an end that a crash
@@ -213,6 +226,9 @@ std::optional<LockTable::EndResult> LockTable::EndSession(
     }
   }
   sessions_.Erase(s.id);
+  if (s.owner_counters != nullptr) {
+    owners_.RemoveSession(s.owner, s.owner_counters);
+  }
 
   // In key order, never the hash map's: which waiter is served first must
   // not depend on a per-process hash seed (replay and standbys must agree).
@@ -272,17 +288,6 @@ void LockTable::EndOverflowedInto(uint64_t session_id, absl::Time now,
   // Like an expiry (lock-delays apply: the client may not know yet), with
   // SESSION_EXPIRED "event backlog overflow" as its last event.
   EndSession(session, /*expired=*/true, now, effects, /*overflowed=*/true);
-}
-
-absl::Status LockTable::CheckSessionOwner(uint64_t id,
-                                        absl::string_view owner) {
-  // Skeleton (issue 12): the owner is not stored yet; every live session
-  // passes. The core's ownership work replaces this.
-  (void)owner;
-  if (sessions_.Find(id) == nullptr) {
-    return absl::NotFoundError(table_internal::SessionNotFound(id));
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace taala

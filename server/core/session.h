@@ -14,17 +14,20 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/core/commands.h"
 #include "server/core/event_mailbox.h"
+#include "server/core/owner_registry.h"
 
 namespace taala {
 
 // A new session's lease (LockTable::CreateSession).
 struct SessionInfo {
   uint64_t session_id = 0;
+  std::string owner;  // The identity that created it.
   std::string client_name;
   absl::Duration ttl;
   absl::Time expires_at;
@@ -42,16 +45,23 @@ std::shared_ptr<const Labels> SharedLabels(Labels labels);
 // together); under mu only leaves are taken (the mailbox's, the timer
 // queue's, the wait-for graph's).
 struct Session {
-  Session(uint64_t id_in, std::string name, Labels labels_in,
-          absl::Duration ttl_in, absl::Time expires, size_t max_pending_events,
-          TransitionLog* log)
+  // `counters`: the owner's (OwnerRegistry); null in tests that count
+  // nothing.
+  Session(uint64_t id_in, std::string owner_in,
+          std::shared_ptr<OwnerCounters> counters, std::string name,
+          Labels labels_in, absl::Duration ttl_in, absl::Time expires,
+          size_t max_pending_events, TransitionLog* log)
       : id(id_in),
+        owner(std::move(owner_in)),
+        owner_counters(std::move(counters)),
         client_name(std::move(name)),
         labels(SharedLabels(std::move(labels_in))),
         ttl(ttl_in),
         mailbox(std::make_shared<EventMailbox>(max_pending_events, log)),
         expires_at_hint_ns(absl::ToUnixNanos(expires)),
-        expires_at(expires) {}
+        expires_at(expires),
+        held(owner_counters ? &owner_counters->held : nullptr),
+        waiting(owner_counters ? &owner_counters->waiting : nullptr) {}
 
   // True if the lease certainly has not run out by `now`, read without the
   // mutex: a lease only grows, so the hint is never past expires_at. False
@@ -62,6 +72,10 @@ struct Session {
   }
 
   const uint64_t id;
+  // The identity that created the session (empty: restored from a log
+  // written before issue 12; any anonymous identity may use it).
+  const std::string owner;
+  const std::shared_ptr<OwnerCounters> owner_counters;
   const std::string client_name;
   // Shared, and never null: introspection copies the pointer, not the map,
   // under a shard's mutex (a holder's labels need no session mutex).
@@ -78,8 +92,9 @@ struct Session {
   absl::Time expires_at ABSL_GUARDED_BY(mu);
   bool ended ABSL_GUARDED_BY(mu) = false;
   // Keys held, with their tokens; keys waited on, with the wait's sequence.
-  absl::flat_hash_map<std::string, uint64_t> held ABSL_GUARDED_BY(mu);
-  absl::flat_hash_map<std::string, uint64_t> waiting ABSL_GUARDED_BY(mu);
+  // Each change moves the owner's counters (owner_registry.h).
+  CountedKeys held ABSL_GUARDED_BY(mu);
+  CountedKeys waiting ABSL_GUARDED_BY(mu);
 };
 
 // Limits on what a new session may carry (LockTable::Options).
@@ -96,6 +111,14 @@ struct SessionLimits {
 
 // "session 5 not found (expired, closed or never created)".
 std::string SessionNotFound(uint64_t session_id);
+
+// True if `caller` may name a session owned by `owner`: the same identity,
+// or, for a session with no owner (restored from a log written before
+// issue 12), any anonymous identity ("anonymous@...").
+inline bool OwnerMatches(absl::string_view owner, absl::string_view caller) {
+  if (owner.empty()) return absl::StartsWith(caller, "anonymous@");
+  return owner == caller;
+}
 
 }  // namespace table_internal
 

@@ -32,6 +32,7 @@
 #include "server/core/hierarchy.h"
 #include "server/core/key_state.h"
 #include "server/core/session.h"
+#include "server/core/table_limits.h"
 #include "server/core/table_stats.h"
 #include "server/core/timer_queue.h"
 #include "server/core/transition.h"
@@ -84,7 +85,8 @@ class Shard {
   std::optional<absl::StatusOr<AcquireResult>> AcquireLocked(
       Session& s, const std::shared_ptr<Session>& session,
       const AcquireCmd& cmd, Waiter* waiter, Effects& effects,
-      ReleaseAsks& ask) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu, s.mu);
+      ReleaseAsks& ask, const Admission& admit)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu, s.mu);
   // CancelWait of the session `s` (shard_acquire.cc).
   void CancelWaitLocked(Session& s, const CancelWaitCmd& cmd, Effects& effects)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);

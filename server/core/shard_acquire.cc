@@ -28,12 +28,22 @@ std::string WaitName(LockMode mode, uint32_t semaphore_size) {
 std::optional<absl::StatusOr<AcquireResult>> Shard::AcquireLocked(
     Session& s, const std::shared_ptr<Session>& session,
     const AcquireCmd& cmd, Waiter* waiter, Effects& effects,
-    ReleaseAsks& ask) {
+    ReleaseAsks& ask, const Admission& admit) {
   // A lease that ran out is dead even before the timers end the session.
   if (s.ended || s.expires_at <= cmd.now) {
     return absl::NotFoundError(absl::StrCat(SessionNotFound(s.id),
                                             "; acquiring key ",
                                             Quote(cmd.key)));
+  }
+  const TableLimits& limits = admit.limits;
+  // A new key (no entry yet) counts against --max_keys; a retry's key
+  // has its entry.
+  if (!keys.contains(cmd.key) && admit.key_entries &&
+      admit.key_entries() >= limits.max_keys) {
+    return LimitReached("max_keys", limits.max_keys,
+                        absl::StrCat("the table has ", limits.max_keys,
+                                     " keys; key ", Quote(cmd.key),
+                                     " not acquired"));
   }
   auto [kit, inserted] = keys.try_emplace(cmd.key);
   const std::string& key = kit->first;
@@ -99,6 +109,29 @@ std::optional<absl::StatusOr<AcquireResult>> Shard::AcquireLocked(
           " (cancel the first call, then acquire again)"));
     }
   }
+  // Admission of a grant the session does not hold (an upgrade or a
+  // retry of its own wait brings no new entry): the grant limits.
+  if (!upgrade && !already_waiting) {
+    std::optional<absl::Status> refused;
+    if (s.held.size() >= limits.max_held_per_session) {
+      refused = LimitReached(
+          "max_held_per_session", limits.max_held_per_session,
+          absl::StrCat("session ", s.id, " holds ", s.held.size(),
+                       " keys; key ", Quote(key), " not acquired"));
+    } else if (s.owner_counters != nullptr &&
+               s.owner_counters->held.load(std::memory_order_relaxed) >=
+                   static_cast<int64_t>(limits.max_held_per_identity)) {
+      refused = LimitReached(
+          "max_held_per_identity", limits.max_held_per_identity,
+          absl::StrCat("identity ", Quote(s.owner), " holds ",
+                       limits.max_held_per_identity, " keys; key ",
+                       Quote(key), " not acquired"));
+    }
+    if (refused.has_value()) {
+      if (state.empty()) keys.erase(kit);
+      return *refused;
+    }
+  }
   if (upgrade && !already_waiting && !state.waiters.empty()) {
     const QueuedWaiter& head = state.waiters.begin()->second;
     if (head.upgrade && head.session.get() != &s) {
@@ -154,6 +187,36 @@ std::optional<absl::StatusOr<AcquireResult>> Shard::AcquireLocked(
     return AcquireResult{};  // Try-lock on a held key: not acquired.
   }
 
+  // A new wait (a retry takes over its own place, never refused).
+  if (!already_waiting) {
+    std::optional<absl::Status> refused;
+    if (admit.memory != nullptr && admit.memory->over()) {
+      refused = admit.memory->Refusal();
+    } else if (state.waiters.size() >= limits.max_waiters_per_key) {
+      refused = LimitReached(
+          "max_waiters_per_key", limits.max_waiters_per_key,
+          absl::StrCat("key ", Quote(key), " has ", state.waiters.size(),
+                       " waiters; session ", s.id, " not queued"));
+    } else if (s.waiting.size() >= limits.max_waiters_per_session) {
+      refused = LimitReached(
+          "max_waiters_per_session", limits.max_waiters_per_session,
+          absl::StrCat("session ", s.id, " waits for ", s.waiting.size(),
+                       " keys; key ", Quote(key), " not queued"));
+    } else if (s.owner_counters != nullptr &&
+               s.owner_counters->waiting.load(std::memory_order_relaxed) >=
+                   static_cast<int64_t>(limits.max_waiters_per_identity)) {
+      refused = LimitReached(
+          "max_waiters_per_identity", limits.max_waiters_per_identity,
+          absl::StrCat("identity ", Quote(s.owner), " has ",
+                       limits.max_waiters_per_identity,
+                       " waits; key ", Quote(key), " not queued"));
+    }
+    if (refused.has_value()) {
+      ask.clear();  // A refused acquire asks nobody to release.
+      if (state.empty()) keys.erase(kit);
+      return *refused;
+    }
+  }
   const absl::Time deadline = cmd.now + cmd.wait_timeout;
   uint64_t seq;
   if (already_waiting) {

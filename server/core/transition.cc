@@ -19,7 +19,7 @@ bool Transition::operator==(const Transition& o) const {
          event_sequence == o.event_sequence && event_type == o.event_type &&
          text == o.text && requester_session_id == o.requester_session_id &&
          requester_client_name == o.requester_client_name &&
-         caller == o.caller;
+         caller == o.caller && owner == o.owner;
 }
 
 MemoryLog::MemoryLog(uint64_t first_lsn) : last_lsn_(first_lsn - 1) {}
@@ -145,7 +145,8 @@ std::string TransitionToString(const Transition& t) {
   };
   switch (t.type) {
     case TransitionType::kSessionCreated:
-      absl::StrAppend(&out, " session=", t.session_id, " client=\"",
+      absl::StrAppend(&out, " session=", t.session_id, " owner=\"",
+                      EscapeControl(t.owner), "\" client=\"",
                       EscapeControl(t.client_name),
                       "\" ttl=", absl::FormatDuration(t.ttl));
       for (const auto& [k, v] : t.labels) {

@@ -30,7 +30,8 @@
 namespace taala {
 
 enum class TransitionType : uint8_t {
-  // session_id, client_name, labels, ttl, wall (created at).
+  // session_id, owner (the identity that created it; empty in logs written
+  // before issue 12), client_name, labels, ttl, wall (created at).
   kSessionCreated = 1,
   // session_id, reason (kClosed, kExpired, kOverflowed or kSessionRevoked),
   // wall; for kSessionRevoked also text (the operator's reason) and caller.
@@ -134,6 +135,8 @@ struct Transition {
   // kGrantEnded / kSessionEnded by an operator: who asked (the peer's
   // address and what the operator said; later the authenticated identity).
   std::string caller;
+  // kSessionCreated: the identity that owns the session.
+  std::string owner;
 
   // Not stored: filled for observers only, never encoded by the log, and
   // ignored by operator== (a decoded record has them at their defaults).

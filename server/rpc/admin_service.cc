@@ -7,7 +7,6 @@
 #include "absl/strings/str_join.h"
 #include "server/core/key.h"
 #include "server/rpc/unary.h"
-#include "spdlog/spdlog.h"
 
 namespace taala {
 namespace {
@@ -52,14 +51,12 @@ absl::Status ValidateAdminReason(absl::string_view reason) {
   return ValidateText("reason", reason, kMaxAdminReasonBytes);
 }
 
-absl::StatusOr<std::string> AdminCaller(absl::string_view peer,
+absl::StatusOr<std::string> AdminCaller(absl::string_view identity,
                                         absl::string_view requested_by) {
   absl::Status valid =
       ValidateText("requested_by", requested_by, kMaxRequestedByBytes);
   if (!valid.ok()) return valid;
-  // Issue 12 ([security]) replaces the peer address with the authenticated
-  // identity.
-  std::string caller(peer);
+  std::string caller(identity);
   if (!requested_by.empty()) {
     absl::StrAppend(&caller, " (requested_by ", requested_by, ")");
   }
@@ -72,10 +69,13 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ForceRelease(
   return ServeRaw<v1::ForceReleaseRequest, v1::ForceReleaseResponse>(
       table_->log(), ctx, raw, raw_resp,
       [this, ctx](auto* req, auto* resp) -> absl::Status {
+        absl::StatusOr<auth::Identity> who = gate_->Admit(
+            *ctx, "ForceRelease", auth::Permission::kAdmin, req->key());
+        if (!who.ok()) return who.status();
         absl::Status valid = ValidateAdminReason(req->reason());
         if (!valid.ok()) return valid;
         absl::StatusOr<std::string> caller =
-            AdminCaller(ctx->peer(), req->requested_by());
+            AdminCaller(who->name, req->requested_by());
         if (!caller.ok()) return caller.status();
         ForceReleaseCmd cmd;
         cmd.key = req->key();
@@ -88,12 +88,15 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ForceRelease(
         absl::StatusOr<std::vector<Grant>> released =
             table_->ForceRelease(cmd);
         if (!released.ok()) return released.status();
-        spdlog::warn(
-            "admin: force-release of key \"{}\" by {}: took {}{}; reason: {}",
-            EscapeControl(cmd.key), EscapeControl(cmd.caller),
-            GrantList(*released),
-            cmd.skip_lock_delay ? " (lock-delay skipped)" : "",
-            EscapeControl(cmd.reason, /*quotes=*/false));
+        gate_->audit().AdminAction(
+            *who, "ForceRelease", cmd.key,
+            absl::StrCat("admin: force-release of key \"",
+                         EscapeControl(cmd.key), "\" by ",
+                         EscapeControl(cmd.caller), ": took ",
+                         GrantList(*released),
+                         cmd.skip_lock_delay ? " (lock-delay skipped)" : "",
+                         "; reason: ",
+                         EscapeControl(cmd.reason, /*quotes=*/false)));
         for (const Grant& g : *released) {
           ToProto(g, cmd.now, resp->add_released());
         }
@@ -107,13 +110,17 @@ grpc::ServerUnaryReactor* AdminServiceImpl::RevokeSession(
   return ServeRaw<v1::RevokeSessionRequest, v1::RevokeSessionResponse>(
       table_->log(), ctx, raw, raw_resp,
       [this, ctx](auto* req, auto* resp) -> absl::Status {
+        // A session may hold any key: `admin` on every key.
+        absl::StatusOr<auth::Identity> who = gate_->Admit(
+            *ctx, "RevokeSession", auth::Permission::kAdmin, "");
+        if (!who.ok()) return who.status();
         if (req->session_id() == 0) {
           return absl::InvalidArgumentError("session_id: required");
         }
         absl::Status valid = ValidateAdminReason(req->reason());
         if (!valid.ok()) return valid;
         absl::StatusOr<std::string> caller =
-            AdminCaller(ctx->peer(), req->requested_by());
+            AdminCaller(who->name, req->requested_by());
         if (!caller.ok()) return caller.status();
         RevokeSessionCmd cmd;
         cmd.session_id = req->session_id();
@@ -124,13 +131,15 @@ grpc::ServerUnaryReactor* AdminServiceImpl::RevokeSession(
         absl::StatusOr<LockTable::RevokeResult> result =
             table_->RevokeSession(cmd);
         if (!result.ok()) return result.status();
-        spdlog::warn(
-            "admin: session {} revoked by {}: released {}, cancelled {} "
-            "wait(s){}; reason: {}",
-            cmd.session_id, EscapeControl(cmd.caller),
-            GrantList(result->released), result->cancelled_waits,
-            cmd.skip_lock_delay ? " (lock-delays skipped)" : "",
-            EscapeControl(cmd.reason, /*quotes=*/false));
+        gate_->audit().AdminAction(
+            *who, "RevokeSession", "",
+            absl::StrCat("admin: session ", cmd.session_id, " revoked by ",
+                         EscapeControl(cmd.caller), ": released ",
+                         GrantList(result->released), ", cancelled ",
+                         result->cancelled_waits, " wait(s)",
+                         cmd.skip_lock_delay ? " (lock-delays skipped)" : "",
+                         "; reason: ",
+                         EscapeControl(cmd.reason, /*quotes=*/false)));
         for (const Grant& g : result->released) {
           ToProto(g, cmd.now, resp->add_released());
         }

@@ -59,9 +59,10 @@ inline constexpr size_t kMaxRequestedByBytes = 256;
 // kMaxAdminReasonBytes, no control characters (C0, DEL, C1).
 // INVALID_ARGUMENT naming the field otherwise.
 absl::Status ValidateAdminReason(absl::string_view reason);
-// Who asked, for the audit trail: the peer's address, and what the
-// operator says in requested_by (validated as a reason, but may be empty).
-absl::StatusOr<std::string> AdminCaller(absl::string_view peer,
+// Who asked, for the audit trail: the caller's identity (call_gate.h),
+// and what the operator says in requested_by (validated as a reason, but
+// may be empty).
+absl::StatusOr<std::string> AdminCaller(absl::string_view identity,
                                         absl::string_view requested_by);
 
 }  // namespace taala

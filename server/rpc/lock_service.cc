@@ -1,5 +1,6 @@
 #include "server/rpc/lock_service.h"
 
+#include <algorithm>
 #include <optional>
 #include <utility>
 
@@ -13,6 +14,8 @@
 
 namespace taala {
 
+using auth::Permission;
+
 LockServiceImpl::LockServiceImpl(LockTable* table, Clock* clock)
     : table_(table), clock_(clock) {}
 
@@ -20,10 +23,26 @@ grpc::ServerUnaryReactor* LockServiceImpl::CreateSession(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
     grpc::ByteBuffer* raw_resp) {
   return ServeRaw<v1::CreateSessionRequest, v1::CreateSessionResponse>(
-      table_->log(), ctx, raw, raw_resp, [this](auto* req, auto* resp) {
-        const uint64_t id = table_->NewSessionId();
-        absl::StatusOr<SessionInfo> info =
-            table_->CreateSession(ToCreateSessionCmd(*req, id, clock_->Now()));
+      table_->log(), ctx, raw, raw_resp, [this, ctx](auto* req, auto* resp) {
+        absl::StatusOr<auth::Identity> who =
+            gate_->Authenticate(*ctx, "CreateSession");
+        if (!who.ok()) return who.status();
+        // `lock` somewhere: a session is only good for taking locks.
+        if (absl::Status s = gate_->AuthorizeAnywhere(
+                *who, Permission::kLock, "CreateSession");
+            !s.ok()) {
+          return s;
+        }
+        CreateSessionCmd cmd =
+            ToCreateSessionCmd(*req, table_->NewSessionId(), clock_->Now());
+        cmd.owner = who->name;
+        absl::StatusOr<SessionInfo> info = table_->CreateSession(cmd);
+        // Ids are random (63 bits): a taken one is rare; draw again.
+        for (int tries = 0; absl::IsAlreadyExists(info.status()) && tries < 8;
+             ++tries) {
+          cmd.session_id = table_->NewSessionId();
+          info = table_->CreateSession(cmd);
+        }
         if (!info.ok()) return info.status();
         if (session_ttl_hook_) {
           if (absl::Status s = session_ttl_hook_(info->ttl); !s.ok()) return s;
@@ -42,7 +61,15 @@ grpc::ServerUnaryReactor* LockServiceImpl::KeepAliveOnce(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
     grpc::ByteBuffer* raw_resp) {
   return ServeRaw<v1::KeepAliveRequest, v1::KeepAliveResponse>(
-      table_->log(), ctx, raw, raw_resp, [this](auto* req, auto* resp) {
+      table_->log(), ctx, raw, raw_resp, [this, ctx](auto* req, auto* resp) {
+        absl::StatusOr<auth::Identity> who =
+            gate_->Authenticate(*ctx, "KeepAliveOnce");
+        if (!who.ok()) return who.status();
+        if (absl::Status s =
+                CheckOwner(*who, req->session_id(), "KeepAliveOnce", "");
+            !s.ok()) {
+          return s;
+        }
         absl::StatusOr<absl::Duration> ttl =
             table_->KeepAlive(KeepAliveCmd{req->session_id(), clock_->Now()});
         if (!ttl.ok()) return ttl.status();
@@ -59,7 +86,15 @@ grpc::ServerUnaryReactor* LockServiceImpl::CloseSession(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
     grpc::ByteBuffer* raw_resp) {
   return ServeRaw<v1::CloseSessionRequest, v1::CloseSessionResponse>(
-      table_->log(), ctx, raw, raw_resp, [this](auto* req, auto* resp) {
+      table_->log(), ctx, raw, raw_resp, [this, ctx](auto* req, auto* resp) {
+        absl::StatusOr<auth::Identity> who =
+            gate_->Authenticate(*ctx, "CloseSession");
+        if (!who.ok()) return who.status();
+        if (absl::Status s =
+                CheckOwner(*who, req->session_id(), "CloseSession", "");
+            !s.ok()) {
+          return s;
+        }
         absl::StatusOr<size_t> released = table_->CloseSession(
             CloseSessionCmd{req->session_id(), clock_->Now()});
         if (!released.ok()) return released.status();
@@ -78,6 +113,13 @@ grpc::ServerUnaryReactor* LockServiceImpl::Acquire(
   absl::StatusOr<AcquireCmd> cmd =
       ToAcquireCmd(&req, clock_->Now(), Policies());
   if (!cmd.ok()) return FinishNow(table_->log(), ctx, cmd.status());
+  absl::StatusOr<auth::Identity> who =
+      gate_->Admit(*ctx, "Acquire", Permission::kLock, cmd->key);
+  absl::Status allowed = who.status();
+  if (allowed.ok()) {
+    allowed = CheckOwner(*who, cmd->session_id, "Acquire", cmd->key);
+  }
+  if (!allowed.ok()) return FinishNow(table_->log(), ctx, allowed);
   // Fast path: answered at once (granted, held, try-lock, error) without a
   // reactor of our own.
   std::optional<absl::StatusOr<AcquireResult>> outcome =
@@ -94,7 +136,16 @@ grpc::ServerUnaryReactor* LockServiceImpl::Release(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
     grpc::ByteBuffer* raw_resp) {
   return ServeRaw<v1::ReleaseRequest, v1::ReleaseResponse>(
-      table_->log(), ctx, raw, raw_resp, [this](auto* req, auto* /*resp*/) {
+      table_->log(), ctx, raw, raw_resp,
+      [this, ctx](auto* req, auto* /*resp*/) {
+        absl::StatusOr<auth::Identity> who =
+            gate_->Admit(*ctx, "Release", Permission::kLock, req->key());
+        if (!who.ok()) return who.status();
+        if (absl::Status s =
+                CheckOwner(*who, req->session_id(), "Release", req->key());
+            !s.ok()) {
+          return s;
+        }
         return table_->Release(ToReleaseCmd(req, clock_->Now()));
       });
 }
@@ -103,7 +154,10 @@ grpc::ServerUnaryReactor* LockServiceImpl::CheckFence(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
     grpc::ByteBuffer* raw_resp) {
   return ServeRaw<v1::CheckFenceRequest, v1::CheckFenceResponse>(
-      table_->log(), ctx, raw, raw_resp, [this](auto* req, auto* resp) {
+      table_->log(), ctx, raw, raw_resp, [this, ctx](auto* req, auto* resp) {
+        absl::StatusOr<auth::Identity> who =
+            gate_->Admit(*ctx, "CheckFence", Permission::kRead, req->key());
+        if (!who.ok()) return who.status();
         return Answer(table_->CheckFence(req->key(), req->fencing_token()),
                       clock_->Now(), resp->mutable_grant());
       });
@@ -113,7 +167,10 @@ grpc::ServerUnaryReactor* LockServiceImpl::DescribeLock(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
     grpc::ByteBuffer* raw_resp) {
   return ServeRaw<v1::DescribeLockRequest, v1::DescribeLockResponse>(
-      table_->log(), ctx, raw, raw_resp, [this](auto* req, auto* resp) {
+      table_->log(), ctx, raw, raw_resp, [this, ctx](auto* req, auto* resp) {
+        absl::StatusOr<auth::Identity> who =
+            gate_->Admit(*ctx, "DescribeLock", Permission::kRead, req->key());
+        if (!who.ok()) return who.status();
         return Answer(
             table_->Describe(req->key(), MaxWaiters(req->max_waiters())),
             clock_->Now(), resp);
@@ -124,7 +181,10 @@ grpc::ServerUnaryReactor* LockServiceImpl::ListLocks(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
     grpc::ByteBuffer* raw_resp) {
   return ServeRaw<v1::ListLocksRequest, v1::ListLocksResponse>(
-      table_->log(), ctx, raw, raw_resp, [this](auto* req, auto* resp) {
+      table_->log(), ctx, raw, raw_resp, [this, ctx](auto* req, auto* resp) {
+        absl::StatusOr<auth::Identity> who =
+            gate_->Admit(*ctx, "ListLocks", Permission::kRead, req->prefix());
+        if (!who.ok()) return who.status();
         // One instant for the filter and the reply's held_for_ms.
         const absl::Time now = clock_->Now();
         return Answer(table_->ListLocks(req->prefix(), req->page_token(),
@@ -138,12 +198,18 @@ grpc::ServerUnaryReactor* LockServiceImpl::ListSessions(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
     grpc::ByteBuffer* raw_resp) {
   return ServeRaw<v1::ListSessionsRequest, v1::ListSessionsResponse>(
-      table_->log(), ctx, raw, raw_resp, [this](auto* req, auto* resp) {
+      table_->log(), ctx, raw, raw_resp, [this, ctx](auto* req, auto* resp) {
+        // Anyone authenticated sees its own sessions (FilterSessions).
+        absl::StatusOr<auth::Identity> who =
+            gate_->Authenticate(*ctx, "ListSessions");
+        if (!who.ok()) return who.status();
         absl::StatusOr<uint64_t> after =
             FromSessionPageToken(req->page_token());
         if (!after.ok()) return after.status();
-        ToProto(table_->ListSessions(*after, PageSize(req->page_size())),
-                clock_->Now(), resp);
+        SessionPage page =
+            table_->ListSessions(*after, PageSize(req->page_size()));
+        FilterSessions(*who, &page);
+        ToProto(page, clock_->Now(), resp);
         return absl::OkStatus();
       });
 }
@@ -159,6 +225,16 @@ grpc::ServerUnaryReactor* LockServiceImpl::AcquireAll(
       ToMultiAcquireCmd(&req, table_->options().key_limits, clock_->Now(),
                         Policies());
   if (!cmd.ok()) return FinishNow(table_->log(), ctx, cmd.status());
+  absl::StatusOr<auth::Identity> who = gate_->Authenticate(*ctx, "AcquireAll");
+  absl::Status allowed = who.status();
+  for (const MultiAcquireCmd::Key& k : cmd->keys) {
+    if (!allowed.ok()) break;
+    allowed = gate_->Authorize(*who, Permission::kLock, k.key, "AcquireAll");
+  }
+  if (allowed.ok()) {
+    allowed = CheckOwner(*who, cmd->session_id, "AcquireAll", "");
+  }
+  if (!allowed.ok()) return FinishNow(table_->log(), ctx, allowed);
   return StartAcquireAllReactor(table_, clock_, *std::move(cmd), raw_resp);
 }
 
@@ -166,7 +242,10 @@ grpc::ServerUnaryReactor* LockServiceImpl::GetWaitForGraph(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
     grpc::ByteBuffer* raw_resp) {
   return ServeRaw<v1::GetWaitForGraphRequest, v1::GetWaitForGraphResponse>(
-      table_->log(), ctx, raw, raw_resp, [this](auto* req, auto* resp) {
+      table_->log(), ctx, raw, raw_resp, [this, ctx](auto* req, auto* resp) {
+        absl::StatusOr<auth::Identity> who =
+            gate_->Admit(*ctx, "GetWaitForGraph", Permission::kRead, "");
+        if (!who.ok()) return who.status();
         absl::StatusOr<uint32_t> max_edges = MaxEdges(req->max_edges());
         if (!max_edges.ok()) return max_edges.status();
         bool truncated = false;
@@ -195,7 +274,11 @@ grpc::ServerUnaryReactor* LockServiceImpl::GetServerStatus(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
     grpc::ByteBuffer* raw_resp) {
   return ServeRaw<v1::GetServerStatusRequest, v1::GetServerStatusResponse>(
-      table_->log(), ctx, raw, raw_resp, [this](auto*, auto* resp) {
+      table_->log(), ctx, raw, raw_resp, [this, ctx](auto*, auto* resp) {
+        // Any authenticated caller: liveness and durability, no lock state.
+        absl::StatusOr<auth::Identity> who =
+            gate_->Authenticate(*ctx, "GetServerStatus");
+        if (!who.ok()) return who.status();
         v1::ServerStatus* status = resp->mutable_status();
         if (status_source_) status_source_(status);
         const absl::Time now = clock_->Now();
@@ -209,6 +292,35 @@ grpc::ServerUnaryReactor* LockServiceImpl::GetServerStatus(
         status->set_keys(table_->KeyCount());
         return absl::OkStatus();
       });
+}
+
+absl::Status LockServiceImpl::CheckOwner(const auth::Identity& who,
+                                         uint64_t id, absl::string_view call,
+                                         absl::string_view key) {
+  if (who.internal) return absl::OkStatus();
+  absl::Status s = table_->CheckSessionOwner(id, who.name);
+  // An unknown session is the caller's own mistake; only another
+  // identity's is a refusal worth auditing, but the two look alike here
+  // (that is the point), so each is noted.
+  if (!s.ok()) gate_->NoteRefused(who, call, key, s);
+  return s;
+}
+
+void LockServiceImpl::FilterSessions(const auth::Identity& who,
+                                     SessionPage* page) {
+  if (gate_->AllowedEverywhere(who, Permission::kRead)) return;
+  // The page's sessions are checked one by one: one that ended meanwhile
+  // drops out too. The next page token is kept, so a page may come back
+  // short (even empty) with more to follow.
+  std::vector<SessionSummary>& sessions = page->sessions;
+  sessions.erase(std::remove_if(sessions.begin(), sessions.end(),
+                                [&](const SessionSummary& s) {
+                                  return !table_
+                                              ->CheckSessionOwner(s.session_id,
+                                                                  who.name)
+                                              .ok();
+                                }),
+                 sessions.end());
 }
 
 }  // namespace taala

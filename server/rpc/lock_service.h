@@ -153,13 +153,18 @@ class LockServiceImpl final : public LockServiceBase {
   // Watch (watch_stream.h): served by `pump` (unset: UNIMPLEMENTED). Set
   // before serving; it must outlive the server.
   void set_watch_pump(WatchPump* pump) { watch_pump_ = pump; }
+  // Needs `read` on the watched key or prefix.
   grpc::ServerWriteReactor<grpc::ByteBuffer>* Watch(
-      grpc::CallbackServerContext* ctx,
-      const grpc::ByteBuffer* raw) override {
-    return NewWatchReactor(watch_pump_, *raw);
-  }
+      grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw) override;
 
  private:
+  // OK if `who` owns session `id` (always for taalad's own calls);
+  // NOT_FOUND as for an unknown session otherwise, audited as refused.
+  absl::Status CheckOwner(const auth::Identity& who, uint64_t id,
+                          absl::string_view call, absl::string_view key);
+  // Drops from `page` the sessions of other identities unless `who` has
+  // `read` on every key.
+  void FilterSessions(const auth::Identity& who, SessionPage* page);
   CallGate open_gate_;
   CallGate* gate_ = &open_gate_;
   WatchPump* watch_pump_ = nullptr;

@@ -10,15 +10,51 @@
 #include "common/wire_time.h"
 #include "server/rpc/lock_service.h"
 #include "server/rpc/stats_translation.h"
+#include "server/rpc/raw_request.h"
 #include "server/rpc/unary.h"
 
 namespace taala {
+
+using auth::Permission;
+
+namespace {
+
+// A Watch refused before it starts (its caller or its key).
+class RefusedWatch final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+ public:
+  explicit RefusedWatch(const absl::Status& s) { Finish(ToGrpcStatus(s)); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* LockServiceImpl::Watch(
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw) {
+  absl::StatusOr<auth::Identity> who = gate_->Authenticate(*ctx, "Watch");
+  if (!who.ok()) return new RefusedWatch(who.status());
+  // A request that does not parse is the reactor's to refuse (it names
+  // what is wrong); one that names a key and a prefix too.
+  v1::WatchRequest req;
+  if (ParseRequest(*raw, &req).ok()) {
+    const std::string& what = req.key().empty() ? req.prefix() : req.key();
+    if (absl::Status s = gate_->Authorize(*who, Permission::kRead, what,
+                                          "Watch");
+        !s.ok()) {
+      return new RefusedWatch(s);
+    }
+  }
+  return NewWatchReactor(watch_pump_, *raw);
+}
 
 grpc::ServerUnaryReactor* LockServiceImpl::GetLockStats(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
     grpc::ByteBuffer* raw_resp) {
   return ServeRaw<v1::GetLockStatsRequest, v1::GetLockStatsResponse>(
-      table_->log(), ctx, raw, raw_resp, [this](auto* req, auto* resp) {
+      table_->log(), ctx, raw, raw_resp, [this, ctx](auto* req, auto* resp) {
+        absl::StatusOr<auth::Identity> who = gate_->Admit(
+            *ctx, "GetLockStats", Permission::kRead,
+            req->key().empty() ? req->prefix() : req->key());
+        if (!who.ok()) return who.status();
         absl::StatusOr<LockStats> stats =
             table_->GetLockStats(req->key(), req->prefix());
         if (!stats.ok()) return stats.status();
@@ -35,7 +71,10 @@ grpc::ServerUnaryReactor* LockServiceImpl::GetLeakSuspects(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
     grpc::ByteBuffer* raw_resp) {
   return ServeRaw<v1::GetLeakSuspectsRequest, v1::GetLeakSuspectsResponse>(
-      table_->log(), ctx, raw, raw_resp, [this](auto* req, auto* resp) {
+      table_->log(), ctx, raw, raw_resp, [this, ctx](auto* req, auto* resp) {
+        absl::StatusOr<auth::Identity> who =
+            gate_->Admit(*ctx, "GetLeakSuspects", Permission::kRead, "");
+        if (!who.ok()) return who.status();
         absl::Status valid = ValidateLeakRequest(*req);
         if (!valid.ok()) return valid;
         const absl::Time now = clock_->Now();
@@ -54,7 +93,10 @@ grpc::ServerUnaryReactor* LockServiceImpl::GetContention(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
     grpc::ByteBuffer* raw_resp) {
   return ServeRaw<v1::GetContentionRequest, v1::GetContentionResponse>(
-      table_->log(), ctx, raw, raw_resp, [this](auto* req, auto* resp) {
+      table_->log(), ctx, raw, raw_resp, [this, ctx](auto* req, auto* resp) {
+        absl::StatusOr<auth::Identity> who =
+            gate_->Admit(*ctx, "GetContention", Permission::kRead, "");
+        if (!who.ok()) return who.status();
         ToProto(table_->GetContention(ContentionLimit(req->limit()),
                                       clock_->Now()),
                 resp);
@@ -67,7 +109,10 @@ grpc::ServerUnaryReactor* LockServiceImpl::GetRecentDeadlocks(
     grpc::ByteBuffer* raw_resp) {
   return ServeRaw<v1::GetRecentDeadlocksRequest,
                   v1::GetRecentDeadlocksResponse>(
-      table_->log(), ctx, raw, raw_resp, [this](auto* req, auto* resp) {
+      table_->log(), ctx, raw, raw_resp, [this, ctx](auto* req, auto* resp) {
+        absl::StatusOr<auth::Identity> who =
+            gate_->Admit(*ctx, "GetRecentDeadlocks", Permission::kRead, "");
+        if (!who.ok()) return who.status();
         uint64_t total = 0;
         std::vector<DeadlockRecord> deadlocks =
             table_->RecentDeadlocks(DeadlockLimit(req->limit()), &total);
@@ -80,7 +125,10 @@ grpc::ServerUnaryReactor* LockServiceImpl::GetMetrics(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
     grpc::ByteBuffer* raw_resp) {
   return ServeRaw<v1::GetMetricsRequest, v1::GetMetricsResponse>(
-      table_->log(), ctx, raw, raw_resp, [this](auto*, auto* resp) {
+      table_->log(), ctx, raw, raw_resp, [this, ctx](auto*, auto* resp) {
+        absl::StatusOr<auth::Identity> who =
+            gate_->Admit(*ctx, "GetMetrics", Permission::kRead, "");
+        if (!who.ok()) return who.status();
         v1::Metrics* metrics = resp->mutable_metrics();
         // The table's figures first; then the hook adds what only taalad
         // knows (the log's fsync latency and batch sizes, calls in flight).
@@ -101,7 +149,10 @@ grpc::ServerUnaryReactor* LockServiceImpl::GetPolicies(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
     grpc::ByteBuffer* raw_resp) {
   return ServeRaw<v1::GetPoliciesRequest, v1::GetPoliciesResponse>(
-      table_->log(), ctx, raw, raw_resp, [this](auto*, auto* resp) {
+      table_->log(), ctx, raw, raw_resp, [this, ctx](auto*, auto* resp) {
+        absl::StatusOr<auth::Identity> who =
+            gate_->Admit(*ctx, "GetPolicies", Permission::kRead, "");
+        if (!who.ok()) return who.status();
         if (policies_ != nullptr) ToProto(*policies_->Share(), resp);
         return absl::OkStatus();
       });

@@ -215,6 +215,7 @@ absl::StatusOr<uint64_t> FromSessionPageToken(const std::string& token) {
 void ToProto(const SessionInfo& info, v1::CreateSessionResponse* out) {
   out->set_session_id(info.session_id);
   out->set_ttl_ms(DurationToMs(info.ttl));
+  out->set_owner(info.owner);
 }
 
 void ToKeepAliveAck(uint64_t session_id, absl::Duration ttl,
@@ -349,6 +350,7 @@ void ToProto(const SessionSummary& session, absl::Time now,
              v1::SessionSummary* out) {
   out->set_session_id(session.session_id);
   out->set_client_name(session.client_name);
+  out->set_owner(session.owner);
   out->mutable_labels()->insert(session.labels.begin(), session.labels.end());
   out->set_ttl_ms(DurationToMs(session.ttl));
   out->set_expires_in_ms(DurationToMs(session.expires_at - now));

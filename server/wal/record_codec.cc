@@ -30,7 +30,10 @@ enum Field : uint32_t {
   // Added with the admin service (issue 11): logs written before it never
   // set the bit and decode as they did.
   kCaller = 1 << 18,
-  kAllFields = (1 << 19) - 1,
+  // Added with session ownership (issue 12); older logs decode with an
+  // empty owner.
+  kOwner = 1 << 19,
+  kAllFields = (1 << 20) - 1,
 };
 
 constexpr uint8_t kMaxType = static_cast<uint8_t>(TransitionType::kEventPosted);
@@ -57,6 +60,7 @@ uint32_t PresentFields(const Transition& t) {
   if (t.requester_session_id != 0) f |= kRequesterSessionId;
   if (!t.requester_client_name.empty()) f |= kRequesterClientName;
   if (!t.caller.empty()) f |= kCaller;
+  if (!t.owner.empty()) f |= kOwner;
   return f;
 }
 
@@ -119,6 +123,7 @@ void EncodeTransitionAs(const Transition& t, uint64_t lsn, std::string* out) {
   if (f & kRequesterSessionId) PutVarint(out, t.requester_session_id);
   if (f & kRequesterClientName) PutString(out, t.requester_client_name);
   if (f & kCaller) PutString(out, t.caller);
+  if (f & kOwner) PutString(out, t.owner);
 }
 
 bool DecodeTransition(absl::string_view payload, Transition* out) {
@@ -163,6 +168,7 @@ bool DecodeTransition(absl::string_view payload, Transition* out) {
     return false;
   }
   if ((f & kCaller) && !d.GetString(&out->caller)) return false;
+  if ((f & kOwner) && !d.GetString(&out->owner)) return false;
   return d.done();
 }
 
@@ -176,7 +182,10 @@ std::string EncodeSnapshotBody(const DurableState& state) {
     PutString(&out, s.client_name);
     PutLabels(&out, s.labels);
     PutDuration(&out, s.ttl);
-    PutVarint(&out, s.overflowed ? 1 : 0);  // Flags.
+    // Flags: 1 overflowed, 2 an owner follows (format version 2; version
+    // 1 files never set it, and their sessions restore with no owner).
+    PutVarint(&out, (s.overflowed ? 1 : 0) | (s.owner.empty() ? 0 : 2));
+    if (!s.owner.empty()) PutString(&out, s.owner);
     PutVarint(&out, s.last_event_sequence);
     PutVarint(&out, s.events.size());
     for (const DurableEvent& e : s.events) {
@@ -214,11 +223,12 @@ bool GetSession(Decoder& d, DurableSession* s) {
   uint64_t n, type, flags;
   if (!d.GetVarint(&s->id) || !d.GetString(&s->client_name) ||
       !GetLabels(d, &s->labels) || !d.GetDuration(&s->ttl) ||
-      !d.GetBounded(1, &flags) || !d.GetVarint(&s->last_event_sequence) ||
-      !d.GetVarint(&n)) {
+      !d.GetBounded(3, &flags) ||
+      ((flags & 2) != 0 && !d.GetString(&s->owner)) ||
+      !d.GetVarint(&s->last_event_sequence) || !d.GetVarint(&n)) {
     return false;
   }
-  s->overflowed = flags != 0;
+  s->overflowed = (flags & 1) != 0;
   for (uint64_t i = 0; i < n; ++i) {
     DurableEvent e;
     if (!d.GetVarint(&e.sequence) || !d.GetBounded(0xFF, &type) ||

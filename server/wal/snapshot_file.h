@@ -19,7 +19,9 @@
 
 namespace taala::wal {
 
-inline constexpr uint32_t kSnapshotVersion = 1;
+// Version 2 (issue 12): a session's flags may say that its owner follows.
+// Version 1 files read as before (no owner).
+inline constexpr uint32_t kSnapshotVersion = 2;
 
 struct Snapshot {
   DurableState state;

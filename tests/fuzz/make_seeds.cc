@@ -185,9 +185,10 @@ std::vector<Transition> Records() {
   const absl::Time t0 = absl::FromUnixSeconds(1700000000);
   std::vector<uint64_t> sessions;
   for (int i = 0; i < 3; ++i) {
-    const uint64_t id = table.NewSessionId();
+    const uint64_t id = 0x5e55000000000001 + i;  // Fixed: same seeds.
     CreateSessionCmd cmd;
     cmd.session_id = id;
+    cmd.owner = "seed";
     cmd.client_name = "seed";
     cmd.ttl = absl::Seconds(5);
     cmd.now = t0;

@@ -61,8 +61,12 @@ class Run {
       case kCreateSession: {
         v1::CreateSessionRequest req;
         if (!Parse(bytes, &req)) return;
-        const uint64_t id = table_.NewSessionId();
-        if (table_.CreateSession(ToCreateSessionCmd(req, id, now_)).ok()) {
+        // Ids from a counter, not LockTable::NewSessionId (random): a run
+        // must be reproducible from its input.
+        const uint64_t id = next_session_id_++;
+        CreateSessionCmd cmd = ToCreateSessionCmd(req, id, now_);
+        cmd.owner = "fuzz";
+        if (table_.CreateSession(cmd).ok()) {
           sessions_.push_back(id);
         }
         break;
@@ -202,6 +206,7 @@ class Run {
   LockTable table_;
   absl::Time now_ = absl::FromUnixSeconds(1700000000);
   std::vector<uint64_t> sessions_;
+  uint64_t next_session_id_ = 0x5e55000000000001;
 };
 
 }  // namespace

@@ -765,7 +765,18 @@ TEST_F(TaaladTest, ListSessionsShowsLeaseLabelsAndCounts) {
   ASSERT_TRUE(list(0, "", &resp).ok());
   ASSERT_EQ(resp.sessions_size(), 5);
   EXPECT_EQ(resp.next_page_token(), "");
-  const v1::SessionSummary& s0 = resp.sessions(0);
+  // Ids are random: the list is in id order, not in creation order.
+  auto summary_of = [&](uint64_t id) -> const v1::SessionSummary& {
+    for (const auto& s : resp.sessions()) {
+      if (s.session_id() == id) return s;
+    }
+    ADD_FAILURE() << "session " << id << " not listed";
+    return resp.sessions(0);
+  };
+  for (int i = 1; i < resp.sessions_size(); ++i) {
+    EXPECT_LT(resp.sessions(i - 1).session_id(), resp.sessions(i).session_id());
+  }
+  const v1::SessionSummary& s0 = summary_of(labelled);
   EXPECT_EQ(s0.session_id(), labelled);
   EXPECT_EQ(s0.client_name(), "worker-7");
   EXPECT_EQ(s0.labels().at("team"), "payments");
@@ -775,8 +786,7 @@ TEST_F(TaaladTest, ListSessionsShowsLeaseLabelsAndCounts) {
   EXPECT_LE(s0.expires_in_ms(), 20000);
   EXPECT_EQ(s0.held_keys(), 2u);
   EXPECT_EQ(s0.waiting_keys(), 0u);
-  EXPECT_EQ(resp.sessions(1).session_id(), ids[1]);
-  EXPECT_EQ(resp.sessions(1).waiting_keys(), 1u);
+  EXPECT_EQ(summary_of(ids[1]).waiting_keys(), 1u);
 
   std::vector<uint64_t> listed;
   std::string page_token;
@@ -791,7 +801,9 @@ TEST_F(TaaladTest, ListSessionsShowsLeaseLabelsAndCounts) {
     page_token = page.next_page_token();
     ASSERT_LT(++pages, 10);
   } while (!page_token.empty());
-  EXPECT_EQ(listed, ids);
+  std::vector<uint64_t> sorted_ids = ids;
+  std::sort(sorted_ids.begin(), sorted_ids.end());
+  EXPECT_EQ(listed, sorted_ids);
   EXPECT_EQ(pages, 3);
 
   grpc::Status s = list(0, "not-a-token", &resp);

@@ -42,22 +42,30 @@ fi
 # --- A real taalad on a free port; always stopped on exit.
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/taala_python_XXXXXX")
 daemon_pid=""
-cleanup() {
-  local rc=$?
-  if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
-    kill -TERM "$daemon_pid" 2>/dev/null || true
+tls_pid=""
+stop_daemon() {
+  local pid=$1
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 50); do
-      kill -0 "$daemon_pid" 2>/dev/null || break
+      kill -0 "$pid" 2>/dev/null || break
       sleep 0.1
     done
-    kill -KILL "$daemon_pid" 2>/dev/null || true
-    wait "$daemon_pid" 2>/dev/null || true
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
   fi
-  if [ "$rc" -ne 0 ] && [ -f "$tmp/taalad.log" ]; then
-    echo "---- taalad log ($tmp/taalad.log) ----" >&2
-    cat "$tmp/taalad.log" >&2
-    echo "---- end of taalad log ----" >&2
-  fi
+}
+cleanup() {
+  local rc=$?
+  stop_daemon "$daemon_pid"
+  stop_daemon "$tls_pid"
+  for log in taalad.log taalad_tls.log; do
+    if [ "$rc" -ne 0 ] && [ -f "$tmp/$log" ]; then
+      echo "---- taalad log ($tmp/$log) ----" >&2
+      cat "$tmp/$log" >&2
+      echo "---- end of taalad log ----" >&2
+    fi
+  done
   rm -rf "$tmp"
   exit "$rc"
 }
@@ -187,4 +195,68 @@ sed 's/^/    | /' "$tmp/check.out"
 expect_line "$tmp/check.out" "check_exclusive: all checks passed" >/dev/null
 
 kill -0 "$daemon_pid" 2>/dev/null || fail "taalad died during the test"
+
+# --- 6. TLS and a bearer token (docs/security.md): a second taalad with
+# --tls_cert and --auth_tokens_file, its certificate made here by openssl.
+command -v openssl >/dev/null ||
+  fail "no openssl command (apt-get install -y openssl)"
+pki=$tmp/pki
+mkdir -p "$pki"
+{
+  openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+    -keyout "$pki/ca.key" -out "$pki/ca.pem" -days 2 -subj '/CN=python test ca' \
+    -addext basicConstraints=critical,CA:TRUE \
+    -addext keyUsage=critical,keyCertSign,cRLSign &&
+  openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+    -keyout "$pki/server.key" -out "$pki/server.csr" -subj '/CN=localhost' &&
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' \
+    >"$pki/server.ext" &&
+  openssl x509 -req -in "$pki/server.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" \
+    -set_serial 0x5eed -days 2 -extfile "$pki/server.ext" -out "$pki/server.pem"
+} >"$pki/openssl.log" 2>&1 || fail "openssl: $(cat "$pki/openssl.log")"
+py_token=python-example-secret
+echo "pyuser sha256:$(printf '%s' "$py_token" | sha256sum | cut -d' ' -f1)" \
+  >"$tmp/tokens"
+"$taalad" --listen=127.0.0.1:0 --port_file="$tmp/tls_port" \
+  --data_dir="$tmp/tls_data" --admin_listen= --drain_timeout=200ms \
+  --tls_cert="$pki/server.pem" --tls_key="$pki/server.key" \
+  --auth_tokens_file="$tmp/tokens" >"$tmp/taalad_tls.log" 2>&1 &
+tls_pid=$!
+tls_port=""
+for _ in $(seq 200); do  # at most 20s
+  kill -0 "$tls_pid" 2>/dev/null || fail "the TLS taalad exited during start"
+  if [ -s "$tmp/tls_port" ]; then
+    tls_port=$(tr -d '[:space:]' <"$tmp/tls_port")
+    break
+  fi
+  sleep 0.1
+done
+[[ "$tls_port" =~ ^[1-9][0-9]*$ ]] || fail "the TLS taalad wrote no port file"
+endpoint=127.0.0.1:$tls_port
+echo "run_python_example: lock_example.py --tls-ca ... (token in \$TAALA_TOKEN)"
+rc=0
+TAALA_TOKEN=$py_token PYTHONPATH=$gen_dir timeout 60 "$python" "$example" \
+  --endpoint "$endpoint" --tls-ca "$pki/ca.pem" --key "$key/tls" \
+  --work-seconds 0.2 >"$tmp/tls.out" 2>&1 || rc=$?
+sed 's/^/    | /' "$tmp/tls.out"
+[ "$rc" -eq 0 ] || fail "lock_example.py over TLS with a token exited $rc"
+expect_line "$tmp/tls.out" "released key=$key/tls" >/dev/null
+ok "TLS with a bearer token: acquired, released, closed"
+echo "run_python_example: lock_example.py over plaintext to the TLS port"
+run_example "$tmp/plain.out" --key "$key/tls" --timeout 2
+[ "$rc" -eq 1 ] || fail "plaintext to a TLS port exited $rc, expected 1"
+grep -q "cannot connect to taalad" "$tmp/plain.out" ||
+  fail "no clear message for plaintext to a TLS port"
+ok "plaintext to the TLS port does not connect"
+echo "run_python_example: lock_example.py with a wrong token"
+run_example "$tmp/wrong.out" --key "$key/tls" --tls-ca "$pki/ca.pem" \
+  --token wrong-token
+if grep -q "UNAUTHENTICATED" "$tmp/wrong.out"; then
+  [ "$rc" -eq 1 ] || fail "a wrong token exited $rc, expected 1"
+  ok "a wrong token is refused with UNAUTHENTICATED"
+else
+  # Until the handlers ask the call gate (the ACL part of issue 12).
+  echo "run_python_example: skipped: this taalad does not check tokens yet"
+fi
+kill -0 "$tls_pid" 2>/dev/null || fail "the TLS taalad died during the test"
 echo "run_python_example: all checks passed"

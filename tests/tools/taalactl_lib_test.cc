@@ -398,5 +398,48 @@ TEST(FormatMsTest, PicksAShortUnit) {
   EXPECT_EQ(FormatMs(7380000), "2h03m");
 }
 
+// Identity (issue 12): credentials by flag or environment, hash-token.
+TEST(ParseArgsTest, CredentialsComeFromFlagsThenTheEnvironment) {
+  absl::StatusOr<Invocation> inv =
+      Parse({"sessions", "--tls-ca", "ca.pem", "--tls-cert=c.pem",
+             "--tls-key", "c.key", "--auth-token", "s3cret"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_EQ(inv->tls_ca, "ca.pem");
+  EXPECT_EQ(inv->tls_cert, "c.pem");
+  EXPECT_EQ(inv->tls_key, "c.key");
+  EXPECT_EQ(inv->auth_token, "s3cret");
+  // Flags win; the environment fills the rest; empty variables are none.
+  ApplyCredentialEnvironment(&*inv, "env-ca.pem", nullptr, "", "env-token");
+  EXPECT_EQ(inv->tls_ca, "ca.pem");
+  EXPECT_EQ(inv->auth_token, "s3cret");
+  inv = Parse({"health"});
+  ASSERT_TRUE(inv.ok());
+  ApplyCredentialEnvironment(&*inv, "env-ca.pem", "env.pem", "env.key", "");
+  EXPECT_EQ(inv->tls_ca, "env-ca.pem");
+  EXPECT_EQ(inv->tls_cert, "env.pem");
+  EXPECT_EQ(inv->tls_key, "env.key");
+  EXPECT_EQ(inv->auth_token, "");
+  EXPECT_THAT(Parse({"health", "--auth-token="}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("--auth-token: empty")));
+  // --token stays the fencing token of release and force-release.
+  inv = Parse({"release", "k", "--session", "7", "--token", "9"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_EQ(inv->token, 9u);
+  EXPECT_EQ(inv->auth_token, "");
+}
+
+TEST(ParseArgsTest, HashTokenTakesOneIdentity) {
+  absl::StatusOr<Invocation> inv = Parse({"hash-token", "alice"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_EQ(inv->command, "hash-token");
+  EXPECT_EQ(inv->key, "alice");
+  EXPECT_THAT(Parse({"hash-token"}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("exactly one IDENTITY")));
+  EXPECT_FALSE(Parse({"hash-token", "a", "b"}).ok());
+  EXPECT_NE(CommandUsageText("hash-token"), nullptr);
+}
+
 }  // namespace
 }  // namespace taala::tools

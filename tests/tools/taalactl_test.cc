@@ -243,7 +243,9 @@ TEST_F(TaalactlTest, DescribeListSessionsAndHealthPrintTablesAndJson) {
   ASSERT_EQ(r.code, 0) << r;
   const auto sessions = FromJson<v1::ListSessionsResponse>(r.out);
   ASSERT_EQ(sessions.sessions_size(), 2);
-  const v1::SessionSummary& s0 = sessions.sessions(0);
+  // Ids are random: the list is in id order, not in creation order.
+  const bool worker_first = sessions.sessions(0).session_id() == worker;
+  const v1::SessionSummary& s0 = sessions.sessions(worker_first ? 0 : 1);
   EXPECT_EQ(s0.session_id(), worker);
   EXPECT_EQ(s0.client_name(), "worker-7");
   EXPECT_EQ(s0.labels().at("team"), "payments");
@@ -251,7 +253,7 @@ TEST_F(TaalactlTest, DescribeListSessionsAndHealthPrintTablesAndJson) {
   EXPECT_GT(s0.expires_in_ms(), 0);
   EXPECT_EQ(s0.held_keys(), 3u);
   EXPECT_EQ(s0.waiting_keys(), 0u);
-  EXPECT_EQ(sessions.sessions(1).waiting_keys(), 1u);
+  EXPECT_EQ(sessions.sessions(worker_first ? 1 : 0).waiting_keys(), 1u);
 
   // health
   r = Run({"health"});

@@ -41,7 +41,8 @@ class DurabilityCoreTest : public ::testing::Test {
   }
   uint64_t NewSession(LockTable& table, absl::Duration ttl = absl::Seconds(10)) {
     const uint64_t id = table.NewSessionId();
-    EXPECT_OK(table.CreateSession({id, "c", {{"team", "a"}}, ttl, clock_.Now()}));
+    EXPECT_OK(
+        table.CreateSession({id, "c", {{"team", "a"}}, ttl, clock_.Now(), ""}));
     return id;
   }
   AcquireCmd Cmd(uint64_t s, std::string key,

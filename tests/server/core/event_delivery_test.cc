@@ -98,7 +98,7 @@ class SmallBacklogTest : public LockTableTest {
 TEST_F(SmallBacklogTest,
        EventsAreNeverLost_RevocationsPastTheBacklogEndTheSession) {
   CreateSessionCmd cmd{small_.NewSessionId(), "holder", {}, absl::Hours(1),
-                       clock_.Now()};
+                       clock_.Now(), ""};
   ASSERT_OK(small_.CreateSession(cmd).status());
   const uint64_t a = cmd.session_id;
   auto sink = std::make_shared<RecordingSink>();  // Never acknowledges.

@@ -469,18 +469,28 @@ TEST_F(LockTableTest, ListSessionsPagesInIdOrderWithLeaseAndCounts) {
   SessionPage page = table_.ListSessions(0, 100);
   ASSERT_EQ(page.sessions.size(), ids.size());
   EXPECT_FALSE(page.next_after.has_value());
+  // Ids are random: listed in id order, not in creation order.
+  std::vector<uint64_t> sorted = ids;
+  std::sort(sorted.begin(), sorted.end());
   for (size_t i = 0; i < ids.size(); ++i) {
-    EXPECT_EQ(page.sessions[i].session_id, ids[i]);
+    EXPECT_EQ(page.sessions[i].session_id, sorted[i]);
   }
-  const SessionSummary& first = page.sessions[0];
+  auto summary = [&](uint64_t id) -> const SessionSummary& {
+    for (const SessionSummary& s : page.sessions) {
+      if (s.session_id == id) return s;
+    }
+    ADD_FAILURE() << "session " << id << " not listed";
+    return page.sessions[0];
+  };
+  const SessionSummary& first = summary(a);
   EXPECT_EQ(first.client_name, "labelled");
   EXPECT_EQ(first.labels, cmd.labels);
   EXPECT_EQ(first.ttl, absl::Seconds(5));
   EXPECT_EQ(first.expires_at - clock_.Now(), absl::Seconds(3));
   EXPECT_EQ(first.held_keys, 2u);
   EXPECT_EQ(first.waiting_keys, 0u);
-  EXPECT_EQ(page.sessions[1].held_keys, 0u);
-  EXPECT_EQ(page.sessions[1].waiting_keys, 1u);
+  EXPECT_EQ(summary(ids[1]).held_keys, 0u);
+  EXPECT_EQ(summary(ids[1]).waiting_keys, 1u);
 
   // Pages of 2: every session once, in order.
   std::vector<uint64_t> listed;
@@ -492,7 +502,7 @@ TEST_F(LockTableTest, ListSessionsPagesInIdOrderWithLeaseAndCounts) {
     if (!page.next_after.has_value()) break;
     after = *page.next_after;
   }
-  EXPECT_EQ(listed, ids);
+  EXPECT_EQ(listed, sorted);
 
   // Closed and expired sessions are not listed.
   ASSERT_OK(table_.CloseSession(CloseSessionCmd{ids[2], clock_.Now()}));
@@ -500,10 +510,12 @@ TEST_F(LockTableTest, ListSessionsPagesInIdOrderWithLeaseAndCounts) {
   page = table_.ListSessions(0, 100);
   listed.clear();
   for (const SessionSummary& s : page.sessions) listed.push_back(s.session_id);
-  EXPECT_THAT(listed, ElementsAre(ids[1], ids[3], ids[4]));
+  std::vector<uint64_t> left = {ids[1], ids[3], ids[4]};
+  std::sort(left.begin(), left.end());
+  EXPECT_EQ(listed, left);
   EXPECT_TRUE(w.granted());  // `a`'s expiry handed "x" to ids[1].
-  EXPECT_EQ(page.sessions[0].held_keys, 1u);
-  EXPECT_EQ(page.sessions[0].waiting_keys, 0u);
+  EXPECT_EQ(summary(ids[1]).held_keys, 1u);
+  EXPECT_EQ(summary(ids[1]).waiting_keys, 0u);
 }
 
 // Listings run alongside grants and releases on every shard: each page is

@@ -256,9 +256,19 @@ class SeedRun {
     }
   }
 
+  // Sessions belong to one of these (issue 12); calls naming a session
+  // with another identity are refused as for an unknown session.
+  static constexpr const char* kOwners[] = {"alice", "bob",
+                                            "anonymous@10.0.0.1"};
+  static constexpr size_t kOwnerCount = 3;
+
   uint64_t NewSession() {
     CreateSessionCmd cmd;
-    cmd.session_id = table_->NewSessionId();
+    // Random, as the table's (NewSessionId) but from the seed, so that a
+    // seed replays the same run.
+    cmd.session_id = 1 + rng_() % ((uint64_t{1} << 63) - 1);
+    cmd.owner = kOwners[Rand(kOwnerCount)];
+    owners_[cmd.session_id] = cmd.owner;
     cmd.client_name = "model";
     cmd.ttl = absl::Seconds(30) + Jitter(rng_);
     cmd.now = clock_.Now();
@@ -279,6 +289,7 @@ class SeedRun {
     }
     const uint64_t s = sessions_[Rand(sessions_.size())];
     const std::string& k = kKeys[Rand(kKeys.size())];
+    if (Rand(10) == 0) return WrongOwner(s);
     const int op = Rand(100);
     if (op < 40) {
       Acquire(s, k, /*try_only=*/Rand(3) == 0, Rand(4) == 0);
@@ -308,6 +319,50 @@ class SeedRun {
       ForceRelease(s, k);
     } else {
       Revoke(s);
+    }
+  }
+
+  // Another identity names `s` (as the RPC layer checks before any call on
+  // a session): NOT_FOUND with an unknown session's very words, and the
+  // call goes no further (Compare then finds the table unchanged). The
+  // owner itself passes while the session lives.
+  void WrongOwner(uint64_t s) {
+    const std::string& own = owners_[s];
+    std::string other = kOwners[Rand(kOwnerCount)];
+    if (other == own) other = Rand(2) == 0 ? own + "x" : "";
+    Log(absl::StrCat("session ", s, " named by ", other));
+    const absl::Status refused = table_->CheckSessionOwner(s, other);
+    if (refused.code() != absl::StatusCode::kNotFound ||
+        refused.message() != table_internal::SessionNotFound(s)) {
+      return Fail(absl::StrCat("session ", s, " of ", own, " named by ",
+                               other, ": ", refused.ToString()));
+    }
+    const bool live = !model_.Ended(s);
+    if (table_->CheckSessionOwner(s, own).ok() != live) {
+      return Fail(absl::StrCat("session ", s, " named by its owner: model ",
+                               live ? "live" : "ended"));
+    }
+  }
+  // Each identity's counters (owner_registry.h) against the model.
+  void CompareOwners() {
+    std::map<std::string, OwnerCounts> want;
+    for (const auto& [s, owner] : owners_) {
+      if (model_.Ended(s)) continue;
+      OwnerCounts& c = want[owner];
+      ++c.sessions;
+      for (const std::string& k : kKeys) c.held += model_.HoldOf(s, k) != nullptr;
+      c.waiting += model_.WaitOf(s) != nullptr;
+    }
+    for (size_t i = 0; i < kOwnerCount; ++i) {
+      const OwnerCounts w = want[kOwners[i]];
+      const OwnerCounts h = table_->OwnerCountsForTest(kOwners[i]);
+      if (w.sessions != h.sessions || w.held != h.held ||
+          w.waiting != h.waiting) {
+        return Fail(absl::StrCat(
+            "identity ", kOwners[i], ": model sessions/held/waiting ",
+            w.sessions, "/", w.held, "/", w.waiting, ", table ", h.sessions,
+            "/", h.held, "/", h.waiting));
+      }
     }
   }
 
@@ -811,6 +866,8 @@ class SeedRun {
     if (!failure_.empty()) return;
     CompareStats();
     if (!failure_.empty()) return;
+    CompareOwners();
+    if (!failure_.empty()) return;
     // Holders, queues and lock-delays, in order.
     for (const std::string& k : kKeys) {
       absl::StatusOr<LockDescription> d = table_->Describe(k, 100);
@@ -1052,6 +1109,7 @@ class SeedRun {
       events_seen_;
   int restarts_ = 0;
   std::vector<uint64_t> sessions_;
+  std::map<uint64_t, std::string> owners_;  // Every session created.
 };
 
 // Runs seeds against the model; `restart_per_mille`: chance per step that

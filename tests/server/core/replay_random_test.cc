@@ -100,7 +100,7 @@ class ReplayRun {
   uint64_t NewSession() {
     const uint64_t id = table_.NewSessionId();
     CreateSessionCmd cmd{id, absl::StrCat("c", id), {{"k", "v"}},
-                         absl::Seconds(5 + Rand(20)), clock_.Now()};
+                         absl::Seconds(5 + Rand(20)), clock_.Now(), ""};
     EXPECT_TRUE(table_.CreateSession(cmd).ok());
     if (Rand(2) == 0) {
       auto sink = std::make_shared<test::RecordingSink>();

@@ -57,7 +57,7 @@ class RestoreReviewTest : public ::testing::Test {
   uint64_t NewSession(LockTable& table,
                       absl::Duration ttl = absl::Minutes(10)) {
     const uint64_t id = table.NewSessionId();
-    EXPECT_OK(table.CreateSession({id, "c", {}, ttl, clock_.Now()}));
+    EXPECT_OK(table.CreateSession({id, "c", {}, ttl, clock_.Now(), ""}));
     return id;
   }
   AcquireCmd Cmd(uint64_t s, std::string key, LockMode mode = LockMode::kExclusive,

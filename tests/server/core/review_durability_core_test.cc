@@ -45,7 +45,8 @@ TEST(ReviewDurabilityCoreTest, SessionExpiredIsNotDeliveredBeforeTheEndIsDurable
   test::GatedLog log;
   LockTable table(Options(&log));
   const uint64_t a = table.NewSessionId();
-  ASSERT_OK(table.CreateSession({a, "c", {}, absl::Seconds(10), clock.Now()}));
+  ASSERT_OK(
+      table.CreateSession({a, "c", {}, absl::Seconds(10), clock.Now(), ""}));
   AcquireCmd cmd;
   cmd.session_id = a;
   cmd.key = "k";

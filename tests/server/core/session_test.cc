@@ -34,16 +34,20 @@ using ::testing::Field;
 using ::testing::HasSubstr;
 
 TEST_F(LockTableTest, SessionTtlIsClampedToTheTableBounds) {
-  auto info = table_.CreateSession(
-      {table_.NewSessionId(), "c", {}, absl::Milliseconds(1), clock_.Now()});
+  auto info = table_.CreateSession({table_.NewSessionId(),
+                                    "c",
+                                    {},
+                                    absl::Milliseconds(1),
+                                    clock_.Now(),
+                                    ""});
   ASSERT_OK(info);
   EXPECT_EQ(info->ttl, table_.options().min_session_ttl);
   info = table_.CreateSession(
-      {table_.NewSessionId(), "c", {}, absl::ZeroDuration(), clock_.Now()});
+      {table_.NewSessionId(), "c", {}, absl::ZeroDuration(), clock_.Now(), ""});
   ASSERT_OK(info);
   EXPECT_EQ(info->ttl, table_.options().default_session_ttl);
   info = table_.CreateSession(
-      {table_.NewSessionId(), "c", {}, absl::Hours(100), clock_.Now()});
+      {table_.NewSessionId(), "c", {}, absl::Hours(100), clock_.Now(), ""});
   ASSERT_OK(info);
   EXPECT_EQ(info->ttl, table_.options().max_session_ttl);
 }

@@ -19,6 +19,7 @@ std::vector<Transition> OneOfEachType() {
   t.lsn = 7;
   t.type = TransitionType::kSessionCreated;
   t.session_id = 3;
+  t.owner = "alice";
   t.client_name = "worker-1";
   t.labels = {{"zone", "eu"}, {"role", "batch"}};
   t.ttl = absl::Seconds(30);
@@ -179,9 +180,10 @@ TEST(RecordCodecTest, RejectsUnknownTypeModeAndReason) {
   // Reason (bit 5) 9 (8, kSessionRevoked, is the last).
   EXPECT_FALSE(DecodeTransition(std::string("\x04\x01\x20\x09", 4), &back));
   EXPECT_TRUE(DecodeTransition(std::string("\x04\x01\x20\x08", 4), &back));
-  // An unknown field bit (bit 19 = 0x80000 = varint 80 80 20).
+  // An unknown field bit (bit 20 = 0x100000 = varint 80 80 40; bit 19 is
+  // the owner, issue 12).
   EXPECT_FALSE(
-      DecodeTransition(std::string("\x04\x01\x80\x80\x20\x00", 6),
+      DecodeTransition(std::string("\x04\x01\x80\x80\x40\x00", 6),
                        &back));
   EXPECT_TRUE(DecodeTransition(std::string("\x04\x01\x00", 3), &back));
 }
