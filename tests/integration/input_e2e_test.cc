@@ -10,6 +10,11 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <utility>
@@ -21,6 +26,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/descriptor.h"
+#include "server/auth/token_file.h"
 #include "gtest/gtest.h"
 #include "taala/v1/admin_service.grpc.pb.h"
 #include "taala/v1/lock_service.grpc.pb.h"
@@ -373,6 +379,91 @@ TEST_F(InputTest, KeepAliveStreamOnAnUnknownSessionIsNotFound) {
   while (stream->Read(&msg)) {
   }
   EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+// Another identity's session cannot be taken over: its KeepAlive stream is
+// NOT_FOUND (as an unknown session), and the owner's stream keeps the
+// session and its events.
+TEST(InputAuthTest, AForeignSessionsKeepAliveStreamIsNotFound) {
+  char dir_template[] = "/tmp/taala_input_auth_XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string tokens = std::string(dir_template) + "/tokens";
+  {
+    std::ofstream out(tokens);
+    out << "alice sha256:" << auth::HashToken("alice-secret") << "\n"
+        << "bob sha256:" << auth::HashToken("bob-secret") << "\n";
+  }
+  auto started = test::TaaladProcess::Start({"--auth_tokens_file=" + tokens});
+  ASSERT_TRUE(started.ok()) << started.status();
+  std::unique_ptr<test::TaaladProcess> daemon = std::move(*started);
+  auto stub = LockService::NewStub(grpc::CreateChannel(
+      daemon->address(), grpc::InsecureChannelCredentials()));
+  auto as = [](grpc::ClientContext* ctx, const std::string& token) {
+    ctx->set_deadline(DeadlineIn(std::chrono::seconds(50)));
+    ctx->set_wait_for_ready(true);
+    ctx->AddMetadata("authorization", "Bearer " + token);
+  };
+  uint64_t session = 0;
+  {
+    grpc::ClientContext ctx;
+    as(&ctx, "alice-secret");
+    v1::CreateSessionRequest req;
+    req.set_ttl_ms(600000);
+    v1::CreateSessionResponse resp;
+    grpc::Status s = stub->CreateSession(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    session = resp.session_id();
+  }
+  grpc::ClientContext alice_ctx;
+  as(&alice_ctx, "alice-secret");
+  auto alice = stub->KeepAlive(&alice_ctx);
+  v1::KeepAliveRequest ka;
+  ka.set_session_id(session);
+  ka.set_acked_event_sequence(0);
+  ka.set_request_sequence(1);
+  ASSERT_TRUE(alice->Write(ka));
+  v1::KeepAliveResponse msg;
+  ASSERT_TRUE(alice->Read(&msg));  // Bound.
+
+  grpc::ClientContext bob_ctx;
+  as(&bob_ctx, "bob-secret");
+  auto bob = stub->KeepAlive(&bob_ctx);
+  ASSERT_TRUE(bob->Write(ka));
+  while (bob->Read(&msg)) {
+    EXPECT_FALSE(msg.has_event()) << "bob got alice's event";
+  }
+  const grpc::Status refused = bob->Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::NOT_FOUND)
+      << refused.error_message();
+
+  // Alice's stream still has the session: a revocation reaches it.
+  uint64_t token = 0;
+  {
+    grpc::ClientContext ctx;
+    as(&ctx, "alice-secret");
+    v1::AcquireRequest req;
+    req.set_session_id(session);
+    req.set_key("mine");
+    req.set_max_hold_ms(100);
+    v1::AcquireResponse resp;
+    grpc::Status s = stub->Acquire(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    token = resp.grant().fencing_token();
+  }
+  bool revoked = false;
+  while (!revoked && alice->Read(&msg)) {
+    if (msg.has_event()) {
+      EXPECT_EQ(msg.event().fencing_token(), token);
+      revoked = true;
+    }
+  }
+  EXPECT_TRUE(revoked) << "the owner's stream lost its events";
+  alice->WritesDone();
+  while (alice->Read(&msg)) {
+  }
+  EXPECT_TRUE(alice->Finish().ok());
+  std::remove(tokens.c_str());
+  rmdir(dir_template);
 }
 
 }  // namespace
