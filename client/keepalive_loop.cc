@@ -256,7 +256,12 @@ void KeepAliveLoop::Run() {
           NoConfirmationMessage(), "; last error: ", status.error_message())));
       return;
     }
-    if (acked) {
+    if (status.error_code() == grpc::StatusCode::ABORTED) {
+      // Another stream of this session took it over (the session is in
+      // use elsewhere too): the server is up, but taking it back at once
+      // would make the two streams ping-pong, so the backoff keeps growing.
+      caller_->ReportSuccess();
+    } else if (acked) {
       // The stream worked for a while: start the backoff afresh.
       caller_->ReportSuccess();
       backoff = caller_->options().retry.initial_backoff;

@@ -10,6 +10,7 @@ packages=(
   libabsl-dev libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev
   python3-grpcio python3-protobuf
   libcpp-httplib-dev chromium libssl-dev openssl
+  libclang-rt-dev  # libFuzzer (clang++ -fsanitize=fuzzer): tests/fuzz/
 )
 
 missing=()

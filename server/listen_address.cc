@@ -15,17 +15,55 @@
 
 namespace taala {
 
+namespace {
+
+bool IsLoopbackSockaddr(const sockaddr* addr) {
+  if (addr->sa_family == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(addr);
+    return (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+  }
+  if (addr->sa_family == AF_INET6) {
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(addr);
+    return IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr);
+  }
+  return false;
+}
+
+}  // namespace
+
+bool HostResolvesOnlyToLoopback(const std::string& host) {
+  addrinfo hints = {};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(host.c_str(), nullptr, &hints, &found) != 0) return false;
+  bool any = false;
+  bool all_loopback = true;
+  for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    any = true;
+    if (a->ai_addr == nullptr || !IsLoopbackSockaddr(a->ai_addr)) {
+      all_loopback = false;
+    }
+  }
+  freeaddrinfo(found);
+  return any && all_loopback;
+}
+
 bool IsLoopback(const std::string& listen) {
   const size_t colon = listen.rfind(':');
   if (colon == std::string::npos) return false;
   std::string host = listen.substr(0, colon);
-  if (host == "localhost") return true;
+  // The one name taken: whatever /etc/hosts (or DNS) makes of it, every
+  // address gRPC would bind must be loopback.
+  if (host == "localhost") return HostResolvesOnlyToLoopback(host);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
     in6_addr v6;
     return inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(),
                      &v6) == 1 &&
            IN6_IS_ADDR_LOOPBACK(&v6);
   }
+  // Only a dotted-quad literal (inet_pton takes no other form): a name such
+  // as "127.evil.example" is not an address, whatever it resolves to.
   in_addr v4;
   return inet_pton(AF_INET, host.c_str(), &v4) == 1 &&
          (ntohl(v4.s_addr) >> 24) == 127;

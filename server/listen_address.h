@@ -11,10 +11,15 @@
 
 namespace taala {
 
-// True if `listen` ("host:port") names a loopback address: "localhost", an
-// IPv4 literal in 127.0.0.0/8 or the IPv6 literal [::1]. A host name that
-// merely starts with "127." may resolve anywhere, so it is not.
+// True if `listen` ("host:port") names a loopback address: an IPv4 literal
+// in 127.0.0.0/8, the IPv6 literal [::1], or "localhost" when every address
+// it resolves to (getaddrinfo) is loopback. Any other host name, even one
+// that starts with "127." ("127.evil.example"), is not.
 bool IsLoopback(const std::string& listen);
+
+// True if `host` resolves (getaddrinfo) to at least one address and every
+// one is loopback.
+bool HostResolvesOnlyToLoopback(const std::string& host);
 
 // One daemon per port across both loopback families: a taalad on
 // 127.0.0.1:P binds (without listening, so clients that try it are refused

@@ -42,10 +42,13 @@ EventMailbox::Posted EventMailbox::Post(
   return posted;
 }
 
-void EventMailbox::Attach(std::shared_ptr<SessionEventSink> sink) {
+std::shared_ptr<SessionEventSink> EventMailbox::Attach(
+    std::shared_ptr<SessionEventSink> sink) {
   absl::MutexLock lock(&mu_);
+  std::shared_ptr<SessionEventSink> old = std::move(sink_);
   sink_ = std::move(sink);
   sent_through_ = acked_;  // A new stream is sent everything unacknowledged.
+  return old;
 }
 
 bool EventMailbox::HasSink() {

@@ -61,7 +61,8 @@ class SessionEventSink {
   // longer deliver (its stream is ending): the table then detaches it. The
   // event stays unacknowledged either way, for the session's next stream.
   virtual bool Deliver(const SessionEvent& event) = 0;
-  // The table is shutting down: end the stream with `status`.
+  // End the stream with `status`: the table is shutting down, or (ABORTED)
+  // a newer sink took the session over.
   virtual void Close(const absl::Status& status) = 0;
 };
 
@@ -92,8 +93,11 @@ class EventMailbox : public std::enable_shared_from_this<EventMailbox> {
               std::vector<std::shared_ptr<EventMailbox>>& flush)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Makes `sink` the current sink; every unacknowledged event is to be sent
-  // to it by the next Flush (call it once no mutex is held).
-  void Attach(std::shared_ptr<SessionEventSink> sink) ABSL_LOCKS_EXCLUDED(mu_);
+  // to it by the next Flush (call it once no mutex is held). Returns the
+  // sink it replaces (null if none), for the caller to end outside every
+  // table mutex.
+  std::shared_ptr<SessionEventSink> Attach(
+      std::shared_ptr<SessionEventSink> sink) ABSL_LOCKS_EXCLUDED(mu_);
   // True if a sink is attached.
   bool HasSink() ABSL_LOCKS_EXCLUDED(mu_);
   // Detaches `sink` if it is current; returns it (to be destroyed unlocked).

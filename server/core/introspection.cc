@@ -139,14 +139,11 @@ absl::Status ValidateListArgs(absl::string_view prefix, absl::string_view after,
   for (const auto& [field, value] :
        {std::pair<const char*, absl::string_view>{"prefix", prefix},
         std::pair<const char*, absl::string_view>{"page_token", after}}) {
-    if (value.size() > max_bytes) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(field, ": ", value.size(), " bytes exceeds the limit of ",
-                       max_bytes));
-    }
-    if (!IsValidUtf8(value)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(field, ": not valid UTF-8"));
+    // No key holds a control character: such a prefix matches nothing
+    // and would only carry it into logs and terminals.
+    if (absl::Status s = ValidateKeyPrefix(field, value, max_bytes);
+        !s.ok()) {
+      return s;
     }
   }
   return absl::OkStatus();

@@ -112,6 +112,28 @@ std::string EscapeControl(absl::string_view s, bool quotes) {
   return out;
 }
 
+absl::Status ValidateKeyPrefix(absl::string_view field,
+                               absl::string_view prefix, size_t max_bytes) {
+  if (prefix.size() > max_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": ", prefix.size(), " bytes exceeds the limit of ",
+                     max_bytes));
+  }
+  if (!IsValidUtf8(prefix)) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": not valid UTF-8"));
+  }
+  for (size_t i = 0; i < prefix.size(); ++i) {
+    if (const int control = ControlCharAt(prefix, i); control >= 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, " ", table_internal::Quote(prefix), ": control character U+",
+          absl::AsciiStrToUpper(
+              absl::StrCat(absl::Hex(control, absl::kZeroPad4))),
+          " at byte ", i, " is not allowed"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateKey(absl::string_view key, const KeyLimits& limits) {
   if (key.empty()) {
     return absl::InvalidArgumentError("key: must not be empty");

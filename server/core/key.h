@@ -22,6 +22,14 @@ struct KeyLimits {
 [[nodiscard]] absl::Status ValidateKey(absl::string_view key,
                                        const KeyLimits& limits);
 
+// OK if `prefix` (a listing's or a watch's key prefix, or a page token:
+// `field` names it) could begin a valid key: at most `max_bytes`, UTF-8,
+// no control character (C0, DEL, C1). May be empty. INVALID_ARGUMENT
+// naming the field and the fault otherwise.
+[[nodiscard]] absl::Status ValidateKeyPrefix(absl::string_view field,
+                                             absl::string_view prefix,
+                                             size_t max_bytes);
+
 // True if `s` is well-formed UTF-8 (no overlongs, surrogates or code points
 // above U+10FFFF).
 bool IsValidUtf8(absl::string_view s);

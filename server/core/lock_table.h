@@ -177,9 +177,9 @@ class LockTable {
   // Renews the lease. Returns the TTL. NOT_FOUND: unknown or ended session.
   absl::StatusOr<absl::Duration> KeepAlive(const KeepAliveCmd& cmd);
 
-  // Routes the session's events to `sink` (replacing an earlier sink) and
-  // sends it every unacknowledged event, in sequence order. NOT_FOUND as
-  // KeepAlive. `only_if_none`: only if the session has no sink now (a
+  // Routes the session's events to `sink` and sends it every unacked event,
+  // in sequence order; an earlier sink is Closed with ABORTED (taken over:
+  // docs/api.md) outside every mutex. NOT_FOUND as KeepAlive. `only_if_none`: only if the session has no sink now (a
   // stream of the session that renews it takes the events back after a
   // newer stream ended); OK either way.
   [[nodiscard]] absl::Status AttachSink(uint64_t session_id,

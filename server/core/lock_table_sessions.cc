@@ -107,6 +107,7 @@ absl::StatusOr<absl::Duration> LockTable::KeepAlive(const KeepAliveCmd& cmd) {
 absl::Status LockTable::AttachSink(uint64_t session_id,
                                    std::shared_ptr<SessionEventSink> sink,
                                    bool only_if_none) {
+  std::shared_ptr<SessionEventSink> old;  // Ended below, with no mutex held.
   std::shared_ptr<Session> session = sessions_.Find(session_id);
   if (session == nullptr) {
     return absl::NotFoundError(SessionNotFound(session_id));
@@ -120,7 +121,14 @@ absl::Status LockTable::AttachSink(uint64_t session_id,
       return absl::UnavailableError("taalad is shutting down");
     }
     if (only_if_none && s.mailbox->HasSink()) return absl::OkStatus();
-    s.mailbox->Attach(std::move(sink));
+    old = s.mailbox->Attach(std::move(sink));
+  }
+  if (old != nullptr) {
+    // The newer stream wins (a client back from a network failure must not
+    // wait for its half-dead old stream); the old one is told so rather
+    // than silently starved of events.
+    old->Close(absl::AbortedError(absl::StrCat(
+        "another KeepAlive stream took over session ", session_id)));
   }
   // Unacknowledged events, in sequence order, with any posted meanwhile, as
   // soon as their records are durable.

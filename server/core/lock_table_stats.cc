@@ -34,14 +34,8 @@ absl::StatusOr<LockStats> LockTable::GetLockStats(absl::string_view key,
   if (!key.empty()) {
     TAALA_RETURN_IF_ERROR(ValidateKey(key, options_.key_limits));
   }
-  if (prefix.size() > options_.key_limits.max_bytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("prefix: ", prefix.size(), " bytes exceeds the limit of ",
-                     options_.key_limits.max_bytes));
-  }
-  if (!IsValidUtf8(prefix)) {
-    return absl::InvalidArgumentError("prefix: not valid UTF-8");
-  }
+  TAALA_RETURN_IF_ERROR(
+      ValidateKeyPrefix("prefix", prefix, options_.key_limits.max_bytes));
   return table_internal::LockStatsIn(
       stats_.get(), All(shards_),
       [this](absl::string_view k) -> Shard& { return ShardFor(k); }, key,

@@ -3,12 +3,14 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <string>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "server/rpc/grpc_status.h"
+#include "server/rpc/raw_request.h"
 #include "server/rpc/translation.h"
 
 namespace taala {
@@ -50,6 +52,10 @@ class KeepAliveStream final : public SessionEventSink {
   }
 
   void Close(const absl::Status& status) override {
+    if (absl::IsAborted(status)) {  // Taken over by a newer stream.
+      Abort(ToGrpcStatus(status));
+      return;
+    }
     absl::MutexLock lock(&mu_);
     FinishAfterWritesLocked(ToGrpcStatus(status));
   }
@@ -97,6 +103,16 @@ class KeepAliveStream final : public SessionEventSink {
     FinishLocked(status);
   }
 
+  // Another stream took the session over: this one ends as soon as its
+  // write in flight (if any) is done. What it had not yet written is
+  // dropped; the table resends every unacknowledged event to the new one.
+  void Abort(const grpc::Status& status) {
+    absl::MutexLock lock(&mu_);
+    queue_.clear();
+    ack_.reset();
+    FinishAfterWritesLocked(status);
+  }
+
   bool finishing() {
     absl::MutexLock lock(&mu_);
     return finish_pending_ || finish_called_;
@@ -121,7 +137,9 @@ class KeepAliveStream final : public SessionEventSink {
       return;
     }
     writing_ = true;
-    reactor_->StartWrite(&in_flight_);
+    in_flight_bytes_.Clear();  // The last write's bytes are done with.
+    SerializeResponse(in_flight_, &in_flight_bytes_);
+    reactor_->StartWrite(&in_flight_bytes_);
   }
 
   void FinishAfterWritesLocked(const grpc::Status& status)
@@ -149,21 +167,31 @@ class KeepAliveStream final : public SessionEventSink {
   std::optional<v1::KeepAliveResponse> ack_ ABSL_GUARDED_BY(mu_);
   std::deque<v1::KeepAliveResponse> queue_ ABSL_GUARDED_BY(mu_);  // Events.
   v1::KeepAliveResponse in_flight_ ABSL_GUARDED_BY(mu_);
+  grpc::ByteBuffer in_flight_bytes_ ABSL_GUARDED_BY(mu_);  // Its bytes.
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finish_pending_ ABSL_GUARDED_BY(mu_) = false;
   bool finish_called_ ABSL_GUARDED_BY(mu_) = false;
   grpc::Status pending_status_ ABSL_GUARDED_BY(mu_);
 };
 
-// Reads keepalives; the first one binds the stream to its session and
-// attaches the stream as the session's event sink.
+// Reads keepalives; the first one binds the stream to its session (after
+// checking that the caller owns it) and attaches the stream as the
+// session's event sink, taking the session over from any older stream.
 class KeepAliveReactor final : public KeepAliveReactorBase {
  public:
-  KeepAliveReactor(LockTable* table, Clock* clock)
+  KeepAliveReactor(grpc::CallbackServerContext* ctx, LockTable* table,
+                   Clock* clock, CallGate* gate)
       : table_(table),
         clock_(clock),
+        gate_(gate),
         stream_(std::make_shared<KeepAliveStream>(this, table)) {
-    StartRead(&request_);
+    absl::StatusOr<auth::Identity> who = gate_->Authenticate(*ctx, kCall);
+    if (!who.ok()) {
+      stream_->FinishNow(ToGrpcStatus(who.status()));
+      return;
+    }
+    identity_ = *std::move(who);
+    StartRead(&raw_request_);
   }
 
   void OnReadDone(bool ok) override {
@@ -171,7 +199,14 @@ class KeepAliveReactor final : public KeepAliveReactorBase {
       stream_->FinishAfterWrites(grpc::Status::OK);
       return;
     }
-    const uint64_t id = request_.session_id();
+    v1::KeepAliveRequest request;
+    if (absl::Status s = ParseRequest(raw_request_, &request); !s.ok()) {
+      stream_->FinishAfterWrites(grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          absl::StrCat("KeepAliveRequest: ", s.message())));
+      return;
+    }
+    const uint64_t id = request.session_id();
     if (session_id_ != 0 && id != session_id_) {
       stream_->FinishAfterWrites(grpc::Status(
           grpc::StatusCode::INVALID_ARGUMENT,
@@ -179,14 +214,24 @@ class KeepAliveReactor final : public KeepAliveReactorBase {
                        session_id_, ", not ", id)));
       return;
     }
-    absl::StatusOr<absl::Duration> ttl =
-        table_->KeepAlive(KeepAliveCmd{id, clock_->Now()});
-    if (ttl.ok() && request_.has_acked_event_sequence()) {
-      table_->AckEvents(id, request_.acked_event_sequence());
+    absl::StatusOr<absl::Duration> ttl = absl::ZeroDuration();
+    if (session_id_ == 0 && !identity_.internal) {
+      // A foreign session is NOT_FOUND exactly like an unknown one, and is
+      // neither renewed nor attached.
+      if (absl::Status owner = table_->CheckSessionOwner(id, identity_.name);
+          !owner.ok()) {
+        gate_->NoteRefused(identity_, kCall, "", owner);
+        ttl = owner;
+      }
+    }
+    if (ttl.ok()) ttl = table_->KeepAlive(KeepAliveCmd{id, clock_->Now()});
+    if (ttl.ok() && request.has_acked_event_sequence()) {
+      table_->AckEvents(id, request.acked_event_sequence());
     }
     bool just_attached = false;
     if (ttl.ok() && session_id_ == 0) {
-      if (!request_.has_acked_event_sequence()) stream_->AckOnWrite(id);
+      if (!request.has_acked_event_sequence()) stream_->AckOnWrite(id);
+      // An older stream of the session is ended ABORTED by the table.
       absl::Status attached = table_->AttachSink(id, stream_);
       if (attached.ok()) {
         session_id_ = id;
@@ -210,8 +255,8 @@ class KeepAliveReactor final : public KeepAliveReactorBase {
       // one, still renewing the session, takes them back.
       table_->AttachSink(id, stream_, /*only_if_none=*/true).IgnoreError();
     }
-    stream_->Ack(id, *ttl, request_.request_sequence());
-    if (!stream_->finishing()) StartRead(&request_);
+    stream_->Ack(id, *ttl, request.request_sequence());
+    if (!stream_->finishing()) StartRead(&raw_request_);
   }
 
   void OnWriteDone(bool ok) override { stream_->OnWriteDone(ok); }
@@ -228,17 +273,23 @@ class KeepAliveReactor final : public KeepAliveReactorBase {
   }
 
  private:
+  static constexpr absl::string_view kCall = "KeepAlive";
+
   LockTable* const table_;
   Clock* const clock_;
+  CallGate* const gate_;
   const std::shared_ptr<KeepAliveStream> stream_;
-  v1::KeepAliveRequest request_;  // Used by one read at a time.
-  uint64_t session_id_ = 0;       // Set by the first read; reads are serial.
+  auth::Identity identity_;        // Set before the first read.
+  grpc::ByteBuffer raw_request_;   // Used by one read at a time.
+  uint64_t session_id_ = 0;        // Set by the first read; reads are serial.
 };
 
 }  // namespace
 
-KeepAliveReactorBase* NewKeepAliveReactor(LockTable* table, Clock* clock) {
-  return new KeepAliveReactor(table, clock);
+KeepAliveReactorBase* NewKeepAliveReactor(grpc::CallbackServerContext* ctx,
+                                          LockTable* table, Clock* clock,
+                                          CallGate* gate) {
+  return new KeepAliveReactor(ctx, table, clock, gate);
 }
 
 }  // namespace taala

@@ -12,22 +12,32 @@
 // A client that never sends acked_event_sequence has each event
 // acknowledged once written.
 
+#include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/server_callback.h>
 
 #include "server/core/clock.h"
 #include "server/core/lock_table.h"
-#include "taala/v1/lock_service.pb.h"
+#include "server/rpc/call_gate.h"
 
 namespace taala {
 
+// Raw bytes both ways: a request that does not parse ends the stream with
+// INVALID_ARGUMENT "KeepAliveRequest: ..." (raw_request.h).
 using KeepAliveReactorBase =
-    grpc::ServerBidiReactor<v1::KeepAliveRequest, v1::KeepAliveResponse>;
+    grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>;
 
-// A new KeepAlive stream: its first keepalive binds it to that session and
-// attaches it as the session's event sink; a keepalive for another session
-// ends it with INVALID_ARGUMENT, an unknown session with NOT_FOUND. The
-// reactor deletes itself in OnDone. `table` and `clock` must outlive it.
-KeepAliveReactorBase* NewKeepAliveReactor(LockTable* table, Clock* clock);
+// A new KeepAlive stream. The caller is authenticated by `gate` at once
+// (UNAUTHENTICATED ends the stream). Its first keepalive binds it to that
+// session (a session of another identity is NOT_FOUND like an unknown one,
+// audited) and attaches it as the session's event sink. A session has one
+// stream: a newer stream takes the session over, the older one ends with
+// ABORTED "another KeepAlive stream took over session N", and every event
+// not yet acknowledged is sent again on the newer one (docs/api.md). A
+// keepalive for another session ends it with INVALID_ARGUMENT. The reactor
+// deletes itself in OnDone. `table`, `clock` and `gate` must outlive it.
+KeepAliveReactorBase* NewKeepAliveReactor(grpc::CallbackServerContext* ctx,
+                                          LockTable* table, Clock* clock,
+                                          CallGate* gate);
 
 }  // namespace taala
 

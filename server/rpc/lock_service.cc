@@ -54,48 +54,53 @@ grpc::ServerUnaryReactor* LockServiceImpl::CreateSession(
 
 KeepAliveReactorBase* LockServiceImpl::KeepAlive(
     grpc::CallbackServerContext* ctx) {
-  return NewKeepAliveReactor(table_, clock_);
+  return NewKeepAliveReactor(ctx, table_, clock_, gate_);
 }
 
 grpc::ServerUnaryReactor* LockServiceImpl::KeepAliveOnce(
-    grpc::CallbackServerContext* ctx, const v1::KeepAliveRequest* req,
-    v1::KeepAliveResponse* resp) {
-  absl::StatusOr<auth::Identity> who =
-      gate_->Authenticate(*ctx, "KeepAliveOnce");
-  if (!who.ok()) return FinishNow(table_->log(), ctx, who.status());
-  if (absl::Status s =
-          CheckOwner(*who, req->session_id(), "KeepAliveOnce", "");
-      !s.ok()) {
-    return FinishNow(table_->log(), ctx, s);
-  }
-  absl::StatusOr<absl::Duration> ttl =
-      table_->KeepAlive(KeepAliveCmd{req->session_id(), clock_->Now()});
-  if (ttl.ok()) {
-    if (req->has_acked_event_sequence()) {
-      table_->AckEvents(req->session_id(), req->acked_event_sequence());
-    }
-    ToKeepAliveAck(req->session_id(), *ttl, resp);
-    resp->set_request_sequence(req->request_sequence());
-  }
-  return FinishNow(table_->log(), ctx, ttl.status());
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
+    grpc::ByteBuffer* raw_resp) {
+  return ServeRaw<v1::KeepAliveRequest, v1::KeepAliveResponse>(
+      table_->log(), ctx, raw, raw_resp, [this, ctx](auto* req, auto* resp) {
+        absl::StatusOr<auth::Identity> who =
+            gate_->Authenticate(*ctx, "KeepAliveOnce");
+        if (!who.ok()) return who.status();
+        if (absl::Status s =
+                CheckOwner(*who, req->session_id(), "KeepAliveOnce", "");
+            !s.ok()) {
+          return s;
+        }
+        absl::StatusOr<absl::Duration> ttl =
+            table_->KeepAlive(KeepAliveCmd{req->session_id(), clock_->Now()});
+        if (!ttl.ok()) return ttl.status();
+        if (req->has_acked_event_sequence()) {
+          table_->AckEvents(req->session_id(), req->acked_event_sequence());
+        }
+        ToKeepAliveAck(req->session_id(), *ttl, resp);
+        resp->set_request_sequence(req->request_sequence());
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* LockServiceImpl::CloseSession(
-    grpc::CallbackServerContext* ctx, const v1::CloseSessionRequest* req,
-    v1::CloseSessionResponse* resp) {
-  absl::StatusOr<auth::Identity> who =
-      gate_->Authenticate(*ctx, "CloseSession");
-  if (!who.ok()) return FinishNow(table_->log(), ctx, who.status());
-  if (absl::Status s = CheckOwner(*who, req->session_id(), "CloseSession", "");
-      !s.ok()) {
-    return FinishNow(table_->log(), ctx, s);
-  }
-  absl::StatusOr<size_t> released =
-      table_->CloseSession(CloseSessionCmd{req->session_id(), clock_->Now()});
-  if (released.ok()) {
-    resp->set_released_grants(static_cast<uint32_t>(*released));
-  }
-  return FinishNow(table_->log(), ctx, released.status());
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw,
+    grpc::ByteBuffer* raw_resp) {
+  return ServeRaw<v1::CloseSessionRequest, v1::CloseSessionResponse>(
+      table_->log(), ctx, raw, raw_resp, [this, ctx](auto* req, auto* resp) {
+        absl::StatusOr<auth::Identity> who =
+            gate_->Authenticate(*ctx, "CloseSession");
+        if (!who.ok()) return who.status();
+        if (absl::Status s =
+                CheckOwner(*who, req->session_id(), "CloseSession", "");
+            !s.ok()) {
+          return s;
+        }
+        absl::StatusOr<size_t> released = table_->CloseSession(
+            CloseSessionCmd{req->session_id(), clock_->Now()});
+        if (!released.ok()) return released.status();
+        resp->set_released_grants(static_cast<uint32_t>(*released));
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* LockServiceImpl::Acquire(

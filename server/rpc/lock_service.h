@@ -21,8 +21,7 @@ namespace taala {
 // translates the result back; calls that may wait are handed to their
 // reactors (acquire_reactor.h, event_stream.h), pending reactors rather
 // than blocked threads.
-// Unary methods (but KeepAliveOnce and CloseSession, which carry only ids)
-// and Watch take raw bytes and parse them with server/rpc/raw_request.h,
+// Every method (the KeepAlive stream and Watch included) takes raw bytes and parse them with server/rpc/raw_request.h,
 // so a request that does not parse (or a string that is not UTF-8) gets
 // INVALID_ARGUMENT naming the request or field rather than gRPC's bare
 // UNIMPLEMENTED, which clients read as "a daemon older than the RPC".
@@ -45,10 +44,10 @@ using LockServiceBase =
                 v1::LockService::WithRawCallbackMethod_DescribeLock<
                     v1::LockService::WithRawCallbackMethod_ListLocks<
                         v1::LockService::WithRawCallbackMethod_ListSessions<
-                            v1::LockService::WithCallbackMethod_KeepAlive<
-                                v1::LockService::WithCallbackMethod_KeepAliveOnce<
+                            v1::LockService::WithRawCallbackMethod_KeepAlive<
+                                v1::LockService::WithRawCallbackMethod_KeepAliveOnce<
                                     v1::LockService::
-                                        WithCallbackMethod_CloseSession<
+                                        WithRawCallbackMethod_CloseSession<
                                             v1::LockService::Service>>>>>>>>>>>>>>>>>>>>;
 
 class LockServiceImpl final : public LockServiceBase {
@@ -122,14 +121,14 @@ class LockServiceImpl final : public LockServiceBase {
   grpc::ServerUnaryReactor* CreateSession(grpc::CallbackServerContext* ctx,
                                           const grpc::ByteBuffer* raw,
                                           grpc::ByteBuffer* raw_resp) override;
-  grpc::ServerBidiReactor<v1::KeepAliveRequest, v1::KeepAliveResponse>*
-  KeepAlive(grpc::CallbackServerContext* ctx) override;
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* KeepAlive(
+      grpc::CallbackServerContext* ctx) override;
   grpc::ServerUnaryReactor* KeepAliveOnce(grpc::CallbackServerContext* ctx,
-                                          const v1::KeepAliveRequest* req,
-                                          v1::KeepAliveResponse* resp) override;
-  grpc::ServerUnaryReactor* CloseSession(
-      grpc::CallbackServerContext* ctx, const v1::CloseSessionRequest* req,
-      v1::CloseSessionResponse* resp) override;
+                                          const grpc::ByteBuffer* raw,
+                                          grpc::ByteBuffer* raw_resp) override;
+  grpc::ServerUnaryReactor* CloseSession(grpc::CallbackServerContext* ctx,
+                                         const grpc::ByteBuffer* raw,
+                                         grpc::ByteBuffer* raw_resp) override;
   grpc::ServerUnaryReactor* Acquire(grpc::CallbackServerContext* ctx,
                                     const grpc::ByteBuffer* raw,
                                     grpc::ByteBuffer* raw_resp) override;

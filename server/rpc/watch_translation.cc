@@ -55,13 +55,10 @@ absl::StatusOr<WatchFilter> ToWatchFilter(const v1::WatchRequest& req,
     }
     f.key = req.key();
   } else {
-    if (req.prefix().size() > limits.max_bytes) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("prefix: ", req.prefix().size(),
-                       " bytes exceeds the limit of ", limits.max_bytes));
-    }
-    if (!IsValidUtf8(req.prefix())) {
-      return absl::InvalidArgumentError("prefix: not valid UTF-8");
+    if (absl::Status s =
+            ValidateKeyPrefix("prefix", req.prefix(), limits.max_bytes);
+        !s.ok()) {
+      return s;
     }
     f.prefix = req.prefix();
   }
