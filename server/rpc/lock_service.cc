@@ -4,6 +4,8 @@
 #include <optional>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+#include "server/core/key.h"
 #include "server/rpc/acquire_reactor.h"
 #include "server/rpc/durable_finish.h"
 #include "server/rpc/event_stream.h"
@@ -299,6 +301,17 @@ absl::Status LockServiceImpl::CheckOwner(const auth::Identity& who,
                                          absl::string_view key) {
   if (who.internal) return absl::OkStatus();
   absl::Status s = table_->CheckSessionOwner(id, who.name);
+  // Worded exactly as the table words an unknown session for this call, so
+  // that a foreign session and an unknown one cannot be told apart.
+  if (!s.ok() && !key.empty()) {
+    if (call == "Acquire") {
+      s = absl::NotFoundError(
+          absl::StrCat(s.message(), "; acquiring key ", table_internal::Quote(key)));
+    } else if (call == "Release") {
+      s = absl::NotFoundError(
+          absl::StrCat(s.message(), "; releasing key ", table_internal::Quote(key)));
+    }
+  }
   // An unknown session is the caller's own mistake; only another
   // identity's is a refusal worth auditing, but the two look alike here
   // (that is the point), so each is noted.

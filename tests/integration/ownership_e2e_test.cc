@@ -202,20 +202,20 @@ TEST_F(OwnershipE2eTest, AnotherIdentityCannotTouchASessionInAnyWay) {
   ASSERT_EQ(held.result(), v1::AcquireResponse::ACQUIRED);
   const uint64_t token = held.grant().fencing_token();
 
-  // What an id nobody has gets: the foreign id must get the same, so it
-  // tells alice nothing. (Ids are random 63-bit numbers: bob + 1 is free.)
+  // Each call with bob's id must get exactly what it gets with an id
+  // nobody has (ids are random 63-bit numbers: bob + 1 is free), so that
+  // the answer tells alice nothing.
   const uint64_t unknown = bob + 1;
   v1::AcquireResponse ignored;
-  const grpc::Status unknown_status =
-      Acquire(alice_.get(), unknown, "alice/k", &ignored);
-  ASSERT_EQ(unknown_status.error_code(), grpc::StatusCode::NOT_FOUND);
-  const std::string unknown_message = absl::StrReplaceAll(
-      unknown_status.error_message(), {{std::to_string(unknown), "ID"}});
-  auto expect_like_unknown = [&](const grpc::Status& s, const char* what) {
-    EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << what;
-    EXPECT_EQ(absl::StrReplaceAll(s.error_message(),
+  auto expect_like_unknown = [&](auto call, const char* what) {
+    const grpc::Status foreign = call(bob);
+    const grpc::Status nobody = call(unknown);
+    EXPECT_EQ(foreign.error_code(), grpc::StatusCode::NOT_FOUND) << what;
+    EXPECT_EQ(nobody.error_code(), grpc::StatusCode::NOT_FOUND) << what;
+    EXPECT_EQ(absl::StrReplaceAll(foreign.error_message(),
                                   {{std::to_string(bob), "ID"}}),
-              unknown_message)
+              absl::StrReplaceAll(nobody.error_message(),
+                                  {{std::to_string(unknown), "ID"}}))
         << what;
   };
 
@@ -225,18 +225,24 @@ TEST_F(OwnershipE2eTest, AnotherIdentityCannotTouchASessionInAnyWay) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_NE(s.error_message().find("bob/k"), std::string::npos);
   EXPECT_NE(s.error_message().find("lock"), std::string::npos);
-  // Her own key with bob's session: the ownership check.
-  expect_like_unknown(Acquire(alice_.get(), bob, "alice/x", &ignored),
-                      "Acquire with a foreign session");
-  expect_like_unknown(AcquireAll(alice_.get(), bob, "alice/y"),
-                      "AcquireAll with a foreign session");
-  expect_like_unknown(Release(alice_.get(), bob, "alice/x", token),
-                      "Release with a foreign session");
-  expect_like_unknown(KeepAliveOnce(alice_.get(), bob),
-                      "KeepAliveOnce of a foreign session");
-  expect_like_unknown(Close(alice_.get(), bob), "CloseSession of a foreign one");
-  expect_like_unknown(KeepAliveStream(alice_.get(), bob),
-                      "a KeepAlive stream on a foreign session");
+  // Her own keys with bob's session: the ownership check.
+  expect_like_unknown(
+      [&](uint64_t id) { return Acquire(alice_.get(), id, "alice/x", &ignored); },
+      "Acquire with a foreign session");
+  expect_like_unknown(
+      [&](uint64_t id) { return AcquireAll(alice_.get(), id, "alice/y"); },
+      "AcquireAll with a foreign session");
+  expect_like_unknown(
+      [&](uint64_t id) { return Release(alice_.get(), id, "alice/x", token); },
+      "Release with a foreign session");
+  expect_like_unknown(
+      [&](uint64_t id) { return KeepAliveOnce(alice_.get(), id); },
+      "KeepAliveOnce of a foreign session");
+  expect_like_unknown([&](uint64_t id) { return Close(alice_.get(), id); },
+                      "CloseSession of a foreign one");
+  expect_like_unknown(
+      [&](uint64_t id) { return KeepAliveStream(alice_.get(), id); },
+      "a KeepAlive stream on a foreign session");
 
   // Nothing of bob's changed: he holds bob/k with the same token, and his
   // session is alive and his.
