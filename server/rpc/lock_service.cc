@@ -305,11 +305,11 @@ absl::Status LockServiceImpl::CheckOwner(const auth::Identity& who,
   // that a foreign session and an unknown one cannot be told apart.
   if (!s.ok() && !key.empty()) {
     if (call == "Acquire") {
-      s = absl::NotFoundError(
-          absl::StrCat(s.message(), "; acquiring key ", table_internal::Quote(key)));
+      s = absl::NotFoundError(absl::StrCat(s.message(), "; acquiring key ",
+                                           table_internal::Quote(key)));
     } else if (call == "Release") {
-      s = absl::NotFoundError(
-          absl::StrCat(s.message(), "; releasing key ", table_internal::Quote(key)));
+      s = absl::NotFoundError(absl::StrCat(s.message(), "; releasing key ",
+                                           table_internal::Quote(key)));
     }
   }
   // An unknown session is the caller's own mistake; only another
