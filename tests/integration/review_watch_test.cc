@@ -118,17 +118,22 @@ TEST_F(ReviewWatchTest, ResumeAfterCleanStopWhenLastRecordWasSeen) {
   EXPECT_TRUE(resumed.WaitForLsn(t2)) << resumed.WaitDone().error_message();
 }
 
-// Edges of resume: the last LSN being a session id (no record in the ring),
+// Edges of resume: the last LSN (a session record, not in a key's events),
 // and the exact floor named by the OUT_OF_RANGE message.
 TEST_F(ReviewWatchTest, ResumeAtTheRingsEdges) {
   StartDaemon({"--watch_history=8"});
   LockService::Stub* stub = stub_.get();
   const uint64_t s = NewSession(stub, "edge");
   Churn(stub, s, "e/x", 20);
-  // The last LSN is a fresh session's id: resume after it is not "ahead".
-  const uint64_t sid = NewSession(stub, "edge2");
+  // The last LSN (a fresh session's record; session ids are random since
+  // issue 12, no longer numbers of the log): resume after it is not
+  // "ahead".
+  NewSession(stub, "edge2");
+  v1::ServerStatus status;
+  ASSERT_TRUE(test::ServerStatus(stub, &status).ok());
+  const uint64_t last_lsn = status.last_lsn();
   {
-    Watcher w(stub, Prefix("e/", sid));
+    Watcher w(stub, Prefix("e/", last_lsn));
     const uint64_t t = Take(stub, s, "e/after-sid");
     EXPECT_TRUE(w.WaitForLsn(t)) << w.WaitDone().error_message();
     const std::vector<std::string> got = Logged(w.got());
