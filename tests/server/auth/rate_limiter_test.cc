@@ -67,11 +67,12 @@ TEST(RateLimiterTest, IdleBucketsAreDropped) {
   }
   EXPECT_EQ(limiter.BucketCount(), 50000u);
   // Two seconds later each shard sweeps on its next call: what stays is
-  // only what called since.
-  for (int i = 0; i < 64; ++i) {
+  // only what called since. (1000 new names: every shard gets some, under
+  // any hash seed; 64 left one shard unswept about once in four runs.)
+  for (int i = 0; i < 1000; ++i) {
     ASSERT_TRUE(limiter.Take(absl::StrCat("new-", i), kT0 + absl::Seconds(2)));
   }
-  EXPECT_LE(limiter.BucketCount(), 64u);
+  EXPECT_LE(limiter.BucketCount(), 1000u);
   // A dropped bucket was full: the identity gets its whole burst again.
   for (int i = 0; i < 100; ++i) {
     EXPECT_TRUE(limiter.Take("id-7", kT0 + absl::Seconds(2))) << i;
