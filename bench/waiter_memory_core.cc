@@ -51,6 +51,9 @@ int Main(int argc, char** argv) {
   const int keys = argc > 2 ? std::atoi(argv[2]) : 100;
   const int sessions = n;  // one wait per session, as clients do
   LockTable::Options options;
+  // One identity makes every wait here: past the per-identity defaults.
+  options.limits.max_sessions_per_identity = options.limits.max_waiters_per_identity =
+      options.limits.max_waiters_per_key = static_cast<size_t>(n) + 1;
   LockTable table(options);
   const uint64_t holder = NewSession(table, "holder");
   for (int k = 0; k < keys; ++k) {
