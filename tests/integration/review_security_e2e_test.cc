@@ -572,5 +572,132 @@ TEST_F(ReviewSecurityTest, AclPrefixEdges) {
   EXPECT_EQ(acquire("bob-t", bob, "payments/2"), grpc::StatusCode::OK);
 }
 
+
+// An identity with `lock` on a/ only (no `read` anywhere) is told, in the
+// ABORTED message of its refused wait, the keys and sessions of the whole
+// deadlock cycle: here "secret/9" and the session holding it, which belong
+// to another identity under a prefix it may neither lock nor read.
+// FINDING: a deadlock refusal's message names keys and sessions outside the caller's ACL (secret/9 and its holder)
+TEST_F(ReviewSecurityTest, DeadlockRefusalNamesNothingOutsideTheCallersAcl) {
+  WriteFile(tokens_,
+            absl::StrCat("alice sha256:", auth::HashToken("alice-t"),
+                         "\nbob sha256:", auth::HashToken("bob-t"),
+                         "\ncarol sha256:", auth::HashToken("carol-t"),
+                         "\nops sha256:", auth::HashToken("ops-t"), "\n"));
+  const std::string acl = dir_ + "/acl";
+  WriteFile(acl,
+            "allow alice a/ lock\n"
+            "allow bob \"\" lock\n"
+            "allow carol \"\" lock\n"
+            "allow ops \"\" read\n");
+  Start({"--auth_tokens_file=" + tokens_, "--acl_file=" + acl});
+  auto stub = PlainStub();
+  auto bob_stub = PlainStub();
+  auto carol_stub = PlainStub();
+  const uint64_t alice = Create(stub.get(), "alice-t");
+  const uint64_t bob = Create(stub.get(), "bob-t");
+  const uint64_t carol = Create(stub.get(), "carol-t");
+  auto acquire = [](v1::LockService::Stub* st, const std::string& token,
+                    uint64_t id, const std::string& key, int64_t wait_ms,
+                    grpc::Status* status) {
+    grpc::ClientContext ctx;
+    Prepare(&ctx, token);
+    v1::AcquireRequest req;
+    req.set_session_id(id);
+    req.set_key(key);
+    req.set_wait_timeout_ms(wait_ms);
+    v1::AcquireResponse resp;
+    *status = st->Acquire(&ctx, req, &resp);
+    return resp.result() == v1::AcquireResponse::ACQUIRED;
+  };
+  grpc::Status s;
+  ASSERT_TRUE(acquire(stub.get(), "alice-t", alice, "a/1", 0, &s)) << s.error_message();
+  ASSERT_TRUE(acquire(stub.get(), "bob-t", bob, "a/2", 0, &s)) << s.error_message();
+  ASSERT_TRUE(acquire(stub.get(), "carol-t", carol, "secret/9", 0, &s))
+      << s.error_message();
+  // bob waits for secret/9 (carol's), carol for a/1 (alice's).
+  grpc::Status bob_wait, carol_wait;
+  std::thread t1([&] {
+    acquire(bob_stub.get(), "bob-t", bob, "secret/9", 30000, &bob_wait);
+  });
+  std::thread t2([&] {
+    acquire(carol_stub.get(), "carol-t", carol, "a/1", 30000, &carol_wait);
+  });
+  auto waiters = [&](const std::string& key) {
+    grpc::ClientContext ctx;
+    Prepare(&ctx, "ops-t");
+    v1::DescribeLockRequest req;
+    req.set_key(key);
+    v1::DescribeLockResponse resp;
+    return stub->DescribeLock(&ctx, req, &resp).ok() ? resp.waiter_count() : 0u;
+  };
+  ASSERT_TRUE(Eventually([&] {
+    return waiters("secret/9") == 1 && waiters("a/1") == 1;
+  }));
+  // alice's wait for a/2 closes the cycle and is refused.
+  acquire(stub.get(), "alice-t", alice, "a/2", 30000, &s);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ABORTED) << s.error_message();
+  EXPECT_FALSE(absl::StrContains(s.error_message(), "secret/"))
+      << "alice (lock on a/ only) was told: " << s.error_message();
+  EXPECT_FALSE(absl::StrContains(s.error_message(), std::to_string(carol)))
+      << "alice was told carol's session id: " << s.error_message();
+  for (auto [token, id] : {std::make_pair("bob-t", bob),
+                           std::make_pair("carol-t", carol)}) {
+    grpc::ClientContext ctx;
+    Prepare(&ctx, token);
+    v1::CloseSessionRequest req;
+    req.set_session_id(id);
+    v1::CloseSessionResponse resp;
+    EXPECT_TRUE(stub->CloseSession(&ctx, req, &resp).ok());
+  }
+  t1.join();
+  t2.join();
+}
+
+
+// Without `read` on every key, ListSessions filters other identities'
+// sessions out of its page, but keeps the page token, which is the id of
+// the page's last session (whoever owns it): paging with page_size 1 walks
+// every other identity's session id.
+// FINDING: ListSessions' next_page_token is another identity's session id (filtered pages still hand out every id)
+TEST_F(ReviewSecurityTest, ListSessionsPageTokensLeakNoForeignIds) {
+  WriteFile(tokens_,
+            absl::StrCat("alice sha256:", auth::HashToken("alice-t"),
+                         "\nbob sha256:", auth::HashToken("bob-t"), "\n"));
+  const std::string acl = dir_ + "/acl";
+  WriteFile(acl, "allow alice a/ lock\nallow bob b/ lock\n");
+  Start({"--auth_tokens_file=" + tokens_, "--acl_file=" + acl});
+  auto stub = PlainStub();
+  std::vector<uint64_t> bobs;
+  for (int i = 0; i < 4; ++i) bobs.push_back(Create(stub.get(), "bob-t"));
+  const uint64_t mine = Create(stub.get(), "alice-t");
+  std::string token;
+  std::vector<std::string> tokens;
+  int own_seen = 0;
+  for (int pages = 0; pages < 20; ++pages) {
+    grpc::ClientContext ctx;
+    Prepare(&ctx, "alice-t");
+    v1::ListSessionsRequest req;
+    req.set_page_size(1);
+    req.set_page_token(token);
+    v1::ListSessionsResponse resp;
+    ASSERT_TRUE(stub->ListSessions(&ctx, req, &resp).ok());
+    for (const auto& sess : resp.sessions()) {
+      EXPECT_EQ(sess.session_id(), mine);
+      ++own_seen;
+    }
+    token = resp.next_page_token();
+    if (token.empty()) break;
+    tokens.push_back(token);
+  }
+  EXPECT_EQ(own_seen, 1);
+  for (uint64_t b : bobs) {
+    for (const std::string& t : tokens) {
+      EXPECT_NE(t, std::to_string(b))
+          << "alice's page token is bob's session id " << b;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace taala
