@@ -52,14 +52,17 @@ class CountedKeys {
   void erase(const_iterator it) {
     map_.erase(it);
     Add(-1);
+    ReleaseIfEmpty();
   }
   void erase(iterator it) {
     map_.erase(it);
     Add(-1);
+    ReleaseIfEmpty();
   }
   size_t erase(const std::string& key) {
     const size_t n = map_.erase(key);
     Add(-static_cast<int64_t>(n));
+    ReleaseIfEmpty();
     return n;
   }
   // Empties the map and returns what it held.
@@ -82,6 +85,14 @@ class CountedKeys {
   bool empty() const { return map_.empty(); }
 
  private:
+  // An empty map gives its storage back: a burst of waits leaves no small
+  // block in each of thousands of sessions, scattered over the pages the
+  // burst's calls used, which would keep those pages resident after the
+  // burst (issue 12's waiter memory: RSS must come back).
+  void ReleaseIfEmpty() {
+    if (map_.empty() && map_.capacity() > 0) Map().swap(map_);
+  }
+
   void Add(int64_t n) {
     if (counter_ != nullptr && n != 0) {
       counter_->fetch_add(n, std::memory_order_relaxed);
