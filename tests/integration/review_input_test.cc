@@ -356,3 +356,85 @@ TEST(ReviewInputListenTest, PortOutOfRangeIsRefused) {
 
 }  // namespace
 }  // namespace taala
+
+#include "server/core/durable_state.h"
+#include "server/wal/files.h"
+#include "server/wal/snapshot_file.h"
+#include "taala/v1/admin_service.grpc.pb.h"
+
+namespace taala {
+namespace {
+
+// FINDING: a lock on a key with a C1 control character (accepted by the previous release, so present in an upgraded data dir) is restored, but Release, DescribeLock and ForceRelease now refuse the key (INVALID_ARGUMENT): its holder cannot release it, an operator cannot force it free; only the session's end frees it.
+TEST(ReviewInputUpgradeTest, LegacyKeyWithAC1ControlCanStillBeReleased) {
+  std::string pattern =
+      (std::filesystem::temp_directory_path() / "taala_rev_upgrade.XXXXXX")
+          .string();
+  ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+  const std::string dir = pattern;
+  const std::string legacy_key = "jobs/a\xC2\x85" "b";  // U+0085 (NEL).
+  constexpr uint64_t kSession = 1;
+  constexpr uint64_t kToken = 3;
+  {
+    // The state the previous release's snapshot holds: a session with no
+    // owner and its grant on the legacy key.
+    DurableState state;
+    state.lsn = 3;
+    state.max_events = 64;
+    DurableSession s;
+    s.id = kSession;
+    s.client_name = "old client";
+    s.ttl = absl::Hours(1);
+    state.sessions.emplace(kSession, s);
+    DurableKey k;
+    DurableGrant g;
+    g.session_id = kSession;
+    g.token = kToken;
+    g.granted_at = absl::Now();
+    k.holders.push_back(g);
+    state.keys.emplace(legacy_key, k);
+    ASSERT_TRUE(wal::MakeDir(dir).ok());
+    ASSERT_TRUE(wal::MakeDir(wal::WalDir(dir)).ok());
+    ASSERT_TRUE(wal::WriteSnapshot(dir, state, 3, true, 0).ok());
+  }
+  auto started = test::TaaladProcess::Start({}, dir);
+  ASSERT_TRUE(started.ok()) << started.status();
+  auto daemon = std::move(*started);
+  auto channel = grpc::CreateChannel(daemon->address(),
+                                     grpc::InsecureChannelCredentials());
+  auto stub = LockService::NewStub(channel);
+  auto admin = v1::AdminService::NewStub(channel);
+  // Restored: the session (anonymous callers may use an ownerless one)
+  // holds the key.
+  ASSERT_TRUE(test::KeepAliveOnce(stub.get(), kSession).ok());
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(DeadlineIn(kCallTime));
+    v1::ListLocksRequest req;
+    v1::ListLocksResponse resp;
+    ASSERT_TRUE(stub->ListLocks(&ctx, req, &resp).ok());
+    ASSERT_EQ(resp.locks_size(), 1);
+    EXPECT_EQ(resp.locks(0).key(), legacy_key);
+  }
+  const grpc::Status release =
+      test::Release(stub.get(), kSession, legacy_key, kToken);
+  EXPECT_TRUE(release.ok()) << "Release: " << release.error_code() << " "
+                            << release.error_message();
+  if (!release.ok()) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(DeadlineIn(kCallTime));
+    v1::ForceReleaseRequest req;
+    req.set_key(legacy_key);
+    req.set_reason("legacy key");
+    v1::ForceReleaseResponse resp;
+    const grpc::Status s = admin->ForceRelease(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << "ForceRelease: " << s.error_code() << " "
+                        << s.error_message();
+  }
+  std::error_code ignored;
+  daemon.reset();
+  if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir, ignored);
+}
+
+}  // namespace
+}  // namespace taala
