@@ -438,3 +438,74 @@ TEST(ReviewInputUpgradeTest, LegacyKeyWithAC1ControlCanStillBeReleased) {
 
 }  // namespace
 }  // namespace taala
+
+namespace taala {
+namespace {
+
+// Edges that held (regression): non-UTF-8 bytes inside nested and map
+// fields are named by their path; C1 and newlines in the admin service's
+// free-text fields are refused; unknown fields are ignored.
+TEST(ReviewInputFieldsTest, BadBytesInEveryKindOfFieldAreRefusedNamingIt) {
+  auto started = test::TaaladProcess::Start({}, "");
+  ASSERT_TRUE(started.ok()) << started.status();
+  auto daemon = std::move(*started);
+  auto channel = grpc::CreateChannel(daemon->address(),
+                                     grpc::InsecureChannelCredentials());
+  ASSERT_TRUE(channel->WaitForConnected(DeadlineIn(kCallTime)));
+  struct Case {
+    const char* method;
+    std::string bytes;
+    const char* message;
+  };
+  const std::vector<Case> cases = {
+      // labels {"k": "\xff"}.
+      {"/taala.v1.LockService/CreateSession",
+       std::string("\x1a\x06\x0a\x01k\x12\x01\xff", 8), "labels.value"},
+      // session_id 1, keys [{key: "\xff"}].
+      {"/taala.v1.LockService/AcquireAll",
+       std::string("\x08\x01\x12\x03\x0a\x01\xff", 7), "keys.key"},
+      // RevokeSession{session_id 1, requested_by "\xff"}.
+      {"/taala.v1.AdminService/RevokeSession",
+       std::string("\x08\x01\x22\x01\xff", 5), "requested_by"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.method);
+    const grpc::Status s = RawUnary(channel, c.method, c.bytes);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << s.error_message();
+    EXPECT_THAT(s.error_message(), HasSubstr(c.message));
+    EXPECT_THAT(s.error_message(), HasSubstr("not valid UTF-8"));
+  }
+  auto admin = v1::AdminService::NewStub(channel);
+  auto stub = LockService::NewStub(channel);
+  uint64_t session = 0;
+  ASSERT_TRUE(test::CreateSession(stub.get(), 600000, &session).ok());
+  for (const std::string text : {"a\xC2\x85" "b", "a\nb", "a\x1b[2Jb"}) {
+    for (bool in_reason : {true, false}) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(DeadlineIn(kCallTime));
+      v1::RevokeSessionRequest req;
+      req.set_session_id(session);
+      req.set_reason(in_reason ? text : "fine");
+      req.set_requested_by(in_reason ? "ops" : text);
+      v1::RevokeSessionResponse resp;
+      const grpc::Status s = admin->RevokeSession(&ctx, req, &resp);
+      EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+          << (in_reason ? "reason " : "requested_by ") << s.error_message();
+    }
+  }
+  // Unknown fields (number 99, every wire type) are ignored, as proto3
+  // does: the session is still there.
+  v1::KeepAliveRequest ka;
+  ka.set_session_id(session);
+  std::string bytes = ka.SerializeAsString();
+  bytes += std::string("\x98\x06\x01", 3);         // 99: varint 1.
+  bytes += std::string("\x9a\x06\x02hi", 5);       // 99: "hi".
+  bytes += std::string("\x9d\x06\x01\x02\x03\x04", 6);  // 99: fixed32.
+  const grpc::Status s =
+      RawUnary(channel, "/taala.v1.LockService/KeepAliveOnce", bytes);
+  EXPECT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
+}
+
+}  // namespace
+}  // namespace taala
