@@ -1,0 +1,89 @@
+// Review (issue 12, rev-limits): the lock table's per-identity limits at
+// their edges, against the real core classes.
+
+#include <cstdint>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/core/lock_table.h"
+#include "tests/server/core/lock_table_fixture.h"
+#include "tests/testing/fake_clock.h"
+#include "tests/testing/status_matchers.h"
+
+namespace taala {
+namespace test {
+namespace {
+
+class ReviewLimitsTest : public ::testing::Test {
+ protected:
+  static LockTable::Options Limited() {
+    LockTable::Options options;
+    options.shards = 4;
+    options.limits.max_sessions_per_identity = 2;
+    options.limits.max_held_per_identity = 3;
+    options.limits.max_waiters_per_identity = 2;
+    options.limits.max_waiters_per_key = 1;
+    options.limits.max_held_per_session = 2;
+    options.limits.max_waiters_per_session = 1;
+    options.limits.max_keys = 6;
+    return options;
+  }
+  void TearDown() override { table_.CheckInvariantsForTest(); }
+
+  uint64_t MustCreate(const std::string& owner, absl::Duration ttl = kTtl) {
+    CreateSessionCmd cmd;
+    cmd.session_id = table_.NewSessionId();
+    cmd.owner = owner;
+    cmd.client_name = "c";
+    cmd.ttl = ttl;
+    cmd.now = clock_.Now();
+    absl::StatusOr<SessionInfo> info = table_.CreateSession(cmd);
+    EXPECT_TRUE(info.ok()) << info.status();
+    return info.ok() ? info->session_id : 0;
+  }
+  AcquireCmd Cmd(uint64_t session, const std::string& key) {
+    AcquireCmd cmd;
+    cmd.session_id = session;
+    cmd.key = key;
+    cmd.wait_timeout = absl::ZeroDuration();
+    cmd.now = clock_.Now();
+    return cmd;
+  }
+
+  FakeClock clock_;
+  LockTable table_{Limited()};
+};
+
+// One identity, never over any per-identity limit (it holds at most one
+// key at a time), leaves a lock-delay entry behind each grant it lets be
+// revoked (max_hold) and so fills the whole table's --max_keys: every
+// other identity's acquire of a new key is then refused for up to
+// --max_lock_delay (1 h). No per-identity limit counts those entries.
+TEST_F(ReviewLimitsTest, OneIdentitysLockDelaysDoNotLockOthersOutOfNewKeys) {
+  // FINDING: lock-delay entries are counted by no per-identity limit, so one identity fills --max_keys and every other identity's new key is refused
+  const uint64_t a = MustCreate("mallory");
+  for (int i = 0; i < 6; ++i) {
+    AcquireCmd cmd = Cmd(a, "m" + std::to_string(i));
+    cmd.max_hold = absl::Seconds(1);
+    cmd.lock_delay = absl::Hours(1);
+    auto r = table_.Acquire(cmd, nullptr);
+    ASSERT_TRUE(r.has_value());
+    ASSERT_OK(r->status());
+    ASSERT_TRUE((*r)->acquired);
+    clock_.Advance(absl::Seconds(2));
+    table_.RunDueTimers(clock_.Now());  // The grant is revoked: delayed.
+    ASSERT_OK(table_.KeepAlive(KeepAliveCmd{a, clock_.Now()}).status());
+  }
+  EXPECT_EQ(table_.OwnerCountsForTest("mallory").held, 0);
+  // Another identity, nothing held anywhere, asks for a key of its own.
+  const uint64_t b = MustCreate("bob");
+  auto r = table_.Acquire(Cmd(b, "bobs-key"), nullptr);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_OK(r->status());
+  EXPECT_TRUE(r->ok() && (*r)->acquired);
+}
+
+}  // namespace
+}  // namespace test
+}  // namespace taala
