@@ -84,6 +84,30 @@ TEST_F(ReviewLimitsTest, OneIdentitysLockDelaysDoNotLockOthersOutOfNewKeys) {
   EXPECT_TRUE(r->ok() && (*r)->acquired);
 }
 
+
+// --max_held_per_session is "most grants one session may hold", and the
+// per-session counts are documented as exact. A wait is admitted against
+// the grants the session holds when it is queued; grants the session takes
+// while it waits are not counted against the wait, so when the wait is
+// served the session holds more than the limit.
+TEST_F(ReviewLimitsTest, ServedWaitDoesNotTakeASessionPastMaxHeldPerSession) {
+  // FINDING: a wait admitted under --max_held_per_session is granted later without a re-check, so a session holds limit+waits grants
+  const uint64_t h = MustCreate("holder");
+  ASSERT_TRUE((*table_.Acquire(Cmd(h, "x"), nullptr))->acquired);
+  const uint64_t a = MustCreate("alice");
+  ASSERT_TRUE((*table_.Acquire(Cmd(a, "k1"), nullptr))->acquired);
+  RecordingWaiter w;
+  AcquireCmd wait = Cmd(a, "x");
+  wait.wait_timeout = absl::InfiniteDuration();
+  EXPECT_FALSE(table_.Acquire(wait, &w).has_value());  // Queued (holds 1).
+  ASSERT_TRUE((*table_.Acquire(Cmd(a, "k2"), nullptr))->acquired);  // 2.
+  ASSERT_OK(table_.CloseSession(CloseSessionCmd{h, clock_.Now()}).status());
+  // Either the wait is refused when it would be served, or the session
+  // holds at most the limit.
+  EXPECT_LE(table_.OwnerCountsForTest("alice").held, 2)
+      << "granted: " << w.granted();
+}
+
 }  // namespace
 }  // namespace test
 }  // namespace taala
