@@ -2,6 +2,7 @@
 // their edges, against the real core classes.
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "gmock/gmock.h"
@@ -106,6 +107,96 @@ TEST_F(ReviewLimitsTest, ServedWaitDoesNotTakeASessionPastMaxHeldPerSession) {
   // holds at most the limit.
   EXPECT_LE(table_.OwnerCountsForTest("alice").held, 2)
       << "granted: " << w.granted();
+}
+
+// KeepAlive takeover in the table (LockTable::AttachSink): the newer sink
+// gets every unacknowledged event again, the older is closed ABORTED and
+// gets nothing more; an acknowledged event is never resent; a sink that
+// asks only_if_none never steals; a sink cannot attach to an ended session.
+TEST_F(ReviewLimitsTest, TakeoverResendsUnackedEventsAndClosesTheOlderSink) {
+  const uint64_t a = MustCreate("alice");
+  auto g = table_.Acquire(Cmd(a, "k"), nullptr);
+  ASSERT_TRUE((*g)->acquired);
+  auto first = std::make_shared<RecordingSink>();
+  ASSERT_OK(table_.AttachSink(a, first));
+  ForceReleaseCmd force;
+  force.key = "k";
+  force.reason = "test";
+  force.caller = "ops";
+  force.skip_lock_delay = true;
+  force.now = clock_.Now();
+  ASSERT_OK(table_.ForceRelease(force).status());
+  ASSERT_EQ(first->events().size(), 1u);
+  const uint64_t seq = first->events()[0].sequence;
+
+  auto second = std::make_shared<RecordingSink>();
+  ASSERT_OK(table_.AttachSink(a, second));
+  ASSERT_TRUE(first->closed().has_value());
+  EXPECT_EQ(first->closed()->code(), absl::StatusCode::kAborted);
+  ASSERT_EQ(second->events().size(), 1u);  // Resent: not acknowledged.
+  EXPECT_EQ(second->events()[0].sequence, seq);
+
+  // The older one, still renewing, does not take the session back.
+  auto third = std::make_shared<RecordingSink>();
+  ASSERT_OK(table_.AttachSink(a, third, /*only_if_none=*/true));
+  EXPECT_FALSE(second->closed().has_value());
+  EXPECT_TRUE(third->events().empty());
+
+  table_.AckEvents(a, seq);
+  auto fourth = std::make_shared<RecordingSink>();
+  ASSERT_OK(table_.AttachSink(a, fourth));
+  EXPECT_TRUE(fourth->events().empty());  // Acknowledged: not resent.
+  EXPECT_EQ(first->events().size(), 1u);  // The closed one got no more.
+
+  ASSERT_OK(table_.CloseSession(CloseSessionCmd{a, clock_.Now()}).status());
+  auto late = std::make_shared<RecordingSink>();
+  EXPECT_EQ(table_.AttachSink(a, late).code(), absl::StatusCode::kNotFound);
+  EXPECT_FALSE(late->closed().has_value());
+}
+
+// A refused acquire (any limit) leaves no key entry, queues nothing and
+// asks no holder to release; the refused identity's counters stay exact.
+TEST_F(ReviewLimitsTest, RefusalsLeaveNoKeyNoWaitAndNoReleaseRequest) {
+  const uint64_t h = MustCreate("holder");
+  ASSERT_TRUE((*table_.Acquire(Cmd(h, "busy"), nullptr))->acquired);
+  auto sink = std::make_shared<RecordingSink>();
+  ASSERT_OK(table_.AttachSink(h, sink));
+  const uint64_t q = MustCreate("queued");
+  RecordingWaiter qw;
+  AcquireCmd qwait = Cmd(q, "busy");
+  qwait.wait_timeout = absl::InfiniteDuration();
+  EXPECT_FALSE(table_.Acquire(qwait, &qw).has_value());  // busy's queue full.
+  const size_t keys = table_.KeyCount();
+  const uint64_t a = MustCreate("alice");
+  RecordingWaiter w;
+  AcquireCmd wait = Cmd(a, "busy");
+  wait.wait_timeout = absl::InfiniteDuration();
+  wait.request_release = true;
+  auto r = table_.Acquire(wait, &w);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_FALSE(w.done());
+  EXPECT_TRUE(sink->events().empty());  // No RELEASE_REQUESTED.
+  EXPECT_EQ(table_.KeyCount(), keys);
+  EXPECT_EQ(table_.OwnerCountsForTest("alice").waiting, 0);
+  // Over the memory budget: a new key's wait is refused and leaves no entry.
+  table_.SetOverMemoryBudget(true, "limit --memory_budget=1 reached");
+  auto other = table_.Acquire(Cmd(h, "other"), nullptr);
+  ASSERT_TRUE((*other)->acquired);
+  AcquireCmd w2 = Cmd(a, "other");
+  w2.wait_timeout = absl::InfiniteDuration();
+  RecordingWaiter ww;
+  auto r2 = table_.Acquire(w2, &ww);
+  ASSERT_TRUE(r2.has_value());
+  EXPECT_EQ(r2->status().code(), absl::StatusCode::kResourceExhausted);
+  // Holders' releases and keepalives are served.
+  ASSERT_OK(table_.KeepAlive(KeepAliveCmd{h, clock_.Now()}).status());
+  ASSERT_OK(table_.Release(ReleaseCmd{h, "other", (*other)->grant.token, clock_.Now()}));
+  table_.SetOverMemoryBudget(false, "");
+  EXPECT_EQ(table_.OwnerCountsForTest("alice").waiting, 0);
+  EXPECT_EQ(table_.OwnerCountsForTest("alice").held, 0);
+  ASSERT_OK(table_.CloseSession(CloseSessionCmd{h, clock_.Now()}).status());
+  EXPECT_TRUE(qw.granted());
 }
 
 }  // namespace
