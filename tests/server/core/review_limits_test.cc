@@ -2,7 +2,10 @@
 // their edges, against the real core classes.
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <random>
+#include <vector>
 #include <string>
 
 #include "gmock/gmock.h"
@@ -197,6 +200,203 @@ TEST_F(ReviewLimitsTest, RefusalsLeaveNoKeyNoWaitAndNoReleaseRequest) {
   EXPECT_EQ(table_.OwnerCountsForTest("alice").held, 0);
   ASSERT_OK(table_.CloseSession(CloseSessionCmd{h, clock_.Now()}).status());
   EXPECT_TRUE(qw.granted());
+}
+
+// Randomized: sessions of three identities acquire (try, wait, timed wait;
+// locks, a semaphore, hierarchical keys; max_hold and lock-delays),
+// release, cancel, close, are revoked, force-released and expire, with the
+// memory budget toggled, under tight limits. After every step the table's
+// invariants hold (each owner's counters equal its sessions' indexes);
+// every RESOURCE_EXHAUSTED refusal leaves the key map, the owner's counts
+// and its waiter untouched; and at the end, with every session gone and
+// every delay over, no key entry and no owner count is left.
+TEST(ReviewLimitsRandomTest, CountersNeverDriftAndRefusalsChangeNothing) {
+  const std::vector<std::string> owners = {"o0", "o1", "o2"};
+  const std::vector<std::string> keys = {"a", "a/b", "a/b/c", "d", "d/e",
+                                         "sem", "f"};
+  const int seeds = 150;
+  std::map<std::string, int> refusals;
+  for (int seed = 1; seed <= seeds; ++seed) {
+    SCOPED_TRACE(seed);
+    std::mt19937 rng(seed);
+    auto pick = [&](size_t n) {
+      return static_cast<size_t>(rng() % static_cast<uint32_t>(n));
+    };
+    LockTable::Options options;
+    options.shards = 2;
+    options.limits.max_sessions_per_identity = 2;
+    options.limits.max_held_per_identity = 4;
+    options.limits.max_waiters_per_identity = 2;
+    options.limits.max_waiters_per_key = 1;
+    options.limits.max_held_per_session = 3;
+    options.limits.max_waiters_per_session = 2;
+    options.limits.max_keys = 5;
+    FakeClock clock;
+    LockTable table(options);
+    struct Live {
+      uint64_t id;
+      std::string owner;
+    };
+    std::vector<Live> sessions;
+    std::vector<std::unique_ptr<RecordingWaiter>> waiters;
+    struct Waiting {
+      uint64_t session;
+      std::string key;
+      RecordingWaiter* w;
+    };
+    std::vector<Waiting> waits;
+    struct Held {
+      uint64_t session;
+      std::string key;
+      uint64_t token;
+    };
+    std::vector<Held> grants;
+    bool over = false;
+    for (int step = 0; step < 300; ++step) {
+      const size_t op = pick(20);
+      if (op <= 1 || sessions.empty()) {
+        CreateSessionCmd cmd;
+        cmd.session_id = table.NewSessionId();
+        cmd.owner = owners[pick(owners.size())];
+        cmd.client_name = "c";
+        cmd.ttl = absl::Seconds(2 + pick(4));
+        cmd.now = clock.Now();
+        const OwnerCounts before = table.OwnerCountsForTest(cmd.owner);
+        absl::StatusOr<SessionInfo> info = table.CreateSession(cmd);
+        if (info.ok()) {
+          sessions.push_back({info->session_id, cmd.owner});
+        } else {
+          ASSERT_EQ(info.status().code(), absl::StatusCode::kResourceExhausted)
+              << info.status();
+          const OwnerCounts after = table.OwnerCountsForTest(cmd.owner);
+          EXPECT_EQ(after.sessions, before.sessions);
+        }
+      } else if (op <= 9) {
+        const Live& s = sessions[pick(sessions.size())];
+        AcquireCmd cmd;
+        cmd.session_id = s.id;
+        cmd.key = keys[pick(keys.size())];
+        cmd.mode = pick(2) == 0 ? LockMode::kShared : LockMode::kExclusive;
+        if (cmd.key == "sem") cmd.semaphore_size = 2;
+        const size_t wait = pick(3);
+        cmd.wait_timeout = wait == 0   ? absl::ZeroDuration()
+                           : wait == 1 ? absl::Seconds(1)
+                                       : absl::InfiniteDuration();
+        if (pick(3) == 0) cmd.max_hold = absl::Seconds(1 + pick(2));
+        if (pick(3) == 0) cmd.lock_delay = absl::Seconds(1);
+        cmd.request_release = pick(2) == 0;
+        cmd.now = clock.Now();
+        waiters.push_back(std::make_unique<RecordingWaiter>());
+        RecordingWaiter* w = waiters.back().get();
+        const size_t entries = table.KeyMapSizeForTest();
+        const OwnerCounts before = table.OwnerCountsForTest(s.owner);
+        auto r = table.Acquire(cmd, w);
+        if (r.has_value() && r->ok() && (*r)->acquired) {
+          grants.push_back({s.id, cmd.key, (*r)->grant.token});
+        }
+        if (!r.has_value()) {
+          waits.push_back({s.id, cmd.key, w});
+        } else if (r->status().code() ==
+                   absl::StatusCode::kResourceExhausted) {
+          ++refusals[std::string(r->status().message().substr(0, 45))];
+          // A refusal changes nothing.
+          EXPECT_EQ(table.KeyMapSizeForTest(), entries) << r->status();
+          const OwnerCounts after = table.OwnerCountsForTest(s.owner);
+          EXPECT_EQ(after.held, before.held) << r->status();
+          EXPECT_EQ(after.waiting, before.waiting) << r->status();
+          EXPECT_FALSE(w->done());
+        }
+      } else if (op <= 11) {
+        // Release what the session holds of a key (by the admin path:
+        // the token is not tracked here), or a plain cancel of a wait.
+        for (const Waiting& wt : waits) {
+          if (wt.w->granted()) grants.push_back({wt.session, wt.key,
+                                                 wt.w->token()});
+        }
+        if (!grants.empty() && pick(3) != 0) {
+          const size_t i = pick(grants.size());
+          table.Release(ReleaseCmd{grants[i].session, grants[i].key,
+                                   grants[i].token, clock.Now()})
+              .IgnoreError();
+          grants.erase(grants.begin() + static_cast<long>(i));
+        } else if (!waits.empty()) {
+          const Waiting& wt = waits[pick(waits.size())];
+          table.CancelWait(CancelWaitCmd{wt.session, wt.key, 0, wt.w,
+                                         CancelReason::kCancelled,
+                                         clock.Now()});
+        }
+      } else if (op == 12) {
+        ForceReleaseCmd f;
+        f.key = keys[pick(keys.size())];
+        f.session_id = sessions[pick(sessions.size())].id;
+        f.reason = "r";
+        f.caller = "ops";
+        f.skip_lock_delay = pick(2) == 0;
+        f.now = clock.Now();
+        table.ForceRelease(f).status().IgnoreError();
+      } else if (op == 13 && pick(4) == 0) {
+        const size_t i = pick(sessions.size());
+        table.CloseSession(CloseSessionCmd{sessions[i].id, clock.Now()})
+            .status()
+            .IgnoreError();
+        sessions.erase(sessions.begin() + static_cast<long>(i));
+      } else if (op == 14 && pick(4) == 0) {
+        const size_t i = pick(sessions.size());
+        table
+            .RevokeSession(RevokeSessionCmd{sessions[i].id, "r", "ops",
+                                            pick(2) == 0, clock.Now()})
+            .status()
+            .IgnoreError();
+        sessions.erase(sessions.begin() + static_cast<long>(i));
+      } else if (op == 15 && pick(2) == 0) {
+        over = !over;
+        table.SetOverMemoryBudget(over, "limit --memory_budget=1 reached");
+      } else {
+        clock.Advance(absl::Milliseconds(200 + pick(1500)));
+        for (const Live& s : sessions) {
+          if (pick(4) != 0) {
+            table.KeepAlive(KeepAliveCmd{s.id, clock.Now()})
+                .status()
+                .IgnoreError();
+          }
+        }
+        table.RunDueTimers(clock.Now());
+      }
+      table.CheckInvariantsForTest();
+      if (HasFailure()) return;
+    }
+    for (const Live& s : sessions) {
+      table.CloseSession(CloseSessionCmd{s.id, clock.Now()})
+          .status()
+          .IgnoreError();
+    }
+    clock.Advance(absl::Hours(2));
+    table.RunDueTimers(clock.Now());
+    table.CheckInvariantsForTest();
+    EXPECT_EQ(table.SessionCount(), 0u);
+    EXPECT_EQ(table.KeyMapSizeForTest(), 0u);
+    for (const std::string& o : owners) {
+      const OwnerCounts c = table.OwnerCountsForTest(o);
+      EXPECT_EQ(c.sessions, 0) << o;
+      EXPECT_EQ(c.held, 0) << o;
+      EXPECT_EQ(c.waiting, 0) << o;
+    }
+    // Every queued waiter was answered.
+    for (const Waiting& wt : waits) EXPECT_TRUE(wt.w->done());
+    table.Shutdown();
+    if (HasFailure()) return;
+  }
+  // The run reached every limit an acquire can meet.
+  for (const char* flag : {"max_held_per_session", "max_held_per_identity",
+                           "max_waiters_per_key", "max_waiters_per_session",
+                           "max_waiters_per_identity", "max_keys",
+                           "memory_budget"}) {
+    int n = 0;
+    for (const auto& [m, c] : refusals) {
+      if (m.find(flag) != std::string::npos) n += c;
+    }
+    EXPECT_GT(n, 0) << flag;
+  }
 }
 
 }  // namespace
