@@ -1,0 +1,74 @@
+// Review (issue 12, rev-limits) against the real taalad: the table-wide
+// --max_keys and what one client that holds nothing can do to it.
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "taala/v1/lock_service.grpc.pb.h"
+#include "tests/integration/rpc_helpers.h"
+#include "tests/integration/taalad_process.h"
+
+namespace taala {
+namespace {
+
+constexpr auto kPatience = std::chrono::seconds(20);
+constexpr int64_t kTtlMs = 60000;
+
+// A client acquires keys with max_hold_ms=1 and lock_delay_ms=3600000 and
+// lets each grant be revoked: it never holds more than one key (far from
+// every per-identity and per-session limit), yet each revoked grant leaves
+// a key entry in a lock-delay for an hour, and --max_keys is soon full.
+// Then a second client's acquire of any new key is refused.
+TEST(ReviewLimitsE2eTest, LockDelaysOfOneClientDoNotFillMaxKeysForOthers) {
+  // FINDING: lock-delay entries count against --max_keys but no per-identity limit, so one client that holds nothing locks every client out of new keys for up to --max_lock_delay
+  auto daemon = test::TaaladProcess::Start({"--max_keys=8"});
+  ASSERT_TRUE(daemon.ok()) << daemon.status();
+  auto stub = test::RestartableStub((*daemon)->address(), 0);
+  auto other = test::RestartableStub((*daemon)->address(), 1);
+  uint64_t a = 0;
+  ASSERT_TRUE(test::CreateSession(stub.get(), kTtlMs, &a).ok());
+  for (int i = 0; i < 8; ++i) {
+    const std::string key = "m" + std::to_string(i);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(test::DeadlineIn(std::chrono::seconds(10)));
+    v1::AcquireRequest req;
+    req.set_session_id(a);
+    req.set_key(key);
+    req.set_wait_timeout_ms(0);
+    req.set_max_hold_ms(1);
+    req.set_lock_delay_ms(3600000);
+    v1::AcquireResponse resp;
+    grpc::Status s = stub->Acquire(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << key << ": " << s.error_message();
+    ASSERT_EQ(resp.result(), v1::AcquireResponse::ACQUIRED) << key;
+    // Waits (bounded) for the revocation: no holder, a lock-delay.
+    const auto give_up = std::chrono::steady_clock::now() + kPatience;
+    bool revoked = false;
+    while (!revoked && std::chrono::steady_clock::now() < give_up) {
+      grpc::ClientContext dctx;
+      dctx.set_deadline(test::DeadlineIn(std::chrono::seconds(10)));
+      v1::DescribeLockRequest dreq;
+      dreq.set_key(key);
+      v1::DescribeLockResponse dresp;
+      ASSERT_TRUE(stub->DescribeLock(&dctx, dreq, &dresp).ok());
+      revoked = dresp.holders_size() == 0;
+      if (!revoked) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    ASSERT_TRUE(revoked) << key;
+  }
+  uint64_t b = 0;
+  ASSERT_TRUE(test::CreateSession(other.get(), kTtlMs, &b).ok());
+  v1::AcquireResponse resp;
+  grpc::Status s = test::Acquire(other.get(), b, "bobs-key", 0, &resp);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.result(), v1::AcquireResponse::ACQUIRED);
+}
+
+}  // namespace
+}  // namespace taala
