@@ -1,12 +1,14 @@
 // Review (issue 12, rev-limits): the lock table's per-identity limits at
 // their edges, against the real core classes.
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <random>
 #include <vector>
 #include <string>
+#include <thread>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -397,6 +399,68 @@ TEST(ReviewLimitsRandomTest, CountersNeverDriftAndRefusalsChangeNothing) {
     }
     EXPECT_GT(n, 0) << flag;
   }
+}
+
+// Concurrent sessions of one identity: creations and ends race on the
+// owner registry and grants race on the owner's counters. The sessions
+// limit is exact (never more live sessions than the flag), and when every
+// thread is done nothing is left counted.
+TEST(ReviewLimitsConcurrencyTest, OneIdentityRacingItselfLeavesNoCount) {
+  LockTable::Options options;
+  options.shards = 4;
+  options.limits.max_sessions_per_identity = 3;
+  options.limits.max_held_per_session = 2;
+  options.limits.max_held_per_identity = 4;
+  options.limits.max_keys = 6;
+  LockTable table(options);
+  FakeClock clock;
+  const absl::Time now = clock.Now();
+  std::atomic<int> over_limit{0};
+  std::atomic<int> created{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(static_cast<uint32_t>(t + 1));
+      for (int i = 0; i < 2000; ++i) {
+        CreateSessionCmd c;
+        c.session_id = table.NewSessionId();
+        c.owner = "o";
+        c.client_name = "c";
+        c.ttl = kTtl;
+        c.now = now;
+        absl::StatusOr<SessionInfo> info = table.CreateSession(c);
+        if (!info.ok()) continue;
+        created.fetch_add(1);
+        if (table.OwnerCountsForTest("o").sessions > 3) over_limit.fetch_add(1);
+        for (int k = 0; k < 3; ++k) {
+          AcquireCmd a;
+          a.session_id = info->session_id;
+          a.key = "k" + std::to_string(rng() % 8);
+          a.mode = rng() % 2 ? LockMode::kShared : LockMode::kExclusive;
+          a.now = now;
+          auto r = table.Acquire(a, nullptr);
+          if (r.has_value() && r->ok() && (*r)->acquired && rng() % 2) {
+            table.Release(ReleaseCmd{info->session_id, a.key,
+                                     (*r)->grant.token, now})
+                .IgnoreError();
+          }
+        }
+        table.CloseSession(CloseSessionCmd{info->session_id, now})
+            .status()
+            .IgnoreError();
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_GT(created.load(), 0);
+  EXPECT_EQ(over_limit.load(), 0);
+  table.CheckInvariantsForTest();
+  const OwnerCounts c = table.OwnerCountsForTest("o");
+  EXPECT_EQ(c.sessions, 0);
+  EXPECT_EQ(c.held, 0);
+  EXPECT_EQ(c.waiting, 0);
+  EXPECT_EQ(table.KeyMapSizeForTest(), 0u);
+  table.Shutdown();
 }
 
 }  // namespace
