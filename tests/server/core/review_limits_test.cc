@@ -463,6 +463,51 @@ TEST(ReviewLimitsConcurrencyTest, OneIdentityRacingItselfLeavesNoCount) {
   table.Shutdown();
 }
 
+// A retry is never refused by a limit: a waiter's retry of its own wait on
+// a full queue (--max_waiters_per_key=1), over the memory budget and at the
+// identity's wait limit takes over its place; a holder's retry at every
+// grant limit answers its grant; an upgrade from SHARED needs no new grant.
+TEST_F(ReviewLimitsTest, RetriesAreNeverRefusedByALimit) {
+  const uint64_t h = MustCreate("holder");
+  auto busy = table_.Acquire(Cmd(h, "busy"), nullptr);
+  ASSERT_TRUE((*busy)->acquired);
+  const uint64_t q = MustCreate("queued");
+  RecordingWaiter first;
+  AcquireCmd wait = Cmd(q, "busy");
+  wait.wait_timeout = absl::InfiniteDuration();
+  EXPECT_FALSE(table_.Acquire(wait, &first).has_value());
+  table_.SetOverMemoryBudget(true, "limit --memory_budget=1 reached");
+  RecordingWaiter retry;
+  wait.now = clock_.Now();
+  EXPECT_FALSE(table_.Acquire(wait, &retry).has_value());  // Takes over.
+  ASSERT_TRUE(first.done());
+  EXPECT_EQ(first.result().status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(table_.OwnerCountsForTest("queued").waiting, 1);
+  table_.SetOverMemoryBudget(false, "");
+
+  // Alice at --max_held_per_session=2 (and one short of the identity's 3).
+  const uint64_t a = MustCreate("alice");
+  ASSERT_TRUE((*table_.Acquire(Cmd(a, "a1"), nullptr))->acquired);
+  AcquireCmd shared = Cmd(a, "a2");
+  shared.mode = LockMode::kShared;
+  auto s2 = table_.Acquire(shared, nullptr);
+  ASSERT_TRUE((*s2)->acquired);
+  auto again = table_.Acquire(Cmd(a, "a1"), nullptr);
+  ASSERT_TRUE(again.has_value());
+  ASSERT_OK(again->status());
+  EXPECT_TRUE((*again)->already_held);
+  // Upgrade of a2 from SHARED to EXCLUSIVE (nobody else holds it).
+  AcquireCmd up = Cmd(a, "a2");
+  up.mode = LockMode::kExclusive;
+  auto upgraded = table_.Acquire(up, nullptr);
+  ASSERT_TRUE(upgraded.has_value());
+  ASSERT_OK(upgraded->status());
+  EXPECT_TRUE((*upgraded)->acquired);
+  EXPECT_EQ(table_.OwnerCountsForTest("alice").held, 2);
+  ASSERT_OK(table_.CloseSession(CloseSessionCmd{h, clock_.Now()}).status());
+  EXPECT_TRUE(retry.granted());
+}
+
 }  // namespace
 }  // namespace test
 }  // namespace taala
