@@ -3,7 +3,10 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <stdlib.h>
+
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
@@ -109,6 +112,80 @@ TEST(ReviewLimitsE2eTest, LimitRefusalsAreInTheAuditLog) {
   EXPECT_THAT(log, ::testing::HasSubstr(
                        "audit: refused call=CreateSession"));
   EXPECT_THAT(log, ::testing::HasSubstr("audit: refused call=Acquire"));
+}
+
+// Over --memory_budget (a restart with the budget at 1 MiB, which any
+// taalad is above, keeping the sessions of the run before): new sessions
+// and new waits are refused naming the budget, while the restored
+// sessions' keepalives (KeepAliveOnce and the stream), a holder's retry,
+// a grant with no wait and a release are served.
+TEST(ReviewLimitsE2eTest, OverTheMemoryBudgetHoldersAreServed) {
+  char dir_template[] = "/tmp/review_limits_XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string data_dir = dir_template;
+  uint64_t a = 0, b = 0, token = 0;
+  int port = 0;
+  {
+    auto daemon = test::TaaladProcess::Start({}, data_dir);
+    ASSERT_TRUE(daemon.ok()) << daemon.status();
+    port = (*daemon)->port();
+    auto stub = test::RestartableStub((*daemon)->address(), 0);
+    ASSERT_TRUE(test::CreateSession(stub.get(), kTtlMs, &a).ok());
+    ASSERT_TRUE(test::CreateSession(stub.get(), kTtlMs, &b).ok());
+    v1::AcquireResponse resp;
+    ASSERT_TRUE(test::Acquire(stub.get(), a, "held", 0, &resp).ok());
+    ASSERT_EQ(resp.result(), v1::AcquireResponse::ACQUIRED);
+    token = resp.grant().fencing_token();
+    ASSERT_EQ((*daemon)->Stop(), 0);
+  }
+  auto daemon = test::TaaladProcess::StartOnPort(
+      port, {"--memory_budget=1MiB", "--restart_grace=0s"}, data_dir);
+  ASSERT_TRUE(daemon.ok()) << daemon.status();
+  const auto give_up = std::chrono::steady_clock::now() + kPatience;
+  while ((*daemon)->Log().find("limit --memory_budget=1MiB reached") ==
+             std::string::npos &&
+         std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_THAT((*daemon)->Log(),
+              ::testing::HasSubstr("limit --memory_budget=1MiB reached"));
+  auto stub = test::RestartableStub((*daemon)->address(), 0);
+  uint64_t c = 0;
+  grpc::Status created = test::CreateSession(stub.get(), kTtlMs, &c);
+  EXPECT_EQ(created.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(created.error_message(),
+              ::testing::HasSubstr("--memory_budget"));
+  EXPECT_TRUE(test::KeepAliveOnce(stub.get(), a).ok());
+  EXPECT_TRUE(test::KeepAliveOnce(stub.get(), b).ok());
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(test::DeadlineIn(std::chrono::seconds(10)));
+    auto stream = stub->KeepAlive(&ctx);
+    v1::KeepAliveRequest req;
+    req.set_session_id(a);
+    req.set_request_sequence(1);
+    ASSERT_TRUE(stream->Write(req));
+    v1::KeepAliveResponse resp;
+    EXPECT_TRUE(stream->Read(&resp));
+    EXPECT_EQ(resp.session_id(), a);
+    ctx.TryCancel();
+    stream->Finish();
+  }
+  v1::AcquireResponse resp;
+  grpc::Status retry = test::Acquire(stub.get(), a, "held", 0, &resp);
+  EXPECT_TRUE(retry.ok()) << retry.error_message();
+  EXPECT_EQ(resp.result(), v1::AcquireResponse::ACQUIRED);
+  EXPECT_EQ(resp.grant().fencing_token(), token);
+  grpc::Status wait = test::Acquire(stub.get(), b, "held", 5000, &resp);
+  EXPECT_EQ(wait.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << wait.error_message();
+  grpc::Status fresh = test::Acquire(stub.get(), b, "free", 0, &resp);
+  EXPECT_TRUE(fresh.ok()) << fresh.error_message();
+  EXPECT_EQ(resp.result(), v1::AcquireResponse::ACQUIRED);
+  grpc::Status released = test::Release(stub.get(), a, "held", token);
+  EXPECT_TRUE(released.ok()) << released.error_message();
+  (*daemon)->Stop();
+  std::filesystem::remove_all(data_dir);
 }
 
 }  // namespace
