@@ -11,11 +11,11 @@
 #include <string>
 #include <thread>
 
-#include "gmock/gmock.h"
-#include "gtest/gtest.h"
 #include "taala/v1/lock_service.grpc.pb.h"
 #include "tests/integration/rpc_helpers.h"
 #include "tests/integration/taalad_process.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
 
 namespace taala {
 namespace {
@@ -29,7 +29,9 @@ constexpr int64_t kTtlMs = 60000;
 // a key entry in a lock-delay for an hour, and --max_keys is soon full.
 // Then a second client's acquire of any new key is refused.
 TEST(ReviewLimitsE2eTest, LockDelaysOfOneClientDoNotFillMaxKeysForOthers) {
-  // FINDING: lock-delay entries count against --max_keys but no per-identity limit, so one client that holds nothing locks every client out of new keys for up to --max_lock_delay
+  // FINDING: lock-delay entries count against --max_keys but no per-identity
+  // limit, so one client that holds nothing locks every client out of new keys
+  // for up to --max_lock_delay
   auto daemon = test::TaaladProcess::Start({"--max_keys=8"});
   ASSERT_TRUE(daemon.ok()) << daemon.status();
   auto stub = test::RestartableStub((*daemon)->address(), 0);
@@ -61,7 +63,8 @@ TEST(ReviewLimitsE2eTest, LockDelaysOfOneClientDoNotFillMaxKeysForOthers) {
       v1::DescribeLockResponse dresp;
       ASSERT_TRUE(stub->DescribeLock(&dctx, dreq, &dresp).ok());
       revoked = dresp.holders_size() == 0;
-      if (!revoked) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      if (!revoked)
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     ASSERT_TRUE(revoked) << key;
   }
@@ -78,7 +81,9 @@ TEST(ReviewLimitsE2eTest, LockDelaysOfOneClientDoNotFillMaxKeysForOthers) {
 // --max_sessions_per_identity and an Acquire past --max_held_per_session
 // are refused RESOURCE_EXHAUSTED; each should leave an audit line.
 TEST(ReviewLimitsE2eTest, LimitRefusalsAreInTheAuditLog) {
-  // FINDING: refusals by the lock table's limits (--max_sessions_per_identity, --max_held_per_session, ...) write no audit line, though docs/security.md says every refused call past a limit does
+  // FINDING: refusals by the lock table's limits (--max_sessions_per_identity,
+  // --max_held_per_session, ...) write no audit line, though docs/security.md
+  // says every refused call past a limit does
   auto daemon = test::TaaladProcess::Start(
       {"--max_sessions_per_identity=1", "--max_held_per_session=1"});
   ASSERT_TRUE(daemon.ok()) << daemon.status();
@@ -109,8 +114,7 @@ TEST(ReviewLimitsE2eTest, LimitRefusalsAreInTheAuditLog) {
   ASSERT_THAT((*daemon)->Log(),
               ::testing::HasSubstr("audit: refused call=KeepAliveOnce"));
   const std::string log = (*daemon)->Log();
-  EXPECT_THAT(log, ::testing::HasSubstr(
-                       "audit: refused call=CreateSession"));
+  EXPECT_THAT(log, ::testing::HasSubstr("audit: refused call=CreateSession"));
   EXPECT_THAT(log, ::testing::HasSubstr("audit: refused call=Acquire"));
 }
 
@@ -153,8 +157,7 @@ TEST(ReviewLimitsE2eTest, OverTheMemoryBudgetHoldersAreServed) {
   uint64_t c = 0;
   grpc::Status created = test::CreateSession(stub.get(), kTtlMs, &c);
   EXPECT_EQ(created.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
-  EXPECT_THAT(created.error_message(),
-              ::testing::HasSubstr("--memory_budget"));
+  EXPECT_THAT(created.error_message(), ::testing::HasSubstr("--memory_budget"));
   EXPECT_TRUE(test::KeepAliveOnce(stub.get(), a).ok());
   EXPECT_TRUE(test::KeepAliveOnce(stub.get(), b).ok());
   {
@@ -188,5 +191,5 @@ TEST(ReviewLimitsE2eTest, OverTheMemoryBudgetHoldersAreServed) {
   std::filesystem::remove_all(data_dir);
 }
 
-}  // namespace
-}  // namespace taala
+} // namespace
+} // namespace taala

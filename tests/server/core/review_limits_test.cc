@@ -6,23 +6,23 @@
 #include <map>
 #include <memory>
 #include <random>
-#include <vector>
 #include <string>
 #include <thread>
+#include <vector>
 
-#include "gmock/gmock.h"
-#include "gtest/gtest.h"
 #include "server/core/lock_table.h"
 #include "tests/server/core/lock_table_fixture.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/status_matchers.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
 
 namespace taala {
 namespace test {
 namespace {
 
 class ReviewLimitsTest : public ::testing::Test {
- protected:
+protected:
   static LockTable::Options Limited() {
     LockTable::Options options;
     options.shards = 4;
@@ -37,7 +37,7 @@ class ReviewLimitsTest : public ::testing::Test {
   }
   void TearDown() override { table_.CheckInvariantsForTest(); }
 
-  uint64_t MustCreate(const std::string& owner, absl::Duration ttl = kTtl) {
+  uint64_t MustCreate(const std::string &owner, absl::Duration ttl = kTtl) {
     CreateSessionCmd cmd;
     cmd.session_id = table_.NewSessionId();
     cmd.owner = owner;
@@ -48,7 +48,7 @@ class ReviewLimitsTest : public ::testing::Test {
     EXPECT_TRUE(info.ok()) << info.status();
     return info.ok() ? info->session_id : 0;
   }
-  AcquireCmd Cmd(uint64_t session, const std::string& key) {
+  AcquireCmd Cmd(uint64_t session, const std::string &key) {
     AcquireCmd cmd;
     cmd.session_id = session;
     cmd.key = key;
@@ -67,7 +67,8 @@ class ReviewLimitsTest : public ::testing::Test {
 // other identity's acquire of a new key is then refused for up to
 // --max_lock_delay (1 h). No per-identity limit counts those entries.
 TEST_F(ReviewLimitsTest, OneIdentitysLockDelaysDoNotLockOthersOutOfNewKeys) {
-  // FINDING: lock-delay entries are counted by no per-identity limit, so one identity fills --max_keys and every other identity's new key is refused
+  // FINDING: lock-delay entries are counted by no per-identity limit, so one
+  // identity fills --max_keys and every other identity's new key is refused
   const uint64_t a = MustCreate("mallory");
   for (int i = 0; i < 6; ++i) {
     AcquireCmd cmd = Cmd(a, "m" + std::to_string(i));
@@ -78,7 +79,7 @@ TEST_F(ReviewLimitsTest, OneIdentitysLockDelaysDoNotLockOthersOutOfNewKeys) {
     ASSERT_OK(r->status());
     ASSERT_TRUE((*r)->acquired);
     clock_.Advance(absl::Seconds(2));
-    table_.RunDueTimers(clock_.Now());  // The grant is revoked: delayed.
+    table_.RunDueTimers(clock_.Now()); // The grant is revoked: delayed.
     ASSERT_OK(table_.KeepAlive(KeepAliveCmd{a, clock_.Now()}).status());
   }
   EXPECT_EQ(table_.OwnerCountsForTest("mallory").held, 0);
@@ -90,14 +91,14 @@ TEST_F(ReviewLimitsTest, OneIdentitysLockDelaysDoNotLockOthersOutOfNewKeys) {
   EXPECT_TRUE(r->ok() && (*r)->acquired);
 }
 
-
 // --max_held_per_session is "most grants one session may hold", and the
 // per-session counts are documented as exact. A wait is admitted against
 // the grants the session holds when it is queued; grants the session takes
 // while it waits are not counted against the wait, so when the wait is
 // served the session holds more than the limit.
 TEST_F(ReviewLimitsTest, ServedWaitDoesNotTakeASessionPastMaxHeldPerSession) {
-  // FINDING: a wait admitted under --max_held_per_session is granted later without a re-check, so a session holds limit+waits grants
+  // FINDING: a wait admitted under --max_held_per_session is granted later
+  // without a re-check, so a session holds limit+waits grants
   const uint64_t h = MustCreate("holder");
   ASSERT_TRUE((*table_.Acquire(Cmd(h, "x"), nullptr))->acquired);
   const uint64_t a = MustCreate("alice");
@@ -105,8 +106,8 @@ TEST_F(ReviewLimitsTest, ServedWaitDoesNotTakeASessionPastMaxHeldPerSession) {
   RecordingWaiter w;
   AcquireCmd wait = Cmd(a, "x");
   wait.wait_timeout = absl::InfiniteDuration();
-  EXPECT_FALSE(table_.Acquire(wait, &w).has_value());  // Queued (holds 1).
-  ASSERT_TRUE((*table_.Acquire(Cmd(a, "k2"), nullptr))->acquired);  // 2.
+  EXPECT_FALSE(table_.Acquire(wait, &w).has_value()); // Queued (holds 1).
+  ASSERT_TRUE((*table_.Acquire(Cmd(a, "k2"), nullptr))->acquired); // 2.
   ASSERT_OK(table_.CloseSession(CloseSessionCmd{h, clock_.Now()}).status());
   // Either the wait is refused when it would be served, or the session
   // holds at most the limit.
@@ -138,7 +139,7 @@ TEST_F(ReviewLimitsTest, TakeoverResendsUnackedEventsAndClosesTheOlderSink) {
   ASSERT_OK(table_.AttachSink(a, second));
   ASSERT_TRUE(first->closed().has_value());
   EXPECT_EQ(first->closed()->code(), absl::StatusCode::kAborted);
-  ASSERT_EQ(second->events().size(), 1u);  // Resent: not acknowledged.
+  ASSERT_EQ(second->events().size(), 1u); // Resent: not acknowledged.
   EXPECT_EQ(second->events()[0].sequence, seq);
 
   // The older one, still renewing, does not take the session back.
@@ -150,8 +151,8 @@ TEST_F(ReviewLimitsTest, TakeoverResendsUnackedEventsAndClosesTheOlderSink) {
   table_.AckEvents(a, seq);
   auto fourth = std::make_shared<RecordingSink>();
   ASSERT_OK(table_.AttachSink(a, fourth));
-  EXPECT_TRUE(fourth->events().empty());  // Acknowledged: not resent.
-  EXPECT_EQ(first->events().size(), 1u);  // The closed one got no more.
+  EXPECT_TRUE(fourth->events().empty()); // Acknowledged: not resent.
+  EXPECT_EQ(first->events().size(), 1u); // The closed one got no more.
 
   ASSERT_OK(table_.CloseSession(CloseSessionCmd{a, clock_.Now()}).status());
   auto late = std::make_shared<RecordingSink>();
@@ -170,7 +171,7 @@ TEST_F(ReviewLimitsTest, RefusalsLeaveNoKeyNoWaitAndNoReleaseRequest) {
   RecordingWaiter qw;
   AcquireCmd qwait = Cmd(q, "busy");
   qwait.wait_timeout = absl::InfiniteDuration();
-  EXPECT_FALSE(table_.Acquire(qwait, &qw).has_value());  // busy's queue full.
+  EXPECT_FALSE(table_.Acquire(qwait, &qw).has_value()); // busy's queue full.
   const size_t keys = table_.KeyCount();
   const uint64_t a = MustCreate("alice");
   RecordingWaiter w;
@@ -181,7 +182,7 @@ TEST_F(ReviewLimitsTest, RefusalsLeaveNoKeyNoWaitAndNoReleaseRequest) {
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_FALSE(w.done());
-  EXPECT_TRUE(sink->events().empty());  // No RELEASE_REQUESTED.
+  EXPECT_TRUE(sink->events().empty()); // No RELEASE_REQUESTED.
   EXPECT_EQ(table_.KeyCount(), keys);
   EXPECT_EQ(table_.OwnerCountsForTest("alice").waiting, 0);
   // Over the memory budget: a new key's wait is refused and leaves no entry.
@@ -196,7 +197,8 @@ TEST_F(ReviewLimitsTest, RefusalsLeaveNoKeyNoWaitAndNoReleaseRequest) {
   EXPECT_EQ(r2->status().code(), absl::StatusCode::kResourceExhausted);
   // Holders' releases and keepalives are served.
   ASSERT_OK(table_.KeepAlive(KeepAliveCmd{h, clock_.Now()}).status());
-  ASSERT_OK(table_.Release(ReleaseCmd{h, "other", (*other)->grant.token, clock_.Now()}));
+  ASSERT_OK(table_.Release(
+      ReleaseCmd{h, "other", (*other)->grant.token, clock_.Now()}));
   table_.SetOverMemoryBudget(false, "");
   EXPECT_EQ(table_.OwnerCountsForTest("alice").waiting, 0);
   EXPECT_EQ(table_.OwnerCountsForTest("alice").held, 0);
@@ -214,8 +216,8 @@ TEST_F(ReviewLimitsTest, RefusalsLeaveNoKeyNoWaitAndNoReleaseRequest) {
 // every delay over, no key entry and no owner count is left.
 TEST(ReviewLimitsRandomTest, CountersNeverDriftAndRefusalsChangeNothing) {
   const std::vector<std::string> owners = {"o0", "o1", "o2"};
-  const std::vector<std::string> keys = {"a", "a/b", "a/b/c", "d", "d/e",
-                                         "sem", "f"};
+  const std::vector<std::string> keys = {"a",   "a/b", "a/b/c", "d",
+                                         "d/e", "sem", "f"};
   const int seeds = 150;
   std::map<std::string, int> refusals;
   for (int seed = 1; seed <= seeds; ++seed) {
@@ -244,7 +246,7 @@ TEST(ReviewLimitsRandomTest, CountersNeverDriftAndRefusalsChangeNothing) {
     struct Waiting {
       uint64_t session;
       std::string key;
-      RecordingWaiter* w;
+      RecordingWaiter *w;
     };
     std::vector<Waiting> waits;
     struct Held {
@@ -274,22 +276,25 @@ TEST(ReviewLimitsRandomTest, CountersNeverDriftAndRefusalsChangeNothing) {
           EXPECT_EQ(after.sessions, before.sessions);
         }
       } else if (op <= 9) {
-        const Live& s = sessions[pick(sessions.size())];
+        const Live &s = sessions[pick(sessions.size())];
         AcquireCmd cmd;
         cmd.session_id = s.id;
         cmd.key = keys[pick(keys.size())];
         cmd.mode = pick(2) == 0 ? LockMode::kShared : LockMode::kExclusive;
-        if (cmd.key == "sem") cmd.semaphore_size = 2;
+        if (cmd.key == "sem")
+          cmd.semaphore_size = 2;
         const size_t wait = pick(3);
         cmd.wait_timeout = wait == 0   ? absl::ZeroDuration()
                            : wait == 1 ? absl::Seconds(1)
                                        : absl::InfiniteDuration();
-        if (pick(3) == 0) cmd.max_hold = absl::Seconds(1 + pick(2));
-        if (pick(3) == 0) cmd.lock_delay = absl::Seconds(1);
+        if (pick(3) == 0)
+          cmd.max_hold = absl::Seconds(1 + pick(2));
+        if (pick(3) == 0)
+          cmd.lock_delay = absl::Seconds(1);
         cmd.request_release = pick(2) == 0;
         cmd.now = clock.Now();
         waiters.push_back(std::make_unique<RecordingWaiter>());
-        RecordingWaiter* w = waiters.back().get();
+        RecordingWaiter *w = waiters.back().get();
         const size_t entries = table.KeyMapSizeForTest();
         const OwnerCounts before = table.OwnerCountsForTest(s.owner);
         auto r = table.Acquire(cmd, w);
@@ -298,8 +303,7 @@ TEST(ReviewLimitsRandomTest, CountersNeverDriftAndRefusalsChangeNothing) {
         }
         if (!r.has_value()) {
           waits.push_back({s.id, cmd.key, w});
-        } else if (r->status().code() ==
-                   absl::StatusCode::kResourceExhausted) {
+        } else if (r->status().code() == absl::StatusCode::kResourceExhausted) {
           ++refusals[std::string(r->status().message().substr(0, 45))];
           // A refusal changes nothing.
           EXPECT_EQ(table.KeyMapSizeForTest(), entries) << r->status();
@@ -311,18 +315,19 @@ TEST(ReviewLimitsRandomTest, CountersNeverDriftAndRefusalsChangeNothing) {
       } else if (op <= 11) {
         // Release what the session holds of a key (by the admin path:
         // the token is not tracked here), or a plain cancel of a wait.
-        for (const Waiting& wt : waits) {
-          if (wt.w->granted()) grants.push_back({wt.session, wt.key,
-                                                 wt.w->token()});
+        for (const Waiting &wt : waits) {
+          if (wt.w->granted())
+            grants.push_back({wt.session, wt.key, wt.w->token()});
         }
         if (!grants.empty() && pick(3) != 0) {
           const size_t i = pick(grants.size());
-          table.Release(ReleaseCmd{grants[i].session, grants[i].key,
-                                   grants[i].token, clock.Now()})
+          table
+              .Release(ReleaseCmd{grants[i].session, grants[i].key,
+                                  grants[i].token, clock.Now()})
               .IgnoreError();
           grants.erase(grants.begin() + static_cast<long>(i));
         } else if (!waits.empty()) {
-          const Waiting& wt = waits[pick(waits.size())];
+          const Waiting &wt = waits[pick(waits.size())];
           table.CancelWait(CancelWaitCmd{wt.session, wt.key, 0, wt.w,
                                          CancelReason::kCancelled,
                                          clock.Now()});
@@ -355,7 +360,7 @@ TEST(ReviewLimitsRandomTest, CountersNeverDriftAndRefusalsChangeNothing) {
         table.SetOverMemoryBudget(over, "limit --memory_budget=1 reached");
       } else {
         clock.Advance(absl::Milliseconds(200 + pick(1500)));
-        for (const Live& s : sessions) {
+        for (const Live &s : sessions) {
           if (pick(4) != 0) {
             table.KeepAlive(KeepAliveCmd{s.id, clock.Now()})
                 .status()
@@ -365,9 +370,10 @@ TEST(ReviewLimitsRandomTest, CountersNeverDriftAndRefusalsChangeNothing) {
         table.RunDueTimers(clock.Now());
       }
       table.CheckInvariantsForTest();
-      if (HasFailure()) return;
+      if (HasFailure())
+        return;
     }
-    for (const Live& s : sessions) {
+    for (const Live &s : sessions) {
       table.CloseSession(CloseSessionCmd{s.id, clock.Now()})
           .status()
           .IgnoreError();
@@ -377,25 +383,28 @@ TEST(ReviewLimitsRandomTest, CountersNeverDriftAndRefusalsChangeNothing) {
     table.CheckInvariantsForTest();
     EXPECT_EQ(table.SessionCount(), 0u);
     EXPECT_EQ(table.KeyMapSizeForTest(), 0u);
-    for (const std::string& o : owners) {
+    for (const std::string &o : owners) {
       const OwnerCounts c = table.OwnerCountsForTest(o);
       EXPECT_EQ(c.sessions, 0) << o;
       EXPECT_EQ(c.held, 0) << o;
       EXPECT_EQ(c.waiting, 0) << o;
     }
     // Every queued waiter was answered.
-    for (const Waiting& wt : waits) EXPECT_TRUE(wt.w->done());
+    for (const Waiting &wt : waits)
+      EXPECT_TRUE(wt.w->done());
     table.Shutdown();
-    if (HasFailure()) return;
+    if (HasFailure())
+      return;
   }
   // The run reached every limit an acquire can meet.
-  for (const char* flag : {"max_held_per_session", "max_held_per_identity",
-                           "max_waiters_per_key", "max_waiters_per_session",
-                           "max_waiters_per_identity", "max_keys",
-                           "memory_budget"}) {
+  for (const char *flag :
+       {"max_held_per_session", "max_held_per_identity", "max_waiters_per_key",
+        "max_waiters_per_session", "max_waiters_per_identity", "max_keys",
+        "memory_budget"}) {
     int n = 0;
-    for (const auto& [m, c] : refusals) {
-      if (m.find(flag) != std::string::npos) n += c;
+    for (const auto &[m, c] : refusals) {
+      if (m.find(flag) != std::string::npos)
+        n += c;
     }
     EXPECT_GT(n, 0) << flag;
   }
@@ -429,9 +438,11 @@ TEST(ReviewLimitsConcurrencyTest, OneIdentityRacingItselfLeavesNoCount) {
         c.ttl = kTtl;
         c.now = now;
         absl::StatusOr<SessionInfo> info = table.CreateSession(c);
-        if (!info.ok()) continue;
+        if (!info.ok())
+          continue;
         created.fetch_add(1);
-        if (table.OwnerCountsForTest("o").sessions > 3) over_limit.fetch_add(1);
+        if (table.OwnerCountsForTest("o").sessions > 3)
+          over_limit.fetch_add(1);
         for (int k = 0; k < 3; ++k) {
           AcquireCmd a;
           a.session_id = info->session_id;
@@ -440,8 +451,9 @@ TEST(ReviewLimitsConcurrencyTest, OneIdentityRacingItselfLeavesNoCount) {
           a.now = now;
           auto r = table.Acquire(a, nullptr);
           if (r.has_value() && r->ok() && (*r)->acquired && rng() % 2) {
-            table.Release(ReleaseCmd{info->session_id, a.key,
-                                     (*r)->grant.token, now})
+            table
+                .Release(
+                    ReleaseCmd{info->session_id, a.key, (*r)->grant.token, now})
                 .IgnoreError();
           }
         }
@@ -451,7 +463,8 @@ TEST(ReviewLimitsConcurrencyTest, OneIdentityRacingItselfLeavesNoCount) {
       }
     });
   }
-  for (std::thread& th : threads) th.join();
+  for (std::thread &th : threads)
+    th.join();
   EXPECT_GT(created.load(), 0);
   EXPECT_EQ(over_limit.load(), 0);
   table.CheckInvariantsForTest();
@@ -479,7 +492,7 @@ TEST_F(ReviewLimitsTest, RetriesAreNeverRefusedByALimit) {
   table_.SetOverMemoryBudget(true, "limit --memory_budget=1 reached");
   RecordingWaiter retry;
   wait.now = clock_.Now();
-  EXPECT_FALSE(table_.Acquire(wait, &retry).has_value());  // Takes over.
+  EXPECT_FALSE(table_.Acquire(wait, &retry).has_value()); // Takes over.
   ASSERT_TRUE(first.done());
   EXPECT_EQ(first.result().status().code(), absl::StatusCode::kCancelled);
   EXPECT_EQ(table_.OwnerCountsForTest("queued").waiting, 1);
@@ -508,6 +521,6 @@ TEST_F(ReviewLimitsTest, RetriesAreNeverRefusedByALimit) {
   EXPECT_TRUE(retry.granted());
 }
 
-}  // namespace
-}  // namespace test
-}  // namespace taala
+} // namespace
+} // namespace test
+} // namespace taala
