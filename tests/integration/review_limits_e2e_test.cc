@@ -29,9 +29,7 @@ constexpr int64_t kTtlMs = 60000;
 // a key entry in a lock-delay for an hour, and --max_keys is soon full.
 // Then a second client's acquire of any new key is refused.
 TEST(ReviewLimitsE2eTest, LockDelaysOfOneClientDoNotFillMaxKeysForOthers) {
-  // FINDING: lock-delay entries count against --max_keys but no per-identity
-  // limit, so one client that holds nothing locks every client out of new keys
-  // for up to --max_lock_delay
+  // FINDING: one client's lock-delays fill --max_keys for every client
   auto daemon = test::TaaladProcess::Start({"--max_keys=8"});
   ASSERT_TRUE(daemon.ok()) << daemon.status();
   auto stub = test::RestartableStub((*daemon)->address(), 0);
@@ -81,9 +79,7 @@ TEST(ReviewLimitsE2eTest, LockDelaysOfOneClientDoNotFillMaxKeysForOthers) {
 // --max_sessions_per_identity and an Acquire past --max_held_per_session
 // are refused RESOURCE_EXHAUSTED; each should leave an audit line.
 TEST(ReviewLimitsE2eTest, LimitRefusalsAreInTheAuditLog) {
-  // FINDING: refusals by the lock table's limits (--max_sessions_per_identity,
-  // --max_held_per_session, ...) write no audit line, though docs/security.md
-  // says every refused call past a limit does
+  // FINDING: refusals past the table's limits write no audit line
   auto daemon = test::TaaladProcess::Start(
       {"--max_sessions_per_identity=1", "--max_held_per_session=1"});
   ASSERT_TRUE(daemon.ok()) << daemon.status();

@@ -67,8 +67,7 @@ protected:
 // other identity's acquire of a new key is then refused for up to
 // --max_lock_delay (1 h). No per-identity limit counts those entries.
 TEST_F(ReviewLimitsTest, OneIdentitysLockDelaysDoNotLockOthersOutOfNewKeys) {
-  // FINDING: lock-delay entries are counted by no per-identity limit, so one
-  // identity fills --max_keys and every other identity's new key is refused
+  // FINDING: one identity's lock-delays fill --max_keys for everyone
   const uint64_t a = MustCreate("mallory");
   for (int i = 0; i < 6; ++i) {
     AcquireCmd cmd = Cmd(a, "m" + std::to_string(i));
@@ -97,8 +96,7 @@ TEST_F(ReviewLimitsTest, OneIdentitysLockDelaysDoNotLockOthersOutOfNewKeys) {
 // while it waits are not counted against the wait, so when the wait is
 // served the session holds more than the limit.
 TEST_F(ReviewLimitsTest, ServedWaitDoesNotTakeASessionPastMaxHeldPerSession) {
-  // FINDING: a wait admitted under --max_held_per_session is granted later
-  // without a re-check, so a session holds limit+waits grants
+  // FINDING: a served wait takes a session past --max_held_per_session
   const uint64_t h = MustCreate("holder");
   ASSERT_TRUE((*table_.Acquire(Cmd(h, "x"), nullptr))->acquired);
   const uint64_t a = MustCreate("alice");
