@@ -300,7 +300,7 @@ absl::Status LockServiceImpl::CheckOwner(const auth::Identity& who,
                                          uint64_t id, absl::string_view call,
                                          absl::string_view key) {
   if (who.internal) return absl::OkStatus();
-  absl::Status s = table_->CheckSessionOwner(id, who.name);
+  absl::Status s = table_->CheckSessionOwner(id, who.name, who.anonymous);
   // Worded exactly as the table words an unknown session for this call, so
   // that a foreign session and an unknown one cannot be told apart.
   if (!s.ok() && !key.empty()) {
@@ -329,8 +329,9 @@ void LockServiceImpl::FilterSessions(const auth::Identity& who,
   sessions.erase(std::remove_if(sessions.begin(), sessions.end(),
                                 [&](const SessionSummary& s) {
                                   return !table_
-                                              ->CheckSessionOwner(s.session_id,
-                                                                  who.name)
+                                              ->CheckSessionOwner(
+                                                  s.session_id, who.name,
+                                                  who.anonymous)
                                               .ok();
                                 }),
                  sessions.end());
