@@ -107,6 +107,15 @@ absl::StatusOr<std::unique_ptr<admin::AdminServer>> StartAdmin(
   spdlog::info("admin listener on http://{}:{}/ (dashboard, /metrics, "
                "/healthz, /readyz, /api/v1/)",
                listen.substr(0, listen.rfind(":")), (*admin)->port());
+  if (auth != nullptr) {
+    const std::shared_ptr<const auth::AuthConfig> config = auth->Current();
+    if (!config->allow_anonymous && !config->tokens.has_value()) {
+      spdlog::warn("admin listener: anonymous callers are not admitted and "
+                   "there is no --auth_tokens_file (its bearer tokens are "
+                   "the listener's only credential): it serves /healthz "
+                   "and /readyz only");
+    }
+  }
   if (!port_file.empty() && !WritePortFile(port_file, (*admin)->port())) {
     return absl::UnavailableError(
         absl::StrCat("cannot write --admin_port_file ", port_file));

@@ -26,8 +26,17 @@ absl::Status CheckHttpCaller(const auth::AuthState* state,
                              auth::Permission need) {
   if (state == nullptr) return absl::OkStatus();
   const std::shared_ptr<const auth::AuthConfig> config = state->Current();
-  if (!config->tokens.has_value() && !config->acl.has_value()) {
-    return absl::OkStatus();  // No auth configured: open, as before.
+  // Open only when the gRPC port admits anonymous callers too and
+  // nothing narrows what they may do: otherwise the listener (whose
+  // answers are taalad's own) would bypass mutual TLS or the ACL.
+  if (config->allow_anonymous && !config->tokens.has_value() &&
+      !config->acl.has_value()) {
+    return absl::OkStatus();
+  }
+  if (!config->tokens.has_value()) {
+    return absl::UnauthenticatedError(
+        "the admin listener takes bearer tokens only and taalad has no "
+        "--auth_tokens_file: only /healthz and /readyz are served");
   }
   if (authorization.empty()) {
     return absl::UnauthenticatedError(
@@ -42,7 +51,7 @@ absl::Status CheckHttpCaller(const auth::AuthState* state,
   }
   token = absl::StripAsciiWhitespace(token.substr(7));
   std::optional<std::string> name;
-  if (config->tokens.has_value() && !token.empty()) {
+  if (!token.empty()) {
     name = config->tokens->IdentityFor(token);
   }
   if (!name.has_value()) {

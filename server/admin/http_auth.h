@@ -4,10 +4,12 @@
 // Who may read the admin listener (docs/security.md). Its answers come
 // through the daemon's in-process channel, whose calls are taalad's own
 // (every permission), so the listener checks its HTTP callers itself:
-// once taalad has --auth_tokens_file or --acl_file, a request needs
+// once taalad has --auth_tokens_file or --acl_file, or does not admit
+// anonymous callers (e.g. --tls_client_ca alone), a request needs
 // `Authorization: Bearer <token>` of an identity with `admin` on every key
 // (the dashboard and /api/v1/...), or `read` on every key (/metrics).
-// /healthz and /readyz stay open (probes). Internal to server/admin.
+// /healthz and /readyz stay open (probes). Without a tokens file such a
+// listener serves the probes only. Internal to server/admin.
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"

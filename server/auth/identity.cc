@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 
@@ -64,6 +65,10 @@ Identity AnonymousIdentity(absl::string_view grpc_peer) {
   const std::string address = PeerAddress(grpc_peer);
   id.name = absl::StrCat("anonymous@", Unmapped(address));
   return id;
+}
+
+bool IsReservedIdentityName(absl::string_view name) {
+  return absl::StartsWith(name, "anonymous@") || name == "taalad";
 }
 
 }  // namespace auth

@@ -35,6 +35,12 @@ struct Identity {
 // port dropped, so the limits count one client host as one identity.
 Identity AnonymousIdentity(absl::string_view grpc_peer);
 
+// Names that only taalad gives: "anonymous@..." (AnonymousIdentity) and
+// "taalad" (its own calls). A token line or a client certificate that
+// claims one is refused, so no credential can act as anonymous callers
+// or as taalad; an ACL rule may still name them.
+bool IsReservedIdentityName(absl::string_view name);
+
 }  // namespace auth
 }  // namespace taala
 

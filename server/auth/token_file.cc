@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "server/auth/identity.h"
 
 namespace taala {
 namespace auth {
@@ -70,6 +71,12 @@ absl::StatusOr<TokenFile> TokenFile::Parse(absl::string_view text) {
         return LineError(
             n, "the identity may hold only printable ASCII without spaces");
       }
+    }
+    if (IsReservedIdentityName(identity)) {
+      return LineError(
+          n, absl::StrCat("identity \"", identity,
+                          "\" is reserved (anonymous@... names anonymous "
+                          "callers, taalad its own calls)"));
     }
     if (!absl::ConsumePrefix(&hash, kHashPrefix)) {
       return LineError(n, "the hash must start with \"sha256:\" (make the "

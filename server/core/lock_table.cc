@@ -85,12 +85,13 @@ uint64_t LockTable::NewSessionId() {
 }
 
 absl::Status LockTable::CheckSessionOwner(uint64_t id,
-                                          absl::string_view owner) {
+                                          absl::string_view owner,
+                                          bool anonymous) {
   // One registry lookup; the owner is constant and read with no mutex. An
   // ended session is refused by the call itself, as an unknown one.
   std::shared_ptr<Session> session = sessions_.Find(id);
   if (session == nullptr ||
-      !table_internal::OwnerMatches(session->owner, owner)) {
+      !table_internal::OwnerMatches(session->owner, owner, anonymous)) {
     return absl::NotFoundError(SessionNotFound(id));
   }
   return absl::OkStatus();

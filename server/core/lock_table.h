@@ -137,10 +137,12 @@ class LockTable {
   // A fresh session id for CreateSessionCmd: random, non-zero, below 2^63
   // (unguessable; on the rare ALREADY_EXISTS, ask again). Thread-safe.
   uint64_t NewSessionId();
-  // OK if the session lives and belongs to `owner` (OwnerMatches); else
+  // OK if the session lives and belongs to `owner` (OwnerMatches; an
+  // `anonymous` caller also owns the sessions without owner); else
   // NOT_FOUND exactly as for an unknown id: an id tells nothing.
   [[nodiscard]] absl::Status CheckSessionOwner(uint64_t id,
-                                               absl::string_view owner);
+                                               absl::string_view owner,
+                                               bool anonymous);
   // While `over`, CreateSession and acquires that would wait get
   // RESOURCE_EXHAUSTED `message`; grants without a wait, keepalives and
   // releases go on. Cheap to check when not over.

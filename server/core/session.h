@@ -114,9 +114,11 @@ std::string SessionNotFound(uint64_t session_id);
 
 // True if `caller` may name a session owned by `owner`: the same identity,
 // or, for a session with no owner (restored from a log written before
-// issue 12), any anonymous identity ("anonymous@...").
-inline bool OwnerMatches(absl::string_view owner, absl::string_view caller) {
-  if (owner.empty()) return absl::StartsWith(caller, "anonymous@");
+// issue 12), any anonymous caller (`caller_anonymous`, Identity::anonymous:
+// taalad's own mark, never read off a name a credential could claim).
+inline bool OwnerMatches(absl::string_view owner, absl::string_view caller,
+                         bool caller_anonymous) {
+  if (owner.empty()) return caller_anonymous;
   return owner == caller;
 }
 

@@ -6,6 +6,7 @@
 
 #include "server/core/multi_acquire.h"
 #include "server/rpc/acquire_reactor.h"
+#include "server/rpc/caller_views.h"
 #include "server/rpc/durable_finish.h"
 #include "server/rpc/grpc_status.h"
 #include "server/rpc/raw_request.h"
@@ -20,10 +21,11 @@ class AcquireAllReactor final : public grpc::ServerUnaryReactor,
                                 public MultiAcquireListener {
  public:
   AcquireAllReactor(LockTable* table, Clock* clock, MultiAcquireCmd cmd,
-                    grpc::ByteBuffer* raw_resp)
+                    grpc::ByteBuffer* raw_resp, bool whole_cycle)
       : clock_(clock),
         log_(&table->log()),
         raw_resp_(raw_resp),
+        whole_cycle_(whole_cycle),
         multi_(table, clock, std::move(cmd), this) {}
 
   // Takes the keys (or as many as it can before one must wait) and returns
@@ -39,7 +41,10 @@ class AcquireAllReactor final : public grpc::ServerUnaryReactor,
       ToProto(*result, clock_->Now(), &resp);
       SerializeResponse(resp, raw_resp_);
     }
-    FinishWhenDurable(*log_, this, ToGrpcStatus(result.status()));
+    FinishWhenDurable(*log_, this,
+                      ToGrpcStatus(whole_cycle_
+                                       ? result.status()
+                                       : WithoutForeignCycle(result.status())));
   }
 
   void OnCancel() override { multi_.Cancel(); }
@@ -50,6 +55,7 @@ class AcquireAllReactor final : public grpc::ServerUnaryReactor,
   Clock* const clock_;
   TransitionLog* const log_;
   grpc::ByteBuffer* const raw_resp_;
+  const bool whole_cycle_;
   MultiAcquire multi_;
 };
 
@@ -58,8 +64,10 @@ class AcquireAllReactor final : public grpc::ServerUnaryReactor,
 grpc::ServerUnaryReactor* StartAcquireAllReactor(LockTable* table,
                                                  Clock* clock,
                                                  MultiAcquireCmd cmd,
-                                                 grpc::ByteBuffer* raw_resp) {
-  return (new AcquireAllReactor(table, clock, std::move(cmd), raw_resp))
+                                                 grpc::ByteBuffer* raw_resp,
+                                                 bool whole_cycle) {
+  return (new AcquireAllReactor(table, clock, std::move(cmd), raw_resp,
+                                whole_cycle))
       ->Start();
 }
 

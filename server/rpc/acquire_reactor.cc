@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "server/rpc/durable_finish.h"
+#include "server/rpc/caller_views.h"
 #include "server/rpc/grpc_status.h"
 #include "server/rpc/raw_request.h"
 #include "server/rpc/translation.h"
@@ -18,11 +19,12 @@ namespace {
 class AcquireReactor final : public grpc::ServerUnaryReactor, public Waiter {
  public:
   AcquireReactor(LockTable* table, Clock* clock, AcquireCmd cmd,
-                 grpc::ByteBuffer* raw_resp)
+                 grpc::ByteBuffer* raw_resp, bool whole_cycle)
       : table_(table),
         clock_(clock),
         cmd_(std::move(cmd)),
-        raw_resp_(raw_resp) {}
+        raw_resp_(raw_resp),
+        whole_cycle_(whole_cycle) {}
 
   // Queues the acquire (or answers at once) and returns this reactor for
   // gRPC. Called once, right after construction, before gRPC can deliver
@@ -63,13 +65,17 @@ class AcquireReactor final : public grpc::ServerUnaryReactor, public Waiter {
       ToProto(*result, clock_->Now(), &resp);
       SerializeResponse(resp, raw_resp_);
     }
-    FinishWhenDurable(table_->log(), this, ToGrpcStatus(result.status()));
+    FinishWhenDurable(table_->log(), this,
+                      ToGrpcStatus(whole_cycle_
+                                       ? result.status()
+                                       : WithoutForeignCycle(result.status())));
   }
 
   LockTable* const table_;
   Clock* const clock_;
   const AcquireCmd cmd_;
   grpc::ByteBuffer* const raw_resp_;
+  const bool whole_cycle_;
   std::atomic<bool> gone_{false};
 };
 
@@ -77,8 +83,11 @@ class AcquireReactor final : public grpc::ServerUnaryReactor, public Waiter {
 
 grpc::ServerUnaryReactor* StartAcquireReactor(LockTable* table, Clock* clock,
                                               AcquireCmd cmd,
-                                              grpc::ByteBuffer* raw_resp) {
-  return (new AcquireReactor(table, clock, std::move(cmd), raw_resp))->Start();
+                                              grpc::ByteBuffer* raw_resp,
+                                              bool whole_cycle) {
+  return (new AcquireReactor(table, clock, std::move(cmd), raw_resp,
+                             whole_cycle))
+      ->Start();
 }
 
 }  // namespace taala

@@ -22,19 +22,24 @@ namespace taala {
 // the key became free meanwhile), and returns the reactor. On OK the
 // serialized v1::AcquireResponse goes to `raw_resp`. A cancel by the caller
 // takes the wait out of the queue. `table` and `clock` must outlive the call.
+// Unless `whole_cycle`, a deadlock refusal names only the caller's own wait
+// (WithoutForeignCycle, caller_views.h).
 grpc::ServerUnaryReactor* StartAcquireReactor(LockTable* table, Clock* clock,
                                               AcquireCmd cmd,
-                                              grpc::ByteBuffer* raw_resp);
+                                              grpc::ByteBuffer* raw_resp,
+                                              bool whole_cycle = true);
 
 // AcquireAll (acquire_all_reactor.cc): runs `cmd` as a MultiAcquire (all
 // or nothing, keys in sorted order) with a new reactor as its listener, and
 // returns the reactor. On OK the serialized v1::AcquireAllResponse goes to
 // `raw_resp`. A cancel by the caller ends the call with CANCELLED after
 // giving back the keys it took. `table` and `clock` must outlive the call.
+// `whole_cycle` as for StartAcquireReactor.
 grpc::ServerUnaryReactor* StartAcquireAllReactor(LockTable* table,
                                                  Clock* clock,
                                                  MultiAcquireCmd cmd,
-                                                 grpc::ByteBuffer* raw_resp);
+                                                 grpc::ByteBuffer* raw_resp,
+                                                 bool whole_cycle = true);
 
 }  // namespace taala
 

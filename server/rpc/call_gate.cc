@@ -75,6 +75,14 @@ absl::Status CallGate::AuthorizeAnywhere(const auth::Identity& who,
   return s;
 }
 
+bool CallGate::Allowed(const auth::Identity& who,
+                       auth::Permission permission, absl::string_view key) {
+  if (who.internal) return true;
+  // Per call: no mutex shared by every call (AuthState::Get).
+  const auth::AuthConfig& config = state_->Get();
+  return !config.acl.has_value() || config.acl->Allows(who, permission, key);
+}
+
 bool CallGate::AllowedEverywhere(const auth::Identity& who,
                                  auth::Permission permission) {
   if (who.internal) return true;

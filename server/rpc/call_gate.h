@@ -48,6 +48,10 @@ class CallGate {
   absl::Status AuthorizeAnywhere(const auth::Identity& who,
                                  auth::Permission permission,
                                  absl::string_view call);
+  // True if `who` has `permission` on `key`; nothing audited (a filter of
+  // what an allowed call shows, not a refusal).
+  bool Allowed(const auth::Identity& who, auth::Permission permission,
+               absl::string_view key);
   // True if `who` has `permission` on every key (ListSessions shows other
   // identities' sessions only with `read` on everything).
   bool AllowedEverywhere(const auth::Identity& who,

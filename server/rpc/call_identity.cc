@@ -106,6 +106,12 @@ absl::StatusOr<auth::Identity> IdentifyCaller(
   if (config.client_certificates) {
     std::string name = CertificateIdentity(ctx);
     if (!name.empty()) {
+      if (auth::IsReservedIdentityName(name)) {
+        return absl::UnauthenticatedError(absl::StrCat(
+            "the client certificate names \"", name,
+            "\", a name reserved for taalad's own identities (anonymous@... "
+            "and taalad)"));
+      }
       auth::Identity who;
       who.name = std::move(name);
       return who;

@@ -218,7 +218,8 @@ class KeepAliveReactor final : public KeepAliveReactorBase {
     if (session_id_ == 0 && !identity_.internal) {
       // A foreign session is NOT_FOUND exactly like an unknown one, and is
       // neither renewed nor attached.
-      if (absl::Status owner = table_->CheckSessionOwner(id, identity_.name);
+      if (absl::Status owner = table_->CheckSessionOwner(
+              id, identity_.name, identity_.anonymous);
           !owner.ok()) {
         gate_->NoteRefused(identity_, kCall, "", owner);
         ttl = owner;

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/core/key.h"
 #include "server/rpc/acquire_reactor.h"
+#include "server/rpc/caller_views.h"
 #include "server/rpc/durable_finish.h"
 #include "server/rpc/event_stream.h"
 #include "server/rpc/grpc_status.h"
@@ -122,6 +123,8 @@ grpc::ServerUnaryReactor* LockServiceImpl::Acquire(
     allowed = CheckOwner(*who, cmd->session_id, "Acquire", cmd->key);
   }
   if (!allowed.ok()) return FinishNow(table_->log(), ctx, allowed);
+  // A deadlock's whole cycle only for those who may read every key.
+  const bool whole_cycle = gate_->AllowedEverywhere(*who, Permission::kRead);
   // Fast path: answered at once (granted, held, try-lock, error) without a
   // reactor of our own.
   std::optional<absl::StatusOr<AcquireResult>> outcome =
@@ -129,9 +132,13 @@ grpc::ServerUnaryReactor* LockServiceImpl::Acquire(
   if (outcome.has_value()) {
     v1::AcquireResponse resp;
     if (outcome->ok()) ToProto(**outcome, cmd->now, &resp);
-    return FinishNow(table_->log(), ctx, outcome->status(), resp, raw_resp);
+    return FinishNow(table_->log(), ctx,
+                     whole_cycle ? outcome->status()
+                                 : WithoutForeignCycle(outcome->status()),
+                     resp, raw_resp);
   }
-  return StartAcquireReactor(table_, clock_, *std::move(cmd), raw_resp);
+  return StartAcquireReactor(table_, clock_, *std::move(cmd), raw_resp,
+                             whole_cycle);
 }
 
 grpc::ServerUnaryReactor* LockServiceImpl::Release(
@@ -173,9 +180,11 @@ grpc::ServerUnaryReactor* LockServiceImpl::DescribeLock(
         absl::StatusOr<auth::Identity> who =
             gate_->Admit(*ctx, "DescribeLock", Permission::kRead, req->key());
         if (!who.ok()) return who.status();
-        return Answer(
-            table_->Describe(req->key(), MaxWaiters(req->max_waiters())),
-            clock_->Now(), resp);
+        absl::StatusOr<LockDescription> d =
+            table_->Describe(req->key(), MaxWaiters(req->max_waiters()));
+        // Tree blockers may sit outside the caller's `read` (an ancestor).
+        if (d.ok()) DropUnreadableBlockers(*gate_, *who, &*d);
+        return Answer(std::move(d), clock_->Now(), resp);
       });
 }
 
@@ -206,12 +215,18 @@ grpc::ServerUnaryReactor* LockServiceImpl::ListSessions(
             gate_->Authenticate(*ctx, "ListSessions");
         if (!who.ok()) return who.status();
         absl::StatusOr<uint64_t> after =
-            FromSessionPageToken(req->page_token());
+            FromOwnSessionsToken(req->page_token());
         if (!after.ok()) return after.status();
-        SessionPage page =
-            table_->ListSessions(*after, PageSize(req->page_size()));
-        FilterSessions(*who, &page);
-        ToProto(page, clock_->Now(), resp);
+        if (gate_->AllowedEverywhere(*who, Permission::kRead)) {
+          ToProto(table_->ListSessions(*after, PageSize(req->page_size())),
+                  clock_->Now(), resp);
+          return absl::OkStatus();
+        }
+        // Its own sessions only, and a page token that is one of them.
+        OwnSessionsPage own = ListOwnSessions(*table_, *who, *after,
+                                              PageSize(req->page_size()));
+        ToProto(own.page, clock_->Now(), resp);
+        if (own.resume.has_value()) resp->set_next_page_token(*own.resume);
         return absl::OkStatus();
       });
 }
@@ -237,7 +252,9 @@ grpc::ServerUnaryReactor* LockServiceImpl::AcquireAll(
     allowed = CheckOwner(*who, cmd->session_id, "AcquireAll", "");
   }
   if (!allowed.ok()) return FinishNow(table_->log(), ctx, allowed);
-  return StartAcquireAllReactor(table_, clock_, *std::move(cmd), raw_resp);
+  return StartAcquireAllReactor(
+      table_, clock_, *std::move(cmd), raw_resp,
+      gate_->AllowedEverywhere(*who, Permission::kRead));
 }
 
 grpc::ServerUnaryReactor* LockServiceImpl::GetWaitForGraph(
@@ -300,7 +317,7 @@ absl::Status LockServiceImpl::CheckOwner(const auth::Identity& who,
                                          uint64_t id, absl::string_view call,
                                          absl::string_view key) {
   if (who.internal) return absl::OkStatus();
-  absl::Status s = table_->CheckSessionOwner(id, who.name);
+  absl::Status s = table_->CheckSessionOwner(id, who.name, who.anonymous);
   // Worded exactly as the table words an unknown session for this call, so
   // that a foreign session and an unknown one cannot be told apart.
   if (!s.ok() && !key.empty()) {
@@ -317,23 +334,6 @@ absl::Status LockServiceImpl::CheckOwner(const auth::Identity& who,
   // (that is the point), so each is noted.
   if (!s.ok()) gate_->NoteRefused(who, call, key, s);
   return s;
-}
-
-void LockServiceImpl::FilterSessions(const auth::Identity& who,
-                                     SessionPage* page) {
-  if (gate_->AllowedEverywhere(who, Permission::kRead)) return;
-  // The page's sessions are checked one by one: one that ended meanwhile
-  // drops out too. The next page token is kept, so a page may come back
-  // short (even empty) with more to follow.
-  std::vector<SessionSummary>& sessions = page->sessions;
-  sessions.erase(std::remove_if(sessions.begin(), sessions.end(),
-                                [&](const SessionSummary& s) {
-                                  return !table_
-                                              ->CheckSessionOwner(s.session_id,
-                                                                  who.name)
-                                              .ok();
-                                }),
-                 sessions.end());
 }
 
 }  // namespace taala

@@ -162,9 +162,6 @@ class LockServiceImpl final : public LockServiceBase {
   // NOT_FOUND as for an unknown session otherwise, audited as refused.
   absl::Status CheckOwner(const auth::Identity& who, uint64_t id,
                           absl::string_view call, absl::string_view key);
-  // Drops from `page` the sessions of other identities unless `who` has
-  // `read` on every key.
-  void FilterSessions(const auth::Identity& who, SessionPage* page);
   CallGate open_gate_;
   CallGate* gate_ = &open_gate_;
   WatchPump* watch_pump_ = nullptr;

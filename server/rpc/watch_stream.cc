@@ -133,6 +133,7 @@ class WatchStream {
     } else if (!queue_.empty()) {
       v1::WatchResponse msg;
       ToProto(*queue_.front(), msg.mutable_event());
+      KeepCycleWithin(filter_, msg.mutable_event());
       SerializeResponse(msg, &in_flight_);
       in_flight_lsn_ = queue_.front()->order_lsn();
       queue_.pop_front();

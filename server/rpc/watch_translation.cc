@@ -1,6 +1,10 @@
 #include "server/rpc/watch_translation.h"
 
+#include <algorithm>
+#include <string>
+
 #include "absl/strings/str_cat.h"
+#include "server/rpc/caller_views.h"
 #include "server/rpc/translation.h"
 
 namespace taala {
@@ -162,6 +166,20 @@ std::vector<v1::WatchResponse> SnapshotMessages(const WatchSnapshotState& s,
   }
   out.back().mutable_snapshot()->set_complete(true);
   return out;
+}
+
+void KeepCycleWithin(const WatchFilter& filter, v1::WatchEvent* event) {
+  if (event->type() != v1::WatchEvent::DEADLOCK_REFUSED) return;
+  auto* cycle = event->mutable_cycle();
+  const int before = cycle->size();
+  cycle->erase(std::remove_if(cycle->begin(), cycle->end(),
+                              [&](const v1::WaitForEdge& e) {
+                                return !filter.Matches(e.key());
+                              }),
+               cycle->end());
+  if (cycle->size() == before) return;
+  event->set_reason(std::string(
+      WithoutForeignCycle(absl::AbortedError(event->reason())).message()));
 }
 
 }  // namespace taala

@@ -339,6 +339,8 @@ TEST_F(ReviewSecurityTest, MutualTlsOnlyStillProtectsTheAdminListener) {
 // The anonymous namespace is not reserved: a client certificate (from the
 // trusted client CA) whose CN is "anonymous@127.0.0.1" is the very identity
 // of every certificate-less loopback caller, so it owns their sessions.
+// The fix refuses such a certificate outright (UNAUTHENTICATED: the name
+// is reserved) rather than the NOT_FOUND first expected here.
 // FINDING: a certificate CN "anonymous@127.0.0.1" acts on anonymous loopback callers' sessions (identities not kept apart)
 TEST_F(ReviewSecurityTest, CertificateCannotClaimAnAnonymousIdentity) {
   test::TestPki pki(dir_);
@@ -368,10 +370,18 @@ TEST_F(ReviewSecurityTest, CertificateCannotClaimAnAnonymousIdentity) {
   v1::CloseSessionRequest req;
   req.set_session_id(victim);
   v1::CloseSessionResponse resp;
-  EXPECT_EQ(fake->CloseSession(&ctx, req, &resp).error_code(),
-            grpc::StatusCode::NOT_FOUND)
-      << "a certificate named anonymous@127.0.0.1 closed an anonymous "
-         "caller's session";
+  // The reserved name is refused as a credential (UNAUTHENTICATED), before
+  // any session is looked at.
+  const grpc::Status refused = fake->CloseSession(&ctx, req, &resp);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAUTHENTICATED)
+      << "a certificate named anonymous@127.0.0.1 was admitted: "
+      << refused.error_message();
+  EXPECT_TRUE(absl::StrContains(refused.error_message(), "reserved"))
+      << refused.error_message();
+  // The anonymous caller's session lives on: its owner closes it.
+  grpc::ClientContext own_ctx;
+  Prepare(&own_ctx, "");
+  EXPECT_TRUE(anon->CloseSession(&own_ctx, req, &resp).ok());
 }
 
 

@@ -78,6 +78,20 @@ TEST(TokenFileTest, RefusesTheWholeFileNamingTheLine) {
   EXPECT_TRUE(TokenFile::Parse(Line(std::string(256, 'x'), "b")).ok());
 }
 
+// The names taalad gives (anonymous callers, its own calls) are no token's:
+// such a token would act as every anonymous caller of an address.
+TEST(TokenFileTest, RefusesTheReservedIdentities) {
+  const std::string good = Line("alice", "a");
+  ExpectRefused(good + Line("anonymous@127.0.0.1", "b"),
+                "line 2: identity \"anonymous@127.0.0.1\" is reserved");
+  ExpectRefused(Line("anonymous@", "b"), "line 1: identity \"anonymous@\"");
+  ExpectRefused(Line("taalad", "b"), "line 1: identity \"taalad\" is reserved");
+  // Only the exact prefix and name: look-alikes are ordinary identities.
+  EXPECT_TRUE(TokenFile::Parse(Line("anonymous", "b") + Line("taalad2", "c") +
+                               Line("Anonymous@x", "d"))
+                  .ok());
+}
+
 TEST(TokenFileTest, BoundsTheFileSize) {
   ExpectRefused(std::string((4 << 20) + 1, '#'), "at most");
 }

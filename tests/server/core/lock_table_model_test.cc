@@ -331,14 +331,16 @@ class SeedRun {
     std::string other = kOwners[Rand(kOwnerCount)];
     if (other == own) other = Rand(2) == 0 ? own + "x" : "";
     Log(absl::StrCat("session ", s, " named by ", other));
-    const absl::Status refused = table_->CheckSessionOwner(s, other);
+    const absl::Status refused = table_->CheckSessionOwner(
+        s, other, absl::StartsWith(other, "anonymous@"));
     if (refused.code() != absl::StatusCode::kNotFound ||
         refused.message() != table_internal::SessionNotFound(s)) {
       return Fail(absl::StrCat("session ", s, " of ", own, " named by ",
                                other, ": ", refused.ToString()));
     }
     const bool live = !model_.Ended(s);
-    if (table_->CheckSessionOwner(s, own).ok() != live) {
+    if (table_->CheckSessionOwner(s, own, absl::StartsWith(own, "anonymous@"))
+            .ok() != live) {
       return Fail(absl::StrCat("session ", s, " named by its owner: model ",
                                live ? "live" : "ended"));
     }

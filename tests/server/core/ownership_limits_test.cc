@@ -67,18 +67,19 @@ class OwnershipTest : public ::testing::Test {
 
 TEST_F(OwnershipTest, ForeignOwnerIsNotFoundExactlyLikeAnUnknownSession) {
   const uint64_t a = MustCreate(table_, "alice");
-  EXPECT_OK(table_.CheckSessionOwner(a, "alice"));
-  const absl::Status foreign = table_.CheckSessionOwner(a, "bob");
+  EXPECT_OK(table_.CheckSessionOwner(a, "alice", false));
+  const absl::Status foreign = table_.CheckSessionOwner(a, "bob", false);
   EXPECT_EQ(foreign.code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(foreign.message(), table_internal::SessionNotFound(a));
   // An anonymous caller gets no more than bob.
-  EXPECT_EQ(table_.CheckSessionOwner(a, "anonymous@127.0.0.1"), foreign);
+  EXPECT_EQ(table_.CheckSessionOwner(a, "anonymous@127.0.0.1", true),
+            foreign);
   // The same words as for a session that never existed or has ended.
   uint64_t unknown = table_.NewSessionId();
-  EXPECT_EQ(table_.CheckSessionOwner(unknown, "bob").message(),
+  EXPECT_EQ(table_.CheckSessionOwner(unknown, "bob", false).message(),
             table_internal::SessionNotFound(unknown));
   ASSERT_OK(table_.CloseSession(CloseSessionCmd{a, clock_.Now()}).status());
-  EXPECT_EQ(table_.CheckSessionOwner(a, "alice"), foreign);
+  EXPECT_EQ(table_.CheckSessionOwner(a, "alice", false), foreign);
 }
 
 TEST_F(OwnershipTest, OwnerIsReportedByCreateAndListSessions) {
@@ -92,11 +93,16 @@ TEST_F(OwnershipTest, OwnerIsReportedByCreateAndListSessions) {
 
 TEST_F(OwnershipTest, SessionWithoutOwnerBelongsToAnyAnonymousIdentity) {
   const uint64_t legacy = MustCreate(table_, "");
-  EXPECT_OK(table_.CheckSessionOwner(legacy, "anonymous@127.0.0.1"));
-  EXPECT_OK(table_.CheckSessionOwner(legacy, "anonymous@10.0.0.7"));
-  EXPECT_EQ(table_.CheckSessionOwner(legacy, "alice").code(),
+  EXPECT_OK(table_.CheckSessionOwner(legacy, "anonymous@127.0.0.1", true));
+  EXPECT_OK(table_.CheckSessionOwner(legacy, "anonymous@10.0.0.7", true));
+  // Anonymity is the caller's mark, not its name: a credential that
+  // claimed such a name (refused elsewhere) would still own nothing here.
+  EXPECT_EQ(table_.CheckSessionOwner(legacy, "anonymous@127.0.0.1", false)
+                .code(),
             absl::StatusCode::kNotFound);
-  EXPECT_EQ(table_.CheckSessionOwner(legacy, "").code(),
+  EXPECT_EQ(table_.CheckSessionOwner(legacy, "alice", false).code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(table_.CheckSessionOwner(legacy, "", false).code(),
             absl::StatusCode::kNotFound);
 }
 
@@ -133,10 +139,10 @@ TEST_F(OwnershipTest, OwnerSurvivesReplayOfTheLogAndARestore) {
   LockTable restored(Options(&log2));
   restored.Restore(from_snapshot, clock_.Now(), absl::Seconds(5), true);
   restored.CheckInvariantsForTest();
-  EXPECT_OK(restored.CheckSessionOwner(a, "alice \"x\"\n"));
-  EXPECT_EQ(restored.CheckSessionOwner(a, "bob").code(),
+  EXPECT_OK(restored.CheckSessionOwner(a, "alice \"x\"\n", false));
+  EXPECT_EQ(restored.CheckSessionOwner(a, "bob", false).code(),
             absl::StatusCode::kNotFound);
-  EXPECT_OK(restored.CheckSessionOwner(b, "anonymous@127.0.0.1"));
+  EXPECT_OK(restored.CheckSessionOwner(b, "anonymous@127.0.0.1", true));
   EXPECT_EQ(restored.OwnerCountsForTest("alice \"x\"\n").held, 1);
   EXPECT_EQ(restored.OwnerCountsForTest("alice \"x\"\n").sessions, 1);
   restored.Shutdown();
