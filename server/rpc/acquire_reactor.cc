@@ -17,10 +17,13 @@ namespace {
 // cancels; it is deleted by gRPC's OnDone after Finish.
 class AcquireReactor final : public grpc::ServerUnaryReactor, public Waiter {
  public:
-  AcquireReactor(LockTable* table, Clock* clock, AcquireCmd cmd,
+  AcquireReactor(LockTable* table, Clock* clock, CallGate* gate,
+                 auth::Identity who, AcquireCmd cmd,
                  grpc::ByteBuffer* raw_resp)
       : table_(table),
         clock_(clock),
+        gate_(gate),
+        who_(std::move(who)),
         cmd_(std::move(cmd)),
         raw_resp_(raw_resp) {}
 
@@ -63,11 +66,18 @@ class AcquireReactor final : public grpc::ServerUnaryReactor, public Waiter {
       ToProto(*result, clock_->Now(), &resp);
       SerializeResponse(resp, raw_resp_);
     }
+    // Past a limit: audited (never under a table mutex: the table answers
+    // its waiters after releasing them).
+    if (absl::IsResourceExhausted(result.status())) {
+      gate_->NoteRefused(who_, "Acquire", cmd_.key, result.status());
+    }
     FinishWhenDurable(table_->log(), this, ToGrpcStatus(result.status()));
   }
 
   LockTable* const table_;
   Clock* const clock_;
+  CallGate* const gate_;
+  const auth::Identity who_;
   const AcquireCmd cmd_;
   grpc::ByteBuffer* const raw_resp_;
   std::atomic<bool> gone_{false};
@@ -76,9 +86,13 @@ class AcquireReactor final : public grpc::ServerUnaryReactor, public Waiter {
 }  // namespace
 
 grpc::ServerUnaryReactor* StartAcquireReactor(LockTable* table, Clock* clock,
+                                              CallGate* gate,
+                                              auth::Identity who,
                                               AcquireCmd cmd,
                                               grpc::ByteBuffer* raw_resp) {
-  return (new AcquireReactor(table, clock, std::move(cmd), raw_resp))->Start();
+  return (new AcquireReactor(table, clock, gate, std::move(who),
+                             std::move(cmd), raw_resp))
+      ->Start();
 }
 
 }  // namespace taala
