@@ -9,13 +9,14 @@ ABSL_FLAG(int64_t, max_sessions_per_identity, 10000,
           "Most live sessions one identity may have (anonymous clients: one "
           "identity per peer address).");
 ABSL_FLAG(int64_t, max_held_per_identity, 100000,
-          "Most grants held by all sessions of one identity.");
+          "Most keys all sessions of one identity may hold, wait for or "
+          "keep in a lock-delay (a delay counts for its last holder).");
 ABSL_FLAG(int64_t, max_waiters_per_identity, 10000,
           "Most waiting acquires of all sessions of one identity.");
 ABSL_FLAG(int64_t, max_waiters_per_key, 10000,
           "Most waiting acquires queued on one key.");
 ABSL_FLAG(int64_t, max_held_per_session, 100000,
-          "Most grants one session may hold.");
+          "Most keys one session may hold or wait for.");
 ABSL_FLAG(int64_t, max_waiters_per_session, 10000,
           "Most keys one session may wait for at once.");
 ABSL_FLAG(int64_t, max_keys, 1000000,

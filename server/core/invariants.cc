@@ -19,6 +19,8 @@ using table_internal::Holder;
 using table_internal::QueuedWaiter;
 
 void LockTable::CheckInvariantsForTest() {
+  // Lock-delays charged to each owner (OwnerCounters::delayed).
+  absl::flat_hash_map<std::string, int64_t> delayed;
   // Shards against sessions.
   for (auto& shard_ptr : shards_) {
     Shard& shard = *shard_ptr;
@@ -36,6 +38,13 @@ void LockTable::CheckInvariantsForTest() {
     }
     for (const auto& [key, state] : shard.keys) {
       TAALA_CHECK(!state.empty());
+      if (state.delay_owner != nullptr) {
+        // A charge only for a running delay, to the owner's live entry.
+        TAALA_CHECK(state.delayed_until != absl::InfinitePast());
+        TAALA_CHECK(owners_.Find(state.delay_owner->owner) ==
+                    state.delay_owner);
+        ++delayed[state.delay_owner->owner];
+      }
       size_t exclusive = 0;
       for (const Holder& h : state.holders) {
         if (h.mode == LockMode::kExclusive) ++exclusive;
@@ -93,12 +102,15 @@ void LockTable::CheckInvariantsForTest() {
     c.held += static_cast<int64_t>(session->held.size());
     c.waiting += static_cast<int64_t>(session->waiting.size());
   }
+  // An owner with no session lives on while its lock-delays run.
+  for (const auto& [owner, n] : delayed) by_owner[owner].delayed = n;
   TAALA_CHECK(by_owner.size() == owners_.OwnerCount());
   for (const auto& [owner, c] : by_owner) {
     const OwnerCounts counted = OwnerCountsForTest(owner);
     TAALA_CHECK(counted.sessions == c.sessions);
     TAALA_CHECK(counted.held == c.held);
     TAALA_CHECK(counted.waiting == c.waiting);
+    TAALA_CHECK(counted.delayed == c.delayed);
   }
   for (const auto& session : sessions) {
     absl::flat_hash_map<std::string, uint64_t> held;

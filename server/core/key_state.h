@@ -90,6 +90,11 @@ struct KeyState {
   // grants (<= delayed_until; after SHARED or semaphore grants only
   // EXCLUSIVE requests conflict) ...
   absl::Time exclusive_delay_until = absl::InfinitePast();
+  // The owner the running lock-delay here is charged to (the last holder
+  // whose grant started one; OwnerCounters::delayed): set while
+  // delayed_until is, null for an uncharged delay (restored, or a session
+  // with no owner counters).
+  std::shared_ptr<OwnerCounters> delay_owner;
   // ... and the same two ends for delays on keys strictly below this one
   // (the latest of each), so that a request here sees them.
   absl::Time below_delayed_until = absl::InfinitePast();

@@ -61,6 +61,7 @@ LockTable::LockTable(Options options)
     shards_.push_back(std::make_unique<Shard>(
         log_, options_.wall_offset, &timers_, &graph_, stats_.get(),
         options_.slow_wait_threshold));
+    shards_.back()->owners = &owners_;
   }
   admission_.limits = options_.limits;
   admission_.memory = &memory_gate_;
@@ -107,6 +108,7 @@ OwnerCounts LockTable::OwnerCountsForTest(const std::string& owner) {
     out.sessions = c->sessions.load();
     out.held = c->held.load();
     out.waiting = c->waiting.load();
+    out.delayed = c->delayed.load();
   }
   return out;
 }

@@ -44,7 +44,8 @@
 //  6. Each shard's statistics gauges (held grants, queued waits) equal its
 //     holders and waiters.
 //  7. Each owner's counters (owner_registry.h) equal its live sessions'
-//     count and their `held` and `waiting` sizes.
+//     count and their `held` and `waiting` sizes, and its `delayed` count
+//     the running lock-delays charged to it (KeyState::delay_owner).
 
 #ifndef TAALA_SERVER_CORE_LOCK_TABLE_H_
 #define TAALA_SERVER_CORE_LOCK_TABLE_H_

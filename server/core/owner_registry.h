@@ -3,7 +3,8 @@
 
 // Per-identity counts for the lock table's limits (table_limits.h): each
 // owner (the identity that created a session) has shared counters of its
-// live sessions, grants held and queued waits. A session's `held` and
+// live sessions, grants held, queued waits and lock-delays started by its
+// grants (`delayed`, moved by the shards). A session's `held` and
 // `waiting` indexes are CountedKeys, which move the owner's counters with
 // every change, so the counts cannot drift from the indexes.
 
@@ -26,9 +27,15 @@ namespace table_internal {
 // sessions of the owner, and admission reads them with no mutex (a limit
 // may so be overshot by the calls of one owner in flight at once).
 struct OwnerCounters {
+  explicit OwnerCounters(std::string name = "") : owner(std::move(name)) {}
+  const std::string owner;
   std::atomic<int64_t> sessions{0};
   std::atomic<int64_t> held{0};
   std::atomic<int64_t> waiting{0};
+  // Keys in a lock-delay that one of the owner's grants started (the last
+  // one there): each counts as a held key until its delay ends, so one
+  // identity's delays cannot fill --max_keys for everyone else.
+  std::atomic<int64_t> delayed{0};
 };
 
 // A key -> number map that adds its insertions and erasures to `counter`
@@ -102,9 +109,11 @@ class CountedKeys {
   std::atomic<int64_t>* const counter_;
 };
 
-// Owners with live sessions. An entry is made by an owner's first session
-// and removed when its last session ends. Its mutex is a leaf, taken only
-// as a session is created or ends (never on the acquire/release path).
+// Owners with live sessions or running lock-delays. An entry is made by an
+// owner's first session and removed when its last session has ended and
+// its last lock-delay is over. Its mutex is a leaf, taken only as a session
+// is created or ends and as a lock-delay starts or ends (an expiry or a
+// revocation, never a plain acquire or release).
 class OwnerRegistry {
  public:
   // The owner's counters with one more session, or null (nothing changed)
@@ -114,6 +123,13 @@ class OwnerRegistry {
   // One session of `owner` fewer (its counters: `counters`).
   void RemoveSession(const std::string& owner,
                      const std::shared_ptr<OwnerCounters>& counters);
+  // A lock-delay charged to `counters`' owner starts: returns the counters
+  // it is charged to (the owner's current entry, made again if its
+  // sessions have all ended since `counters` was taken).
+  std::shared_ptr<OwnerCounters> AddDelay(
+      const std::shared_ptr<OwnerCounters>& counters);
+  // A lock-delay charged by AddDelay ends.
+  void RemoveDelay(const std::shared_ptr<OwnerCounters>& counters);
   // The owner's counters, or null if it has no session (tests, metrics).
   std::shared_ptr<OwnerCounters> Find(const std::string& owner);
   size_t OwnerCount();

@@ -168,6 +168,7 @@ void Shard::StartLockDelayLocked(const std::string& key, KeyState& state,
     state.delayed_until = until;
     later = true;
   }
+  ChargeDelayLocked(state, holder.session.get());
   if (!later) return;  // A timer at or after `until` ends it.
   timers_->Schedule(Timer{until, Timer::Kind::kLockDelayEnd, 0, 0, key});
 }
@@ -188,6 +189,9 @@ void Shard::EndLockDelayLocked(const std::string& key, absl::Time now,
     }
   }
   if (!ended) return;
+  if (state.delayed_until == absl::InfinitePast()) {
+    ChargeDelayLocked(state, nullptr);  // Over: its owner's charge too.
+  }
   Transition record;
   record.type = TransitionType::kLockDelayEnded;
   record.key = key;
@@ -195,6 +199,22 @@ void Shard::EndLockDelayLocked(const std::string& key, absl::Time now,
   RecordLocked(record);
   // Serves the key, its ancestors and the keys below it.
   ReevaluateLocked(key, now, effects);
+}
+
+void Shard::ChargeDelayLocked(KeyState& state, const Session* last) {
+  const std::shared_ptr<OwnerCounters>* counters =
+      last != nullptr ? &last->owner_counters : nullptr;
+  if (counters != nullptr && *counters != nullptr && state.delay_owner &&
+      state.delay_owner->owner == (*counters)->owner) {
+    return;  // Charged to this owner already: one key, one charge.
+  }
+  if (state.delay_owner != nullptr && owners != nullptr) {
+    owners->RemoveDelay(state.delay_owner);
+  }
+  state.delay_owner = nullptr;
+  if (counters != nullptr && *counters != nullptr && owners != nullptr) {
+    state.delay_owner = owners->AddDelay(*counters);
+  }
 }
 
 std::shared_ptr<Session> Shard::EraseHolderLocked(

@@ -78,6 +78,9 @@ class Shard {
   std::atomic<uint64_t> deadlocks_refused{0};
   // This shard's statistics (table_stats.h); null when they are off.
   const std::unique_ptr<ShardStats> stats ABSL_PT_GUARDED_BY(mu);
+  // The table's owners: lock-delays are charged to them (set once by the
+  // table before use; null: uncharged).
+  OwnerRegistry* owners = nullptr;
 
   // The body of Acquire (shard_acquire.cc), for the session `s` (==
   // *session; NOT_FOUND if it has ended). Returns the outcome, or nullopt
@@ -198,6 +201,10 @@ class Shard {
   // (Holder::upgraded_from). REQUIRES: h.upgraded_from.
   void UndoUpgradeLocked(const std::string& key, KeyState& state, Holder& h,
                          absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Charges the lock-delay running on `state` to `last`'s owner (null:
+  // to nobody, as when it ends), moving OwnerCounters::delayed.
+  void ChargeDelayLocked(KeyState& state, const Session* last)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // A holder's grant ended by expiry or revocation: start its lock-delay.
   void StartLockDelayLocked(const std::string& key, KeyState& state,
                             const Holder& holder, absl::Time now)

@@ -110,21 +110,30 @@ std::optional<absl::StatusOr<AcquireResult>> Shard::AcquireLocked(
     }
   }
   // Admission of a grant the session does not hold (an upgrade or a
-  // retry of its own wait brings no new entry): the grant limits.
+  // retry of its own wait brings no new entry): the grant limits. A queued
+  // wait is a grant to come (serving it is never refused), and a running
+  // lock-delay counts as a held key of its last holder's identity.
   if (!upgrade && !already_waiting) {
     std::optional<absl::Status> refused;
-    if (s.held.size() >= limits.max_held_per_session) {
+    const size_t session_keys = s.held.size() + s.waiting.size();
+    const int64_t identity_keys =
+        s.owner_counters == nullptr
+            ? 0
+            : s.owner_counters->held.load(std::memory_order_relaxed) +
+                  s.owner_counters->waiting.load(std::memory_order_relaxed) +
+                  s.owner_counters->delayed.load(std::memory_order_relaxed);
+    if (session_keys >= limits.max_held_per_session) {
       refused = LimitReached(
           "max_held_per_session", limits.max_held_per_session,
-          absl::StrCat("session ", s.id, " holds ", s.held.size(),
+          absl::StrCat("session ", s.id, " holds or waits for ", session_keys,
                        " keys; key ", Quote(key), " not acquired"));
     } else if (s.owner_counters != nullptr &&
-               s.owner_counters->held.load(std::memory_order_relaxed) >=
+               identity_keys >=
                    static_cast<int64_t>(limits.max_held_per_identity)) {
       refused = LimitReached(
           "max_held_per_identity", limits.max_held_per_identity,
-          absl::StrCat("identity ", Quote(s.owner), " holds ",
-                       limits.max_held_per_identity, " keys; key ",
+          absl::StrCat("identity ", Quote(s.owner), " holds, waits for or ",
+                       "keeps in a lock-delay ", identity_keys, " keys; key ",
                        Quote(key), " not acquired"));
     }
     if (refused.has_value()) {

@@ -10,7 +10,9 @@
 // sessions per identity as a session is created (exact); keys in the table
 // as an acquire brings a new key (exact within a shard, other shards'
 // counts read without their mutex); grants per session and per identity as
-// an acquire of a key not held is admitted; waits per key, per session and
+// an acquire of a key not held is admitted, counting queued waits as
+// grants to come and (per identity) running lock-delays as held keys of
+// their last holder's identity; waits per key, per session and
 // per identity as a wait would be queued. Per-key and per-session counts
 // are exact (read under the shard's and the session's mutexes); an
 // identity's counts are read without a mutex, so its sessions' calls in
@@ -41,9 +43,10 @@ struct TableLimits {
   size_t max_keys = 1000000;
 };
 
-// An owner's live sessions, grants held and waits queued.
+// An owner's live sessions, grants held, waits queued and keys in a
+// lock-delay charged to it.
 struct OwnerCounts {
-  int64_t sessions = 0, held = 0, waiting = 0;
+  int64_t sessions = 0, held = 0, waiting = 0, delayed = 0;
 };
 
 namespace table_internal {

@@ -20,9 +20,12 @@ namespace {
 class AcquireAllReactor final : public grpc::ServerUnaryReactor,
                                 public MultiAcquireListener {
  public:
-  AcquireAllReactor(LockTable* table, Clock* clock, MultiAcquireCmd cmd,
+  AcquireAllReactor(LockTable* table, Clock* clock, CallGate* gate,
+                    auth::Identity who, MultiAcquireCmd cmd,
                     grpc::ByteBuffer* raw_resp, bool whole_cycle)
       : clock_(clock),
+        gate_(gate),
+        who_(std::move(who)),
         log_(&table->log()),
         raw_resp_(raw_resp),
         whole_cycle_(whole_cycle),
@@ -41,6 +44,10 @@ class AcquireAllReactor final : public grpc::ServerUnaryReactor,
       ToProto(*result, clock_->Now(), &resp);
       SerializeResponse(resp, raw_resp_);
     }
+    // Past a limit: audited (MultiAcquire reports with no table mutex held).
+    if (absl::IsResourceExhausted(result.status())) {
+      gate_->NoteRefused(who_, "AcquireAll", "", result.status());
+    }
     FinishWhenDurable(*log_, this,
                       ToGrpcStatus(whole_cycle_
                                        ? result.status()
@@ -53,6 +60,8 @@ class AcquireAllReactor final : public grpc::ServerUnaryReactor,
 
  private:
   Clock* const clock_;
+  CallGate* const gate_;
+  const auth::Identity who_;
   TransitionLog* const log_;
   grpc::ByteBuffer* const raw_resp_;
   const bool whole_cycle_;
@@ -62,12 +71,13 @@ class AcquireAllReactor final : public grpc::ServerUnaryReactor,
 }  // namespace
 
 grpc::ServerUnaryReactor* StartAcquireAllReactor(LockTable* table,
-                                                 Clock* clock,
+                                                 Clock* clock, CallGate* gate,
+                                                 auth::Identity who,
                                                  MultiAcquireCmd cmd,
                                                  grpc::ByteBuffer* raw_resp,
                                                  bool whole_cycle) {
-  return (new AcquireAllReactor(table, clock, std::move(cmd), raw_resp,
-                                whole_cycle))
+  return (new AcquireAllReactor(table, clock, gate, std::move(who),
+                                std::move(cmd), raw_resp, whole_cycle))
       ->Start();
 }
 

@@ -18,10 +18,13 @@ namespace {
 // cancels; it is deleted by gRPC's OnDone after Finish.
 class AcquireReactor final : public grpc::ServerUnaryReactor, public Waiter {
  public:
-  AcquireReactor(LockTable* table, Clock* clock, AcquireCmd cmd,
+  AcquireReactor(LockTable* table, Clock* clock, CallGate* gate,
+                 auth::Identity who, AcquireCmd cmd,
                  grpc::ByteBuffer* raw_resp, bool whole_cycle)
       : table_(table),
         clock_(clock),
+        gate_(gate),
+        who_(std::move(who)),
         cmd_(std::move(cmd)),
         raw_resp_(raw_resp),
         whole_cycle_(whole_cycle) {}
@@ -65,6 +68,11 @@ class AcquireReactor final : public grpc::ServerUnaryReactor, public Waiter {
       ToProto(*result, clock_->Now(), &resp);
       SerializeResponse(resp, raw_resp_);
     }
+    // Past a limit: audited (never under a table mutex: the table answers
+    // its waiters after releasing them).
+    if (absl::IsResourceExhausted(result.status())) {
+      gate_->NoteRefused(who_, "Acquire", cmd_.key, result.status());
+    }
     FinishWhenDurable(table_->log(), this,
                       ToGrpcStatus(whole_cycle_
                                        ? result.status()
@@ -73,6 +81,8 @@ class AcquireReactor final : public grpc::ServerUnaryReactor, public Waiter {
 
   LockTable* const table_;
   Clock* const clock_;
+  CallGate* const gate_;
+  const auth::Identity who_;
   const AcquireCmd cmd_;
   grpc::ByteBuffer* const raw_resp_;
   const bool whole_cycle_;
@@ -82,11 +92,13 @@ class AcquireReactor final : public grpc::ServerUnaryReactor, public Waiter {
 }  // namespace
 
 grpc::ServerUnaryReactor* StartAcquireReactor(LockTable* table, Clock* clock,
+                                              CallGate* gate,
+                                              auth::Identity who,
                                               AcquireCmd cmd,
                                               grpc::ByteBuffer* raw_resp,
                                               bool whole_cycle) {
-  return (new AcquireReactor(table, clock, std::move(cmd), raw_resp,
-                             whole_cycle))
+  return (new AcquireReactor(table, clock, gate, std::move(who),
+                             std::move(cmd), raw_resp, whole_cycle))
       ->Start();
 }
 

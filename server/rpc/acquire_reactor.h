@@ -14,6 +14,7 @@
 #include "server/core/commands.h"
 #include "server/core/lock_table.h"
 #include "server/core/multi_acquire.h"
+#include "server/rpc/call_gate.h"
 
 namespace taala {
 
@@ -21,10 +22,13 @@ namespace taala {
 // answer at once, with a new reactor as its waiter (or answers at once if
 // the key became free meanwhile), and returns the reactor. On OK the
 // serialized v1::AcquireResponse goes to `raw_resp`. A cancel by the caller
-// takes the wait out of the queue. `table` and `clock` must outlive the call.
-// Unless `whole_cycle`, a deadlock refusal names only the caller's own wait
-// (WithoutForeignCycle, caller_views.h).
+// takes the wait out of the queue. A RESOURCE_EXHAUSTED answer (a limit)
+// is written to `gate`'s audit log as `who`'s. Unless `whole_cycle`, a
+// deadlock refusal names only the caller's own wait (WithoutForeignCycle,
+// caller_views.h). `table`, `clock` and `gate` must outlive the call.
 grpc::ServerUnaryReactor* StartAcquireReactor(LockTable* table, Clock* clock,
+                                              CallGate* gate,
+                                              auth::Identity who,
                                               AcquireCmd cmd,
                                               grpc::ByteBuffer* raw_resp,
                                               bool whole_cycle = true);
@@ -33,10 +37,12 @@ grpc::ServerUnaryReactor* StartAcquireReactor(LockTable* table, Clock* clock,
 // or nothing, keys in sorted order) with a new reactor as its listener, and
 // returns the reactor. On OK the serialized v1::AcquireAllResponse goes to
 // `raw_resp`. A cancel by the caller ends the call with CANCELLED after
-// giving back the keys it took. `table` and `clock` must outlive the call.
-// `whole_cycle` as for StartAcquireReactor.
+// giving back the keys it took. A RESOURCE_EXHAUSTED answer is audited as
+// for Acquire; `whole_cycle` as for StartAcquireReactor. `table`, `clock`
+// and `gate` must outlive the call.
 grpc::ServerUnaryReactor* StartAcquireAllReactor(LockTable* table,
-                                                 Clock* clock,
+                                                 Clock* clock, CallGate* gate,
+                                                 auth::Identity who,
                                                  MultiAcquireCmd cmd,
                                                  grpc::ByteBuffer* raw_resp,
                                                  bool whole_cycle = true);

@@ -46,7 +46,12 @@ grpc::ServerUnaryReactor* LockServiceImpl::CreateSession(
           cmd.session_id = table_->NewSessionId();
           info = table_->CreateSession(cmd);
         }
-        if (!info.ok()) return info.status();
+        if (!info.ok()) {
+          if (absl::IsResourceExhausted(info.status())) {
+            gate_->NoteRefused(*who, "CreateSession", "", info.status());
+          }
+          return info.status();
+        }
         if (session_ttl_hook_) {
           if (absl::Status s = session_ttl_hook_(info->ttl); !s.ok()) return s;
         }
@@ -132,13 +137,16 @@ grpc::ServerUnaryReactor* LockServiceImpl::Acquire(
   if (outcome.has_value()) {
     v1::AcquireResponse resp;
     if (outcome->ok()) ToProto(**outcome, cmd->now, &resp);
+    if (absl::IsResourceExhausted(outcome->status())) {
+      gate_->NoteRefused(*who, "Acquire", cmd->key, outcome->status());
+    }
     return FinishNow(table_->log(), ctx,
                      whole_cycle ? outcome->status()
                                  : WithoutForeignCycle(outcome->status()),
                      resp, raw_resp);
   }
-  return StartAcquireReactor(table_, clock_, *std::move(cmd), raw_resp,
-                             whole_cycle);
+  return StartAcquireReactor(table_, clock_, gate_, *std::move(who),
+                             *std::move(cmd), raw_resp, whole_cycle);
 }
 
 grpc::ServerUnaryReactor* LockServiceImpl::Release(
@@ -252,9 +260,9 @@ grpc::ServerUnaryReactor* LockServiceImpl::AcquireAll(
     allowed = CheckOwner(*who, cmd->session_id, "AcquireAll", "");
   }
   if (!allowed.ok()) return FinishNow(table_->log(), ctx, allowed);
-  return StartAcquireAllReactor(
-      table_, clock_, *std::move(cmd), raw_resp,
-      gate_->AllowedEverywhere(*who, Permission::kRead));
+  const bool whole_cycle = gate_->AllowedEverywhere(*who, Permission::kRead);
+  return StartAcquireAllReactor(table_, clock_, gate_, *std::move(who),
+                                *std::move(cmd), raw_resp, whole_cycle);
 }
 
 grpc::ServerUnaryReactor* LockServiceImpl::GetWaitForGraph(

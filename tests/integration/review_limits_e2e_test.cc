@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include <chrono>
+#include <fstream>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -23,23 +24,57 @@ namespace {
 constexpr auto kPatience = std::chrono::seconds(20);
 constexpr int64_t kTtlMs = 60000;
 
+// Every call of `ctx` as the identity of bearer token `token`.
+void As(grpc::ClientContext* ctx, const std::string& token) {
+  ctx->AddMetadata("authorization", "Bearer " + token);
+  ctx->set_deadline(test::DeadlineIn(std::chrono::seconds(10)));
+  ctx->set_wait_for_ready(true);
+}
+
+uint64_t CreateSessionAs(v1::LockService::Stub* stub,
+                         const std::string& token) {
+  grpc::ClientContext ctx;
+  As(&ctx, token);
+  v1::CreateSessionRequest req;
+  req.set_ttl_ms(kTtlMs);
+  req.set_client_name("review");
+  v1::CreateSessionResponse resp;
+  grpc::Status s = stub->CreateSession(&ctx, req, &resp);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  return resp.session_id();
+}
+
 // A client acquires keys with max_hold_ms=1 and lock_delay_ms=3600000 and
-// lets each grant be revoked: it never holds more than one key (far from
-// every per-identity and per-session limit), yet each revoked grant leaves
-// a key entry in a lock-delay for an hour, and --max_keys is soon full.
-// Then a second client's acquire of any new key is refused.
+// lets each grant be revoked: it never holds more than one key, yet each
+// revoked grant leaves a key entry in a lock-delay for an hour. Those
+// delays count as held keys of its identity, so it is refused at its own
+// --max_held_per_identity (4) long before --max_keys (8) is full, and a
+// second identity's acquire of a new key is served.
 TEST(ReviewLimitsE2eTest, LockDelaysOfOneClientDoNotFillMaxKeysForOthers) {
-  // FINDING: one client's lock-delays fill --max_keys for every client
-  auto daemon = test::TaaladProcess::Start({"--max_keys=8"});
+  char dir_template[] = "/tmp/review_limits_tokens_XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string tokens = std::string(dir_template) + "/tokens.txt";
+  {
+    // The SHA-256 of "mallory-token" and of "bob-token".
+    std::ofstream out(tokens);
+    out << "mallory sha256:2f506800efbddd702d3f168cf28b979b721503c53ec16df5"
+           "415863e99cf4c497\n"
+        << "bob sha256:97dd3707015dcf069cf73022ed7173b1165db6eff24b441cb57f"
+           "d069a8c4e525\n";
+  }
+  auto daemon = test::TaaladProcess::Start(
+      {"--auth_tokens_file=" + tokens, "--max_keys=8",
+       "--max_held_per_identity=4"});
   ASSERT_TRUE(daemon.ok()) << daemon.status();
   auto stub = test::RestartableStub((*daemon)->address(), 0);
   auto other = test::RestartableStub((*daemon)->address(), 1);
-  uint64_t a = 0;
-  ASSERT_TRUE(test::CreateSession(stub.get(), kTtlMs, &a).ok());
+  const uint64_t a = CreateSessionAs(stub.get(), "mallory-token");
+  ASSERT_NE(a, 0u);
+  int delayed = 0;
   for (int i = 0; i < 8; ++i) {
     const std::string key = "m" + std::to_string(i);
     grpc::ClientContext ctx;
-    ctx.set_deadline(test::DeadlineIn(std::chrono::seconds(10)));
+    As(&ctx, "mallory-token");
     v1::AcquireRequest req;
     req.set_session_id(a);
     req.set_key(key);
@@ -48,6 +83,11 @@ TEST(ReviewLimitsE2eTest, LockDelaysOfOneClientDoNotFillMaxKeysForOthers) {
     req.set_lock_delay_ms(3600000);
     v1::AcquireResponse resp;
     grpc::Status s = stub->Acquire(&ctx, req, &resp);
+    if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      EXPECT_THAT(s.error_message(),
+                  ::testing::HasSubstr("--max_held_per_identity=4"));
+      break;
+    }
     ASSERT_TRUE(s.ok()) << key << ": " << s.error_message();
     ASSERT_EQ(resp.result(), v1::AcquireResponse::ACQUIRED) << key;
     // Waits (bounded) for the revocation: no holder, a lock-delay.
@@ -55,7 +95,7 @@ TEST(ReviewLimitsE2eTest, LockDelaysOfOneClientDoNotFillMaxKeysForOthers) {
     bool revoked = false;
     while (!revoked && std::chrono::steady_clock::now() < give_up) {
       grpc::ClientContext dctx;
-      dctx.set_deadline(test::DeadlineIn(std::chrono::seconds(10)));
+      As(&dctx, "mallory-token");
       v1::DescribeLockRequest dreq;
       dreq.set_key(key);
       v1::DescribeLockResponse dresp;
@@ -65,11 +105,19 @@ TEST(ReviewLimitsE2eTest, LockDelaysOfOneClientDoNotFillMaxKeysForOthers) {
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     ASSERT_TRUE(revoked) << key;
+    ++delayed;
   }
-  uint64_t b = 0;
-  ASSERT_TRUE(test::CreateSession(other.get(), kTtlMs, &b).ok());
+  EXPECT_EQ(delayed, 4);
+  const uint64_t b = CreateSessionAs(other.get(), "bob-token");
+  ASSERT_NE(b, 0u);
+  grpc::ClientContext ctx;
+  As(&ctx, "bob-token");
+  v1::AcquireRequest req;
+  req.set_session_id(b);
+  req.set_key("bobs-key");
+  req.set_wait_timeout_ms(0);
   v1::AcquireResponse resp;
-  grpc::Status s = test::Acquire(other.get(), b, "bobs-key", 0, &resp);
+  grpc::Status s = other->Acquire(&ctx, req, &resp);
   EXPECT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(resp.result(), v1::AcquireResponse::ACQUIRED);
 }
@@ -79,7 +127,6 @@ TEST(ReviewLimitsE2eTest, LockDelaysOfOneClientDoNotFillMaxKeysForOthers) {
 // --max_sessions_per_identity and an Acquire past --max_held_per_session
 // are refused RESOURCE_EXHAUSTED; each should leave an audit line.
 TEST(ReviewLimitsE2eTest, LimitRefusalsAreInTheAuditLog) {
-  // FINDING: refusals past the table's limits write no audit line
   auto daemon = test::TaaladProcess::Start(
       {"--max_sessions_per_identity=1", "--max_held_per_session=1"});
   ASSERT_TRUE(daemon.ok()) << daemon.status();

@@ -61,13 +61,13 @@ protected:
   LockTable table_{Limited()};
 };
 
-// One identity, never over any per-identity limit (it holds at most one
-// key at a time), leaves a lock-delay entry behind each grant it lets be
-// revoked (max_hold) and so fills the whole table's --max_keys: every
-// other identity's acquire of a new key is then refused for up to
-// --max_lock_delay (1 h). No per-identity limit counts those entries.
+// One identity, holding at most one key at a time, leaves a lock-delay
+// entry behind each grant it lets be revoked (max_hold). Unchecked, it
+// would fill the whole table's --max_keys: every other identity's acquire
+// of a new key refused for up to --max_lock_delay (1 h). A lock-delay
+// counts as a held key of its last holder until it ends, so the identity
+// is refused at its own --max_held_per_identity (3) first.
 TEST_F(ReviewLimitsTest, OneIdentitysLockDelaysDoNotLockOthersOutOfNewKeys) {
-  // FINDING: one identity's lock-delays fill --max_keys for everyone
   const uint64_t a = MustCreate("mallory");
   for (int i = 0; i < 6; ++i) {
     AcquireCmd cmd = Cmd(a, "m" + std::to_string(i));
@@ -75,6 +75,13 @@ TEST_F(ReviewLimitsTest, OneIdentitysLockDelaysDoNotLockOthersOutOfNewKeys) {
     cmd.lock_delay = absl::Hours(1);
     auto r = table_.Acquire(cmd, nullptr);
     ASSERT_TRUE(r.has_value());
+    if (i >= 3) {  // Three delays charged: the identity's limit.
+      EXPECT_EQ(r->status().code(), absl::StatusCode::kResourceExhausted);
+      EXPECT_THAT(std::string(r->status().message()),
+                  ::testing::HasSubstr("max_held_per_identity"));
+      EXPECT_EQ(table_.OwnerCountsForTest("mallory").delayed, 3);
+      continue;
+    }
     ASSERT_OK(r->status());
     ASSERT_TRUE((*r)->acquired);
     clock_.Advance(absl::Seconds(2));
@@ -91,12 +98,11 @@ TEST_F(ReviewLimitsTest, OneIdentitysLockDelaysDoNotLockOthersOutOfNewKeys) {
 }
 
 // --max_held_per_session is "most grants one session may hold", and the
-// per-session counts are documented as exact. A wait is admitted against
-// the grants the session holds when it is queued; grants the session takes
-// while it waits are not counted against the wait, so when the wait is
-// served the session holds more than the limit.
+// per-session counts are documented as exact. A queued wait is a grant to
+// come: the session's acquire of another key while it waits is refused
+// (held + waiting at the limit), so a served wait never takes the session
+// past the limit.
 TEST_F(ReviewLimitsTest, ServedWaitDoesNotTakeASessionPastMaxHeldPerSession) {
-  // FINDING: a served wait takes a session past --max_held_per_session
   const uint64_t h = MustCreate("holder");
   ASSERT_TRUE((*table_.Acquire(Cmd(h, "x"), nullptr))->acquired);
   const uint64_t a = MustCreate("alice");
@@ -105,12 +111,16 @@ TEST_F(ReviewLimitsTest, ServedWaitDoesNotTakeASessionPastMaxHeldPerSession) {
   AcquireCmd wait = Cmd(a, "x");
   wait.wait_timeout = absl::InfiniteDuration();
   EXPECT_FALSE(table_.Acquire(wait, &w).has_value()); // Queued (holds 1).
-  ASSERT_TRUE((*table_.Acquire(Cmd(a, "k2"), nullptr))->acquired); // 2.
+  auto k2 = table_.Acquire(Cmd(a, "k2"), nullptr); // 1 held + 1 to come.
+  ASSERT_TRUE(k2.has_value());
+  EXPECT_EQ(k2->status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(k2->status().message()),
+              ::testing::HasSubstr("max_held_per_session"));
   ASSERT_OK(table_.CloseSession(CloseSessionCmd{h, clock_.Now()}).status());
   // Either the wait is refused when it would be served, or the session
   // holds at most the limit.
-  EXPECT_LE(table_.OwnerCountsForTest("alice").held, 2)
-      << "granted: " << w.granted();
+  EXPECT_TRUE(w.granted());
+  EXPECT_LE(table_.OwnerCountsForTest("alice").held, 2);
 }
 
 // KeepAlive takeover in the table (LockTable::AttachSink): the newer sink
