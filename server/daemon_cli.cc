@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <google/protobuf/stubs/logging.h>
+
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/reflection.h"
@@ -98,7 +100,32 @@ void ParseDaemonCommandLine(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
 }
 
+namespace {
+
+// libprotobuf's log lines go through spdlog (one format, one level). A
+// request whose string field is not UTF-8 makes the parser write an ERROR
+// line, once per request: the client is answered INVALID_ARGUMENT naming
+// the field (and the audit log's budget covers refusals), so these lines
+// are debug, not an error a client can write into the log at will.
+void ProtobufLogHandler(google::protobuf::LogLevel level, const char* file,
+                        int line, const std::string& message) {
+  spdlog::level::level_enum to = spdlog::level::err;
+  if (absl::StrContains(message, "invalid UTF-8") ||
+      level == google::protobuf::LOGLEVEL_INFO) {
+    to = spdlog::level::debug;
+  } else if (level == google::protobuf::LOGLEVEL_WARNING) {
+    to = spdlog::level::warn;
+  } else if (level == google::protobuf::LOGLEVEL_FATAL) {
+    to = spdlog::level::critical;
+  }
+  spdlog::log(to, "protobuf {}:{}: {}", ShortPath(file == nullptr ? "" : file),
+              line, message);
+}
+
+}  // namespace
+
 absl::Status SetUpLogging() {
+  google::protobuf::SetLogHandler(ProtobufLogHandler);
   const std::string level_name = absl::GetFlag(FLAGS_log_level);
   const spdlog::level::level_enum level = spdlog::level::from_str(level_name);
   if (level == spdlog::level::off && level_name != "off") {

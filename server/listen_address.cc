@@ -11,6 +11,8 @@
 #include <cstring>
 #include <fstream>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace taala {
@@ -30,6 +32,25 @@ bool IsLoopbackSockaddr(const sockaddr* addr) {
 }
 
 }  // namespace
+
+absl::Status CheckListenAddress(const std::string& listen) {
+  if (absl::StartsWith(listen, "unix:")) return absl::OkStatus();
+  const size_t colon = listen.rfind(':');
+  const std::string digits =
+      colon == std::string::npos ? "" : listen.substr(colon + 1);
+  int port = 0;
+  if (colon == std::string::npos || colon == 0 || digits.empty() ||
+      digits.size() > 5 ||
+      digits.find_first_not_of("0123456789") != std::string::npos ||
+      !absl::SimpleAtoi(digits, &port) || port > 65535 ||
+      listen.substr(0, colon) == "[]") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--listen=", listen,
+        ": want host:port with a port in 0..65535 (e.g. 127.0.0.1:7070, "
+        "[::1]:7070; port 0 picks a free one)"));
+  }
+  return absl::OkStatus();
+}
 
 bool HostResolvesOnlyToLoopback(const std::string& host) {
   addrinfo hints = {};

@@ -7,9 +7,16 @@
 
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
 namespace taala {
+
+// --listen's form: "host:port" with a port of digits only in 0..65535
+// (gRPC would take 65536 modulo 2^16 and serve some other port) and a
+// non-empty host; "unix:" addresses are gRPC's to check. The error names
+// the flag.
+absl::Status CheckListenAddress(const std::string& listen);
 
 // True if `listen` ("host:port") names a loopback address: an IPv4 literal
 // in 127.0.0.0/8, the IPv6 literal [::1], or "localhost" when every address

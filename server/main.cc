@@ -122,6 +122,9 @@ int Run() {
   absl::StatusOr<std::unique_ptr<DaemonSecurity>> security = SetUpSecurity();
   if (!security.ok()) return Fail(std::string(security.status().message()));
   const std::string listen = absl::GetFlag(FLAGS_listen);
+  if (absl::Status s = CheckListenAddress(listen); !s.ok()) {
+    return Fail(std::string(s.message()));
+  }
   if (!IsLoopback(listen) && !(*security)->tls &&
       !absl::GetFlag(FLAGS_insecure_allow_remote)) {
     return Fail(absl::StrCat(

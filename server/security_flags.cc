@@ -5,6 +5,8 @@
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
 #include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -73,28 +75,80 @@ absl::StatusOr<std::string> ReadFile(const std::string& flag,
   return text;
 }
 
+// OpenSSL's default pass phrase callback prompts on the terminal, and a
+// daemon must never wait for one: this one gives no pass phrase (the read
+// fails) and notes that the key asked for one.
+int NoPassPhrase(char* /*buf*/, int /*size*/, int /*rwflag*/, void* asked) {
+  *static_cast<bool*>(asked) = true;
+  return 0;
+}
+
+// The first PEM object of `flag`'s file: a private key or a certificate.
 // Fails at startup with the flag's name rather than at each handshake with
 // an error only gRPC's log shows.
-absl::Status CheckPem(const std::string& flag, const std::string& path,
-                      bool key) {
+struct Pem {
+  EVP_PKEY* key = nullptr;
+  X509* cert = nullptr;
+  Pem() = default;
+  Pem(const Pem&) = delete;
+  Pem& operator=(const Pem&) = delete;
+  ~Pem() {
+    EVP_PKEY_free(key);
+    X509_free(cert);
+  }
+};
+
+absl::Status ReadPem(const std::string& flag, const std::string& path,
+                     bool key, Pem* pem) {
   absl::StatusOr<std::string> text = ReadFile(flag, path);
   if (!text.ok()) return text.status();
   BIO* bio = BIO_new_mem_buf(text->data(), static_cast<int>(text->size()));
-  bool ok = false;
+  bool asked = false;
   if (key) {
-    EVP_PKEY* pkey = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
-    ok = pkey != nullptr;
-    EVP_PKEY_free(pkey);
+    pem->key = PEM_read_bio_PrivateKey(bio, nullptr, NoPassPhrase, &asked);
   } else {
-    X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
-    ok = cert != nullptr;
-    X509_free(cert);
+    pem->cert = PEM_read_bio_X509(bio, nullptr, NoPassPhrase, &asked);
   }
   BIO_free(bio);
-  if (ok) return absl::OkStatus();
+  ERR_clear_error();
+  if (pem->key != nullptr || pem->cert != nullptr) return absl::OkStatus();
+  if (asked) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", flag, "=", path,
+        ": the private key is encrypted (taalad takes no pass phrase; give "
+        "it an unencrypted key, e.g. `openssl pkey -in KEY -out KEY2`, "
+        "readable by taalad only)"));
+  }
   return absl::InvalidArgumentError(absl::StrCat(
       "--", flag, "=", path, ": no PEM ",
       key ? "private key" : "certificate", " in the file"));
+}
+
+absl::Status CheckPem(const std::string& flag, const std::string& path,
+                      bool key) {
+  Pem pem;
+  return ReadPem(flag, path, key, &pem);
+}
+
+// The key must be the certificate's: otherwise taalad would serve and every
+// handshake would fail.
+absl::Status CheckKeyPair(const std::string& cert_path,
+                          const std::string& key_path) {
+  Pem cert;
+  if (absl::Status s = ReadPem("tls_cert", cert_path, false, &cert);
+      !s.ok()) {
+    return s;
+  }
+  Pem key;
+  if (absl::Status s = ReadPem("tls_key", key_path, true, &key); !s.ok()) {
+    return s;
+  }
+  const bool match = X509_check_private_key(cert.cert, key.key) == 1;
+  ERR_clear_error();
+  if (match) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--tls_key=", key_path, " is not the private key of --tls_cert=",
+      cert_path, " (the first certificate of the file)"));
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TlsCredentials(
@@ -102,8 +156,7 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TlsCredentials(
   const std::string cert = absl::GetFlag(FLAGS_tls_cert);
   const std::string key = absl::GetFlag(FLAGS_tls_key);
   const std::string client_ca = absl::GetFlag(FLAGS_tls_client_ca);
-  if (absl::Status s = CheckPem("tls_cert", cert, false); !s.ok()) return s;
-  if (absl::Status s = CheckPem("tls_key", key, true); !s.ok()) return s;
+  if (absl::Status s = CheckKeyPair(cert, key); !s.ok()) return s;
   if (!client_ca.empty()) {
     if (absl::Status s = CheckPem("tls_client_ca", client_ca, false);
         !s.ok()) {

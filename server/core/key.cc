@@ -134,7 +134,10 @@ absl::Status ValidateKeyPrefix(absl::string_view field,
   return absl::OkStatus();
 }
 
-absl::Status ValidateKey(absl::string_view key, const KeyLimits& limits) {
+namespace {
+
+absl::Status CheckKey(absl::string_view key, const KeyLimits& limits,
+                      bool refuse_controls) {
   if (key.empty()) {
     return absl::InvalidArgumentError("key: must not be empty");
   }
@@ -149,7 +152,7 @@ absl::Status ValidateKey(absl::string_view key, const KeyLimits& limits) {
   // Control characters first, so that no message below quotes one. C1
   // (U+0080..U+009F) too: U+0085 breaks lines and U+009B is a one-byte CSI
   // to some terminals, and keys reach logs and terminals.
-  for (size_t i = 0; i < key.size(); ++i) {
+  for (size_t i = 0; refuse_controls && i < key.size(); ++i) {
     if (const int control = ControlCharAt(key, i); control >= 0) {
       return absl::InvalidArgumentError(absl::StrCat(
           "key ", table_internal::Quote(key), ": control character U+",
@@ -179,6 +182,17 @@ absl::Status ValidateKey(absl::string_view key, const KeyLimits& limits) {
                      " segments exceeds the limit of ", limits.max_segments));
   }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ValidateKey(absl::string_view key, const KeyLimits& limits) {
+  return CheckKey(key, limits, /*refuse_controls=*/true);
+}
+
+absl::Status ValidateExistingKey(absl::string_view key,
+                                 const KeyLimits& limits) {
+  return CheckKey(key, limits, /*refuse_controls=*/false);
 }
 
 absl::string_view FirstSegment(absl::string_view key) {

@@ -22,6 +22,15 @@ struct KeyLimits {
 [[nodiscard]] absl::Status ValidateKey(absl::string_view key,
                                        const KeyLimits& limits);
 
+// ValidateKey for a key that names one that may already exist (Release,
+// CheckFence, DescribeLock, ForceRelease, GetLockStats): everything but
+// the control characters. An earlier release accepted C1 (and a table
+// restored from its snapshot or log may hold such a key), and its holder
+// and operators must still be able to release it; keys are refused control
+// characters where they are created (Acquire, AcquireAll, Watch).
+[[nodiscard]] absl::Status ValidateExistingKey(absl::string_view key,
+                                               const KeyLimits& limits);
+
 // OK if `prefix` (a listing's or a watch's key prefix, or a page token:
 // `field` names it) could begin a valid key: at most `max_bytes`, UTF-8,
 // no control character (C0, DEL, C1). May be empty. INVALID_ARGUMENT

@@ -273,7 +273,7 @@ absl::Status LockTable::UndoGrant(const ReleaseCmd& cmd) {
 
 absl::Status LockTable::ReleaseInto(const ReleaseCmd& cmd, Effects& effects,
                                     bool undelivered) {
-  TAALA_RETURN_IF_ERROR(ValidateKey(cmd.key, options_.key_limits));
+  TAALA_RETURN_IF_ERROR(ValidateExistingKey(cmd.key, options_.key_limits));
   Shard& shard = ShardFor(cmd.key);
   absl::MutexLock lock(&shard.mu);
   std::optional<absl::Status> released =
@@ -289,13 +289,13 @@ absl::Status LockTable::ReleaseInto(const ReleaseCmd& cmd, Effects& effects,
 
 absl::StatusOr<Grant> LockTable::CheckFence(absl::string_view key,
                                             uint64_t token) {
-  TAALA_RETURN_IF_ERROR(ValidateKey(key, options_.key_limits));
+  TAALA_RETURN_IF_ERROR(ValidateExistingKey(key, options_.key_limits));
   return CheckFenceIn(ShardFor(key), key, token);
 }
 
 absl::StatusOr<LockDescription> LockTable::Describe(absl::string_view key,
                                                     size_t max_waiters) {
-  TAALA_RETURN_IF_ERROR(ValidateKey(key, options_.key_limits));
+  TAALA_RETURN_IF_ERROR(ValidateExistingKey(key, options_.key_limits));
   return DescribeIn(ShardFor(key), key, max_waiters);
 }
 

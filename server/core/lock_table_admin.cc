@@ -18,7 +18,7 @@ using table_internal::SessionNotFound;
 
 absl::StatusOr<std::vector<Grant>> LockTable::ForceRelease(
     const ForceReleaseCmd& cmd) {
-  TAALA_RETURN_IF_ERROR(ValidateKey(cmd.key, options_.key_limits));
+  TAALA_RETURN_IF_ERROR(ValidateExistingKey(cmd.key, options_.key_limits));
   Effects effects;
   std::vector<Grant> released;
   absl::Status status;

@@ -32,7 +32,7 @@ absl::StatusOr<LockStats> LockTable::GetLockStats(absl::string_view key,
         "both");
   }
   if (!key.empty()) {
-    TAALA_RETURN_IF_ERROR(ValidateKey(key, options_.key_limits));
+    TAALA_RETURN_IF_ERROR(ValidateExistingKey(key, options_.key_limits));
   }
   TAALA_RETURN_IF_ERROR(
       ValidateKeyPrefix("prefix", prefix, options_.key_limits.max_bytes));

@@ -3,6 +3,7 @@
 // mutation loop over them, so the suite always exercises the target.
 //   <target> <corpus_dir> [iterations]
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -68,10 +69,17 @@ int main(int argc, char** argv) {
     return 2;
   }
   const long iterations = argc > 2 ? std::atol(argv[2]) : 20000;
-  std::vector<std::string> seeds;
+  // In name order: directory order differs between file systems, and the
+  // mutation loop picks seeds by index, so a run is only repeatable (a
+  // failure reproducible) with a fixed order.
+  std::vector<std::filesystem::path> paths;
   for (const auto& entry : std::filesystem::directory_iterator(argv[1])) {
-    if (!entry.is_regular_file()) continue;
-    std::ifstream in(entry.path(), std::ios::binary);
+    if (entry.is_regular_file()) paths.push_back(entry.path());
+  }
+  std::sort(paths.begin(), paths.end());
+  std::vector<std::string> seeds;
+  for (const std::filesystem::path& path : paths) {
+    std::ifstream in(path, std::ios::binary);
     seeds.emplace_back(std::istreambuf_iterator<char>(in),
                        std::istreambuf_iterator<char>());
   }

@@ -39,9 +39,14 @@ enum : uint8_t {
 void Add(std::string* input, uint8_t type,
          const google::protobuf::Message& m) {
   const std::string bytes = m.SerializeAsString();
-  if (bytes.size() > 255) std::abort();
-  input->push_back(static_cast<char>(type));
-  input->push_back(static_cast<char>(bytes.size()));
+  if (bytes.size() > 0x7fff) std::abort();
+  if (bytes.size() > 255) {  // The two-byte length (request_fuzzer.cc).
+    input->push_back(static_cast<char>(type | 0x80));
+    input->push_back(static_cast<char>(bytes.size() >> 8));
+  } else {
+    input->push_back(static_cast<char>(type));
+  }
+  input->push_back(static_cast<char>(bytes.size() & 0xff));
   *input += bytes;
 }
 

@@ -1,10 +1,14 @@
 // Fuzz target: request decoding plus command application. The input is a
-// sequence of requests, each [type byte][length byte][length bytes]; the
+// sequence of requests, each [type byte][length][length bytes], the length
+// one byte, or two (big-endian, 15 bits) when the type byte's high bit is
+// set, so that a request can exceed 255 bytes (many keys, long keys); the
 // bytes are parsed as that LockService (or AdminService) request exactly as
 // the service parses them (raw_request.h, then translation.h), and the
 // resulting command is applied to a real in-memory LockTable (MemoryLog),
 // whose invariants are checked after every command. Small session ids in a
-// request name the sessions the input created, so commands meet state.
+// request name the sessions the input created, so commands meet state;
+// sessions belong to one of a few owners (the request's client_name picks
+// it), so ownership checks meet foreign sessions.
 // Nothing may crash, and every refusal must be a status.
 
 #include <grpcpp/support/byte_buffer.h>
@@ -45,6 +49,10 @@ enum RequestType : uint8_t {
   kTypes,
 };
 
+// The identities sessions belong to ("": a session from before owners).
+constexpr const char* kOwners[] = {"fuzz", "alice", "anonymous@127.0.0.1",
+                                   ""};
+
 template <typename Message>
 bool Parse(const std::string& bytes, Message* out) {
   grpc::Slice slice(bytes);
@@ -65,7 +73,7 @@ class Run {
         // must be reproducible from its input.
         const uint64_t id = next_session_id_++;
         CreateSessionCmd cmd = ToCreateSessionCmd(req, id, now_);
-        cmd.owner = "fuzz";
+        cmd.owner = kOwners[req.client_name().size() % 4];
         if (table_.CreateSession(cmd).ok()) {
           sessions_.push_back(id);
         }
@@ -75,6 +83,14 @@ class Run {
         v1::KeepAliveRequest req;
         if (!Parse(bytes, &req)) return;
         const uint64_t id = Session(req.session_id());
+        // As the service does: a caller (picked by the id) renews only its
+        // own sessions.
+        const char* caller = kOwners[req.session_id() % 4];
+        const bool anonymous =
+            absl::string_view(caller).rfind("anonymous@", 0) == 0;
+        if (!table_.CheckSessionOwner(id, caller, anonymous).ok()) {
+          return;
+        }
         if (table_.KeepAlive(KeepAliveCmd{id, now_}).ok() &&
             req.has_acked_event_sequence()) {
           table_.AckEvents(id, req.acked_event_sequence());
@@ -218,10 +234,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   int commands = 0;
   while (i + 2 <= size && commands < 256) {
     const uint8_t type = data[i];
-    const size_t len = std::min<size_t>(data[i + 1], size - i - 2);
-    run.Apply(type, std::string(reinterpret_cast<const char*>(data + i + 2),
-                                len));
-    i += 2 + len;
+    size_t header = 2;
+    size_t want = data[i + 1];
+    if ((type & 0x80) != 0) {  // A two-byte length.
+      if (i + 3 > size) break;
+      header = 3;
+      want = (static_cast<size_t>(data[i + 1] & 0x7f) << 8) | data[i + 2];
+    }
+    const size_t len = std::min<size_t>(want, size - i - header);
+    run.Apply(type & 0x7f,
+              std::string(reinterpret_cast<const char*>(data + i + header),
+                          len));
+    i += header + len;
     ++commands;
   }
   return 0;

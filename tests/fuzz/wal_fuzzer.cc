@@ -30,15 +30,31 @@
 namespace taala {
 namespace {
 
+void RemoveDataDir();
+
+// In /dev/shm where there is one: recovery fsyncs the files it writes, and
+// on a disk that makes each input take milliseconds (the fallback driver's
+// loop then runs for minutes); a tmpfs makes fsync free.
 const std::string& DataDir() {
   static const std::string* dir = [] {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "taala_wal_fuzz.XXXXXX")
-            .string();
+    std::error_code ec;
+    const std::filesystem::path base =
+        std::filesystem::is_directory("/dev/shm", ec) &&
+                access("/dev/shm", W_OK | X_OK) == 0
+            ? std::filesystem::path("/dev/shm")
+            : std::filesystem::temp_directory_path();
+    std::string pattern = (base / "taala_wal_fuzz.XXXXXX").string();
     if (mkdtemp(pattern.data()) == nullptr) std::abort();
-    return new std::string(pattern);
+    auto* made = new std::string(pattern);
+    std::atexit(RemoveDataDir);
+    return made;
   }();
   return *dir;
+}
+
+void RemoveDataDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(DataDir(), ignored);
 }
 
 void WriteFile(const std::string& path, absl::string_view bytes) {

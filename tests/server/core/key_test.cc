@@ -88,6 +88,24 @@ TEST(ValidateKeyTest, RefusesC1ControlCharactersNamingThem) {
                                  "U+001B at byte 1")));
 }
 
+// A key that may already exist (restored from an earlier release, which
+// took C1) is named with every check but the control characters.
+TEST(ValidateExistingKeyTest, TakesControlCharactersButChecksTheRest) {
+  EXPECT_TRUE(ValidateExistingKey("jobs/a\xc2\x85" "b", kLimits).ok());
+  EXPECT_TRUE(ValidateExistingKey("a\x1b[2J", kLimits).ok());
+  EXPECT_THAT(ValidateExistingKey("", kLimits),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ValidateExistingKey("a//\xc2\x85", kLimits),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("key \"a//\\u0085\": empty path segment")));
+  EXPECT_THAT(ValidateExistingKey("bad\xff", kLimits),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("not valid UTF-8")));
+  EXPECT_THAT(ValidateExistingKey(std::string(kLimits.max_bytes + 1, 'k'),
+                                  kLimits),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
 TEST(EscapeControlTest, KeepsPrintableUtf8AndEscapesTheRest) {
   EXPECT_EQ(EscapeControl("caf\xc3\xa9/\xe6\x97\xa5"),
             "caf\xc3\xa9/\xe6\x97\xa5");
