@@ -80,7 +80,8 @@ class CallGate {
   // `permission`, whether it may still use it on `key`: UNAUTHENTICATED or
   // PERMISSION_DENIED as Authenticate and Authorize. Neither rate-limited
   // nor audited, and it logs nothing, so a stream may call it under its own
-  // mutex; the stream audits a refusal (NoteRefused) once out of it.
+  // mutex; the stream audits a refusal (NoteRefused), never under a table
+  // or hub mutex.
   absl::StatusOr<auth::Identity> Recheck(
       const grpc::ServerContextBase& ctx,
       std::optional<auth::Permission> permission, absl::string_view key);
