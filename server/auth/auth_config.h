@@ -44,6 +44,12 @@ class AuthState {
   // AuthState).
   const AuthConfig& Get() const ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Changes at every Set. An open stream notes it when it checks its
+  // caller, and checks again once it changed (a reload).
+  uint64_t version() const {
+    return version_.load(std::memory_order_acquire);
+  }
+
   std::shared_ptr<const AuthConfig> Current() const ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     return config_;

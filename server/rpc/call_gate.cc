@@ -103,6 +103,25 @@ absl::StatusOr<auth::Identity> CallGate::Admit(
   return who;
 }
 
+absl::StatusOr<auth::Identity> CallGate::Recheck(
+    const grpc::ServerContextBase& ctx,
+    std::optional<auth::Permission> permission, absl::string_view key) {
+  const auth::AuthConfig& config = state_->Get();
+  absl::StatusOr<auth::Identity> who = IdentifyCaller(ctx, config);
+  if (!who.ok()) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "credentials refused after a reload: ", who.status().message()));
+  }
+  if (permission.has_value() && !who->internal && config.acl.has_value() &&
+      !config.acl->Allows(*who, *permission, key)) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "identity \"", who->name, "\" lacks permission '",
+        auth::PermissionName(*permission), "' on key \"", key,
+        "\" (--acl_file, reloaded)"));
+  }
+  return who;
+}
+
 void CallGate::NoteRefused(const auth::Identity& who, absl::string_view call,
                            absl::string_view key, const absl::Status& status) {
   audit_->Refused(who, call, key, status);

@@ -8,6 +8,9 @@
 
 #include <grpcpp/server_context.h>
 
+#include <cstdint>
+#include <optional>
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -68,6 +71,20 @@ class CallGate {
   void NoteRefused(const auth::Identity& who, absl::string_view call,
                    absl::string_view key, const absl::Status& status);
   AuditLog& audit() { return *audit_; }
+
+  // Open streams (a KeepAlive stream, a Watch) outlive a reload (SIGHUP):
+  // each notes this version BEFORE it authenticates, and when it has
+  // changed calls Recheck (cheap to compare, per message).
+  uint64_t config_version() const { return state_->version(); }
+  // Who makes the open call `ctx` under the config in force now, and, with
+  // `permission`, whether it may still use it on `key`: UNAUTHENTICATED or
+  // PERMISSION_DENIED as Authenticate and Authorize. Neither rate-limited
+  // nor audited, and it logs nothing, so a stream may call it under its own
+  // mutex; the stream audits a refusal (NoteRefused), never under a table
+  // or hub mutex.
+  absl::StatusOr<auth::Identity> Recheck(
+      const grpc::ServerContextBase& ctx,
+      std::optional<auth::Permission> permission, absl::string_view key);
 
  private:
   std::unique_ptr<auth::AuthState> owned_state_;

@@ -103,9 +103,10 @@ class KeepAliveStream final : public SessionEventSink {
     FinishLocked(status);
   }
 
-  // Another stream took the session over: this one ends as soon as its
-  // write in flight (if any) is done. What it had not yet written is
-  // dropped; the table resends every unacknowledged event to the new one.
+  // Another stream took the session over, or a reload refused the caller:
+  // this one ends as soon as its write in flight (if any) is done. What it
+  // had not yet written is dropped; the table resends every unacknowledged
+  // event to the next stream.
   void Abort(const grpc::Status& status) {
     absl::MutexLock lock(&mu_);
     queue_.clear();
@@ -181,10 +182,12 @@ class KeepAliveReactor final : public KeepAliveReactorBase {
  public:
   KeepAliveReactor(grpc::CallbackServerContext* ctx, LockTable* table,
                    Clock* clock, CallGate* gate)
-      : table_(table),
+      : ctx_(ctx),
+        table_(table),
         clock_(clock),
         gate_(gate),
-        stream_(std::make_shared<KeepAliveStream>(this, table)) {
+        stream_(std::make_shared<KeepAliveStream>(this, table)),
+        config_version_(gate->config_version()) {  // Before it is used.
     absl::StatusOr<auth::Identity> who = gate_->Authenticate(*ctx, kCall);
     if (!who.ok()) {
       stream_->FinishNow(ToGrpcStatus(who.status()));
@@ -204,6 +207,13 @@ class KeepAliveReactor final : public KeepAliveReactorBase {
       stream_->FinishAfterWrites(grpc::Status(
           grpc::StatusCode::INVALID_ARGUMENT,
           absl::StrCat("KeepAliveRequest: ", s.message())));
+      return;
+    }
+    // A reload may have revoked the caller: such a keepalive renews
+    // nothing, and the stream ends dropping what it had not written (the
+    // table keeps unacknowledged events).
+    if (absl::Status s = RecheckCaller(); !s.ok()) {
+      stream_->Abort(ToGrpcStatus(s));
       return;
     }
     const uint64_t id = request.session_id();
@@ -276,6 +286,34 @@ class KeepAliveReactor final : public KeepAliveReactorBase {
  private:
   static constexpr absl::string_view kCall = "KeepAlive";
 
+  // OK while the config that admitted the caller is in force (one atomic
+  // load). After a reload: the caller identified again from the same call
+  // (its metadata and connection live as long as the call), refused as a
+  // new call would be (UNAUTHENTICATED), or NOT_FOUND if its identity no
+  // longer owns the session bound. Audited.
+  absl::Status RecheckCaller() {
+    const uint64_t now = gate_->config_version();
+    if (now == config_version_) return absl::OkStatus();
+    config_version_ = now;  // Read before the config Recheck uses.
+    absl::StatusOr<auth::Identity> who =
+        gate_->Recheck(*ctx_, std::nullopt, "");
+    if (!who.ok()) {
+      gate_->NoteRefused(identity_, kCall, "", who.status());
+      return who.status();
+    }
+    identity_ = *std::move(who);
+    if (session_id_ != 0 && !identity_.internal) {
+      if (absl::Status owner = table_->CheckSessionOwner(
+              session_id_, identity_.name, identity_.anonymous);
+          !owner.ok()) {
+        gate_->NoteRefused(identity_, kCall, "", owner);
+        return owner;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  grpc::CallbackServerContext* const ctx_;  // Lives until OnDone.
   LockTable* const table_;
   Clock* const clock_;
   CallGate* const gate_;
@@ -283,6 +321,7 @@ class KeepAliveReactor final : public KeepAliveReactorBase {
   auth::Identity identity_;        // Set before the first read.
   grpc::ByteBuffer raw_request_;   // Used by one read at a time.
   uint64_t session_id_ = 0;        // Set by the first read; reads are serial.
+  uint64_t config_version_;        // The caller was checked under it.
 };
 
 }  // namespace

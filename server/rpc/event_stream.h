@@ -33,7 +33,10 @@ using KeepAliveReactorBase =
 // stream: a newer stream takes the session over, the older one ends with
 // ABORTED "another KeepAlive stream took over session N", and every event
 // not yet acknowledged is sent again on the newer one (docs/api.md). A
-// keepalive for another session ends it with INVALID_ARGUMENT. The reactor
+// keepalive for another session ends it with INVALID_ARGUMENT. After a
+// reload (CallGate::config_version changed) the next keepalive checks the
+// caller again: refused (UNAUTHENTICATED), or no longer the session's owner
+// (NOT_FOUND), it renews nothing and ends the stream. The reactor
 // deletes itself in OnDone. `table`, `clock` and `gate` must outlive it.
 KeepAliveReactorBase* NewKeepAliveReactor(grpc::CallbackServerContext* ctx,
                                           LockTable* table, Clock* clock,

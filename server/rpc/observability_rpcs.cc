@@ -3,6 +3,7 @@
 // statistics off (taalad --stats=false) they answer empty figures, not
 // errors.
 
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -30,20 +31,25 @@ class RefusedWatch final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* LockServiceImpl::Watch(
     grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* raw) {
+  // Read first: a reload after it makes the stream check again.
+  const uint64_t config_version = gate_->config_version();
   absl::StatusOr<auth::Identity> who = gate_->Authenticate(*ctx, "Watch");
   if (!who.ok()) return new RefusedWatch(who.status());
   // A request that does not parse is the reactor's to refuse (it names
   // what is wrong); one that names a key and a prefix too.
   v1::WatchRequest req;
+  std::string what;
   if (ParseRequest(*raw, &req).ok()) {
-    const std::string& what = req.key().empty() ? req.prefix() : req.key();
+    what = req.key().empty() ? req.prefix() : req.key();
     if (absl::Status s = gate_->Authorize(*who, Permission::kRead, what,
                                           "Watch");
         !s.ok()) {
       return new RefusedWatch(s);
     }
   }
-  return NewWatchReactor(watch_pump_, *raw);
+  return NewWatchReactor(
+      watch_pump_, *raw,
+      WatchCaller(gate_, ctx, *std::move(who), what, config_version));
 }
 
 grpc::ServerUnaryReactor* LockServiceImpl::GetLockStats(

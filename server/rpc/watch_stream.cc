@@ -20,8 +20,12 @@ using WatchReactorBase = grpc::ServerWriteReactor<grpc::ByteBuffer>;
 // has ended (they are dropped).
 class WatchStream {
  public:
-  WatchStream(WatchReactorBase* reactor, WatchPump* pump, WatchFilter filter)
-      : pump_(pump), filter_(std::move(filter)), reactor_(reactor) {}
+  WatchStream(WatchReactorBase* reactor, WatchPump* pump, WatchFilter filter,
+              WatchCaller caller)
+      : pump_(pump),
+        filter_(std::move(filter)),
+        reactor_(reactor),
+        caller_(std::move(caller)) {}
 
   // Before Join: the snapshot goes first, once its LSN is durable
   // (SnapshotDurable); events follow from `position`.
@@ -120,10 +124,11 @@ class WatchStream {
 
  private:
   void MaybeWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (writing_ || finish_pending_ || finish_called_ || reactor_ == nullptr ||
-        held_) {
-      return;
-    }
+    if (finish_pending_ || finish_called_ || reactor_ == nullptr) return;
+    // Refused after a reload (the call lives while reactor_ is set).
+    absl::Status s = caller_.Check();
+    if (!s.ok()) return FinishSoonLocked(ToGrpcStatus(s));
+    if (writing_ || held_) return;
     in_flight_.Clear();  // Serializing needs an empty buffer.
     if (!snapshot_.empty()) {
       in_flight_lsn_ = snapshot_.front().snapshot().complete() ? snapshot_lsn_
@@ -183,6 +188,7 @@ class WatchStream {
   const WatchFilter filter_;
   absl::Mutex mu_;
   WatchReactorBase* reactor_ ABSL_GUARDED_BY(mu_);  // Null after OnDone.
+  WatchCaller caller_ ABSL_GUARDED_BY(mu_);
   std::deque<v1::WatchResponse> snapshot_ ABSL_GUARDED_BY(mu_);
   uint64_t snapshot_lsn_ ABSL_GUARDED_BY(mu_) = 0;
   bool held_ ABSL_GUARDED_BY(mu_) = false;  // The snapshot is not durable.
@@ -206,7 +212,8 @@ constexpr size_t kPumpBatch = 1024;
 
 class WatchReactor final : public WatchReactorBase {
  public:
-  WatchReactor(WatchPump* pump, const grpc::ByteBuffer& raw) : pump_(pump) {
+  WatchReactor(WatchPump* pump, const grpc::ByteBuffer& raw, WatchCaller who)
+      : pump_(pump) {
     if (pump->shutting_down()) {
       Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                           "taalad is shutting down"));
@@ -227,7 +234,7 @@ class WatchReactor final : public WatchReactorBase {
     WatchHub& hub = *pump->hub();
     // Counted first: the shards record waits for the snapshot's fold.
     hub.AddWatcher();
-    stream_ = std::make_shared<WatchStream>(this, pump, *filter);
+    stream_ = std::make_shared<WatchStream>(this, pump, *filter, who);
     if (request.after_lsn() == 0) {
       absl::StatusOr<WatchSnapshotState> snap =
           pump->table()->SnapshotForWatch(*filter, hub);
@@ -304,7 +311,7 @@ void WatchPump::Shutdown() {
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* NewWatchReactor(
-    WatchPump* pump, const grpc::ByteBuffer& raw) {
+    WatchPump* pump, const grpc::ByteBuffer& raw, WatchCaller caller) {
   if (pump == nullptr) {
     class Unserved final : public WatchReactorBase {
       void OnDone() override { delete this; }
@@ -314,7 +321,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* NewWatchReactor(
                            "this server does not serve Watch"));
     return r;
   }
-  return new WatchReactor(pump, raw);
+  return new WatchReactor(pump, raw, std::move(caller));
 }
 
 void WatchPump::Join(const std::shared_ptr<WatchStream>& w) {

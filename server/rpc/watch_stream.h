@@ -25,6 +25,7 @@
 #include "absl/synchronization/mutex.h"
 #include "server/core/lock_table.h"
 #include "server/core/watch_hub.h"
+#include "server/rpc/watch_caller.h"
 #include "taala/v1/lock_service.pb.h"
 
 namespace taala {
@@ -72,9 +73,12 @@ class WatchPump {
 // LockService.Watch on `pump` (null: UNIMPLEMENTED), served raw
 // (raw_request.h): a request that does not parse, say a prefix that is not
 // UTF-8, gets INVALID_ARGUMENT rather than gRPC's bare UNIMPLEMENTED. The
-// reactor deletes itself when done.
+// reactor deletes itself when done. `caller`: who it was authorized for;
+// after a reload the stream checks again before its next write and, refused,
+// ends with PERMISSION_DENIED or UNAUTHENTICATED, writing nothing more.
 grpc::ServerWriteReactor<grpc::ByteBuffer>* NewWatchReactor(
-    WatchPump* pump, const grpc::ByteBuffer& raw);
+    WatchPump* pump, const grpc::ByteBuffer& raw,
+    WatchCaller caller = WatchCaller());
 
 }  // namespace taala
 

@@ -302,6 +302,12 @@ TEST_F(ReviewSecurityTest, RevokedTokenCannotKeepItsSessionAliveOnAnOpenStream) 
   }
   EXPECT_FALSE(renewed)
       << "the revoked token's stream still renewed session " << carol;
+  if (!renewed) {  // Ended by the server, saying why.
+    grpc::Status end = stream->Finish();
+    EXPECT_EQ(end.error_code(), grpc::StatusCode::UNAUTHENTICATED)
+        << end.error_message();
+    return;
+  }
   sctx.TryCancel();
   stream->Finish();
 }
@@ -500,6 +506,12 @@ TEST_F(ReviewSecurityTest, RevokedReadPermissionEndsAnOpenWatch) {
   }
   EXPECT_FALSE(leaked) << "after losing read, the watcher saw "
                        << next.ShortDebugString();
+  if (!leaked) {  // Ended by the server, saying why.
+    grpc::Status end = watch->Finish();
+    EXPECT_EQ(end.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+        << end.error_message();
+    return;
+  }
   wctx.TryCancel();
   watch->Finish();
 }
