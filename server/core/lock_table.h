@@ -138,8 +138,7 @@ class LockTable {
   // A fresh session id for CreateSessionCmd: random, non-zero, below 2^63
   // (unguessable; on the rare ALREADY_EXISTS, ask again). Thread-safe.
   uint64_t NewSessionId();
-  // OK if the session lives and belongs to `owner` (OwnerMatches; an
-  // `anonymous` caller also owns the sessions without owner); else
+  // OK if the session lives and belongs to `owner` (OwnerMatches); else
   // NOT_FOUND exactly as for an unknown id: an id tells nothing.
   [[nodiscard]] absl::Status CheckSessionOwner(uint64_t id,
                                                absl::string_view owner,
