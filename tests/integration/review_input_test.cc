@@ -182,8 +182,11 @@ TEST_F(ReviewInputTlsTest, CertificateNamedLikeAnAnonymousIdentityOwnsNothing) {
     req.set_session_id(session);
     v1::KeepAliveResponse resp;
     const grpc::Status s = impostor->KeepAliveOnce(&ctx, req, &resp);
-    EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND)
+    // The fix refuses the reserved name itself, before any session is
+    // looked at (the impostor owns nothing): UNAUTHENTICATED.
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED)
         << "KeepAliveOnce: " << s.error_code() << " " << s.error_message();
+    EXPECT_NE(s.error_message().find("reserved"), std::string::npos);
   }
   {
     grpc::ClientContext ctx;
@@ -194,9 +197,14 @@ TEST_F(ReviewInputTlsTest, CertificateNamedLikeAnAnonymousIdentityOwnsNothing) {
     req.set_fencing_token(token);
     v1::ReleaseResponse resp;
     const grpc::Status s = impostor->Release(&ctx, req, &resp);
-    EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND)
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED)
         << "Release: " << s.error_code() << " " << s.error_message();
   }
+  // The victim still holds its key.
+  v1::DescribeLockResponse described;
+  ASSERT_TRUE(test::Describe(victim.get(), "victim/key", &described).ok());
+  ASSERT_EQ(described.holders_size(), 1);
+  EXPECT_EQ(described.holders(0).grant().fencing_token(), token);
 }
 
 // FINDING: taalad starts and says "listening" with a --tls_key that is not --tls_cert's key; every handshake then fails (only gRPC's log says why).
