@@ -251,12 +251,9 @@ ok "plaintext to the TLS port does not connect"
 echo "run_python_example: lock_example.py with a wrong token"
 run_example "$tmp/wrong.out" --key "$key/tls" --tls-ca "$pki/ca.pem" \
   --token wrong-token
-if grep -q "UNAUTHENTICATED" "$tmp/wrong.out"; then
-  [ "$rc" -eq 1 ] || fail "a wrong token exited $rc, expected 1"
-  ok "a wrong token is refused with UNAUTHENTICATED"
-else
-  # Until the handlers ask the call gate (the ACL part of issue 12).
-  echo "run_python_example: skipped: this taalad does not check tokens yet"
-fi
+grep -q "UNAUTHENTICATED" "$tmp/wrong.out" ||
+  fail "a wrong token was not refused with UNAUTHENTICATED"
+[ "$rc" -eq 1 ] || fail "a wrong token exited $rc, expected 1"
+ok "a wrong token is refused with UNAUTHENTICATED"
 kill -0 "$tls_pid" 2>/dev/null || fail "the TLS taalad died during the test"
 echo "run_python_example: all checks passed"
