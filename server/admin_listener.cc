@@ -109,11 +109,14 @@ absl::StatusOr<std::unique_ptr<admin::AdminServer>> StartAdmin(
                listen.substr(0, listen.rfind(":")), (*admin)->port());
   if (auth != nullptr) {
     const std::shared_ptr<const auth::AuthConfig> config = auth->Current();
-    if (!config->allow_anonymous && !config->tokens.has_value()) {
-      spdlog::warn("admin listener: anonymous callers are not admitted and "
-                   "there is no --auth_tokens_file (its bearer tokens are "
-                   "the listener's only credential): it serves /healthz "
-                   "and /readyz only");
+    // Closed (http_auth.cc) once auth is configured; without a token file
+    // nobody can present the listener's only credential.
+    const bool closed = !config->allow_anonymous || config->acl.has_value();
+    if (closed && !config->tokens.has_value()) {
+      spdlog::warn("admin listener: authentication is configured but there "
+                   "is no --auth_tokens_file (its bearer tokens are the "
+                   "listener's only credential): it serves /healthz and "
+                   "/readyz only");
     }
   }
   if (!port_file.empty() && !WritePortFile(port_file, (*admin)->port())) {

@@ -31,7 +31,7 @@ struct Identity {
 };
 
 // The anonymous identity of a gRPC peer string ("ipv4:10.0.0.7:5512",
-// "ipv6:[::1]:5512", "unix:...", "inproc"): one identity per address, the
+// "ipv6:[::1]:5512", "unix:..."): one identity per address, the
 // port dropped, so the limits count one client host as one identity.
 Identity AnonymousIdentity(absl::string_view grpc_peer);
 

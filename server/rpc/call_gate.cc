@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/core/key.h"
 #include "server/rpc/call_identity.h"
 
 namespace taala {
@@ -51,9 +52,9 @@ absl::Status CallGate::Authorize(const auth::Identity& who,
     return absl::OkStatus();
   }
   absl::Status s = absl::PermissionDeniedError(absl::StrCat(
-      "identity \"", who.name, "\" lacks permission '",
-      auth::PermissionName(permission), "' on key \"", key,
-      "\" (--acl_file)"));
+      "identity ", table_internal::Quote(who.name), " lacks permission '",
+      auth::PermissionName(permission), "' on key ",
+      table_internal::Quote(key), " (--acl_file)"));
   audit_->Refused(who, call, key, s);
   return s;
 }
@@ -115,9 +116,9 @@ absl::StatusOr<auth::Identity> CallGate::Recheck(
   if (permission.has_value() && !who->internal && config.acl.has_value() &&
       !config.acl->Allows(*who, *permission, key)) {
     return absl::PermissionDeniedError(absl::StrCat(
-        "identity \"", who->name, "\" lacks permission '",
-        auth::PermissionName(*permission), "' on key \"", key,
-        "\" (--acl_file, reloaded)"));
+        "identity ", table_internal::Quote(who->name), " lacks permission '",
+        auth::PermissionName(*permission), "' on key ",
+        table_internal::Quote(key), " (--acl_file, reloaded)"));
   }
   return who;
 }

@@ -100,9 +100,7 @@ class AdminAuthTest : public ::testing::Test {
   Reply Get(const std::string& path, const std::string& token = "") {
     return taala::Get(daemon_->admin_port(), path, token);
   }
-  // TokenFile::Parse is the identity helper's (issue 12): until it reads
-  // `IDENTITY sha256:HEX`, tokens cannot be accepted and the tests that
-  // need one are skipped.
+  // The token file reads `IDENTITY sha256:HEX` with this test's hashes.
   static bool TokensWork() {
     absl::StatusOr<auth::TokenFile> f =
         auth::TokenFile::Parse(absl::StrCat("probe sha256:", Sha256("t"), "\n"));

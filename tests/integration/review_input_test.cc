@@ -62,7 +62,7 @@ grpc::Status RawUnary(const std::shared_ptr<grpc::Channel>& channel,
   return status;
 }
 
-// FINDING: every request with a non-UTF-8 string field makes libprotobuf write an ERROR line to taalad's log, unthrottled (the audit log caps refusals at 10 lines/s per identity).
+// Review finding (fixed; this test guards it): every request with a non-UTF-8 string field makes libprotobuf write an ERROR line to taalad's log, unthrottled (the audit log caps refusals at 10 lines/s per identity).
 TEST(ReviewInputLogTest, InvalidUtf8RequestsDoNotFloodTheDaemonLog) {
   auto started = test::TaaladProcess::Start({}, "");
   ASSERT_TRUE(started.ok()) << started.status();
@@ -136,7 +136,7 @@ class ReviewInputTlsTest : public ::testing::Test {
   std::unique_ptr<test::TaaladProcess> daemon_;
 };
 
-// FINDING: a client certificate whose CN is "anonymous@127.0.0.1" is that anonymous identity: it keeps alive, releases and closes the sessions of every certificate-less client on 127.0.0.1 (identity names are not namespaced).
+// Review finding (fixed; this test guards it): a client certificate whose CN is "anonymous@127.0.0.1" is that anonymous identity: it keeps alive, releases and closes the sessions of every certificate-less client on 127.0.0.1 (identity names are not namespaced).
 TEST_F(ReviewInputTlsTest, CertificateNamedLikeAnAnonymousIdentityOwnsNothing) {
   ASSERT_TRUE(pki_->MakeClientCert("ca", "impostor", "anonymous@127.0.0.1"))
       << pki_->log();
@@ -207,7 +207,7 @@ TEST_F(ReviewInputTlsTest, CertificateNamedLikeAnAnonymousIdentityOwnsNothing) {
   EXPECT_EQ(described.holders(0).grant().fencing_token(), token);
 }
 
-// FINDING: taalad starts and says "listening" with a --tls_key that is not --tls_cert's key; every handshake then fails (only gRPC's log says why).
+// Review finding (fixed; this test guards it): taalad starts and says "listening" with a --tls_key that is not --tls_cert's key; every handshake then fails (only gRPC's log says why).
 TEST_F(ReviewInputTlsTest, KeyThatIsNotTheCertificatesIsRefusedAtStartup) {
   absl::StatusOr<test::TaaladExit> run = test::RunTaaladToExit(
       {"--data_dir=" + dir_ + "/data", "--listen=127.0.0.1:0",
@@ -220,7 +220,7 @@ TEST_F(ReviewInputTlsTest, KeyThatIsNotTheCertificatesIsRefusedAtStartup) {
   EXPECT_THAT(run->output, HasSubstr("--tls_key")) << run->output;
 }
 
-// FINDING: an encrypted --tls_key makes OpenSSL prompt "Enter PEM pass phrase:" (on a terminal taalad waits for it), and the error then says "no PEM private key in the file".
+// Review finding (fixed; this test guards it): an encrypted --tls_key makes OpenSSL prompt "Enter PEM pass phrase:" (on a terminal taalad waits for it), and the error then says "no PEM private key in the file".
 TEST_F(ReviewInputTlsTest, EncryptedKeyIsRefusedSayingSoWithoutPrompting) {
   const std::string encrypted = dir_ + "/encrypted.key";
   ASSERT_EQ(std::system(absl::StrCat("openssl ec -in ", pki_->key("server"),
@@ -284,7 +284,7 @@ TEST(ReviewInputDurabilityTest, OwnerSurvivesACrashAndShowsInTheDump) {
   EXPECT_EQ(resp.sessions(0).owner(), "anonymous@127.0.0.1");
 }
 
-// FINDING: after a clean stop the owners live only in the snapshot, and --dump_wal prints the snapshot as counts (no session, no owner), although security.md says the dump prints owner="...".
+// Review finding (fixed; this test guards it): after a clean stop the owners live only in the snapshot, and --dump_wal prints the snapshot as counts (no session, no owner), although security.md says the dump prints owner="...".
 TEST(ReviewInputDurabilityTest, DumpAfterACleanStopShowsTheOwner) {
   auto started = test::TaaladProcess::Start({}, "");
   ASSERT_TRUE(started.ok()) << started.status();
@@ -335,7 +335,7 @@ TEST(ReviewInputListenTest, LoopbackLookalikesAreRefusedWithoutTls) {
   }
 }
 
-// FINDING: --listen=127.0.0.1:65536 is not refused: gRPC takes the port modulo 65536 and taalad serves on another port (65536 -> a random one, 99999 -> 34463), a check taalactl makes for --endpoint but taalad does not.
+// Review finding (fixed; this test guards it): --listen=127.0.0.1:65536 is not refused: gRPC takes the port modulo 65536 and taalad serves on another port (65536 -> a random one, 99999 -> 34463), a check taalactl makes for --endpoint but taalad does not.
 TEST(ReviewInputListenTest, PortOutOfRangeIsRefused) {
   for (const std::string flag : {"--listen=127.0.0.1:65536",
                                  "--admin_listen=127.0.0.1:65536"}) {
@@ -373,7 +373,7 @@ TEST(ReviewInputListenTest, PortOutOfRangeIsRefused) {
 namespace taala {
 namespace {
 
-// FINDING: a lock on a key with a C1 control character (accepted by the previous release, so present in an upgraded data dir) is restored, but Release, DescribeLock and ForceRelease now refuse the key (INVALID_ARGUMENT): its holder cannot release it, an operator cannot force it free; only the session's end frees it.
+// Review finding (fixed; this test guards it): a lock on a key with a C1 control character (accepted by the previous release, so present in an upgraded data dir) is restored, but Release, DescribeLock and ForceRelease now refuse the key (INVALID_ARGUMENT): its holder cannot release it, an operator cannot force it free; only the session's end frees it.
 TEST(ReviewInputUpgradeTest, LegacyKeyWithAC1ControlCanStillBeReleased) {
   std::string pattern =
       (std::filesystem::temp_directory_path() / "taala_rev_upgrade.XXXXXX")

@@ -1,8 +1,9 @@
-// Review rev-sec (issue 12): identities, ownership and authorization as a
-// hostile client against the real taalad. Tokens files (`IDENTITY
+// The security review of issue 12: identities, ownership and authorization
+// as a hostile client against the real taalad. Tokens files (`IDENTITY
 // sha256:HEX`) and real certificates (tests/integration/test_certs.h).
 //
-// Each test marked FINDING fails on the code it was written against.
+// Each test marked "Review finding" failed on the code it was written
+// against; each now guards its fix.
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -250,7 +251,7 @@ TEST_F(ReviewSecurityTest, ForgedInternalMarkerAndOddAuthorizationAreRefused) {
 // session, so the revoked client keeps its session and every lock in it
 // for as long as it likes (docs/security.md says to take a client out by
 // editing the files and SIGHUP).
-// FINDING: a KeepAlive stream opened with a token keeps renewing its session after the token is removed and SIGHUP reloads the file
+// Review finding (fixed; this test guards it): a KeepAlive stream opened with a token keeps renewing its session after the token is removed and SIGHUP reloads the file
 TEST_F(ReviewSecurityTest, RevokedTokenCannotKeepItsSessionAliveOnAnOpenStream) {
   StartWithTokens();
   auto stub = PlainStub();
@@ -316,7 +317,7 @@ TEST_F(ReviewSecurityTest, RevokedTokenCannotKeepItsSessionAliveOnAnOpenStream) 
 // caller without a certificate is refused on the gRPC port, yet the admin
 // listener hands it every session (ids, owners, client names) and lock:
 // anyone on the host bypasses mutual TLS through /api/v1.
-// FINDING: with --tls_client_ca only, the admin listener's /api/v1 JSON answers callers with no credentials at all
+// Review finding (fixed; this test guards it): with --tls_client_ca only, the admin listener's /api/v1 JSON answers callers with no credentials at all
 TEST_F(ReviewSecurityTest, MutualTlsOnlyStillProtectsTheAdminListener) {
   test::TestPki pki(dir_);
   ASSERT_TRUE(pki.MakeStandard()) << pki.log();
@@ -347,7 +348,7 @@ TEST_F(ReviewSecurityTest, MutualTlsOnlyStillProtectsTheAdminListener) {
 // of every certificate-less loopback caller, so it owns their sessions.
 // The fix refuses such a certificate outright (UNAUTHENTICATED: the name
 // is reserved) rather than the NOT_FOUND first expected here.
-// FINDING: a certificate CN "anonymous@127.0.0.1" acts on anonymous loopback callers' sessions (identities not kept apart)
+// Review finding (fixed; this test guards it): a certificate CN "anonymous@127.0.0.1" acts on anonymous loopback callers' sessions (identities not kept apart)
 TEST_F(ReviewSecurityTest, CertificateCannotClaimAnAnonymousIdentity) {
   test::TestPki pki(dir_);
   ASSERT_TRUE(pki.MakeStandard()) << pki.log();
@@ -394,7 +395,7 @@ TEST_F(ReviewSecurityTest, CertificateCannotClaimAnAnonymousIdentity) {
 // `read` on jobs/public/ lets DescribeLock show keys under it only: yet its
 // tree blockers (blocked_from_above) name the holder of the ancestor "jobs"
 // (session id, client name, labels) that the caller has no `read` on.
-// FINDING: DescribeLock's blocked_from_above/below show holders of keys outside the caller's read prefix
+// Review finding (fixed; this test guards it): DescribeLock's blocked_from_above/below show holders of keys outside the caller's read prefix
 TEST_F(ReviewSecurityTest, DescribeLockShowsNoHolderOutsideTheReadPrefix) {
   WriteFile(tokens_,
             absl::StrCat("writer sha256:", auth::HashToken("writer-t"),
@@ -445,7 +446,7 @@ TEST_F(ReviewSecurityTest, DescribeLockShowsNoHolderOutsideTheReadPrefix) {
 // `read` taken away by the ACL (SIGHUP) does not reach a Watch opened
 // before: it keeps streaming every holder of the prefix (session ids,
 // client names, tokens) to an identity that may no longer read it.
-// FINDING: a Watch stream keeps delivering events after the ACL reload took its identity's read permission away
+// Review finding (fixed; this test guards it): a Watch stream keeps delivering events after the ACL reload took its identity's read permission away
 TEST_F(ReviewSecurityTest, RevokedReadPermissionEndsAnOpenWatch) {
   WriteFile(tokens_,
             absl::StrCat("writer sha256:", auth::HashToken("writer-t"),
@@ -522,7 +523,7 @@ TEST_F(ReviewSecurityTest, RevokedReadPermissionEndsAnOpenWatch) {
 // of that address (their sessions, their rate bucket), and owns every
 // legacy session (an empty owner matches any "anonymous@" name,
 // core/session.h OwnerMatches).
-// FINDING: --auth_tokens_file accepts an identity "anonymous@127.0.0.1" (the anonymous namespace is not reserved)
+// Review finding (fixed; this test guards it): --auth_tokens_file accepts an identity "anonymous@127.0.0.1" (the anonymous namespace is not reserved)
 TEST(ReviewSecurityTokenFile, AnonymousNamesAreNotTokenIdentities) {
   const std::string hash = auth::HashToken("t");
   EXPECT_FALSE(
@@ -599,7 +600,7 @@ TEST_F(ReviewSecurityTest, AclPrefixEdges) {
 // ABORTED message of its refused wait, the keys and sessions of the whole
 // deadlock cycle: here "secret/9" and the session holding it, which belong
 // to another identity under a prefix it may neither lock nor read.
-// FINDING: a deadlock refusal's message names keys and sessions outside the caller's ACL (secret/9 and its holder)
+// Review finding (fixed; this test guards it): a deadlock refusal's message names keys and sessions outside the caller's ACL (secret/9 and its holder)
 TEST_F(ReviewSecurityTest, DeadlockRefusalNamesNothingOutsideTheCallersAcl) {
   WriteFile(tokens_,
             absl::StrCat("alice sha256:", auth::HashToken("alice-t"),
@@ -681,7 +682,7 @@ TEST_F(ReviewSecurityTest, DeadlockRefusalNamesNothingOutsideTheCallersAcl) {
 // sessions out of its page, but keeps the page token, which is the id of
 // the page's last session (whoever owns it): paging with page_size 1 walks
 // every other identity's session id.
-// FINDING: ListSessions' next_page_token is another identity's session id (filtered pages still hand out every id)
+// Review finding (fixed; this test guards it): ListSessions' next_page_token is another identity's session id (filtered pages still hand out every id)
 TEST_F(ReviewSecurityTest, ListSessionsPageTokensLeakNoForeignIds) {
   WriteFile(tokens_,
             absl::StrCat("alice sha256:", auth::HashToken("alice-t"),

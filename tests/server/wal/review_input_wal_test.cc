@@ -141,7 +141,7 @@ TEST(ReviewInputWalTest, SnapshotOfALaterVersionIsRefused) {
       << snap.status();
 }
 
-// FINDING: DumpWal prints a snapshot as counts only, so the owners (and every session) of a cleanly stopped daemon are invisible to --dump_wal.
+// Review finding (fixed; this test guards it): DumpWal prints a snapshot as counts only, so the owners (and every session) of a cleanly stopped daemon are invisible to --dump_wal.
 TEST(ReviewInputWalTest, DumpPrintsTheOwnersOfTheSnapshotsSessions) {
   test::TempDir dir;
   ASSERT_TRUE(MakeDir(WalDir(dir.path())).ok());
