@@ -6,15 +6,19 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "server/auth/token_file.h"
 #include "taala/v1/lock_service.grpc.pb.h"
 #include "tests/integration/rpc_helpers.h"
 #include "tests/integration/taalad_process.h"
@@ -206,6 +210,50 @@ TEST(TransportLimitsTest, BadLimitFlagsStopTheDaemon) {
     auto daemon = TaaladProcess::Start({flag});
     EXPECT_FALSE(daemon.ok()) << flag;
   }
+}
+
+}  // namespace
+}  // namespace taala::test
+
+namespace taala::test {
+namespace {
+
+// --max_requests_per_second_per_identity: one identity past its rate gets
+// RESOURCE_EXHAUSTED naming the flag; another identity's calls go on (each
+// identity has its own bucket). Counted, not timed: 1000 calls at 5 per
+// second would have to take 200 s to stay under the rate.
+TEST(TransportLimitsTest, RequestsPastTheRatePerIdentityAreRefusedNamingIt) {
+  std::string dir = ::testing::TempDir() + "rate_XXXXXX";
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  const std::string tokens = dir + "/tokens";
+  {
+    std::ofstream out(tokens);
+    out << "noisy sha256:" << auth::HashToken("noisy-token") << "\n"
+        << "quiet sha256:" << auth::HashToken("quiet-token") << "\n";
+  }
+  auto daemon = TaaladProcess::Start(
+      {"--auth_tokens_file=" + tokens,
+       "--max_requests_per_second_per_identity=5"});
+  ASSERT_TRUE(daemon.ok()) << daemon.status();
+  auto stub = v1::LockService::NewStub(NewChannel((*daemon)->address(), 1));
+  auto status = [&](const std::string& token) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(DeadlineIn(std::chrono::seconds(10)));
+    ctx.set_wait_for_ready(true);
+    ctx.AddMetadata("authorization", "Bearer " + token);
+    v1::GetServerStatusResponse resp;
+    return stub->GetServerStatus(&ctx, v1::GetServerStatusRequest(), &resp);
+  };
+  grpc::Status refused;
+  for (int i = 0; i < 1000 && refused.ok(); ++i) refused = status("noisy-token");
+  ASSERT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_TRUE(absl::StrContains(
+      refused.error_message(),
+      "limit --max_requests_per_second_per_identity=5 reached"))
+      << refused.error_message();
+  // The other identity, on the same connection, is served.
+  const grpc::Status quiet = status("quiet-token");
+  EXPECT_TRUE(quiet.ok()) << quiet.error_message();
 }
 
 }  // namespace
