@@ -214,7 +214,10 @@ TEST(Rev2RestartTest, ThousandsOfSessionsSurviveKill9) {
       auto stub = RestartableStub((*d)->address(), t + 1);
       for (int i = 0; i < kPer; ++i) {
         uint64_t s = 0;
-        if (!CreateSession(stub.get(), 3000, &s).ok()) return;
+        // A lease far longer than the fill: on a loaded machine 2,400
+        // sessions take seconds to create, and a 3 s lease let the first
+        // ones expire before the kill (the test then counted them lost).
+        if (!CreateSession(stub.get(), 120000, &s).ok()) return;
         AcquireResponse resp;
         const std::string key = "many/" + std::to_string(s);
         if (!Acquire(stub.get(), s, key, 0, &resp).ok()) return;
