@@ -30,6 +30,7 @@
 #include "tests/integration/admin_helpers.h"
 #include "tests/integration/rpc_helpers.h"
 #include "tests/integration/taalad_process.h"
+#include "tests/integration/temp_dir_fixture.h"
 #include "tests/integration/test_certs.h"
 
 namespace taala {
@@ -50,30 +51,11 @@ bool Eventually(Fn condition) {
   return condition();
 }
 
-class ReviewSecurityTest : public ::testing::Test {
+class ReviewSecurityTest : public test::TempDirFixture {
  protected:
   void SetUp() override {
-    const char* tmp = getenv("TMPDIR");
-    dir_ = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/review_sec_XXXXXX");
-    ASSERT_NE(mkdtemp(dir_.data()), nullptr);
+    MakeDir("review_sec");
     tokens_ = dir_ + "/tokens";
-  }
-  void TearDown() override {
-    if (HasFailure() && daemon_ != nullptr) {
-      std::cerr << "---- taalad log ----\n" << daemon_->Log();
-    }
-    daemon_.reset();
-    std::error_code ignored;
-    if (!HasFailure()) std::filesystem::remove_all(dir_, ignored);
-  }
-
-  void WriteFile(const std::string& path, const std::string& text) {
-    const std::string tmp = path + ".tmp";
-    {
-      std::ofstream out(tmp);
-      out << text;
-    }
-    ASSERT_EQ(std::rename(tmp.c_str(), path.c_str()), 0);
   }
 
   void Start(std::vector<std::string> args) {
@@ -138,7 +120,6 @@ class ReviewSecurityTest : public ::testing::Test {
         << what;
   }
 
-  std::string dir_;
   std::string tokens_;
   int channels_ = 0;
   std::unique_ptr<TaaladProcess> daemon_;

@@ -24,6 +24,7 @@
 #include "taala/v1/lock_service.grpc.pb.h"
 #include "tests/integration/rpc_helpers.h"
 #include "tests/integration/taalad_process.h"
+#include "tests/integration/temp_dir_fixture.h"
 
 namespace taala {
 namespace {
@@ -33,31 +34,12 @@ using test::TaaladProcess;
 
 constexpr int64_t kHourMs = 3600 * 1000;
 
-class StreamReloadTest : public ::testing::Test {
+class StreamReloadTest : public test::TempDirFixture {
  protected:
   void SetUp() override {
-    const char* tmp = getenv("TMPDIR");
-    dir_ = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/stream_reload_XXXXXX");
-    ASSERT_NE(mkdtemp(dir_.data()), nullptr);
+    MakeDir("stream_reload");
     tokens_ = dir_ + "/tokens";
     acl_ = dir_ + "/acl";
-  }
-  void TearDown() override {
-    if (HasFailure() && daemon_ != nullptr) {
-      std::cerr << "---- taalad log ----\n" << daemon_->Log();
-    }
-    daemon_.reset();
-    std::error_code ignored;
-    if (!HasFailure()) std::filesystem::remove_all(dir_, ignored);
-  }
-
-  void WriteFile(const std::string& path, const std::string& text) {
-    const std::string tmp = path + ".tmp";
-    {
-      std::ofstream out(tmp);
-      out << text;
-    }
-    ASSERT_EQ(std::rename(tmp.c_str(), path.c_str()), 0);
   }
 
   void Start() {
@@ -105,10 +87,8 @@ class StreamReloadTest : public ::testing::Test {
     return resp.session_id();
   }
 
-  std::string dir_;
   std::string tokens_;
   std::string acl_;
-  std::unique_ptr<TaaladProcess> daemon_;
   std::unique_ptr<v1::LockService::Stub> stub_;
 };
 
