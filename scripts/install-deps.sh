@@ -11,6 +11,9 @@ packages=(
   python3-grpcio python3-protobuf
   libcpp-httplib-dev chromium libssl-dev openssl
   libclang-rt-dev  # libFuzzer (clang++ -fsanitize=fuzzer): tests/fuzz/
+  # deploy: the .deb (dpkg-shlibdeps, man pages), the chroot and image tests,
+  # the unit's checks (systemd-analyze), the manifests' YAML.
+  dpkg-dev help2man debootstrap buildah systemd python3-yaml
 )
 
 missing=()
