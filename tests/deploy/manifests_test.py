@@ -1,0 +1,451 @@
+#!/usr/bin/python3
+"""Every YAML file under deploy/ parses, and the deployment files agree with
+the daemon they deploy (issue 13).
+
+  manifests_test.py --source=SOURCE_DIR --taalad=PATH_TO_TAALAD
+
+Checks, against the real taalad binary:
+  - every *.yaml / *.yml under deploy/ parses (all its documents);
+  - every flag in the Kubernetes flag files (base and insecure overlay), the
+    compose command and the container args is one `taalad --help` lists
+    (or Abseil's --flagfile), and `taalad --flagfile=F --version` accepts
+    each flag file (names and typed values);
+  - the --listen / --admin_listen ports equal the containerPorts, the
+    Service's ports and targetPorts, the probes' ports, compose's published
+    ports, the Prometheus scrape port and the Containerfile's EXPOSE;
+  - probes: liveness and startup on /healthz, readiness on /readyz;
+  - --data_dir is the PVC template's mountPath (and compose's volume, and the
+    Containerfile's VOLUME);
+  - TLS and token flag paths lie under their Secrets' mountPaths, and the
+    flag file under the ConfigMap's;
+  - the memory limit and --memory_budget agree (budget below the limit);
+  - terminationGracePeriodSeconds and compose's stop_grace_period exceed
+    --drain_timeout;
+  - every metric name in the alert rules is exported by a running taalad's
+    /metrics (or is Prometheus' own `up`).
+Prints each failure and exits 1 if there is any.
+"""
+
+import argparse
+import glob
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import yaml
+
+FAILURES = []
+
+
+def check(cond, what):
+    if not cond:
+        FAILURES.append(what)
+        print("FAIL: " + what, flush=True)
+    return cond
+
+
+def load_all(path):
+    with open(path) as f:
+        return [d for d in yaml.safe_load_all(f) if d is not None]
+
+
+def taalad_flag_names(taalad):
+    out = subprocess.run([taalad, "--help"], capture_output=True, text=True,
+                         timeout=20)
+    names = set(re.findall(r"^\s+--([a-z0-9_]+) \(", out.stdout + out.stderr,
+                           re.M))
+    if len(names) < 20:
+        sys.exit("could not read taalad's flags from --help:\n" + out.stdout)
+    # Abseil's own flags that a deployment may use.
+    return names | {"flagfile"}
+
+
+def parse_flags(lines):
+    """{name: value} of `--name=value` / `--name` lines (comments skipped)."""
+    flags = {}
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r"^--([A-Za-z0-9_]+)(?:=(.*))?$", line)
+        if not check(m, "not a flag: %r" % line):
+            continue
+        flags[m.group(1)] = m.group(2) if m.group(2) is not None else "true"
+    return flags
+
+
+def port_of(addr):
+    return int(addr.rsplit(":", 1)[1])
+
+
+def duration_seconds(text):
+    """Abseil durations (5s, 1m30s, 500ms) and compose's (30s, 1m)."""
+    total = 0.0
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001, "us": 1e-6, "ns": 1e-9}
+    parts = re.findall(r"([0-9.]+)(ms|us|ns|h|m|s)", str(text))
+    if not parts or "".join(a + b for a, b in parts) != str(text):
+        raise ValueError("bad duration %r" % text)
+    for num, unit in parts:
+        total += float(num) * units[unit]
+    return total
+
+
+def quantity_bytes(q):
+    m = re.match(r"^([0-9.]+)(Ki|Mi|Gi|Ti|K|M|G|T)?$", str(q))
+    mult = {None: 1, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "Ki": 1024,
+            "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4}
+    return float(m.group(1)) * mult[m.group(2)]
+
+
+def budget_bytes(budget, limit):
+    """--memory_budget: a percentage (of the container's limit) or bytes."""
+    if budget.endswith("%"):
+        pct = float(budget[:-1])
+        check(0 < pct < 100, "--memory_budget=%s is not below 100%%" % budget)
+        return limit * pct / 100
+    m = re.match(r"^([0-9]+)(KiB|MiB|GiB)?$", budget)
+    check(m, "--memory_budget=%s unreadable" % budget)
+    return int(m.group(1)) * {None: 1, "KiB": 1024, "MiB": 1024**2,
+                              "GiB": 1024**3}[m.group(2)]
+
+
+def under(path, directory):
+    return os.path.normpath(path).startswith(os.path.normpath(directory) + "/")
+
+
+def start_taalad(taalad, tmp):
+    data = os.path.join(tmp, "data")
+    port_file = os.path.join(tmp, "port")
+    admin_file = os.path.join(tmp, "admin_port")
+    log = open(os.path.join(tmp, "taalad.log"), "w")
+    proc = subprocess.Popen(
+        [taalad, "--listen=127.0.0.1:0", "--port_file=" + port_file,
+         "--admin_listen=127.0.0.1:0", "--admin_port_file=" + admin_file,
+         "--data_dir=" + data, "--durability=none"],
+        stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while not os.path.exists(port_file):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            sys.exit("taalad did not start:\n" +
+                     open(os.path.join(tmp, "taalad.log")).read())
+        time.sleep(0.05)
+    return proc, int(open(admin_file).read().strip())
+
+
+def exported_metric_names(taalad, tmp):
+    proc, admin = start_taalad(taalad, tmp)
+    try:
+        with urllib.request.urlopen(
+                "http://127.0.0.1:%d/metrics" % admin, timeout=10) as r:
+            text = r.read().decode()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=30)
+        check(rc == 0, "taalad exited %d after SIGTERM" % rc)
+    names = set()
+    for line in text.splitlines():
+        m = re.match(r"^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (\w+)", line)
+        if m:
+            names.add(m.group(1))
+            if m.group(2) in ("histogram", "summary"):
+                names |= {m.group(1) + s for s in ("_bucket", "_sum",
+                                                   "_count")}
+            continue
+        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)[{ ]", line)
+        if m:
+            names.add(m.group(1))
+    check(len(names) > 10, "/metrics exported almost nothing:\n" + text)
+    return names
+
+
+PROMQL_WORDS = {
+    "and", "or", "unless", "by", "without", "on", "ignoring", "group_left",
+    "group_right", "offset", "bool", "inf", "nan"}
+PROMQL_FUNCTIONS = {
+    "abs", "absent", "absent_over_time", "avg", "avg_over_time", "ceil",
+    "changes", "clamp_max", "clamp_min", "count", "count_over_time", "delta",
+    "deriv", "floor", "histogram_quantile", "idelta", "increase", "irate",
+    "label_replace", "max", "max_over_time", "min", "min_over_time",
+    "predict_linear", "quantile", "quantile_over_time", "rate", "resets",
+    "round", "scalar", "sort", "sum", "sum_over_time", "time", "timestamp",
+    "topk", "bottomk", "vector"}
+PROMETHEUS_OWN = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}
+
+
+def expr_metric_names(expr):
+    """The metric names an expression selects (PromQL, good enough for
+    rules: label matchers, grouping lists, ranges and strings removed)."""
+    e = re.sub(r'"(?:[^"\\]|\\.)*"', "", expr)
+    e = re.sub(r"\{[^}]*\}", " ", e)
+    e = re.sub(r"\[[^\]]*\]", " ", e)
+    e = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)",
+               " ", e)
+    names = set()
+    for m in re.finditer(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\s*\()?", e):
+        word, call = m.group(1), m.group(2)
+        if call:
+            check(word in PROMQL_FUNCTIONS,
+                  "unknown PromQL function %s in %r" % (word, expr))
+        elif word.lower() not in PROMQL_WORDS:
+            names.add(word)
+    return names
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--source", required=True)
+    ap.add_argument("--taalad", required=True)
+    args = ap.parse_args()
+    deploy = os.path.join(args.source, "deploy")
+    known = taalad_flag_names(args.taalad)
+    tmp = tempfile.mkdtemp(prefix="manifests_test.")
+
+    # 1. Every YAML file parses.
+    docs = {}
+    files = sorted(glob.glob(os.path.join(deploy, "**", "*.yaml"),
+                             recursive=True) +
+                   glob.glob(os.path.join(deploy, "**", "*.yml"),
+                             recursive=True))
+    check(len(files) >= 8, "expected the compose, k8s and prometheus files, "
+          "found %s" % files)
+    for path in files:
+        rel = os.path.relpath(path, deploy)
+        try:
+            docs[rel] = load_all(path)
+            print("parsed %s (%d documents)" % (rel, len(docs[rel])))
+        except yaml.YAMLError as e:
+            check(False, "%s does not parse: %s" % (rel, e))
+    if FAILURES:
+        return 1
+
+    def kind(rel, k):
+        found = [d for d in docs[rel] if d.get("kind") == k]
+        check(len(found) == 1, "%s: want one %s, got %d" % (rel, k,
+                                                            len(found)))
+        return found[0] if found else {}
+
+    sts = kind("k8s/base/statefulset.yaml", "StatefulSet")
+    svc = kind("k8s/base/service.yaml", "Service")
+    cm = kind("k8s/base/configmap.yaml", "ConfigMap")
+    pdb = kind("k8s/base/pdb.yaml", "PodDisruptionBudget")
+    cm_insecure = kind("k8s/insecure/flags.yaml", "ConfigMap")
+    compose = docs["compose.yaml"][0]
+    rules = docs["prometheus/rules.yml"][0]
+    prom = docs["prometheus/prometheus.yml"][0]
+
+    # 2. Flags: names taalad knows, values it accepts.
+    flag_files = {"k8s/base": cm["data"]["taalad.flags"],
+                  "k8s/insecure": cm_insecure["data"]["taalad.flags"]}
+    flag_sets = {}
+    for where, text in flag_files.items():
+        flags = parse_flags(text.splitlines())
+        flag_sets[where] = flags
+        for name in flags:
+            check(name in known, "%s flag file: --%s is not a taalad flag" %
+                  (where, name))
+        path = os.path.join(tmp, where.replace("/", "_") + ".flags")
+        with open(path, "w") as f:
+            f.write(text)
+        r = subprocess.run([args.taalad, "--flagfile=" + path, "--version"],
+                           capture_output=True, text=True, timeout=20)
+        check(r.returncode == 0, "taalad --flagfile=<%s> --version: exit %d "
+              "%s" % (where, r.returncode, r.stderr.strip()))
+    base = flag_sets["k8s/base"]
+    pod = sts["spec"]["template"]["spec"]
+    ctr = pod["containers"][0]
+    ctr_flags = parse_flags(ctr.get("args", []))
+    for name in ctr_flags:
+        check(name in known, "StatefulSet args: --%s is not a taalad flag" %
+              name)
+    svc_compose = compose["services"]["taalad"]
+    compose_flags = parse_flags(svc_compose["command"])
+    for name in compose_flags:
+        check(name in known, "compose command: --%s is not a taalad flag" %
+              name)
+    for name, value in svc_compose.get("environment", {}).items():
+        if name.startswith("TAALAD_"):
+            flag = name[len("TAALAD_"):].lower()
+            check(flag in known, "compose environment %s names no taalad "
+                  "flag (--%s)" % (name, flag))
+            compose_flags.setdefault(flag, str(value).lower())
+    for where, flags in list(flag_sets.items()) + [("compose", compose_flags)]:
+        for required in ("listen", "admin_listen", "data_dir",
+                         "drain_timeout"):
+            check(required in flags, "%s: no --%s" % (where, required))
+
+    # 3. Ports.
+    grpc = port_of(base["listen"])
+    admin = port_of(base["admin_listen"])
+    check((grpc, admin) == (7070, 7071), "ports %d/%d, the convention is "
+          "7070/7071" % (grpc, admin))
+    for where, flags in list(flag_sets.items()) + [("compose", compose_flags)]:
+        check(port_of(flags["listen"]) == grpc and
+              port_of(flags["admin_listen"]) == admin,
+              "%s listens on other ports than the base flag file" % where)
+    named = {p["name"]: p["containerPort"] for p in ctr["ports"]}
+    check(named == {"grpc": grpc, "admin": admin},
+          "containerPorts %s, want grpc=%d admin=%d" % (named, grpc, admin))
+    for p in svc["spec"]["ports"]:
+        target = p["targetPort"]
+        target = named.get(target, target)
+        want = {"grpc": grpc, "admin": admin}.get(p["name"])
+        check(p["port"] == want and target == want,
+              "Service port %s: port %s targetPort %s, want %s" %
+              (p["name"], p["port"], p["targetPort"], want))
+    probes = {"livenessProbe": "/healthz", "startupProbe": "/healthz",
+              "readinessProbe": "/readyz"}
+    for probe, path in probes.items():
+        get = ctr.get(probe, {}).get("httpGet", {})
+        port = named.get(get.get("port"), get.get("port"))
+        check(get.get("path") == path and port == admin,
+              "%s: %s on %s, want %s on %d" % (probe, get.get("path"),
+                                               get.get("port"), path, admin))
+    published = set()
+    for p in svc_compose["ports"]:
+        host_ip, host_port, ctr_port = str(p).split(":")
+        check(host_ip == "127.0.0.1", "compose publishes %s beyond loopback"
+              % p)
+        check(host_port == ctr_port, "compose maps %s to another port" % p)
+        published.add(int(ctr_port))
+    check(published == {grpc, admin}, "compose publishes %s" % published)
+    hc = svc_compose["healthcheck"]["test"]
+    check(hc[0] == "CMD" and "--admin=127.0.0.1:%d" % admin in hc,
+          "compose health check %s is not exec form on the admin port" % hc)
+
+    # Prometheus: the static target and the kubernetes_sd port name.
+    for job in prom["scrape_configs"]:
+        check(job.get("metrics_path", "/metrics") == "/metrics",
+              "job %s scrapes %s" % (job["job_name"], job.get("metrics_path")))
+        for sc in job.get("static_configs", []):
+            for t in sc["targets"]:
+                check(port_of(t) == admin, "job %s scrapes port %s, not the "
+                      "admin port %d" % (job["job_name"], t, admin))
+        for rl in job.get("relabel_configs", []):
+            if rl.get("source_labels") == [
+                    "__meta_kubernetes_pod_container_port_name"]:
+                check(named.get(rl["regex"]) == admin, "job %s keeps port %s,"
+                      " not the admin port" % (job["job_name"], rl["regex"]))
+        if "kubernetes_sd_configs" in job:
+            check("authorization" in job, "job %s sends no bearer token "
+                  "(auth is on in the manifests)" % job["job_name"])
+
+    # 4. Volumes and paths.
+    mounts = {m["name"]: m["mountPath"] for m in ctr["volumeMounts"]}
+    vols = {v["name"]: v for v in pod["volumes"]}
+    pvcs = [t["metadata"]["name"] for t in sts["spec"]["volumeClaimTemplates"]]
+    check(pvcs == ["data"], "volumeClaimTemplates %s" % pvcs)
+    check(sts["spec"]["volumeClaimTemplates"][0]["spec"]["accessModes"] ==
+          ["ReadWriteOnce"], "the data PVC is not ReadWriteOnce")
+    check(mounts.get("data") == base["data_dir"] == "/var/lib/taala",
+          "PVC mounted at %s, --data_dir=%s" % (mounts.get("data"),
+                                                base["data_dir"]))
+    for where, flags in list(flag_sets.items()) + [("compose", compose_flags)]:
+        check(flags["data_dir"] == base["data_dir"], "%s --data_dir=%s" %
+              (where, flags["data_dir"]))
+    compose_vols = [str(v).split(":") for v in svc_compose["volumes"]]
+    check([v[1] for v in compose_vols if v[0] in compose["volumes"]] ==
+          [base["data_dir"]], "compose's named volume is not at --data_dir")
+    check(vols["flags"]["configMap"]["name"] == cm["metadata"]["name"],
+          "the flags volume is not ConfigMap %s" % cm["metadata"]["name"])
+    check(ctr_flags.get("flagfile") == os.path.join(mounts["flags"],
+                                                    "taalad.flags"),
+          "--flagfile=%s is not the ConfigMap's taalad.flags under %s" %
+          (ctr_flags.get("flagfile"), mounts["flags"]))
+    secret_flags = {"tls": ("tls_cert", "tls_key"),
+                    "tokens": ("auth_tokens_file",)}
+    for vol, flags in secret_flags.items():
+        check("secret" in vols.get(vol, {}), "volume %s is no Secret" % vol)
+        for flag in flags:
+            check(flag in base and under(base[flag], mounts.get(vol, "?")),
+                  "--%s=%s is not under the %s Secret's mountPath %s" %
+                  (flag, base.get(flag), vol, mounts.get(vol)))
+    check(os.path.basename(base["tls_cert"]) == "tls.crt" and
+          os.path.basename(base["tls_key"]) == "tls.key",
+          "TLS files are not the kubernetes.io/tls Secret's keys")
+    insecure = flag_sets["k8s/insecure"]
+    check(insecure.get("insecure_allow_remote") == "true" and
+          "tls_cert" not in insecure,
+          "the insecure overlay is not plaintext with --insecure_allow_remote")
+    check(compose_flags.get("insecure_allow_remote") == "true" or
+          "tls_cert" in compose_flags, "compose listens beyond loopback "
+          "without TLS or --insecure_allow_remote")
+
+    # 5. Memory, security, shutdown.
+    limit = quantity_bytes(ctr["resources"]["limits"]["memory"])
+    request = quantity_bytes(ctr["resources"]["requests"]["memory"])
+    budget = budget_bytes(base["memory_budget"], limit)
+    check(0 < budget < limit, "--memory_budget=%s is %d bytes, the limit %d"
+          % (base["memory_budget"], budget, limit))
+    check(request <= limit, "memory request above the limit")
+    sc, psc = ctr["securityContext"], pod["securityContext"]
+    check(psc.get("runAsNonRoot") and psc.get("runAsUser") == 10001 and
+          psc.get("fsGroup") == 10001, "pod securityContext %s" % psc)
+    check(sc.get("readOnlyRootFilesystem") is True and
+          sc.get("allowPrivilegeEscalation") is False and
+          sc.get("capabilities", {}).get("drop") == ["ALL"],
+          "container securityContext %s" % sc)
+    check(pod.get("enableServiceLinks") is False, "enableServiceLinks is not "
+          "false: a Service's variables would collide with TAALAD_<FLAG>")
+    check(sts["spec"]["replicas"] == 1, "replicas is not 1")
+    check(pdb["spec"].get("maxUnavailable") == 1 and
+          "minAvailable" not in pdb["spec"],
+          "the PodDisruptionBudget would block node drains")
+    drain = duration_seconds(base["drain_timeout"])
+    check(pod["terminationGracePeriodSeconds"] > drain,
+          "terminationGracePeriodSeconds %s <= --drain_timeout %s" %
+          (pod["terminationGracePeriodSeconds"], drain))
+    check(duration_seconds(svc_compose["stop_grace_period"]) >
+          duration_seconds(compose_flags["drain_timeout"]),
+          "compose stop_grace_period <= --drain_timeout")
+    check(str(svc_compose.get("user")).split(":")[0] == "10001",
+          "compose user %s" % svc_compose.get("user"))
+
+    # 6. The Containerfile, when this branch has it.
+    cf = os.path.join(deploy, "container", "Containerfile")
+    if os.path.exists(cf):
+        text = open(cf).read()
+        runtime = text.split("AS runtime", 1)[-1]
+        exposed = set(int(p.split("/")[0]) for line in re.findall(
+            r"^EXPOSE\s+(.*)$", runtime, re.M) for p in line.split())
+        check({grpc, admin} <= exposed, "Containerfile EXPOSE %s" % exposed)
+        volumes = re.findall(r"^VOLUME\s+(.*)$", runtime, re.M)
+        check(any(base["data_dir"] in v for v in volumes),
+              "Containerfile VOLUME %s is not %s" % (volumes, base["data_dir"]))
+    else:
+        print("note: no deploy/container/Containerfile in this tree")
+
+    # 7. Alert rules name only metrics taalad exports.
+    exported = exported_metric_names(args.taalad, tmp)
+    print("taalad exports %d metric names" % len(exported))
+    n = 0
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            n += 1
+            names = expr_metric_names(str(rule["expr"]))
+            check(names, "rule %s selects no metric" % rule.get("alert"))
+            for name in names:
+                check(name in exported or name in PROMETHEUS_OWN,
+                      "rule %s: %s is not exported by taalad" %
+                      (rule.get("alert"), name))
+    check(n >= 4, "only %d alert rules" % n)
+    text = yaml.safe_dump(rules)
+    for topic in ("taala_deadlock_refusals_total", "taala_wal_fsync_seconds",
+                  "taala_hold_seconds", "up{"):
+        check(topic in text, "no alert on %s" % topic)
+
+    if FAILURES:
+        print("%d failure(s)" % len(FAILURES))
+        return 1
+    print("OK: %d YAML files, %d flags known to taalad, %d alert rules" %
+          (len(files), len(known), n))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
