@@ -2,7 +2,7 @@
 """Every YAML file under deploy/ parses, and the deployment files agree with
 the daemon they deploy (issue 13).
 
-  manifests_test.py --source=SOURCE_DIR --taalad=PATH_TO_TAALAD
+  manifests_test.py --source=SOURCE_DIR --taalad=TAALAD --taalactl=TAALACTL
 
 Checks, against the real taalad binary:
   - every *.yaml / *.yml under deploy/ parses (all its documents);
@@ -22,7 +22,11 @@ Checks, against the real taalad binary:
   - terminationGracePeriodSeconds and compose's stop_grace_period exceed
     --drain_timeout;
   - every metric name in the alert rules is exported by a running taalad's
-    /metrics (or is Prometheus' own `up`).
+    /metrics (or is Prometheus' own `up`);
+  - the ConfigMap's flag file, its paths moved into a temporary directory
+    and its ports to free loopback ones, starts a real taalad serving TLS
+    with bearer tokens: /healthz and /readyz open, /metrics only with a
+    token, `taalactl health` over TLS with a token, JSON log lines.
 Prints each failure and exits 1 if there is any.
 """
 
@@ -30,11 +34,13 @@ import argparse
 import glob
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 import yaml
@@ -197,14 +203,148 @@ def expr_metric_names(expr):
     return names
 
 
+def http_status(url, token=None):
+    req = urllib.request.Request(url)
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def kustomize_builds(deploy):
+    kubectl = shutil.which("kubectl")
+    if not kubectl:
+        print("note: no kubectl: the kustomizations are only parsed")
+        return
+    built = {}
+    for variant in ("base", "insecure"):
+        r = subprocess.run([kubectl, "kustomize",
+                            os.path.join(deploy, "k8s", variant)],
+                           capture_output=True, text=True, timeout=30)
+        if not check(r.returncode == 0, "kubectl kustomize k8s/%s: %s" %
+                     (variant, r.stderr)):
+            return
+        built[variant] = {d["kind"]: d for d in yaml.safe_load_all(r.stdout)}
+    kinds = sorted(built["base"])
+    check(kinds == ["ConfigMap", "PodDisruptionBudget", "Service",
+                    "StatefulSet"], "k8s/base builds %s" % kinds)
+    check(sorted(built["insecure"]) == kinds, "k8s/insecure builds %s" %
+          sorted(built["insecure"]))
+    for variant, objs in built.items():
+        check(all("namespace" not in o["metadata"] for o in objs.values()),
+              "k8s/%s names a namespace" % variant)
+    pod = built["insecure"]["StatefulSet"]["spec"]["template"]["spec"]
+    secrets = [v["name"] for v in pod["volumes"] if "secret" in v]
+    mounts = [m["mountPath"] for m in pod["containers"][0]["volumeMounts"]]
+    check(not secrets and not any(m.startswith(("/etc/taala/tls",
+                                                "/etc/taala/auth"))
+                                  for m in mounts),
+          "k8s/insecure still mounts Secrets: %s %s" % (secrets, mounts))
+    flags = parse_flags(built["insecure"]["ConfigMap"]["data"]["taalad.flags"]
+                        .splitlines())
+    check("tls_cert" not in flags and "auth_tokens_file" not in flags,
+          "k8s/insecure's flags still name TLS or token files")
+    print("kubectl kustomize builds k8s/base and k8s/insecure")
+
+
+def run_flag_file(taalad, taalactl, text, tmp):
+    root = os.path.join(tmp, "root")
+    for d in ("tls", "auth"):
+        os.makedirs(os.path.join(root, d))
+    tls = os.path.join(root, "tls")
+    openssl = [
+        "openssl req -x509 -new -nodes -newkey ec -pkeyopt "
+        "ec_paramgen_curve:prime256v1 -keyout ca.key -out ca.crt -days 2 "
+        "-subj /CN=taala-test-ca -addext basicConstraints=critical,CA:TRUE "
+        "-addext keyUsage=critical,keyCertSign,cRLSign",
+        "openssl req -new -nodes -newkey ec -pkeyopt "
+        "ec_paramgen_curve:prime256v1 -keyout tls.key -out tls.csr "
+        "-subj /CN=localhost",
+        "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > ext && "
+        "openssl x509 -req -in tls.csr -CA ca.crt -CAkey ca.key "
+        "-CAcreateserial -out tls.crt -days 2 -extfile ext"]
+    for cmd in openssl:
+        r = subprocess.run(cmd, shell=True, cwd=tls, capture_output=True,
+                           text=True, timeout=20)
+        if not check(r.returncode == 0, "%s: %s" % (cmd, r.stderr)):
+            return
+    token = "manifests-test-token"
+    r = subprocess.run([taalactl, "hash-token", "prometheus"], input=token,
+                       capture_output=True, text=True, timeout=20)
+    if not check(r.returncode == 0, "taalactl hash-token: %s" % r.stderr):
+        return
+    with open(os.path.join(root, "auth", "tokens"), "w") as f:
+        f.write(r.stdout)
+    lines = []
+    for line in text.splitlines():
+        line = line.replace("/etc/taala/", root + "/")
+        line = line.replace("/var/lib/taala", os.path.join(tmp, "k8s-data"))
+        line = re.sub(r"^--(listen|admin_listen)=.*$", r"--\1=127.0.0.1:0",
+                      line)
+        lines.append(line)
+    flagfile = os.path.join(tmp, "k8s.flags")
+    with open(flagfile, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    port_file, admin_file = (os.path.join(tmp, "k8s." + n)
+                             for n in ("port", "admin_port"))
+    log_path = os.path.join(tmp, "k8s.log")
+    proc = subprocess.Popen(
+        [taalad, "--flagfile=" + flagfile, "--port_file=" + port_file,
+         "--admin_port_file=" + admin_file],
+        stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while not os.path.exists(port_file):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                check(False, "taalad did not start with the ConfigMap's flag "
+                      "file:\n" + open(log_path).read())
+                return
+            time.sleep(0.05)
+        port = int(open(port_file).read())
+        admin = "http://127.0.0.1:%d" % int(open(admin_file).read())
+        check(http_status(admin + "/healthz") == 200, "/healthz not open")
+        check(http_status(admin + "/readyz") == 200, "/readyz not open")
+        check(http_status(admin + "/metrics") == 401,
+              "/metrics answers without a token")
+        check(http_status(admin + "/metrics", token) == 200,
+              "/metrics refuses the scrape token")
+        r = subprocess.run(
+            [taalactl, "--endpoint=127.0.0.1:%d" % port,
+             "--tls-ca=" + os.path.join(tls, "ca.crt"), "health"],
+            env=dict(os.environ, TAALA_TOKEN=token), capture_output=True,
+            text=True, timeout=30)
+        check(r.returncode == 0, "taalactl health over TLS with a token: "
+              "exit %d %s%s" % (r.returncode, r.stdout, r.stderr))
+        log = open(log_path).read()
+        check(log.lstrip().startswith("{"), "--log_format=json: the log is "
+              "not JSON lines:\n" + log[:300])
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=30)
+        check(rc == 0, "taalad (ConfigMap flags) exited %d after SIGTERM:\n%s"
+              % (rc, open(log_path).read()[-2000:]))
+    print("the ConfigMap's flag file serves TLS, tokens and open probes")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--source", required=True)
     ap.add_argument("--taalad", required=True)
+    ap.add_argument("--taalactl", required=True)
     args = ap.parse_args()
     deploy = os.path.join(args.source, "deploy")
     known = taalad_flag_names(args.taalad)
     tmp = tempfile.mkdtemp(prefix="manifests_test.")
+    try:
+        return run_checks(args, deploy, known, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_checks(args, deploy, known, tmp):
 
     # 1. Every YAML file parses.
     docs = {}
@@ -353,10 +493,13 @@ def main():
           [base["data_dir"]], "compose's named volume is not at --data_dir")
     check(vols["flags"]["configMap"]["name"] == cm["metadata"]["name"],
           "the flags volume is not ConfigMap %s" % cm["metadata"]["name"])
-    check(ctr_flags.get("flagfile") == os.path.join(mounts["flags"],
-                                                    "taalad.flags"),
-          "--flagfile=%s is not the ConfigMap's taalad.flags under %s" %
-          (ctr_flags.get("flagfile"), mounts["flags"]))
+    flags_mount = [m for m in ctr["volumeMounts"] if m["name"] == "flags"][0]
+    flag_file_path = (flags_mount["mountPath"] if flags_mount.get("subPath")
+                      == "taalad.flags" else
+                      os.path.join(flags_mount["mountPath"], "taalad.flags"))
+    check(ctr_flags.get("flagfile") == flag_file_path == "/etc/taala/taalad.flags",
+          "--flagfile=%s is not the ConfigMap's taalad.flags (%s)" %
+          (ctr_flags.get("flagfile"), flag_file_path))
     secret_flags = {"tls": ("tls_cert", "tls_key"),
                     "tokens": ("auth_tokens_file",)}
     for vol, flags in secret_flags.items():
@@ -410,7 +553,7 @@ def main():
     cf = os.path.join(deploy, "container", "Containerfile")
     if os.path.exists(cf):
         text = open(cf).read()
-        runtime = text.split("AS runtime", 1)[-1]
+        runtime = re.split(r"(?i)\bAS\s+runtime\b", text, 1)[-1]
         exposed = set(int(p.split("/")[0]) for line in re.findall(
             r"^EXPOSE\s+(.*)$", runtime, re.M) for p in line.split())
         check({grpc, admin} <= exposed, "Containerfile EXPOSE %s" % exposed)
@@ -438,6 +581,16 @@ def main():
     for topic in ("taala_deadlock_refusals_total", "taala_wal_fsync_seconds",
                   "taala_hold_seconds", "up{"):
         check(topic in text, "no alert on %s" % topic)
+
+    # 8. kustomize builds both variants (when kubectl is installed): the
+    # insecure overlay drops the Secrets and keeps everything else.
+    kustomize_builds(deploy)
+
+    # 9. The base flag file starts a real taalad, its paths moved into a
+    # temporary directory and its ports to free loopback ones: TLS with the
+    # Secret's file names, bearer tokens, probes open without a token,
+    # /metrics only with one (as prometheus.yml's Kubernetes job sends).
+    run_flag_file(args.taalad, args.taalactl, flag_files["k8s/base"], tmp)
 
     if FAILURES:
         print("%d failure(s)" % len(FAILURES))
