@@ -20,7 +20,8 @@
 # fill) make the state to drain, snapshot and recover bigger.
 # Environment: CLIENTS (8), HOLDERS (4), RESTARTS (5), PAUSE_S (3, between
 # restarts), MAX_ATTEMPTS (4, the library's default), FILL_SESSIONS (0),
-# FILL_KEYS (10), DRAIN_TIMEOUT (2s), RESTART_GRACE (5s), TTL (10s),
+# FILL_KEYS (10), GAP_S (0: seconds between the exit and the new start, as a
+# pod rescheduled onto another node waits for its volume), OPEN_FOR (1s, the library's circuit breaker), DRAIN_TIMEOUT (2s), RESTART_GRACE (5s), TTL (10s),
 # JSON (write the summary there too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,10 +33,10 @@ for b in "$taalad" "$client"; do
   [ -x "$b" ] || { echo "missing $b: scripts/build.sh taalad upgrade-drain-client" >&2; exit 1; }
 done
 CLIENTS=${CLIENTS:-8} HOLDERS=${HOLDERS:-4} RESTARTS=${RESTARTS:-5}
-PAUSE_S=${PAUSE_S:-3} MAX_ATTEMPTS=${MAX_ATTEMPTS:-4}
+PAUSE_S=${PAUSE_S:-3} MAX_ATTEMPTS=${MAX_ATTEMPTS:-4} OPEN_FOR=${OPEN_FOR:-1s}
 FILL_SESSIONS=${FILL_SESSIONS:-0} FILL_KEYS=${FILL_KEYS:-10}
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-2s} RESTART_GRACE=${RESTART_GRACE:-5s}
-TTL=${TTL:-10s}
+TTL=${TTL:-10s} GAP_S=${GAP_S:-0}
 
 work=$(mktemp -d /tmp/upgrade_drain.XXXXXX)
 pid=
@@ -83,7 +84,7 @@ if [ "$FILL_SESSIONS" -gt 0 ]; then
 fi
 
 "$client" --endpoint=127.0.0.1:$port --clients="$CLIENTS" --holders="$HOLDERS" \
-  --ttl="$TTL" --max_attempts="$MAX_ATTEMPTS" \
+  --ttl="$TTL" --max_attempts="$MAX_ATTEMPTS" --circuit_open_for="$OPEN_FOR" \
   --ready_file="$work/clients_ready" --stop_file="$work/stop" \
   >"$work/clients.json" 2>"$work/clients.err" &
 client_pid=$!
@@ -101,10 +102,11 @@ for i in $(seq "$RESTARTS"); do
   set +e; wait "$pid"; rc=$?; set -e
   t_exit=$(now)
   [ "$rc" -eq 0 ] || { echo "taalad exited $rc after SIGTERM" >&2; tail "$work/taalad.log" >&2; exit 1; }
+  sleep "$GAP_S"
   start_taalad "${bins[$(((i - 1) % 2))]}"
   t_ready=$(now)
   echo "$t_term $t_exit $t_ready" >>"$work/restarts"
-  echo "restart $i: stop $(echo "$t_exit - $t_term" | bc) s, start to ready $(echo "$t_ready - $t_exit" | bc) s"
+  echo "restart $i: stop $(echo "$t_exit - $t_term" | bc) s, (gap $GAP_S s,) start to ready $(echo "$t_ready - $t_exit - $GAP_S" | bc) s"
   sleep "$PAUSE_S"
 done
 
@@ -114,12 +116,13 @@ client_pid=
 recovery=$(curl -s "http://127.0.0.1:$admin/metrics" | awk '/^taala_recovery_seconds /{print $2}')
 
 /usr/bin/python3 - "$work/clients.json" "$work/restarts" "$recovery" "${JSON:-}" \
-  "$CLIENTS" "$HOLDERS" "$RESTARTS" "$MAX_ATTEMPTS" "$FILL_SESSIONS" "$FILL_KEYS" <<'EOF'
+  "$CLIENTS" "$HOLDERS" "$RESTARTS" "$MAX_ATTEMPTS" "$FILL_SESSIONS" "$FILL_KEYS" \
+  "$OPEN_FOR" "$GAP_S" "$TTL" <<'EOF'
 import json, statistics, sys
 clients = json.load(open(sys.argv[1]))["clients"]
 restarts = [tuple(map(float, l.split())) for l in open(sys.argv[2]) if l.strip()]
 recovery, out = sys.argv[3], sys.argv[4]
-n_clients, holders, n_restarts, attempts, fill_s, fill_k = sys.argv[5:11]
+n_clients, holders, n_restarts, attempts, fill_s, fill_k, open_for, gap, ttl = sys.argv[5:14]
 
 def stats(xs):
     return {"min": round(min(xs), 3), "median": round(statistics.median(xs), 3),
@@ -141,9 +144,11 @@ windows = [w for ws in per_restart for w in ws]
 summary = {
     "clients": int(n_clients), "holders": int(holders),
     "restarts": int(n_restarts), "max_attempts": int(attempts),
+    "circuit_open_for": open_for, "session_ttl": ttl,
     "fill": "%s sessions x %s keys" % (fill_s, fill_k),
     "stop_s": stats([e - t for t, e, r in restarts]),
-    "start_to_ready_s": stats([r - e for t, e, r in restarts]),
+    "gap_s": float(gap),
+    "start_to_ready_s": stats([r - e - float(gap) for t, e, r in restarts]),
     "restart_total_s": stats([r - t for t, e, r in restarts]),
     "unavailable_s_per_client": stats(windows),
     "clients_with_a_window_per_restart": [len(ws) for ws in per_restart],

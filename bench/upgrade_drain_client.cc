@@ -58,6 +58,9 @@ ABSL_FLAG(absl::Duration, pause, absl::Milliseconds(20),
           "Pause between two Acquire+Release pairs of one client.");
 ABSL_FLAG(int32_t, max_attempts, 4,
           "The client library's attempts per call (its default: 4).");
+ABSL_FLAG(absl::Duration, circuit_open_for, absl::Seconds(1),
+          "The client library's circuit breaker: how long it stays open "
+          "(its default: 1s).");
 ABSL_FLAG(std::string, ready_file, "", "Touched once set up.");
 ABSL_FLAG(std::string, stop_file, "", "The clients stop once it exists.");
 
@@ -107,6 +110,7 @@ class Worker {
     options.endpoints = {absl::GetFlag(FLAGS_endpoint)};
     options.call_timeout = absl::Seconds(2);
     options.retry.max_attempts = absl::GetFlag(FLAGS_max_attempts);
+    options.circuit_breaker.open_for = absl::GetFlag(FLAGS_circuit_open_for);
     auto client = taala::Client::Connect(options);
     if (!client.ok()) return Fail(client.status());
     client_ = std::move(*client);
