@@ -42,8 +42,8 @@ work=$(mktemp -d /tmp/upgrade_drain.XXXXXX)
 pid=
 client_pid=
 cleanup() {
-  [ -n "$client_pid" ] && kill "$client_pid" 2>/dev/null || true
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  if [ -n "$client_pid" ]; then kill "$client_pid" 2>/dev/null || true; fi
+  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi
   wait 2>/dev/null || true
   rm -rf "$work"
 }
@@ -58,8 +58,8 @@ admin=
 start_taalad() {  # $1: binary; sets pid, port, admin
   rm -f "$work/port" "$work/admin_port"
   local p=${port:-0} a=${admin:-0}
-  "$1" --listen=127.0.0.1:$p --port_file="$work/port" \
-    --admin_listen=127.0.0.1:$a --admin_port_file="$work/admin_port" \
+  "$1" --listen="127.0.0.1:$p" --port_file="$work/port" \
+    --admin_listen="127.0.0.1:$a" --admin_port_file="$work/admin_port" \
     --data_dir="$work/data" --durability=fsync \
     --drain_timeout="$DRAIN_TIMEOUT" --restart_grace="$RESTART_GRACE" \
     --log_format=json >>"$work/taalad.log" 2>&1 &
@@ -77,13 +77,13 @@ start_taalad "$work/taalad.old"
 echo "taalad on 127.0.0.1:$port (admin $admin), data $work/data, fsync mode"
 if [ "$FILL_SESSIONS" -gt 0 ]; then
   [ -x "$driver" ] || { echo "missing $driver" >&2; exit 1; }
-  "$driver" fill --endpoint=127.0.0.1:$port --sessions="$FILL_SESSIONS" \
+  "$driver" fill --endpoint="127.0.0.1:$port" --sessions="$FILL_SESSIONS" \
     --keys_per_session="$FILL_KEYS" --batch=$((FILL_KEYS < 125 ? FILL_KEYS : 125)) \
     --threads=4 --ttl=1h >"$work/fill.json"
   echo "filled: $(cat "$work/fill.json")"
 fi
 
-"$client" --endpoint=127.0.0.1:$port --clients="$CLIENTS" --holders="$HOLDERS" \
+"$client" --endpoint="127.0.0.1:$port" --clients="$CLIENTS" --holders="$HOLDERS" \
   --ttl="$TTL" --max_attempts="$MAX_ATTEMPTS" --circuit_open_for="$OPEN_FOR" \
   --ready_file="$work/clients_ready" --stop_file="$work/stop" \
   >"$work/clients.json" 2>"$work/clients.err" &

@@ -177,7 +177,8 @@ class Worker {
 
   // The session and the held key survived every restart.
   void Verify() {
-    r_.session_ok = !lost_ && !session_->lost() && session_->id() == r_.session_id;
+    r_.session_ok =
+        !lost_ && !session_->lost() && session_->id() == r_.session_id;
     if (!held_) return;
     taala::AcquireOptions ao;
     ao.wait = absl::ZeroDuration();
@@ -265,9 +266,8 @@ int main(int argc, char** argv) {
         ",\"held_key\":", Quote(r.held_key), ",\"held_token\":", r.held_token,
         ",\"held_ok\":", r.held_ok ? "true" : "false", ",\"calls\":", r.calls,
         ",\"other_errors\":", r.other_errors, ",\"first_other_error\":",
-        Quote(r.first_other_error), ",\"errors\":[",
-        absl::StrJoin(errors, ","), "],\"windows\":[",
-        absl::StrJoin(windows, ","), "]}"));
+        Quote(r.first_other_error), ",\"errors\":[", absl::StrJoin(errors, ","),
+        "],\"windows\":[", absl::StrJoin(windows, ","), "]}"));
   }
   for (auto& w : workers) w->Close();
   std::printf("{\"clients\":[%s]}\n", absl::StrJoin(out, ",").c_str());

@@ -23,10 +23,12 @@ Checks, against the real taalad binary:
     --drain_timeout;
   - every metric name in the alert rules is exported by a running taalad's
     /metrics (or is Prometheus' own `up`);
+  - kustomize (kubectl kustomize, if installed) builds both variants;
   - the ConfigMap's flag file, its paths moved into a temporary directory
     and its ports to free loopback ones, starts a real taalad serving TLS
     with bearer tokens: /healthz and /readyz open, /metrics only with a
-    token, `taalactl health` over TLS with a token, JSON log lines.
+    token, `taalactl health` over TLS with a token, JSON log lines; the
+    insecure overlay's flag file starts one serving plaintext, all open.
 Prints each failure and exits 1 if there is any.
 """
 
@@ -250,7 +252,10 @@ def kustomize_builds(deploy):
     print("kubectl kustomize builds k8s/base and k8s/insecure")
 
 
-def run_flag_file(taalad, taalactl, text, tmp):
+def make_secrets(taalactl, tmp):
+    """What the Secrets hold: a CA, a server certificate for 127.0.0.1 and
+    its key (taala-tls), and a tokens file with one scrape token
+    (taala-tokens). Returns (root, token): root stands for /etc/taala."""
     root = os.path.join(tmp, "root")
     for d in ("tls", "auth"):
         os.makedirs(os.path.join(root, d))
@@ -270,27 +275,35 @@ def run_flag_file(taalad, taalactl, text, tmp):
         r = subprocess.run(cmd, shell=True, cwd=tls, capture_output=True,
                            text=True, timeout=20)
         if not check(r.returncode == 0, "%s: %s" % (cmd, r.stderr)):
-            return
+            return None, None
     token = "manifests-test-token"
     r = subprocess.run([taalactl, "hash-token", "prometheus"], input=token,
                        capture_output=True, text=True, timeout=20)
     if not check(r.returncode == 0, "taalactl hash-token: %s" % r.stderr):
-        return
+        return None, None
     with open(os.path.join(root, "auth", "tokens"), "w") as f:
         f.write(r.stdout)
+    return root, token
+
+
+def run_flag_file(taalad, taalactl, name, text, tmp, root, token):
+    """Starts taalad with flag file `text`, /etc/taala moved to `root`, the
+    data directory into tmp, and the ports to free loopback ones; checks
+    what a client, a probe and a scraper get."""
+    secure = "tls_cert" in parse_flags(text.splitlines())
     lines = []
     for line in text.splitlines():
         line = line.replace("/etc/taala/", root + "/")
-        line = line.replace("/var/lib/taala", os.path.join(tmp, "k8s-data"))
+        line = line.replace("/var/lib/taala", os.path.join(tmp, name + "-data"))
         line = re.sub(r"^--(listen|admin_listen)=.*$", r"--\1=127.0.0.1:0",
                       line)
         lines.append(line)
-    flagfile = os.path.join(tmp, "k8s.flags")
+    flagfile = os.path.join(tmp, name + ".flags")
     with open(flagfile, "w") as f:
         f.write("\n".join(lines) + "\n")
-    port_file, admin_file = (os.path.join(tmp, "k8s." + n)
+    port_file, admin_file = (os.path.join(tmp, name + "." + n)
                              for n in ("port", "admin_port"))
-    log_path = os.path.join(tmp, "k8s.log")
+    log_path = os.path.join(tmp, name + ".log")
     proc = subprocess.Popen(
         [taalad, "--flagfile=" + flagfile, "--port_file=" + port_file,
          "--admin_port_file=" + admin_file],
@@ -299,34 +312,44 @@ def run_flag_file(taalad, taalactl, text, tmp):
         deadline = time.monotonic() + 30
         while not os.path.exists(port_file):
             if proc.poll() is not None or time.monotonic() > deadline:
-                check(False, "taalad did not start with the ConfigMap's flag "
-                      "file:\n" + open(log_path).read())
+                check(False, "taalad did not start with the %s flag file:\n%s"
+                      % (name, open(log_path).read()))
                 return
             time.sleep(0.05)
         port = int(open(port_file).read())
         admin = "http://127.0.0.1:%d" % int(open(admin_file).read())
-        check(http_status(admin + "/healthz") == 200, "/healthz not open")
-        check(http_status(admin + "/readyz") == 200, "/readyz not open")
-        check(http_status(admin + "/metrics") == 401,
-              "/metrics answers without a token")
-        check(http_status(admin + "/metrics", token) == 200,
-              "/metrics refuses the scrape token")
-        r = subprocess.run(
-            [taalactl, "--endpoint=127.0.0.1:%d" % port,
-             "--tls-ca=" + os.path.join(tls, "ca.crt"), "health"],
-            env=dict(os.environ, TAALA_TOKEN=token), capture_output=True,
-            text=True, timeout=30)
-        check(r.returncode == 0, "taalactl health over TLS with a token: "
-              "exit %d %s%s" % (r.returncode, r.stdout, r.stderr))
+        check(http_status(admin + "/healthz") == 200,
+              "%s: /healthz not open" % name)
+        check(http_status(admin + "/readyz") == 200,
+              "%s: /readyz not open" % name)
+        if secure:
+            check(http_status(admin + "/metrics") == 401,
+                  "%s: /metrics answers without a token" % name)
+            check(http_status(admin + "/metrics", token) == 200,
+                  "%s: /metrics refuses the scrape token" % name)
+        else:
+            check(http_status(admin + "/metrics") == 200,
+                  "%s: /metrics is not open" % name)
+        cmd = [taalactl, "--endpoint=127.0.0.1:%d" % port]
+        env = dict(os.environ)
+        env.pop("TAALA_TOKEN", None)
+        if secure:
+            cmd.append("--tls-ca=" + os.path.join(root, "tls", "ca.crt"))
+            env["TAALA_TOKEN"] = token
+        r = subprocess.run(cmd + ["health"], env=env, capture_output=True,
+                           text=True, timeout=30)
+        check(r.returncode == 0, "%s: taalactl health (TLS and a token: %s): "
+              "exit %d %s%s" % (name, secure, r.returncode, r.stdout,
+                                r.stderr))
         log = open(log_path).read()
-        check(log.lstrip().startswith("{"), "--log_format=json: the log is "
-              "not JSON lines:\n" + log[:300])
+        check(log.lstrip().startswith("{"), "%s: --log_format=json: the log "
+              "is not JSON lines:\n%s" % (name, log[:300]))
     finally:
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(timeout=30)
-        check(rc == 0, "taalad (ConfigMap flags) exited %d after SIGTERM:\n%s"
-              % (rc, open(log_path).read()[-2000:]))
-    print("the ConfigMap's flag file serves TLS, tokens and open probes")
+        check(rc == 0, "taalad (%s flags) exited %d after SIGTERM:\n%s"
+              % (name, rc, open(log_path).read()[-2000:]))
+    print("the %s flag file serves (TLS and tokens: %s)" % (name, secure))
 
 
 def main():
@@ -586,11 +609,16 @@ def run_checks(args, deploy, known, tmp):
     # insecure overlay drops the Secrets and keeps everything else.
     kustomize_builds(deploy)
 
-    # 9. The base flag file starts a real taalad, its paths moved into a
-    # temporary directory and its ports to free loopback ones: TLS with the
-    # Secret's file names, bearer tokens, probes open without a token,
-    # /metrics only with one (as prometheus.yml's Kubernetes job sends).
-    run_flag_file(args.taalad, args.taalactl, flag_files["k8s/base"], tmp)
+    # 9. Both flag files start a real taalad, their paths moved into a
+    # temporary directory and their ports to free loopback ones. The base:
+    # TLS with the Secret's file names, bearer tokens, probes open without a
+    # token, /metrics only with one (as prometheus.yml's Kubernetes job
+    # sends). The insecure overlay: plaintext, everything open.
+    root, token = make_secrets(args.taalactl, tmp)
+    if root:
+        for where, text in flag_files.items():
+            run_flag_file(args.taalad, args.taalactl, where.replace("/", "-"),
+                          text, tmp, root, token)
 
     if FAILURES:
         print("%d failure(s)" % len(FAILURES))
