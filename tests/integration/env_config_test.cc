@@ -15,6 +15,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <random>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -192,6 +193,58 @@ TEST_F(EnvConfigFileTest, FlagFileFromTheEnvironmentAndBooleanForms) {
   EXPECT_EQ(settings.at("shards").value, "6");
   EXPECT_EQ(settings.at("insecure_allow_remote").value, "false");
   EXPECT_EQ(settings.at("insecure_allow_remote").source, "command line");
+}
+
+// The precedence as a model: random flags set in random places (command
+// line, either spot; environment; a flag file on the command line or in
+// TAALAD_FLAGFILE), the highest-ranked value expected.
+TEST_F(EnvConfigFileTest, RandomPlacementsFollowThePrecedence) {
+  const std::vector<std::string> flags = {"shards", "max_key_bytes",
+                                          "max_key_segments", "watch_buffer",
+                                          "max_pending_events"};
+  std::mt19937 rng(20261202);
+  for (int trial = 0; trial < 40; ++trial) {
+    SCOPED_TRACE(absl::StrCat("trial ", trial));
+    std::vector<std::string> before_file, after_file;
+    std::string cmd_file_text, env_file_text;
+    ScopedEnv env;
+    std::map<std::string, std::pair<int, std::string>> want;  // rank, value
+    for (const std::string& flag : flags) {
+      // Ranks: 0 default, 1 TAALAD_FLAGFILE, 2 --flagfile, 3 env, 4 cmdline.
+      for (int place = 1; place <= 4; ++place) {
+        if (rng() % 2 == 0) continue;
+        const std::string value = absl::StrCat(100 + trial * 10 + place);
+        switch (place) {
+          case 1: absl::StrAppend(&env_file_text, "--", flag, "=", value, "\n"); break;
+          case 2: absl::StrAppend(&cmd_file_text, "--", flag, "=", value, "\n"); break;
+          case 3: env.Set(Var(flag), value); break;
+          case 4:
+            (rng() % 2 ? before_file : after_file)
+                .push_back(absl::StrCat("--", flag, "=", value));
+            break;
+        }
+        want[flag] = {place, value};
+      }
+    }
+    std::vector<std::string> args = before_file;
+    args.push_back("--flagfile=" + Write(absl::StrCat("cmd", trial), cmd_file_text));
+    args.insert(args.end(), after_file.begin(), after_file.end());
+    env.Set("TAALAD_FLAGFILE", Write(absl::StrCat("env", trial), env_file_text));
+    const auto settings = PrintConfig(args);
+    for (const std::string& flag : flags) {
+      ASSERT_TRUE(settings.count(flag)) << flag;
+      if (!want.count(flag)) {
+        EXPECT_EQ(settings.at(flag).source, "default") << flag;
+        continue;
+      }
+      const auto& [rank, value] = want.at(flag);
+      EXPECT_EQ(settings.at(flag).value, value) << flag;
+      const char* sources[] = {"default", "flag file", "flag file",
+                               "environment", "command line"};
+      EXPECT_THAT(settings.at(flag).source, ::testing::StartsWith(sources[rank]))
+          << flag;
+    }
+  }
 }
 
 TEST(EnvConfigTest, PrintConfigItselfFromTheEnvironment) {
