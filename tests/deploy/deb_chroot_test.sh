@@ -104,6 +104,12 @@ out=$(in_root taalactl --version) || fail "taalactl --version"
 [[ $out == "taalactl $version "* ]] || fail "taalactl --version printed \"$out\""
 in_root taalactl --help | grep -q '^Commands:' || fail "taalactl --help"
 
+# The packaged flag file is what taalad reads (and all of it is valid).
+cfg=$(in_root taalad --flagfile=/etc/taala/taalad.flags --print_config) ||
+  fail "taalad --print_config with the packaged flag file"
+echo "$cfg" | grep -q '^--data_dir=/var/lib/taala  # flag file$' || fail "print_config: $cfg"
+echo "$cfg" | grep -q '^--listen=127.0.0.1:7070  # flag file$' || fail "print_config: $cfg"
+
 # The user and the data directory.
 pw=$(in_root getent passwd taala) || fail "no user taala"
 echo "chroot: $pw"

@@ -9,9 +9,11 @@
 #     --drain_timeout plus the final snapshot's budget (30 s);
 #   - the sysusers.d and tmpfiles.d entries create the user and the data
 #     directory (systemd-sysusers/-tmpfiles --root on a scratch root; root);
-#   - every system call and address family taalad uses in a start, a lock,
-#     /metrics, SIGHUP and SIGTERM (strace) is allowed by the unit's
-#     SystemCallFilter= and RestrictAddressFamilies=.
+#   - taalad sends READY=1 to $NOTIFY_SOCKET once it serves and STOPPING=1
+#     on SIGTERM;
+#   - every system call and address family taalad uses in a start, the
+#     notifications, a lock, /metrics, SIGHUP and SIGTERM (strace) is allowed
+#     by the unit's SystemCallFilter= and RestrictAddressFamilies=.
 #   unit_test.sh SOURCE_DIR BUILD_DIR TAALAD TAALACTL
 set -euo pipefail
 source_dir=$(cd "${1:?usage: unit_test.sh SOURCE_DIR BUILD_DIR TAALAD TAALACTL}" && pwd)
@@ -20,8 +22,9 @@ taalad=$3 taalactl=$4
 unit=$source_dir/deploy/taalad.service
 flags=$source_dir/deploy/taalad.flags
 work=$(mktemp -d)
-daemon=
+daemon= listener=
 cleanup() {
+  if [ -n "$listener" ]; then kill "$listener" 2>/dev/null || true; fi
   if [ -n "$daemon" ]; then kill "$daemon" 2>/dev/null || true; wait "$daemon" 2>/dev/null || true; fi
   rm -rf "$work"
 }
@@ -89,31 +92,56 @@ else
 fi
 
 # System calls and address families taalad uses, against the unit's filter.
-if ! command -v strace > /dev/null; then
-  echo "system calls: not checked (no strace)"
-  echo "unit OK"
-  exit 0
-fi
-strace -f -qq -o "$work/strace.log" "$taalad" --flagfile="$flags" \
+tracer=(strace -f -qq -o "$work/strace.log")
+command -v strace > /dev/null || tracer=()
+# A stand-in for systemd's notify socket: Type=notify needs READY=1 once
+# taalad serves and STOPPING=1 on SIGTERM.
+/usr/bin/python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a") as out:
+    while True:
+        m = s.recv(4096).decode()
+        out.write(m.replace("\n", " ") + "\n")
+        out.flush()
+' "$work/notify" "$work/notify.log" &
+listener=$!
+for _ in $(seq 1 500); do [ -S "$work/notify" ] && break; sleep 0.02; done
+[ -S "$work/notify" ] || fail "notify socket stand-in did not start"
+NOTIFY_SOCKET=$work/notify "${tracer[@]}" "$taalad" --flagfile="$flags" \
   --data_dir="$work/data" --listen=127.0.0.1:0 --port_file="$work/port" \
   --admin_listen=127.0.0.1:0 --admin_port_file="$work/admin_port" \
   > "$work/taalad.log" 2>&1 &
 daemon=$!
 for _ in $(seq 1 1500); do [ -s "$work/port" ] && break; sleep 0.02; done
-[ -s "$work/port" ] || { cat "$work/taalad.log"; fail "taalad did not start under strace"; }
+[ -s "$work/port" ] || { cat "$work/taalad.log"; fail "taalad did not start"; }
+for _ in $(seq 1 500); do grep -q '^READY=1' "$work/notify.log" 2>/dev/null && break; sleep 0.02; done
+grep -q '^READY=1' "$work/notify.log" || fail "no READY=1 on \$NOTIFY_SOCKET once serving"
 "$taalactl" --endpoint "127.0.0.1:$(cat "$work/port")" lock unit/test -- true ||
   fail "taalactl lock"
 exec 3<>"/dev/tcp/127.0.0.1/$(cat "$work/admin_port")"
 printf 'GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n' >&3
 grep -q '^HTTP/1.[01] 200' <&3 || fail "/metrics"
 exec 3<&-
-pid=$(pgrep -P "$daemon" -x taalad) || fail "no taalad under strace"
+pid=$daemon
+if [ ${#tracer[@]} -gt 0 ]; then
+  pid=$(pgrep -P "$daemon" -x taalad) || fail "no taalad under strace"
+fi
 kill -HUP "$pid"
 sleep 0.5
 kill -TERM "$pid"
 rc=0; wait "$daemon" || rc=$?
 daemon=
 [ "$rc" -eq 0 ] || { cat "$work/taalad.log"; fail "taalad exited $rc"; }
+kill "$listener"; wait "$listener" 2>/dev/null || true
+grep -q '^STOPPING=1' "$work/notify.log" || fail "no STOPPING=1 on SIGTERM"
+echo "sd_notify: $(tr '\n' '|' < "$work/notify.log")"
+if [ ${#tracer[@]} -eq 0 ]; then
+  echo "system calls: not checked (no strace)"
+  echo "unit OK"
+  exit 0
+fi
 /usr/bin/python3 - "$work/strace.log" "$(setting RestrictAddressFamilies)" \
     "$(sed -n -E 's/^SystemCallFilter=(.*)$/\1/p' "$unit" | tr '\n' ';')" <<'EOF'
 import re, subprocess, sys
