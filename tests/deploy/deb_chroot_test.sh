@@ -102,13 +102,14 @@ echo "chroot: $out"
 [[ $out == "taalad $version "* ]] || fail "taalad --version printed \"$out\""
 out=$(in_root taalactl --version) || fail "taalactl --version"
 [[ $out == "taalactl $version "* ]] || fail "taalactl --version printed \"$out\""
-in_root taalactl --help | grep -q '^Commands:' || fail "taalactl --help"
+out=$(in_root taalactl --help) || fail "taalactl --help"
+[[ $out == *$'\nCommands:\n'* ]] || fail "taalactl --help printed no commands"
 
 # The packaged flag file is what taalad reads (and all of it is valid).
 cfg=$(in_root taalad --flagfile=/etc/taala/taalad.flags --print_config) ||
   fail "taalad --print_config with the packaged flag file"
-echo "$cfg" | grep -q '^--data_dir=/var/lib/taala  # flag file$' || fail "print_config: $cfg"
-echo "$cfg" | grep -q '^--listen=127.0.0.1:7070  # flag file$' || fail "print_config: $cfg"
+grep -q '^--data_dir=/var/lib/taala  # flag file$' <<< "$cfg" || fail "print_config: $cfg"
+grep -q '^--listen=127.0.0.1:7070  # flag file$' <<< "$cfg" || fail "print_config: $cfg"
 
 # The user and the data directory.
 pw=$(in_root getent passwd taala) || fail "no user taala"
@@ -129,7 +130,8 @@ for f in /etc/taala/taalad.flags /usr/lib/systemd/system/taalad.service \
          /usr/share/doc/taala/deploy.md /usr/share/doc/taala/README.md; do
   [ -s "$root$f" ] || fail "$f not installed"
 done
-in_root dpkg-query -W -f='${Conffiles}\n' taala | grep -q '^ /etc/taala/taalad.flags ' ||
+conffiles=$(in_root dpkg-query -W -f='${Conffiles}\n' taala)
+grep -q '^ /etc/taala/taalad.flags ' <<< "$conffiles" ||
   fail "/etc/taala/taalad.flags is not a conffile"
 grep -q '^ExecStart=/usr/bin/taalad --flagfile=/etc/taala/taalad.flags$' \
   "$root/usr/lib/systemd/system/taalad.service" || fail "the unit's ExecStart"
