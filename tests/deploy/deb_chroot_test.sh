@@ -135,6 +135,11 @@ grep -q '^ /etc/taala/taalad.flags ' <<< "$conffiles" ||
   fail "/etc/taala/taalad.flags is not a conffile"
 grep -q '^ExecStart=/usr/bin/taalad --flagfile=/etc/taala/taalad.flags$' \
   "$root/usr/lib/systemd/system/taalad.service" || fail "the unit's ExecStart"
+# Every program the installed unit runs exists in a minimal Debian.
+while read -r exe; do
+  [ -x "$root$exe" ] || fail "the unit runs $exe, which the chroot lacks"
+done < <(sed -n -E 's/^Exec[A-Za-z]*=[-@:+!]*([^ ]+).*/\1/p' \
+           "$root/usr/lib/systemd/system/taalad.service")
 grep -q '^\.TH TAALAD "8"' "$root/usr/share/man/man8/taalad.8" || fail "taalad.8 header"
 grep -q -- 'drain_timeout' "$root/usr/share/man/man8/taalad.8" || fail "taalad.8 lacks the flags"
 
