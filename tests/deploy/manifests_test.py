@@ -8,8 +8,9 @@ Checks, against the real taalad binary:
   - every *.yaml / *.yml under deploy/ parses (all its documents);
   - every flag in the Kubernetes flag files (base and insecure overlay), the
     compose command and the container args is one `taalad --help` lists
-    (or Abseil's --flagfile), and `taalad --flagfile=F --version` accepts
-    each flag file (names and typed values);
+    (or Abseil's --flagfile), and `taalad --print_config` shows each of
+    them with its value and source (flag file, command line, environment),
+    warning about nothing;
   - the --listen / --admin_listen ports equal the containerPorts, the
     Service's ports and targetPorts, the probes' ports, compose's published
     ports, the Prometheus scrape port and the Containerfile's EXPOSE;
@@ -216,6 +217,29 @@ def http_status(url, token=None):
         return e.code
 
 
+def check_print_config(taalad, where, argv, env, want):
+    """`taalad ARGV --print_config` with ENV: every flag in WANT has its
+    value and source ("flag file", "command line", "environment VAR"), and
+    nothing is warned about (a TAALAD_ variable that names no flag)."""
+    environ = {k: v for k, v in os.environ.items()
+               if not k.startswith("TAALAD_")}
+    environ.update(env)
+    r = subprocess.run([taalad] + argv + ["--print_config"], env=environ,
+                       capture_output=True, text=True, timeout=20)
+    if not check(r.returncode == 0, "%s: taalad --print_config: exit %d %s" %
+                 (where, r.returncode, r.stdout + r.stderr)):
+        return
+    got = {}
+    for line in r.stdout.splitlines():
+        check(not line.startswith("# warning"), "%s: %s" % (where, line))
+        m = re.match(r"^--([a-z0-9_]+)=(.*?)  # (.*)$", line)
+        if m:
+            got[m.group(1)] = (m.group(2), m.group(3))
+    for name, (value, source) in want.items():
+        check(got.get(name) == (value, source), "%s: --%s is %s, want %r "
+              "from %s" % (where, name, got.get(name), value, source))
+
+
 def kustomize_builds(deploy):
     kubectl = shutil.which("kubectl")
     if not kubectl:
@@ -288,15 +312,23 @@ def make_secrets(taalactl, tmp):
 
 def run_flag_file(taalad, taalactl, name, text, tmp, root, token):
     """Starts taalad with flag file `text`, /etc/taala moved to `root`, the
-    data directory into tmp, and the ports to free loopback ones; checks
-    what a client, a probe and a scraper get."""
+    data directory into tmp, and the ports to free ones (on the flag file's
+    hosts with TLS and tokens, else on loopback); checks what a client, a
+    probe and a scraper get over loopback."""
     secure = "tls_cert" in parse_flags(text.splitlines())
     lines = []
     for line in text.splitlines():
         line = line.replace("/etc/taala/", root + "/")
         line = line.replace("/var/lib/taala", os.path.join(tmp, name + "-data"))
-        line = re.sub(r"^--(listen|admin_listen)=.*$", r"--\1=127.0.0.1:0",
-                      line)
+        if secure:
+            # The flag file's hosts (0.0.0.0: the kubelet probes the pod's
+            # IP), so that the admin listener beyond loopback is shown to
+            # need no --insecure_allow_remote once auth is on.
+            line = re.sub(r"^--(listen|admin_listen)=(.*):[0-9]+$",
+                          r"--\1=\2:0", line)
+        else:
+            line = re.sub(r"^--(listen|admin_listen)=.*$",
+                          r"--\1=127.0.0.1:0", line)
         lines.append(line)
     flagfile = os.path.join(tmp, name + ".flags")
     with open(flagfile, "w") as f:
@@ -415,10 +447,8 @@ def run_checks(args, deploy, known, tmp):
         path = os.path.join(tmp, where.replace("/", "_") + ".flags")
         with open(path, "w") as f:
             f.write(text)
-        r = subprocess.run([args.taalad, "--flagfile=" + path, "--version"],
-                           capture_output=True, text=True, timeout=20)
-        check(r.returncode == 0, "taalad --flagfile=<%s> --version: exit %d "
-              "%s" % (where, r.returncode, r.stderr.strip()))
+        check_print_config(args.taalad, where, ["--flagfile=" + path], {},
+                           {n: (v, "flag file") for n, v in flags.items()})
     base = flag_sets["k8s/base"]
     pod = sts["spec"]["template"]["spec"]
     ctr = pod["containers"][0]
@@ -437,6 +467,19 @@ def run_checks(args, deploy, known, tmp):
             check(flag in known, "compose environment %s names no taalad "
                   "flag (--%s)" % (name, flag))
             compose_flags.setdefault(flag, str(value).lower())
+    check_print_config(
+        args.taalad, "compose", list(svc_compose["command"]),
+        {k: str(v).lower() if isinstance(v, bool) else str(v)
+         for k, v in svc_compose.get("environment", {}).items()},
+        dict({n: (v, "command line") for n, v in
+              parse_flags(svc_compose["command"]).items()},
+             **{k[len("TAALAD_"):].lower(): (str(v).lower(), "environment " + k)
+                for k, v in svc_compose.get("environment", {}).items()
+                if k.startswith("TAALAD_")}))
+    for e in ctr.get("env", []):
+        if e["name"].startswith("TAALAD_"):
+            check(e["name"][len("TAALAD_"):].lower() in known,
+                  "StatefulSet env %s names no taalad flag" % e["name"])
     for where, flags in list(flag_sets.items()) + [("compose", compose_flags)]:
         for required in ("listen", "admin_listen", "data_dir",
                          "drain_timeout"):
