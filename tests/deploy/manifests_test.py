@@ -23,7 +23,10 @@ Checks, against the real taalad binary:
   - terminationGracePeriodSeconds and compose's stop_grace_period exceed
     --drain_timeout;
   - every metric name in the alert rules is exported by a running taalad's
-    /metrics (or is Prometheus' own `up`);
+    /metrics (or is Prometheus' own `up`); with promtool installed (Debian:
+    prometheus), `promtool check config/rules` and `promtool test rules
+    rules_test.yml`; with prometheus, a real Prometheus scrapes that taalad
+    with prometheus.yml's static job and evaluates every rule without error;
   - kustomize (kubectl kustomize, if installed) builds both variants;
   - the ConfigMap's flag file, its paths moved into a temporary directory
     and its ports to free loopback ones, starts a real taalad serving TLS
@@ -35,6 +38,7 @@ Prints each failure and exits 1 if there is any.
 
 import argparse
 import glob
+import json
 import os
 import re
 import shutil
@@ -147,16 +151,10 @@ def start_taalad(taalad, tmp):
     return proc, int(open(admin_file).read().strip())
 
 
-def exported_metric_names(taalad, tmp):
-    proc, admin = start_taalad(taalad, tmp)
-    try:
-        with urllib.request.urlopen(
-                "http://127.0.0.1:%d/metrics" % admin, timeout=10) as r:
-            text = r.read().decode()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        rc = proc.wait(timeout=30)
-        check(rc == 0, "taalad exited %d after SIGTERM" % rc)
+def exported_metric_names(admin):
+    with urllib.request.urlopen(
+            "http://127.0.0.1:%d/metrics" % admin, timeout=10) as r:
+        text = r.read().decode()
     names = set()
     for line in text.splitlines():
         m = re.match(r"^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (\w+)", line)
@@ -193,7 +191,8 @@ def expr_metric_names(expr):
     e = re.sub(r'"(?:[^"\\]|\\.)*"', "", expr)
     e = re.sub(r"\{[^}]*\}", " ", e)
     e = re.sub(r"\[[^\]]*\]", " ", e)
-    e = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)",
+    e = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)"
+               r"\s*\([^)]*\)",
                " ", e)
     names = set()
     for m in re.finditer(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\s*\()?", e):
@@ -238,6 +237,102 @@ def check_print_config(taalad, where, argv, env, want):
     for name, (value, source) in want.items():
         check(got.get(name) == (value, source), "%s: --%s is %s, want %r "
               "from %s" % (where, name, got.get(name), value, source))
+
+
+def without_kubernetes_jobs(deploy, tmp, admin=None, interval=None):
+    """A copy of prometheus.yml (and rules.yml) without the kubernetes_sd
+    jobs; with `admin`, the static job scrapes that port on loopback."""
+    d = os.path.join(tmp, "prometheus")
+    os.makedirs(d, exist_ok=True)
+    src = os.path.join(deploy, "prometheus")
+    shutil.copy(os.path.join(src, "rules.yml"), d)
+    conf = load_all(os.path.join(src, "prometheus.yml"))[0]
+    conf["scrape_configs"] = [j for j in conf["scrape_configs"]
+                              if "kubernetes_sd_configs" not in j]
+    if admin:
+        conf["scrape_configs"][0]["static_configs"] = [
+            {"targets": ["127.0.0.1:%d" % admin]}]
+    if interval:
+        conf["global"]["scrape_interval"] = interval
+        conf["global"]["evaluation_interval"] = interval
+    path = os.path.join(d, "prometheus.yml")
+    with open(path, "w") as f:
+        yaml.safe_dump(conf, f)
+    return path
+
+
+def prometheus_checks(deploy, admin, tmp):
+    promtool = shutil.which("promtool")
+    if not promtool:
+        print("note: no promtool (Debian package prometheus): the Prometheus "
+              "files are only parsed and their metric names checked")
+        return
+    src = os.path.join(deploy, "prometheus")
+    for argv in (["check", "rules", "rules.yml"],
+                 ["test", "rules", "rules_test.yml"]):
+        r = subprocess.run([promtool] + argv, cwd=src, capture_output=True,
+                           text=True, timeout=30)
+        check(r.returncode == 0, "promtool %s: %s%s" % (" ".join(argv),
+                                                        r.stdout, r.stderr))
+    r = subprocess.run([promtool, "check", "config", "prometheus.yml"],
+                       cwd=src, capture_output=True, text=True, timeout=30)
+    if (r.returncode != 0 and "kubernetes_sd_configs not found" in
+            r.stdout + r.stderr):
+        # Debian builds Prometheus without Kubernetes discovery.
+        print("note: this promtool has no kubernetes_sd_configs; checking "
+              "prometheus.yml without the Kubernetes job")
+        path = without_kubernetes_jobs(deploy, tmp)
+        r = subprocess.run([promtool, "check", "config", path],
+                           capture_output=True, text=True, timeout=30)
+    check(r.returncode == 0, "promtool check config: %s%s" % (r.stdout,
+                                                              r.stderr))
+    prometheus = shutil.which("prometheus")
+    if not prometheus:
+        return
+    path = without_kubernetes_jobs(deploy, tmp, admin, "1s")
+    log_path = os.path.join(tmp, "prometheus.log")
+    proc = subprocess.Popen(
+        [prometheus, "--config.file=" + path,
+         "--storage.tsdb.path=" + os.path.join(tmp, "tsdb"),
+         "--web.listen-address=127.0.0.1:0"],
+        stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
+    try:
+        base, rules, up = None, [], None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            if base is None:
+                m = re.search(r'msg="Listening on" address=(127\.0\.0\.1:\d+)',
+                              open(log_path).read())
+                if not m:
+                    continue
+                base = "http://" + m.group(1)
+            try:
+                with urllib.request.urlopen(base + "/api/v1/rules",
+                                            timeout=5) as r:
+                    rules = [x for g in json.load(r)["data"]["groups"]
+                             for x in g["rules"]]
+                with urllib.request.urlopen(base + "/api/v1/query?query=up",
+                                            timeout=5) as r:
+                    res = json.load(r)["data"]["result"]
+                    up = res[0]["value"][1] if res else None
+            except (urllib.error.URLError, OSError, ValueError):
+                continue
+            if up == "1" and rules and all(x["health"] == "ok"
+                                           for x in rules):
+                break
+        check(up == "1", "Prometheus did not scrape taalad (up=%s):\n%s" %
+              (up, open(log_path).read()[-2000:]))
+        for x in rules:
+            check(x["health"] == "ok", "Prometheus: rule %s is %s: %s" %
+                  (x["name"], x["health"], x.get("lastError", "")))
+        check(len(rules) == sum(len(g["rules"]) for g in load_all(
+            os.path.join(src, "rules.yml"))[0]["groups"]),
+              "Prometheus loaded %d rules" % len(rules))
+        print("Prometheus scraped taalad and evaluated %d rules" % len(rules))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def kustomize_builds(deploy):
@@ -319,7 +414,8 @@ def run_flag_file(taalad, taalactl, name, text, tmp, root, token):
     lines = []
     for line in text.splitlines():
         line = line.replace("/etc/taala/", root + "/")
-        line = line.replace("/var/lib/taala", os.path.join(tmp, name + "-data"))
+        line = line.replace("/var/lib/taala",
+                            os.path.join(tmp, name + "-data"))
         if secure:
             # The flag file's hosts (0.0.0.0: the kubelet probes the pod's
             # IP), so that the admin listener beyond loopback is shown to
@@ -473,7 +569,8 @@ def run_checks(args, deploy, known, tmp):
          for k, v in svc_compose.get("environment", {}).items()},
         dict({n: (v, "command line") for n, v in
               parse_flags(svc_compose["command"]).items()},
-             **{k[len("TAALAD_"):].lower(): (str(v).lower(), "environment " + k)
+             **{k[len("TAALAD_"):].lower(): (str(v).lower(),
+                                             "environment " + k)
                 for k, v in svc_compose.get("environment", {}).items()
                 if k.startswith("TAALAD_")}))
     for e in ctr.get("env", []):
@@ -563,7 +660,8 @@ def run_checks(args, deploy, known, tmp):
     flag_file_path = (flags_mount["mountPath"] if flags_mount.get("subPath")
                       == "taalad.flags" else
                       os.path.join(flags_mount["mountPath"], "taalad.flags"))
-    check(ctr_flags.get("flagfile") == flag_file_path == "/etc/taala/taalad.flags",
+    check(ctr_flags.get("flagfile") == flag_file_path ==
+          "/etc/taala/taalad.flags",
           "--flagfile=%s is not the ConfigMap's taalad.flags (%s)" %
           (ctr_flags.get("flagfile"), flag_file_path))
     secret_flags = {"tls": ("tls_cert", "tls_key"),
@@ -625,28 +723,38 @@ def run_checks(args, deploy, known, tmp):
         check({grpc, admin} <= exposed, "Containerfile EXPOSE %s" % exposed)
         volumes = re.findall(r"^VOLUME\s+(.*)$", runtime, re.M)
         check(any(base["data_dir"] in v for v in volumes),
-              "Containerfile VOLUME %s is not %s" % (volumes, base["data_dir"]))
+              "Containerfile VOLUME %s is not %s" % (volumes,
+                                                     base["data_dir"]))
     else:
         print("note: no deploy/container/Containerfile in this tree")
 
-    # 7. Alert rules name only metrics taalad exports.
-    exported = exported_metric_names(args.taalad, tmp)
-    print("taalad exports %d metric names" % len(exported))
-    n = 0
-    for group in rules["groups"]:
-        for rule in group["rules"]:
-            n += 1
-            names = expr_metric_names(str(rule["expr"]))
-            check(names, "rule %s selects no metric" % rule.get("alert"))
-            for name in names:
-                check(name in exported or name in PROMETHEUS_OWN,
-                      "rule %s: %s is not exported by taalad" %
-                      (rule.get("alert"), name))
-    check(n >= 4, "only %d alert rules" % n)
-    text = yaml.safe_dump(rules)
-    for topic in ("taala_deadlock_refusals_total", "taala_wal_fsync_seconds",
-                  "taala_hold_seconds", "up{"):
-        check(topic in text, "no alert on %s" % topic)
+    # 7. Alert rules name only metrics taalad exports; promtool checks the
+    # files and runs rules_test.yml, and a real Prometheus scrapes a real
+    # taalad and evaluates every rule (when they are installed).
+    proc, admin = start_taalad(args.taalad, tmp)
+    try:
+        exported = exported_metric_names(admin)
+        print("taalad exports %d metric names" % len(exported))
+        n = 0
+        for group in rules["groups"]:
+            for rule in group["rules"]:
+                n += 1
+                names = expr_metric_names(str(rule["expr"]))
+                check(names, "rule %s selects no metric" % rule.get("alert"))
+                for name in names:
+                    check(name in exported or name in PROMETHEUS_OWN,
+                          "rule %s: %s is not exported by taalad" %
+                          (rule.get("alert"), name))
+        check(n >= 4, "only %d alert rules" % n)
+        text = yaml.safe_dump(rules)
+        for topic in ("taala_deadlock_refusals_total",
+                      "taala_wal_fsync_seconds", "taala_hold_seconds", "up{"):
+            check(topic in text, "no alert on %s" % topic)
+        prometheus_checks(deploy, admin, tmp)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=30)
+        check(rc == 0, "taalad exited %d after SIGTERM" % rc)
 
     # 8. kustomize builds both variants (when kubectl is installed): the
     # insecure overlay drops the Secrets and keeps everything else.
