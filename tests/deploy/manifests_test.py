@@ -28,6 +28,9 @@ Checks, against the real taalad binary:
     rules_test.yml`; with prometheus, a real Prometheus scrapes that taalad
     with prometheus.yml's static job and evaluates every rule without error;
   - kustomize (kubectl kustomize, if installed) builds both variants;
+  - with python3-kubernetes installed, every field of the manifests (and
+    of both built variants) exists in the Kubernetes API where it stands,
+    with its type (a typo such as `readinesProbe` would otherwise parse);
   - the ConfigMap's flag file, its paths moved into a temporary directory
     and its ports to free loopback ones, starts a real taalad serving TLS
     with bearer tokens: /healthz and /readyz open, /metrics only with a
@@ -335,6 +338,62 @@ def prometheus_checks(deploy, admin, tmp):
         proc.wait(timeout=30)
 
 
+K8S_MODELS = {"StatefulSet": "V1StatefulSet", "Service": "V1Service",
+              "ConfigMap": "V1ConfigMap",
+              "PodDisruptionBudget": "V1PodDisruptionBudget"}
+
+
+def strict_fields(obj, type_name, path, models):
+    """Like `kubectl apply --validate=strict`, from the Kubernetes Python
+    client's models: every field name exists where it stands, and scalars
+    have their type (IntOrString: either)."""
+    if type_name.startswith("list["):
+        if check(isinstance(obj, list), "%s: not a list" % path):
+            for i, item in enumerate(obj):
+                strict_fields(item, type_name[5:-1], "%s[%d]" % (path, i),
+                              models)
+        return
+    if type_name.startswith("dict("):
+        if check(isinstance(obj, dict), "%s: not a map" % path):
+            inner = type_name[5:-1].split(", ", 1)[1]
+            for k, v in obj.items():
+                strict_fields(v, inner, "%s.%s" % (path, k), models)
+        return
+    basic = {"str": str, "int": int, "bool": bool, "float": (int, float),
+             "object": (int, str, dict, list, bool)}
+    if type_name in basic:
+        ok = isinstance(obj, basic[type_name]) and not (
+            type_name == "int" and isinstance(obj, bool))
+        check(ok, "%s: %r is not a %s" % (path, obj, type_name))
+        return
+    model = getattr(models, type_name, None)
+    if not check(model is not None, "%s: no model %s" % (path, type_name)):
+        return
+    if not check(isinstance(obj, dict), "%s: not an object" % path):
+        return
+    by_json = {j: py for py, j in model.attribute_map.items()}
+    for k, v in obj.items():
+        if check(k in by_json, "%s: unknown field %r (%s)" % (path, k,
+                                                              type_name)):
+            strict_fields(v, model.openapi_types[by_json[k]],
+                          "%s.%s" % (path, k), models)
+
+
+def strict_check(where, objects):
+    try:
+        from kubernetes import client as models
+    except ImportError:
+        print("note: no python3-kubernetes: %s's field names are not "
+              "checked" % where)
+        return
+    for obj in objects:
+        kind = obj.get("kind")
+        if check(kind in K8S_MODELS, "%s: unexpected kind %s" % (where,
+                                                                 kind)):
+            strict_fields(obj, K8S_MODELS[kind], "%s %s" % (where, kind),
+                          models)
+
+
 def kustomize_builds(deploy):
     kubectl = shutil.which("kubectl")
     if not kubectl:
@@ -348,7 +407,9 @@ def kustomize_builds(deploy):
         if not check(r.returncode == 0, "kubectl kustomize k8s/%s: %s" %
                      (variant, r.stderr)):
             return
-        built[variant] = {d["kind"]: d for d in yaml.safe_load_all(r.stdout)}
+        objects = [d for d in yaml.safe_load_all(r.stdout) if d]
+        strict_check("kustomize k8s/" + variant, objects)
+        built[variant] = {d["kind"]: d for d in objects}
     kinds = sorted(built["base"])
     check(kinds == ["ConfigMap", "PodDisruptionBudget", "Service",
                     "StatefulSet"], "k8s/base builds %s" % kinds)
@@ -521,6 +582,9 @@ def run_checks(args, deploy, known, tmp):
                                                             len(found)))
         return found[0] if found else {}
 
+    for rel in ("k8s/base/statefulset.yaml", "k8s/base/service.yaml",
+                "k8s/base/configmap.yaml", "k8s/base/pdb.yaml"):
+        strict_check(rel, docs[rel])
     sts = kind("k8s/base/statefulset.yaml", "StatefulSet")
     svc = kind("k8s/base/service.yaml", "Service")
     cm = kind("k8s/base/configmap.yaml", "ConfigMap")
