@@ -27,7 +27,8 @@ Checks, against the real taalad binary:
     prometheus), `promtool check config/rules` and `promtool test rules
     rules_test.yml`; with prometheus, a real Prometheus scrapes that taalad
     with prometheus.yml's static job and evaluates every rule without error;
-  - kustomize (kubectl kustomize, if installed) builds both variants;
+  - kustomize (kubectl kustomize, if installed) builds both variants, and
+    docker-compose (if installed) validates compose.yaml;
   - with python3-kubernetes installed, every field of the manifests (and
     of both built variants) exists in the Kubernetes API where it stands,
     with its type (a typo such as `readinesProbe` would otherwise parse);
@@ -392,6 +393,24 @@ def strict_check(where, objects):
                                                                  kind)):
             strict_fields(obj, K8S_MODELS[kind], "%s %s" % (where, kind),
                           models)
+
+
+def compose_config(deploy):
+    """`docker-compose config` validates the file against the Compose
+    schema (no Docker daemon needed), when a compose tool is installed."""
+    for tool in (["docker-compose"], ["docker", "compose"]):
+        if not shutil.which(tool[0]):
+            continue
+        r = subprocess.run(tool + ["-p", "taala", "-f", "compose.yaml",
+                                   "config", "-q"], cwd=deploy,
+                           capture_output=True, text=True, timeout=60)
+        if tool[0] == "docker" and "is not a docker command" in r.stderr:
+            continue
+        check(r.returncode == 0, "%s config: %s%s" % (" ".join(tool),
+                                                      r.stdout, r.stderr))
+        print("%s config accepts compose.yaml" % " ".join(tool))
+        return
+    print("note: no docker-compose: compose.yaml is only parsed")
 
 
 def kustomize_builds(deploy):
@@ -819,6 +838,8 @@ def run_checks(args, deploy, known, tmp):
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(timeout=30)
         check(rc == 0, "taalad exited %d after SIGTERM" % rc)
+
+    compose_config(deploy)
 
     # 8. kustomize builds both variants (when kubectl is installed): the
     # insecure overlay drops the Secrets and keeps everything else.
