@@ -182,6 +182,22 @@ TEST(ReviewPkgEnvTest, PrintConfigLinesCannotBeForgedByAValue) {
   EXPECT_EQ(listen_lines, 1) << c.output;
 }
 
+// FINDING: --print_config names the wrong source when a flag appears on the
+// command line only as the VALUE of a string flag's two-argument form
+// (Abseil takes `--data_dir --shards=5` as data_dir="--shards=5"):
+// daemon_env.cc counts every argument that starts with '-' as a flag named
+// on the command line, so shards, set by TAALAD_SHARDS=9, is reported as
+// "command line".
+TEST(ReviewPkgEnvTest, PrintConfigSourceOfAFlagNamedOnlyAsAValue) {
+  ScopedEnv env;
+  env.Set("TAALAD_SHARDS", "9");
+  Config c = PrintConfig({"--data_dir", "--shards=5"});
+  ASSERT_EQ(c.exit_code, 0) << c.output;
+  ASSERT_EQ(c.settings["data_dir"].value, "--shards=5");
+  EXPECT_EQ(c.settings["shards"].value, "9");
+  EXPECT_EQ(c.settings["shards"].source, "environment TAALAD_SHARDS") << c.output;
+}
+
 // ------------------------------------------------------------ edges held
 
 // The two-argument form on the command line beats the environment, and
