@@ -198,6 +198,23 @@ TEST(ReviewPkgEnvTest, PrintConfigSourceOfAFlagNamedOnlyAsAValue) {
   EXPECT_EQ(c.settings["shards"].source, "environment TAALAD_SHARDS") << c.output;
 }
 
+// FINDING: a flag file that includes itself (directly, or through
+// TAALAD_FLAGFILE and the command line's flag file including each other)
+// never finishes parsing: Abseil reads it again and again, RSS growing about
+// 20 MB/s, until the OOM killer or systemd's TimeoutStartSec=300 stops it,
+// and Restart=on-failure starts it over. taalad now arranges the flag files
+// itself (daemon_env.cc) and could refuse a cycle naming the file.
+TEST(ReviewPkgEnvTest, AFlagFileIncludingItselfIsRefused) {
+  Scratch scratch;
+  const std::string self = scratch.dir() + "/self.flags";
+  scratch.Write("self.flags", absl::StrCat("--shards=8\n--flagfile=", self, "\n"));
+  auto run = test::RunTaaladToExit({"--print_config", "--flagfile=" + self}, 15000);
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_TRUE(run->exited) << "still parsing flag files after 15 s (killed)";
+  EXPECT_NE(run->exit_code, 0);
+  EXPECT_THAT(run->output, HasSubstr("self.flags"));
+}
+
 // ------------------------------------------------------------ edges held
 
 // The two-argument form on the command line beats the environment, and
