@@ -14,6 +14,7 @@ packages=(
   # deploy: the .deb (dpkg-shlibdeps, man pages), the chroot and image tests,
   # the unit's checks (systemd-analyze), the manifests' YAML.
   dpkg-dev help2man debootstrap buildah systemd python3-yaml strace
+  bash-completion  # completion_test.sh: the _init_completion, _command_offset path
   python3-kubernetes docker-compose  # manifest field checks, compose config
 )
 
