@@ -39,8 +39,8 @@ ABSL_FLAG(std::string, log_format, "text",
 
 ABSL_FLAG(bool, print_config, false,
           "Print every flag's value and where it came from (command line, "
-          "environment TAALAD_<FLAG>, flag file, default), one a line, and "
-          "exit.");
+          "environment TAALAD_<FLAG>, flag file, default), one a line (values "
+          "C-escaped), and exit.");
 
 namespace taala {
 namespace {
