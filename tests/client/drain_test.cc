@@ -10,6 +10,8 @@
 // so several clients hammer try-lock Acquire + Release without a pause and
 // taalad is restarted many times. Against the real taalad.
 
+#include <grpcpp/support/status.h>
+
 #include <atomic>
 #include <iostream>
 #include <memory>
@@ -24,6 +26,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/lock_client.h"
+#include "client/rpc_caller.h"
 #include "gtest/gtest.h"
 #include "tests/client/client_fixture.h"
 #include "tests/integration/taalad_process.h"
@@ -210,6 +213,32 @@ class ClientDrainTest : public test::ClientFixture {
 
   std::vector<std::unique_ptr<test::TaaladProcess>> old_;
 };
+
+// Which failures the library asks again: no answer from a working taalad,
+// but never taalad's own CANCELLED answers (server/core/shard_acquire.cc,
+// shard.cc, multi_acquire.cc), which a retry would misread.
+TEST(CutInTransitTest, GrpcCancelsAreCutTaaladCancelsAreAnswers) {
+  using grpc::StatusCode;
+  EXPECT_TRUE(CutInTransit(grpc::Status(StatusCode::UNAVAILABLE, "x")));
+  // What gRPC's server sends for a call it accepted but never handed to
+  // taalad, as it shuts down.
+  EXPECT_TRUE(CutInTransit(grpc::Status(StatusCode::CANCELLED, "CANCELLED")));
+  EXPECT_TRUE(CutInTransit(grpc::Status(
+      StatusCode::CANCELLED, "Received RST_STREAM with error code 8")));
+  EXPECT_FALSE(CutInTransit(grpc::Status(
+      StatusCode::CANCELLED,
+      "acquire of key \"k\" by session 7 was superseded by a newer acquire "
+      "of the same key")));
+  EXPECT_FALSE(CutInTransit(grpc::Status(
+      StatusCode::CANCELLED,
+      "acquire of key \"k\" by session 7 was cancelled by the caller")));
+  EXPECT_FALSE(CutInTransit(
+      grpc::Status(StatusCode::CANCELLED, "acquire cancelled by the caller")));
+  EXPECT_FALSE(CutInTransit(grpc::Status(StatusCode::DEADLINE_EXCEEDED, "x")));
+  EXPECT_FALSE(
+      CutInTransit(grpc::Status(StatusCode::FAILED_PRECONDITION, "x")));
+  EXPECT_FALSE(CutInTransit(grpc::Status::OK));
+}
 
 // The library's default retries: a call cut as taalad drains is asked again.
 TEST_F(ClientDrainTest, TryLockAndReleaseSeeOnlyOkOrUnavailableAcrossSigterms) {
