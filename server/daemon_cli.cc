@@ -184,7 +184,8 @@ void ParseDaemonCommandLine(int argc, char** argv) {
       static_cast<int>(pointers.size()), pointers.data());
   if (positional.size() > 1) {  // daemon_env refuses them; never ignored.
     std::cerr << "taalad: unexpected argument \""
-              << absl::CEscape(positional[1]) << "\": taalad takes flags only\n";
+              << absl::CEscape(positional[1])
+              << "\": taalad takes flags only\n";
     std::exit(1);
   }
   if (absl::GetFlag(FLAGS_print_config)) {
@@ -233,7 +234,8 @@ std::string WithFlagSources(std::string message) {
       const size_t end = at + mention.size();
       if (end == message.size() ||
           !(absl::ascii_isalnum(message[end]) || message[end] == '_')) {
-        sources.push_back(absl::StrCat("--", name, " from environment variable ",
+        sources.push_back(absl::StrCat("--", name,
+                                       " from environment variable ",
                                        EnvironmentVariableOf(name)));
         break;
       }
