@@ -56,8 +56,12 @@
 namespace taala {
 
 struct RetryPolicy {
-  // Attempts per call, the first included. Only UNAVAILABLE (server down or
-  // unreachable, circuit open) is retried; every taala call is safe to retry.
+  // Attempts per call, the first included. Only calls that got no answer
+  // from a working taalad are retried: UNAVAILABLE (server down or
+  // unreachable, or shutting down), and CANCELLED by gRPC as taalad's server
+  // shuts down (never taalad's own CANCELLED answers); every taala call is
+  // safe to retry. When the attempts are used up such a call fails with
+  // UNAVAILABLE.
   // An Acquire that waits (wait > 0) is retried past this, with this
   // backoff, while its wait and its session last (see docs/client.md).
   int max_attempts = 4;

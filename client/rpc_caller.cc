@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -18,11 +19,13 @@
 namespace taala {
 namespace {
 
-// A failed attempt that says the server is down or unreachable (as opposed
-// to an answer from a working server).
-bool IsTransportFailure(const grpc::Status& s) {
-  return s.error_code() == grpc::StatusCode::UNAVAILABLE ||
-         s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+// taalad's own CANCELLED answers (server/core/shard_acquire.cc, shard.cc,
+// multi_acquire.cc): a waiting Acquire taken over by a newer one of its
+// session, or one whose caller went away. Any other CANCELLED comes from
+// gRPC, not from taalad.
+bool TaaladCancelled(const grpc::Status& s) {
+  return absl::StrContains(s.error_message(), "superseded") ||
+         absl::StrContains(s.error_message(), "cancelled by the caller");
 }
 
 std::shared_ptr<grpc::ChannelCredentials> Credentials(const TlsOptions& tls) {
@@ -35,6 +38,11 @@ std::shared_ptr<grpc::ChannelCredentials> Credentials(const TlsOptions& tls) {
 }
 
 }  // namespace
+
+bool CutInTransit(const grpc::Status& s) {
+  return s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+         (s.error_code() == grpc::StatusCode::CANCELLED && !TaaladCancelled(s));
+}
 
 absl::Status FromGrpc(const grpc::Status& s) {
   if (s.ok()) return absl::OkStatus();
@@ -98,14 +106,26 @@ grpc::Status RpcCaller::Call(Attempt attempt) {
     grpc::ClientContext ctx;
     AddCredentials(&ctx);
     grpc::Status status = attempt(*stubs_[i], &ctx);
-    if (IsTransportFailure(status)) {
+    // `ctx` is this attempt's alone and nothing cancels it, so a CANCELLED
+    // that is not one of taalad's answers is gRPC's: taalad's server, as it
+    // shuts down (a drain), cancels the calls it had accepted but not yet
+    // handed to taalad (they were not served). Like UNAVAILABLE: retried,
+    // and UNAVAILABLE to the caller if it still fails.
+    const bool cut = CutInTransit(status);
+    if (cut || status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
       ReportFailure(i);
     } else {
       ReportSuccess();
     }
-    if (status.error_code() != grpc::StatusCode::UNAVAILABLE ||
-        n >= options_.retry.max_attempts) {
-      return status;
+    if (!cut) return status;
+    if (n >= options_.retry.max_attempts) {
+      if (status.error_code() == grpc::StatusCode::UNAVAILABLE) return status;
+      return grpc::Status(
+          grpc::StatusCode::UNAVAILABLE,
+          absl::StrCat("taalad at ", options_.endpoints[i],
+                       " cancelled the call unanswered (it is shutting down "
+                       "or went away): ",
+                       status.error_message()));
     }
     absl::SleepFor(Jitter(backoff));
     backoff = NextBackoff(backoff);

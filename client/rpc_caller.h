@@ -47,10 +47,12 @@ class RpcCaller {
   // and stream of the library goes through here.
   void AddCredentials(grpc::ClientContext* ctx) const;
 
-  // Runs `attempt` until it succeeds, fails for a reason other than
-  // UNAVAILABLE, or the retry policy is used up. Transport failures move to
-  // the next endpoint and feed the circuit breaker; while the circuit is
-  // open, calls fail fast with UNAVAILABLE.
+  // Runs `attempt` until it succeeds, fails for a reason other than being
+  // cut in transit (CutInTransit), or the retry policy is used up; a call
+  // still cut then fails with UNAVAILABLE. Transport failures (cut, or
+  // DEADLINE_EXCEEDED) move to the next endpoint and feed the circuit
+  // breaker; while the circuit is open, calls fail fast with UNAVAILABLE.
+  // `attempt` must not cancel its `ctx`.
   grpc::Status Call(Attempt attempt);
 
   // OK if an endpoint answers the standard health check with SERVING.
@@ -90,6 +92,13 @@ class Client::Impl final : public RpcCaller {
  public:
   using RpcCaller::RpcCaller;
 };
+
+// True if `s` says the call got no answer from a working taalad and asking
+// again is safe: UNAVAILABLE (down, unreachable, refusing while it shuts
+// down), or CANCELLED other than taalad's own answers ("superseded by a newer
+// acquire", "cancelled by the caller") -- gRPC's server cancels the calls it
+// accepted but had not handed to taalad when it shuts down.
+bool CutInTransit(const grpc::Status& s);
 
 // A gRPC status as an absl::Status (same code and message).
 absl::Status FromGrpc(const grpc::Status& s);

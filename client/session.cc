@@ -14,7 +14,6 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -78,11 +77,9 @@ absl::Status Session::Impl::Answered(const grpc::Status& status) {
 
 bool WaitDied(const grpc::Status& status) {
   // UNAVAILABLE: the server is down, or ended the wait as it shut down.
-  // CANCELLED: the call was cut (a server going away resets its streams),
+  // CANCELLED: the call was cut (a server going away cancels its calls),
   // unless the server says a newer Acquire of the session took its place.
-  return status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-         (status.error_code() == grpc::StatusCode::CANCELLED &&
-          !absl::StrContains(status.error_message(), "superseded"));
+  return CutInTransit(status);
 }
 
 bool Session::Impl::AwaitServer(absl::Duration* backoff, absl::Time until) {

@@ -102,8 +102,9 @@ class Session::Impl {
 };
 
 // A waiting Acquire ended without an answer from a working server: the
-// server is down or went away (UNAVAILABLE, or CANCELLED other than "a newer
-// Acquire superseded it"). Asking again is safe.
+// server is down or went away (CutInTransit: UNAVAILABLE, or CANCELLED other
+// than taalad's own "superseded by a newer acquire" / "cancelled by the
+// caller"). Asking again is safe.
 bool WaitDied(const grpc::Status& status);
 
 // No answer came (the server may have acted on the call): UNAVAILABLE,

@@ -79,6 +79,20 @@ absl::Status CheckAdminListen(const std::string& listen, bool allow_remote,
   if (auth != nullptr && !admin::IsOpenToAnyone(*auth->Current())) {
     return absl::OkStatus();  // Probes only, unless a bearer token is sent.
   }
+  if (auth != nullptr && auth->Current()->client_certificates) {
+    // Mutual TLS is configured, but --allow_anonymous admits callers
+    // without a certificate, and the listener (plain HTTP) sees none.
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--admin_listen=", listen,
+        " is not a loopback address, and with --allow_anonymous and no "
+        "--auth_tokens_file or --acl_file it would be open to anyone (the "
+        "admin listener is plain HTTP: --tls_client_ca does not apply to "
+        "it), showing every lock, holder and label to the network. Add "
+        "--auth_tokens_file (its bearer tokens open the listener; /healthz "
+        "and /readyz stay open) or --acl_file, drop --allow_anonymous, pass "
+        "--insecure_allow_remote to do it anyway, or --admin_listen= to "
+        "turn the listener off."));
+  }
   return absl::FailedPreconditionError(absl::StrCat(
       "--admin_listen=", listen,
       " is not a loopback address; it would show every lock, holder and "

@@ -18,8 +18,11 @@ extern char** environ;
 #include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/version.h"
 #include "server/daemon_env.h"
 #include "server/json_log_formatter.h"
@@ -36,8 +39,8 @@ ABSL_FLAG(std::string, log_format, "text",
 
 ABSL_FLAG(bool, print_config, false,
           "Print every flag's value and where it came from (command line, "
-          "environment TAALAD_<FLAG>, flag file, default), one a line, and "
-          "exit.");
+          "environment TAALAD_<FLAG>, flag file, default), one a line (values "
+          "C-escaped), and exit.");
 
 namespace taala {
 namespace {
@@ -107,8 +110,16 @@ std::string CheckFlagValue(absl::string_view name, absl::string_view value) {
   return "";
 }
 
+// Whether Abseil takes the argument after "--name" as its value: a flag it
+// knows that is not a boolean ("--noname" is a boolean's false).
+bool TakesValue(absl::string_view name) {
+  const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+  return flag != nullptr && !flag->IsOfType<bool>();
+}
+
 // --print_config: "--name=value  # source" for every flag of the daemon,
-// sorted by name.
+// sorted by name. Values are C-escaped (a newline prints as \n), so that
+// every flag is one line whatever its value.
 void PrintConfig(std::ostream& out) {
   for (const std::string& warning : parsed_from->warnings) {
     out << "# warning: " << warning << "\n";
@@ -132,7 +143,8 @@ void PrintConfig(std::ostream& out) {
       // not the command line's nor the environment's, so a flag file's.
       source = "flag file";
     }
-    out << "--" << name << "=" << flag->CurrentValue() << "  # " << source
+    out << "--" << name << "=" << absl::CEscape(flag->CurrentValue())
+        << "  # " << source
         << "\n";
   }
 }
@@ -159,7 +171,8 @@ void ParseDaemonCommandLine(int argc, char** argv) {
   }
   // TAALAD_<FLAG> variables join the command line (daemon_env.h).
   absl::StatusOr<EnvironmentArgs> args =
-      ArgsWithEnvironment(argc, argv, environ, IsDaemonFlag, CheckFlagValue);
+      ArgsWithEnvironment(argc, argv, environ,
+                          {IsDaemonFlag, TakesValue, CheckFlagValue});
   if (!args.ok()) {
     std::cerr << "taalad: " << args.status().message() << "\n";
     std::exit(1);
@@ -167,7 +180,14 @@ void ParseDaemonCommandLine(int argc, char** argv) {
   parsed_from = new EnvironmentArgs(*std::move(args));
   std::vector<char*> pointers;
   for (std::string& arg : parsed_from->args) pointers.push_back(arg.data());
-  absl::ParseCommandLine(static_cast<int>(pointers.size()), pointers.data());
+  const std::vector<char*> positional = absl::ParseCommandLine(
+      static_cast<int>(pointers.size()), pointers.data());
+  if (positional.size() > 1) {  // daemon_env refuses them; never ignored.
+    std::cerr << "taalad: unexpected argument \""
+              << absl::CEscape(positional[1])
+              << "\": taalad takes flags only\n";
+    std::exit(1);
+  }
   if (absl::GetFlag(FLAGS_print_config)) {
     PrintConfig(std::cout);
     std::exit(0);
@@ -197,6 +217,33 @@ void ProtobufLogHandler(google::protobuf::LogLevel level, const char* file,
 }
 
 }  // namespace
+
+std::string WithFlagSources(std::string message) {
+  if (parsed_from == nullptr) return message;
+  std::vector<std::string> names(parsed_from->from_environment.begin(),
+                                 parsed_from->from_environment.end());
+  std::sort(names.begin(), names.end());
+  std::vector<std::string> sources;
+  for (const std::string& name : names) {
+    if (parsed_from->from_command_line.contains(name)) continue;
+    // "--name" not followed by more of a name ("--listen" is not in
+    // "--listen_backlog").
+    const std::string mention = "--" + name;
+    for (size_t at = message.find(mention); at != std::string::npos;
+         at = message.find(mention, at + 1)) {
+      const size_t end = at + mention.size();
+      if (end == message.size() ||
+          !(absl::ascii_isalnum(message[end]) || message[end] == '_')) {
+        sources.push_back(absl::StrCat("--", name,
+                                       " from environment variable ",
+                                       EnvironmentVariableOf(name)));
+        break;
+      }
+    }
+  }
+  if (sources.empty()) return message;
+  return absl::StrCat(message, " (", absl::StrJoin(sources, "; "), ")");
+}
 
 absl::Status SetUpLogging() {
   google::protobuf::SetLogHandler(ProtobufLogHandler);

@@ -14,6 +14,12 @@ namespace taala {
 // Parses the command line; --help, --helpfull and --version print and exit.
 void ParseDaemonCommandLine(int argc, char** argv);
 
+// `message` (an error stopping taalad), with "(--name from environment
+// variable TAALAD_NAME)" appended for each flag it names ("--name") whose
+// value came from the environment, so that the operator finds the
+// variable to fix.
+std::string WithFlagSources(std::string message);
+
 // Applies --log_level and --log_format to spdlog's default logger.
 // InvalidArgument naming the flag for an unknown value.
 absl::Status SetUpLogging();

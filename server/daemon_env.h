@@ -29,19 +29,35 @@ struct EnvironmentArgs {
   absl::flat_hash_set<std::string> from_command_line;
   absl::flat_hash_set<std::string> from_environment;
   // "environment variable TAALAD_X names no taalad flag (ignored)", one per
-  // such variable: logged once logging is set up.
+  // such variable (its name C-escaped): logged once logging is set up.
   std::vector<std::string> warnings;
 };
 
-// Builds the list from argv and `environ` (NAME=VALUE strings). `is_flag`
-// says whether a lower-case name is one of the daemon's flags. An error
-// (INVALID_ARGUMENT naming the variable) for a variable whose value
-// `check_value(flag, value)` refuses.
-absl::StatusOr<EnvironmentArgs> ArgsWithEnvironment(
-    int argc, char** argv, char** environ,
-    const std::function<bool(absl::string_view)>& is_flag,
-    const std::function<std::string(absl::string_view flag,
-                                    absl::string_view value)>& check_value);
+// What ArgsWithEnvironment needs to know about the flags.
+struct FlagFacts {
+  // Whether a lower-case name is one of the daemon's flags.
+  std::function<bool(absl::string_view name)> is_flag;
+  // Whether Abseil takes the argument after "--name" (no '=') as the flag's
+  // value: any flag it knows that is not a boolean.
+  std::function<bool(absl::string_view name)> takes_value;
+  // Empty if `value` parses as the flag's type, else why not.
+  std::function<std::string(absl::string_view flag, absl::string_view value)>
+      check_value;
+};
+
+// Builds the list from argv and `environ` (NAME=VALUE strings). Errors
+// (INVALID_ARGUMENT; the message names the variable or the argument):
+// - a variable whose value `check_value` refuses;
+// - a positional argument (taalad takes none; Abseil would ignore it): one
+//   not starting with '-', "-", or anything after "--". A bare true/false
+//   after a boolean flag gets "write --flag=false";
+// - a flag file that cannot be opened, or one that includes itself
+//   (directly or through others: Abseil would read it forever), found by
+//   following the --flagfile= lines of every file named by TAALAD_FLAGFILE
+//   and the command line.
+absl::StatusOr<EnvironmentArgs> ArgsWithEnvironment(int argc, char** argv,
+                                                    char** environ,
+                                                    const FlagFacts& facts);
 
 // The environment variable of a flag: "TAALAD_" and its name in capitals.
 std::string EnvironmentVariableOf(absl::string_view flag);

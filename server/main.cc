@@ -99,7 +99,7 @@ namespace taala {
 namespace {
 
 int Fail(const std::string& message) {
-  spdlog::critical("{}", message);
+  spdlog::critical("{}", WithFlagSources(message));
   return 1;
 }
 

@@ -22,19 +22,34 @@
 namespace taala {
 
 absl::StatusOr<uint64_t> ParseMemoryBudget(absl::string_view text,
-                                           uint64_t physical_bytes) {
+                                           uint64_t total_bytes) {
   absl::string_view s = absl::StripAsciiWhitespace(text);
   const auto bad = [&] {
     return absl::InvalidArgumentError(absl::StrCat(
         "--memory_budget=", text,
         ": want bytes with an optional KiB, MiB or GiB suffix, or a "
-        "percentage of physical memory such as 50%"));
+        "percentage such as 50% of the cgroup memory limit (a "
+        "container's, a unit's MemoryMax) or of physical memory, whichever "
+        "is smaller"));
   };
   if (absl::ConsumeSuffix(&s, "%")) {
     double pct = 0;
     if (!absl::SimpleAtod(s, &pct) || !(pct > 0) || pct > 100) return bad();
-    return static_cast<uint64_t>(static_cast<double>(physical_bytes) * pct /
-                                 100);
+    if (total_bytes == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--memory_budget=", text,
+          ": a percentage needs the memory total, which is unknown here "
+          "(no cgroup memory limit and no physical memory figure); give "
+          "bytes instead, e.g. 512MiB"));
+    }
+    const uint64_t budget = static_cast<uint64_t>(
+        static_cast<double>(total_bytes) * pct / 100);
+    if (budget == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--memory_budget=", text, ": that is 0 bytes of ", total_bytes,
+          " (no budget at all); give a larger percentage or bytes"));
+    }
+    return budget;
   }
   uint64_t unit = 1;
   if (absl::ConsumeSuffix(&s, "GiB")) {

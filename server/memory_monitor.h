@@ -21,10 +21,12 @@
 
 namespace taala {
 
-// "8GiB", "512MiB", "64KiB", "1048576" (bytes) or "50%" (of
-// `physical_bytes`). INVALID_ARGUMENT for anything else or a zero budget.
+// "8GiB", "512MiB", "64KiB", "1048576" (bytes) or "50%" (of `total_bytes`:
+// AvailableMemoryBytes() in taalad). INVALID_ARGUMENT for anything else or a
+// zero budget, including a percentage that rounds to 0 bytes or one of an
+// unknown total (0).
 absl::StatusOr<uint64_t> ParseMemoryBudget(absl::string_view text,
-                                           uint64_t physical_bytes);
+                                           uint64_t total_bytes);
 // The machine's physical memory (sysconf).
 uint64_t PhysicalMemoryBytes();
 // The memory limit of the cgroup this process runs in (a container's or a

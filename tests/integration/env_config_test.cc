@@ -195,6 +195,74 @@ TEST_F(EnvConfigFileTest, FlagFileFromTheEnvironmentAndBooleanForms) {
   EXPECT_EQ(settings.at("insecure_allow_remote").source, "command line");
 }
 
+// fix-env: flag files are followed before parsing. A cycle through
+// TAALAD_FLAGFILE's file and one it names through a symlink is refused
+// naming the chain and the variable (Abseil would read it forever); a
+// file that cannot be opened names the file that named it; one file
+// included twice (a diamond) is no cycle.
+TEST_F(EnvConfigFileTest, FlagFileCyclesAndMissingFilesAreRefusedNamingThem) {
+  const std::string c = Write("c", "--shards=3\n");
+  const std::string b_path = Write("b", "");
+  const std::string link = b_path + ".link";
+  ASSERT_EQ(symlink(b_path.c_str(), link.c_str()), 0);
+  paths_.push_back(link);
+  const std::string a = Write("a", "# a\n--flagfile=" + link + "\n");
+  Write("b", "--max_keys=9\n  -flagfile=" + c + "," + a + "\n");
+  {
+    ScopedEnv env;
+    env.Set("TAALAD_FLAGFILE", a);
+    auto run = test::RunTaaladToExit({"--print_config"}, 30000);
+    ASSERT_TRUE(run.ok()) << run.status();
+    EXPECT_EQ(run->exit_code, 1) << run->output;
+    EXPECT_THAT(run->output, HasSubstr("includes itself"));
+    EXPECT_THAT(run->output, HasSubstr(a + " -> " + link + " -> " + a));
+    EXPECT_THAT(run->output, HasSubstr("TAALAD_FLAGFILE"));
+  }
+  const std::string diamond = Write("d", "--flagfile=" + c + "," + c + "\n");
+  const auto settings = PrintConfig({"--flagfile=" + diamond + "," + c});
+  EXPECT_EQ(settings.at("shards").value, "3");
+  EXPECT_EQ(settings.at("shards").source, "flag file");
+
+  const std::string e = Write("e", "--flagfile=/nonexistent/x.flags\n");
+  auto run = test::RunTaaladToExit({"--print_config", "--flagfile", e}, 30000);
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->exit_code, 1) << run->output;
+  EXPECT_THAT(run->output,
+              HasSubstr("cannot open flag file /nonexistent/x.flags (named by "
+                        "--flagfile in " + e + ")"));
+}
+
+// fix-env: taalad takes no positional arguments (Abseil would ignore
+// them), with advice for a boolean's separate value; an error about a value
+// the command line set over the environment's does not blame the variable.
+TEST(EnvConfigTest, PositionalArgumentsAndWhichSourceAnErrorNames) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--shards", "5", "extra"}, "unexpected argument \"extra\""},
+      {{"-"}, "unexpected argument \"-\""},
+      {{"--stats", "no"}, "write --stats=no"},
+      {{"--noinsecure_allow_remote", "true"},
+       "write --insecure_allow_remote=true or --insecure_allow_remote=false"},
+  };
+  for (const auto& [args, want] : cases) {
+    std::vector<std::string> line = args;
+    line.insert(line.begin(), "--print_config");
+    auto run = test::RunTaaladToExit(line, 30000);
+    ASSERT_TRUE(run.ok()) << run.status();
+    EXPECT_EQ(run->exit_code, 1) << run->output;
+    EXPECT_THAT(run->output, HasSubstr(want));
+  }
+  ScopedEnv env;
+  env.Set("TAALAD_DURABILITY", "bogus");
+  auto run = test::RunTaaladToExit(
+      {"--durability=also-bogus", "--admin_listen=",
+       "--data_dir=" + ::testing::TempDir() + "env_config_durability"},
+      30000);
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->exit_code, 1) << run->output;
+  EXPECT_THAT(run->output, HasSubstr("also-bogus"));
+  EXPECT_THAT(run->output, ::testing::Not(HasSubstr("TAALAD_DURABILITY")));
+}
+
 // The precedence as a model: random flags set in random places (command
 // line, either spot; environment; a flag file on the command line or in
 // TAALAD_FLAGFILE), the highest-ranked value expected.
