@@ -14,7 +14,7 @@ packages=(
   libclang-rt-dev  # libFuzzer (clang++ -fsanitize=fuzzer): tests/fuzz/
   # deploy: the .deb (dpkg-shlibdeps, man pages), the chroot and image tests,
   # the unit's checks (systemd-analyze), the manifests' YAML.
-  dpkg-dev help2man debootstrap buildah systemd python3-yaml
+  dpkg-dev help2man debootstrap buildah systemd python3-yaml strace
 )
 
 # --build-only: what building taalad, taalactl and the client library and

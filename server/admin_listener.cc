@@ -6,6 +6,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "server/admin/http_auth.h"
 #include "server/listen_address.h"
 #include "server/rpc/call_identity.h"
 #include "spdlog/spdlog.h"
@@ -64,7 +65,8 @@ class InternalCallMarkerFactory final
 
 }  // namespace
 
-absl::Status CheckAdminListen(const std::string& listen, bool allow_remote) {
+absl::Status CheckAdminListen(const std::string& listen, bool allow_remote,
+                              const auth::AuthState* auth) {
   if (listen.empty()) return absl::OkStatus();
   // Its form first: a malformed address gets "want host:port", not advice
   // to expose it.
@@ -74,11 +76,17 @@ absl::Status CheckAdminListen(const std::string& listen, bool allow_remote) {
     return s;
   }
   if (IsLoopback(listen) || allow_remote) return absl::OkStatus();
+  if (auth != nullptr && !admin::IsOpenToAnyone(*auth->Current())) {
+    return absl::OkStatus();  // Probes only, unless a bearer token is sent.
+  }
   return absl::FailedPreconditionError(absl::StrCat(
       "--admin_listen=", listen,
       " is not a loopback address; it would show every lock, holder and "
-      "label to the network without TLS. Pass --insecure_allow_remote to do "
-      "it anyway, or --admin_listen= to turn the listener off."));
+      "label to the network without TLS. Configure authentication "
+      "(--auth_tokens_file, --acl_file or --tls_client_ca: then only "
+      "/healthz and /readyz answer without a bearer token), pass "
+      "--insecure_allow_remote to do it anyway, or --admin_listen= to turn "
+      "the listener off."));
 }
 
 absl::StatusOr<std::unique_ptr<admin::AdminServer>> StartAdmin(

@@ -17,9 +17,12 @@ class Server;
 
 namespace taala {
 
-// OK for an empty address (no listener) or a loopback one; a non-loopback
-// address only with `allow_remote` (--insecure_allow_remote), as --listen.
-absl::Status CheckAdminListen(const std::string& listen, bool allow_remote);
+// OK for an empty address (no listener) or a loopback one. A non-loopback
+// address (0.0.0.0:7071 for a container's probes) when `auth` closes the
+// listener to anonymous callers (then only /healthz and /readyz answer
+// without a bearer token), or with `allow_remote` (--insecure_allow_remote).
+absl::Status CheckAdminListen(const std::string& listen, bool allow_remote,
+                              const auth::AuthState* auth = nullptr);
 
 // Starts the listener on `listen` ("host:port"; null if empty) with its
 // answers read through `server`, and writes its port to `port_file` (if

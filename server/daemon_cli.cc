@@ -8,9 +8,12 @@
 #include <string>
 #include <vector>
 
+extern char** environ;
+
 #include <google/protobuf/stubs/logging.h>
 
 #include "absl/flags/flag.h"
+#include "absl/flags/internal/parse.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
@@ -18,6 +21,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/version.h"
+#include "server/daemon_env.h"
 #include "server/json_log_formatter.h"
 #include "spdlog/spdlog.h"
 
@@ -30,8 +34,17 @@ ABSL_FLAG(std::string, log_format, "text",
           "({\"time\",\"level\",\"message\"}, time in UTC), for log "
           "collectors.");
 
+ABSL_FLAG(bool, print_config, false,
+          "Print every flag's value and where it came from (command line, "
+          "environment TAALAD_<FLAG>, flag file, default), one a line, and "
+          "exit.");
+
 namespace taala {
 namespace {
+
+// What ParseDaemonCommandLine read the flags from, for --print_config and
+// the warnings SetUpLogging logs.
+EnvironmentArgs* parsed_from = nullptr;
 
 // The daemon's own flags are defined under server/ (main.cc and the files
 // beside it); Abseil's own flags stay in --helpfull.
@@ -77,6 +90,53 @@ void PrintDaemonHelp(std::ostream& out) {
   }
 }
 
+bool IsDaemonFlag(absl::string_view name) {
+  const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+  return flag != nullptr && !flag->IsRetired() &&
+         IsDaemonSource(flag->Filename());
+}
+
+// Empty if `value` parses as `name`'s type, else why not. Parsed for real
+// and then set back, so the error is the flag's own.
+std::string CheckFlagValue(absl::string_view name, absl::string_view value) {
+  absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+  const std::string before = flag->CurrentValue();
+  std::string error;
+  if (!flag->ParseFrom(value, &error)) return error;
+  flag->ParseFrom(before, &error);
+  return "";
+}
+
+// --print_config: "--name=value  # source" for every flag of the daemon,
+// sorted by name.
+void PrintConfig(std::ostream& out) {
+  for (const std::string& warning : parsed_from->warnings) {
+    out << "# warning: " << warning << "\n";
+  }
+  std::vector<absl::CommandLineFlag*> flags;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (IsDaemonFlag(flag->Name())) flags.push_back(flag);
+  }
+  std::sort(flags.begin(), flags.end(), [](const auto* a, const auto* b) {
+    return a->Name() < b->Name();
+  });
+  for (const absl::CommandLineFlag* flag : flags) {
+    const std::string name(flag->Name());
+    std::string source = "default";
+    if (parsed_from->from_command_line.contains(name)) {
+      source = "command line";
+    } else if (parsed_from->from_environment.contains(name)) {
+      source = "environment " + EnvironmentVariableOf(name);
+    } else if (absl::flags_internal::WasPresentOnCommandLine(name)) {
+      // Abseil's record of every flag it parsed (argv and flag files);
+      // not the command line's nor the environment's, so a flag file's.
+      source = "flag file";
+    }
+    out << "--" << name << "=" << flag->CurrentValue() << "  # " << source
+        << "\n";
+  }
+}
+
 }  // namespace
 
 void ParseDaemonCommandLine(int argc, char** argv) {
@@ -97,7 +157,21 @@ void ParseDaemonCommandLine(int argc, char** argv) {
     PrintDaemonHelp(std::cout);
     std::exit(0);
   }
-  absl::ParseCommandLine(argc, argv);
+  // TAALAD_<FLAG> variables join the command line (daemon_env.h).
+  absl::StatusOr<EnvironmentArgs> args =
+      ArgsWithEnvironment(argc, argv, environ, IsDaemonFlag, CheckFlagValue);
+  if (!args.ok()) {
+    std::cerr << "taalad: " << args.status().message() << "\n";
+    std::exit(1);
+  }
+  parsed_from = new EnvironmentArgs(*std::move(args));
+  std::vector<char*> pointers;
+  for (std::string& arg : parsed_from->args) pointers.push_back(arg.data());
+  absl::ParseCommandLine(static_cast<int>(pointers.size()), pointers.data());
+  if (absl::GetFlag(FLAGS_print_config)) {
+    PrintConfig(std::cout);
+    std::exit(0);
+  }
 }
 
 namespace {
@@ -140,6 +214,11 @@ absl::Status SetUpLogging() {
         "--log_format must be text or json, not \"", format, "\""));
   }
   spdlog::set_level(level);
+  if (parsed_from != nullptr) {
+    for (const std::string& warning : parsed_from->warnings) {
+      spdlog::warn("{}", warning);
+    }
+  }
   return absl::OkStatus();
 }
 

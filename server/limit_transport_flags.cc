@@ -27,7 +27,8 @@ ABSL_FLAG(absl::Duration, idle_connection_timeout, absl::Minutes(30),
           "the client reconnects on its next call.");
 ABSL_FLAG(std::string, memory_budget, "50%",
           "taalad's memory budget: bytes with an optional KiB/MiB/GiB suffix, "
-          "or a percentage of physical memory. Above it (resident set size) "
+          "or a percentage of physical memory (of the cgroup's memory limit "
+          "when that is smaller: a container's). Above it (resident set size) "
           "new sessions and waits get RESOURCE_EXHAUSTED; keepalives, "
           "releases and holders are served.");
 
@@ -78,7 +79,7 @@ absl::StatusOr<std::unique_ptr<auth::RateLimiter>> MakeRateLimiter() {
 
 absl::StatusOr<uint64_t> MemoryBudgetBytes() {
   return ParseMemoryBudget(absl::GetFlag(FLAGS_memory_budget),
-                           PhysicalMemoryBytes());
+                           AvailableMemoryBytes());
 }
 
 absl::StatusOr<std::unique_ptr<MemoryMonitor>> StartMemoryMonitor(

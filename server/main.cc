@@ -34,6 +34,7 @@
 #include "server/policy_flags.h"
 #include "server/security_flags.h"
 #include "server/stats_flags.h"
+#include "server/systemd_notify.h"
 #include "server/limit_flags.h"
 #include "server/table_flags.h"
 #include "server/wal/dump.h"
@@ -134,7 +135,8 @@ int Run() {
   }
   const std::string admin_listen = absl::GetFlag(FLAGS_admin_listen);
   if (absl::Status s = CheckAdminListen(
-          admin_listen, absl::GetFlag(FLAGS_insecure_allow_remote));
+          admin_listen, absl::GetFlag(FLAGS_insecure_allow_remote),
+          &(*security)->auth);
       !s.ok()) {
     return Fail(std::string(s.message()));
   }
@@ -337,9 +339,11 @@ int Run() {
   if (!port_file.empty() && !WritePortFile(port_file, port)) {
     return Fail(absl::StrCat("cannot write --port_file ", port_file));
   }
+  NotifyServiceManager(absl::StrCat("READY=1\nSTATUS=serving on ", host, ":", port));
 
   int sig = 0;
   while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) (*security)->Reload();
+  NotifyServiceManager("STOPPING=1\nSTATUS=draining");
   spdlog::info("received signal {}; draining (up to {})", sig,
                absl::FormatDuration(absl::GetFlag(FLAGS_drain_timeout)));
   server->GetHealthCheckService()->SetServingStatus(false);

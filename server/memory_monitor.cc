@@ -3,13 +3,21 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <string>
 #include <utility>
+#include <vector>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/ascii.h"
-#include "absl/strings/strip.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 
 namespace taala {
 
@@ -46,6 +54,63 @@ uint64_t PhysicalMemoryBytes() {
   const long page = sysconf(_SC_PAGESIZE);
   if (pages <= 0 || page <= 0) return 0;
   return static_cast<uint64_t>(pages) * static_cast<uint64_t>(page);
+}
+
+namespace {
+
+// The number in `path` ("max", no file or a v1 "unlimited" 2^63-ish: 0).
+uint64_t ReadLimitFile(const std::string& path) {
+  std::ifstream in(path);
+  std::string text;
+  if (!(in >> text)) return 0;
+  uint64_t n = 0;
+  if (!absl::SimpleAtoi(text, &n) || n >= (uint64_t{1} << 62)) return 0;
+  return n;
+}
+
+// The smallest limit named `file` in `dir` and its parents up to `root`.
+uint64_t SmallestLimitUpTo(const std::string& root, std::string dir,
+                           const std::string& file) {
+  uint64_t smallest = 0;
+  while (true) {
+    const uint64_t limit = ReadLimitFile(absl::StrCat(dir, "/", file));
+    if (limit > 0 && (smallest == 0 || limit < smallest)) smallest = limit;
+    if (dir.size() <= root.size()) return smallest;
+    dir.resize(std::max(dir.rfind('/'), root.size()));
+  }
+}
+
+}  // namespace
+
+uint64_t CgroupMemoryLimitBytes(absl::string_view proc_self_cgroup,
+                                const std::string& cgroup_root) {
+  uint64_t smallest = 0;
+  for (absl::string_view line : absl::StrSplit(proc_self_cgroup, '\n')) {
+    // "ID:CONTROLLERS:PATH": "0::/PATH" is v2, "4:memory:/PATH" v1.
+    std::vector<absl::string_view> parts = absl::StrSplit(line, absl::MaxSplits(':', 2));
+    if (parts.size() != 3) continue;
+    std::string path(absl::StripSuffix(parts[2], "/"));
+    if (absl::StrContains(path, "..")) continue;
+    uint64_t limit = 0;
+    if (parts[0] == "0" && parts[1].empty()) {
+      limit = SmallestLimitUpTo(cgroup_root, cgroup_root + path, "memory.max");
+    } else if (absl::c_linear_search(absl::StrSplit(parts[1], ','), "memory")) {
+      const std::string v1_root = cgroup_root + "/memory";
+      limit = SmallestLimitUpTo(v1_root, v1_root + path,
+                                "memory.limit_in_bytes");
+    }
+    if (limit > 0 && (smallest == 0 || limit < smallest)) smallest = limit;
+  }
+  return smallest;
+}
+
+uint64_t AvailableMemoryBytes() {
+  const uint64_t physical = PhysicalMemoryBytes();
+  std::ifstream in("/proc/self/cgroup");
+  const std::string text((std::istreambuf_iterator<char>(in)),
+                         std::istreambuf_iterator<char>());
+  const uint64_t cgroup = CgroupMemoryLimitBytes(text, "/sys/fs/cgroup");
+  return cgroup > 0 && (physical == 0 || cgroup < physical) ? cgroup : physical;
 }
 
 uint64_t ReadRssBytes() {

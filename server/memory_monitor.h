@@ -27,6 +27,15 @@ absl::StatusOr<uint64_t> ParseMemoryBudget(absl::string_view text,
                                            uint64_t physical_bytes);
 // The machine's physical memory (sysconf).
 uint64_t PhysicalMemoryBytes();
+// The memory limit of the cgroup this process runs in (a container's or a
+// systemd unit's MemoryMax): the smallest cgroup v2 memory.max or v1
+// memory.limit_in_bytes on the path from its cgroup up to `cgroup_root`,
+// read from `proc_self_cgroup` (the text of /proc/self/cgroup). 0: none.
+uint64_t CgroupMemoryLimitBytes(absl::string_view proc_self_cgroup,
+                                const std::string& cgroup_root);
+// What a percentage --memory_budget is of: physical memory, or this
+// process's cgroup limit if that is smaller.
+uint64_t AvailableMemoryBytes();
 // This process's resident set size (/proc/self/statm); 0 if unreadable.
 uint64_t ReadRssBytes();
 // Bytes the allocator holds free (glibc mallinfo2: fordblks).

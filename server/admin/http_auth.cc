@@ -21,6 +21,11 @@ auth::Permission PermissionForPath(absl::string_view path) {
                             : auth::Permission::kAdmin;
 }
 
+bool IsOpenToAnyone(const auth::AuthConfig& config) {
+  return config.allow_anonymous && !config.tokens.has_value() &&
+         !config.acl.has_value();
+}
+
 absl::Status CheckHttpCaller(const auth::AuthState* state,
                              absl::string_view authorization,
                              auth::Permission need) {
@@ -29,10 +34,7 @@ absl::Status CheckHttpCaller(const auth::AuthState* state,
   // Open only when the gRPC port admits anonymous callers too and
   // nothing narrows what they may do: otherwise the listener (whose
   // answers are taalad's own) would bypass mutual TLS or the ACL.
-  if (config->allow_anonymous && !config->tokens.has_value() &&
-      !config->acl.has_value()) {
-    return absl::OkStatus();
-  }
+  if (IsOpenToAnyone(*config)) return absl::OkStatus();
   if (!config->tokens.has_value()) {
     return absl::UnauthenticatedError(
         "the admin listener takes bearer tokens only and taalad has no "

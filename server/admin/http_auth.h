@@ -9,13 +9,19 @@
 // `Authorization: Bearer <token>` of an identity with `admin` on every key
 // (the dashboard and /api/v1/...), or `read` on every key (/metrics).
 // /healthz and /readyz stay open (probes). Without a tokens file such a
-// listener serves the probes only. Internal to server/admin.
+// listener serves the probes only. Internal to server/admin (and its
+// address check, server/admin_listener.cc).
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "server/auth/auth_config.h"
 
 namespace taala::admin {
+
+// True when `config` lets every caller read everything the listener
+// serves: the gRPC port admits anonymous callers and there is neither a
+// tokens file nor an ACL.
+bool IsOpenToAnyone(const auth::AuthConfig& config);
 
 // /healthz and /readyz: open to every caller.
 bool IsProbePath(absl::string_view path);

@@ -161,5 +161,32 @@ TEST_F(AdminAuthTest, TokensOfPermittedIdentitiesAre200AndOthers403) {
   EXPECT_THAT(metrics.body, HasSubstr("permission 'read'"));
 }
 
+// Issue 13: a container's probes reach the admin listener on the pod's
+// address (0.0.0.0:7071). With auth configured that needs no
+// --insecure_allow_remote: only the probes answer without a token.
+TEST(AdminRemoteTest, NonLoopbackAdminListenIsAllowedOnceAuthCloses) {
+  const std::string tokens =
+      WriteTemp(absl::StrCat("ops sha256:", Sha256(kOps), "\n"));
+  auto daemon = test::TaaladProcess::Start(
+      {"--auth_tokens_file=" + tokens, "--admin_listen=0.0.0.0:0"});
+  ASSERT_TRUE(daemon.ok()) << daemon.status();
+  const int port = (*daemon)->admin_port();
+  EXPECT_EQ(taala::Get(port, "/healthz", "").status, 200);
+  EXPECT_EQ(taala::Get(port, "/readyz", "").status, 200);
+  EXPECT_EQ(taala::Get(port, "/api/v1/status", "").status, 401);
+  EXPECT_EQ(taala::Get(port, "/metrics", "").status, 401);
+  EXPECT_EQ(taala::Get(port, "/api/v1/status", kOps).status, 200);
+  // Without auth it is still refused, naming the ways out.
+  auto open = test::RunTaaladToExit(
+      {"--listen=127.0.0.1:0", "--admin_listen=0.0.0.0:0",
+       "--data_dir=/tmp/taala_admin_remote_open"},
+      10000);
+  ASSERT_TRUE(open.ok()) << open.status();
+  EXPECT_EQ(open->exit_code, 1) << open->output;
+  EXPECT_THAT(open->output, HasSubstr("--auth_tokens_file"));
+  EXPECT_THAT(open->output, HasSubstr("--insecure_allow_remote"));
+  std::remove(tokens.c_str());
+}
+
 }  // namespace
 }  // namespace taala

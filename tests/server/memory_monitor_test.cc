@@ -4,7 +4,11 @@
 
 #include "server/memory_monitor.h"
 
+#include <unistd.h>
+
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -124,6 +128,62 @@ TEST(MemoryMonitorTest, ThreadStartsAndStops) {
         +[](int* n) { return *n >= 3; }, &reads));
   }
   monitor.Stop();
+}
+
+// A cgroup tree on disk, as /sys/fs/cgroup shows it.
+class CgroupLimitTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = ::testing::TempDir() + "cgroup_limit_test_" +
+            std::to_string(::getpid());
+    std::filesystem::remove_all(root_);
+  }
+  void TearDown() override { std::filesystem::remove_all(root_); }
+  void Write(const std::string& relative, const std::string& text) {
+    const std::filesystem::path path = root_ + relative;
+    std::filesystem::create_directories(path.parent_path());
+    std::ofstream(path) << text;
+  }
+  std::string root_;
+};
+
+TEST_F(CgroupLimitTest, V2TakesTheSmallestLimitOnThePathToTheRoot) {
+  Write("/system.slice/memory.max", "2147483648\n");
+  Write("/system.slice/taalad.service/memory.max", "max\n");
+  EXPECT_EQ(CgroupMemoryLimitBytes("0::/system.slice/taalad.service\n", root_),
+            2147483648u);
+  Write("/system.slice/taalad.service/memory.max", "1073741824\n");
+  EXPECT_EQ(CgroupMemoryLimitBytes("0::/system.slice/taalad.service\n", root_),
+            1073741824u);
+}
+
+TEST_F(CgroupLimitTest, AContainersOwnNamespaceIsItsRoot) {
+  // Kubernetes with cgroup namespaces: /proc/self/cgroup says "0::/" and the
+  // container's limit is the mount's own memory.max.
+  Write("/memory.max", "805306368\n");
+  EXPECT_EQ(CgroupMemoryLimitBytes("0::/\n", root_), 805306368u);
+}
+
+TEST_F(CgroupLimitTest, V1MemoryControllerAndUnlimited) {
+  Write("/memory/memory.limit_in_bytes", "9223372036854771712\n");
+  Write("/memory/docker/abc/memory.limit_in_bytes", "536870912\n");
+  EXPECT_EQ(CgroupMemoryLimitBytes(
+                "4:memory:/docker/abc\n3:cpu,cpuacct:/docker/abc\n", root_),
+            536870912u);
+  EXPECT_EQ(CgroupMemoryLimitBytes("4:memory:/\n", root_), 0u);
+}
+
+TEST_F(CgroupLimitTest, NoLimitNoFileOrGarbage) {
+  EXPECT_EQ(CgroupMemoryLimitBytes("", root_), 0u);
+  EXPECT_EQ(CgroupMemoryLimitBytes("0::/nowhere\n", root_), 0u);
+  Write("/a/memory.max", "lots\n");
+  EXPECT_EQ(CgroupMemoryLimitBytes("0::/a\ngarbage\n", root_), 0u);
+  EXPECT_EQ(CgroupMemoryLimitBytes("0::/../../etc\n", root_), 0u);
+}
+
+TEST(AvailableMemoryTest, NeverMoreThanPhysical) {
+  EXPECT_GT(AvailableMemoryBytes(), 0u);
+  EXPECT_LE(AvailableMemoryBytes(), PhysicalMemoryBytes());
 }
 
 }  // namespace

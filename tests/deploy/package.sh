@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The deb_package ctest fixture: builds what the packages install (cpack
+# packs whatever is built) and runs cpack, writing BUILD_DIR/package/
+# taala_VERSION_ARCH.deb and taala-dev_VERSION_ARCH.deb.
+#   tests/deploy/package.sh BUILD_DIR
+set -euo pipefail
+build_dir=$(cd "${1:?usage: package.sh BUILD_DIR}" && pwd)
+cmake --build "$build_dir" --target taala_package_inputs -j2
+rm -f "$build_dir"/package/taala_*.deb "$build_dir"/package/taala-dev_*.deb
+cd "$build_dir"
+cpack --config CPackConfig.cmake > "$build_dir/package/cpack.log" 2>&1 ||
+  { cat "$build_dir/package/cpack.log"; exit 1; }
+ls -l "$build_dir"/package/*.deb
