@@ -4,13 +4,15 @@
 # Debian 12 minbase root file system of tests/deploy/debian_base.sh, slimmed
 # the way Debian's official slim images are (no apt lists, docs, man pages or
 # locales, and a dpkg configuration that keeps packages from installing them).
-#   tests/deploy/image_base.sh BUILD_DIR  -> prints localhost/taala-test-base:bookworm
-# The image is reused while the tarball it came from is unchanged (its
-# SHA-256 is the image's label taala.test-base.sha256). Exit 77 (skip) as
-# debian_base.sh does; 1 on any other failure.
+#   tests/deploy/image_base.sh BUILD_DIR
+#     -> prints localhost/taala-test-base:bookworm-SHA (SHA: the first 12
+#        hex digits of the tarball's SHA-256)
+# One image per tarball, reused while it exists: build directories with
+# different tarballs (each debootstrap run makes its own) do not replace
+# each other's base, and with it every cached layer above it. Exit 77
+# (skip) as debian_base.sh does; 1 on any other failure.
 set -euo pipefail
 build_dir=${1:?usage: image_base.sh BUILD_DIR}
-image=localhost/taala-test-base:bookworm
 here=$(cd "$(dirname "$0")" && pwd)
 
 rc=0
@@ -27,6 +29,7 @@ exec 8>/run/lock/taala-test-base.lock
 flock 8
 
 sum=$(sha256sum "$tarball" | cut -d' ' -f1)
+image="localhost/taala-test-base:bookworm-${sum:0:12}"
 have=$(buildah inspect --type image \
          --format '{{index .OCIv1.Config.Labels "taala.test-base.sha256"}}' \
          "$image" 2>/dev/null || true)
