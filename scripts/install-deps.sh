@@ -15,6 +15,7 @@ packages=(
   # deploy: the .deb (dpkg-shlibdeps, man pages), the chroot and image tests,
   # the unit's checks (systemd-analyze), the manifests' YAML.
   dpkg-dev help2man debootstrap buildah systemd python3-yaml strace
+  python3-kubernetes docker-compose  # manifest field checks, compose config
 )
 
 # --build-only: what building taalad, taalactl and the client library and

@@ -91,10 +91,16 @@ void AdminServer::Impl::Metrics(httplib::Response& res) {
   } else {
     st = status.status();
   }
+  // The current leak suspects (a scan of the held grants, as
+  // /api/v1/leaks), counted up to the largest page.
+  v1::GetLeakSuspectsRequest leak_request;
+  leak_request.set_limit(1000);
+  absl::StatusOr<v1::GetLeakSuspectsResponse> leaks =
+      Ask(&LockServiceCalls::GetLeakSuspects, leak_request);
   // Both unreadable: the daemon is not serving (stopping); say so to the
   // scraper rather than report an empty page as a success.
   res.status = metrics.ok() || status.ok() ? 200 : 503;
-  res.set_content(RenderPrometheus(m, st),
+  res.set_content(RenderPrometheus(m, st, leaks),
                   "text/plain; version=0.0.4; charset=utf-8");
 }
 

@@ -188,8 +188,10 @@ std::string EscapeLabelValue(absl::string_view value) {
                              {{"\\", "\\\\"}, {"\"", "\\\""}, {"\n", "\\n"}});
 }
 
-std::string RenderPrometheus(const absl::StatusOr<v1::Metrics>& metrics,
-                             const absl::StatusOr<v1::ServerStatus>& status) {
+std::string RenderPrometheus(
+    const absl::StatusOr<v1::Metrics>& metrics,
+    const absl::StatusOr<v1::ServerStatus>& status,
+    const absl::StatusOr<v1::GetLeakSuspectsResponse>& leaks) {
   Exposition e;
   e.Family("taala_build_info", "gauge",
            "Always 1; the daemon's version and git commit as labels.");
@@ -200,6 +202,15 @@ std::string RenderPrometheus(const absl::StatusOr<v1::Metrics>& metrics,
   } else {
     e.Comment(absl::StrCat("taala: GetMetrics failed: ",
                            metrics.status().ToString()));
+  }
+  if (leaks.ok()) {
+    e.Family("taala_leak_suspects", "gauge",
+             "Grants held now past --leak_threshold or --leak_p99_factor "
+             "times their key's p99 hold (GetLeakSuspects; at most 1000).");
+    e.Sample("taala_leak_suspects", {}, leaks->suspects_size());
+  } else {
+    e.Comment(absl::StrCat("taala: GetLeakSuspects failed: ",
+                           leaks.status().ToString()));
   }
   if (status.ok()) {
     RenderStatus(*status, e);

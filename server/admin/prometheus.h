@@ -19,8 +19,13 @@ namespace taala::admin {
 
 inline constexpr int kMaxTopKeys = 100;
 
-std::string RenderPrometheus(const absl::StatusOr<v1::Metrics>& metrics,
-                             const absl::StatusOr<v1::ServerStatus>& status);
+// `leaks` (optional): GetLeakSuspects with the daemon's thresholds, for the
+// taala_leak_suspects gauge.
+std::string RenderPrometheus(
+    const absl::StatusOr<v1::Metrics>& metrics,
+    const absl::StatusOr<v1::ServerStatus>& status,
+    const absl::StatusOr<v1::GetLeakSuspectsResponse>& leaks =
+        absl::UnknownError("not asked"));
 
 // A sample value: integers as such, others in the shortest form that reads
 // back as the same double; +Inf, -Inf, NaN as Prometheus spells them.

@@ -196,6 +196,25 @@ TEST_F(AdminHttpTest, MetricsParseStrictlyAndCountersMoveWithAcquires) {
   EXPECT_EQ(after.Get("taala_waiters"), 0);
 }
 
+// Issue 13: the alert rules' leak-suspects alert reads this gauge.
+TEST_F(AdminHttpTest, LeakSuspectsGaugeCountsGrantsHeldPastTheThreshold) {
+  Start({"--leak_threshold=1s"});
+  EXPECT_EQ(Scrape().Get("taala_leak_suspects"), 0);
+  uint64_t session = 0;
+  ASSERT_TRUE(test::CreateSession(stub_.get(), 600000, &session).ok());
+  const uint64_t token = MustAcquire(session, "leaks/a");
+  MustAcquire(session, "leaks/b");
+  // Suspects once held past 1 s (polled: no assumption about speed).
+  double suspects = 0;
+  for (int i = 0; i < 600 && suspects < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    suspects = Scrape().Get("taala_leak_suspects");
+  }
+  EXPECT_EQ(suspects, 2);
+  ASSERT_TRUE(test::Release(stub_.get(), session, "leaks/a", token).ok());
+  EXPECT_EQ(Scrape().Get("taala_leak_suspects"), 1);
+}
+
 TEST_F(AdminHttpTest, HealthzIsAScoreWithEveryInputAsAReason) {
   for (const char* path : {"/healthz", "/api/v1/health"}) {
     test::HttpReply r = Get(path);
