@@ -90,6 +90,7 @@ if ! buildah bud --isolation=chroot --layers --format docker --pull-never \
        --build-arg BASE="$base" --build-arg DEB_FROM=prebuilt \
        -t "$image" "$ctx" >"$work/bud.log" 2>&1; then
   tail -n 40 "$work/bud.log" >&2
+  unreachable
   fail "buildah bud of the runtime stage (log: $work/bud.log)"
 fi
 say "runtime stage built in $(($(date +%s) - b0))s ($(grep -c 'Using cache' "$work/bud.log" || true) steps from the cache)"
@@ -97,6 +98,16 @@ new_id=$(buildah images --noheading --quiet --no-trunc "$image")
 if [ -n "$old_id" ] && [ "$old_id" != "$new_id" ]; then
   buildah rmi "$old_id" >/dev/null 2>&1 || true  # The previous .deb's image.
 fi
+
+# A failed bud whose apt-get could not reach the Debian package source (the
+# runtime libraries come from it): a skip, as debian_base.sh's.
+unreachable() {
+  if grep -qE "Temporary failure resolving|Could not resolve|Failed to fetch|Unable to connect" \
+       "$work/bud.log" "$work/bud-full.log" 2>/dev/null; then
+    echo "SKIP: apt-get in the image build could not reach the Debian package source" >&2
+    exit 77
+  fi
+}
 
 # A field of the image's Docker config, as JSON.
 config() {
@@ -355,6 +366,7 @@ check_secure_defaults "$image"
 if [ "${TAALA_LONG_TESTS:-}" = 1 ]; then
   full="localhost/taala:test-full-$tag"
   say "TAALA_LONG_TESTS=1: the full multi-stage build from $src"
+  old_full=$(buildah images --noheading --quiet --no-trunc "$full" 2>/dev/null || true)
   f0=$(date +%s)
   if ! buildah bud --isolation=chroot --layers --format docker --pull-never \
          -f "$src/deploy/container/Containerfile" --build-arg BASE="$base" \
@@ -362,7 +374,12 @@ if [ "${TAALA_LONG_TESTS:-}" = 1 ]; then
          --build-arg TAALA_GIT_COMMIT="$(git -C "$src" rev-parse --short=12 HEAD 2>/dev/null || true)" \
          -t "$full" "$src" >"$work/bud-full.log" 2>&1; then
     tail -n 60 "$work/bud-full.log" >&2
+    unreachable
     fail "the full buildah bud (log: $work/bud-full.log)"
+  fi
+  new_full=$(buildah images --noheading --quiet --no-trunc "$full")
+  if [ -n "$old_full" ] && [ "$old_full" != "$new_full" ]; then
+    buildah rmi "$old_full" >/dev/null 2>&1 || true
   fi
   say "full build done in $(($(date +%s) - f0))s"
   check_image "$full" full
