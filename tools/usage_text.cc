@@ -109,7 +109,7 @@ Options (before or after COMMAND):
                         token; release: the grant's token
   --admin HOST:PORT     health: ask the admin listener over plain HTTP
                         instead of the gRPC health service
-  --ready               health --admin: /readyz instead of /healthz
+  --ready               health: with --admin, /readyz instead of /healthz
 Durations: 500ms, 10s, 2m, 1h30m, inf.
 
 Exit status: 0 success; 1 error; 64 usage error; 69 server unavailable;
