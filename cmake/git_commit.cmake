@@ -6,7 +6,13 @@ execute_process(COMMAND git -C "${SRC}" rev-parse --short=12 HEAD
   OUTPUT_VARIABLE commit OUTPUT_STRIP_TRAILING_WHITESPACE
   RESULT_VARIABLE rc ERROR_QUIET)
 if(NOT rc EQUAL 0 OR commit STREQUAL "")
-  set(commit "unknown")
+  # No git (a container build's context leaves .git out): the commit may be
+  # given as $TAALA_GIT_COMMIT (deploy/container/Containerfile's build arg).
+  set(commit "$ENV{TAALA_GIT_COMMIT}")
+  string(REGEX REPLACE "[^0-9A-Za-z._-]" "" commit "${commit}")
+  if(commit STREQUAL "")
+    set(commit "unknown")
+  endif()
 else()
   execute_process(COMMAND git -C "${SRC}" status --porcelain --untracked-files=no
     OUTPUT_VARIABLE dirty OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)

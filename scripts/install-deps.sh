@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages taala builds, tests and runs with.
+#   scripts/install-deps.sh [--build-only]
 # Idempotent and quick when everything is present: apt-get runs only if a
 # package is missing. Needs root (or sudo) the first time.
 set -euo pipefail
@@ -18,6 +19,19 @@ packages=(
   lintian  # review_pkg_test.sh: no lintian errors in either .deb
   python3-kubernetes docker-compose  # manifest field checks, compose config
 )
+
+# --build-only: what building taalad, taalactl and the client library and
+# packaging them (cpack) needs, without tests, benchmarks or the deploy
+# checks: the container image's build stage (deploy/container/Containerfile).
+build_only=(
+  build-essential cmake ninja-build pkg-config clang file
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libabsl-dev libspdlog-dev libcpp-httplib-dev libssl-dev
+  dpkg-dev help2man
+)
+if [ "${1:-}" = --build-only ]; then
+  packages=("${build_only[@]}")
+fi
 
 missing=()
 for p in "${packages[@]}"; do

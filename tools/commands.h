@@ -24,6 +24,9 @@ int RunDescribe(const Invocation& inv);
 int RunList(const Invocation& inv);
 int RunSessions(const Invocation& inv);
 int RunHealth(const Invocation& inv);
+// tools/admin_health_command.cc: health --admin: GET /healthz (or /readyz)
+// of the HTTP admin listener; 0 on HTTP 200, 69 otherwise.
+int RunAdminHealth(const Invocation& inv);
 
 // tools/observe_commands.cc: the wait-for graph with recent deadlocks, and
 // the statistics the daemon keeps.

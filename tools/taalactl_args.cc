@@ -44,6 +44,8 @@ constexpr OptionSpec kOptions[] = {
     {"skip-lock-delay", false, "force-release,revoke"},
     {"session", true, "force-release,release"},
     {"token", true, "force-release,release"},
+    {"admin", true, "health"},
+    {"ready", false, "health"},
 };
 
 constexpr const char* kCommands[] = {"lock",      "describe",   "list",
@@ -279,6 +281,11 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args,
     } else if (name == "reason") {
       if (value.empty()) return Usage("--reason: must not be empty");
       inv.reason = value;
+    } else if (name == "admin") {
+      if (value.empty()) return Usage("--admin: needs HOST[:PORT]");
+      inv.admin = value;
+    } else if (name == "ready") {
+      inv.ready = true;
     } else if (name == "skip-lock-delay") {
       inv.skip_lock_delay = true;
     } else if (name == "session" || name == "token") {
@@ -308,6 +315,11 @@ absl::StatusOr<Invocation> ParseArgs(const std::vector<std::string>& args,
   if (inv.shared && inv.semaphore > 0) {
     return Usage("--shared and --semaphore exclude each other (a semaphore "
                  "has no modes)");
+  }
+  if (inv.ready && inv.admin.empty()) return Usage("--ready needs --admin");
+  if (inv.json && !inv.admin.empty()) {
+    return Usage("health --admin prints the answer's body as it comes "
+                 "(/healthz: JSON already); leave out --json");
   }
   if (inv.command == "lock") {
     if (positional.empty()) return Usage("lock: missing KEY");

@@ -75,6 +75,10 @@ struct Invocation {
   bool skip_lock_delay = false;  // --skip-lock-delay
   uint64_t session_id = 0;       // revoke's SESSION; --session (0 = any)
   uint64_t token = 0;            // --token (0 = the current grant)
+  // health --admin HOST[:PORT]: ask taalad's HTTP admin listener (/healthz,
+  // or /readyz with --ready) instead of the gRPC health service.
+  std::string admin;
+  bool ready = false;
 };
 
 // Parses `args` (argv without the program name). `env_endpoint` is

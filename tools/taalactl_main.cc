@@ -40,6 +40,12 @@ int main(int argc, char** argv) {
     return kExitOk;
   }
   if (inv->command == "hash-token") return RunHashToken(*inv);
+  // The admin listener's /healthz and /readyz are open to anyone: no
+  // credentials to read (a HEALTHCHECK's environment may name unreadable
+  // ones).
+  if (inv->command == "health" && !inv->admin.empty()) {
+    return RunAdminHealth(*inv);
+  }
   ApplyCredentialEnvironment(&*inv, std::getenv("TAALA_TLS_CA"),
                              std::getenv("TAALA_TLS_CERT"),
                              std::getenv("TAALA_TLS_KEY"),
@@ -61,5 +67,6 @@ int main(int argc, char** argv) {
   if (inv->command == "revoke") return RunRevoke(*inv);
   if (inv->command == "release") return RunRelease(*inv);
   if (inv->command == "watch") return RunWatch(*inv);
+  if (!inv->admin.empty()) return RunAdminHealth(*inv);
   return RunHealth(*inv);
 }

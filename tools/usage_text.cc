@@ -44,7 +44,10 @@ Commands:
                       The holders and waiters of PREFIX's keys (every key if
                       none), then every change as it happens; reconnects and
                       resumes by itself. Ctrl-C ends it.
-  health              The server's health (exit 0 when SERVING).
+  health [--admin HOST:PORT [--ready]]
+                      The server's health (exit 0 when SERVING); with
+                      --admin: GET /healthz (or /readyz) of taalad's HTTP
+                      admin listener (exit 0 on HTTP 200).
   force-release KEY --reason R [--skip-lock-delay] [--session ID] [--token T]
                       Take KEY from its holder(s) (AdminService): each gets
                       GRANT_REVOKED with R; the next waiter gets KEY.
@@ -104,6 +107,9 @@ Options (before or after COMMAND):
                         the holder's session
   --token T             force-release: only if the grant has this fencing
                         token; release: the grant's token
+  --admin HOST:PORT     health: ask the admin listener over plain HTTP
+                        instead of the gRPC health service
+  --ready               health: with --admin, /readyz instead of /healthz
 Durations: 500ms, 10s, 2m, 1h30m, inf.
 
 Exit status: 0 success; 1 error; 64 usage error; 69 server unavailable;
@@ -179,11 +185,23 @@ Exit status: 0; 69 server unavailable; 64 usage error; 1 error.
   }
   if (command == "health") {
     return R"(Usage: taalactl health
+       taalactl health --admin HOST:PORT [--ready]
 
 The server's serving status, durability, recovery and log counts.
 --json prints {"endpoint", "status", "server": ServerStatus}.
-Exit status: 0 when SERVING; 69 otherwise or unreachable; 64 usage error;
-1 error.
+
+With --admin: one plain HTTP GET of /healthz (with --ready: /readyz) on
+taalad's admin listener (--admin_listen, port 7071 by default), printing the
+answer's body; no gRPC, no credentials (both paths are always open). The
+container image's HEALTHCHECK runs `taalactl health --admin=127.0.0.1:7071`.
+
+  --admin HOST:PORT   the admin listener ([IPV6]:PORT for IPv6; the port is
+                      required)
+  --ready             /readyz (200 once recovery is over) instead of /healthz
+                      (200 while the process serves)
+
+Exit status: 0 when SERVING (--admin: HTTP 200); 69 otherwise or
+unreachable; 64 usage error; 1 error.
 )";
   }
   if (command == "leaks") {

@@ -441,5 +441,29 @@ TEST(ParseArgsTest, HashTokenTakesOneIdentity) {
   EXPECT_NE(CommandUsageText("hash-token"), nullptr);
 }
 
+// health --admin (issue 13): the admin listener over HTTP, for the image's
+// HEALTHCHECK.
+TEST(ParseArgsTest, HealthAdminAndReady) {
+  absl::StatusOr<Invocation> inv =
+      Parse({"health", "--admin", "127.0.0.1:7071", "--ready"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_EQ(inv->admin, "127.0.0.1:7071");
+  EXPECT_TRUE(inv->ready);
+  inv = Parse({"--admin=[::1]:9", "health"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_EQ(inv->admin, "[::1]:9");
+  EXPECT_FALSE(inv->ready);
+  EXPECT_THAT(Parse({"health", "--ready"}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("--ready needs --admin")));
+  EXPECT_THAT(Parse({"health", "--json", "--admin=h:1"}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("leave out --json")));
+  EXPECT_THAT(Parse({"list", "--admin=h:1"}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("only for taalactl health")));
+  EXPECT_FALSE(Parse({"health", "--admin="}).ok());
+}
+
 }  // namespace
 }  // namespace taala::tools
