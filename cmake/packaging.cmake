@@ -12,6 +12,34 @@ set(TAALA_DEPLOY_DIR ${PROJECT_SOURCE_DIR}/deploy)
 file(GLOB TAALA_DOC_FILES ${PROJECT_SOURCE_DIR}/docs/*.md)
 install(FILES ${TAALA_DOC_FILES} ${PROJECT_SOURCE_DIR}/README.md
   DESTINATION share/doc/taala COMPONENT taala)
+
+# The maintainer (control file and changelog). A host lintian accepts
+# (taala@localhost is E: bogus-mail-host); the project has no domain yet:
+# example.org is reserved for exactly that (RFC 2606).
+set(TAALA_MAINTAINER "taala maintainers <maintainers@taala.example.org>")
+# Debian policy 12.5 and 12.7: every package has /usr/share/doc/PKG/
+# copyright (machine-readable, DEP-5) and, native, changelog.gz; man pages
+# are gzipped (12.1). -9n: no name or time in the gzip header, so the same
+# inputs give the same .deb bytes.
+find_program(GZIP gzip REQUIRED)
+set(TAALA_DEBIAN_OUT ${CMAKE_BINARY_DIR}/debian)
+configure_file(${TAALA_DEPLOY_DIR}/debian/changelog.in
+  ${TAALA_DEBIAN_OUT}/changelog @ONLY)
+add_custom_command(OUTPUT ${TAALA_DEBIAN_OUT}/changelog.gz
+  COMMAND ${GZIP} -9nf --keep ${TAALA_DEBIAN_OUT}/changelog
+  DEPENDS ${TAALA_DEBIAN_OUT}/changelog
+  COMMENT "changelog.gz for the Debian packages" VERBATIM)
+add_custom_target(taala_debian_docs ALL DEPENDS ${TAALA_DEBIAN_OUT}/changelog.gz)
+foreach(component_doc taala:taala dev:taala-dev)
+  string(REPLACE ":" ";" component_doc ${component_doc})
+  list(GET component_doc 0 component)
+  list(GET component_doc 1 doc_dir)
+  install(FILES ${TAALA_DEPLOY_DIR}/debian/copyright
+    ${TAALA_DEBIAN_OUT}/changelog.gz
+    DESTINATION share/doc/${doc_dir} COMPONENT ${component})
+endforeach()
+install(FILES ${TAALA_DEPLOY_DIR}/debian/lintian-overrides
+  DESTINATION share/lintian/overrides RENAME taala COMPONENT taala)
 install(FILES ${TAALA_DEPLOY_DIR}/bash-completion/taalactl
   DESTINATION share/bash-completion/completions COMPONENT taala)
 install(FILES ${TAALA_DEPLOY_DIR}/taalad.service
@@ -27,29 +55,31 @@ install(FILES ${TAALA_DEPLOY_DIR}/taalad.flags
 find_program(HELP2MAN help2man)
 if(HELP2MAN)
   set(man_dir ${CMAKE_BINARY_DIR}/man)
-  add_custom_command(OUTPUT ${man_dir}/taalad.8
+  add_custom_command(OUTPUT ${man_dir}/taalad.8 ${man_dir}/taalad.8.gz
     COMMAND ${CMAKE_COMMAND} -E make_directory ${man_dir}
     COMMAND ${HELP2MAN} --no-info --section=8
       --name=taala\ distributed\ lock\ service\ daemon
       --version-string=${PROJECT_VERSION}
       --include=${TAALA_DEPLOY_DIR}/man/taalad.h2m
       --output=${man_dir}/taalad.8 $<TARGET_FILE:taalad>
+    COMMAND ${GZIP} -9nf --keep ${man_dir}/taalad.8
     DEPENDS taalad ${TAALA_DEPLOY_DIR}/man/taalad.h2m
     COMMENT "Man page taalad.8 from taalad --help" VERBATIM)
-  add_custom_command(OUTPUT ${man_dir}/taalactl.1
+  add_custom_command(OUTPUT ${man_dir}/taalactl.1 ${man_dir}/taalactl.1.gz
     COMMAND ${CMAKE_COMMAND} -E make_directory ${man_dir}
     COMMAND ${HELP2MAN} --no-info --section=1
       --name=command-line\ tool\ for\ the\ taala\ lock\ service
       --version-string=${PROJECT_VERSION}
       --include=${TAALA_DEPLOY_DIR}/man/taalactl.h2m
       --output=${man_dir}/taalactl.1 $<TARGET_FILE:taalactl>
+    COMMAND ${GZIP} -9nf --keep ${man_dir}/taalactl.1
     DEPENDS taalactl ${TAALA_DEPLOY_DIR}/man/taalactl.h2m
     COMMENT "Man page taalactl.1 from taalactl --help" VERBATIM)
   add_custom_target(taala_man ALL
-    DEPENDS ${man_dir}/taalad.8 ${man_dir}/taalactl.1)
-  install(FILES ${man_dir}/taalad.8 DESTINATION share/man/man8
+    DEPENDS ${man_dir}/taalad.8.gz ${man_dir}/taalactl.1.gz)
+  install(FILES ${man_dir}/taalad.8.gz DESTINATION share/man/man8
     COMPONENT taala)
-  install(FILES ${man_dir}/taalactl.1 DESTINATION share/man/man1
+  install(FILES ${man_dir}/taalactl.1.gz DESTINATION share/man/man1
     COMPONENT taala)
 else()
   message(WARNING "help2man not found: the package has no man pages")
@@ -58,12 +88,12 @@ endif()
 # Everything the packages install: tests/deploy/package.sh builds it
 # before cpack (which packs whatever is built, and fails on what is not).
 add_custom_target(taala_package_inputs DEPENDS
-  taalad taalactl taala_man taala_client taala_common taala_proto)
+  taalad taalactl taala_man taala_debian_docs taala_client taala_common taala_proto)
 
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME taala)
 set(CPACK_PACKAGE_VENDOR "taala")
-set(CPACK_PACKAGE_CONTACT "taala maintainers <taala@localhost>")
+set(CPACK_PACKAGE_CONTACT "${TAALA_MAINTAINER}")
 # No CPACK_PACKAGE_DESCRIPTION_SUMMARY: CPackDeb would prepend it to every
 # component's description (taala-dev too); each description's first line is
 # its own summary instead.
@@ -78,11 +108,11 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_TAALA_PACKAGE_NAME taala)
 set(CPACK_DEBIAN_TAALA_DESCRIPTION
-  "taala distributed lock service\ntaalad serves named locks over gRPC: sessions with leases, FIFO waiters,\nfencing tokens, shared/exclusive modes, semaphores, deadlock detection and\na write-ahead log. taalactl inspects and operates it.")
+  "distributed lock service: daemon and command-line tool\ntaalad serves named locks over gRPC: sessions with leases, FIFO waiters,\nfencing tokens, shared/exclusive modes, semaphores, deadlock detection and\na write-ahead log. taalactl inspects and operates it.")
 set(CPACK_DEBIAN_DEV_PACKAGE_NAME taala-dev)
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_DEV_DESCRIPTION
-  "taala client library (C++)\nThe static client library, its headers and CMake package files\n(find_package(taala)).")
+  "C++ client library for the taala lock service\nThe static client library, its headers and CMake package files\n(find_package(taala)).")
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
   "libgrpc++-dev, libprotobuf-dev, libabsl-dev")
 # Maintainer scripts: the user and data directory on install, no start

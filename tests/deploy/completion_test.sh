@@ -6,7 +6,9 @@
 #   - its options equal the options `taalactl --help` lists (plus --help),
 #     global and per command as the help says, and the ones that take a
 #     value are the ones the help gives a value;
-#   - completing in bash works: `taalactl lo` -> lock, options per command.
+#   - completing in bash works: `taalactl lo` -> lock, options per command,
+#     without and with the bash-completion package (`taalactl lock KEY
+#     COMMAND` completes COMMAND through _command_offset, and returns).
 #   completion_test.sh SOURCE_DIR TAALACTL
 set -euo pipefail
 source_dir=$(cd "${1:?usage: completion_test.sh SOURCE_DIR TAALACTL}" && pwd)
@@ -14,7 +16,7 @@ taalactl=$2
 completion=$source_dir/deploy/bash-completion/taalactl
 "$taalactl" --help > /dev/null || { echo "FAIL: taalactl --help"; exit 1; }
 /usr/bin/python3 - "$completion" "$taalactl" <<'EOF'
-import re, subprocess, sys
+import os, re, subprocess, sys
 completion, taalactl = sys.argv[1], sys.argv[2]
 src = open(completion).read()
 def words(var):
@@ -97,6 +99,57 @@ for line in out:
     if k == "taalactl lock --":
         check("completing 'taalactl lock --'", v.split(),
               global_opts + per_command["lock"])
+
+# Completing with the bash-completion package, as on most Debian hosts:
+# _init_completion, and `taalactl lock KEY [--] COMMAND` handing COMMAND to
+# bash-completion's _command_offset (which once re-entered _taalactl
+# forever: a re-entry counter turns that hang into a failure).
+bc = "/usr/share/bash-completion/bash_completion"
+if not os.path.exists(bc):
+    errors.append(f"{bc} missing: scripts/install-deps.sh installs bash-completion")
+else:
+    script = f"""
+source {bc}
+source {completion}
+eval "$(declare -f _taalactl | sed '1s/_taalactl/_taalactl_real/')"
+_taalactl() {{ if ((++calls > 5)); then echo "RE-ENTERED"; exit 3; fi; _taalactl_real "$@"; }}
+t() {{ COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMP_LINE="$*"
+      COMP_POINT=${{#COMP_LINE}}; COMPREPLY=(); calls=0
+      _taalactl taalactl "${{COMP_WORDS[COMP_CWORD]}}" "${{COMP_WORDS[COMP_CWORD - 1]}}" 2>/dev/null
+      echo "$*|${{COMPREPLY[*]}}"; }}
+t taalactl lo
+t taalactl lock ''
+t taalactl lock my/key ech
+t taalactl lock my/key -- ech
+t taalactl lock -- my/key ech
+t taalactl --endpoint host : 7070 lock --wait 1s my/key ech
+t taalactl lock my/key --wait ''
+t taalactl lock my/key --w
+t taalactl lock my/key taalactl lo
+t taalactl lock my/key taalactl lock k2 -- ech
+"""
+    r = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
+                       timeout=20)
+    if r.returncode != 0:
+        errors.append(f"completion with bash-completion: exit {r.returncode}: {r.stdout[-300:]}")
+    got = dict(line.split("|", 1) for line in r.stdout.splitlines() if "|" in line)
+    def has(k, w):
+        v = got.get(k)
+        if v is None or w not in v.split():
+            errors.append(f"with bash-completion, completing '{k}': got '{v}', want '{w}' among them")
+    def empty(k):
+        if got.get(k) != "":
+            errors.append(f"with bash-completion, completing '{k}': got '{got.get(k)}', want nothing")
+    has("taalactl lo", "lock")
+    empty("taalactl lock ")  # KEY: free-form
+    for k in ("taalactl lock my/key ech", "taalactl lock my/key -- ech",
+              "taalactl lock -- my/key ech",
+              "taalactl --endpoint host : 7070 lock --wait 1s my/key ech",
+              "taalactl lock my/key taalactl lock k2 -- ech"):
+        has(k, "echo")
+    empty("taalactl lock my/key --wait ")  # --wait's value
+    has("taalactl lock my/key --w", "--wait")
+    has("taalactl lock my/key taalactl lo", "lock")
 for e in errors:
     print("FAIL:", e)
 if errors:

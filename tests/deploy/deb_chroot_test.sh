@@ -125,9 +125,10 @@ st=$(in_root stat -c '%U:%G %a' /var/lib/taala) || fail "no /var/lib/taala"
 # The files.
 for f in /etc/taala/taalad.flags /usr/lib/systemd/system/taalad.service \
          /usr/lib/sysusers.d/taala.conf /usr/lib/tmpfiles.d/taala.conf \
-         /usr/share/man/man8/taalad.8 /usr/share/man/man1/taalactl.1 \
+         /usr/share/man/man8/taalad.8.gz /usr/share/man/man1/taalactl.1.gz \
          /usr/share/bash-completion/completions/taalactl \
-         /usr/share/doc/taala/deploy.md /usr/share/doc/taala/README.md; do
+         /usr/share/doc/taala/deploy.md /usr/share/doc/taala/README.md \
+         /usr/share/doc/taala/copyright /usr/share/doc/taala/changelog.gz; do
   [ -s "$root$f" ] || fail "$f not installed"
 done
 conffiles=$(in_root dpkg-query -W -f='${Conffiles}\n' taala)
@@ -140,8 +141,9 @@ while read -r exe; do
   [ -x "$root$exe" ] || fail "the unit runs $exe, which the chroot lacks"
 done < <(sed -n -E 's/^Exec[A-Za-z]*=[-@:+!]*([^ ]+).*/\1/p' \
            "$root/usr/lib/systemd/system/taalad.service")
-grep -q '^\.TH TAALAD "8"' "$root/usr/share/man/man8/taalad.8" || fail "taalad.8 header"
-grep -q -- 'drain_timeout' "$root/usr/share/man/man8/taalad.8" || fail "taalad.8 lacks the flags"
+man8=$(gzip -dc "$root/usr/share/man/man8/taalad.8.gz") || fail "taalad.8.gz is not gzip"
+grep -q '^\.TH TAALAD "8"' <<< "$man8" || fail "taalad.8 header"
+grep -q -- 'drain_timeout' <<< "$man8" || fail "taalad.8 lacks the flags"
 
 # taalad runs as taala on the packaged flag file (ports 0: the host's tests
 # may hold 7070), takes a lock, and stops cleanly on SIGTERM.
@@ -183,7 +185,8 @@ in_root apt-get install -y -q --no-install-recommends "/tmp/$(basename "$devdeb"
 t5=$(date +%s%N)
 echo "install of taala-dev: $(ms "$t4" "$t5")"
 for f in /usr/lib/cmake/taala/taalaConfig.cmake /usr/lib/cmake/taala/taalaConfigVersion.cmake \
-         /usr/lib/cmake/taala/taalaTargets.cmake /usr/include/taala/client/lock_client.h; do
+         /usr/lib/cmake/taala/taalaTargets.cmake /usr/include/taala/client/lock_client.h \
+         /usr/share/doc/taala-dev/copyright /usr/share/doc/taala-dev/changelog.gz; do
   [ -s "$root$f" ] || fail "taala-dev: $f not installed"
 done
 mkdir "$work/dev"

@@ -6,6 +6,9 @@
 set -euo pipefail
 build_dir=$(cd "${1:?usage: package.sh BUILD_DIR}" && pwd)
 cmake --build "$build_dir" --target taala_package_inputs -j2
+# cpack creates package/ itself, but only after the log redirection below
+# needs it (a fresh build directory has none).
+mkdir -p "$build_dir/package"
 rm -f "$build_dir"/package/taala_*.deb "$build_dir"/package/taala-dev_*.deb
 # Reproducible: the same binaries give the same .deb bytes (file and archive
 # times from the last commit), so the image test's layers above the .deb

@@ -113,6 +113,17 @@ for m in usr/share/man/man8/taalad.8 usr/share/man/man1/taalactl.1; do
   grep -q " ./$m.gz$" <<< "$contents" && ok "$m.gz" ||
     fail "$m is not gzipped (lintian E: uncompressed-manual-page)"
 done
+# lintian (Debian's package checker) on both packages: no errors. Where it
+# is not installed (scripts/install-deps.sh installs it) this says so.
+if command -v lintian > /dev/null; then
+  devdeb=$build_dir/package/taala-dev_${version}_${arch}.deb
+  lintian --allow-root --tag-display-limit 0 --fail-on error "$deb" "$devdeb" \
+    > "$work/lintian.log" 2>&1 && ok "lintian: no errors ($(grep -c '^W:' "$work/lintian.log") warnings)" ||
+    fail "lintian: $(grep '^E:' "$work/lintian.log" | tr '\n' ';')"
+  sed 's/^/  lintian: /' "$work/lintian.log"
+else
+  echo "note: lintian not installed; lintian's checks not run"
+fi
 # Held: permissions (binaries 0755, everything else 0644, root-owned).
 while read -r mode owner _ _ _ path; do
   case "$path" in
@@ -147,6 +158,17 @@ if [ "$install_rc" -ne 0 ] || grep -qi "not a system user" "$work/install-existi
   ok "an existing login user taala is refused or warned about"
 else
   fail "postinst adopted the existing login user taala ($(in_root getent passwd taala)) without a word"
+fi
+if [ "$install_rc" -ne 0 ]; then
+  # What the refusal tells the operator to do: the login user goes, the
+  # package is configured again (postinst makes the system user).
+  if in_root userdel taala > "$work/userdel.log" 2>&1 &&
+     in_root dpkg --configure -a > "$work/configure-again.log" 2>&1; then
+    install_rc=0
+  else
+    cat "$work/userdel.log" "$work/configure-again.log"
+    fail "configuring taala after removing the login user taala"
+  fi
 fi
 if [ "$install_rc" -eq 0 ]; then
   # FINDING: postinst (systemd-tmpfiles 'd', or install -d) chowns
