@@ -70,7 +70,15 @@ bool HostResolvesOnlyToLoopback(const std::string& host) {
   return any && all_loopback;
 }
 
+std::string BoundAddress(const std::string& listen, int port) {
+  if (absl::StartsWith(listen, "unix:")) return listen;
+  return absl::StrCat(listen.substr(0, listen.rfind(':')), ":", port);
+}
+
 bool IsLoopback(const std::string& listen) {
+  // A unix socket is reached only from this machine, like 127.0.0.1 (its
+  // file's permissions narrow who may).
+  if (absl::StartsWith(listen, "unix:")) return true;
   const size_t colon = listen.rfind(':');
   if (colon == std::string::npos) return false;
   std::string host = listen.substr(0, colon);

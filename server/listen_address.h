@@ -21,8 +21,12 @@ absl::Status CheckListenAddress(const std::string& listen);
 // True if `listen` ("host:port") names a loopback address: an IPv4 literal
 // in 127.0.0.0/8, the IPv6 literal [::1], or "localhost" when every address
 // it resolves to (getaddrinfo) is loopback. Any other host name, even one
-// that starts with "127." ("127.evil.example"), is not.
+// that starts with "127." ("127.evil.example"), is not. A "unix:PATH"
+// socket counts as loopback: only this machine reaches it.
 bool IsLoopback(const std::string& listen);
+// What taalad serves on, for its log and the service manager: "host:port"
+// with the port it bound (for --listen=HOST:0), or the unix: address.
+std::string BoundAddress(const std::string& listen, int port);
 
 // True if `host` resolves (getaddrinfo) to at least one address and every
 // one is loopback.

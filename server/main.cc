@@ -331,15 +331,15 @@ int Run() {
   }
   timers.Start();
   watch_pump.Start();
-  const std::string host = listen.substr(0, listen.rfind(':'));
+  const std::string where = BoundAddress(listen, port);  // listen_address.h
   spdlog::info(
-      "taalad listening on {}:{} (data dir {}, durability {}, {} shards)",
-      host, port, data_dir, wal::DurabilityName(*durability), options.shards);
+      "taalad listening on {} (data dir {}, durability {}, {} shards)",
+      where, data_dir, wal::DurabilityName(*durability), options.shards);
   const std::string port_file = absl::GetFlag(FLAGS_port_file);
   if (!port_file.empty() && !WritePortFile(port_file, port)) {
     return Fail(absl::StrCat("cannot write --port_file ", port_file));
   }
-  NotifyServiceManager(absl::StrCat("READY=1\nSTATUS=serving on ", host, ":", port));
+  NotifyServiceManager(absl::StrCat("READY=1\nSTATUS=serving on ", where));
 
   int sig = 0;
   while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) (*security)->Reload();

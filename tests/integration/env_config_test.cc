@@ -363,6 +363,23 @@ TEST(EnvConfigTest, UnknownVariablesAreWarningsAndTheDaemonServes) {
   EXPECT_EQ((*daemon)->Stop(), 0);
 }
 
+// A unix socket counts as local (as loopback): served without TLS or
+// --insecure_allow_remote, logged and announced by its path.
+TEST(EnvConfigTest, UnixListenAddressServesWithoutTls) {
+  const std::string path = absl::StrCat(::testing::TempDir(), "taala_unix_",
+                                        getpid(), ".sock");
+  unlink(path.c_str());
+  // After the test's own --listen=127.0.0.1:0: the last --listen wins.
+  auto daemon = test::TaaladProcess::Start({"--listen=unix:" + path});
+  ASSERT_TRUE(daemon.ok()) << daemon.status();
+  auto stub = test::RestartableStub("unix:" + path);
+  v1::ServerStatus status;
+  EXPECT_TRUE(test::ServerStatus(stub.get(), &status).ok());
+  EXPECT_THAT((*daemon)->Log(), HasSubstr("taalad listening on unix:" + path));
+  EXPECT_EQ((*daemon)->Stop(), 0);
+  unlink(path.c_str());
+}
+
 // A datagram socket standing in for the service manager's.
 class NotifySocket {
  public:

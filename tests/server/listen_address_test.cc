@@ -14,6 +14,7 @@ TEST(IsLoopbackTest, LiteralLoopbackAddressesAreLoopback) {
   EXPECT_TRUE(IsLoopback("127.5.6.7:1"));
   EXPECT_TRUE(IsLoopback("127.255.255.255:1"));
   EXPECT_TRUE(IsLoopback("[::1]:7070"));
+  EXPECT_TRUE(IsLoopback("unix:/run/taala/taalad.sock"));
 }
 
 TEST(IsLoopbackTest, HostNamesThatLookLikeLoopbackAreRefused) {
@@ -47,4 +48,11 @@ TEST(IsLoopbackTest, LocalhostIsLoopbackOnlyIfAllItsAddressesAre) {
 }
 
 }  // namespace
+TEST(BoundAddressTest, PortOfTheBindOrTheUnixPath) {
+  EXPECT_EQ(BoundAddress("127.0.0.1:0", 41234), "127.0.0.1:41234");
+  EXPECT_EQ(BoundAddress("[::1]:7070", 7070), "[::1]:7070");
+  EXPECT_EQ(BoundAddress("unix:/run/taala/taalad.sock", 1),
+            "unix:/run/taala/taalad.sock");
+}
+
 }  // namespace taala
