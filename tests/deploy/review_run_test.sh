@@ -139,6 +139,35 @@ EOF
   if [ "$drc" -eq 0 ]; then ok "taalad exits 0 on SIGTERM"; else fail "taalad exit $drc on SIGTERM"; fi
 fi
 
+# taalad as a container's PID 1 (a new PID namespace, as docker and the
+# kubelet start it): SIGTERM from outside the namespace reaches sigwait (the
+# signals are blocked, so the kernel does not drop them for PID 1 without a
+# handler) and taalad drains and exits 0.
+if [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null; then
+  mkdir -p "$work/pid1"
+  unshare --pid --fork --kill-child "$taalad" --data_dir="$work/pid1" \
+    --listen=127.0.0.1:0 --admin_listen=127.0.0.1:0 \
+    --port_file="$work/pid1.port" >"$work/pid1.log" 2>&1 &
+  ns=$!
+  pids+=($ns)
+  for _ in $(seq 300); do [ -s "$work/pid1.port" ] && break; sleep 0.1; done
+  inner=$(pgrep -P "$ns")
+  if [ -z "$inner" ] || ! grep -q "^NSpid:.*[[:space:]]1$" "/proc/$inner/status"; then
+    fail "taalad is not PID 1 of its namespace ($(tail -2 "$work/pid1.log"))"
+  else
+    kill -TERM "$inner"
+    wait "$ns"
+    nrc=$?
+    if [ "$nrc" -eq 0 ] && grep -q "taalad stopped" "$work/pid1.log"; then
+      ok "taalad as PID 1 drains and exits 0 on SIGTERM"
+    else
+      fail "taalad as PID 1: exit $nrc on SIGTERM ($(tail -2 "$work/pid1.log"))"
+    fi
+  fi
+else
+  echo "skipped: taalad as PID 1 (needs root and unshare)"
+fi
+
 # ---------------------------------------------------------------------------
 # 2. taalactl health --admin at the edges.
 expect_rc() {  # expect_rc WANT WHAT -- ARGS...
