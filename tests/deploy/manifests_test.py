@@ -12,13 +12,22 @@ Checks, against the real taalad binary:
     them with its value and source (flag file, command line, environment),
     warning about nothing;
   - the --listen / --admin_listen ports equal the containerPorts, the
-    Service's ports and targetPorts, the probes' ports, compose's published
-    ports, the Prometheus scrape port and the Containerfile's EXPOSE;
-  - probes: liveness and startup on /healthz, readiness on /readyz;
+    Service's port and targetPort (gRPC only: the admin port is not
+    published behind the Service), the probes' ports, the NetworkPolicy's
+    ports, compose's published ports, the Prometheus scrape port and the
+    Containerfile's EXPOSE;
+  - the Service, the PodDisruptionBudget, the NetworkPolicy and the
+    Prometheus Kubernetes job select the StatefulSet's pods (its
+    template's labels);
+  - the NetworkPolicy admits the gRPC port from anywhere, the admin port
+    only from pods selected by a Prometheus label, and no other port;
+  - probes: liveness and startup on /healthz, readiness on /readyz, all
+    over plain HTTP (the admin listener serves no TLS);
   - --data_dir is the PVC template's mountPath (and compose's volume, and the
     Containerfile's VOLUME);
   - TLS and token flag paths lie under their Secrets' mountPaths, and the
-    flag file under the ConfigMap's;
+    flag file under the ConfigMap's; the Secret volumes' modes let the
+    pod's user read them (root-owned files: group read with fsGroup);
   - the memory limit and --memory_budget agree (budget below the limit);
   - terminationGracePeriodSeconds and compose's stop_grace_period exceed
     --drain_timeout;
@@ -37,7 +46,9 @@ Checks, against the real taalad binary:
     with bearer tokens: /healthz and /readyz open, /metrics only with a
     token, `taalactl health` over TLS with a token, JSON log lines; the
     insecure overlay's flag file starts one serving plaintext, all open.
-Prints each failure and exits 1 if there is any.
+Prints each failure and exits 1 if there is any; when the files
+themselves are inconsistent it says so quickly and skips the checks that
+run taalad and Prometheus.
 """
 
 import argparse
@@ -129,6 +140,77 @@ def budget_bytes(budget, limit):
     check(m, "--memory_budget=%s unreadable" % budget)
     return int(m.group(1)) * {None: 1, "KiB": 1024, "MiB": 1024**2,
                               "GiB": 1024**3}[m.group(2)]
+
+
+def selects(selector, labels):
+    """Whether a label selector selects a pod with `labels`: a Service's
+    map, or a LabelSelector (matchLabels, matchExpressions). An empty or
+    missing selector counts as selecting nothing here: every selector in
+    these manifests must name the pods it means."""
+    if not selector:
+        return False
+    if "matchLabels" not in selector and "matchExpressions" not in selector:
+        selector = {"matchLabels": selector}
+    for k, v in (selector.get("matchLabels") or {}).items():
+        if labels.get(k) != v:
+            return False
+    for e in selector.get("matchExpressions") or []:
+        key, op, values = e["key"], e["operator"], e.get("values", [])
+        if ((op == "In" and labels.get(key) not in values) or
+                (op == "NotIn" and labels.get(key) in values) or
+                (op == "Exists" and key not in labels) or
+                (op == "DoesNotExist" and key in labels)):
+            return False
+    return bool(selector.get("matchLabels") or
+                selector.get("matchExpressions"))
+
+
+def secret_mode_readable(mode, run_as_user, fs_group):
+    """Whether the pod's user can read a Secret volume's file of `mode`.
+    The kubelet writes them owned by root, group fsGroup when one is set:
+    the owner bits serve only root, the group bits the pod's processes
+    (fsGroup is one of their supplementary groups), the other bits
+    anyone."""
+    return (run_as_user == 0 or bool(mode & 0o004) or
+            (fs_group is not None and bool(mode & 0o040)))
+
+
+def network_policy_checks(np, labels, named, grpc, admin):
+    """Ingress to the pods: gRPC from anywhere, the admin port only from
+    Prometheus' pods, nothing else."""
+    spec = np.get("spec", {})
+    check(selects(spec.get("podSelector"), labels), "the NetworkPolicy's "
+          "podSelector %s does not select the StatefulSet's pods %s" %
+          (spec.get("podSelector"), labels))
+    check("Ingress" in spec.get("policyTypes", []),
+          "the NetworkPolicy restricts no Ingress")
+    open_to = {}  # port -> list of `from` lists (None: from anywhere)
+    for rule in spec.get("ingress", []):
+        ports = rule.get("ports")
+        if not check(ports, "a NetworkPolicy ingress rule without ports "
+                     "opens every port: %s" % rule):
+            continue
+        for p in ports:
+            check(p.get("protocol", "TCP") == "TCP" and "endPort" not in p,
+                  "NetworkPolicy port %s" % p)
+            port = named.get(p.get("port"), p.get("port"))
+            open_to.setdefault(port, []).append(rule.get("from"))
+    check(set(open_to) == {grpc, admin}, "the NetworkPolicy admits ports "
+          "%s, want the flags' %d and %d" % (sorted(open_to, key=str), grpc,
+                                             admin))
+    check(None in open_to.get(grpc, []), "the NetworkPolicy does not admit "
+          "the gRPC port %d from anywhere (clients)" % grpc)
+    for peers in open_to.get(admin, []):
+        if not check(peers, "the NetworkPolicy admits the admin port %d "
+                     "from anywhere: only Prometheus scrapes it" % admin):
+            continue
+        for peer in peers:
+            pod_labels = (peer.get("podSelector") or {}).get(
+                "matchLabels") or {}
+            check("ipBlock" not in peer and
+                  any("prometheus" in str(v) for v in pod_labels.values()),
+                  "NetworkPolicy admin peer %s is not pods labelled as "
+                  "Prometheus" % peer)
 
 
 def under(path, directory):
@@ -341,7 +423,8 @@ def prometheus_checks(deploy, admin, tmp):
 
 K8S_MODELS = {"StatefulSet": "V1StatefulSet", "Service": "V1Service",
               "ConfigMap": "V1ConfigMap",
-              "PodDisruptionBudget": "V1PodDisruptionBudget"}
+              "PodDisruptionBudget": "V1PodDisruptionBudget",
+              "NetworkPolicy": "V1NetworkPolicy"}
 
 
 def strict_fields(obj, type_name, path, models):
@@ -430,8 +513,8 @@ def kustomize_builds(deploy):
         strict_check("kustomize k8s/" + variant, objects)
         built[variant] = {d["kind"]: d for d in objects}
     kinds = sorted(built["base"])
-    check(kinds == ["ConfigMap", "PodDisruptionBudget", "Service",
-                    "StatefulSet"], "k8s/base builds %s" % kinds)
+    check(kinds == ["ConfigMap", "NetworkPolicy", "PodDisruptionBudget",
+                    "Service", "StatefulSet"], "k8s/base builds %s" % kinds)
     check(sorted(built["insecure"]) == kinds, "k8s/insecure builds %s" %
           sorted(built["insecure"]))
     for variant, objs in built.items():
@@ -602,12 +685,14 @@ def run_checks(args, deploy, known, tmp):
         return found[0] if found else {}
 
     for rel in ("k8s/base/statefulset.yaml", "k8s/base/service.yaml",
-                "k8s/base/configmap.yaml", "k8s/base/pdb.yaml"):
+                "k8s/base/configmap.yaml", "k8s/base/pdb.yaml",
+                "k8s/base/networkpolicy.yaml"):
         strict_check(rel, docs[rel])
     sts = kind("k8s/base/statefulset.yaml", "StatefulSet")
     svc = kind("k8s/base/service.yaml", "Service")
     cm = kind("k8s/base/configmap.yaml", "ConfigMap")
     pdb = kind("k8s/base/pdb.yaml", "PodDisruptionBudget")
+    netpol = kind("k8s/base/networkpolicy.yaml", "NetworkPolicy")
     cm_insecure = kind("k8s/insecure/flags.yaml", "ConfigMap")
     compose = docs["compose.yaml"][0]
     rules = docs["prometheus/rules.yml"][0]
@@ -677,13 +762,31 @@ def run_checks(args, deploy, known, tmp):
     named = {p["name"]: p["containerPort"] for p in ctr["ports"]}
     check(named == {"grpc": grpc, "admin": admin},
           "containerPorts %s, want grpc=%d admin=%d" % (named, grpc, admin))
+    # The Service carries gRPC only: the kubelet probes the pod's IP and
+    # Prometheus scrapes the pods (kubernetes_sd role pod, checked below),
+    # so the plain-HTTP admin port needs no Service address.
+    check([p["name"] for p in svc["spec"]["ports"]] == ["grpc"],
+          "Service ports %s, want grpc only (the admin port is not "
+          "published behind the Service)" %
+          [p["name"] for p in svc["spec"]["ports"]])
     for p in svc["spec"]["ports"]:
         target = p["targetPort"]
         target = named.get(target, target)
-        want = {"grpc": grpc, "admin": admin}.get(p["name"])
+        want = {"grpc": grpc}.get(p["name"])
         check(p["port"] == want and target == want,
               "Service port %s: port %s targetPort %s, want %s" %
               (p["name"], p["port"], p["targetPort"], want))
+    # Selectors: each object applies to the StatefulSet's pods.
+    labels = sts["spec"]["template"]["metadata"].get("labels", {})
+    check(selects(sts["spec"]["selector"], labels), "the StatefulSet's "
+          "selector does not match its pod template's labels %s" % labels)
+    check(selects(svc["spec"].get("selector"), labels), "the Service's "
+          "selector %s selects no taalad pod (template labels %s): clients "
+          "would find no endpoints" % (svc["spec"].get("selector"), labels))
+    check(selects(pdb["spec"].get("selector"), labels), "the "
+          "PodDisruptionBudget's selector %s selects no taalad pod "
+          "(template labels %s)" % (pdb["spec"].get("selector"), labels))
+    network_policy_checks(netpol, labels, named, grpc, admin)
     probes = {"livenessProbe": "/healthz", "startupProbe": "/healthz",
               "readinessProbe": "/readyz"}
     for probe, path in probes.items():
@@ -692,6 +795,8 @@ def run_checks(args, deploy, known, tmp):
         check(get.get("path") == path and port == admin,
               "%s: %s on %s, want %s on %d" % (probe, get.get("path"),
                                                get.get("port"), path, admin))
+        check(get.get("scheme", "HTTP") == "HTTP", "%s: scheme %s, but the "
+              "admin listener is plain HTTP" % (probe, get.get("scheme")))
     published = set()
     for p in svc_compose["ports"]:
         host_ip, host_port, ctr_port = str(p).split(":")
@@ -717,9 +822,23 @@ def run_checks(args, deploy, known, tmp):
                     "__meta_kubernetes_pod_container_port_name"]:
                 check(named.get(rl["regex"]) == admin, "job %s keeps port %s,"
                       " not the admin port" % (job["job_name"], rl["regex"]))
+            m = re.match(r"^__meta_kubernetes_pod_label_(.*)$",
+                         (rl.get("source_labels") or [""])[0])
+            if m and rl.get("action") == "keep":
+                have = {re.sub(r"[^a-zA-Z0-9_]", "_", k): v
+                        for k, v in labels.items()}
+                check(re.fullmatch(rl["regex"], have.get(m.group(1), "")),
+                      "job %s keeps pods with %s=~%s: not the StatefulSet's"
+                      % (job["job_name"], m.group(1), rl["regex"]))
         if "kubernetes_sd_configs" in job:
             check("authorization" in job, "job %s sends no bearer token "
                   "(auth is on in the manifests)" % job["job_name"])
+            # The Service has no admin port: pods must be scraped directly.
+            check(all(sd.get("role") == "pod"
+                      for sd in job["kubernetes_sd_configs"]),
+                  "job %s discovers %s, not pods: the Service does not "
+                  "publish the admin port" % (job["job_name"],
+                                              job["kubernetes_sd_configs"]))
 
     # 4. Volumes and paths.
     mounts = {m["name"]: m["mountPath"] for m in ctr["volumeMounts"]}
@@ -755,6 +874,20 @@ def run_checks(args, deploy, known, tmp):
             check(flag in base and under(base[flag], mounts.get(vol, "?")),
                   "--%s=%s is not under the %s Secret's mountPath %s" %
                   (flag, base.get(flag), vol, mounts.get(vol)))
+    # The Secrets' files are root's; fsGroup only makes them group-owned.
+    run_as = ctr.get("securityContext", {}).get(
+        "runAsUser", pod.get("securityContext", {}).get("runAsUser"))
+    fs_group = pod.get("securityContext", {}).get("fsGroup")
+    for vol in secret_flags:
+        secret = vols.get(vol, {}).get("secret", {})
+        modes = [("defaultMode", secret.get("defaultMode", 0o644))] + [
+            ("item %s" % i.get("key"), i["mode"])
+            for i in secret.get("items", []) if "mode" in i]
+        for what, mode in modes:
+            check(secret_mode_readable(mode, run_as, fs_group),
+                  "Secret volume %s: %s %04o, files owned by root (group %s):"
+                  " runAsUser %s cannot read them" % (vol, what, mode,
+                                                      fs_group, run_as))
     check(os.path.basename(base["tls_cert"]) == "tls.crt" and
           os.path.basename(base["tls_key"]) == "tls.key",
           "TLS files are not the kubernetes.io/tls Secret's keys")
@@ -811,6 +944,18 @@ def run_checks(args, deploy, known, tmp):
     else:
         print("note: no deploy/container/Containerfile in this tree")
 
+    # kustomize builds both variants (when kubectl is installed): the
+    # insecure overlay drops the Secrets and keeps everything else.
+    kustomize_builds(deploy)
+
+    # The files disagree: say so now, before the slower checks that start
+    # taalad and Prometheus (they would test a deployment already known to
+    # be wrong).
+    if FAILURES:
+        print("%d failure(s) in the deployment files; the checks that run "
+              "taalad and Prometheus were skipped" % len(FAILURES))
+        return 1
+
     # 7. Alert rules name only metrics taalad exports; promtool checks the
     # files and runs rules_test.yml, and a real Prometheus scrapes a real
     # taalad and evaluates every rule (when they are installed).
@@ -841,11 +986,7 @@ def run_checks(args, deploy, known, tmp):
 
     compose_config(deploy)
 
-    # 8. kustomize builds both variants (when kubectl is installed): the
-    # insecure overlay drops the Secrets and keeps everything else.
-    kustomize_builds(deploy)
-
-    # 9. Both flag files start a real taalad, their paths moved into a
+    # 8. Both flag files start a real taalad, their paths moved into a
     # temporary directory and their ports to free loopback ones. The base:
     # TLS with the Secret's file names, bearer tokens, probes open without a
     # token, /metrics only with one (as prometheus.yml's Kubernetes job

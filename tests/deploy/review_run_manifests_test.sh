@@ -88,6 +88,25 @@ fresh
 edit deploy/k8s/base/statefulset.yaml 's.replace("defaultMode: 0440", "defaultMode: 0400")'
 must_fail "the TLS and token Secrets unreadable by uid 10001 (defaultMode 0400)"
 
+# Held (fix-manifests): the admin port's exposure. The Service carries gRPC
+# only (probes hit the pod IP, Prometheus scrapes pods), and the
+# NetworkPolicy admits 7071 from Prometheus' pods alone.
+fresh
+edit deploy/k8s/base/service.yaml \
+  's + "    - name: admin\n      port: 7071\n      targetPort: admin\n      protocol: TCP\n"'
+must_fail "the Service publishing the admin port again"
+fresh
+edit deploy/k8s/base/networkpolicy.yaml \
+  's.replace("        - port: 7071\n", "        - port: 7072\n")'
+must_fail "a NetworkPolicy admitting another port than --admin_listen's"
+fresh
+edit deploy/k8s/base/networkpolicy.yaml \
+  's[:s.index("    - from:\n")] + "    - ports:\n        - port: 7071\n          protocol: TCP\n"'
+must_fail "a NetworkPolicy admitting the admin port from anywhere"
+fresh
+edit deploy/k8s/base/kustomization.yaml 's.replace("  - networkpolicy.yaml\n", "")'
+must_fail "the NetworkPolicy left out of the kustomization"
+
 if [ "$failures" -gt 0 ]; then
   echo "$failures check(s) failed"
   exit 1
