@@ -5,8 +5,11 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <iostream>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -41,6 +44,47 @@ std::chrono::microseconds ToChrono(absl::Duration d) {
   return std::chrono::microseconds(absl::ToInt64Microseconds(d));
 }
 
+// The most of a body kept: the probes answer a few hundred bytes.
+constexpr size_t kMaxBody = 64 * 1024;
+
+// Stops `client` (shuts its socket: a blocked read returns) once `timeout`
+// has passed, again every 100 ms until Done(): httplib's timeouts bound
+// each read, not the whole exchange.
+class Watchdog {
+ public:
+  Watchdog(httplib::Client* client, absl::Duration timeout)
+      : thread_([this, client, timeout] {
+          std::unique_lock<std::mutex> lock(mu_);
+          if (cv_.wait_for(lock, ToChrono(timeout), [this] { return done_; })) {
+            return;
+          }
+          expired_ = true;
+          while (!done_) {
+            client->stop();
+            cv_.wait_for(lock, std::chrono::milliseconds(100));
+          }
+        }) {}
+  ~Watchdog() { Done(); }
+
+  // Ends the watch; true if the time ran out first.
+  bool Done() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    return expired_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  bool expired_ = false;
+  std::thread thread_;  // Last: started once the rest is set.
+};
+
 }  // namespace
 
 int RunAdminHealth(const Invocation& inv) {
@@ -58,7 +102,28 @@ int RunAdminHealth(const Invocation& inv) {
   client.set_connection_timeout(ToChrono(inv.timeout));
   client.set_read_timeout(ToChrono(inv.timeout));
   client.set_write_timeout(ToChrono(inv.timeout));
-  httplib::Result result = client.Get(path);
+  // The body, up to kMaxBody: a longer (or endless) one is refused.
+  std::string body;
+  bool too_long = false;
+  Watchdog watchdog(&client, inv.timeout);
+  httplib::Result result =
+      client.Get(path, [&body, &too_long](const char* data, size_t size) {
+        too_long = size > kMaxBody - body.size();
+        if (!too_long) body.append(data, size);
+        return !too_long;
+      });
+  if (watchdog.Done()) {
+    std::cerr << "taalactl: health check at " << TerminalSafe(url) << ": "
+              << "no complete answer within --timeout="
+              << absl::FormatDuration(inv.timeout) << "\n";
+    return kExitUnavailable;
+  }
+  if (too_long) {
+    std::cerr << "taalactl: health check at " << TerminalSafe(url) << ": "
+              << "the answer's body is longer than " << kMaxBody
+              << " bytes: not taalad's admin listener?\n";
+    return kExitUnavailable;
+  }
   if (!result) {
     std::cerr << "taalactl: health check at " << TerminalSafe(url) << ": "
               << "no answer (" << httplib::to_string(result.error())
@@ -67,15 +132,15 @@ int RunAdminHealth(const Invocation& inv) {
   }
   if (result->status != 200) {
     std::cerr << "taalactl: health check at " << TerminalSafe(url) << ": HTTP "
-              << result->status << ": " << TerminalSafe(result->body) << "\n";
+              << result->status << ": " << TerminalSafe(body) << "\n";
     return kExitUnavailable;
   }
   // The body line by line, each made safe for a terminal.
   std::string out;
-  for (absl::string_view line : absl::StrSplit(result->body, '\n')) {
+  for (absl::string_view line : absl::StrSplit(body, '\n')) {
     absl::StrAppend(&out, TerminalSafe(line), "\n");
   }
-  if (absl::EndsWith(result->body, "\n")) out.pop_back();
+  if (absl::EndsWith(body, "\n")) out.pop_back();
   Print(out);
   return kExitOk;
 }

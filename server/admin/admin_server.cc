@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/admin/dashboard.h"
+#include "server/admin/deadline_server.h"
 #include "server/admin/health.h"
 #include "server/admin/http_auth.h"
 #include "server/admin/lock_service_calls.h"
@@ -21,7 +22,9 @@ namespace taala::admin {
 
 struct AdminServer::Impl {
   explicit Impl(const Options& options)
-      : calls(options.channel, options.call_deadline), auth(options.auth) {}
+      : calls(options.channel, options.call_deadline),
+        auth(options.auth),
+        http({options.request_deadline, options.response_deadline}) {}
 
   // Calls `method` with a default request; the response or the error.
   template <typename Req, typename Resp>
@@ -45,7 +48,7 @@ struct AdminServer::Impl {
   std::atomic<bool> draining{false};
   std::atomic<bool> loop_ended{false};
   int port = 0;
-  httplib::Server http;
+  DeadlineServer http;
   std::thread thread;
 };
 
@@ -208,9 +211,9 @@ absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Start(
   });
   const int threads = options.threads;
   i.http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  // One request a connection: an idle browser connection never holds one
-  // of the few threads.
-  i.http.set_keep_alive_max_count(1);
+  // One request a connection (DeadlineServer): an idle browser connection
+  // never holds a thread. A GET has no body: refuse a long one unread.
+  i.http.set_payload_max_length(64 * 1024);
   i.AddRoutes();
   if (options.port == 0) {
     i.port = i.http.bind_to_any_port(options.host);

@@ -16,8 +16,10 @@
 // (http_auth.h).
 //
 // docs/observability.md describes every endpoint.
-// Thread safety: a small pool of threads serves requests; the methods may
-// be called from any thread.
+// Thread safety: a pool of threads serves the connections, one each, and
+// each connection has a time budget (deadline_server.h), so a few slow or
+// idle clients cannot keep the probes unanswered; the methods may be
+// called from any thread.
 
 #include <memory>
 #include <string>
@@ -41,7 +43,13 @@ class AdminServer {
     int port = 0;
     std::shared_ptr<grpc::Channel> channel;
     absl::Duration call_deadline = absl::Seconds(5);
-    int threads = 4;
+    // Connections served at once; more wait in a queue, in order.
+    int threads = 16;
+    // A connection is closed unanswered if its request has not been read
+    // within `request_deadline` of a thread taking it, or its answer not
+    // written within `response_deadline` of its first byte.
+    absl::Duration request_deadline = absl::Seconds(3);
+    absl::Duration response_deadline = absl::Seconds(5);
     // Who may read it (http_auth.h); null: everyone, as without auth
     // flags. Must outlive the server.
     const auth::AuthState* auth = nullptr;

@@ -134,6 +134,22 @@ EOF
       "restart taalad"
   fi
   kill "$slow" 2>/dev/null; wait "$slow" 2>/dev/null
+  # As many slow clients as the listener has threads (16): each is closed
+  # once its request is not read within 3 s (deadline_server.h), so the
+  # probe, queued behind them, is answered within about 3 s, well inside
+  # its 10 s.
+  python3 "$work/slow.py" "$admin" 16 20 </dev/null >/dev/null 2>&1 &
+  slow=$!
+  pids+=($slow)
+  sleep 1
+  out=$("$taalactl" health --admin="127.0.0.1:$admin" --timeout=10s 2>&1)
+  rc=$?
+  if [ "$rc" -eq 0 ]; then
+    ok "/healthz answers while 16 slow clients hold connections"
+  else
+    fail "liveness /healthz unanswered behind 16 slow clients (exit $rc: $out)"
+  fi
+  kill "$slow" 2>/dev/null; wait "$slow" 2>/dev/null
   kill "$daemon"; wait "$daemon"
   drc=$?
   if [ "$drc" -eq 0 ]; then ok "taalad exits 0 on SIGTERM"; else fail "taalad exit $drc on SIGTERM"; fi
