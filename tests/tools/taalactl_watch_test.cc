@@ -111,7 +111,9 @@ TEST_F(TaalactlTest, WatchReconnectsAcrossADaemonRestart) {
   const int port = daemon_->port();
   const std::string data_dir = daemon_->data_dir();
   ASSERT_EQ(daemon_->Stop(), 0);
-  daemon_.reset();
+  // The stopped daemon's object is replaced only once the new one runs on
+  // its data directory: destroying it first removed the directory it had
+  // created, and the restart came up empty.
   auto restarted = test::TaaladProcess::StartOnPort(
       port, {"--min_session_ttl=100ms"}, data_dir);
   ASSERT_TRUE(restarted.ok()) << restarted.status();
