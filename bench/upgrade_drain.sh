@@ -70,7 +70,13 @@ start_taalad() {  # $1: binary; sets pid, port, admin
     sleep 0.01
   done
   port=$(cat "$work/port") admin=$(cat "$work/admin_port")
-  until curl -sf "http://127.0.0.1:$admin/readyz" >/dev/null; do sleep 0.01; done
+  local tries=0
+  until curl -sf "http://127.0.0.1:$admin/readyz" >/dev/null; do
+    kill -0 "$pid" 2>/dev/null || { cat "$work/taalad.log" >&2; exit 1; }
+    tries=$((tries + 1))
+    [ "$tries" -lt 6000 ] || { echo "taalad not ready after 60 s" >&2; exit 1; }
+    sleep 0.01
+  done
 }
 
 start_taalad "$work/taalad.old"

@@ -18,6 +18,7 @@ packages=(
   bash-completion  # completion_test.sh: the _init_completion, _command_offset path
   lintian  # review_pkg_test.sh: no lintian errors in either .deb
   python3-kubernetes docker-compose  # manifest field checks, compose config
+  curl procps  # the image test's and upgrade bench's HTTP checks; pgrep
 )
 
 # --build-only: what building taalad, taalactl and the client library and

@@ -99,6 +99,8 @@ bool IsLoopback(const std::string& listen) {
 }
 
 absl::StatusOr<int> ClaimOtherLoopback(const std::string& listen, int port) {
+  // A unix socket has no other loopback address (and its "port" is none).
+  if (absl::StartsWith(listen, "unix:")) return -1;
   const std::string host = listen.substr(0, listen.rfind(':'));
   sockaddr_storage addr = {};
   socklen_t len = 0;

@@ -7,7 +7,8 @@
 # the test fails if any failed.
 #
 # 1. The admin listener (the liveness, startup and readiness probes' port,
-#    published by the Service to the whole cluster, its probe paths open
+#    reachable on the pod network (the manifests' NetworkPolicy now admits
+#    only Prometheus; not every cluster enforces one), its probe paths open
 #    without a token) against a few clients that send their request headers
 #    slowly: the kubelet's /healthz must still be answered.
 # 2. taalactl health --admin (the image's HEALTHCHECK) against servers that

@@ -376,8 +376,18 @@ TEST(EnvConfigTest, UnixListenAddressServesWithoutTls) {
   v1::ServerStatus status;
   EXPECT_TRUE(test::ServerStatus(stub.get(), &status).ok());
   EXPECT_THAT((*daemon)->Log(), HasSubstr("taalad listening on unix:" + path));
+  // A second one on another socket: a unix address claims no TCP port (it
+  // once bound the guard of "the other loopback address" on [::1]:1).
+  const std::string path2 = path + "2";
+  unlink(path2.c_str());
+  auto second = test::TaaladProcess::Start({"--listen=unix:" + path2});
+  ASSERT_TRUE(second.ok()) << second.status();
+  auto stub2 = test::RestartableStub("unix:" + path2);
+  EXPECT_TRUE(test::ServerStatus(stub2.get(), &status).ok());
+  EXPECT_EQ((*second)->Stop(), 0);
   EXPECT_EQ((*daemon)->Stop(), 0);
   unlink(path.c_str());
+  unlink(path2.c_str());
 }
 
 // A datagram socket standing in for the service manager's.
