@@ -210,7 +210,7 @@ absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Start(
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
   const int threads = options.threads;
-  i.http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  i.http.UseThreads(threads);
   // One request a connection (DeadlineServer): an idle browser connection
   // never holds a thread. A GET has no body: refuse a long one unread.
   i.http.set_payload_max_length(64 * 1024);

@@ -9,7 +9,9 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string>
+#include <utility>
 
 #include "absl/time/clock.h"
 
@@ -125,12 +127,42 @@ absl::Duration Of(time_t sec, time_t usec) {
   return absl::Seconds(sec) + absl::Microseconds(usec);
 }
 
+// When the connection the current pool thread serves was accepted (the
+// listener enqueues each at once).
+thread_local absl::Time accepted_at = absl::InfinitePast();
+
+// httplib's pool, with each job stamped with its enqueue time.
+class StampedPool : public httplib::TaskQueue {
+ public:
+  explicit StampedPool(int threads) : pool_(threads) {}
+  void enqueue(std::function<void()> fn) override {
+    pool_.enqueue([fn = std::move(fn), at = absl::Now()] {
+      accepted_at = at;
+      fn();
+      accepted_at = absl::InfinitePast();
+    });
+  }
+  void shutdown() override { pool_.shutdown(); }
+
+ private:
+  httplib::ThreadPool pool_;
+};
+
 }  // namespace
 
+void DeadlineServer::UseThreads(int threads) {
+  new_task_queue = [threads] { return new StampedPool(threads); };
+}
+
 bool DeadlineServer::process_and_close_socket(socket_t sock) {
+  const absl::Time now = absl::Now();
+  const absl::Time since =
+      accepted_at == absl::InfinitePast() ? now : accepted_at;
+  const absl::Time read_deadline =
+      std::max(since + budget_.read_request, now + budget_.queued_grace);
   bool ret = false;
   {
-    DeadlineStream stream(sock, absl::Now() + budget_.read_request,
+    DeadlineStream stream(sock, read_deadline,
                           budget_.write_response,
                           Of(read_timeout_sec_, read_timeout_usec_),
                           Of(write_timeout_sec_, write_timeout_usec_));

@@ -11,6 +11,10 @@
 // reconnects). Reading the request must end within `read_request` of a
 // thread taking the connection; writing the answer within `write_response`
 // of its first byte. Past either, the connection is closed unanswered. The
+// read budget counts from the accept, not from a thread taking the
+// connection: one that waited in the queue past it gets `queued_grace`
+// only (its request, if sent, is already buffered), so a crowd of idle
+// connections cannot each hold a thread for a fresh budget. The
 // time the handler takes between the two is the handler's own (the admin
 // pages' calls have deadlines: AdminServer::Options::call_deadline).
 //
@@ -27,8 +31,13 @@ class DeadlineServer : public httplib::Server {
   struct Budget {
     absl::Duration read_request = absl::Seconds(3);
     absl::Duration write_response = absl::Seconds(5);
+    absl::Duration queued_grace = absl::Milliseconds(100);
   };
   explicit DeadlineServer(Budget budget) : budget_(budget) {}
+
+  // Serve with `threads` threads, noting when each connection was accepted
+  // (set before listening; replaces new_task_queue).
+  void UseThreads(int threads);
 
  private:
   // Replaces httplib's loop (keep-alive, per-read timeouts only): one
