@@ -31,9 +31,12 @@ std::string FlagNameOf(absl::string_view arg) {
 
 bool IsFlagfile(absl::string_view name) { return name == "flagfile"; }
 
-// The files of a --flagfile value: Abseil's comma-separated list.
+// The files of a --flagfile value: Abseil's comma-separated list. An empty
+// value names none; an empty entry in a list ("a,,b") is kept, so that the
+// walk refuses it naming its source (Abseil would, with less to go on).
 std::vector<std::string> FlagfileList(absl::string_view value) {
-  return absl::StrSplit(value, ',', absl::SkipEmpty());
+  if (value.empty()) return {};
+  return absl::StrSplit(value, ',');
 }
 
 // A file's identity: the same file under two names (a symlink, "./f") is

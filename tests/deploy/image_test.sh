@@ -82,10 +82,20 @@ cp "$src/deploy/container/taalad.flags" "$ctx/deploy/container/"
 cmp -s "$src/deploy/container/Containerfile" "$src/deploy/container/Dockerfile" ||
   fail "deploy/container/Containerfile and Dockerfile differ"
 
+# A failed bud whose apt-get could not reach the Debian package source (the
+# runtime libraries come from it): a skip, as debian_base.sh's.
+unreachable() {
+  if grep -qE "Temporary failure resolving|Could not resolve|Failed to fetch|Unable to connect" \
+       "$work/bud.log" "$work/bud-full.log" 2>/dev/null; then
+    echo "SKIP: apt-get in the image build could not reach the Debian package source" >&2
+    exit 77
+  fi
+}
+
 old_id=$(buildah images --noheading --quiet --no-trunc "$image" 2>/dev/null || true)
 say "building the runtime stage from $(basename "$deb")"
 b0=$(date +%s)
-if ! buildah bud --isolation=chroot --layers --format docker --pull-never \
+if ! buildah bud --isolation=chroot --layers --force-rm --format docker --pull-never \
        --target runtime -f "$src/deploy/container/Containerfile" \
        --build-arg BASE="$base" --build-arg DEB_FROM=prebuilt \
        -t "$image" "$ctx" >"$work/bud.log" 2>&1; then
@@ -99,15 +109,6 @@ if [ -n "$old_id" ] && [ "$old_id" != "$new_id" ]; then
   buildah rmi "$old_id" >/dev/null 2>&1 || true  # The previous .deb's image.
 fi
 
-# A failed bud whose apt-get could not reach the Debian package source (the
-# runtime libraries come from it): a skip, as debian_base.sh's.
-unreachable() {
-  if grep -qE "Temporary failure resolving|Could not resolve|Failed to fetch|Unable to connect" \
-       "$work/bud.log" "$work/bud-full.log" 2>/dev/null; then
-    echo "SKIP: apt-get in the image build could not reach the Debian package source" >&2
-    exit 77
-  fi
-}
 
 # A field of the image's Docker config, as JSON.
 config() {
@@ -368,7 +369,7 @@ if [ "${TAALA_LONG_TESTS:-}" = 1 ]; then
   say "TAALA_LONG_TESTS=1: the full multi-stage build from $src"
   old_full=$(buildah images --noheading --quiet --no-trunc "$full" 2>/dev/null || true)
   f0=$(date +%s)
-  if ! buildah bud --isolation=chroot --layers --format docker --pull-never \
+  if ! buildah bud --isolation=chroot --layers --force-rm --format docker --pull-never \
          -f "$src/deploy/container/Containerfile" --build-arg BASE="$base" \
          --build-arg BUILD_JOBS="${TAALA_IMAGE_BUILD_JOBS:-2}" \
          --build-arg TAALA_GIT_COMMIT="$(git -C "$src" rev-parse --short=12 HEAD 2>/dev/null || true)" \

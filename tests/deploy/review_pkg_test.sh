@@ -40,6 +40,11 @@ unmount_root() {
 }
 cleanup() {
   set +e
+  # The fixture's .debs, moved aside for the fresh-build-dir check: put
+  # them back whatever ended the test.
+  if [ -d "$work/package.saved" ] && [ ! -d "$build_dir/package" ]; then
+    mv "$work/package.saved" "$build_dir/package"
+  fi
   if [ -n "$daemon" ]; then kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null; fi
   unmount_root
   if grep -q " $work/" /proc/mounts; then

@@ -315,6 +315,25 @@ TEST_F(EnvConfigFileTest, RandomPlacementsFollowThePrecedence) {
   }
 }
 
+// An empty entry in a flag-file list is refused by the walk, which names
+// where the list came from; an empty TAALAD_FLAGFILE names no file.
+TEST(EnvConfigTest, EmptyFlagFileEntries) {
+  {
+    ScopedEnv env;
+    env.Set("TAALAD_FLAGFILE", "");
+    auto run = test::RunTaaladToExit({"--print_config"}, 30000);
+    ASSERT_TRUE(run.ok()) << run.status();
+    EXPECT_EQ(run->exit_code, 0) << run->output;
+  }
+  ScopedEnv env;
+  env.Set("TAALAD_FLAGFILE", "/dev/null,,/dev/null");
+  auto run = test::RunTaaladToExit({"--print_config"}, 30000);
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->exit_code, 1) << run->output;
+  EXPECT_THAT(run->output, HasSubstr("cannot open flag file"));
+  EXPECT_THAT(run->output, HasSubstr("TAALAD_FLAGFILE"));
+}
+
 TEST(EnvConfigTest, PrintConfigItselfFromTheEnvironment) {
   ScopedEnv env;
   env.Set("TAALAD_PRINT_CONFIG", "true");
