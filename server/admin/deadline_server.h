@@ -8,14 +8,13 @@
 // sending a header line every second is never dropped.
 //
 // Each connection serves one request (then "Connection: close"; a scraper
-// reconnects). Reading the request must end within `read_request` of a
-// thread taking the connection; writing the answer within `write_response`
-// of its first byte. Past either, the connection is closed unanswered. The
-// read budget counts from the accept, not from a thread taking the
-// connection: one that waited in the queue past it gets `queued_grace`
-// only (its request, if sent, is already buffered), so a crowd of idle
-// connections cannot each hold a thread for a fresh budget. The
-// time the handler takes between the two is the handler's own (the admin
+// reconnects). Reading the request must end within `read_request` of the
+// connection's accept (not of a thread taking it: one that waited in the
+// queue past it gets `queued_grace` only, its request, if sent, already
+// buffered, so a crowd of idle connections cannot each hold a thread for a
+// fresh budget); writing the answer within `write_response` of its first
+// byte. Past either, the connection is closed unanswered. The time the
+// handler takes between the two is the handler's own (the admin
 // pages' calls have deadlines: AdminServer::Options::call_deadline).
 //
 // Thread safety: as httplib::Server.
