@@ -67,6 +67,5 @@ int main(int argc, char** argv) {
   if (inv->command == "revoke") return RunRevoke(*inv);
   if (inv->command == "release") return RunRelease(*inv);
   if (inv->command == "watch") return RunWatch(*inv);
-  if (!inv->admin.empty()) return RunAdminHealth(*inv);
   return RunHealth(*inv);
 }
