@@ -24,59 +24,24 @@ devdeb=$build_dir/package/taala-dev_${version}_${arch}.deb
 for f in "$deb" "$devdeb"; do
   [ -s "$f" ] || { echo "FAIL: $f missing (the deb_package fixture makes it)"; exit 1; }
 done
-if [ "$(id -u)" -ne 0 ]; then
-  echo "SKIP: chroot needs root"
-  exit 77
-fi
-rc=0
-base=$("$source_dir/tests/deploy/debian_base.sh" "$build_dir") || rc=$?
-if [ "$rc" -ne 0 ]; then exit "$rc"; fi
-
-cache=$build_dir/deploy-cache
-mkdir -p "$cache/pkg-apt-archives/partial" "$cache/pkg-apt-lists/partial"
-exec 8>"$cache/.pkg-test.lock"
-flock 8
-work=$(mktemp -d "$cache/pkg-chroot.XXXXXX")
-root=$work/root
+# shellcheck source=tests/deploy/chroot_lib.sh
+. "$source_dir/tests/deploy/chroot_lib.sh"
+chroot_setup "$build_dir" "$source_dir" pkg-chroot
 daemon=
 fail() { echo "FAIL: $*"; exit 1; }
 ms() { echo "$((($2 - $1) / 1000000)) ms"; }
-in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-              DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 "$@"; }
 cleanup() {
   set +e
   if [ -n "$daemon" ]; then kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null; fi
-  for m in var/lib/apt/lists var/cache/apt/archives proc; do
-    mountpoint -q "$root/$m" && umount "$root/$m"
-  done
-  # Never rm -rf through a mount that is still there.
-  if grep -q " $work/" /proc/mounts; then
-    echo "cleanup: mounts remain under $work; not removing it" >&2
-  else
-    rm -rf "$work"
-  fi
+  remove_work
 }
 trap cleanup EXIT
 
 t0=$(date +%s%N)
-mkdir "$root"
-tar -C "$root" -xf "$base"
-cp /etc/resolv.conf "$root/etc/resolv.conf"
-mount -t proc proc "$root/proc"
-[ -n "$(ls -A "$cache/pkg-apt-lists" | grep -v partial)" ] ||
-  cp -a "$root/var/lib/apt/lists/." "$cache/pkg-apt-lists/"
-mount --bind "$cache/pkg-apt-lists" "$root/var/lib/apt/lists"
-mount --bind "$cache/pkg-apt-archives" "$root/var/cache/apt/archives"
+new_root root
 cp "$deb" "$devdeb" "$root/tmp/"
 t1=$(date +%s%N)
-if ! in_root apt-get update -q > "$work/update.log" 2>&1; then
-  if grep -qE "Temporary failure|Could not resolve|Failed to fetch" "$work/update.log"; then
-    echo "SKIP: apt-get update in the chroot could not reach the Debian source"
-    tail -n 5 "$work/update.log"
-    exit 77
-  fi
-  cat "$work/update.log"; fail "apt-get update"
-fi
+apt_update_or_skip
 t2=$(date +%s%N)
 in_root apt-get install -y -q --no-install-recommends "/tmp/$(basename "$deb")" \
   > "$work/install.log" 2>&1 || { cat "$work/install.log"; fail "apt-get install taala"; }

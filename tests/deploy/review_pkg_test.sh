@@ -14,30 +14,13 @@ host_taalad=$4
 arch=$(dpkg --print-architecture)
 deb=$build_dir/package/taala_${version}_${arch}.deb
 [ -s "$deb" ] || { echo "FAIL: $deb missing (the deb_package fixture makes it)"; exit 1; }
-if [ "$(id -u)" -ne 0 ]; then echo "SKIP: chroot needs root"; exit 77; fi
-rc=0
-base=$("$source_dir/tests/deploy/debian_base.sh" "$build_dir") || rc=$?
-if [ "$rc" -ne 0 ]; then exit "$rc"; fi
-
-cache=$build_dir/deploy-cache
-mkdir -p "$cache/pkg-apt-archives/partial" "$cache/pkg-apt-lists/partial"
-exec 8>"$cache/.pkg-test.lock"
-flock 8
-work=$(mktemp -d "$cache/review-pkg.XXXXXX")
-root=
+# shellcheck source=tests/deploy/chroot_lib.sh
+. "$source_dir/tests/deploy/chroot_lib.sh"
+chroot_setup "$build_dir" "$source_dir" review-pkg
 daemon=
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 ok() { echo "ok: $*"; }
-in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-              DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 "$@"; }
-unmount_root() {
-  [ -n "$root" ] || return 0
-  for m in var/lib/apt/lists var/cache/apt/archives proc; do
-    mountpoint -q "$root/$m" && umount "$root/$m"
-  done
-  return 0
-}
 cleanup() {
   set +e
   # The fixture's .debs, moved aside for the fresh-build-dir check: put
@@ -46,35 +29,15 @@ cleanup() {
     mv "$work/package.saved" "$build_dir/package"
   fi
   if [ -n "$daemon" ]; then kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null; fi
-  unmount_root
-  if grep -q " $work/" /proc/mounts; then
-    echo "cleanup: mounts remain under $work; not removing it" >&2
-  else
-    rm -rf "$work"
-  fi
+  remove_work
 }
 trap cleanup EXIT
 
-# A fresh minbase root at $work/NAME with apt's lists ready.
-new_root() {
-  unmount_root
-  root=$work/$1
-  mkdir "$root"
-  tar -C "$root" -xf "$base"
-  cp /etc/resolv.conf "$root/etc/resolv.conf"
-  mount -t proc proc "$root/proc"
-  [ -n "$(ls -A "$cache/pkg-apt-lists" | grep -v partial)" ] ||
-    cp -a "$root/var/lib/apt/lists/." "$cache/pkg-apt-lists/"
-  mount --bind "$cache/pkg-apt-lists" "$root/var/lib/apt/lists"
-  mount --bind "$cache/pkg-apt-archives" "$root/var/cache/apt/archives"
+# A fresh minbase root at $work/NAME with apt's lists ready and the .deb.
+fresh_root() {
+  new_root "$1"
   cp "$deb" "$root/tmp/taala.deb"
-  if ! in_root apt-get update -q > "$work/update.log" 2>&1; then
-    if grep -qE "Temporary failure|Could not resolve|Failed to fetch" "$work/update.log"; then
-      echo "SKIP: apt-get update in the chroot could not reach the Debian source"
-      exit 77
-    fi
-    cat "$work/update.log"; echo "FAIL: apt-get update"; exit 1
-  fi
+  apt_update_or_skip
 }
 
 # Starts taalad as taala on the packaged flag file (ports 0); 0 once it
@@ -143,7 +106,7 @@ ok "file modes and owners"
 # ---------------------------------------------------------------------------
 # 2. A host where `taala` already is a login user and /var/lib/taala already
 #    holds state written by a taalad run as root (from a source build).
-new_root existing
+fresh_root existing
 in_root useradd --create-home --shell /bin/bash --uid 1000 taala
 mkdir -p "$root/var/lib/taala"
 "$host_taalad" --data_dir="$root/var/lib/taala" --listen=127.0.0.1:0 \
@@ -197,7 +160,7 @@ fi
 
 # ---------------------------------------------------------------------------
 # 3. A clean host: conffile upgrades, remove, reinstall, idempotent scripts.
-new_root clean
+fresh_root clean
 in_root apt-get install -y -q --no-install-recommends /tmp/taala.deb \
   > "$work/install.log" 2>&1 || { cat "$work/install.log"; fail "apt-get install"; }
 for cmd in "taalad --help" "taalactl --help" "taalad --version" "taalactl --version"; do
