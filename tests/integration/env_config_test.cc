@@ -29,6 +29,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/rpc_helpers.h"
+#include "tests/integration/scoped_env.h"
 #include "tests/integration/taalad_process.h"
 
 namespace taala {
@@ -42,23 +43,7 @@ struct Setting {
   std::string source;
 };
 
-// Sets environment variables for one scope (the children inherit them).
-class ScopedEnv {
- public:
-  ScopedEnv() = default;
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-  ~ScopedEnv() {
-    for (const std::string& name : names_) unsetenv(name.c_str());
-  }
-  void Set(const std::string& name, const std::string& value) {
-    setenv(name.c_str(), value.c_str(), 1);
-    names_.push_back(name);
-  }
-
- private:
-  std::vector<std::string> names_;
-};
+using test::ScopedEnv;
 
 std::string Var(const std::string& flag) {
   return "TAALAD_" + absl::AsciiStrToUpper(flag);

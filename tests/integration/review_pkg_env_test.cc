@@ -21,6 +21,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/rpc_helpers.h"
+#include "tests/integration/scoped_env.h"
 #include "tests/integration/taalad_process.h"
 
 namespace taala {
@@ -29,23 +30,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-// Sets environment variables for one scope (children inherit them).
-class ScopedEnv {
- public:
-  ScopedEnv() = default;
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-  ~ScopedEnv() {
-    for (const std::string& name : names_) unsetenv(name.c_str());
-  }
-  void Set(const std::string& name, const std::string& value) {
-    setenv(name.c_str(), value.c_str(), 1);
-    names_.push_back(name);
-  }
-
- private:
-  std::vector<std::string> names_;
-};
+using test::ScopedEnv;
 
 // A scratch directory, removed at the end.
 class Scratch {
